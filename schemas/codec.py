@@ -1,0 +1,229 @@
+"""The Avro codec: single-object encoding of typed events, with schema resolution.
+
+Every message is ``C3 01`` + the 8-byte little-endian CRC-64-AVRO fingerprint of the writer's
+schema + the Avro binary body (Avro spec, "Single-object encoding"). A consumer finds the
+writer schema in the :class:`~schemas.store.SchemaStore` by fingerprint and resolves it
+against its own (current) schema, so events written by any released version stay readable.
+
+fastavro is the hot path: it encodes and decodes several times faster than the ``avro``
+library (``python -m bench.codec``; numbers in docs/events.md). Schemas are parsed once in
+the store. Decoding is a trust boundary: anything wrong with a message, from random bytes to
+an oversized inline image, raises :class:`~schemas.exceptions.DecodeError` with a readable
+reason and never another exception, so a worker can dead-letter it and carry on.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Any, Final, TypeVar
+
+from fastavro import schemaless_reader, schemaless_writer
+
+from schemas.convert import from_record, to_record
+from schemas.events import EVENT_TYPES, Event
+from schemas.exceptions import DecodeError, EncodeError, SchemaError
+from schemas.store import SchemaStore, StoredSchema, default_store
+
+__all__ = [
+    "DEFAULT_MAX_INLINE_IMAGE_BYTES",
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "HEADER_BYTES",
+    "MAGIC",
+    "Codec",
+]
+
+E = TypeVar("E", bound=Event)
+
+#: The single-object encoding marker (Avro spec).
+MAGIC: Final[bytes] = b"\xc3\x01"
+#: Marker plus the 8-byte fingerprint.
+HEADER_BYTES: Final[int] = len(MAGIC) + 8
+#: Inline PNGs above this go by claim check: 8 MiB holds a 16-bit dual-energy frame, and
+#: larger messages strain broker and consumer memory.
+DEFAULT_MAX_INLINE_IMAGE_BYTES: Final[int] = 8 * 1024 * 1024
+#: The largest message accepted: an inline image at its limit plus 1 MiB for everything else.
+DEFAULT_MAX_MESSAGE_BYTES: Final[int] = DEFAULT_MAX_INLINE_IMAGE_BYTES + 1024 * 1024
+#: Longest error text copied into a reason: fastavro may quote whole schemas.
+_MAX_DETAIL_CHARS: Final[int] = 300
+_SHA256_HEX_CHARS: Final[int] = 64
+_HEX_DIGITS: Final[frozenset[str]] = frozenset("0123456789abcdef")
+
+
+def _detail(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= _MAX_DETAIL_CHARS else text[:_MAX_DETAIL_CHARS] + "..."
+
+
+class Codec:
+    """Encodes typed events to single-object Avro and decodes them back.
+
+    Keyword-only options: ``store`` (default: the repository's schemas, loaded once),
+    ``max_message_bytes`` (default :data:`DEFAULT_MAX_MESSAGE_BYTES`) and
+    ``max_inline_image_bytes`` (default :data:`DEFAULT_MAX_INLINE_IMAGE_BYTES`), both
+    enforced when encoding and decoding. A codec holds no mutable state and is thread-safe.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: SchemaStore | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        max_inline_image_bytes: int = DEFAULT_MAX_INLINE_IMAGE_BYTES,
+    ) -> None:
+        if max_message_bytes <= HEADER_BYTES or max_inline_image_bytes < 0:
+            raise ValueError(
+                f"max_message_bytes must exceed {HEADER_BYTES} and max_inline_image_bytes be >= 0"
+            )
+        self.store = store if store is not None else default_store()
+        self.max_message_bytes = max_message_bytes
+        self.max_inline_image_bytes = max_inline_image_bytes
+
+    # -- typed events -------------------------------------------------------------------
+
+    def encode(self, event: Event) -> bytes:
+        """The single-object encoding of ``event`` under its current schema."""
+        name = type(event).__name__
+        if EVENT_TYPES.get(name) is not type(event):
+            raise EncodeError(f"{type(event).__qualname__} is not a leakguard event type")
+        return self.encode_record(name, to_record(event))
+
+    def decode(self, data: bytes, event_type: type[E]) -> E:
+        """The event of type ``event_type`` in ``data``, resolved to its current schema.
+
+        Raises :class:`DecodeError` when ``data`` is not a valid ``event_type`` message.
+        """
+        record = self.decode_record(data, event_type.__name__)
+        return self._typed(event_type, record)
+
+    def decode_any(self, data: bytes) -> Event:
+        """The event in ``data``, whatever its type (e.g. on a dead-letter replay)."""
+        writer = self._writer(data)
+        event_type = EVENT_TYPES[writer.name]
+        return self._typed(event_type, self._read(data, writer, self.store.current(writer.name)))
+
+    # -- plain records (dicts), the layer fastavro sees ---------------------------------
+
+    def encode_record(self, name: str, record: Mapping[str, Any]) -> bytes:
+        """Encode a plain Avro record (a dict as fastavro takes it) as event ``name``."""
+        try:
+            schema = self.store.current(name)
+        except SchemaError as exc:
+            raise EncodeError(str(exc)) from exc
+        if name == "ScanFrame":
+            _check_image(record, limit=self.max_inline_image_bytes, error=EncodeError)
+        buffer = io.BytesIO()
+        buffer.write(MAGIC)
+        buffer.write(schema.fingerprint)
+        try:
+            schemaless_writer(buffer, schema.parsed, record)
+        except Exception as exc:  # fastavro raises ValueError, TypeError, AttributeError...
+            raise EncodeError(f"cannot encode {name}: {_detail(exc)}") from exc
+        data = buffer.getvalue()
+        if len(data) > self.max_message_bytes:
+            raise EncodeError(
+                f"{name} message of {len(data)} bytes exceeds the "
+                f"{self.max_message_bytes}-byte limit; send the image by claim check"
+            )
+        return data
+
+    def decode_record(self, data: bytes, name: str) -> dict[str, Any]:
+        """Decode ``data`` as event ``name`` into a plain record under the current schema."""
+        writer = self._writer(data)
+        if writer.name != name:
+            raise DecodeError(
+                f"message holds a {writer.name} event ({writer.version} schema), expected {name}"
+            )
+        try:
+            reader = self.store.current(name)
+        except SchemaError as exc:
+            raise DecodeError(str(exc)) from exc
+        return self._read(data, writer, reader)
+
+    def writer_schema(self, data: bytes) -> StoredSchema:
+        """The schema ``data`` was written with, found by its fingerprint header."""
+        return self._writer(data)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _writer(self, data: bytes) -> StoredSchema:
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise DecodeError(f"message is {type(data).__name__}, not bytes")
+        size = len(data)
+        if size > self.max_message_bytes:
+            raise DecodeError(
+                f"message of {size} bytes exceeds the {self.max_message_bytes}-byte limit"
+            )
+        if size < HEADER_BYTES:
+            raise DecodeError(
+                f"message of {size} bytes is shorter than the {HEADER_BYTES}-byte "
+                "single-object header"
+            )
+        if data[:2] != MAGIC:
+            raise DecodeError(
+                f"message starts with {bytes(data[:2]).hex()}, not the Avro single-object "
+                f"marker {MAGIC.hex()}"
+            )
+        fingerprint = bytes(data[2:HEADER_BYTES])
+        writer = self.store.by_fingerprint(fingerprint)
+        if writer is None:
+            raise DecodeError(
+                f"unknown writer schema fingerprint {fingerprint.hex()}: not a current or "
+                f"released leakguard schema (released: {', '.join(self.store.versions())})"
+            )
+        return writer
+
+    def _read(self, data: bytes, writer: StoredSchema, reader: StoredSchema) -> dict[str, Any]:
+        buffer = io.BytesIO(data)
+        buffer.seek(HEADER_BYTES)
+        # Same fingerprint means same schema: skip resolution, the common case.
+        reader_parsed = None if writer is reader else reader.parsed
+        try:
+            record = schemaless_reader(buffer, writer.parsed, reader_parsed)
+        except Exception as exc:  # a trust boundary: any failure is a bad message
+            raise DecodeError(
+                f"malformed {writer.name} body ({writer.version} schema): {_detail(exc)}"
+            ) from exc
+        if not isinstance(record, dict):  # every event schema is a record
+            raise DecodeError(f"{writer.name} body is not a record")
+        if buffer.tell() != len(data):
+            raise DecodeError(
+                f"{len(data) - buffer.tell()} trailing bytes after the {writer.name} body: "
+                "truncated, corrupt or written with another schema"
+            )
+        if writer.name == "ScanFrame":
+            _check_image(record, limit=self.max_inline_image_bytes, error=DecodeError)
+        return record
+
+    @staticmethod
+    def _typed(event_type: type[E], record: Mapping[str, Any]) -> E:
+        try:
+            return from_record(event_type, record)
+        except Exception as exc:  # the record came from outside
+            raise DecodeError(f"cannot build {event_type.__name__}: {_detail(exc)}") from exc
+
+
+def _check_image(record: Mapping[str, Any], *, limit: int, error: type[SchemaError]) -> None:
+    """Enforce the ScanFrame image invariants the Avro types cannot express."""
+    try:
+        image = record["image"]
+        inline, uri = image["inline"], image["uri"]
+        size, sha256 = image["size_bytes"], image["sha256"]
+    except (KeyError, TypeError) as exc:
+        raise error(f"ScanFrame image is missing {exc}") from exc
+    if (inline is None) == (uri is None):
+        raise error("ScanFrame image needs exactly one of inline bytes and a claim-check uri")
+    if inline is not None:
+        if len(inline) > limit:
+            raise error(
+                f"ScanFrame inline image of {len(inline)} bytes exceeds the {limit}-byte "
+                "inline limit; send it by claim check"
+            )
+        if len(inline) != size:
+            raise error(f"ScanFrame image size_bytes {size} != {len(inline)} inline bytes")
+    if (
+        not isinstance(sha256, str)
+        or len(sha256) != _SHA256_HEX_CHARS
+        or not _HEX_DIGITS.issuperset(sha256)
+    ):
+        raise error(f"ScanFrame image sha256 must be 64 lower-case hex digits, got {sha256!r:.80}")

@@ -1,0 +1,376 @@
+"""Typed Python events, one frozen dataclass per Avro record of ``schemas/avsc/``.
+
+The ``.avsc`` files are the source of truth (STYLE 10); these classes follow them field by
+field, in the same order and with the same names, and ``tests/schemas/test_events_match_avsc``
+proves it. Avro enums are ``Literal`` string types rather than ``enum.Enum`` so the codec's
+hot path needs no conversion and ``mypy`` still checks every symbol. Arrays are tuples and
+maps are dicts; times are timezone-aware UTC ``datetime`` with millisecond precision (Avro
+``timestamp-millis``); ids are ``uuid.UUID`` (Avro ``uuid``). Boxes are ``[x1, y1, x2, y2]``
+in pixels of the frame image.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Final, Literal, TypeAlias
+
+__all__ = [
+    "EVENT_TYPES",
+    "OUTCOME_ID_NAMESPACE",
+    "Alert",
+    "Annotation",
+    "AnnotationSourceName",
+    "AnnotationTask",
+    "Box",
+    "DeadLetter",
+    "DecisionName",
+    "DetectedObject",
+    "Detection",
+    "Event",
+    "GuardVerdict",
+    "ImageEncodingName",
+    "ImageLink",
+    "ImagePayload",
+    "LabelMapEntry",
+    "LabeledBox",
+    "ModelStateName",
+    "ModelStatus",
+    "ModelUpdate",
+    "ObjectClassName",
+    "Outcome",
+    "OutcomeKindName",
+    "PreAnnotation",
+    "PreAnnotationSourceName",
+    "RolloutModeName",
+    "RolloutTarget",
+    "ScanFrame",
+    "TaskReasonName",
+    "now_ms",
+    "outcome_id",
+]
+
+#: Avro enum ``ObjectClass``: the names of leakguard/classes.py in id order.
+ObjectClassName: TypeAlias = Literal[
+    "hdd", "ssd", "phone", "usb", "usb_pen", "sdcard", "laptop", "tablet", "others"
+]
+ImageEncodingName: TypeAlias = Literal["png"]
+DecisionName: TypeAlias = Literal["confirmed", "cleared"]
+OutcomeKindName: TypeAlias = Literal["tp", "fp", "fn", "unreviewed"]
+PreAnnotationSourceName: TypeAlias = Literal["detector", "guard"]
+TaskReasonName: TypeAlias = Literal["fp", "fn"]
+AnnotationSourceName: TypeAlias = Literal["label_studio", "auto_label"]
+RolloutModeName: TypeAlias = Literal["shadow", "canary", "active"]
+ModelStateName: TypeAlias = Literal[
+    "candidate", "shadow", "canary", "active", "retired", "rejected"
+]
+
+#: Namespace of the deterministic outcome ids (UUIDv5). Never change it: sinks deduplicate
+#: replayed outcomes by these ids.
+OUTCOME_ID_NAMESPACE: Final[uuid.UUID] = uuid.UUID("6c1f3a52-9d0e-5b8a-a0c4-4c65616b6775")
+
+
+def now_ms() -> datetime:
+    """The current UTC time cut to milliseconds, the precision ``timestamp-millis`` keeps."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond - now.microsecond % 1000)
+
+
+def outcome_id(
+    *, checkpoint: str, lane: str, frame_id: str, object_id: str, kind: OutcomeKindName
+) -> uuid.UUID:
+    """The deterministic id of an outcome, so a replayed outcome join produces the same id.
+
+    Frame ids are unique only per checkpoint and lane, hence both are part of the name.
+    """
+    name = "\x1f".join((checkpoint, lane, frame_id, object_id, kind))
+    return uuid.uuid5(OUTCOME_ID_NAMESPACE, name)
+
+
+# Options shared by every event type: immutable, compact, and built by keyword only so a
+# field added to the schema can never shift positional arguments.
+_record = dataclass(frozen=True, slots=True, kw_only=True)
+
+
+@_record
+class Box:
+    """Box ``[x1, y1, x2, y2]`` in pixels, origin top-left."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+@_record
+class LabeledBox:
+    """An object a person or the simulator says is there."""
+
+    class_name: ObjectClassName
+    subtype: str | None = None
+    box: Box
+
+
+@_record
+class DetectedObject:
+    """One object the detector found; ``object_id`` is unique within its frame."""
+
+    object_id: str
+    class_name: ObjectClassName
+    score: float
+    box: Box
+    alarmed: bool
+
+
+@_record
+class ImagePayload:
+    """A frame image: exactly one of ``inline`` (encoded bytes) and ``uri`` (claim check)."""
+
+    encoding: ImageEncodingName
+    width: int
+    height: int
+    size_bytes: int
+    sha256: str
+    inline: bytes | None = None
+    uri: str | None = None
+
+
+@_record
+class ImageLink:
+    """Where a stored image lives, with its SHA-256."""
+
+    uri: str
+    sha256: str
+
+
+@_record
+class PreAnnotation:
+    """A suggested box an annotator starts from."""
+
+    class_name: ObjectClassName
+    subtype: str | None = None
+    box: Box
+    source: PreAnnotationSourceName
+    source_id: str
+
+
+@_record
+class LabelMapEntry:
+    """One model output class id and the class it means."""
+
+    class_id: int
+    class_name: ObjectClassName
+
+
+@_record
+class RolloutTarget:
+    """A checkpoint, or one lane of it (``lane`` set), that should run a model."""
+
+    checkpoint: str
+    lane: str | None = None
+
+
+@_record
+class ScanFrame:
+    """One X-ray image from a scanner; ``ground_truth`` is set by the simulator only."""
+
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    event_time: datetime = field(default_factory=now_ms)
+    checkpoint: str
+    lane: str
+    frame_id: str
+    scanner_id: str
+    view_id: str
+    image: ImagePayload
+    ground_truth: tuple[LabeledBox, ...] | None = None
+
+
+@_record
+class Detection:
+    """The detector's result for one frame."""
+
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    event_time: datetime = field(default_factory=now_ms)
+    checkpoint: str
+    lane: str
+    frame_id: str
+    model_version: str
+    inference_latency_ms: float
+    image_width: int
+    image_height: int
+    objects: tuple[DetectedObject, ...]
+    alarmed: bool
+
+
+@_record
+class GuardVerdict:
+    """A guard's decision on one frame."""
+
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    event_time: datetime = field(default_factory=now_ms)
+    checkpoint: str
+    lane: str
+    frame_id: str
+    model_version: str
+    detection_event_id: uuid.UUID
+    guard_id: str
+    decision: DecisionName
+    rejected_object_ids: tuple[str, ...] = ()
+    missed_items: tuple[LabeledBox, ...] = ()
+    note: str | None = None
+
+
+@_record
+class Outcome:
+    """One object of one frame classified tp / fp / fn / unreviewed; see :func:`outcome_id`."""
+
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    event_time: datetime = field(default_factory=now_ms)
+    outcome_id: uuid.UUID
+    checkpoint: str
+    lane: str
+    frame_id: str
+    model_version: str
+    object_id: str
+    kind: OutcomeKindName
+    class_name: ObjectClassName
+    score: float | None = None
+    box: Box
+    guard_id: str | None = None
+    detection_event_id: uuid.UUID
+    verdict_event_id: uuid.UUID | None = None
+    review_time_ms: int | None = None
+
+
+@_record
+class Alert:
+    """A storage medium found at a checkpoint, for the control centre."""
+
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    event_time: datetime = field(default_factory=now_ms)
+    alert_id: uuid.UUID
+    checkpoint: str
+    lane: str
+    frame_id: str
+    model_version: str
+    items: tuple[DetectedObject, ...]
+    guard_id: str | None = None
+
+
+@_record
+class AnnotationTask:
+    """A frame the detector got wrong, queued for annotation."""
+
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    event_time: datetime = field(default_factory=now_ms)
+    task_id: uuid.UUID
+    checkpoint: str
+    lane: str
+    frame_id: str
+    model_version: str
+    image: ImageLink
+    pre_annotations: tuple[PreAnnotation, ...]
+    reason: TaskReasonName
+
+
+@_record
+class Annotation:
+    """The finished labels of one frame image."""
+
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    event_time: datetime = field(default_factory=now_ms)
+    annotation_id: uuid.UUID
+    task_id: uuid.UUID | None = None
+    checkpoint: str
+    lane: str
+    frame_id: str
+    image: ImageLink
+    objects: tuple[LabeledBox, ...]
+    annotator: str
+    source: AnnotationSourceName
+    provenance: Mapping[str, str] = field(default_factory=dict)
+
+
+@_record
+class ModelUpdate:
+    """A new signed model and its rollout."""
+
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    event_time: datetime = field(default_factory=now_ms)
+    model_version: str
+    parent_version: str | None = None
+    artifact_uri: str
+    sha256: str
+    signature: bytes
+    signing_key_id: str
+    label_map: tuple[LabelMapEntry, ...]
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    rollout_mode: RolloutModeName
+    targets: tuple[RolloutTarget, ...] = ()
+
+
+@_record
+class ModelStatus:
+    """A worker's report on one model's rollout state and health."""
+
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    event_time: datetime = field(default_factory=now_ms)
+    checkpoint: str
+    lane: str | None = None
+    worker_id: str
+    model_version: str
+    state: ModelStateName
+    active_version: str | None = None
+    shadow_version: str | None = None
+    error: str | None = None
+    agreement_rate: float | None = None
+
+
+@_record
+class DeadLetter:
+    """A message that could not be decoded or processed, with its original bytes."""
+
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    event_time: datetime = field(default_factory=now_ms)
+    source_topic: str
+    partition: int
+    offset: int
+    key: bytes | None = None
+    error_class: str
+    reason: str
+    original: bytes
+    worker_id: str
+
+
+#: Any event a message may carry.
+Event: TypeAlias = (
+    ScanFrame
+    | Detection
+    | GuardVerdict
+    | Outcome
+    | Alert
+    | AnnotationTask
+    | Annotation
+    | ModelUpdate
+    | ModelStatus
+    | DeadLetter
+)
+
+#: Event class by Avro record name (the short name, namespace ``leakguard.v1``).
+EVENT_TYPES: Final[Mapping[str, type[Event]]] = {
+    cls.__name__: cls
+    for cls in (
+        ScanFrame,
+        Detection,
+        GuardVerdict,
+        Outcome,
+        Alert,
+        AnnotationTask,
+        Annotation,
+        ModelUpdate,
+        ModelStatus,
+        DeadLetter,
+    )
+}
