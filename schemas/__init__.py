@@ -3,4 +3,84 @@ the compatibility rules.
 
 Every message on every leakguard topic is an Avro event defined here. This package knows
 nothing about Faust, Kafka or torch, so any producer or consumer can depend on it.
+
+Typical use::
+
+    from schemas import Codec, Detection
+    codec = Codec()
+    data = codec.encode(detection)            # C3 01 + fingerprint + Avro body
+    detection = codec.decode(data, Detection)  # raises schemas.DecodeError on bad input
 """
+
+from schemas.codec import Codec
+from schemas.dead_letter import DeadLetterProducer, dead_letter, send_dead_letter
+from schemas.events import (
+    EVENT_TYPES,
+    Alert,
+    Annotation,
+    AnnotationTask,
+    Box,
+    DeadLetter,
+    DetectedObject,
+    Detection,
+    Event,
+    GuardVerdict,
+    ImageLink,
+    ImagePayload,
+    LabeledBox,
+    LabelMapEntry,
+    ModelStatus,
+    ModelUpdate,
+    Outcome,
+    PreAnnotation,
+    RolloutTarget,
+    ScanFrame,
+    now_ms,
+    outcome_id,
+)
+from schemas.exceptions import (
+    DecodeError,
+    EncodeError,
+    IncompatibleSchemaError,
+    SchemaError,
+    SchemaNotFoundError,
+    SchemaStoreError,
+)
+from schemas.store import SchemaStore, default_store
+
+__all__ = [
+    "EVENT_TYPES",
+    "Alert",
+    "Annotation",
+    "AnnotationTask",
+    "Box",
+    "Codec",
+    "DeadLetter",
+    "DeadLetterProducer",
+    "DecodeError",
+    "DetectedObject",
+    "Detection",
+    "EncodeError",
+    "Event",
+    "GuardVerdict",
+    "ImageLink",
+    "ImagePayload",
+    "IncompatibleSchemaError",
+    "LabelMapEntry",
+    "LabeledBox",
+    "ModelStatus",
+    "ModelUpdate",
+    "Outcome",
+    "PreAnnotation",
+    "RolloutTarget",
+    "ScanFrame",
+    "SchemaError",
+    "SchemaNotFoundError",
+    "SchemaStore",
+    "SchemaStoreError",
+    "dead_letter",
+    "default_store",
+    "now_ms",
+    "outcome_id",
+    "send_dead_letter",
+]

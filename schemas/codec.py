@@ -94,18 +94,24 @@ class Codec:
         Raises :class:`DecodeError` when ``data`` is not a valid ``event_type`` message.
         """
         record = self.decode_record(data, event_type.__name__)
-        return self._typed(event_type, record)
+        return self.typed(event_type, record)
 
     def decode_any(self, data: bytes) -> Event:
         """The event in ``data``, whatever its type (e.g. on a dead-letter replay)."""
         writer = self._writer(data)
         event_type = EVENT_TYPES[writer.name]
-        return self._typed(event_type, self._read(data, writer, self.store.current(writer.name)))
+        record = self._read(data, writer, self.store.current(writer.name), start=HEADER_BYTES)
+        return self.typed(event_type, record)
 
     # -- plain records (dicts), the layer fastavro sees ---------------------------------
 
-    def encode_record(self, name: str, record: Mapping[str, Any]) -> bytes:
-        """Encode a plain Avro record (a dict as fastavro takes it) as event ``name``."""
+    def encode_record(
+        self, name: str, record: Mapping[str, Any], *, header: bytes | None = None
+    ) -> bytes:
+        """Encode a plain Avro record (a dict as fastavro takes it) as event ``name``.
+
+        ``header`` replaces the single-object header (the Confluent framing passes its own).
+        """
         try:
             schema = self.store.current(name)
         except SchemaError as exc:
@@ -113,8 +119,7 @@ class Codec:
         if name == "ScanFrame":
             _check_image(record, limit=self.max_inline_image_bytes, error=EncodeError)
         buffer = io.BytesIO()
-        buffer.write(MAGIC)
-        buffer.write(schema.fingerprint)
+        buffer.write(MAGIC + schema.fingerprint if header is None else header)
         try:
             schemaless_writer(buffer, schema.parsed, record)
         except Exception as exc:  # fastavro raises ValueError, TypeError, AttributeError...
@@ -130,15 +135,29 @@ class Codec:
     def decode_record(self, data: bytes, name: str) -> dict[str, Any]:
         """Decode ``data`` as event ``name`` into a plain record under the current schema."""
         writer = self._writer(data)
-        if writer.name != name:
+        return self.read_body(data, start=HEADER_BYTES, writer=writer, name=name)
+
+    def read_body(
+        self, data: bytes, *, start: int, writer: StoredSchema, name: str
+    ) -> dict[str, Any]:
+        """Decode the Avro body at ``data[start:]`` written with ``writer`` as event ``name``.
+
+        The building block for other framings (see ``schemas.registry``); ``data`` is the
+        whole message, checked against ``max_message_bytes``.
+        """
+        if len(data) > self.max_message_bytes:
             raise DecodeError(
-                f"message holds a {writer.name} event ({writer.version} schema), expected {name}"
+                f"message of {len(data)} bytes exceeds the {self.max_message_bytes}-byte limit"
             )
         try:
             reader = self.store.current(name)
         except SchemaError as exc:
             raise DecodeError(str(exc)) from exc
-        return self._read(data, writer, reader)
+        if writer.name != reader.name:
+            raise DecodeError(
+                f"message holds a {writer.name} event ({writer.version} schema), expected {name}"
+            )
+        return self._read(data, writer, reader, start=start)
 
     def writer_schema(self, data: bytes) -> StoredSchema:
         """The schema ``data`` was written with, found by its fingerprint header."""
@@ -173,9 +192,11 @@ class Codec:
             )
         return writer
 
-    def _read(self, data: bytes, writer: StoredSchema, reader: StoredSchema) -> dict[str, Any]:
+    def _read(
+        self, data: bytes, writer: StoredSchema, reader: StoredSchema, *, start: int
+    ) -> dict[str, Any]:
         buffer = io.BytesIO(data)
-        buffer.seek(HEADER_BYTES)
+        buffer.seek(start)
         # Same fingerprint means same schema: skip resolution, the common case.
         reader_parsed = None if writer is reader else reader.parsed
         try:
@@ -196,7 +217,8 @@ class Codec:
         return record
 
     @staticmethod
-    def _typed(event_type: type[E], record: Mapping[str, Any]) -> E:
+    def typed(event_type: type[E], record: Mapping[str, Any]) -> E:
+        """Build the typed event from a record read by :meth:`read_body` or ``decode_record``."""
         try:
             return from_record(event_type, record)
         except Exception as exc:  # the record came from outside
