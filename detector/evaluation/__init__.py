@@ -1,0 +1,19 @@
+"""Evaluation: COCO AP via pycocotools, bag-level checkpoint figures, JSON/Markdown/PNG reports."""
+
+from detector.evaluation.bags import BagMetrics, bag_metrics
+from detector.evaluation.coco_ap import CocoMetrics, PrCurve, evaluate_coco
+from detector.evaluation.report import EvaluationReport, build_report, write_report
+from detector.evaluation.runner import default_thresholds, evaluate_model
+
+__all__ = [
+    "BagMetrics",
+    "CocoMetrics",
+    "EvaluationReport",
+    "PrCurve",
+    "bag_metrics",
+    "build_report",
+    "default_thresholds",
+    "evaluate_coco",
+    "evaluate_model",
+    "write_report",
+]

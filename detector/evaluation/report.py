@@ -1,0 +1,178 @@
+"""The evaluation report: COCO AP plus bag-level figures, as JSON, Markdown and PR-curve PNGs.
+
+The JSON is for machines (model cards, the retrain gate, dashboards); the Markdown is what a
+person reads after ``leakguard eval``; the PNGs show where on the PR curve the operating
+threshold sits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from detector.evaluation.bags import BagMetrics, bag_metrics
+from detector.evaluation.coco_ap import CocoMetrics, evaluate_coco
+from leakguard.classes import CLASS_NAMES, STORAGE_MEDIA_CLASS_IDS
+
+__all__ = ["EvaluationReport", "build_report", "write_report"]
+
+REPORT_JSON: Final[str] = "report.json"
+SUMMARY_MD: Final[str] = "summary.md"
+PR_DIR: Final[str] = "pr_curves"
+#: The original study's headline figures, printed next to ours for orientation.
+PAPER_MAP50_MEDIA: Final[float] = 0.9592
+PAPER_AP50_USB_PEN: Final[float] = 0.656
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """COCO metrics and bag metrics of one model on one data set at one operating point."""
+
+    coco: CocoMetrics
+    bags: BagMetrics
+    thresholds: Mapping[int, float]
+    num_images: int
+    num_annotations: int
+    model_version: str | None = None
+
+    def flat_metrics(self) -> dict[str, float]:
+        """Scalar metrics only (``None`` dropped), for model cards and training curves."""
+        flat: dict[str, float | None] = {
+            "map50_media": self.coco.map50_media,
+            "map50_all": self.coco.map50_all,
+            "ap50_95": self.coco.ap50_95,
+            "bag_detection_rate": self.bags.detection_rate,
+            "bag_false_alarm_rate": self.bags.false_alarm_rate,
+            "bag_ppv": self.bags.ppv,
+        }
+        for cat, ap in self.coco.ap50.items():
+            flat[f"ap50/{CLASS_NAMES[cat]}"] = ap
+        return {k: v for k, v in flat.items() if v is not None}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form; per-class figures keyed by class name."""
+        return {
+            "model_version": self.model_version,
+            "num_images": self.num_images,
+            "num_annotations": self.num_annotations,
+            "map50_media": self.coco.map50_media,
+            "map50_all": self.coco.map50_all,
+            "ap50_95": self.coco.ap50_95,
+            "per_class": {
+                CLASS_NAMES[c]: {
+                    "class_id": c,
+                    "ap50": self.coco.ap50[c],
+                    "ap50_95": self.coco.ap50_95_per_class[c],
+                }
+                for c in self.coco.ap50
+            },
+            "operating_point": {
+                "thresholds": {CLASS_NAMES[c]: t for c, t in sorted(self.thresholds.items())},
+                **asdict(self.bags),
+            },
+        }
+
+
+def build_report(
+    ground_truth: dict[str, Any],
+    detections: Sequence[Mapping[str, Any]],
+    *,
+    thresholds: Mapping[int, float],
+    model_version: str | None = None,
+) -> EvaluationReport:
+    """Evaluate COCO result rows against a COCO ground truth at ``thresholds`` (class->score)."""
+    return EvaluationReport(
+        coco=evaluate_coco(ground_truth, detections),
+        bags=bag_metrics(ground_truth, detections, thresholds),
+        thresholds=dict(thresholds),
+        num_images=len(ground_truth.get("images", [])),
+        num_annotations=len(ground_truth.get("annotations", [])),
+        model_version=model_version,
+    )
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f} %"
+
+
+def render_markdown(report: EvaluationReport) -> str:
+    """Human summary: headline AP, per-class table, checkpoint-level figures."""
+    c, b = report.coco, report.bags
+    title = f" — model {report.model_version}" if report.model_version else ""
+    lines = [
+        f"# Detector evaluation{title}",
+        "",
+        f"{report.num_images} images, {report.num_annotations} annotated objects.",
+        "",
+        f"- **mAP@0.5, storage media**: {_pct(c.map50_media)} "
+        f"(original study: {_pct(PAPER_MAP50_MEDIA)})",
+        f"- mAP@0.5, all classes: {_pct(c.map50_all)}",
+        f"- AP@[.5:.95]: {_pct(c.ap50_95)}",
+        "",
+        "| class | id | AP@0.5 | AP@[.5:.95] | alarms |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for cat in sorted(c.ap50):
+        alarms = "yes" if cat in STORAGE_MEDIA_CLASS_IDS else "never"
+        lines.append(
+            f"| {CLASS_NAMES[cat]} | {cat} | {_pct(c.ap50[cat])} | "
+            f"{_pct(c.ap50_95_per_class[cat])} | {alarms} |"
+        )
+    thresholds = ", ".join(
+        f"{CLASS_NAMES[k]} {v:.2f}" for k, v in sorted(report.thresholds.items())
+    )
+    lines += [
+        "",
+        f"pen-type USB AP@0.5 in the original study: {_pct(PAPER_AP50_USB_PEN)}.",
+        "",
+        "## At the checkpoint",
+        "",
+        f"Operating thresholds: {thresholds}.",
+        "",
+        f"- Bag detection rate: {_pct(b.detection_rate)} "
+        f"({b.alarmed_media_bags} of {b.media_bags} bags with media alarm)",
+        f"- False-alarm rate: {_pct(b.false_alarm_rate)} "
+        f"({b.alarmed_clean_bags} of {b.clean_bags} bags without media alarm)",
+        f"- Positive predictive value: {_pct(b.ppv)}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _plot_pr(report: EvaluationReport, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for cat, curve in sorted(report.coco.pr_curves.items()):
+        fig, ax = plt.subplots(figsize=(4, 4))
+        ax.plot(curve.recall, curve.precision)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+        ax.set_title(f"{CLASS_NAMES[cat]}: AP@0.5 {_pct(report.coco.ap50[cat])}")
+        fig.tight_layout()
+        path = out_dir / f"pr_{cat}_{CLASS_NAMES[cat]}.png"
+        fig.savefig(path, dpi=80)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def write_report(report: EvaluationReport, out_dir: Path) -> dict[str, Path]:
+    """Write ``report.json``, ``summary.md`` and ``pr_curves/*.png`` under ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out_dir / REPORT_JSON, out_dir / SUMMARY_MD
+    json_path.write_text(json.dumps(report.to_dict(), indent=2))
+    md_path.write_text(render_markdown(report))
+    written = {"json": json_path, "markdown": md_path}
+    for path in _plot_pr(report, out_dir / PR_DIR):
+        written[path.stem] = path
+    return written

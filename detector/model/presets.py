@@ -1,0 +1,190 @@
+"""Model presets: every choice that shapes a RetinaNet, frozen into one value.
+
+A preset is what a model card records, so that an artifact can be rebuilt exactly years
+later; it is therefore a frozen dataclass that round-trips through plain JSON
+(:meth:`DetectorPreset.to_dict` / :meth:`DetectorPreset.from_dict`).
+
+Three presets exist (issue #5):
+
+* ``paper``: ResNet-50 FPN (P3-P7) as in the original study, GroupNorm everywhere because it
+  trains from scratch with small batches (``retinanet_resnet50_fpn_v2`` uses GroupNorm heads
+  for the same reason).
+* ``edge``: ResNet-18 FPN with 128 FPN channels for CPU checkpoints.
+* ``tiny``: a four-stage toy CNN for tests, 128 px images, trains in seconds on a CPU.
+
+Anchors start at 16 px on P3 (torchvision's default starts at 32 px) because SD cards and
+pen-type USB sticks are only a few dozen pixels long in a checkpoint scan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from types import MappingProxyType
+from typing import Any, Final, Literal
+
+from detector.exceptions import ModelConfigError
+
+__all__ = [
+    "PRESETS",
+    "BackboneName",
+    "DetectorPreset",
+    "ExtraLevels",
+    "NormName",
+    "get_preset",
+]
+
+BackboneName = Literal["resnet50", "resnet18", "tiny"]
+NormName = Literal["batch", "group"]
+ExtraLevels = Literal["p6p7", "maxpool"]
+
+#: Sub-octave anchor scales of the RetinaNet paper: three sizes per octave.
+PAPER_ANCHOR_SCALES: Final[tuple[float, ...]] = (1.0, 2 ** (1 / 3), 2 ** (2 / 3))
+#: Edge anchors use two scales per octave and a 1:3 / 3:1 pair for pen-type USB sticks,
+#: which keeps the anchor count (and the head's cost) at six per location.
+EDGE_ANCHOR_SCALES: Final[tuple[float, ...]] = (1.0, 2**0.5)
+#: Pseudo-colour X-ray images are mostly white background; centring on mid-grey with a wide
+#: spread keeps inputs near unit variance without ImageNet statistics (no pretraining here).
+XRAY_IMAGE_MEAN: Final[tuple[float, float, float]] = (0.5, 0.5, 0.5)
+XRAY_IMAGE_STD: Final[tuple[float, float, float]] = (0.25, 0.25, 0.25)
+
+
+@dataclass(frozen=True)
+class DetectorPreset:
+    """Architecture and preprocessing of one RetinaNet configuration.
+
+    Attributes:
+        name: preset name, recorded in model cards.
+        backbone: feature extractor; ``tiny`` is a toy CNN for tests.
+        backbone_norm: normalisation inside the backbone; ``group`` for from-scratch training
+            with small batches, where BatchNorm statistics are too noisy.
+        returned_layers: backbone stages (1-4, strides 4-32) feeding the FPN.
+        extra_levels: ``p6p7`` adds two conv levels (strides 64, 128) on top of the last FPN
+            level, as in RetinaNet; ``maxpool`` adds one pooled level, as in Faster R-CNN.
+        fpn_channels: channels of every FPN level and of the heads.
+        head_norm_groups: GroupNorm groups in the heads (``0``: no normalisation).
+        anchor_sizes: base anchor side in input pixels, one per pyramid level.
+        anchor_scales: multipliers of the base size (several sizes per octave).
+        aspect_ratios: anchor height / width ratios.
+        min_size / max_size: the model's internal resize of the shorter / longer image side.
+        image_mean / image_std: per-channel normalisation of ``[0, 1]`` RGB inputs.
+        box_loss: ``giou`` (as in the v2 builder) or ``l1`` box regression loss.
+        score_thresh: lowest score the model returns; the engine's ``min_score`` floor.
+        nms_thresh: IoU above which same-class detections are suppressed.
+        detections_per_img: detections kept per image after NMS.
+    """
+
+    name: str
+    backbone: BackboneName
+    backbone_norm: NormName
+    returned_layers: tuple[int, ...]
+    extra_levels: ExtraLevels
+    fpn_channels: int
+    head_norm_groups: int
+    anchor_sizes: tuple[int, ...]
+    anchor_scales: tuple[float, ...]
+    aspect_ratios: tuple[float, ...]
+    min_size: int
+    max_size: int
+    image_mean: tuple[float, float, float] = XRAY_IMAGE_MEAN
+    image_std: tuple[float, float, float] = XRAY_IMAGE_STD
+    box_loss: Literal["giou", "l1"] = "giou"
+    score_thresh: float = 0.05
+    nms_thresh: float = 0.5
+    detections_per_img: int = 100
+
+    def __post_init__(self) -> None:
+        if not self.returned_layers or any(k not in (1, 2, 3, 4) for k in self.returned_layers):
+            raise ModelConfigError(f"{self.name}: returned_layers must be within 1..4")
+        levels = len(self.returned_layers) + (2 if self.extra_levels == "p6p7" else 1)
+        if len(self.anchor_sizes) != levels:
+            raise ModelConfigError(
+                f"{self.name}: {levels} pyramid levels need {levels} anchor sizes, "
+                f"got {len(self.anchor_sizes)}"
+            )
+        if self.head_norm_groups and self.fpn_channels % self.head_norm_groups:
+            raise ModelConfigError(f"{self.name}: fpn_channels must divide into norm groups")
+        if not 0 < self.min_size <= self.max_size:
+            raise ModelConfigError(f"{self.name}: need 0 < min_size <= max_size")
+        if not 0.0 <= self.score_thresh < 1.0:
+            raise ModelConfigError(f"{self.name}: score_thresh must be in [0, 1)")
+
+    @property
+    def num_anchors_per_location(self) -> int:
+        """Anchors per feature-map cell: scales x aspect ratios."""
+        return len(self.anchor_scales) * len(self.aspect_ratios)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (tuples become lists) for model cards and checkpoints."""
+        return {key: list(v) if isinstance(v, tuple) else v for key, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DetectorPreset:
+        """Inverse of :meth:`to_dict`; unknown or missing keys raise :class:`ModelConfigError`."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ModelConfigError(f"unknown preset keys: {sorted(unknown)}")
+        values: dict[str, Any] = {
+            key: tuple(v) if isinstance(v, list) else v for key, v in data.items()
+        }
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise ModelConfigError(f"incomplete preset: {exc}") from exc
+
+
+_PAPER = DetectorPreset(
+    name="paper",
+    backbone="resnet50",
+    backbone_norm="group",
+    returned_layers=(2, 3, 4),
+    extra_levels="p6p7",
+    fpn_channels=256,
+    head_norm_groups=32,
+    anchor_sizes=(16, 32, 64, 128, 256),
+    anchor_scales=PAPER_ANCHOR_SCALES,
+    aspect_ratios=(0.5, 1.0, 2.0),
+    min_size=800,
+    max_size=1333,
+)
+
+_EDGE = DetectorPreset(
+    name="edge",
+    backbone="resnet18",
+    backbone_norm="group",
+    returned_layers=(2, 3, 4),
+    extra_levels="p6p7",
+    fpn_channels=128,
+    head_norm_groups=32,
+    anchor_sizes=(16, 32, 64, 128, 256),
+    anchor_scales=EDGE_ANCHOR_SCALES,
+    aspect_ratios=(1 / 3, 1.0, 3.0),
+    min_size=512,
+    max_size=853,
+)
+
+_TINY = DetectorPreset(
+    name="tiny",
+    backbone="tiny",
+    backbone_norm="group",
+    returned_layers=(2, 3, 4),
+    extra_levels="maxpool",
+    fpn_channels=32,
+    head_norm_groups=8,
+    anchor_sizes=(16, 32, 64, 128),
+    anchor_scales=(1.0,),
+    aspect_ratios=(0.5, 1.0, 2.0),
+    min_size=128,
+    max_size=128,
+)
+
+#: Registered presets by name; read-only so no caller can swap a preset under another.
+PRESETS: Final = MappingProxyType({p.name: p for p in (_PAPER, _EDGE, _TINY)})
+
+
+def get_preset(name: str) -> DetectorPreset:
+    """The preset called ``name``; an unknown name raises :class:`ModelConfigError`."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ModelConfigError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}") from None

@@ -1,0 +1,91 @@
+"""Training: the loss falls on a fixed batch, empty images train, resume is exact, a run
+writes its artifact, curves and evaluation report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from detector.artifacts import load_artifact
+from detector.exceptions import CheckpointError, DatasetError
+from detector.model import build_retinanet, get_preset
+from detector.training import CocoDetectionDirectory, TrainConfig, Trainer, run_training
+
+TINY = get_preset("tiny")
+
+
+def _trainer(model, data, out: Path, **options: object) -> Trainer:  # type: ignore[no-untyped-def]
+    config = TrainConfig(
+        **{"batch_size": 2, "warmup_steps": 2, "augment": False, "lr": 3e-3, **options}  # type: ignore[arg-type]
+    )
+    return Trainer(model=model, preset=TINY, config=config, train_data=data, out_dir=out)
+
+
+def test_loss_falls_on_a_fixed_batch(dataset_dir: Path, tiny_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    torch.set_num_threads(1)
+    data = CocoDetectionDirectory(dataset_dir)
+    batch = [data[0], data[1], data[2], data[3]]  # includes the empty image
+    trainer = _trainer(tiny_model, data, tmp_path, steps=40, warmup_steps=5)
+    losses = [trainer.train_step(batch)["loss"] for _ in range(40)]
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
+
+
+def test_image_without_objects_trains(dataset_dir: Path, tiny_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = CocoDetectionDirectory(dataset_dir)
+    empty = data[2]
+    assert empty.boxes.shape == (0, 4)
+    losses = _trainer(tiny_model, data, tmp_path, steps=2).train_step([empty])
+    assert losses["bbox_regression"] == 0.0
+    assert losses["classification"] > 0.0
+
+
+def test_resume_reproduces_an_uninterrupted_run(dataset_dir: Path, tmp_path: Path) -> None:
+    data = CocoDetectionDirectory(dataset_dir)
+
+    def fresh() -> torch.nn.Module:
+        torch.manual_seed(0)
+        return build_retinanet(TINY)
+
+    straight = _trainer(fresh(), data, tmp_path / "a", steps=6, augment=True).fit()
+    _trainer(fresh(), data, tmp_path / "b", steps=6, augment=True).fit(until_step=3)
+    resumed = _trainer(fresh(), data, tmp_path / "b", steps=6, augment=True).fit()
+    assert resumed.step == 6
+    for (name, a), b in zip(
+        straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True
+    ):
+        assert torch.allclose(a, b, atol=1e-6), name
+    with pytest.raises(CheckpointError, match="seed"):
+        _trainer(fresh(), data, tmp_path / "b", steps=6, augment=True, seed=1).fit()
+
+
+def test_run_writes_artifact_curves_and_report(dataset_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    outcome = run_training(
+        preset=TINY,
+        data_dir=dataset_dir,
+        eval_dir=dataset_dir,
+        out_dir=out,
+        config=TrainConfig(steps=3, batch_size=2, warmup_steps=1, eval_every_steps=2),
+        version="test-1",
+    )
+    assert outcome.curves_png.stat().st_size > 0
+    assert (out / "eval" / "report.json").is_file()
+    assert (out / "eval" / "summary.md").read_text().startswith("# Detector evaluation")
+    card = json.loads((out / "model" / "model_card.json").read_text())
+    assert card["preset"]["name"] == "tiny"
+    assert card["training"]["steps"] == 3
+    assert len(card["data_fingerprint"]) == 64
+    assert load_artifact(outcome.artifact_dir).card.version == "test-1"
+
+
+def test_bad_dataset_is_refused_before_training(dataset_dir: Path) -> None:
+    ann = dataset_dir / "annotations.json"
+    coco = json.loads(ann.read_text())
+    coco["annotations"][0]["category_id"] = 42
+    ann.write_text(json.dumps(coco))
+    with pytest.raises(DatasetError, match="category_id"):
+        CocoDetectionDirectory(dataset_dir)
