@@ -13,6 +13,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from detector.exceptions import SimulationError
 from detector.sim.display import pseudo_colour
 from detector.sim.materials import PhysicsTables
 from detector.sim.render import render
@@ -52,6 +53,8 @@ class SimulatedImage:
 
 
 def _streams(seed: int, index: int) -> tuple[np.random.Generator, np.random.Generator]:
+    if seed < 0 or index < 0:
+        raise SimulationError(f"seed and index must be >= 0, got seed={seed}, index={index}")
     layout_seq, noise_seq = np.random.SeedSequence([seed, index]).spawn(2)
     return np.random.default_rng(layout_seq), np.random.default_rng(noise_seq)
 

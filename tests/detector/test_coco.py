@@ -1,0 +1,131 @@
+"""COCO data sets: format details, round trip, parallel generation equals serial, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from detector.cli_data import app
+from detector.datasets.coco import (
+    CocoImage,
+    CocoObject,
+    coco_document,
+    load_rgb,
+    read_dataset,
+    write_annotations,
+)
+from detector.datasets.generate import GenerateJob, generate_dataset
+from detector.exceptions import DatasetError
+from detector.sim.scenes import get_preset
+from leakguard.classes import CLASS_NAMES
+
+
+def test_document_has_all_classes_and_coco_boxes() -> None:
+    image = CocoImage(
+        0, "images/000000.png", 64, 48, (CocoObject(6, "microsd", (10.0, 5.0, 22.5, 20.0)),)
+    )
+    doc = coco_document([image])
+    assert {c["id"]: c["name"] for c in doc["categories"]} == CLASS_NAMES
+    (ann,) = doc["annotations"]
+    assert ann["bbox"] == [10.0, 5.0, 12.5, 15.0]
+    assert ann["area"] == pytest.approx(12.5 * 15.0)
+    assert ann["iscrowd"] == 0
+    assert ann["subtype"] == "microsd"
+    assert ann["category_id"] == 6
+
+
+def test_empty_box_is_refused() -> None:
+    with pytest.raises(DatasetError):
+        coco_document(
+            [CocoImage(0, "a.png", 8, 8, (CocoObject(1, "hdd_3_5", (3.0, 3.0, 3.0, 5.0)),))]
+        )
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    images = [
+        CocoImage(
+            i, f"images/{i:06d}.png", 32, 32, (CocoObject(9, "aux_battery", (1.0, 2.0, 3.0, 4.0)),)
+        )
+        for i in range(3)
+    ]
+    write_annotations(tmp_path, images)
+    assert read_dataset(tmp_path) == images
+
+
+def test_wrong_categories_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "annotations.json").write_text(
+        json.dumps({"images": [], "annotations": [], "categories": [{"id": 1, "name": "disk"}]})
+    )
+    with pytest.raises(DatasetError):
+        read_dataset(tmp_path)
+
+
+@pytest.mark.slow
+def test_parallel_generation_equals_serial(tmp_path: Path) -> None:
+    job = GenerateJob(
+        preset=get_preset("bag"),
+        seed=5,
+        out=tmp_path / "serial",
+        width_px=96,
+        height_px=96,
+        raw=True,
+    )
+    generate_dataset(job, n_images=4, workers=1)
+    parallel = GenerateJob(
+        preset=get_preset("bag"),
+        seed=5,
+        out=tmp_path / "parallel",
+        width_px=96,
+        height_px=96,
+        raw=True,
+    )
+    generate_dataset(parallel, n_images=4, workers=2)
+    serial_records, parallel_records = read_dataset(job.out), read_dataset(parallel.out)
+    assert serial_records == parallel_records
+    for record in serial_records:
+        np.testing.assert_array_equal(load_rgb(job.out, record), load_rgb(parallel.out, record))
+        assert record.raw_file_name is not None
+        assert (job.out / record.raw_file_name).is_file()
+
+
+def test_cli_generate_and_gallery(tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "set"
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            "--out",
+            str(out),
+            "--preset",
+            "alone",
+            "--n",
+            "3",
+            "--size",
+            "96",
+            "--workers",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    records = read_dataset(out)
+    assert len(records) == 3
+    assert all((out / r.file_name).is_file() for r in records)
+    sheet = tmp_path / "sheet.png"
+    result = runner.invoke(
+        app,
+        ["gallery", "--dataset", str(out), "--out", str(sheet), "--columns", "2", "--tile", "64"],
+    )
+    assert result.exit_code == 0, result.output
+    assert sheet.is_file()
+
+
+def test_cli_reports_unknown_preset(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["generate", "--out", str(tmp_path), "--preset", "nope", "--n", "1"]
+    )
+    assert result.exit_code == 1
