@@ -88,7 +88,7 @@ def decode_png(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarr
                 raise ImageDecodeError(f"image {width}x{height} exceeds {max_pixels} pixels")
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                return np.asarray(img.convert("RGB"), dtype=np.uint8)
+                return np.array(img.convert("RGB"), dtype=np.uint8)  # writable copy
     except ImageDecodeError:
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning) as exc:
@@ -209,7 +209,12 @@ class InferenceEngine:
         return [to_tensor(image, max_pixels=self.max_pixels) for image in images]
 
     def infer(self, tensors: Sequence[Tensor]) -> list[dict[str, Tensor]]:
-        """Forward ``[3, H, W]`` tensors in chunks of ``max_batch_size`` under the lock."""
+        """Forward ``[3, H, W]`` tensors in chunks of ``max_batch_size`` under the lock.
+
+        torchvision pads a chunk to its largest image, so scores of differently sized images
+        can differ in the last digits from one-by-one calls; same-size frames (one scanner)
+        batch cleanly.
+        """
         outputs: list[dict[str, Tensor]] = []
         with self._lock, torch.inference_mode():
             for start in range(0, len(tensors), self.max_batch_size):

@@ -159,8 +159,9 @@ _EDGE = DetectorPreset(
     anchor_sizes=(16, 32, 64, 128, 256),
     anchor_scales=EDGE_ANCHOR_SCALES,
     aspect_ratios=(1 / 3, 1.0, 3.0),
-    min_size=512,
-    max_size=853,
+    # The simulator renders 640 px frames: no downscaling, so SD cards keep their pixels.
+    min_size=640,
+    max_size=1066,
 )
 
 _TINY = DetectorPreset(

@@ -22,7 +22,8 @@ def write_dataset(root: Path, scenes: list[list[tuple[int, tuple[int, int, int, 
     Images are 128 x 96 white with filled rectangles; an empty scene is a clean bag.
     """
     (root / "images").mkdir(parents=True)
-    images, annotations = [], []
+    images: list[dict[str, object]] = []
+    annotations: list[dict[str, object]] = []
     for image_id, scene in enumerate(scenes, start=1):
         img = Image.new("RGB", (128, 96), "white")
         draw = ImageDraw.Draw(img)

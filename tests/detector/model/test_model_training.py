@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from torchvision.models.detection.retinanet import RetinaNet
 
 from detector.artifacts import load_artifact
 from detector.exceptions import CheckpointError, DatasetError
 from detector.model import build_retinanet, get_preset
-from detector.training import CocoDetectionDirectory, TrainConfig, Trainer, run_training
+from detector.training import CocoDetectionDirectory, TrainConfig, Trainer
+from detector.training.run import run_training
 
 TINY = get_preset("tiny")
 
@@ -46,7 +48,7 @@ def test_image_without_objects_trains(dataset_dir: Path, tiny_model, tmp_path: P
 def test_resume_reproduces_an_uninterrupted_run(dataset_dir: Path, tmp_path: Path) -> None:
     data = CocoDetectionDirectory(dataset_dir)
 
-    def fresh() -> torch.nn.Module:
+    def fresh() -> RetinaNet:
         torch.manual_seed(0)
         return build_retinanet(TINY)
 
@@ -89,3 +91,37 @@ def test_bad_dataset_is_refused_before_training(dataset_dir: Path) -> None:
     ann.write_text(json.dumps(coco))
     with pytest.raises(DatasetError, match="category_id"):
         CocoDetectionDirectory(dataset_dir)
+
+
+def test_cli_trains_and_evaluates(dataset_dir: Path, tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from detector.cli_model import eval_command, train_command
+
+    app = typer.Typer()
+    app.command("train")(train_command)
+    app.command("eval")(eval_command)
+    runner = CliRunner()
+    run = tmp_path / "run"
+    args = ["train", "--preset", "tiny", "--data", str(dataset_dir), "--out", str(run)]
+    result = runner.invoke(app, [*args, "--steps", "2", "--batch-size", "2", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    report = tmp_path / "report"
+    args = ["eval", "--model", str(run / "model"), "--data", str(dataset_dir), "--out", str(report)]
+    result = runner.invoke(app, [*args, "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((report / "report.json").read_text())["num_images"] == 4
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "--model",
+            str(run / "checkpoint" / "optim.pt"),
+            "--data",
+            str(dataset_dir),
+            "--device",
+            "cpu",
+        ],
+    )
+    assert result.exit_code == 1

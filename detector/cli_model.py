@@ -1,0 +1,170 @@
+"""``leakguard train`` and ``leakguard eval``: train a RetinaNet preset, evaluate an artifact.
+
+The CLI root mounts :func:`train_command` and :func:`eval_command` (``app`` holds both for
+standalone use). This layer alone prints and exits; the library raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+
+import torch
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from detector.artifacts import load_artifact
+from detector.evaluation.report import write_report
+from detector.evaluation.runner import default_thresholds, evaluate_model
+from detector.exceptions import DetectorError, ModelConfigError
+from detector.model.presets import PRESETS, get_preset
+from detector.training.dataset import CocoDetectionDirectory
+from detector.training.run import run_training
+from detector.training.trainer import TrainConfig
+
+__all__ = ["app", "eval_command", "resolve_device", "train_command"]
+
+DeviceName = Literal["auto", "cpu", "cuda"]
+_console = Console(stderr=True)
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when available else ``cpu``; ``cuda`` without a GPU is an error."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ModelConfigError(f"--device must be auto, cpu or cuda, not {device!r}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelConfigError("--device cuda but no CUDA device is available")
+    return device
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=_console,
+    )
+
+
+def train_command(
+    data: Annotated[Path, typer.Option(help="Training set: images/*.png + annotations.json.")],
+    out: Annotated[Path, typer.Option(help="Run folder: checkpoint/, model/, curves, eval/.")],
+    preset: Annotated[str, typer.Option(help=f"Model preset: {', '.join(PRESETS)}.")] = "edge",
+    eval_data: Annotated[
+        Path | None, typer.Option(help="Held-out set for periodic and final evaluation.")
+    ] = None,
+    steps: Annotated[int, typer.Option(help="Optimiser steps.", min=1)] = 2000,
+    batch_size: Annotated[int, typer.Option(help="Images per step.", min=1)] = 4,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 2e-4,
+    optimizer: Annotated[str, typer.Option(help="adamw or sgd.")] = "adamw",
+    warmup_steps: Annotated[int, typer.Option(help="Linear warm-up steps.", min=0)] = 200,
+    eval_every: Annotated[int, typer.Option(help="Evaluate every N steps (0: end).", min=0)] = 0,
+    checkpoint_every: Annotated[int, typer.Option(help="Checkpoint every N steps.", min=0)] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of init, sample order, augmentation.")] = 0,
+    augment: Annotated[bool, typer.Option(help="Flips, quarter turns, scale, gain.")] = True,
+    workers: Annotated[int, typer.Option(help="Data loader worker processes.", min=0)] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda (AMP on cuda).")] = "auto",
+    version: Annotated[str, typer.Option(help="Version written to the model card.")] = "0.0.0-dev",
+    resume: Annotated[bool, typer.Option(help="Continue from out/checkpoint if present.")] = True,
+) -> None:
+    """Train a RetinaNet from scratch; writes a safetensors artifact, curves and reports."""
+    try:
+        if optimizer not in ("adamw", "sgd"):
+            raise ModelConfigError("--optimizer must be adamw or sgd")
+        config = TrainConfig(
+            steps=steps,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer="sgd" if optimizer == "sgd" else "adamw",
+            warmup_steps=warmup_steps,
+            eval_every_steps=eval_every,
+            checkpoint_every_steps=checkpoint_every,
+            seed=seed,
+            augment=augment,
+            num_workers=workers,
+        )
+        chosen = resolve_device(device)
+        with _progress() as progress:
+            task = progress.add_task(f"train {preset} on {chosen}", total=steps, info="")
+
+            def on_step(step: int, total: int, losses: Mapping[str, float]) -> None:
+                progress.update(task, completed=step, info=f"loss {losses['loss']:.3f}")
+
+            outcome = run_training(
+                preset=get_preset(preset),
+                data_dir=data,
+                out_dir=out,
+                config=config,
+                eval_dir=eval_data,
+                device=chosen,
+                version=version,
+                resume=resume,
+                on_step=on_step,
+            )
+    except DetectorError as exc:
+        _console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    _console.print(f"artifact: {outcome.artifact_dir}  curves: {outcome.curves_png}")
+    if outcome.report is not None:
+        _print_summary(outcome.report.flat_metrics())
+
+
+def _print_summary(metrics: Mapping[str, float]) -> None:
+    table = Table("metric", "value", title="evaluation")
+    for name, value in metrics.items():
+        table.add_row(name, f"{100 * value:.2f} %")
+    _console.print(table)
+
+
+def eval_command(
+    model: Annotated[Path, typer.Option(help="Artifact folder (model.safetensors + card).")],
+    data: Annotated[Path, typer.Option(help="Data set: images/*.png + annotations.json.")],
+    out: Annotated[Path, typer.Option(help="Report folder.")] = Path("eval-report"),
+    threshold: Annotated[
+        float, typer.Option(help="Operating alarm threshold for every storage medium.")
+    ] = 0.5,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.", min=1)] = 4,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """COCO AP (pycocotools) and bag-level figures; writes report.json, summary.md, PR PNGs."""
+    try:
+        chosen = resolve_device(device)
+        loaded = load_artifact(model, device=chosen)
+        dataset = CocoDetectionDirectory(data)
+        with _progress() as progress:
+            task = progress.add_task(f"eval {loaded.card.version}", total=len(dataset), info="")
+            report = evaluate_model(
+                loaded.model,
+                dataset,
+                thresholds=default_thresholds(threshold),
+                device=chosen,
+                batch_size=batch_size,
+                model_version=loaded.card.version,
+                on_batch=lambda done, total: progress.update(task, completed=done),
+            )
+        written = write_report(report, out)
+    except DetectorError as exc:
+        _console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    _print_summary(report.flat_metrics())
+    _console.print(f"report: {written['json']}  summary: {written['markdown']}")
+
+
+app = typer.Typer(help="Train and evaluate the RetinaNet detector.", no_args_is_help=True)
+app.command("train")(train_command)
+app.command("eval")(eval_command)

@@ -1,0 +1,86 @@
+"""Evaluation reproduces hand-computed COCO AP and bag-level figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from detector.evaluation import bag_metrics, build_report, evaluate_coco, write_report
+from detector.exceptions import EvaluationError
+
+
+def _gt() -> dict[str, Any]:
+    """Image 1: two hdd (class 1); image 2: one sdcard (6); image 3: clean; image 4: a
+    power bank (``others``, 9) only."""
+    boxes = [(1, 1, [10, 10, 20, 20]), (1, 1, [50, 50, 20, 20]), (2, 6, [5, 5, 10, 10])]
+    boxes.append((4, 9, [30, 30, 20, 20]))
+    return {
+        "images": [
+            {"id": i, "width": 100, "height": 100, "file_name": f"{i}.png"} for i in (1, 2, 3, 4)
+        ],
+        "annotations": [
+            {"id": n, "image_id": img, "category_id": cat, "bbox": bbox}
+            for n, (img, cat, bbox) in enumerate(boxes, start=1)
+        ],
+    }
+
+
+def _det(image_id: int, cat: int, bbox: list[float], score: float) -> dict[str, Any]:
+    return {"image_id": image_id, "category_id": cat, "bbox": bbox, "score": score}
+
+
+DETECTIONS = [
+    _det(1, 1, [10, 10, 20, 20], 0.9),  # TP
+    _det(3, 1, [60, 60, 20, 20], 0.8),  # FP on the clean bag
+    _det(1, 1, [50, 50, 20, 20], 0.7),  # TP
+    _det(4, 9, [30, 30, 20, 20], 0.95),  # others, perfect; never alarms
+]
+
+
+def test_ap_matches_hand_computed_values() -> None:
+    metrics = evaluate_coco(_gt(), DETECTIONS)
+    # hdd ranking TP, FP, TP: interpolated precision 1 up to recall 0.5 (51 of COCO's 101
+    # recall points), 2/3 from 0.51 to 1.0 (50 points).
+    assert metrics.ap50[1] == pytest.approx((51 + 50 * 2 / 3) / 101)
+    assert metrics.ap50[6] == 0.0  # ground truth, no detection
+    assert metrics.ap50[9] == pytest.approx(1.0)
+    assert metrics.ap50[2] is None  # no ground truth: not counted
+    assert metrics.map50_media == pytest.approx(((51 + 50 * 2 / 3) / 101 + 0.0) / 2)
+    # Exact boxes match at every IoU threshold, so AP@[.5:.95] equals AP@0.5 here.
+    assert metrics.ap50_95_per_class[1] == pytest.approx(metrics.ap50[1])
+    assert len(metrics.pr_curves[1].recall) == 101
+
+
+def test_localisation_error_lowers_strict_ap_only() -> None:
+    shifted = [_det(2, 6, [6, 6, 10, 10], 0.9)]  # IoU 81/119 = 0.68
+    metrics = evaluate_coco(_gt(), shifted)
+    assert metrics.ap50[6] == pytest.approx(1.0)
+    assert metrics.ap50_95_per_class[6] == pytest.approx(4 / 10)  # IoU thresholds .50-.65
+
+
+def test_bag_metrics_at_operating_threshold() -> None:
+    thresholds = dict.fromkeys(range(1, 9), 0.75)
+    bags = bag_metrics(_gt(), DETECTIONS, thresholds)
+    # Media bags: 1, 2. Clean bags: 3, 4 (``others`` is not media). Alarms: 1 (0.9), 3 (0.8).
+    assert (bags.media_bags, bags.clean_bags) == (2, 2)
+    assert bags.detection_rate == 0.5
+    assert bags.false_alarm_rate == 0.5
+    assert bags.ppv == 0.5
+    strict = bag_metrics(_gt(), DETECTIONS, dict.fromkeys(range(1, 9), 0.85))
+    assert (strict.detection_rate, strict.false_alarm_rate, strict.ppv) == (0.5, 0.0, 1.0)
+
+
+def test_report_files(tmp_path: Path) -> None:
+    report = build_report(_gt(), DETECTIONS, thresholds={1: 0.5}, model_version="m1")
+    written = write_report(report, tmp_path)
+    assert report.to_dict()["per_class"]["hdd"]["ap50"] == pytest.approx(0.8350, abs=1e-4)
+    assert "Bag detection rate" in written["markdown"].read_text()
+    assert (tmp_path / "pr_curves" / "pr_1_hdd.png").stat().st_size > 0
+    assert "ap50/hdd" in report.flat_metrics()
+
+
+def test_unknown_image_is_refused() -> None:
+    with pytest.raises(EvaluationError):
+        evaluate_coco(_gt(), [_det(99, 1, [0, 0, 5, 5], 0.5)])
