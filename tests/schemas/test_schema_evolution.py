@@ -1,0 +1,110 @@
+"""Issue #3: schemas evolve compatibly. Released versions stay in ``schemas/history/``; the
+current schemas and every release read each other's data (the ``avro`` library's checker);
+a field added with a default keeps old data readable, removing one without a default fails."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from schemas import Codec, DeadLetter, IncompatibleSchemaError
+from schemas.compat import check_compatible, find_incompatibilities
+from schemas.convert import to_record
+from schemas.events import now_ms
+from schemas.store import AVSC_DIR, EVENT_NAMES, HISTORY_DIR, SchemaStore, default_store
+
+
+def test_current_schemas_are_compatible_with_every_release() -> None:
+    assert default_store().versions(), "at least one release is in schemas/history/"
+    check_compatible(mode="full")
+
+
+def test_every_current_schema_is_released() -> None:
+    """A changed schema must be released (history/<new version>) before it ships."""
+    store = default_store()
+    released = {(s.name, s.fingerprint) for s in store.released}
+    for name in EVENT_NAMES:
+        assert (name, store.current(name).fingerprint) in released, (
+            f"{name} changed since the last release: add schemas/history/<version>/ "
+            "with schemas.store.write_release (docs/events.md)"
+        )
+
+
+def test_every_release_holds_every_event() -> None:
+    for version in default_store().versions():
+        files = sorted(p.stem for p in (HISTORY_DIR / version).glob("*.avsc"))
+        assert files == sorted(EVENT_NAMES), version
+
+
+def _letter() -> DeadLetter:
+    return DeadLetter(
+        event_time=now_ms(),
+        source_topic="detections",
+        partition=3,
+        offset=42,
+        error_class="schemas.exceptions.DecodeError",
+        reason="bad",
+        original=b"\x00\x01",
+        worker_id="w1",
+    )
+
+
+def _edited_store(tmp_path: Path, name: str, edit: Any) -> SchemaStore:
+    """A store whose current ``name`` schema is edited, with the real history."""
+    avsc = tmp_path / "avsc"
+    shutil.copytree(AVSC_DIR, avsc)
+    path = avsc / f"{name}.avsc"
+    schema = json.loads(path.read_text())
+    edit(schema["fields"])
+    path.write_text(json.dumps(schema))
+    return SchemaStore.load(avsc_dir=avsc, history_dir=HISTORY_DIR)
+
+
+def test_added_field_with_default_keeps_old_data_readable(tmp_path: Path) -> None:
+    def add_field(fields: list[dict[str, Any]]) -> None:
+        fields.append({"name": "retries", "type": "int", "default": 0, "doc": "Delivery attempts."})
+
+    new_store = _edited_store(tmp_path, "DeadLetter", add_field)
+    assert find_incompatibilities(new_store) == []
+    old_data = Codec().encode(_letter())  # written with the released v1 schema
+    record = Codec(store=new_store).decode_record(old_data, "DeadLetter")
+    assert record["retries"] == 0
+    assert {k: v for k, v in record.items() if k != "retries"} == to_record(
+        Codec().decode(old_data, DeadLetter)
+    )
+
+
+def test_removed_field_without_default_is_incompatible(tmp_path: Path) -> None:
+    def remove_worker_id(fields: list[dict[str, Any]]) -> None:
+        fields[:] = [f for f in fields if f["name"] != "worker_id"]
+
+    new_store = _edited_store(tmp_path, "DeadLetter", remove_worker_id)
+    with pytest.raises(IncompatibleSchemaError, match="worker_id") as caught:
+        check_compatible(new_store)
+    assert "DeadLetter (v1) cannot read DeadLetter (current) data" in str(caught.value)
+
+
+def test_added_field_without_default_is_incompatible(tmp_path: Path) -> None:
+    def add_required(fields: list[dict[str, Any]]) -> None:
+        fields.append({"name": "site", "type": "string", "doc": "Site."})
+
+    new_store = _edited_store(tmp_path, "DeadLetter", add_required)
+    problems = find_incompatibilities(new_store, mode="backward")
+    assert [(p.reader, p.writer) for p in problems] == [("DeadLetter (current)", "DeadLetter (v1)")]
+    assert "site" in str(problems[0])
+
+
+def test_removed_enum_symbol_is_incompatible(tmp_path: Path) -> None:
+    avsc = tmp_path / "avsc"
+    shutil.copytree(AVSC_DIR, avsc)
+    path = avsc / "ObjectClass.avsc"
+    schema = json.loads(path.read_text())
+    schema["symbols"].remove("tablet")
+    path.write_text(json.dumps(schema))
+    store = SchemaStore.load(avsc_dir=avsc, history_dir=HISTORY_DIR)
+    with pytest.raises(IncompatibleSchemaError, match="tablet"):
+        check_compatible(store, mode="backward")
