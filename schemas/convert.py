@@ -1,9 +1,12 @@
 """Conversion between typed events (``schemas.events``) and the plain records Avro writes.
 
-The converters are compiled once per class from the dataclass fields and their type hints,
-so the hot path is a dict comprehension per record with no per-field type inspection.
-Literal enums, strings, numbers, bytes, ``uuid.UUID`` and ``datetime`` pass through untouched:
-fastavro handles the logical types itself.
+This is on every message's hot path, so the converters are compiled once per class, the way
+``dataclasses`` compiles ``__init__``: generated source with one line per field, no per-field
+type inspection at run time. Decoding builds the frozen instance with ``object.__new__`` and
+the slots' own setters instead of the keyword ``__init__``: the record was just validated by
+the Avro reader against a schema that a test proves equal to the class, and this is 3-4x
+faster (``python -m bench.codec``). Literal enums, strings, numbers, bytes, ``uuid.UUID`` and
+``datetime`` pass through untouched: fastavro handles the logical types itself.
 """
 
 from __future__ import annotations
@@ -19,9 +22,8 @@ __all__ = ["from_record", "to_record"]
 
 T = TypeVar("T")
 
-#: Converts one value; ``None`` in a plan means "pass the value through unchanged".
+#: Converts one value; ``None`` means "pass the value through unchanged".
 _Convert = Callable[[Any], Any]
-_Plan = tuple[tuple[str, _Convert | None], ...]
 
 
 def to_record(obj: object) -> dict[str, Any]:
@@ -32,7 +34,11 @@ def to_record(obj: object) -> dict[str, Any]:
 
 
 def from_record(cls: type[T], record: Mapping[str, Any]) -> T:
-    """The dataclass ``cls`` built from an Avro record as fastavro reads it."""
+    """The dataclass ``cls`` built from an Avro record as fastavro reads it.
+
+    ``record`` must hold every field of ``cls`` (a record read with the class's current
+    schema does); a missing one raises ``KeyError``.
+    """
     key: Any = cls
     result: T = _decoder(key)(record)
     return result
@@ -47,73 +53,76 @@ def _optional_arg(hint: Any) -> Any | None:
     return None
 
 
-def _value_converter(hint: Any, record_converter: Callable[[type], _Convert]) -> _Convert | None:
+def _converter(hint: Any, *, decoding: bool) -> _Convert | None:
     """How to convert one value of type ``hint``, or None for a pass-through."""
     inner = _optional_arg(hint)
     if inner is not None:
-        convert = _value_converter(inner, record_converter)
+        convert = _converter(inner, decoding=decoding)
         if convert is None:
             return None
         return lambda value: None if value is None else convert(value)
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
-        return record_converter(hint)
+        return _decoder(hint) if decoding else _encoder(hint)
     origin = typing.get_origin(hint)
     if origin is tuple:
-        item = _value_converter(typing.get_args(hint)[0], record_converter)
+        # Arrays are tuples in events (immutable, comparable) and lists in records: fastavro
+        # reads tuples in unions as (branch name, value) pairs.
+        item = _converter(typing.get_args(hint)[0], decoding=decoding)
+        sequence = tuple if decoding else list
         if item is None:
-            return None
-        return lambda values: [item(value) for value in values]
+            return sequence
+        return lambda values: sequence([item(value) for value in values])
     if origin in (dict, Mapping, typing.Mapping):
-        value_convert = _value_converter(typing.get_args(hint)[1], record_converter)
+        value_convert = _converter(typing.get_args(hint)[1], decoding=decoding)
         if value_convert is None:
-            return None
+            return dict if not decoding else None
         return lambda mapping: {key: value_convert(value) for key, value in mapping.items()}
     return None
 
 
-def _plan(cls: type, record_converter: Callable[[type], _Convert]) -> _Plan:
+def _fields(cls: type, *, decoding: bool) -> list[tuple[str, _Convert | None]]:
     hints = typing.get_type_hints(cls)
-    return tuple(
-        (f.name, _value_converter(hints[f.name], record_converter)) for f in dataclasses.fields(cls)
-    )
+    plan = []
+    for field in dataclasses.fields(cls):
+        if not field.name.isidentifier():  # names come from our own classes; be sure anyway
+            raise TypeError(f"{cls.__name__}.{field.name} is not an identifier")
+        plan.append((field.name, _converter(hints[field.name], decoding=decoding)))
+    return plan
+
+
+def _compile(source: str, namespace: dict[str, Any], name: str) -> _Convert:
+    exec(compile(source, f"<schemas.convert {name}>", "exec"), namespace)
+    function: _Convert = namespace[name]
+    return function
 
 
 @functools.cache
 def _encoder(cls: Any) -> _Convert:
-    plan = _plan(cls, _encoder)
-
-    def encode(obj: Any) -> dict[str, Any]:
-        return {
-            name: value if convert is None else convert(value)
-            for name, convert in plan
-            for value in (getattr(obj, name),)
-        }
-
-    return encode
-
-
-def _tupled(convert: _Convert | None, hint: Any) -> _Convert | None:
-    """Arrays decode to tuples so that frozen events stay immutable and comparable."""
-    target = _optional_arg(hint) or hint
-    if typing.get_origin(target) is not tuple:
-        return convert
-    if convert is None:
-        return lambda values: None if values is None else tuple(values)
-    return lambda values: None if values is None else tuple(convert(values))
+    namespace: dict[str, Any] = {}
+    items = []
+    for index, (name, convert) in enumerate(_fields(cls, decoding=False)):
+        value = f"obj.{name}"
+        if convert is not None:
+            namespace[f"_c{index}"] = convert
+            value = f"_c{index}({value})"
+        items.append(f"{name!r}: {value}")
+    source = f"def encode(obj):\n    return {{{', '.join(items)}}}\n"
+    return _compile(source, namespace, "encode")
 
 
 @functools.cache
 def _decoder(cls: Any) -> _Convert:
-    hints = typing.get_type_hints(cls)
-    plan = tuple((name, _tupled(convert, hints[name])) for name, convert in _plan(cls, _decoder))
-
-    def decode(record: Mapping[str, Any]) -> Any:
-        return cls(
-            **{
-                name: value if convert is None else convert(value)
-                for name, convert in plan
-                for value in (record[name],)
-            }
-        )
-
-    return decode
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    lines = ["def decode(record):", "    obj = _new(_cls)"]
+    for index, (name, convert) in enumerate(_fields(cls, decoding=True)):
+        slot = cls.__dict__.get(name)
+        if not isinstance(slot, types.MemberDescriptorType):
+            raise TypeError(f"{cls.__name__} must be a dataclass with slots=True")
+        namespace[f"_s{index}"] = slot.__set__
+        value = f"record[{name!r}]"
+        if convert is not None:
+            namespace[f"_c{index}"] = convert
+            value = f"_c{index}({value})"
+        lines.append(f"    _s{index}(obj, {value})")
+    lines.append("    return obj")
+    return _compile("\n".join(lines) + "\n", namespace, "decode")
