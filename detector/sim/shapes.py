@@ -154,27 +154,87 @@ def rasterise_part(part: Part, pose: Pose, mm_per_px: float, out: FloatArray) ->
     if abs(det) < 1e-12:
         raise SimulationError(f"degenerate part placement {part}")
     inv = np.array([[big_b[1, 1], -big_b[0, 1]], [-big_b[1, 0], big_b[0, 0]]]) / det
+    thick = np.float32(part.thickness_mm * pose.thickness_scale())
+    hole = _frame_hole(part, inv, offset, mm_per_px) if part.profile == "frame" else None
+    if hole is None:
+        _fill(part, thick, inv, offset, mm_per_px, (r0, r1, c0, c1), out)
+        return
+    # A frame is zero inside its hole: fill only the four strips around it (trays, bags).
+    hc0, hc1 = min(max(hole[0], c0), c1), max(min(hole[2], c1), c0)
+    hr0, hr1 = min(max(hole[1], r0), r1), max(min(hole[3], r1), r0)
+    for window in ((r0, hr0, c0, c1), (hr1, r1, c0, c1), (hr0, hr1, c0, hc0), (hr0, hr1, hc1, c1)):
+        if window[0] < window[1] and window[2] < window[3]:
+            _fill(part, thick, inv, offset, mm_per_px, window, out)
+
+
+def _frame_hole(
+    part: Part, inv: npt.NDArray[np.float64], offset: npt.NDArray[np.float64], mm_per_px: float
+) -> tuple[int, int, int, int] | None:
+    """A pixel rectangle ``(c0, r0, c1, r1)`` surely inside a frame's empty hole, or None.
+
+    The hole is the inner rectangle shrunk by the corner radius (conservative at corners);
+    the largest axis-aligned pixel rectangle of the same proportions whose corners map back
+    inside it is found in closed form from the inverse map ``inv`` (pixels -> mm).
+    """
+    a = part.width_mm / 2 - part.wall_mm - part.radius_mm - mm_per_px
+    b = part.height_mm / 2 - part.wall_mm - part.radius_mm - mm_per_px
+    if a <= 0 or b <= 0:
+        return None
+    fwd = np.linalg.inv(inv)
+    p0 = abs(fwd[0, 0]) * a + abs(fwd[0, 1]) * b
+    q0 = abs(fwd[1, 0]) * a + abs(fwd[1, 1]) * b
+    k = min(
+        a / (abs(inv[0, 0]) * p0 + abs(inv[0, 1]) * q0),
+        b / (abs(inv[1, 0]) * p0 + abs(inv[1, 1]) * q0),
+    )
+    p, q = k * p0, k * q0
+    if p < 4 or q < 4:
+        return None
+    return (
+        math.ceil(offset[0] - p),
+        math.ceil(offset[1] - q),
+        math.floor(offset[0] + p),
+        math.floor(offset[1] + q),
+    )
+
+
+def _fill(
+    part: Part,
+    thick: np.float32,
+    inv: npt.NDArray[np.float64],
+    offset: npt.NDArray[np.float64],
+    mm_per_px: float,
+    window: tuple[int, int, int, int],
+    out: FloatArray,
+) -> None:
+    """Add the part's thickness over the pixel ``window`` ``(r0, r1, c0, c1)`` of ``out``."""
+    r0, r1, c0, c1 = window
+    # Distances are measured in pixels from here on, so the anti-aliasing band is one pixel.
+    inv32 = (inv / mm_per_px).astype(np.float32)
     xs = np.arange(c0, c1, dtype=np.float32) + np.float32(0.5 - offset[0])
     ys = np.arange(r0, r1, dtype=np.float32) + np.float32(0.5 - offset[1])
-    u = np.abs(np.float32(inv[0, 0]) * xs[None, :] + np.float32(inv[0, 1]) * ys[:, None])
-    v = np.abs(np.float32(inv[1, 0]) * xs[None, :] + np.float32(inv[1, 1]) * ys[:, None])
-    r = np.float32(part.radius_mm)
-    qx = u - np.float32(part.width_mm / 2) + r
-    qy = v - np.float32(part.height_mm / 2) + r
-    outside = np.hypot(np.maximum(qx, 0), np.maximum(qy, 0))
-    dist = outside + np.minimum(np.maximum(qx, qy), 0) - r  # signed distance, mm, <0 inside
-    # Anti-aliased coverage over about one pixel keeps thin wires and edges from aliasing.
-    px_mm = np.float32(mm_per_px)
-    cover = np.clip(np.float32(0.5) - dist / px_mm, 0, 1)
-    thick = np.float32(part.thickness_mm * pose.thickness_scale())
-    if part.profile == "round" and part.radius_mm > 0:
-        rel = np.minimum(np.maximum(dist + r, 0) / r, 1)
-        value = thick * np.sqrt(1 - rel * rel) * cover
+    r = np.float32(part.radius_mm / mm_per_px)
+    qx = inv32[0, 0] * xs[None, :] + inv32[0, 1] * ys[:, None]
+    np.abs(qx, out=qx)
+    qx -= np.float32(part.width_mm / 2 / mm_per_px) - r
+    qy = inv32[1, 0] * xs[None, :] + inv32[1, 1] * ys[:, None]
+    np.abs(qy, out=qy)
+    qy -= np.float32(part.height_mm / 2 / mm_per_px) - r
+    if r > 0:  # exact signed distance of a rounded rectangle (negative inside)
+        inside = np.minimum(np.maximum(qx, qy), 0)
+        dist = np.hypot(np.maximum(qx, 0, out=qx), np.maximum(qy, 0, out=qy))
+        dist += inside
+        dist -= r
+    else:  # a box: the Chebyshev distance is exact inside and only rounds the AA band outside
+        dist = np.maximum(qx, qy, out=qx)
+    value = np.float32(0.5) - dist
+    np.clip(value, 0, 1, out=value)  # coverage of the pixel, anti-aliased over one pixel
+    if part.profile == "round" and r > 0:
+        rel = np.clip((dist + r) / r, 0, 1)
+        value *= np.sqrt(1 - rel * rel)
     elif part.profile == "frame":
-        inner = np.clip(np.float32(0.5) + (dist + np.float32(part.wall_mm)) / px_mm, 0, 1)
-        value = thick * cover * inner
-    else:
-        value = thick * cover
+        value *= np.clip(np.float32(0.5 + part.wall_mm / mm_per_px) + dist, 0, 1)
+    value *= thick
     out[r0:r1, c0:c1] += value
 
 

@@ -129,3 +129,15 @@ def test_cli_reports_unknown_preset(tmp_path: Path) -> None:
         app, ["generate", "--out", str(tmp_path), "--preset", "nope", "--n", "1"]
     )
     assert result.exit_code == 1
+
+
+def test_png_encoder_round_trips_exactly() -> None:
+    import io
+
+    from PIL import Image
+
+    from detector.datasets.coco import encode_png
+
+    rgb = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    with Image.open(io.BytesIO(encode_png(rgb))) as img:
+        np.testing.assert_array_equal(np.asarray(img.convert("RGB")), rgb)
