@@ -119,7 +119,7 @@ def main() -> None:
     console.print(table)
     console.print(f"1-minute load average at the end: {load_1min:.2f} on {os.cpu_count()} cores")
     console.print(
-        f"peak RSS: worker process {worker_rss_mib:.0f} MiB, serial (this) process {own_rss_mib:.0f} MiB"
+        f"peak RSS: worker {worker_rss_mib:.0f} MiB, serial (this) process {own_rss_mib:.0f} MiB"
     )
     cluttered = results.get("cluttered", {}).get("parallel_steady")
     if cluttered is not None:
