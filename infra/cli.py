@@ -1,0 +1,161 @@
+"""The ``leakguard`` command line: the root that every package's commands hang from.
+
+Each package keeps its own commands next to its code (``detector/cli_data.py`` ...) and this
+module mounts them, so ``leakguard --help`` lists every group. Errors leakguard raises on
+purpose are shown as one red line and exit with status 1; anything else is a bug and keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from infra.exceptions import TopicDriftError
+from infra.settings import describe_settings, load_settings
+from infra.stack import admin_client, require_bootstrap_servers, stack_down, stack_status, stack_up
+from infra.topics import DEFAULT_SPEC_PATH, apply_topics, load_spec
+from leakguard import __version__
+from leakguard.errors import LeakguardError
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    name="leakguard",
+    help="Find data-storage media in X-ray checkpoint scans, stream by stream.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+stack_app = typer.Typer(
+    help="Run the embedded local stack (Kafka-compatible broker, chdb analytics).",
+    no_args_is_help=True,
+)
+topics_app = typer.Typer(
+    help="Create and check the Kafka topics of the spec.", no_args_is_help=True
+)
+app.add_typer(config_app, name="config")
+app.add_typer(stack_app, name="stack")
+app.add_typer(topics_app, name="topics")
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"leakguard {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Configure logging once for every command from LEAKGUARD_LOG_LEVEL."""
+    logging.basicConfig(
+        level=load_settings().log_level,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False)],
+    )
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective settings (environment and .env applied), secrets masked."""
+    table = Table("variable", "value", title="leakguard settings")
+    for name, value in describe_settings(load_settings()):
+        table.add_row(name, value)
+    console.print(table)
+
+
+@stack_app.command("up")
+def stack_up_command() -> None:
+    """Start the embedded broker in the background, create the topics, prepare chdb."""
+    result = stack_up(load_settings())
+    verb = "already running" if result.already_running else "started"
+    console.print(
+        f"[green]broker {verb}[/] (pid {result.state.pid}) on "
+        f"[bold]{result.state.bootstrap_servers}[/], log {result.state.log_path}"
+    )
+    console.print(
+        f"topics: {len(result.topics.created)} created, {len(result.topics.unchanged)} present"
+    )
+    console.print(f"analytics: chdb under {result.chdb_path}")
+    console.print("stop it with [bold]leakguard stack down[/]")
+
+
+@stack_app.command("down")
+def stack_down_command() -> None:
+    """Stop the broker started by `leakguard stack up` (its in-memory data is dropped)."""
+    state = stack_down(load_settings())
+    if state is None:
+        console.print("no stack is recorded; nothing to stop")
+    else:
+        console.print(f"stopped broker pid {state.pid} ({state.bootstrap_servers})")
+
+
+@stack_app.command("status")
+def stack_status_command() -> None:
+    """Show whether the stack runs, where it listens and which topics exist. Exit 1 if down."""
+    status = stack_status(load_settings())
+    if status.state is None or not status.process_running:
+        console.print("[yellow]stack is down[/] (start it with `leakguard stack up`)")
+        raise typer.Exit(1)
+    uptime_s = time.time() - status.state.started_at
+    health = "[green]answers[/]" if status.broker_answers else "[red]does not answer[/]"
+    console.print(
+        f"broker pid {status.state.pid} on [bold]{status.state.bootstrap_servers}[/] {health}, "
+        f"up {uptime_s:.0f} s"
+    )
+    console.print(f"topics present: {len(status.topics)}/{len(load_spec().names)}")
+    if not status.broker_answers:
+        raise typer.Exit(1)
+
+
+@topics_app.command("apply")
+def topics_apply(
+    check: Annotated[
+        bool, typer.Option("--check", help="Create nothing; report missing topics as drift.")
+    ] = False,
+) -> None:
+    """Create missing topics from infra/topics.toml; report drift (exit 1) instead of fixing."""
+    settings = load_settings()
+    admin = admin_client(settings, require_bootstrap_servers(settings))
+    try:
+        report = apply_topics(admin, load_spec(), check_only=check)
+    except TopicDriftError as exc:
+        err_console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    console.print(f"created: {', '.join(report.created) or '-'}")
+    console.print(f"unchanged: {', '.join(report.unchanged) or '-'}")
+
+
+@topics_app.command("show")
+def topics_show() -> None:
+    """Print the topic spec: partitions, key, retention and message size limit per topic."""
+    table = Table(
+        "topic", "partitions", "key", "retention", "max bytes", title=str(DEFAULT_SPEC_PATH)
+    )
+    for topic in load_spec().topics.values():
+        retention = "forever" if topic.retention_ms < 0 else f"{topic.retention_ms / 3.6e6:g} h"
+        table.add_row(
+            topic.name, str(topic.partitions), topic.key, retention, f"{topic.max_message_bytes:,}"
+        )
+    console.print(table)
+
+
+def main() -> None:
+    """Console-script entry point: run the CLI, showing leakguard's own errors briefly."""
+    try:
+        app()
+    except LeakguardError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        raise SystemExit(1) from exc

@@ -1,0 +1,192 @@
+"""A throw-away ClickHouse server for tests and local runs: Debian's ``clickhouse-server``.
+
+It runs as the current user on free loopback ports with a temporary data directory and a
+generated config, so it never touches a system installation (``/etc/clickhouse-server``)
+and several can run side by side. The tests use it to prove that leakguard's DDL and
+queries work on a real server (Debian ships 18.16, an old version: keeping DDL portable to
+it keeps it portable to every newer server and to ``chdb``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Self
+
+from infra.broker import LOOPBACK, free_port, terminate_process
+from infra.exceptions import ClickHouseError
+
+#: Debian installs the server binary here; ``$PATH`` is searched first.
+SERVER_BINARY: Final = "clickhouse-server"
+#: A cold 18.16 server needs a few seconds to load its system tables on a loaded 2-core host.
+DEFAULT_STARTUP_TIMEOUT_S: Final = 60.0
+#: Caches sized for tests, not the production defaults of several GiB.
+_CACHE_BYTES: Final = 256 * 1024 * 1024
+
+_CONFIG_XML: Final = """<?xml version="1.0"?>
+<yandex>
+  <logger>
+    <level>warning</level>
+    <log>{root}/log/server.log</log>
+    <errorlog>{root}/log/server.err.log</errorlog>
+    <console>0</console>
+  </logger>
+  <listen_host>{host}</listen_host>
+  <tcp_port>{tcp_port}</tcp_port>
+  <http_port>{http_port}</http_port>
+  <path>{root}/data/</path>
+  <tmp_path>{root}/tmp/</tmp_path>
+  <user_files_path>{root}/user_files/</user_files_path>
+  <format_schema_path>{root}/format_schemas/</format_schema_path>
+  <users_config>users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <mark_cache_size>{cache_bytes}</mark_cache_size>
+  <uncompressed_cache_size>{cache_bytes}</uncompressed_cache_size>
+  <mlock_executable>false</mlock_executable>
+</yandex>
+"""
+
+_USERS_XML: Final = """<?xml version="1.0"?>
+<yandex>
+  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+  <users>
+    <default>
+      <password></password>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </default>
+  </users>
+  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors>
+    <result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time>
+  </interval></default></quotas>
+</yandex>
+"""
+
+
+class LocalClickHouseServer:
+    """A ``clickhouse-server`` child process with its own config and data under ``root``."""
+
+    def __init__(
+        self,
+        *,
+        root: Path,
+        host: str = LOOPBACK,
+        binary: str | None = None,
+        startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S,
+    ) -> None:
+        self._root = root
+        self._host = host
+        self._binary = binary
+        self._startup_timeout_s = startup_timeout_s
+        self._process: subprocess.Popen[bytes] | None = None
+        self._tcp_port: int | None = None
+        self._http_port: int | None = None
+
+    @property
+    def host(self) -> str:
+        """Address the server listens on."""
+        return self._host
+
+    @property
+    def tcp_port(self) -> int:
+        """Native-protocol port (what ``clickhouse-driver`` speaks)."""
+        if self._tcp_port is None:
+            raise ClickHouseError("the ClickHouse server has not been started")
+        return self._tcp_port
+
+    @property
+    def url(self) -> str:
+        """``clickhouse://`` URL of the default user and database."""
+        return f"clickhouse://default@{self._host}:{self.tcp_port}/default"
+
+    @property
+    def pid(self) -> int | None:
+        """Process id while running."""
+        return self._process.pid if self._process is not None else None
+
+    def start(self) -> None:
+        """Write the config, start the server (or restart it on its ports) and wait for it.
+
+        Restarting after :meth:`stop` keeps the data directory and ports, which is how tests
+        take the server away for a while and bring it back.
+        """
+        binary = self._binary or shutil.which(SERVER_BINARY)
+        if binary is None:
+            raise ClickHouseError(
+                "clickhouse-server is not installed: apt-get install clickhouse-server"
+            )
+        if self._tcp_port is None:
+            self._tcp_port, self._http_port = free_port(self._host), free_port(self._host)
+        config_path = self._write_config()
+        self._process = subprocess.Popen(
+            [binary, f"--config-file={config_path}"],
+            cwd=self._root,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self._wait_until_ready()
+
+    def _write_config(self) -> Path:
+        for sub in ("data", "tmp", "user_files", "format_schemas", "log"):
+            (self._root / sub).mkdir(parents=True, exist_ok=True)
+        config_path = self._root / "config.xml"
+        config_path.write_text(
+            _CONFIG_XML.format(
+                root=self._root,
+                host=self._host,
+                tcp_port=self._tcp_port,
+                http_port=self._http_port,
+                cache_bytes=_CACHE_BYTES,
+            )
+        )
+        (self._root / "users.xml").write_text(_USERS_XML)
+        return config_path
+
+    def _wait_until_ready(self) -> None:
+        from clickhouse_driver import Client
+        from clickhouse_driver.errors import Error as DriverError
+
+        deadline = time.monotonic() + self._startup_timeout_s
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise ClickHouseError(
+                    f"clickhouse-server exited with code {self._process.returncode}; "
+                    f"see {self._root / 'log'}"
+                )
+            client = Client(host=self._host, port=self.tcp_port, connect_timeout=1)
+            try:
+                if client.execute("SELECT 1") == [(1,)]:
+                    return
+            except (DriverError, OSError, EOFError) as exc:
+                last_error = exc
+                time.sleep(0.2)
+            finally:
+                client.disconnect()
+        self.stop()
+        raise ClickHouseError(f"clickhouse-server did not answer SELECT 1: {last_error}")
+
+    def stop(self) -> None:
+        """Stop the server; its data directory and ports stay for a later :meth:`start`."""
+        process, self._process = self._process, None
+        if process is not None:
+            terminate_process(process.pid, timeout_s=10.0, reap=process.wait)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

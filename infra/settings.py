@@ -1,0 +1,184 @@
+"""The one settings object of leakguard, read from ``LEAKGUARD_*`` environment variables.
+
+Every default means "embedded": with no Kafka bootstrap servers leakguard starts its own
+Kafka-compatible broker, and with no ClickHouse URL it keeps analytics in ``chdb`` under the
+data directory. So ``leakguard demo`` runs on a fresh machine with no configuration, and the
+same code talks to a production cluster once the variables are set.
+
+Nested blocks use ``__`` as delimiter: ``LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS=broker:9092``.
+A ``.env`` file in the working directory is read too. A bad value fails at start-up with a
+:class:`~infra.exceptions.ConfigurationError` that names the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from infra.exceptions import ConfigurationError
+
+ENV_PREFIX: Final = "LEAKGUARD_"
+ENV_NESTED_DELIMITER: Final = "__"
+
+#: Fields whose rejected values are never echoed: they may carry a password.
+_MAY_HOLD_SECRETS: Final = frozenset({"password", "sasl_password", "url", "bootstrap_servers"})
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class _Block(BaseModel):
+    """A frozen settings block: values are fixed once a service has started."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Block):
+    """Where the event streams live. Security options pass through to every client."""
+
+    bootstrap_servers: str | None = Field(
+        default=None,
+        description="Kafka bootstrap servers; unset starts the embedded broker.",
+    )
+    security_protocol: SecurityProtocol = Field(
+        default="PLAINTEXT", description="Kafka security.protocol."
+    )
+    sasl_mechanism: str | None = Field(default=None, description="SASL mechanism, e.g. PLAIN.")
+    sasl_username: str | None = Field(default=None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(default=None, description="SASL password.")
+    ssl_ca_location: Path | None = Field(default=None, description="CA bundle for TLS.")
+    schema_registry_url: str | None = Field(
+        default=None,
+        description="Confluent Schema Registry URL; unset uses Avro single-object encoding.",
+    )
+    client_id_prefix: str = Field(default="leakguard", description="Prefix of client ids.")
+
+    @property
+    def embedded(self) -> bool:
+        """Whether leakguard must start (or reuse) its own local broker."""
+        return self.bootstrap_servers is None
+
+    def client_config(self) -> dict[str, str]:
+        """The security part of a librdkafka configuration, secrets revealed.
+
+        Only for handing to a client; never log the result.
+        """
+        config: dict[str, str] = {"security.protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            config["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username:
+            config["sasl.username"] = self.sasl_username
+        if self.sasl_password is not None:
+            config["sasl.password"] = self.sasl_password.get_secret_value()
+        if self.ssl_ca_location is not None:
+            config["ssl.ca.location"] = str(self.ssl_ca_location)
+        return config
+
+
+class ClickHouseSettings(_Block):
+    """Where the analytics tables live."""
+
+    url: str | None = Field(
+        default=None,
+        description="ClickHouse native URL, e.g. clickhouse://user@host:9000/leakguard; "
+        "unset uses embedded chdb under the data dir.",
+    )
+    password: SecretStr | None = Field(default=None, description="ClickHouse password.")
+    database: str = Field(default="leakguard", description="Database of the analytics tables.")
+
+    @field_validator("url")
+    @classmethod
+    def _no_password_in_url(cls, url: str | None) -> str | None:
+        """Keep the password out of the URL so that it is never printed or logged."""
+        if url is not None and urlsplit(url).password is not None:
+            raise ValueError("put the password in LEAKGUARD_CLICKHOUSE__PASSWORD, not the URL")
+        return url
+
+    @property
+    def embedded(self) -> bool:
+        """Whether analytics go to the in-process chdb engine."""
+        return self.url is None
+
+
+class LeakguardSettings(BaseSettings):
+    """Effective configuration of one leakguard process (frozen after start-up)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+        frozen=True,
+    )
+
+    data_dir: Path = Field(
+        default=Path(".leakguard"),
+        description="Where embedded services, frame store, models and state are kept.",
+    )
+    log_level: LogLevel = Field(default="INFO", description="Log level of every process.")
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
+
+    @property
+    def chdb_path(self) -> Path:
+        """Directory of the embedded chdb analytics store."""
+        return self.data_dir / "chdb"
+
+    @property
+    def stack_state_path(self) -> Path:
+        """File recording the broker started by ``leakguard stack up``."""
+        return self.data_dir / "stack.json"
+
+
+def env_var_name(location: tuple[str | int, ...]) -> str:
+    """The environment variable that sets the field at ``location`` (a pydantic error loc)."""
+    return ENV_PREFIX + ENV_NESTED_DELIMITER.join(str(part).upper() for part in location)
+
+
+def load_settings(**overrides: Any) -> LeakguardSettings:
+    """Read the settings from the environment, failing with the offending variable named.
+
+    ``overrides`` take precedence over the environment (used by the CLI and tests).
+    """
+    try:
+        return LeakguardSettings(**overrides)
+    except ValidationError as exc:
+        problems = [
+            f"{env_var_name(error['loc'])}: {error['msg']}{_echo_input(error['loc'], error)}"
+            for error in exc.errors()
+        ]
+        raise ConfigurationError("invalid configuration:\n  " + "\n  ".join(problems)) from exc
+
+
+def _echo_input(location: tuple[str | int, ...], error: Any) -> str:
+    """The rejected value for the error message, unless the field may hold a secret."""
+    if location and str(location[-1]) in _MAY_HOLD_SECRETS:
+        return ""
+    return f" (got {error.get('input')!r})"
+
+
+def describe_settings(settings: LeakguardSettings) -> list[tuple[str, str]]:
+    """``(environment variable, effective value)`` pairs with every secret masked."""
+    rows: list[tuple[str, str]] = []
+
+    def walk(model: BaseModel, prefix: tuple[str, ...]) -> None:
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            if isinstance(value, BaseModel):
+                walk(value, (*prefix, name))
+                continue
+            shown = "**********" if isinstance(value, SecretStr) else _show(value)
+            rows.append((env_var_name((*prefix, name)), shown))
+
+    walk(settings, ())
+    return rows
+
+
+def _show(value: object) -> str:
+    """A value as ``config show`` prints it; ``None`` reads as "unset"."""
+    return "(unset)" if value is None else str(value)

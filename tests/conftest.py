@@ -1,0 +1,70 @@
+"""Fixtures shared by every test package: real services, started for real.
+
+- ``kafka_broker``: the embedded Tansu broker (session-scoped), the same code as the demo.
+- ``kafka_bootstrap``: its ``host:port``.
+- ``clickhouse_server``: Debian's ``clickhouse-server`` on free ports (session-scoped).
+- ``chdb_session``: an embedded chdb session in a temporary directory.
+
+Environment variables with the ``LEAKGUARD_`` prefix are cleared for every test so that a
+developer's own configuration never leaks into a result.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.broker import EmbeddedBroker
+from infra.chdb_store import open_chdb_session
+from infra.clickhouse_server import LocalClickHouseServer
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No LEAKGUARD_* variable from the caller's shell, and a private data dir."""
+    for name in list(os.environ):
+        if name.startswith("LEAKGUARD_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("LEAKGUARD_DATA_DIR", str(tmp_path / "leakguard-data"))
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """One embedded broker for the whole test session."""
+    log_path = tmp_path_factory.mktemp("broker") / "broker.log"
+    with EmbeddedBroker(log_path=log_path) as broker:
+        yield broker
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_broker: EmbeddedBroker) -> str:
+    """``bootstrap.servers`` of the session broker."""
+    return kafka_broker.endpoint.bootstrap_servers
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """A name no other test uses: topics and groups on the shared broker never collide."""
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClickHouseServer]:
+    """A real ClickHouse server for the whole session (Debian's clickhouse-server)."""
+    with LocalClickHouseServer(root=tmp_path_factory.mktemp("clickhouse")) as server:
+        yield server
+
+
+@pytest.fixture
+def chdb_session(tmp_path: Path) -> Iterator[Any]:
+    """An embedded chdb session whose files live in this test's temporary directory."""
+    session = open_chdb_session(tmp_path / "chdb")
+    try:
+        yield session
+    finally:
+        session.close()

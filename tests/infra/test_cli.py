@@ -1,0 +1,81 @@
+"""The documented shell commands, run as a user runs them: as a separate ``leakguard`` process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.broker import process_alive
+
+LEAKGUARD = [sys.executable, "-m", "infra"]
+
+
+def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*LEAKGUARD, *args],
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_help_lists_every_command_group(tmp_path: Path) -> None:
+    result = _run(["--help"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    for group in ("config", "stack", "topics"):
+        assert group in result.stdout
+
+
+def test_config_show_masks_secrets(tmp_path: Path) -> None:
+    result = _run(["config", "show"], tmp_path, LEAKGUARD_CLICKHOUSE__PASSWORD="pa55word")
+    assert result.returncode == 0, result.stderr
+    assert "LEAKGUARD_CLICKHOUSE__PASSWORD" in result.stdout
+    assert "**********" in result.stdout
+    assert "pa55word" not in result.stdout
+
+
+def test_bad_setting_fails_with_the_variable_named(tmp_path: Path) -> None:
+    result = _run(["config", "show"], tmp_path, LEAKGUARD_LOG_LEVEL="LOUD")
+    assert result.returncode == 1
+    assert "LEAKGUARD_LOG_LEVEL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.integration
+def test_stack_up_status_down(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    env = {"LEAKGUARD_DATA_DIR": str(data_dir)}
+    assert _run(["stack", "status"], tmp_path, **env).returncode == 1
+
+    up = _run(["stack", "up"], tmp_path, **env)
+    assert up.returncode == 0, up.stderr
+    state = json.loads((data_dir / "stack.json").read_text())
+    try:
+        assert state["bootstrap_servers"] in up.stdout
+        assert process_alive(state["pid"])
+        status = _run(["stack", "status"], tmp_path, **env)
+        assert status.returncode == 0, status.stderr
+        assert "answers" in status.stdout
+        assert "topics present: 11/11" in status.stdout
+        again = _run(["topics", "apply"], tmp_path, **env)
+        assert again.returncode == 0, again.stderr
+        assert "created: -" in again.stdout
+    finally:
+        down = _run(["stack", "down"], tmp_path, **env)
+    assert down.returncode == 0, down.stderr
+    assert not process_alive(state["pid"])
+    assert _run(["stack", "status"], tmp_path, **env).returncode == 1
+
+
+def test_topics_apply_without_a_broker_explains_what_to_do(tmp_path: Path) -> None:
+    result = _run(["topics", "apply"], tmp_path)
+    assert result.returncode == 1
+    assert "leakguard stack up" in result.stderr
