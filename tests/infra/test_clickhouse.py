@@ -72,5 +72,5 @@ def test_chdb_refuses_a_directory_holding_a_server_config(
 ) -> None:
     (tmp_path / "config.xml").write_text("<yandex/>")
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ClickHouseError, match="config.xml"):
+    with pytest.raises(ClickHouseError, match=r"config\.xml"):
         open_chdb_session(tmp_path / "chdb")

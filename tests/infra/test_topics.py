@@ -49,7 +49,7 @@ def test_bad_spec_names_topic_and_field(tmp_path: Path) -> None:
         '[topics."x"]\npartitions = 0\nreplication_factor = 1\nkey = "k"\n'
         'retention_ms = 1\nmax_message_bytes = 1\ncleanup_policy = "delete"\ndoc = "d"\n'
     )
-    with pytest.raises(ConfigurationError, match="'x'.*partitions"):
+    with pytest.raises(ConfigurationError, match=r"'x'.*partitions"):
         load_spec(path)
 
 
