@@ -14,7 +14,7 @@ from typing import Final
 import numpy as np
 
 from detector.sim.objects.common import ObjectKind, u
-from detector.sim.shapes import Part, box, disc, frame, ring, rod, tube
+from detector.sim.shapes import Part, box, disc, frame, pillow, ring, rod, tube
 
 
 def bag_decoration(rng: np.random.Generator) -> list[Part]:
@@ -195,32 +195,20 @@ def notebook(rng: np.random.Generator) -> list[Part]:
 
 
 def clothes(rng: np.random.Generator) -> list[Part]:
-    """Folded clothes: overlapping textile layers with seams, sometimes a zip or buttons."""
+    """Folded clothes: soft-edged textile layers, sometimes with buttons or a metal zip."""
     w, h = u(rng, 150, 300), u(rng, 120, 260)
-    parts = [box("textile", w, h, u(rng, 20, 60), r=20.0)]
-    for _ in range(int(rng.integers(1, 4))):
-        parts.append(
-            box(
-                "textile",
-                w * u(rng, 0.3, 0.9),
-                h * u(rng, 0.3, 0.9),
-                u(rng, 10, 40),
-                u(rng, -w / 4, w / 4),
-                u(rng, -h / 4, h / 4),
-                angle=u(rng, -0.3, 0.3),
-                r=15.0,
-            )
-        )
+    parts = [pillow("textile", w, h, u(rng, 20, 60), angle=u(rng, -0.2, 0.2))]
+    for _ in range(int(rng.integers(2, 6))):
+        lw, lh = w * u(rng, 0.3, 0.9), h * u(rng, 0.3, 0.9)
+        cx, cy = u(rng, -w / 4, w / 4), u(rng, -h / 4, h / 4)
+        parts.append(pillow("textile", lw, lh, u(rng, 8, 40), cx, cy, angle=u(rng, -0.6, 0.6)))
     for _ in range(int(rng.integers(0, 5))):
+        material = "abs" if rng.random() < 0.7 else "steel"
         parts.append(
-            disc(
-                "abs" if rng.random() < 0.7 else "steel",
-                u(rng, 10, 16),
-                2.5,
-                u(rng, -w / 3, w / 3),
-                u(rng, -h / 3, h / 3),
-            )
+            disc(material, u(rng, 10, 16), 2.5, u(rng, -w / 3, w / 3), u(rng, -h / 3, h / 3))
         )
+    if rng.random() < 0.2:
+        parts.append(box("steel", w * 0.6, 5.0, 0.9, 0.0, u(rng, -h / 3, h / 3)))
     return parts
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from detector.sim.clutter import buckle, zipper
 from detector.sim.objects.common import u
-from detector.sim.shapes import Part, box, disc, frame, ring, rod, tube
+from detector.sim.shapes import Part, box, disc, frame, pillow, ring, rod, sloped_wall, tube
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,9 @@ def tray(rng: np.random.Generator) -> ContainerModel:
     """Checkpoint tray: 3 mm ABS floor, 80 mm walls seen edge-on as a thick rim, handles."""
     w, h = u(rng, 420, 470), u(rng, 560, 640)
     parts = [
-        box("abs", w, h, 3.0, r=35.0),
-        frame("abs", w, h, 6.0, 70.0, r=35.0),
-        frame("abs", w - 40, h - 40, 25.0, 6.0, r=30.0),  # sloped inner wall
+        box("abs", w, h, 4.0, r=35.0),
+        frame("abs", w, h, 4.0, 15.0, r=35.0),  # the rim, seen edge-on
+        *sloped_wall("abs", w, h, 45.0, 16.0, r=35.0),
         box("abs", w * 0.6, 30.0, 6.0, 0.0, -h / 2 - 12, r=10.0),  # handles
         box("abs", w * 0.6, 30.0, 6.0, 0.0, h / 2 + 12, r=10.0),
     ]
@@ -70,7 +70,7 @@ def tray(rng: np.random.Generator) -> ContainerModel:
 def backpack(rng: np.random.Generator) -> ContainerModel:
     """Backpack: padded polyester body, straps, zips and plastic or metal buckles."""
     w, h = u(rng, 280, 340), u(rng, 400, 480)
-    parts = [box("textile", w, h, 18.0, r=60.0), frame("textile", w, h, 15.0, 60.0, r=60.0)]
+    parts = [pillow("textile", w, h, 25.0, edge=60.0), frame("textile", w, h, 15.0, 40.0, r=60.0)]
     parts += [
         box("textile", 50.0, h * 0.8, 12.0, sx * w * 0.25, 0.0, r=10) for sx in (-1, 1)
     ]  # straps
@@ -103,7 +103,16 @@ def handbag(rng: np.random.Generator) -> ContainerModel:
 def trolley(rng: np.random.Generator) -> ContainerModel:
     """Cabin trolley: PC shell, aluminium telescopic handle tubes, wheels, zip, steel rivets."""
     w, h = u(rng, 350, 400), u(rng, 480, 550)
-    parts = [box("pc", w, h, 5.0, r=40.0), frame("pc", w, h, 6.0, 200.0, r=40.0)]
+    # Hard shells are polycarbonate or, often, aluminium (which scanners show green).
+    if rng.random() < 0.35:
+        parts = [
+            box("aluminium", w, h, 1.6, r=40.0),
+            *sloped_wall("aluminium", w, h, 12.0, 30.0, r=40.0),
+        ]
+    else:
+        parts = [box("pc", w, h, 5.0, r=40.0), *sloped_wall("pc", w, h, 12.0, 120.0, r=40.0)]
+    parts.append(frame("aluminium", w * 0.9, h * 0.95, 4.0, 8.0, r=20.0))  # lid frame
+
     for sx in (-1, 1):  # two handle tubes along the back, each a telescoping pair
         x = sx * w * 0.18
         parts += tube("aluminium", h * 0.9, 22.0, 1.2, x, 0.0, angle=math.pi / 2)

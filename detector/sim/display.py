@@ -39,6 +39,9 @@ HUE_ANCHORS: Final[tuple[tuple[float, tuple[int, int, int]], ...]] = (
 )
 #: Attenuation scale of the tint: a 3 mm plastic tray floor stays a pale pink.
 TINT_SCALE: Final[float] = 0.45
+#: Attenuation shown as pure white: scanners calibrate on air, so gain drift and noise on an
+#: empty belt (~1-2 %) must not tint the background.
+WHITE_BELOW: Final[float] = 0.02
 #: Attenuation where darkening starts and its rate: organics stay orange up to ~20 cm.
 DARK_START: Final[float] = 1.2
 DARK_RATE: Final[float] = 0.55
@@ -86,7 +89,7 @@ def display_lut(tables: PhysicsTables | None = None) -> UInt8Array:
     z_low = (a_low - organic) / np.maximum(inorganic - organic, eps)
     z_high = 1 + (a_low - inorganic) / np.maximum(metal - inorganic, eps)
     z = np.clip(np.where(a_low < inorganic, z_low, z_high), -0.5, 2.5)
-    attenuation = 0.5 * (a_low + a_high)
+    attenuation = np.maximum(0.5 * (a_low + a_high) - WHITE_BELOW, 0)
     tint = 1 - np.exp(-attenuation / TINT_SCALE)
     dark = np.exp(-np.maximum(attenuation - DARK_START, 0) * DARK_RATE)
     rgb = (1 - tint[..., None] + tint[..., None] * _hue(z)) * dark[..., None]

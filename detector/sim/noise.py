@@ -38,9 +38,9 @@ class DetectorModel:
     scan_blur: float = 0.25
     cross_blur: float = 0.12
     #: Standard deviations of per-row gain, per-row offset and whole-image gain.
-    row_gain_sd: float = 0.006
-    row_offset_sd: float = 0.002
-    global_gain_sd: float = 0.015
+    row_gain_sd: float = 0.004
+    row_offset_sd: float = 0.001
+    global_gain_sd: float = 0.005
 
 
 @functools.lru_cache(maxsize=1)

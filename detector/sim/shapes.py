@@ -238,6 +238,30 @@ def _fill(
     out[r0:r1, c0:c1] += value
 
 
+def pillow(
+    material: str,
+    w: float,
+    h: float,
+    t: float,
+    x: float = 0.0,
+    y: float = 0.0,
+    *,
+    angle: float = 0.0,
+    edge: float = 0.0,
+) -> Part:
+    """A soft-edged slab (clothes, padding): full thickness inside, thinning over ``edge`` mm."""
+    edge_mm = min(edge if edge > 0 else min(w, h) / 3, w / 2, h / 2)
+    return Part(material, w, h, t, x, y, angle, edge_mm, "round")
+
+
+def sloped_wall(
+    material: str, w: float, h: float, depth: float, t: float, *, r: float = 0.0, steps: int = 4
+) -> list[Part]:
+    """The walls of a tray seen from above: nested frames summing to a ramp ``depth`` mm wide,
+    thickest (``t``) at the outer rim, so the wall reads as a soft gradient as on real scans."""
+    return [frame(material, w, h, depth * (k + 1) / steps, t / steps, r=r) for k in range(steps)]
+
+
 def tube(
     material: str,
     length: float,

@@ -62,10 +62,13 @@ def usb_pen(rng: np.random.Generator) -> list[Part]:
 
 
 def _card(rng: np.random.Generator, w: float, h: float, t: float) -> list[Part]:
+    """Card body with stacked NAND dies, controller, copper routing layers and gold contacts."""
     chip_w, chip_h = w * u(rng, 0.55, 0.8), h * u(rng, 0.4, 0.6)
     return [
         box("pc", w, h, t, r=1.0),
-        box("silicon", chip_w, chip_h, 0.25, 0.0, h * 0.05),
+        box("silicon", chip_w, chip_h, 0.4 * int(rng.integers(1, 4)), 0.0, h * 0.05),
+        box("copper", w * 0.85, h * 0.7, 0.1, 0.0, 0.0),
+        box("silicon", chip_w * 0.4, chip_h * 0.3, 0.3, 0.0, -h * 0.3),
         box("abs", chip_w, chip_h, 0.5, 0.0, h * 0.05),
         box("copper", w * 0.8, h * 0.08, 0.15, 0.0, -h * 0.42),
         box("fr4", w * 0.9, h * 0.75, 0.25, 0.0, 0.0),
