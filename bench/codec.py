@@ -14,10 +14,8 @@ the codec's time per event over bare fastavro's, the overhead the issue bounds a
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
-import random
 import statistics
 import time
 from collections.abc import Callable
@@ -30,56 +28,15 @@ from fastavro import schemaless_reader, schemaless_writer
 from rich.console import Console
 from rich.table import Table
 
-from schemas import Box, Codec, DetectedObject, Detection, ImagePayload, ScanFrame
+from schemas import Codec
 from schemas.codec import HEADER_BYTES
 from schemas.convert import to_record
 from schemas.events import Event
+from schemas.examples import example_detection, example_scan_frame
 
 #: The issue's frame size: a 400 KB PNG, under the default inline limit.
 IMAGE_BYTES = 400 * 1024
 DETECTED_OBJECTS = 10
-
-
-def detection() -> Detection:
-    return Detection(
-        checkpoint="hq-north",
-        lane="3",
-        frame_id="hq-north/3/000123456",
-        model_version="retinanet-2026.11.1",
-        inference_latency_ms=41.7,
-        image_width=1920,
-        image_height=1080,
-        objects=tuple(
-            DetectedObject(
-                object_id=f"o{i}",
-                class_name="phone" if i % 2 else "others",
-                score=0.5 + i / 40,
-                box=Box(x1=10.0 * i, y1=20.0, x2=10.0 * i + 55.5, y2=80.25),
-                alarmed=bool(i % 2),
-            )
-            for i in range(DETECTED_OBJECTS)
-        ),
-        alarmed=True,
-    )
-
-
-def scan_frame() -> ScanFrame:
-    png = random.Random(3).randbytes(IMAGE_BYTES)  # incompressible, like a real PNG body
-    return ScanFrame(
-        checkpoint="hq-north",
-        lane="3",
-        frame_id="hq-north/3/000123456",
-        scanner_id="rapiscan-620dv-07",
-        view_id="top",
-        image=ImagePayload(
-            encoding="png",
-            width=1920,
-            height=1080,
-            size_bytes=len(png),
-            sha256=hashlib.sha256(png).hexdigest(),
-            inline=png,
-        ),
-    )
 
 
 def _batch_size(operation: Callable[[], object], *, seconds: float) -> int:
@@ -168,8 +125,11 @@ def run(*, repeats: int, seconds: float) -> list[Row]:
     codec = Codec()
     rows = []
     for label, event in (
-        (f"Detection ({DETECTED_OBJECTS} objects)", detection()),
-        (f"ScanFrame ({IMAGE_BYTES // 1024} KB image)", scan_frame()),
+        (f"Detection ({DETECTED_OBJECTS} objects)", example_detection(objects=DETECTED_OBJECTS)),
+        (
+            f"ScanFrame ({IMAGE_BYTES // 1024} KB image)",
+            example_scan_frame(image_bytes=IMAGE_BYTES),
+        ),
     ):
         paths = _operations(codec, event)
         operations = {}

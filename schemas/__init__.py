@@ -13,7 +13,13 @@ Typical use::
 """
 
 from schemas.codec import Codec
-from schemas.dead_letter import DeadLetterProducer, dead_letter, send_dead_letter
+from schemas.dead_letter import (
+    DeadLetterProducer,
+    MessageSource,
+    SourceMessage,
+    dead_letter,
+    send_dead_letter,
+)
 from schemas.events import (
     EVENT_TYPES,
     Alert,
@@ -68,6 +74,7 @@ __all__ = [
     "IncompatibleSchemaError",
     "LabelMapEntry",
     "LabeledBox",
+    "MessageSource",
     "ModelStatus",
     "ModelUpdate",
     "Outcome",
@@ -78,6 +85,7 @@ __all__ = [
     "SchemaNotFoundError",
     "SchemaStore",
     "SchemaStoreError",
+    "SourceMessage",
     "dead_letter",
     "default_store",
     "now_ms",

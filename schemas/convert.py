@@ -115,7 +115,8 @@ def _decoder(cls: Any) -> _Convert:
     namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
     lines = ["def decode(record):", "    obj = _new(_cls)"]
     for index, (name, convert) in enumerate(_fields(cls, decoding=True)):
-        slot = cls.__dict__.get(name)
+        # The slot lives on the class that declares the field, maybe a base (EventHeader).
+        slot = next((k.__dict__[name] for k in cls.__mro__ if name in k.__dict__), None)
         if not isinstance(slot, types.MemberDescriptorType):
             raise TypeError(f"{cls.__name__} must be a dataclass with slots=True")
         namespace[f"_s{index}"] = slot.__set__

@@ -6,7 +6,8 @@ proves it. Avro enums are ``Literal`` string types rather than ``enum.Enum`` so 
 hot path needs no conversion and ``mypy`` still checks every symbol. Arrays are tuples and
 maps are dicts; times are timezone-aware UTC ``datetime`` with millisecond precision (Avro
 ``timestamp-millis``); ids are ``uuid.UUID`` (Avro ``uuid``). Boxes are ``[x1, y1, x2, y2]``
-in pixels of the frame image.
+in pixels of the frame image. Every class is frozen (events are facts), slotted (compact, the
+codec builds many), and keyword-only, so a field added to a schema never shifts arguments.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ __all__ = [
     "DetectedObject",
     "Detection",
     "Event",
+    "EventHeader",
+    "FrameEventHeader",
     "GuardVerdict",
     "ImageEncodingName",
     "ImageLink",
@@ -89,12 +92,7 @@ def outcome_id(
     return uuid.uuid5(OUTCOME_ID_NAMESPACE, name)
 
 
-# Options shared by every event type: immutable, compact, and built by keyword only so a
-# field added to the schema can never shift positional arguments.
-_record = dataclass(frozen=True, slots=True, kw_only=True)
-
-
-@_record
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Box:
     """Box ``[x1, y1, x2, y2]`` in pixels, origin top-left."""
 
@@ -104,7 +102,7 @@ class Box:
     y2: float
 
 
-@_record
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LabeledBox:
     """An object a person or the simulator says is there."""
 
@@ -113,7 +111,7 @@ class LabeledBox:
     box: Box
 
 
-@_record
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DetectedObject:
     """One object the detector found; ``object_id`` is unique within its frame."""
 
@@ -124,7 +122,7 @@ class DetectedObject:
     alarmed: bool
 
 
-@_record
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ImagePayload:
     """A frame image: exactly one of ``inline`` (encoded bytes) and ``uri`` (claim check)."""
 
@@ -137,7 +135,7 @@ class ImagePayload:
     uri: str | None = None
 
 
-@_record
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ImageLink:
     """Where a stored image lives, with its SHA-256."""
 
@@ -145,7 +143,7 @@ class ImageLink:
     sha256: str
 
 
-@_record
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PreAnnotation:
     """A suggested box an annotator starts from."""
 
@@ -156,7 +154,7 @@ class PreAnnotation:
     source_id: str
 
 
-@_record
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LabelMapEntry:
     """One model output class id and the class it means."""
 
@@ -164,7 +162,7 @@ class LabelMapEntry:
     class_name: ObjectClassName
 
 
-@_record
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RolloutTarget:
     """A checkpoint, or one lane of it (``lane`` set), that should run a model."""
 
@@ -172,30 +170,37 @@ class RolloutTarget:
     lane: str | None = None
 
 
-@_record
-class ScanFrame:
-    """One X-ray image from a scanner; ``ground_truth`` is set by the simulator only."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventHeader:
+    """The fields every event starts with: its id (consumers deduplicate on it) and time."""
 
     event_id: uuid.UUID = field(default_factory=uuid.uuid4)
     event_time: datetime = field(default_factory=now_ms)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FrameEventHeader(EventHeader):
+    """The fields of every event about one scanner frame; frame ids are unique per lane."""
+
     checkpoint: str
     lane: str
     frame_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanFrame(FrameEventHeader):
+    """One X-ray image from a scanner; ``ground_truth`` is set by the simulator only."""
+
     scanner_id: str
     view_id: str
     image: ImagePayload
     ground_truth: tuple[LabeledBox, ...] | None = None
 
 
-@_record
-class Detection:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Detection(FrameEventHeader):
     """The detector's result for one frame."""
 
-    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
-    event_time: datetime = field(default_factory=now_ms)
-    checkpoint: str
-    lane: str
-    frame_id: str
     model_version: str
     inference_latency_ms: float
     image_width: int
@@ -204,15 +209,10 @@ class Detection:
     alarmed: bool
 
 
-@_record
-class GuardVerdict:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GuardVerdict(FrameEventHeader):
     """A guard's decision on one frame."""
 
-    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
-    event_time: datetime = field(default_factory=now_ms)
-    checkpoint: str
-    lane: str
-    frame_id: str
     model_version: str
     detection_event_id: uuid.UUID
     guard_id: str
@@ -222,16 +222,11 @@ class GuardVerdict:
     note: str | None = None
 
 
-@_record
-class Outcome:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome(FrameEventHeader):
     """One object of one frame classified tp / fp / fn / unreviewed; see :func:`outcome_id`."""
 
-    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
-    event_time: datetime = field(default_factory=now_ms)
     outcome_id: uuid.UUID
-    checkpoint: str
-    lane: str
-    frame_id: str
     model_version: str
     object_id: str
     kind: OutcomeKindName
@@ -244,48 +239,33 @@ class Outcome:
     review_time_ms: int | None = None
 
 
-@_record
-class Alert:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Alert(FrameEventHeader):
     """A storage medium found at a checkpoint, for the control centre."""
 
-    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
-    event_time: datetime = field(default_factory=now_ms)
     alert_id: uuid.UUID
-    checkpoint: str
-    lane: str
-    frame_id: str
     model_version: str
     items: tuple[DetectedObject, ...]
     guard_id: str | None = None
 
 
-@_record
-class AnnotationTask:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnnotationTask(FrameEventHeader):
     """A frame the detector got wrong, queued for annotation."""
 
-    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
-    event_time: datetime = field(default_factory=now_ms)
     task_id: uuid.UUID
-    checkpoint: str
-    lane: str
-    frame_id: str
     model_version: str
     image: ImageLink
     pre_annotations: tuple[PreAnnotation, ...]
     reason: TaskReasonName
 
 
-@_record
-class Annotation:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Annotation(FrameEventHeader):
     """The finished labels of one frame image."""
 
-    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
-    event_time: datetime = field(default_factory=now_ms)
     annotation_id: uuid.UUID
     task_id: uuid.UUID | None = None
-    checkpoint: str
-    lane: str
-    frame_id: str
     image: ImageLink
     objects: tuple[LabeledBox, ...]
     annotator: str
@@ -293,12 +273,10 @@ class Annotation:
     provenance: Mapping[str, str] = field(default_factory=dict)
 
 
-@_record
-class ModelUpdate:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelUpdate(EventHeader):
     """A new signed model and its rollout."""
 
-    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
-    event_time: datetime = field(default_factory=now_ms)
     model_version: str
     parent_version: str | None = None
     artifact_uri: str
@@ -311,12 +289,10 @@ class ModelUpdate:
     targets: tuple[RolloutTarget, ...] = ()
 
 
-@_record
-class ModelStatus:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelStatus(EventHeader):
     """A worker's report on one model's rollout state and health."""
 
-    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
-    event_time: datetime = field(default_factory=now_ms)
     checkpoint: str
     lane: str | None = None
     worker_id: str
@@ -328,12 +304,10 @@ class ModelStatus:
     agreement_rate: float | None = None
 
 
-@_record
-class DeadLetter:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetter(EventHeader):
     """A message that could not be decoded or processed, with its original bytes."""
 
-    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
-    event_time: datetime = field(default_factory=now_ms)
     source_topic: str
     partition: int
     offset: int

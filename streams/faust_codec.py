@@ -26,12 +26,12 @@ with the message's topic, partition and offset (issue #3).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from faust.serializers import codecs
 
 from schemas.codec import Codec
-from schemas.dead_letter import dead_letter
+from schemas.dead_letter import SourceMessage, dead_letter
 from schemas.events import DeadLetter, Event
 from schemas.exceptions import DecodeError, EncodeError, SchemaError
 
@@ -53,15 +53,6 @@ class Undecodable:
 
     original: bytes
     error: DecodeError
-
-
-class SourceMessage(Protocol):
-    """The parts of a Faust ``Message`` a dead letter records."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
 
 
 class AvroEventCodec(codecs.Codec):
@@ -110,16 +101,7 @@ def dead_letter_for(message: SourceMessage, value: Undecodable, *, worker_id: st
 
     ``message`` is the Faust ``event.message`` (topic, partition, offset, key).
     """
-    key = message.key
-    return dead_letter(
-        original=value.original,
-        error=value.error,
-        source_topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        worker_id=worker_id,
-        key=key if isinstance(key, bytes) or key is None else bytes(key),
-    )
+    return dead_letter(value.original, value.error, source=message, worker_id=worker_id)
 
 
 def register_codec(*, name: str = CODEC_NAME, codec: Codec | None = None) -> AvroEventCodec:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from schemas import Codec, DeadLetter, DecodeError, Detection, send_dead_letter
+from schemas import Codec, DeadLetter, DecodeError, Detection, MessageSource, send_dead_letter
 from schemas.dead_letter import dead_letter
 
 
@@ -27,14 +27,11 @@ def test_undecodable_message_is_dead_lettered_with_everything() -> None:
     producer = ListProducer()
     letter = send_dead_letter(
         producer,
+        raw,
+        caught.value,
+        source=MessageSource(topic="detections", partition=2, offset=1234, key=b"hq/1"),
         dead_letter_topic="dead.letters",
-        original=raw,
-        error=caught.value,
-        source_topic="detections",
-        partition=2,
-        offset=1234,
         worker_id="outcome-1",
-        key=b"hq/1",
     )
     ((topic, key, value),) = producer.sent
     assert (topic, key) == ("dead.letters", b"hq/1")
@@ -48,20 +45,12 @@ def test_undecodable_message_is_dead_lettered_with_everything() -> None:
 
 
 def test_any_exception_gives_a_readable_reason() -> None:
-    letter = dead_letter(
-        original=b"x",
-        error=KeyError("frame_id"),
-        source_topic="t",
-        partition=0,
-        offset=0,
-        worker_id="w",
-    )
+    source = MessageSource(topic="t", partition=0, offset=0)
+    letter = dead_letter(b"x", KeyError("frame_id"), source=source, worker_id="w")
     assert letter.error_class == "builtins.KeyError"
     assert letter.reason == "'frame_id'"
     assert letter.key is None
-    empty = dead_letter(
-        original=b"", error=RuntimeError(), source_topic="t", partition=0, offset=0, worker_id="w"
-    )
+    empty = dead_letter(b"", RuntimeError(), source=source, worker_id="w")
     assert empty.reason == "RuntimeError"
 
 
@@ -71,12 +60,10 @@ def test_oversized_original_is_cut_so_the_dead_letter_still_fits() -> None:
     huge = b"\x01" * (codec.max_message_bytes + 10)
     letter = send_dead_letter(
         producer,
+        huge,
+        DecodeError("too big"),
+        source=MessageSource(topic="scanner.frames", partition=0, offset=7),
         dead_letter_topic="dlq",
-        original=huge,
-        error=DecodeError("too big"),
-        source_topic="scanner.frames",
-        partition=0,
-        offset=7,
         worker_id="w",
         codec=codec,
     )

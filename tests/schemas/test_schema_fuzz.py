@@ -5,7 +5,6 @@ readable reason, never another exception. Over 10,000 inputs from a seeded gener
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -17,7 +16,8 @@ from hypothesis import strategies as st
 
 from schemas import Codec, DecodeError, Detection, EncodeError, ScanFrame
 from schemas.codec import HEADER_BYTES, MAGIC
-from schemas.events import EVENT_TYPES, Box, DetectedObject, Event, ImagePayload
+from schemas.events import EVENT_TYPES, Event
+from schemas.examples import example_detection, example_scan_frame
 from schemas.store import EVENT_NAMES, default_store
 
 FUZZ_INPUTS = 10_000
@@ -28,45 +28,11 @@ MAX_MESSAGE = 64 * 1024
 
 
 def _png_frame(size: int, *, claimed_size: int | None = None) -> ScanFrame:
-    png = random.Random(size).randbytes(size)
-    return ScanFrame(
-        checkpoint="hq",
-        lane="1",
-        frame_id=f"f{size}",
-        scanner_id="s",
-        view_id="top",
-        image=ImagePayload(
-            encoding="png",
-            width=64,
-            height=64,
-            size_bytes=size if claimed_size is None else claimed_size,
-            sha256=hashlib.sha256(png).hexdigest(),
-            inline=png,
-        ),
-    )
+    return example_scan_frame(image_bytes=size, size_bytes=claimed_size)
 
 
 def _detection(objects: int) -> Detection:
-    return Detection(
-        checkpoint="hq",
-        lane="1",
-        frame_id="f1",
-        model_version="m1",
-        inference_latency_ms=3.5,
-        image_width=640,
-        image_height=480,
-        objects=tuple(
-            DetectedObject(
-                object_id=f"o{i}",
-                class_name="usb",
-                score=0.75,
-                box=Box(x1=1, y1=2, x2=3, y2=4),
-                alarmed=True,
-            )
-            for i in range(objects)
-        ),
-        alarmed=objects > 0,
-    )
+    return example_detection(objects=objects)
 
 
 def _valid_samples(codec: Codec) -> list[bytes]:
@@ -207,13 +173,7 @@ def test_image_invariants_on_encode_and_decode() -> None:
         codec.encode(_png_frame(MAX_INLINE + 1))
     with pytest.raises(EncodeError, match="size_bytes 5 != 10"):
         codec.encode(_png_frame(10, claimed_size=5))
-    frame = _png_frame(10)
-    both = ScanFrame(
-        **{**{f: getattr(frame, f) for f in frame.__slots__}, "image": ImagePayload(
-            encoding="png", width=1, height=1, size_bytes=10, sha256="0" * 64,
-            inline=b"0" * 10, uri="s3://x",
-        )}
-    )  # fmt: skip
+    both = example_scan_frame(image_bytes=10, uri="s3://frames/f1")
     with pytest.raises(EncodeError, match="exactly one of inline bytes and a claim-check uri"):
         codec.encode(both)
     loose = Codec(max_message_bytes=MAX_MESSAGE, max_inline_image_bytes=MAX_MESSAGE)

@@ -4,7 +4,6 @@ Faust's own ``test_context`` drives a real agent over an in-memory channel."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import faust
@@ -13,7 +12,7 @@ from faust.serializers import codecs
 from faust.types import Message
 
 from schemas import Codec, DeadLetter, Detection, ModelStatus, ScanFrame
-from schemas.events import Box, DetectedObject, ImagePayload
+from schemas.examples import example_detection, example_scan_frame
 from schemas.exceptions import EncodeError
 from streams.faust_codec import (
     CODEC_NAME,
@@ -25,25 +24,7 @@ from streams.faust_codec import (
 
 
 def _detection() -> Detection:
-    return Detection(
-        checkpoint="hq",
-        lane="2",
-        frame_id="f9",
-        model_version="m3",
-        inference_latency_ms=8.0,
-        image_width=640,
-        image_height=480,
-        objects=(
-            DetectedObject(
-                object_id="o1",
-                class_name="sdcard",
-                score=0.91,
-                box=Box(x1=10, y1=20, x2=30, y2=40),
-                alarmed=True,
-            ),
-        ),
-        alarmed=True,
-    )
+    return example_detection(objects=1)
 
 
 def _message(value: bytes, *, offset: int = 17) -> Message:
@@ -131,21 +112,13 @@ async def test_agent_survives_bad_payloads_and_routes_them() -> None:
                 continue
             seen.append(event.value)
 
-    good = Codec().encode(_detection())
-    png = b"\x89PNG"
-    frame = Codec().encode(
-        ScanFrame(
-            checkpoint="hq", lane="2", frame_id="f", scanner_id="s", view_id="top",
-            image=ImagePayload(
-                encoding="png", width=1, height=1, size_bytes=len(png),
-                sha256=hashlib.sha256(png).hexdigest(), inline=png,
-            ),
-        )
-    )  # fmt: skip
+    detection = _detection()
+    good = Codec().encode(detection)
+    frame = Codec().encode(example_scan_frame(image_bytes=4))
     async with outcomes.test_context(channel=channel) as agent:
         for payload in (good, b"\xc3\x01" + b"\xff" * 20, good[:-2], frame, good):
             await agent.put(payload)
     assert len(seen) == 2
-    assert all(isinstance(v, Detection) and v.objects[0].class_name == "sdcard" for v in seen)
+    assert seen == [detection, detection]
     assert [letter.offset for letter in dead] == [1, 2, 3]
     assert "holds a ScanFrame event" in dead[2].reason
