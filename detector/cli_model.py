@@ -29,7 +29,7 @@ from detector.evaluation.runner import default_thresholds, evaluate_model
 from detector.exceptions import DetectorError, ModelConfigError
 from detector.model.presets import PRESETS, get_preset
 from detector.training.dataset import CocoDetectionDirectory
-from detector.training.run import run_training
+from detector.training.run import run_training, seed_everything
 from detector.training.trainer import TrainConfig
 
 __all__ = ["app", "eval_command", "resolve_device", "train_command"]
@@ -81,6 +81,7 @@ def train_command(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda (AMP on cuda).")] = "auto",
     version: Annotated[str, typer.Option(help="Version written to the model card.")] = "0.0.0-dev",
     resume: Annotated[bool, typer.Option(help="Continue from out/checkpoint if present.")] = True,
+    half: Annotated[bool, typer.Option(help="Store float16 weights (half the size).")] = False,
 ) -> None:
     """Train a RetinaNet from scratch; writes a safetensors artifact, curves and reports."""
     try:
@@ -99,6 +100,7 @@ def train_command(
             num_workers=workers,
         )
         chosen = resolve_device(device)
+        seed_everything(seed)
         with _progress() as progress:
             task = progress.add_task(f"train {preset} on {chosen}", total=steps, info="")
 
@@ -115,6 +117,7 @@ def train_command(
                 version=version,
                 resume=resume,
                 on_step=on_step,
+                half_artifact=half,
             )
     except DetectorError as exc:
         _console.print(f"[red]error:[/red] {exc}")

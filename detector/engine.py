@@ -200,6 +200,11 @@ class InferenceEngine:
         return self._version
 
     @property
+    def model(self) -> RetinaNet:
+        """The served module (eval mode); for benchmarks and export, not for concurrent use."""
+        return self._model
+
+    @property
     def device(self) -> torch.device:
         """Where the model runs."""
         return self._device

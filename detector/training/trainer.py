@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision.models.detection.retinanet import RetinaNet
 
-from detector.exceptions import CheckpointError, ModelConfigError
+from detector.exceptions import CheckpointError, DatasetError, ModelConfigError
 from detector.model.presets import DetectorPreset
 from detector.training.augment import Augmenter
 from detector.training.checkpoint import CheckpointState, load_checkpoint, save_checkpoint
@@ -284,6 +284,8 @@ class Trainer:
         ``until_step`` stops early with a checkpoint (a time-sliced job resumes it later);
         the schedule still spans ``config.steps``.
         """
+        if len(self.train_data) == 0:  # type: ignore[arg-type]
+            raise DatasetError("the training set holds no images")
         torch.manual_seed(self.config.seed)
         if resume:
             self.resume()

@@ -1,0 +1,160 @@
+"""Benchmark: the inference engine vs the bare torchvision forward, and serving memory.
+
+Run by hand: ``.venv/bin/python -m bench.engine [--device cpu|cuda] [--preset edge]``.
+
+* Images/s at batch 1 and batch 8 for ``InferenceEngine.predict`` (uint8 arrays in,
+  ``DetectedObject`` lists out: conversion, lock, chunking, post-processing) and for the bare
+  ``model(tensors)`` under ``torch.inference_mode`` on the same tensors, same model object,
+  interleaved in the same run; medians over repeats and the engine overhead in percent.
+* Peak resident memory of a fresh process that loads the artifact and serves batch 8,
+  measured in a subprocess (``ru_maxrss``) so this process's own allocations do not count.
+
+The model is freshly initialised (no trained weights are needed to time it); its class
+biases are raised so every image yields a full set of detections, which makes
+post-processing cost what it costs on a busy bag rather than nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from detector.artifacts import save_artifact
+from detector.engine import InferenceEngine
+from detector.model import build_retinanet, get_preset
+
+#: Class logit bias giving sigmoid scores around 0.2: above every floor, below alarms.
+BUSY_LOGIT_BIAS: Final[float] = -1.4
+#: Untimed calls of each path first: the first calls pay for allocation and lazy init.
+WARMUP_CALLS: Final[int] = 2
+#: ``ru_maxrss`` is in KiB on Linux.
+KIB: Final[int] = 1024
+
+console = Console()
+
+
+def _frames(n: int, size: int) -> list[np.ndarray]:
+    """Scanner-like frames: white background with random coloured blocks, uint8 HxWx3."""
+    rng = np.random.default_rng(0)
+    frames = []
+    for _ in range(n):
+        img = np.full((size, size, 3), 255, dtype=np.uint8)
+        for _ in range(12):
+            x, y = rng.integers(0, size - 80, 2)
+            w, h = rng.integers(10, 80, 2)
+            img[y : y + h, x : x + w] = rng.integers(0, 255, 3, dtype=np.uint8)
+        frames.append(img)
+    return frames
+
+
+def _make_artifact(preset_name: str, directory: Path) -> Path:
+    torch.manual_seed(0)
+    model = build_retinanet(get_preset(preset_name))
+    model.head.classification_head.cls_logits.bias.data[:] = BUSY_LOGIT_BIAS
+    save_artifact(directory, model=model, preset=get_preset(preset_name), version="bench")
+    return directory
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _time(fn: Callable[[], object], device: torch.device) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def measure_throughput(
+    engine: InferenceEngine, *, batch: int, repeats: int, size: int
+) -> tuple[float, float]:
+    """Median images/s of (bare forward, engine) at ``batch``, interleaved per repeat."""
+    frames = _frames(batch, size)
+    tensors = [t.to(engine.device) for t in engine.preprocess(frames)]
+    model = engine.model  # the very same module the engine serves
+
+    def bare() -> object:
+        with torch.inference_mode():
+            return model(tensors)
+
+    def served() -> object:
+        return engine.predict(frames)
+
+    for _ in range(WARMUP_CALLS):  # allocator, kernels, lazy init
+        bare(), served()
+    bare_s, engine_s = [], []
+    for _ in range(repeats):
+        bare_s.append(_time(bare, engine.device))
+        engine_s.append(_time(served, engine.device))
+    return batch / statistics.median(bare_s), batch / statistics.median(engine_s)
+
+
+def serve_rss(artifact: Path, *, device: str, batch: int, size: int) -> None:
+    """Child process: load, serve ``batch`` three times, print peak RSS (MiB) as JSON."""
+    engine = InferenceEngine.from_artifact(artifact, device=device, max_batch_size=batch)
+    frames = _frames(batch, size)
+    for _ in range(3):
+        engine.predict(frames)
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / KIB
+    sys.stdout.write(json.dumps({"peak_rss_mib": peak_mib}) + "\n")
+
+
+def _child_rss(artifact: Path, args: argparse.Namespace) -> float:
+    command = [sys.executable, "-m", "bench.engine", "--serve-rss", str(artifact)]
+    command += ["--device", args.device, "--size", str(args.size), "--threads", str(args.threads)]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return float(json.loads(out.strip().splitlines()[-1])["peak_rss_mib"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--preset", default="edge")
+    parser.add_argument("--size", type=int, default=640, help="frame side in pixels")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    parser.add_argument("--serve-rss", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.serve_rss is not None:
+        serve_rss(args.serve_rss, device=args.device, batch=8, size=args.size)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        artifact = _make_artifact(args.preset, Path(tmp) / "artifact")
+        engine = InferenceEngine.from_artifact(artifact, device=args.device, max_batch_size=8)
+        table = Table(
+            "batch", "bare img/s", "engine img/s", "engine overhead",
+            title=f"{args.preset} @ {args.size}px on {args.device} ({args.threads} threads), "
+            f"medians of {args.repeats}",
+        )  # fmt: skip
+        for batch in (1, 8):
+            bare, served = measure_throughput(
+                engine, batch=batch, repeats=args.repeats, size=args.size
+            )
+            table.add_row(
+                str(batch), f"{bare:.2f}", f"{served:.2f}", f"{100 * (bare / served - 1):+.1f} %"
+            )
+        console.print(table)
+        rss = _child_rss(artifact, args)
+        console.print(f"peak RSS serving {args.preset} at batch 8 on {args.device}: {rss:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
