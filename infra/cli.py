@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from detector.cli_data import app as data_app
+from detector.cli_model import eval_command, train_command
 from infra.exceptions import TopicDriftError
 from infra.settings import describe_settings, load_settings
 from infra.stack import admin_client, require_bootstrap_servers, stack_down, stack_status, stack_up
@@ -44,6 +46,9 @@ topics_app = typer.Typer(
 app.add_typer(config_app, name="config")
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
+app.add_typer(data_app, name="data")
+app.command("train")(train_command)
+app.command("eval")(eval_command)
 
 
 def _version(value: bool) -> None:

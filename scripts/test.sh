@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole gate, from a fresh clone: install everything, lint, type-check, run every test.
+# `.ci/run` calls exactly this (through `make test`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+start=$(date +%s)
+scripts/install.sh --dev
+
+packages=(leakguard schemas detector streams sinks retrain infra)
+echo "== ruff"
+.venv/bin/ruff check "${packages[@]}" tests bench
+.venv/bin/ruff format --check "${packages[@]}" tests bench
+echo "== mypy"
+.venv/bin/mypy
+echo "== pytest"
+.venv/bin/pytest "$@"
+echo "test gate passed in $(( $(date +%s) - start )) s"
