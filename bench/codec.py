@@ -1,14 +1,14 @@
 """Benchmark of the event codec against the bare Avro libraries (issue #3).
 
-Run: ``.venv/bin/python -m bench.codec [--repeats 7] [--seconds 0.3]``
+Run: ``.venv/bin/python -m bench.codec [--repeats 9] [--seconds 0.2]``
 
 For ``Detection`` (10 objects) and ``ScanFrame`` (400 KB inline image) it times, in one run
 and on the same records: bare ``fastavro`` (schemaless writer/reader, parsed schema),
 bare ``avro`` (DatumWriter/DatumReader), and the leakguard codec, both on plain records
 (``encode_record``/``decode_record``: framing, fingerprint lookup, limits) and on typed
 events (``encode``/``decode``: plus the dataclass conversion). Each cell is the median
-events/s over ``--repeats`` timed batches, interleaved across the paths; "vs fastavro" is
-the codec's time per event over bare fastavro's, the overhead the issue bounds at 15%.
+events/s over ``--repeats`` timed batches, interleaved across the paths; "× fastavro" is
+the time per event over bare fastavro's, the overhead the issue bounds at 15%.
 """
 
 from __future__ import annotations
@@ -108,13 +108,13 @@ def _operations(codec: Codec, event: Event) -> dict[str, tuple[Callable[[], obje
 
     event_type = type(event)
     return {
-        "bare avro": (avro_encode, avro_decode),
-        "bare fastavro": (fastavro_encode, fastavro_decode),
-        "codec, records": (
+        "avro": (avro_encode, avro_decode),
+        "fastavro": (fastavro_encode, fastavro_decode),
+        "codec records": (
             lambda: codec.encode_record(name, record),
             lambda: codec.decode_record(data, name),
         ),
-        "codec, typed events": (
+        "codec typed": (
             lambda: codec.encode(event),
             lambda: codec.decode(data, event_type),
         ),
@@ -125,9 +125,9 @@ def run(*, repeats: int, seconds: float) -> list[Row]:
     codec = Codec()
     rows = []
     for label, event in (
-        (f"Detection ({DETECTED_OBJECTS} objects)", example_detection(objects=DETECTED_OBJECTS)),
+        (f"Detection {DETECTED_OBJECTS} obj", example_detection(objects=DETECTED_OBJECTS)),
         (
-            f"ScanFrame ({IMAGE_BYTES // 1024} KB image)",
+            f"ScanFrame {IMAGE_BYTES // 1024} KB",
             example_scan_frame(image_bytes=IMAGE_BYTES),
         ),
     ):
@@ -153,9 +153,10 @@ def render(rows: list[Row], *, repeats: int) -> Table:
     table = Table(
         title=f"Event codec throughput (median of {repeats} interleaved batches, events/s)"
     )
-    for column in ("event", "path", "encode/s", "vs fastavro", "decode/s", "vs fastavro"):
-        table.add_column(column, justify="left" if column in ("event", "path") else "right")
-    bare = {row.event: row for row in rows if row.path == "bare fastavro"}
+    for column in ("event", "path", "enc/s", "× fast", "dec/s", "× fast"):
+        left = column in ("event", "path")
+        table.add_column(column, justify="left" if left else "right", no_wrap=True)
+    bare = {row.event: row for row in rows if row.path == "fastavro"}
     for row in rows:
         base = bare[row.event]
         # Time ratio: how much longer than bare fastavro one event takes (1.10 = +10 %).
