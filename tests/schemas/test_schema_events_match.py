@@ -8,13 +8,14 @@ import types
 import typing
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from leakguard.classes import CLASS_NAMES
-from schemas.events import EVENT_TYPES, ObjectClassName
+from schemas.events import EVENT_TYPES, ObjectClassName, now_ms, outcome_id
+from schemas.examples import example_detection
 from schemas.store import AVSC_DIR, EVENT_NAMES, default_store, load_definitions
 
 _PRIMITIVE_TYPES: Mapping[str, type] = {
@@ -135,3 +136,20 @@ def test_all_named_types_share_the_namespace() -> None:
     """The store's inlining matches names by short name; one namespace makes that exact."""
     for name, schema in load_definitions(AVSC_DIR).items():
         assert schema["namespace"] == "leakguard.v1", name
+
+
+def test_outcome_id_is_deterministic_per_lane_frame_object_and_kind() -> None:
+    key = {"checkpoint": "hq", "lane": "1", "frame_id": "f1", "object_id": "o1"}
+    first = outcome_id(**key, kind="fp")
+    assert first == outcome_id(**key, kind="fp")
+    assert first.version == 5
+    assert first != outcome_id(**key, kind="tp")
+    assert first != outcome_id(**{**key, "lane": "2"}, kind="fp")
+
+
+def test_event_defaults_give_fresh_ids_and_millisecond_utc_times() -> None:
+    first, second = example_detection(objects=0), example_detection(objects=0)
+    assert first.event_id != second.event_id
+    assert first.event_time.tzinfo is UTC
+    assert first.event_time.microsecond % 1000 == 0
+    assert now_ms() >= first.event_time
