@@ -42,9 +42,10 @@ TINT_SCALE: Final[float] = 0.45
 #: Attenuation shown as pure white: scanners calibrate on air, so gain drift and noise on an
 #: empty belt (~1-2 %) must not tint the background.
 WHITE_BELOW: Final[float] = 0.02
-#: Attenuation where darkening starts and its rate: organics stay orange up to ~20 cm.
-DARK_START: Final[float] = 1.2
-DARK_RATE: Final[float] = 0.55
+#: Attenuation where darkening starts and its rate: organics stay orange up to ~15 cm, and
+#: dense metal turns near-black as often as on the reference scans.
+DARK_START: Final[float] = 1.0
+DARK_RATE: Final[float] = 0.8
 
 MaterialClass = Literal["background", "organic", "inorganic", "metal", "black"]
 #: Display classes in the order of :func:`classify_rgb`'s codes.

@@ -72,7 +72,7 @@ def default_registry() -> KindRegistry:
     return KindRegistry((*MEDIA_KINDS, *CLUTTER_KINDS))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ScenePreset:
     """What a scene holds and how often: weights are relative, ranges inclusive."""
 
@@ -131,17 +131,27 @@ CLUTTER_MIX: Final[dict[str, float]] = {
 BAGS: Final[dict[str, float]] = {"backpack": 1.0, "handbag": 0.8, "trolley": 0.6}
 
 PRESETS: Final[Mapping[str, ScenePreset]] = {
-    "alone": ScenePreset("alone", MEDIA_MIX, (1, 4), avoid_overlap=True, tilt_prob=0.35),
-    "bag": ScenePreset(
-        "bag",
-        MEDIA_MIX,
-        (1, 3),
-        {"clothes": 2.0, "cable": 0.5, "pen": 0.5, "zipper": 0.5},
-        (0, 2),
-        BAGS,
-        0.5,
+    "alone": ScenePreset(
+        name="alone", media_weights=MEDIA_MIX, n_media=(1, 4), avoid_overlap=True, tilt_prob=0.35
     ),
-    "cluttered": ScenePreset("cluttered", MEDIA_MIX, (1, 3), CLUTTER_MIX, (4, 10), BAGS, 0.5),
+    "bag": ScenePreset(
+        name="bag",
+        media_weights=MEDIA_MIX,
+        n_media=(1, 3),
+        clutter_weights={"clothes": 2.0, "cable": 0.5, "pen": 0.5, "zipper": 0.5},
+        n_clutter=(1, 3),
+        container_weights=BAGS,
+        in_tray_prob=0.5,
+    ),
+    "cluttered": ScenePreset(
+        name="cluttered",
+        media_weights=MEDIA_MIX,
+        n_media=(1, 3),
+        clutter_weights=CLUTTER_MIX,
+        n_clutter=(6, 14),
+        container_weights=BAGS,
+        in_tray_prob=0.5,
+    ),
 }
 
 

@@ -56,12 +56,12 @@ def test_display_image_shapes_and_types() -> None:
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_every_box_contains_its_object_and_none_is_empty(preset: str) -> None:
     for index in range(12):
-        layout = scene_layout(get_preset(preset), seed=11, index=index, width_px=320, height_px=320)
+        layout = scene_layout(get_preset(preset), seed=11, index=index, width_px=640, height_px=640)
         for obj in layout.labelled():
             x1, y1, x2, y2 = obj.box_xyxy
-            assert 0 <= x1 < x2 <= 320
-            assert 0 <= y1 < y2 <= 320
-            footprint = np.zeros((320, 320), dtype=np.float32)
+            assert 0 <= x1 < x2 <= 640
+            assert 0 <= y1 < y2 <= 640
+            footprint = np.zeros((640, 640), dtype=np.float32)
             for part in obj.parts:
                 rasterise_part(part, obj.pose, layout.mm_per_px, footprint)
             ys, xs = np.nonzero(footprint > 1e-3)
@@ -71,7 +71,8 @@ def test_every_box_contains_its_object_and_none_is_empty(preset: str) -> None:
             assert xs.max() <= np.ceil(x2)
             assert ys.min() >= np.floor(y1) - 1
             assert ys.max() <= np.ceil(y2)
-            # Tight: the box does not reach more than a pixel beyond the footprint.
+            # Tight: at the data-set size (1.1 mm/px) the box reaches at most ~1 px beyond the
+            # rendered footprint on each side (sub-pixel tips may render to nothing).
             assert x2 - x1 <= xs.max() - xs.min() + 3
             assert y2 - y1 <= ys.max() - ys.min() + 3
 
