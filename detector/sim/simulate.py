@@ -104,9 +104,9 @@ def simulate(
     tables: PhysicsTables | None = None,
 ) -> SimulatedImage:
     """Render image ``index`` of the set ``seed`` with ``preset``; identical on every call."""
-    layout_rng, noise_rng = _streams(seed, index)
-    layout = sample_layout(
-        preset, rng=layout_rng, width_px=width_px, height_px=height_px, registry=registry
+    layout = scene_layout(
+        preset, seed=seed, index=index, width_px=width_px, height_px=height_px, registry=registry
     )
+    _, noise_rng = _streams(seed, index)
     raw = render(layout, rng=noise_rng, tables=tables)
     return SimulatedImage(pseudo_colour(raw, tables=tables), raw, ground_truth(layout))

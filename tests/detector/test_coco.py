@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -75,14 +76,7 @@ def test_parallel_generation_equals_serial(tmp_path: Path) -> None:
         raw=True,
     )
     generate_dataset(job, n_images=4, workers=1)
-    parallel = GenerateJob(
-        preset=get_preset("bag"),
-        seed=5,
-        out=tmp_path / "parallel",
-        width_px=96,
-        height_px=96,
-        raw=True,
-    )
+    parallel = dataclasses.replace(job, out=tmp_path / "parallel")
     generate_dataset(parallel, n_images=4, workers=2)
     serial_records, parallel_records = read_dataset(job.out), read_dataset(parallel.out)
     assert serial_records == parallel_records

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detector.sim.shapes import Part, box, disc
+from detector.sim.shapes import Part, box, disc, frame
 
 Builder = Callable[[np.random.Generator], list[Part]]
 
@@ -74,6 +74,14 @@ def pcb(
 def screws(positions: list[tuple[float, float]], *, d: float = 3.0, t: float = 4.0) -> list[Part]:
     """Steel screws seen head-on at the given (x, y) mm positions."""
     return [disc("steel", d, t, x, y) for x, y in positions]
+
+
+def casing(
+    material: str, w: float, h: float, *, plate: float, wall: float, height: float, r: float
+) -> list[Part]:
+    """A closed case seen from above: top and bottom plates (``plate`` mm together) plus side
+    walls of width ``wall`` seen edge-on over ``height`` mm; what makes cases read as outlines."""
+    return [box(material, w, h, plate, r=r), frame(material, w, h, wall, height, r=r)]
 
 
 def corners(w: float, h: float, inset: float) -> list[tuple[float, float]]:

@@ -6,18 +6,17 @@ import math
 
 import numpy as np
 
-from detector.sim.objects.common import ObjectKind, pcb, u
-from detector.sim.shapes import Part, box, disc, frame, ring, rod
+from detector.sim.objects.common import ObjectKind, casing, pcb, u
+from detector.sim.shapes import Part, box, disc, ring, rod
 
 
 def aux_battery(rng: np.random.Generator) -> list[Part]:
     """Power bank: 18650 cells or a pouch cell in a plastic/aluminium case with USB ports."""
     w, h = u(rng, 60.0, 85.0), u(rng, 90.0, 150.0)
     case = "aluminium" if rng.random() < 0.4 else "abs"
-    parts = [
-        box(case, w, h, 1.5 if case == "aluminium" else 3.0, r=6.0),
-        frame(case, w, h, 1.5, 18.0, r=6.0),
-    ]
+    parts = casing(
+        case, w, h, plate=1.5 if case == "aluminium" else 3.0, wall=1.5, height=18.0, r=6.0
+    )
     if rng.random() < 0.5:
         n = int(max(1, min(4, (w - 6) // 19)))
         parts += [

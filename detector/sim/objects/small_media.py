@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detector.sim.objects.common import ObjectKind, pcb, u
+from detector.sim.objects.common import ObjectKind, casing, pcb, u
 from detector.sim.shapes import Part, box, frame, rod
 
 
@@ -26,10 +26,9 @@ def usb_stick(rng: np.random.Generator) -> list[Part]:
     """USB flash drive: 15-22 x 35-60 mm body, plastic or metal, plug at one end."""
     w, h = u(rng, 15.0, 22.0), u(rng, 35.0, 60.0)
     body = "aluminium" if rng.random() < 0.35 else "abs"
-    parts = [
-        box(body, w, h, 1.5 if body == "aluminium" else 3.0, r=3.0),
-        frame(body, w, h, 1.0, 7.0, r=3.0),
-    ]
+    parts = casing(
+        body, w, h, plate=1.5 if body == "aluminium" else 3.0, wall=1.0, height=7.0, r=3.0
+    )
     parts += _connector(0.0, -h / 2 - 5.0)
     parts += pcb(rng, w * 0.7, h * 0.6, 0.0, 0.0, n_chips=int(rng.integers(1, 3)), t=1.0)
     if rng.random() < 0.5:  # key ring loop
