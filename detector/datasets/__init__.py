@@ -1,0 +1,1 @@
+"""Data sets on disk: COCO reader/writer, parallel generation from the simulator, galleries."""
