@@ -60,7 +60,7 @@ def tray(rng: np.random.Generator) -> ContainerModel:
     parts = [
         box("abs", w, h, 4.0, r=35.0),
         frame("abs", w, h, 4.0, 15.0, r=35.0),  # the rim, seen edge-on
-        *sloped_wall("abs", w, h, 45.0, 10.0, r=35.0),
+        sloped_wall("abs", w, h, 45.0, 10.0, r=35.0),
         box("abs", w * 0.6, 30.0, 6.0, 0.0, -h / 2 - 12, r=10.0),  # handles
         box("abs", w * 0.6, 30.0, 6.0, 0.0, h / 2 + 12, r=10.0),
     ]
@@ -107,10 +107,10 @@ def trolley(rng: np.random.Generator) -> ContainerModel:
     if rng.random() < 0.6:
         parts = [
             box("aluminium", w, h, 2.0, r=40.0),
-            *sloped_wall("aluminium", w, h, 15.0, 25.0, r=40.0),
+            sloped_wall("aluminium", w, h, 15.0, 25.0, r=40.0),
         ]
     else:
-        parts = [box("pc", w, h, 5.0, r=40.0), *sloped_wall("pc", w, h, 15.0, 60.0, r=40.0)]
+        parts = [box("pc", w, h, 5.0, r=40.0), sloped_wall("pc", w, h, 15.0, 60.0, r=40.0)]
     for _ in range(int(rng.integers(2, 6))):  # ribs and inner frame profiles of the shell
         parts.append(box("aluminium", 6.0, h * 0.9, 3.0, u(rng, -w * 0.4, w * 0.4), 0.0))
     parts.append(frame("aluminium", w * 0.9, h * 0.95, 4.0, 8.0, r=20.0))  # lid frame

@@ -20,9 +20,11 @@ import numpy.typing as npt
 
 from detector.exceptions import SimulationError
 
-Profile = Literal["flat", "round", "frame"]
+Profile = Literal["flat", "round", "frame", "ramp"]
 FloatArray = npt.NDArray[np.float32]
 
+#: Windows smaller than this (pixels) are filled directly: the core search costs more there.
+MIN_CORE_WINDOW_PX: Final[int] = 2500
 #: Largest out-of-plane tilt; beyond it a flat object turns edge-on and its thickness model fails.
 MAX_TILT_RAD: Final[float] = math.radians(65.0)
 
@@ -155,29 +157,37 @@ def rasterise_part(part: Part, pose: Pose, mm_per_px: float, out: FloatArray) ->
         raise SimulationError(f"degenerate part placement {part}")
     inv = np.array([[big_b[1, 1], -big_b[0, 1]], [-big_b[1, 0], big_b[0, 0]]]) / det
     thick = np.float32(part.thickness_mm * pose.thickness_scale())
-    hole = _frame_hole(part, inv, offset, mm_per_px) if part.profile == "frame" else None
-    if hole is None:
+    core = None
+    if (r1 - r0) * (c1 - c0) >= MIN_CORE_WINDOW_PX:
+        hollow = part.profile in ("frame", "ramp")
+        inset_mm = part.radius_mm + mm_per_px + (part.wall_mm if hollow else 0.0)
+        core = _uniform_core(part, inv, offset, inset_mm)
+    if core is None:
         _fill(part, thick, inv, offset, mm_per_px, (r0, r1, c0, c1), out)
         return
-    # A frame is zero inside its hole: fill only the four strips around it (trays, bags).
-    hc0, hc1 = min(max(hole[0], c0), c1), max(min(hole[2], c1), c0)
-    hr0, hr1 = min(max(hole[1], r0), r1), max(min(hole[3], r1), r0)
-    for window in ((r0, hr0, c0, c1), (hr1, r1, c0, c1), (hr0, hr1, c0, hc0), (hr0, hr1, hc1, c1)):
+    # Inside the core the value is known (0 in a frame's hole, full thickness in a plate):
+    # evaluate the shape only on the four strips around it (trays, bags, clothes, books).
+    kc0, kc1 = min(max(core[0], c0), c1), max(min(core[2], c1), c0)
+    kr0, kr1 = min(max(core[1], r0), r1), max(min(core[3], r1), r0)
+    for window in ((r0, kr0, c0, c1), (kr1, r1, c0, c1), (kr0, kr1, c0, kc0), (kr0, kr1, kc1, c1)):
         if window[0] < window[1] and window[2] < window[3]:
             _fill(part, thick, inv, offset, mm_per_px, window, out)
+    if not hollow:
+        out[kr0:kr1, kc0:kc1] += thick
 
 
-def _frame_hole(
-    part: Part, inv: npt.NDArray[np.float64], offset: npt.NDArray[np.float64], mm_per_px: float
+def _uniform_core(
+    part: Part, inv: npt.NDArray[np.float64], offset: npt.NDArray[np.float64], inset_mm: float
 ) -> tuple[int, int, int, int] | None:
-    """A pixel rectangle ``(c0, r0, c1, r1)`` surely inside a frame's empty hole, or None.
+    """A pixel rectangle ``(c0, r0, c1, r1)`` surely inside the part shrunk by ``inset_mm``.
 
-    The hole is the inner rectangle shrunk by the corner radius (conservative at corners);
-    the largest axis-aligned pixel rectangle of the same proportions whose corners map back
-    inside it is found in closed form from the inverse map ``inv`` (pixels -> mm).
+    Shrinking by the corner radius (conservative at corners) plus a pixel leaves a
+    rectangle where the part is uniform; the largest axis-aligned pixel rectangle of the
+    same proportions whose corners map back inside it is found in closed form from the
+    inverse map ``inv`` (pixels -> mm).
     """
-    a = part.width_mm / 2 - part.wall_mm - part.radius_mm - mm_per_px
-    b = part.height_mm / 2 - part.wall_mm - part.radius_mm - mm_per_px
+    a = part.width_mm / 2 - inset_mm
+    b = part.height_mm / 2 - inset_mm
     if a <= 0 or b <= 0:
         return None
     fwd = np.linalg.inv(inv)
@@ -232,6 +242,9 @@ def _fill(
     if part.profile == "round" and r > 0:
         rel = np.clip((dist + r) / r, 0, 1)
         value *= np.sqrt(1 - rel * rel)
+    elif part.profile == "ramp":  # thickest at the rim, falling linearly to 0 at wall depth
+        wall_px = np.float32(part.wall_mm / mm_per_px)
+        value *= np.clip((dist + wall_px) / wall_px, 0, 1)
     elif part.profile == "frame":
         value *= np.clip(np.float32(0.5 + part.wall_mm / mm_per_px) + dist, 0, 1)
     value *= thick
@@ -255,11 +268,11 @@ def pillow(
 
 
 def sloped_wall(
-    material: str, w: float, h: float, depth: float, t: float, *, r: float = 0.0, steps: int = 4
-) -> list[Part]:
-    """The walls of a tray seen from above: nested frames summing to a ramp ``depth`` mm wide,
-    thickest (``t``) at the outer rim, so the wall reads as a soft gradient as on real scans."""
-    return [frame(material, w, h, depth * (k + 1) / steps, t / steps, r=r) for k in range(steps)]
+    material: str, w: float, h: float, depth: float, t: float, *, r: float = 0.0
+) -> Part:
+    """The sloped walls of a tray or shell seen from above: a border ``depth`` mm wide whose
+    thickness ramps from ``t`` at the outer rim to 0 inside, a soft gradient as on real scans."""
+    return Part(material, w, h, t, 0.0, 0.0, 0.0, min(r, w / 2, h / 2), "ramp", depth)
 
 
 def tube(
