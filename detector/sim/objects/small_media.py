@@ -12,13 +12,13 @@ from detector.sim.objects.common import ObjectKind, casing, pcb, u
 from detector.sim.shapes import Part, box, frame, rod
 
 
-def _connector(x: float, y: float, *, angle: float = 0.0) -> list[Part]:
+def _connector(x: float, y: float) -> list[Part]:
     """USB-A plug: 12 x 12 mm steel shell with a plastic tongue and copper contacts."""
     return [
-        box("steel", 12.0, 12.0, 0.8, x, y, angle=angle),
+        box("steel", 12.0, 12.0, 0.8, x, y),
         frame("steel", 12.0, 12.0, 0.5, 4.5, x, y),
-        box("abs", 10.0, 10.0, 2.0, x, y, angle=angle),
-        box("copper", 8.0, 3.0, 0.2, x, y, angle=angle),
+        box("abs", 10.0, 10.0, 2.0, x, y),
+        box("copper", 8.0, 3.0, 0.2, x, y),
     ]
 
 
