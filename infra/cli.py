@@ -17,8 +17,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from detector.cli_data import app as data_app
-from detector.cli_model import eval_command, train_command
+from infra.cli_lazy import LazyEntry, LazyTarget, lazy_group
 from infra.exceptions import TopicDriftError
 from infra.settings import describe_settings, load_settings
 from infra.stack import admin_client, require_bootstrap_servers, stack_down, stack_status, stack_up
@@ -29,8 +28,25 @@ from leakguard.errors import LeakguardError
 console = Console()
 err_console = Console(stderr=True)
 
+#: Commands whose modules import torch: loaded only when they run.
+_LAZY_COMMANDS = {
+    "data": LazyEntry(
+        LazyTarget("detector.cli_data"),
+        "Simulated X-ray data sets: generate them, look at them.",
+    ),
+    "train": LazyEntry(
+        LazyTarget("detector.cli_model", command="train"),
+        "Train the RetinaNet detector from scratch; writes a signed-ready safetensors artifact.",
+    ),
+    "eval": LazyEntry(
+        LazyTarget("detector.cli_model", command="eval"),
+        "Evaluate a model: COCO AP per class and checkpoint-level alarm figures.",
+    ),
+}
+
 app = typer.Typer(
     name="leakguard",
+    cls=lazy_group(_LAZY_COMMANDS),
     help="Find data-storage media in X-ray checkpoint scans, stream by stream.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -46,9 +62,6 @@ topics_app = typer.Typer(
 app.add_typer(config_app, name="config")
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
-app.add_typer(data_app, name="data")
-app.command("train")(train_command)
-app.command("eval")(eval_command)
 
 
 def _version(value: bool) -> None:

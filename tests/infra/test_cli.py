@@ -30,8 +30,29 @@ def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[
 def test_help_lists_every_command_group(tmp_path: Path) -> None:
     result = _run(["--help"], tmp_path)
     assert result.returncode == 0, result.stderr
-    for group in ("config", "stack", "topics"):
+    for group in ("config", "stack", "topics", "data", "train", "eval"):
         assert group in result.stdout
+
+
+def test_root_help_does_not_import_torch() -> None:
+    probe = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from infra.cli import app\n"
+        "result = CliRunner().invoke(app, ['--help'])\n"
+        "print(result.exit_code, 'torch' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.split() == ["0", "False"]
+
+
+def test_lazy_group_runs_its_real_subcommands(tmp_path: Path) -> None:
+    result = _run(["data", "--help"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "generate" in result.stdout
+    assert "gallery" in result.stdout
 
 
 def test_config_show_masks_secrets(tmp_path: Path) -> None:
@@ -64,7 +85,7 @@ def test_stack_up_status_down(tmp_path: Path) -> None:
         status = _run(["stack", "status"], tmp_path, **env)
         assert status.returncode == 0, status.stderr
         assert "answers" in status.stdout
-        assert "topics present: 11/11" in status.stdout
+        assert "topics present: 10/10" in status.stdout
         again = _run(["topics", "apply"], tmp_path, **env)
         assert again.returncode == 0, again.stderr
         assert "created: -" in again.stdout

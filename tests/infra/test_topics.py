@@ -12,7 +12,6 @@ from infra.topics import TopicsSpec, apply_topics, load_spec
 
 EXPECTED_TOPICS = {
     "scanner.frames",
-    "scanner.truth",
     "detections",
     "guard.verdicts",
     "outcomes",
