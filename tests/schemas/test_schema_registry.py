@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip(
-    "confluent_kafka.schema_registry", reason="needs confluent-kafka[schemaregistry]"
-)
-
 from schemas import DecodeError, ModelStatus, ScanFrame
 from schemas.registry import ConfluentCodec
 
