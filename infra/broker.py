@@ -19,31 +19,32 @@ Tansu auto-creates unknown topics with 4 partitions, so create every topic from 
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import logging
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import BinaryIO, Final, Self
+from typing import BinaryIO, Final
 
 from confluent_kafka.admin import AdminClient
 
 from infra.exceptions import BrokerError
+from infra.processes import (
+    DEFAULT_STOP_TIMEOUT_S,
+    LOOPBACK,
+    ServiceProcess,
+    free_port,
+    terminate_process,
+)
 
 logger = logging.getLogger(__name__)
 
-LOOPBACK: Final = "127.0.0.1"
 #: Tansu is ready in milliseconds; 20 s leaves room for a loaded 2-core CI machine.
 DEFAULT_STARTUP_TIMEOUT_S: Final = 20.0
-#: Time a broker gets to exit on SIGTERM before it is killed.
-DEFAULT_STOP_TIMEOUT_S: Final = 5.0
 #: A fresh port can be taken by another process between probing and binding: retry a few times.
 _START_ATTEMPTS: Final = 3
 #: Linux prctl option asking the kernel to signal the child when its parent dies.
@@ -61,14 +62,6 @@ class BrokerEndpoint:
     def bootstrap_servers(self) -> str:
         """The ``host:port`` string Kafka clients take as ``bootstrap.servers``."""
         return f"{self.host}:{self.port}"
-
-
-def free_port(host: str = LOOPBACK) -> int:
-    """A TCP port on ``host`` that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def resolve_broker_binary() -> str:
@@ -109,7 +102,7 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
-class EmbeddedBroker:
+class EmbeddedBroker(ServiceProcess):
     """A Tansu broker child process on a loopback port, with in-memory storage.
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`. Starting blocks until
@@ -219,56 +212,3 @@ class EmbeddedBroker:
         process, self._process, self._endpoint = self._process, None, None
         if process is not None:
             terminate_process(process.pid, timeout_s=timeout_s, reap=process.wait)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-def terminate_process(
-    pid: int,
-    *,
-    timeout_s: float = DEFAULT_STOP_TIMEOUT_S,
-    reap: Callable[[float], object] | None = None,
-) -> None:
-    """SIGTERM ``pid``, wait up to ``timeout_s`` for it to exit, then SIGKILL it.
-
-    ``reap`` (``Popen.wait``) collects our own child so no zombie stays behind; a process we
-    did not start (``stack down``) is polled instead.
-    """
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    if reap is not None:
-        try:
-            reap(timeout_s)
-            return
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            reap(timeout_s)
-            return
-    deadline = time.monotonic() + timeout_s
-    while process_alive(pid):
-        if time.monotonic() >= deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            return
-        time.sleep(0.05)
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with ``pid`` exists and is not a zombie."""
-    try:
-        status = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    # The state is the field after the parenthesised command name; Z marks a zombie.
-    return status.rsplit(")", 1)[1].split()[0] != "Z"

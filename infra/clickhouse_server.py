@@ -13,11 +13,10 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Final, Self
+from typing import Final
 
-from infra.broker import LOOPBACK, free_port, terminate_process
 from infra.exceptions import ClickHouseError
+from infra.processes import LOOPBACK, ServiceProcess, free_port, terminate_process
 
 #: Debian installs the server binary here; ``$PATH`` is searched first.
 SERVER_BINARY: Final = "clickhouse-server"
@@ -68,7 +67,7 @@ _USERS_XML: Final = """<?xml version="1.0"?>
 """
 
 
-class LocalClickHouseServer:
+class LocalClickHouseServer(ServiceProcess):
     """A ``clickhouse-server`` child process with its own config and data under ``root``."""
 
     def __init__(
@@ -178,15 +177,3 @@ class LocalClickHouseServer:
         process, self._process = self._process, None
         if process is not None:
             terminate_process(process.pid, timeout_s=10.0, reap=process.wait)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

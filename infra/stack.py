@@ -15,15 +15,10 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-from infra.broker import (
-    EmbeddedBroker,
-    process_alive,
-    resolve_broker_binary,
-    terminate_process,
-    wait_for_metadata,
-)
+from infra.broker import EmbeddedBroker, resolve_broker_binary, wait_for_metadata
 from infra.chdb_store import open_chdb_session
 from infra.exceptions import BrokerError
+from infra.processes import process_alive, terminate_process
 from infra.settings import LeakguardSettings
 from infra.topics import ApplyReport, apply_topics, load_spec
 

@@ -14,7 +14,8 @@ from aiokafka import AIOKafkaConsumer
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from infra.broker import EmbeddedBroker, process_alive
+from infra.broker import EmbeddedBroker
+from infra.processes import process_alive
 
 pytestmark = pytest.mark.integration
 

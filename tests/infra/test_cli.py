@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.broker import process_alive
+from infra.processes import process_alive
 
 LEAKGUARD = [sys.executable, "-m", "infra"]
 

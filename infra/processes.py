@@ -1,0 +1,96 @@
+"""Child processes of the local stack: free ports, liveness, orderly shutdown.
+
+The embedded broker and the test ClickHouse server are both child processes that must
+never outlive their owner; the helpers here are what both use to start and stop cleanly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+
+LOOPBACK: Final = "127.0.0.1"
+#: Time a child gets to exit on SIGTERM before it is killed.
+DEFAULT_STOP_TIMEOUT_S: Final = 5.0
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port on ``host`` that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def terminate_process(
+    pid: int,
+    *,
+    timeout_s: float = DEFAULT_STOP_TIMEOUT_S,
+    reap: Callable[[float], object] | None = None,
+) -> None:
+    """SIGTERM ``pid``, wait up to ``timeout_s`` for it to exit, then SIGKILL it.
+
+    ``reap`` (``Popen.wait``) collects our own child so no zombie stays behind; a process we
+    did not start (``stack down``) is polled instead.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    if reap is not None:
+        try:
+            reap(timeout_s)
+            return
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            reap(timeout_s)
+            return
+    deadline = time.monotonic() + timeout_s
+    while process_alive(pid):
+        if time.monotonic() >= deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            return
+        time.sleep(0.05)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with ``pid`` exists and is not a zombie."""
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    # The state is the field after the parenthesised command name; Z marks a zombie.
+    return status.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+class ServiceProcess(ABC):
+    """Base of a local service run as a child process: ``with`` starts it and stops it."""
+
+    @abstractmethod
+    def start(self) -> Any:
+        """Start the service and wait until it answers."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop the service; idempotent."""
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
