@@ -122,21 +122,24 @@ class _AugmentedView(Dataset[Sample]):
         return self.augmenter(sample, torch.Generator().manual_seed(seed))
 
 
+def _stream_seed(seed: int, counter: int, *, stream: int) -> int:
+    """Distinct seeds per (run seed, counter) for the order stream (0) and augmentation (1)."""
+    return (seed * _SEED_STRIDE + counter) * 2 + stream
+
+
 def _batches(n: int, *, seed: int, batch_size: int, start: int, stop: int) -> Iterator[list[Any]]:
     """Batches of ``(index, aug_seed)`` for steps ``start..stop-1``; epochs reshuffle by seed."""
-    perms: dict[int, list[int]] = {}
+    order: list[int] = []
+    order_epoch = -1
     for step in range(start, stop):
         batch = []
         for slot in range(batch_size):
             position = step * batch_size + slot
-            epoch = position // n
-            if epoch not in perms:
-                perms = {
-                    epoch: torch.randperm(
-                        n, generator=torch.Generator().manual_seed(seed * _SEED_STRIDE + epoch)
-                    ).tolist()
-                }
-            batch.append((perms[epoch][position % n], seed * _SEED_STRIDE + position))
+            if position // n != order_epoch:
+                order_epoch = position // n
+                generator = torch.Generator().manual_seed(_stream_seed(seed, order_epoch, stream=0))
+                order = torch.randperm(n, generator=generator).tolist()
+            batch.append((order[position % n], _stream_seed(seed, position, stream=1)))
         yield batch
 
 
