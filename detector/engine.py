@@ -210,8 +210,18 @@ class InferenceEngine:
         return self._device
 
     def preprocess(self, images: Sequence[ImageInput]) -> list[Tensor]:
-        """Decode and convert every image (CPU); raises :class:`ImageDecodeError`."""
-        return [to_tensor(image, max_pixels=self.max_pixels) for image in images]
+        """Decode and convert every image (CPU).
+
+        Raises :class:`ImageDecodeError` naming the first bad image's index, so a worker can
+        dead-letter that frame and retry the rest.
+        """
+        tensors = []
+        for index, image in enumerate(images):
+            try:
+                tensors.append(to_tensor(image, max_pixels=self.max_pixels))
+            except ImageDecodeError as exc:
+                raise ImageDecodeError(f"image {index}: {exc}") from exc
+        return tensors
 
     def infer(self, tensors: Sequence[Tensor]) -> list[dict[str, Tensor]]:
         """Forward ``[3, H, W]`` tensors in chunks of ``max_batch_size`` under the lock.

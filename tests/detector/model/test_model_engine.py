@@ -115,6 +115,11 @@ def test_batching_and_threads_give_per_image_results(engine: InferenceEngine) ->
     assert results == one_by_one
 
 
+def test_bad_frame_in_a_batch_is_named(engine: InferenceEngine) -> None:
+    with pytest.raises(ImageDecodeError, match="image 1"):
+        engine.predict([_images(1)[0], b"garbage"])
+
+
 def test_blank_image_yields_no_alarm(engine: InferenceEngine) -> None:
     blank = np.full((96, 128, 3), 255, dtype=np.uint8)
     (objects,) = engine.predict([blank], min_score=0.99)
