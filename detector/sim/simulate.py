@@ -16,7 +16,7 @@ import numpy.typing as npt
 from detector.exceptions import SimulationError
 from detector.sim.display import pseudo_colour
 from detector.sim.materials import PhysicsTables
-from detector.sim.render import render
+from detector.sim.render import render, scene_window
 from detector.sim.scenes import BoxXYXY, KindRegistry, SceneLayout, ScenePreset, sample_layout
 from leakguard.classes import CLASS_NAMES
 
@@ -109,4 +109,8 @@ def simulate(
     )
     _, noise_rng = _streams(seed, index)
     raw = render(layout, rng=noise_rng, tables=tables)
-    return SimulatedImage(pseudo_colour(raw, tables=tables), raw, ground_truth(layout))
+    # Outside the scene window the raw image is exactly 1, which the display shows white.
+    rgb = np.full((height_px, width_px, 3), 255, dtype=np.uint8)
+    r0, r1, c0, c1 = scene_window(layout)
+    rgb[r0:r1, c0:c1] = pseudo_colour(raw[:, r0:r1, c0:c1], tables=tables)
+    return SimulatedImage(rgb, raw, ground_truth(layout))
