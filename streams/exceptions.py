@@ -1,0 +1,29 @@
+"""Errors raised by the streams package; all derive from :class:`StreamsError`.
+
+Agents catch these per message and dead-letter the message with the error's text, so a
+worker never stops on bad input (ARCHITECTURE, "Guarantees").
+"""
+
+from __future__ import annotations
+
+from leakguard.errors import LeakguardError
+
+
+class StreamsError(LeakguardError):
+    """Base class of every error the streams package raises deliberately."""
+
+
+class StreamsConfigError(StreamsError):
+    """An invalid option or option combination; raised at start-up, never mid-run."""
+
+
+class ImageRejectedError(StreamsError):
+    """A frame image is missing, too large, corrupt or does not match its SHA-256."""
+
+
+class FrameStoreError(StreamsError):
+    """The frame store could not write, read or verify an image."""
+
+
+class SourceError(StreamsError):
+    """A scanner source (folder bridge, simulator) could not read or publish a frame."""

@@ -1,0 +1,150 @@
+"""The frame store: images of frames worth keeping, for annotation and retraining.
+
+Any fsspec URL works (a directory by default, ``s3://bucket/prefix`` in production). Two
+areas with their own retention:
+
+* ``staging/`` — the edge writes every frame it detects on, *before* it produces the
+  detection, so when the outcome join later needs the image it is already there. Short
+  retention (by default the life of ``scanner.frames``): most frames are never needed.
+* ``kept/`` — the cloud copies a frame here once it has a TP, FP or FN outcome; long
+  retention (the annotation and retraining window).
+
+Keys are the frame (checkpoint, lane, frame id, each URL-quoted) plus the image's SHA-256,
+so two different images under one frame id never overwrite each other, and every read is
+verified against the hash in its :class:`~schemas.events.ImageLink`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from typing import Any, Final, Literal
+from urllib.parse import quote
+
+import fsspec  # type: ignore[import-untyped]
+
+from schemas.events import ImageLink
+from streams.exceptions import FrameStoreError
+
+__all__ = [
+    "DEFAULT_KEPT_RETENTION_S",
+    "DEFAULT_STAGING_RETENTION_S",
+    "FrameStore",
+]
+
+Area = Literal["staging", "kept"]
+#: Staged frames live as long as ``scanner.frames`` keeps them (1 day).
+DEFAULT_STAGING_RETENTION_S: Final[float] = 86_400.0
+#: Kept frames: 90 days, the annotation backlog plus a retraining cycle.
+DEFAULT_KEPT_RETENTION_S: Final[float] = 90 * 86_400.0
+_SUFFIX: Final[str] = ".png"
+
+
+class FrameStore:
+    """Images by frame and SHA-256 under ``url``; ``fs`` and ``clock`` are injectable."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        staging_retention_s: float = DEFAULT_STAGING_RETENTION_S,
+        kept_retention_s: float = DEFAULT_KEPT_RETENTION_S,
+        fs: Any = None,
+        clock: Callable[[], float] = time.time,
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
+        if staging_retention_s <= 0 or kept_retention_s <= 0:
+            raise FrameStoreError("frame store retention periods must be positive")
+        if fs is None:
+            fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        else:
+            root = url
+        self._fs = fs
+        self._root = str(root).rstrip("/")
+        self._protocol = url.split("://", 1)[0] if "://" in url else "file"
+        self.retention_s: dict[Area, float] = {
+            "staging": staging_retention_s,
+            "kept": kept_retention_s,
+        }
+        self._clock = clock
+
+    def path(self, area: Area, *, checkpoint: str, lane: str, frame_id: str, sha256: str) -> str:
+        """The store path of one image (quoted parts: frame ids may contain ``/``)."""
+        parts = (quote(checkpoint, safe=""), quote(lane, safe=""), quote(frame_id, safe=""))
+        return f"{self._root}/{area}/{'/'.join(parts)}.{sha256.lower()}{_SUFFIX}"
+
+    def uri(self, path: str) -> str:
+        """The URL of a store path, as annotation tasks refer to it."""
+        return path if self._protocol == "file" else f"{self._protocol}://{path}"
+
+    def stage(self, data: bytes, *, checkpoint: str, lane: str, frame_id: str) -> ImageLink:
+        """Write a frame's image to staging (idempotent: same bytes, same key)."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        path = self.path(
+            "staging", checkpoint=checkpoint, lane=lane, frame_id=frame_id, sha256=sha256
+        )
+        self._write(path, data)
+        return ImageLink(uri=self.uri(path), sha256=sha256)
+
+    def keep(self, *, checkpoint: str, lane: str, frame_id: str) -> ImageLink:
+        """Copy the frame's staged image to the kept area; raises when none was staged."""
+        prefix = self.path(
+            "staging", checkpoint=checkpoint, lane=lane, frame_id=frame_id, sha256=""
+        )
+        staged = sorted(self._glob(prefix[: -len(_SUFFIX)] + "*" + _SUFFIX))
+        if not staged:
+            raise FrameStoreError(f"no staged image for frame {checkpoint}/{lane}/{frame_id}")
+        source = staged[-1]
+        data = self._read(source)
+        sha256 = source.rsplit(".", 2)[-2]
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise FrameStoreError(f"staged image {source} does not match its SHA-256")
+        path = self.path("kept", checkpoint=checkpoint, lane=lane, frame_id=frame_id, sha256=sha256)
+        self._write(path, data)
+        return ImageLink(uri=self.uri(path), sha256=sha256)
+
+    def get(self, link: ImageLink) -> bytes:
+        """The image behind ``link``, verified against its SHA-256."""
+        path = link.uri.split("://", 1)[1] if "://" in link.uri else link.uri
+        data = self._read(path)
+        if hashlib.sha256(data).hexdigest() != link.sha256.lower():
+            raise FrameStoreError(f"{link.uri} does not match its SHA-256")
+        return data
+
+    def sweep(self) -> int:
+        """Delete images older than their area's retention; returns how many went."""
+        now = self._clock()
+        removed = 0
+        for area, retention_s in self.retention_s.items():
+            for path in self._glob(f"{self._root}/{area}/**/*{_SUFFIX}"):
+                try:
+                    modified = self._fs.modified(path).timestamp()
+                except (OSError, NotImplementedError):
+                    continue
+                if now - modified > retention_s:
+                    self._fs.rm(path)
+                    removed += 1
+        return removed
+
+    def _write(self, path: str, data: bytes) -> None:
+        try:
+            self._fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            with self._fs.open(path, "wb") as handle:
+                handle.write(data)
+        except OSError as exc:
+            raise FrameStoreError(f"cannot write {path}: {exc}") from exc
+
+    def _read(self, path: str) -> bytes:
+        try:
+            with self._fs.open(path, "rb") as handle:
+                data: bytes = handle.read()
+        except OSError as exc:
+            raise FrameStoreError(f"cannot read {path}: {exc}") from exc
+        return data
+
+    def _glob(self, pattern: str) -> list[str]:
+        try:
+            return [str(p) for p in self._fs.glob(pattern)]
+        except (OSError, ValueError) as exc:
+            raise FrameStoreError(f"cannot list {pattern}: {exc}") from exc

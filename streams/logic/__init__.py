@@ -1,0 +1,1 @@
+"""Pure functions the agents loop over: no Kafka, no Faust, testable one value at a time."""

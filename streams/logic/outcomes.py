@@ -1,0 +1,182 @@
+"""The outcome join's decision: one detection and its guard verdict in, one ``Outcome`` per
+object out (issue #6).
+
+The rules, from the guard's point of view:
+
+* an alarmed object the guard rejected (``rejected_object_ids``), or every alarmed object
+  when the guard cleared the frame, is a false positive (``fp``);
+* any other alarmed object of a confirmed frame is a true positive (``tp``);
+* each item the guard marked as missed is a false negative (``fn``, object id
+  ``missed-<n>``); when a sub-threshold detection overlaps it (IoU at or above
+  ``min_iou``) the outcome carries that detection's score, so analytics can tell "seen but
+  below threshold" from "not seen at all";
+* with no verdict in time, every alarmed object is ``unreviewed``.
+
+Non-alarmed detections that no missed item matches are not outcomes: nobody saw them.
+Outcome ids come from :func:`schemas.outcome_id` and the event id equals the outcome id,
+so replaying the same two events yields byte-identical outcomes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+
+from schemas.events import (
+    Box,
+    DetectedObject,
+    Detection,
+    GuardVerdict,
+    ObjectClassName,
+    Outcome,
+    OutcomeKindName,
+    outcome_id,
+)
+
+__all__ = [
+    "DEFAULT_MIN_IOU",
+    "iou",
+    "join_key",
+    "match_outcomes",
+    "review_time_ms",
+    "unreviewed_outcomes",
+]
+
+#: Overlap at which a guard's box and a detection count as the same object (COCO's AP50).
+DEFAULT_MIN_IOU: Final[float] = 0.5
+#: Prefix of a false negative's object id; the index in ``missed_items`` follows.
+MISSED_PREFIX: Final[str] = "missed-"
+
+
+def join_key(*, checkpoint: str, lane: str, frame_id: str) -> str:
+    """The key of one frame in the join tables: frame ids are unique only per lane."""
+    return f"{checkpoint}\x1f{lane}\x1f{frame_id}"
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two ``[x1, y1, x2, y2]`` pixel boxes; 0 for empty boxes."""
+    width = min(a.x2, b.x2) - max(a.x1, b.x1)
+    height = min(a.y2, b.y2) - max(a.y1, b.y1)
+    if width <= 0 or height <= 0:
+        return 0.0
+    inter = width * height
+    union = (a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def review_time_ms(detection: Detection, verdict: GuardVerdict) -> int:
+    """Milliseconds from the detection to the guard's verdict (0 if clocks disagree)."""
+    return max(0, int((verdict.event_time - detection.event_time).total_seconds() * 1000))
+
+
+def _outcome(
+    detection: Detection,
+    *,
+    object_id: str,
+    kind: OutcomeKindName,
+    obj: DetectedObject | None,
+    box: Box,
+    class_name: ObjectClassName,
+    score: float | None,
+    verdict: GuardVerdict | None,
+    event_time: datetime,
+) -> Outcome:
+    oid = outcome_id(
+        checkpoint=detection.checkpoint,
+        lane=detection.lane,
+        frame_id=detection.frame_id,
+        object_id=object_id,
+        kind=kind,
+    )
+    return Outcome(
+        event_id=oid,
+        event_time=event_time,
+        checkpoint=detection.checkpoint,
+        lane=detection.lane,
+        frame_id=detection.frame_id,
+        outcome_id=oid,
+        model_version=detection.model_version,
+        object_id=object_id,
+        kind=kind,
+        class_name=class_name,
+        score=score if obj is None else obj.score,
+        box=box,
+        guard_id=None if verdict is None else verdict.guard_id,
+        detection_event_id=detection.event_id,
+        verdict_event_id=None if verdict is None else verdict.event_id,
+        review_time_ms=None if verdict is None else review_time_ms(detection, verdict),
+    )
+
+
+def _best_match(box: Box, candidates: list[DetectedObject], min_iou: float) -> int | None:
+    """Index of the candidate overlapping ``box`` most, if any reaches ``min_iou``."""
+    best, best_iou = None, min_iou
+    for index, candidate in enumerate(candidates):
+        overlap = iou(box, candidate.box)
+        if overlap >= best_iou:
+            best, best_iou = index, overlap
+    return best
+
+
+def match_outcomes(
+    detection: Detection, verdict: GuardVerdict, *, min_iou: float = DEFAULT_MIN_IOU
+) -> list[Outcome]:
+    """The outcomes of one reviewed frame: alarmed objects first (detector order), then the
+    missed items in verdict order. Each sub-threshold detection matches at most one miss."""
+    rejected = set(verdict.rejected_object_ids)
+    cleared = verdict.decision == "cleared"
+    outcomes: list[Outcome] = []
+    for obj in detection.objects:
+        if not obj.alarmed:
+            continue
+        kind: OutcomeKindName = "fp" if cleared or obj.object_id in rejected else "tp"
+        outcomes.append(
+            _outcome(
+                detection,
+                object_id=obj.object_id,
+                kind=kind,
+                obj=obj,
+                box=obj.box,
+                class_name=obj.class_name,
+                score=None,
+                verdict=verdict,
+                event_time=verdict.event_time,
+            )
+        )
+    candidates = [obj for obj in detection.objects if not obj.alarmed]
+    for index, item in enumerate(verdict.missed_items):
+        match = _best_match(item.box, candidates, min_iou)
+        score = None if match is None else candidates.pop(match).score
+        outcomes.append(
+            _outcome(
+                detection,
+                object_id=f"{MISSED_PREFIX}{index}",
+                kind="fn",
+                obj=None,
+                box=item.box,
+                class_name=item.class_name,
+                score=score,
+                verdict=verdict,
+                event_time=verdict.event_time,
+            )
+        )
+    return outcomes
+
+
+def unreviewed_outcomes(detection: Detection, *, event_time: datetime) -> list[Outcome]:
+    """One ``unreviewed`` outcome per alarmed object of a frame no guard answered in time."""
+    return [
+        _outcome(
+            detection,
+            object_id=obj.object_id,
+            kind="unreviewed",
+            obj=obj,
+            box=obj.box,
+            class_name=obj.class_name,
+            score=None,
+            verdict=None,
+            event_time=event_time,
+        )
+        for obj in detection.objects
+        if obj.alarmed
+    ]

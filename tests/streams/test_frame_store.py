@@ -1,0 +1,52 @@
+"""The frame store: staging, keeping, verified reads and the retention sweep."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from schemas.events import ImageLink
+from streams.exceptions import FrameStoreError
+from streams.frame_store import FrameStore
+
+
+def test_stage_keep_get_on_a_directory(tmp_path: Path) -> None:
+    store = FrameStore(str(tmp_path / "frames"))
+    staged = store.stage(b"png-bytes", checkpoint="cp", lane="1", frame_id="cp/1/0001")
+    kept = store.keep(checkpoint="cp", lane="1", frame_id="cp/1/0001")
+    assert kept.sha256 == staged.sha256
+    assert "/kept/cp/1/cp%2F1%2F0001." in kept.uri
+    assert store.get(kept) == b"png-bytes"
+    with pytest.raises(FrameStoreError, match="SHA-256"):
+        store.get(ImageLink(uri=kept.uri, sha256="0" * 64))
+    with pytest.raises(FrameStoreError, match="no staged image"):
+        store.keep(checkpoint="cp", lane="1", frame_id="other")
+
+
+def test_memory_filesystem_url() -> None:
+    store = FrameStore("memory://leakguard-test-frames")
+    store.stage(b"x", checkpoint="c", lane="2", frame_id="f")
+    link = store.keep(checkpoint="c", lane="2", frame_id="f")
+    assert link.uri.startswith("memory://")
+    assert store.get(link) == b"x"
+
+
+def test_sweep_removes_only_expired_images(tmp_path: Path) -> None:
+    now = [time.time()]
+    store = FrameStore(
+        str(tmp_path), staging_retention_s=60, kept_retention_s=3600, clock=lambda: now[0]
+    )
+    store.stage(b"a", checkpoint="c", lane="1", frame_id="old")
+    store.keep(checkpoint="c", lane="1", frame_id="old")
+    store.stage(b"b", checkpoint="c", lane="1", frame_id="new")
+    old = next((tmp_path / "staging").rglob("old.*"))
+    os.utime(old, (now[0] - 120, now[0] - 120))
+    assert store.sweep() == 1
+    assert not old.exists()
+    now[0] += 7200
+    assert store.sweep() == 2  # the kept copy and the newer staged frame
+    with pytest.raises(FrameStoreError):
+        FrameStore(str(tmp_path), kept_retention_s=0)

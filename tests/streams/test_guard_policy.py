@@ -1,0 +1,45 @@
+"""The simulated guard: correct answers, seeded mistakes and misses, human-like delays."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.exceptions import StreamsConfigError
+from streams.logic.guard_policy import GuardPolicy
+from tests.streams.helpers import detection, labeled, obj
+
+TRUTH = (labeled((0, 0, 10, 10), "phone"), labeled((50, 50, 60, 60), "sdcard"))
+
+
+def test_perfect_guard_confirms_rejects_and_reports_misses() -> None:
+    det = detection(obj("o0", (0, 0, 10, 10)), obj("o1", (80, 80, 90, 90)))
+    answer = GuardPolicy(median_delay_s=1.0).answer(det, (*TRUTH, labeled((1, 1, 2, 2), "others")))
+    v = answer.verdict
+    assert v.decision == "confirmed"
+    assert v.rejected_object_ids == ("o1",)
+    assert [m.class_name for m in v.missed_items] == ["sdcard"]
+    assert v.detection_event_id == det.event_id
+    assert 0.2 < answer.delay_s < 5.0
+
+
+def test_clean_frame_is_cleared() -> None:
+    det = detection(obj("o1", (80, 80, 90, 90)))
+    assert GuardPolicy().answer(det, ()).verdict.decision == "cleared"
+
+
+def test_rates_are_seeded_and_roughly_respected() -> None:
+    policy = GuardPolicy(miss_rate=0.3, mistake_rate=0.2, seed=5)
+    misses = mistakes = 0
+    for i in range(400):
+        det = detection(obj("o0", (0, 0, 10, 10)), frame_id=f"f{i}")
+        v = policy.answer(det, TRUTH).verdict
+        assert policy.answer(det, TRUTH).verdict.missed_items == v.missed_items
+        misses += not v.missed_items
+        mistakes += bool(v.rejected_object_ids)
+    assert 80 < misses < 160
+    assert 50 < mistakes < 115
+
+
+def test_bad_rates_fail_at_start() -> None:
+    with pytest.raises(StreamsConfigError, match="miss_rate"):
+        GuardPolicy(miss_rate=1.5)

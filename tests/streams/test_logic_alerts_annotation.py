@@ -1,0 +1,57 @@
+"""Alerts for confirmed media and annotation tasks for mistakes, built from outcomes."""
+
+from __future__ import annotations
+
+from schemas.events import ImageLink
+from streams.logic.alerts import build_alert
+from streams.logic.annotation import build_annotation_tasks, needs_image
+from streams.logic.outcomes import match_outcomes, unreviewed_outcomes
+from tests.streams.helpers import detection, labeled, now_ms, obj, verdict
+
+LINK = ImageLink(uri="file:///store/kept/cp/1/f.png", sha256="ab" * 32)
+
+
+def test_alert_lists_true_positive_media_only() -> None:
+    det = detection(obj("o0", (0, 0, 10, 10)), obj("o1", (20, 20, 30, 30)))
+    ver = verdict(det, rejected=("o1",))
+    alert = build_alert(det, ver, match_outcomes(det, ver))
+    assert alert is not None
+    assert [item.object_id for item in alert.items] == ["o0"]
+    assert (alert.checkpoint, alert.lane, alert.frame_id, alert.guard_id) == (
+        "cp",
+        "1",
+        det.frame_id,
+        "g7",
+    )
+    assert alert.event_time == ver.event_time
+    assert build_alert(det, ver, match_outcomes(det, ver)) == alert  # stable ids
+    cleared = verdict(det, decision="cleared")
+    assert build_alert(det, cleared, match_outcomes(det, cleared)) is None
+
+
+def test_tasks_for_false_positives_and_negatives() -> None:
+    det = detection(obj("o0", (0, 0, 10, 10), class_name="hdd"), obj("o1", (20, 20, 30, 30)))
+    ver = verdict(det, rejected=("o0",), missed=(labeled((50, 50, 60, 60), "sdcard"),))
+    outcomes = match_outcomes(det, ver)
+    assert needs_image(outcomes)
+    fp, fn = build_annotation_tasks(det, ver, outcomes, image=LINK)
+    assert fp.reason == "fp"
+    assert fn.reason == "fn"
+    assert [(p.class_name, p.subtype, p.source) for p in fp.pre_annotations] == [
+        ("others", "fp:hdd", "detector")
+    ]
+    assert [(p.class_name, p.box.x1, p.source, p.source_id) for p in fn.pre_annotations] == [
+        ("sdcard", 50, "guard", "g7")
+    ]
+    assert fp.image == LINK
+    assert fp.task_id != fn.task_id
+    assert build_annotation_tasks(det, ver, outcomes, image=LINK)[0].task_id == fp.task_id
+
+
+def test_all_correct_frames_need_the_image_but_no_task() -> None:
+    det = detection(obj("o0", (0, 0, 10, 10)))
+    ver = verdict(det)
+    outcomes = match_outcomes(det, ver)
+    assert needs_image(outcomes)
+    assert build_annotation_tasks(det, ver, outcomes, image=LINK) == []
+    assert not needs_image(unreviewed_outcomes(det, event_time=now_ms()))
