@@ -98,6 +98,7 @@ def main() -> None:
         f"img/s x{args.workers} end-to-end",
         f"img/s x{args.workers} steady",
         f"img/s x{args.workers} from CPU time",
+        "load avg",
     ):
         table.add_column(column, justify="right")
     results: dict[str, dict[str, float]] = {}
@@ -115,6 +116,8 @@ def main() -> None:
             # What the workers would reach on otherwise idle cores: the shared machine's
             # other jobs steal wall time, not the CPU time an image needs.
             "parallel_from_cpu_time": args.workers * 1000 / statistics.median(s[1] for s in serial),
+            # Other jobs on the shared cores: the rates above are only comparable at equal load.
+            "load_average_1min": os.getloadavg()[0],
         }
         results[preset] = row
         table.add_row(preset, *(f"{v:.1f}" for v in row.values()))
