@@ -121,49 +121,63 @@ class Pose:
         return 1.0 / math.cos(min(abs(self.tilt_rad), MAX_TILT_RAD))
 
 
-def _part_affine(
-    part: Part, pose: Pose, mm_per_px: float
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """(B, b) with pixel = B @ part_mm + b."""
-    m = pose.matrix()
+#: ``(b00, b01, b10, b11, ox, oy)``: pixel = [[b00, b01], [b10, b11]] @ part_mm + (ox, oy).
+Affine = tuple[float, float, float, float, float, float]
+
+
+def _part_affine(part: Part, pose: Pose, mm_per_px: float) -> Affine:
+    """The map from the part's frame (mm) to pixels, in plain floats (called per part)."""
+    ca, sa = math.cos(pose.angle_rad), math.sin(pose.angle_rad)
+    squash = math.cos(min(abs(pose.tilt_rad), MAX_TILT_RAD))
+    m00, m01, m10, m11 = ca, -sa * squash, sa, ca * squash
     c, s = math.cos(part.angle_rad), math.sin(part.angle_rad)
-    rot = np.array([[c, -s], [s, c]])
-    big_b = (m @ rot) / mm_per_px
-    offset = (m @ np.array([part.cx_mm, part.cy_mm]) + np.array([pose.x_mm, pose.y_mm])) / mm_per_px
-    return big_b, offset
+    k = 1.0 / mm_per_px
+    return (
+        (m00 * c + m01 * s) * k,
+        (m01 * c - m00 * s) * k,
+        (m10 * c + m11 * s) * k,
+        (m11 * c - m10 * s) * k,
+        (m00 * part.cx_mm + m01 * part.cy_mm + pose.x_mm) * k,
+        (m10 * part.cx_mm + m11 * part.cy_mm + pose.y_mm) * k,
+    )
+
+
+def _bounds(part: Part, aff: Affine) -> tuple[float, float, float, float]:
+    b00, b01, b10, b11, ox, oy = aff
+    r = part.radius_mm
+    hx, hy = part.width_mm / 2 - r, part.height_mm / 2 - r
+    ex = abs(b00) * hx + abs(b01) * hy + math.hypot(b00, b01) * r
+    ey = abs(b10) * hx + abs(b11) * hy + math.hypot(b10, b11) * r
+    return (ox - ex, oy - ey, ox + ex, oy + ey)
 
 
 def part_bounds_px(part: Part, pose: Pose, mm_per_px: float) -> tuple[float, float, float, float]:
     """Exact ``[x1, y1, x2, y2]`` pixel extent of a part placed at ``pose`` (unclipped)."""
-    big_b, offset = _part_affine(part, pose, mm_per_px)
-    r = part.radius_mm
-    hx, hy = part.width_mm / 2 - r, part.height_mm / 2 - r
-    ex = abs(big_b[0, 0]) * hx + abs(big_b[0, 1]) * hy + math.hypot(big_b[0, 0], big_b[0, 1]) * r
-    ey = abs(big_b[1, 0]) * hx + abs(big_b[1, 1]) * hy + math.hypot(big_b[1, 0], big_b[1, 1]) * r
-    return (offset[0] - ex, offset[1] - ey, offset[0] + ex, offset[1] + ey)
+    return _bounds(part, _part_affine(part, pose, mm_per_px))
 
 
 def rasterise_part(part: Part, pose: Pose, mm_per_px: float, out: FloatArray) -> None:
     """Add the part's projected thickness (mm) into ``out`` (H x W float32, pixel grid)."""
     height, width = out.shape
-    x1, y1, x2, y2 = part_bounds_px(part, pose, mm_per_px)
+    aff = _part_affine(part, pose, mm_per_px)
+    x1, y1, x2, y2 = _bounds(part, aff)
     c0, c1 = max(math.floor(x1), 0), min(math.ceil(x2), width)
     r0, r1 = max(math.floor(y1), 0), min(math.ceil(y2), height)
     if c0 >= c1 or r0 >= r1:
         return
-    big_b, offset = _part_affine(part, pose, mm_per_px)
-    det = big_b[0, 0] * big_b[1, 1] - big_b[0, 1] * big_b[1, 0]
+    b00, b01, b10, b11, _, _ = aff
+    det = b00 * b11 - b01 * b10
     if abs(det) < 1e-12:
         raise SimulationError(f"degenerate part placement {part}")
-    inv = np.array([[big_b[1, 1], -big_b[0, 1]], [-big_b[1, 0], big_b[0, 0]]]) / det
+    inv = (b11 / det, -b01 / det, -b10 / det, b00 / det)  # pixels -> part mm
     thick = np.float32(part.thickness_mm * pose.thickness_scale())
     core = None
+    hollow = part.profile in ("frame", "ramp")
     if (r1 - r0) * (c1 - c0) >= MIN_CORE_WINDOW_PX:
-        hollow = part.profile in ("frame", "ramp")
         inset_mm = part.radius_mm + mm_per_px + (part.wall_mm if hollow else 0.0)
-        core = _uniform_core(part, inv, offset, inset_mm)
+        core = _uniform_core(part, aff, inv, inset_mm)
     if core is None:
-        _fill(part, thick, inv, offset, mm_per_px, (r0, r1, c0, c1), out)
+        _fill(part, thick, inv, aff, mm_per_px, (r0, r1, c0, c1), out)
         return
     # Inside the core the value is known (0 in a frame's hole, full thickness in a plate):
     # evaluate the shape only on the four strips around it (trays, bags, clothes, books).
@@ -171,48 +185,41 @@ def rasterise_part(part: Part, pose: Pose, mm_per_px: float, out: FloatArray) ->
     kr0, kr1 = min(max(core[1], r0), r1), max(min(core[3], r1), r0)
     for window in ((r0, kr0, c0, c1), (kr1, r1, c0, c1), (kr0, kr1, c0, kc0), (kr0, kr1, kc1, c1)):
         if window[0] < window[1] and window[2] < window[3]:
-            _fill(part, thick, inv, offset, mm_per_px, window, out)
+            _fill(part, thick, inv, aff, mm_per_px, window, out)
     if not hollow:
         out[kr0:kr1, kc0:kc1] += thick
 
 
 def _uniform_core(
-    part: Part, inv: npt.NDArray[np.float64], offset: npt.NDArray[np.float64], inset_mm: float
+    part: Part, aff: Affine, inv: tuple[float, float, float, float], inset_mm: float
 ) -> tuple[int, int, int, int] | None:
     """A pixel rectangle ``(c0, r0, c1, r1)`` surely inside the part shrunk by ``inset_mm``.
 
     Shrinking by the corner radius (conservative at corners) plus a pixel leaves a
     rectangle where the part is uniform; the largest axis-aligned pixel rectangle of the
     same proportions whose corners map back inside it is found in closed form from the
-    inverse map ``inv`` (pixels -> mm).
+    forward map ``aff`` and its inverse ``inv`` (pixels -> mm).
     """
     a = part.width_mm / 2 - inset_mm
     b = part.height_mm / 2 - inset_mm
     if a <= 0 or b <= 0:
         return None
-    fwd = np.linalg.inv(inv)
-    p0 = abs(fwd[0, 0]) * a + abs(fwd[0, 1]) * b
-    q0 = abs(fwd[1, 0]) * a + abs(fwd[1, 1]) * b
-    k = min(
-        a / (abs(inv[0, 0]) * p0 + abs(inv[0, 1]) * q0),
-        b / (abs(inv[1, 0]) * p0 + abs(inv[1, 1]) * q0),
-    )
+    b00, b01, b10, b11, ox, oy = aff
+    i00, i01, i10, i11 = inv
+    p0 = abs(b00) * a + abs(b01) * b
+    q0 = abs(b10) * a + abs(b11) * b
+    k = min(a / (abs(i00) * p0 + abs(i01) * q0), b / (abs(i10) * p0 + abs(i11) * q0))
     p, q = k * p0, k * q0
     if p < 4 or q < 4:
         return None
-    return (
-        math.ceil(offset[0] - p),
-        math.ceil(offset[1] - q),
-        math.floor(offset[0] + p),
-        math.floor(offset[1] + q),
-    )
+    return (math.ceil(ox - p), math.ceil(oy - q), math.floor(ox + p), math.floor(oy + q))
 
 
 def _fill(
     part: Part,
     thick: np.float32,
-    inv: npt.NDArray[np.float64],
-    offset: npt.NDArray[np.float64],
+    inv: tuple[float, float, float, float],
+    aff: Affine,
     mm_per_px: float,
     window: tuple[int, int, int, int],
     out: FloatArray,
@@ -220,14 +227,14 @@ def _fill(
     """Add the part's thickness over the pixel ``window`` ``(r0, r1, c0, c1)`` of ``out``."""
     r0, r1, c0, c1 = window
     # Distances are measured in pixels from here on, so the anti-aliasing band is one pixel.
-    inv32 = (inv / mm_per_px).astype(np.float32)
-    xs = np.arange(c0, c1, dtype=np.float32) + np.float32(0.5 - offset[0])
-    ys = np.arange(r0, r1, dtype=np.float32) + np.float32(0.5 - offset[1])
+    i00, i01, i10, i11 = (np.float32(v / mm_per_px) for v in inv)
+    xs = np.arange(c0, c1, dtype=np.float32) + np.float32(0.5 - aff[4])
+    ys = np.arange(r0, r1, dtype=np.float32) + np.float32(0.5 - aff[5])
     r = np.float32(part.radius_mm / mm_per_px)
-    qx = inv32[0, 0] * xs[None, :] + inv32[0, 1] * ys[:, None]
+    qx = i00 * xs[None, :] + i01 * ys[:, None]
     np.abs(qx, out=qx)
     qx -= np.float32(part.width_mm / 2 / mm_per_px) - r
-    qy = inv32[1, 0] * xs[None, :] + inv32[1, 1] * ys[:, None]
+    qy = i10 * xs[None, :] + i11 * ys[:, None]
     np.abs(qy, out=qy)
     qy -= np.float32(part.height_mm / 2 / mm_per_px) - r
     if r > 0:  # exact signed distance of a rounded rectangle (negative inside)
