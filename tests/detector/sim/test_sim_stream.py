@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 import pytest
@@ -30,19 +31,18 @@ class FakeClock:
         self.now_s += seconds
 
 
+def small_stream(**options: Any) -> ScannerStream:
+    """A 96x96 ``alone`` stream on lane cp-1/L1 with a fake clock, unless options say otherwise."""
+    settings: dict[str, Any] = {
+        "checkpoint_id": "cp-1", "lane_id": "L1", "preset": "alone",
+        "width_px": 96, "height_px": 96, "max_frames": 1, "clock": FakeClock(),
+    }  # fmt: skip
+    return ScannerStream(**(settings | options))
+
+
 def test_frames_are_paced_at_the_rate() -> None:
     clock = FakeClock()
-    stream = ScannerStream(
-        checkpoint_id="cp-1",
-        lane_id="L1",
-        preset="alone",
-        rate_hz=2.0,
-        width_px=96,
-        height_px=96,
-        max_frames=4,
-        clock=clock,
-    )
-    frames = list(stream)
+    frames = list(small_stream(rate_hz=2.0, max_frames=4, clock=clock))
     assert [f.frame_index for f in frames] == [0, 1, 2, 3]
     assert clock.sleeps == pytest.approx([0.5, 0.5, 0.5])
     assert [f.captured_at_s for f in frames] == pytest.approx(
@@ -51,19 +51,7 @@ def test_frames_are_paced_at_the_rate() -> None:
 
 
 def test_frames_decode_and_carry_ground_truth() -> None:
-    frame = next(
-        iter(
-            ScannerStream(
-                checkpoint_id="cp-1",
-                lane_id="L1",
-                preset="alone",
-                width_px=128,
-                height_px=96,
-                max_frames=1,
-                clock=FakeClock(),
-            )
-        )
-    )
+    frame = next(iter(small_stream(width_px=128)))
     with Image.open(io.BytesIO(frame.image_png)) as img:
         assert img.size == (128, 96)
         np.testing.assert_array_equal(np.asarray(img.convert("RGB")), frame.image.rgb)
@@ -76,16 +64,9 @@ def test_frames_decode_and_carry_ground_truth() -> None:
 
 def test_lanes_differ_and_replays_repeat() -> None:
     def first(lane: str) -> bytes:
-        stream = ScannerStream(
-            checkpoint_id="cp-1",
-            lane_id=lane,
-            preset="bag",
-            width_px=64,
-            height_px=64,
-            max_frames=1,
-            clock=FakeClock(),
-        )
-        return next(iter(stream)).image_png
+        return next(
+            iter(small_stream(lane_id=lane, preset="bag", width_px=64, height_px=64))
+        ).image_png
 
     assert first("L1") == first("L1")
     assert first("L1") != first("L2")
