@@ -84,8 +84,14 @@ def _time(fn: Callable[[], object], device: torch.device) -> float:
 
 def measure_throughput(
     engine: InferenceEngine, *, batch: int, repeats: int, size: int
-) -> tuple[float, float]:
-    """Median images/s of (bare forward, engine) at ``batch``, interleaved per repeat."""
+) -> tuple[float, float, float]:
+    """Median images/s of the bare forward and of the engine at ``batch``, and the median
+    per-repeat time ratio engine / bare.
+
+    The two paths run back to back in each repeat, alternating which goes first, and the
+    overhead is the median of the per-repeat ratios: on a shared machine the load drifts
+    between repeats, and neighbouring calls see the same load.
+    """
     frames = _frames(batch, size)
     tensors = [t.to(engine.device) for t in engine.preprocess(frames)]
     model = engine.model  # the very same module the engine serves
@@ -100,10 +106,15 @@ def measure_throughput(
     for _ in range(WARMUP_CALLS):  # allocator, kernels, lazy init
         bare(), served()
     bare_s, engine_s = [], []
-    for _ in range(repeats):
-        bare_s.append(_time(bare, engine.device))
-        engine_s.append(_time(served, engine.device))
-    return batch / statistics.median(bare_s), batch / statistics.median(engine_s)
+    for repeat in range(repeats):
+        if repeat % 2:
+            engine_s.append(_time(served, engine.device))
+            bare_s.append(_time(bare, engine.device))
+        else:
+            bare_s.append(_time(bare, engine.device))
+            engine_s.append(_time(served, engine.device))
+    ratio = statistics.median(e / b for e, b in zip(engine_s, bare_s, strict=True))
+    return batch / statistics.median(bare_s), batch / statistics.median(engine_s), ratio
 
 
 def serve_rss(artifact: Path, *, device: str, batch: int, size: int) -> None:
@@ -129,7 +140,9 @@ def main() -> None:
     parser.add_argument("--preset", default="edge")
     parser.add_argument("--size", type=int, default=640, help="frame side in pixels")
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch intra-op threads (1: stable on shared hosts)"
+    )
     parser.add_argument("--serve-rss", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -140,17 +153,15 @@ def main() -> None:
         artifact = _make_artifact(args.preset, Path(tmp) / "artifact")
         engine = InferenceEngine.from_artifact(artifact, device=args.device, max_batch_size=8)
         table = Table(
-            "batch", "bare img/s", "engine img/s", "engine overhead",
+            "batch", "bare img/s", "engine img/s", "engine overhead (median paired)",
             title=f"{args.preset} @ {args.size}px on {args.device} ({args.threads} threads), "
             f"medians of {args.repeats}",
         )  # fmt: skip
         for batch in (1, 8):
-            bare, served = measure_throughput(
+            bare, served, ratio = measure_throughput(
                 engine, batch=batch, repeats=args.repeats, size=args.size
             )
-            table.add_row(
-                str(batch), f"{bare:.2f}", f"{served:.2f}", f"{100 * (bare / served - 1):+.1f} %"
-            )
+            table.add_row(str(batch), f"{bare:.2f}", f"{served:.2f}", f"{100 * (ratio - 1):+.1f} %")
         console.print(table)
         rss = _child_rss(artifact, args)
         console.print(f"peak RSS serving {args.preset} at batch 8 on {args.device}: {rss:.0f} MiB")
