@@ -42,6 +42,10 @@ _LAZY_COMMANDS = {
         LazyTarget("detector.cli_model", command="eval"),
         "Evaluate a model: COCO AP per class and checkpoint-level alarm figures.",
     ),
+    "worker": LazyEntry(
+        LazyTarget("streams.cli", app="worker_app"),
+        "Run a stream worker: --role edge (detect) or cloud (outcome join, alerts, annotation).",
+    ),
 }
 
 app = typer.Typer(

@@ -1,0 +1,251 @@
+"""The cloud app: the outcome join, alerts, the frame store and the annotation queue.
+
+One agent reads ``detections``, ``guard.verdicts`` and the app's own ``-expiry`` topic
+together (all keyed by frame id, same partition count), so every event about one frame
+reaches the same partition of one worker, and the join table (a Faust table in memory,
+recovered from its changelog after a restart) sees them in arrival order. The decision is
+:mod:`streams.join`'s; this module only moves events:
+
+* a resolved frame produces one ``Outcome`` per object, an ``Alert`` when it has
+  true-positive media, keeps its image in the frame store when it has a TP, FP or FN
+  outcome, and produces an ``AnnotationTask`` per mistake kind;
+* a timer looks for frames past the review deadline and sends a tick for each through the
+  ``-expiry`` topic, because Faust lets only a stream's own events modify a table;
+* undecodable events, events on the wrong topic and frames whose image cannot be kept go to
+  the dead-letter topic; the agent goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+import faust
+from faust.serializers import codecs
+
+from schemas.codec import Codec
+from schemas.events import Alert, AnnotationTask, Detection, Event, GuardVerdict, Outcome
+from streams.apps.common import DeadLetters, build_faust_app, raw_value
+from streams.config import WorkerConfig
+from streams.exceptions import FrameStoreError, StreamsError
+from streams.faust_codec import AvroEventCodec, Undecodable
+from streams.frame_store import FrameStore
+from streams.join import Resolution, is_due, on_event, on_tick
+from streams.logic.alerts import build_alert
+from streams.logic.annotation import build_annotation_tasks, needs_image
+from streams.logic.outcomes import join_key
+from streams.metrics import WorkerMetrics
+
+__all__ = ["CloudApp", "ExpiryTick", "JoinCodec", "build_cloud_app"]
+
+log = logging.getLogger(__name__)
+
+#: Marks an expiry tick on the internal topic; cannot start an Avro single-object message.
+TICK_MARKER: Final[bytes] = b"\x00LGTICK\x00"
+#: Name of the join table; its changelog is ``<app id>-frames-changelog``.
+JOIN_TABLE: Final[str] = "frames"
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryTick:
+    """ "Check this frame's deadline now" (the join key of one table entry)."""
+
+    key: bytes
+
+
+class JoinCodec(codecs.Codec):
+    """Any leakguard event (via :class:`AvroEventCodec`), plus :class:`ExpiryTick` on the
+    app's internal topic."""
+
+    def __init__(self, children: tuple[Any, ...] | None = None, *, codec: Codec) -> None:
+        super().__init__(children, codec=codec)  # Faust's clone() rebuilds from kwargs
+        self._events = AvroEventCodec(codec=codec)
+
+    def _dumps(self, obj: Any) -> bytes:
+        if isinstance(obj, ExpiryTick):
+            return TICK_MARKER + obj.key
+        return self._events._dumps(obj)
+
+    def _loads(self, s: bytes) -> Event | Undecodable | ExpiryTick:
+        if bytes(s[: len(TICK_MARKER)]) == TICK_MARKER:
+            return ExpiryTick(key=bytes(s[len(TICK_MARKER) :]))
+        return self._events._loads(s)
+
+
+def _frame_id(key: bytes) -> bytes:
+    """The Kafka key (frame id) of a join key: the tick must land on the frame's partition."""
+    return key.rsplit(b"\x1f", 1)[-1]
+
+
+@dataclass
+class CloudApp:
+    """The Faust app with its collaborators, for the worker runner and tests."""
+
+    app: faust.App
+    config: WorkerConfig
+    codec: Codec
+    store: FrameStore
+    metrics: WorkerMetrics
+    table: Any
+    outputs: dict[str, Any]
+    dead_letters: DeadLetters
+
+    def _expected_type(self, topic: str) -> type[Detection] | type[GuardVerdict] | None:
+        if topic == self.config.topics.detections:
+            return Detection
+        if topic == self.config.topics.verdicts:
+            return GuardVerdict
+        return None
+
+    async def handle(self, event: Any) -> None:
+        """One event of the joined stream: update the table, publish what resolves."""
+        self.metrics.join_events_in.inc()
+        value, message = event.value, event.message
+        now = time.time()
+        if isinstance(value, Undecodable):
+            self.dead_letters.send(message, value.original, value.error)
+            return
+        if isinstance(value, ExpiryTick):
+            key = value.key
+            step = on_tick(
+                self.table.get(key),
+                now=now,
+                unreviewed_after_s=self.config.unreviewed_after_s,
+                resolved_retention_s=self.config.resolved_retention_s,
+                codec=self.codec,
+            )
+        else:
+            expected = self._expected_type(message.topic)
+            if expected is None or not isinstance(value, expected):
+                error = StreamsError(f"{type(value).__name__} does not belong on {message.topic}")
+                self.dead_letters.send(message, raw_value(message), error)
+                return
+            key = join_key(
+                checkpoint=value.checkpoint, lane=value.lane, frame_id=value.frame_id
+            ).encode()
+            step = on_event(
+                self.table.get(key), value, raw_value(message), now=now, codec=self.codec
+            )
+            if step.note == "late_verdict":
+                log.info("verdict for %s came after it went unreviewed; ignored", value.frame_id)
+        if step.resolution is not None:
+            await self.publish(step.resolution, message)
+        if step.state is None:
+            self.table.pop(key, None)
+        elif step.state is not self.table.get(key):
+            self.table[key] = step.state
+
+    async def publish(self, resolution: Resolution, message: Any) -> None:
+        """Produce the outcomes, the alert, the kept image and the annotation tasks."""
+        detection, verdict, outcomes = resolution.detection, resolution.verdict, resolution.outcomes
+        frame_key = detection.frame_id.encode()
+        for outcome in outcomes:
+            await self.outputs["outcomes"].send(key=frame_key, value=outcome)
+            self.metrics.outcomes.labels(kind=outcome.kind).inc()
+        if verdict is None:
+            return
+        alert = build_alert(detection, verdict, outcomes)
+        if alert is not None:
+            await self.outputs["alerts"].send(key=detection.checkpoint.encode(), value=alert)
+            self.metrics.alerts.inc()
+        if not needs_image(outcomes):
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            link = await loop.run_in_executor(
+                None,
+                lambda: self.store.keep(
+                    checkpoint=detection.checkpoint,
+                    lane=detection.lane,
+                    frame_id=detection.frame_id,
+                ),
+            )
+        except FrameStoreError as exc:
+            self.dead_letters.send(message, raw_value(message), exc)
+            return
+        for task in build_annotation_tasks(detection, verdict, outcomes, image=link):
+            await self.outputs["annotation_tasks"].send(key=frame_key, value=task)
+            self.metrics.annotation_tasks.inc()
+
+    async def send_due_ticks(self) -> int:
+        """Send an expiry tick for every local entry whose deadline has passed."""
+        now = time.time()
+        due = [
+            key
+            for key, state in list(self.table.items())
+            if state is not None
+            and is_due(
+                state,
+                now=now,
+                unreviewed_after_s=self.config.unreviewed_after_s,
+                resolved_retention_s=self.config.resolved_retention_s,
+            )
+        ]
+        for key in due:
+            await self.outputs["expiry"].send(key=_frame_id(key), value=ExpiryTick(key=key))
+        return len(due)
+
+
+def build_cloud_app(
+    config: WorkerConfig,
+    *,
+    store: FrameStore | None = None,
+    metrics: WorkerMetrics | None = None,
+    codec: Codec | None = None,
+) -> CloudApp:
+    """The cloud Faust app; the frame store is opened at ``config.frame_store_url`` if absent."""
+    codec = codec if codec is not None else Codec()
+    metrics = metrics if metrics is not None else WorkerMetrics()
+    app = build_faust_app(config)
+    join_codec = JoinCodec(codec=codec)
+    joined = app.topic(
+        config.topics.detections,
+        config.topics.verdicts,
+        config.expiry_topic,
+        key_serializer="raw",
+        value_serializer=join_codec,
+    )
+
+    def output(name: str, event_type: Any) -> Any:
+        serializer = (
+            join_codec if event_type is None else AvroEventCodec(event_type=event_type, codec=codec)
+        )
+        return app.topic(name, key_serializer="raw", value_serializer=serializer)
+
+    table = app.Table(
+        JOIN_TABLE,
+        default=None,
+        partitions=config.join_partitions,
+        key_serializer="raw",
+        value_serializer="json",
+    )
+    cloud = CloudApp(
+        app=app,
+        config=config,
+        codec=codec,
+        store=store if store is not None else FrameStore(config.frame_store_url),
+        metrics=metrics,
+        table=table,
+        outputs={
+            "outcomes": output(config.topics.outcomes, Outcome),
+            "alerts": output(config.topics.alerts, Alert),
+            "annotation_tasks": output(config.topics.annotation_tasks, AnnotationTask),
+            "expiry": output(config.expiry_topic, None),
+        },
+        dead_letters=DeadLetters(app, config, metrics, codec),
+    )
+
+    @app.agent(joined, name="outcome-join")
+    async def outcome_join(stream: Any) -> None:
+        async for event in stream.events():
+            await cloud.handle(event)
+
+    async def review_deadline() -> None:
+        await cloud.send_due_ticks()
+
+    app.timer(interval=config.expiry_check_s, name="review-deadline")(review_deadline)
+
+    return cloud

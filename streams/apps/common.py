@@ -1,0 +1,84 @@
+"""What both Faust apps share: the app settings that make Faust work on any Kafka broker
+(the embedded Tansu one included), topic objects and dead-letter routing."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import faust
+
+from schemas.codec import Codec
+from schemas.dead_letter import SourceMessage, send_dead_letter
+from streams.config import WorkerConfig
+from streams.metrics import WorkerMetrics
+
+__all__ = ["DeadLetters", "build_faust_app", "raw_value"]
+
+#: Rebalances finish in seconds, not Faust's default minute, so a restarted worker resumes
+#: quickly; Tansu answers a JoinGroup only once the rebalance timeout has passed.
+REBALANCE_TIMEOUT_S: Final[float] = 5.0
+#: A killed worker's partitions move after 10 s (Kafka's default is 45 s).
+SESSION_TIMEOUT_S: Final[float] = 10.0
+HEARTBEAT_INTERVAL_S: Final[float] = 1.0
+
+
+def build_faust_app(config: WorkerConfig, **overrides: Any) -> faust.App:
+    """A Faust app for ``config``: memory tables recovered from changelogs, no web server,
+    no topic auto-declaration (see :mod:`streams.kafka_admin`), no leader topic."""
+    brokers = [f"kafka://{server.strip()}" for server in config.bootstrap_servers.split(",")]
+    options: dict[str, Any] = {
+        "broker": brokers,
+        "store": "memory://",
+        "web_enabled": False,
+        "topic_allow_declare": False,
+        "topic_disable_leader": True,
+        "topic_partitions": config.join_partitions,
+        "topic_replication_factor": 1,
+        "table_standby_replicas": 0,
+        "broker_rebalance_timeout": REBALANCE_TIMEOUT_S,
+        "broker_session_timeout": SESSION_TIMEOUT_S,
+        "broker_heartbeat_interval": HEARTBEAT_INTERVAL_S,
+        "consumer_auto_offset_reset": "earliest",
+        "processing_guarantee": "at_least_once",
+        "producer_max_request_size": config.max_image_bytes + 1024 * 1024,
+        "consumer_max_fetch_size": 16 * 1024 * 1024,
+        "worker_redirect_stdouts": False,
+    }
+    options.update(overrides)
+    return faust.App(config.app_id, **options)
+
+
+class DeadLetters:
+    """Routes failed messages to the dead-letter topic through the contract's helper."""
+
+    def __init__(
+        self, app: faust.App, config: WorkerConfig, metrics: WorkerMetrics, codec: Codec
+    ) -> None:
+        self._topic = app.topic(
+            config.topics.dead_letters, key_serializer="raw", value_serializer="raw"
+        )
+        self._config = config
+        self._metrics = metrics
+        self._codec = codec
+
+    def _produce(self, *, topic: str, key: bytes | None, value: bytes) -> object:
+        return self._topic.send_soon(key=key, value=value)
+
+    def send(self, message: SourceMessage, original: bytes, error: BaseException) -> None:
+        """Dead-letter ``message`` (its original bytes) with the reason ``error`` gives."""
+        send_dead_letter(
+            self._produce,
+            original,
+            error,
+            source=message,
+            dead_letter_topic=self._config.topics.dead_letters,
+            worker_id=self._config.worker_id,
+            codec=self._codec,
+        )
+        self._metrics.dead_letters.labels(topic=message.topic).inc()
+
+
+def raw_value(message: Any) -> bytes:
+    """The original bytes of a consumed Faust message."""
+    value = message.value
+    return bytes(value) if isinstance(value, bytes | bytearray | memoryview) else b""

@@ -1,0 +1,126 @@
+"""The edge app: scanner frames in, detections out (issue #6, "Detect agent").
+
+One consumer group per checkpoint site (``leakguard-edge``) scales by the partitions of
+``scanner.frames``; frames are keyed ``checkpoint/lane``, so one lane's frames stay in order
+on one partition and one worker. The agent is a thin loop: it takes up to ``batch_size``
+frames (waiting at most ``batch_timeout_s``), hands the batch to
+:meth:`~streams.detect.FrameDetector.run_batch` in a single worker thread so the event loop
+never blocks, and produces one ``Detection`` per frame keyed by frame id (co-partitioned
+with ``guard.verdicts`` for the cloud's join). Undecodable frames and frames whose image is
+rejected go to the dead-letter topic; the agent goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from schemas.codec import Codec
+from schemas.events import Detection, ScanFrame
+from streams.apps.common import DeadLetters, build_faust_app, raw_value
+from streams.config import WorkerConfig
+from streams.detect import FrameDetector
+from streams.exceptions import StreamsConfigError
+from streams.faust_codec import AvroEventCodec, Undecodable
+from streams.frame_store import FrameStore
+from streams.metrics import WorkerMetrics
+
+__all__ = ["EdgeApp", "build_edge_app", "load_detector"]
+
+
+def load_detector(config: WorkerConfig) -> FrameDetector:
+    """The detector of ``config``: its verified model artifact and its frame store."""
+    from detector.engine import InferenceEngine  # torch: imported only by edge workers
+
+    if config.model_path is None:  # WorkerConfig refuses this for edge; keep mypy honest
+        raise StreamsConfigError("an edge worker needs a model artifact (model_path)")
+    return FrameDetector(
+        engine=InferenceEngine.from_artifact(config.model_path),
+        store=FrameStore(config.frame_store_url),
+        max_image_bytes=config.max_image_bytes,
+        max_pixels=config.max_pixels,
+    )
+
+
+@dataclass
+class EdgeApp:
+    """The Faust app with its collaborators, for the worker runner and tests."""
+
+    app: faust.App
+    config: WorkerConfig
+    detector: FrameDetector
+    metrics: WorkerMetrics
+    executor: ThreadPoolExecutor
+    detections: Any
+    dead_letters: DeadLetters
+
+    async def handle_batch(self, events: Sequence[Any]) -> None:
+        """Detect one batch of Faust events and produce the results in frame order."""
+        self.metrics.frames_in.inc(len(events))
+        self.metrics.queue_depth.inc(len(events))
+        frames: list[tuple[Any, ScanFrame]] = []
+        for event in events:
+            if isinstance(event.value, Undecodable):
+                self.dead_letters.send(event.message, event.value.original, event.value.error)
+            else:
+                frames.append((event, event.value))
+        try:
+            if not frames:
+                return
+            loop = asyncio.get_running_loop()
+            with self.metrics.inference_latency.time():
+                results = await loop.run_in_executor(
+                    self.executor, self.detector.run_batch, [frame for _, frame in frames]
+                )
+            for (event, frame), result in zip(frames, results, strict=True):
+                if isinstance(result, Detection):
+                    await self.detections.send(key=frame.frame_id.encode(), value=result)
+                    self.metrics.detections_out.inc()
+                else:
+                    self.dead_letters.send(event.message, raw_value(event.message), result)
+        finally:
+            self.metrics.queue_depth.dec(len(events))
+
+
+def build_edge_app(
+    config: WorkerConfig,
+    *,
+    detector: FrameDetector | None = None,
+    metrics: WorkerMetrics | None = None,
+    codec: Codec | None = None,
+) -> EdgeApp:
+    """The edge Faust app; ``detector`` is loaded from ``config.model_path`` when absent."""
+    codec = codec if codec is not None else Codec()
+    metrics = metrics if metrics is not None else WorkerMetrics()
+    app = build_faust_app(config)
+    frames = app.topic(
+        config.topics.frames,
+        key_serializer="raw",
+        value_serializer=AvroEventCodec(event_type=ScanFrame, codec=codec),
+    )
+    detections = app.topic(
+        config.topics.detections,
+        key_serializer="raw",
+        value_serializer=AvroEventCodec(event_type=Detection, codec=codec),
+    )
+    edge = EdgeApp(
+        app=app,
+        config=config,
+        detector=detector if detector is not None else load_detector(config),
+        metrics=metrics,
+        executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference"),
+        detections=detections,
+        dead_letters=DeadLetters(app, config, metrics, codec),
+    )
+
+    @app.agent(frames, name="detect")
+    async def detect(stream: Any) -> None:
+        async for events in stream.take_events(config.batch_size, within=config.batch_timeout_s):
+            await edge.handle_batch(events)
+
+    return edge

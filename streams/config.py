@@ -1,0 +1,142 @@
+"""What a stream worker needs to know, in one frozen value of streams' own.
+
+``infra`` owns the topic spec and the settings; ``streams`` must not import it (dependencies
+point ``infra -> streams``). So the CLI layer reads the spec and the environment and hands
+the worker a :class:`WorkerConfig`. Names of the topics a worker reads and writes live in
+:class:`TopicNames`; ``prefixed`` gives every topic (and the Faust app id) a prefix so that
+tests and several deployments can share one cluster.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field, replace
+from typing import Final, Literal
+
+from streams.exceptions import StreamsConfigError
+from streams.logic.images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
+
+__all__ = ["JOIN_PARTITIONS", "Role", "TopicNames", "WorkerConfig"]
+
+Role = Literal["edge", "cloud"]
+#: Partitions of ``detections`` and ``guard.verdicts`` (infra/topics.toml): the join's
+#: tables and internal topics must have the same count to stay co-partitioned.
+JOIN_PARTITIONS: Final[int] = 8
+#: Frames per inference batch: the engine's own batch size, where CPU throughput levels off.
+DEFAULT_BATCH_SIZE: Final[int] = 8
+#: Longest a frame waits for batch-mates: a lone frame is answered within 50 ms.
+DEFAULT_BATCH_TIMEOUT_S: Final[float] = 0.05
+#: A frame with no verdict after 10 minutes is unreviewed: guards answer within a minute.
+DEFAULT_UNREVIEWED_AFTER_S: Final[float] = 600.0
+#: How often the cloud looks for frames past the review deadline.
+DEFAULT_EXPIRY_CHECK_S: Final[float] = 5.0
+#: How long a resolved frame is remembered so a replay produces nothing: the 7-day
+#: retention of ``detections`` and ``guard.verdicts``.
+DEFAULT_RESOLVED_RETENTION_S: Final[float] = 7 * 86_400.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TopicNames:
+    """The Kafka topics of the loop (names as in ``infra/topics.toml``)."""
+
+    frames: str = "scanner.frames"
+    detections: str = "detections"
+    verdicts: str = "guard.verdicts"
+    outcomes: str = "outcomes"
+    alerts: str = "alerts"
+    annotation_tasks: str = "annotation.tasks"
+    dead_letters: str = "deadletter"
+
+    def prefixed(self, prefix: str) -> TopicNames:
+        """Every name with ``prefix`` in front (tests: one prefix per test)."""
+        return TopicNames(**{name: prefix + getattr(self, name) for name in _TOPIC_FIELDS})
+
+
+_TOPIC_FIELDS: Final = (
+    "frames",
+    "detections",
+    "verdicts",
+    "outcomes",
+    "alerts",
+    "annotation_tasks",
+    "dead_letters",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerConfig:
+    """One worker's options; each is documented with its default.
+
+    - ``role``: ``edge`` (detect agent) or ``cloud`` (outcome join, alerts, annotation).
+    - ``bootstrap_servers``: Kafka ``host:port[,...]``.
+    - ``topics``: topic names; ``app_prefix``: prefix of the Faust app id and its internal
+      topics (default ``""``: app ids ``leakguard-edge`` / ``leakguard-cloud``).
+    - ``worker_id``: stamped on dead letters (default: host name and role).
+    - ``model_path``: the edge's model artifact directory (required for ``edge``).
+    - ``frame_store_url``: where frame images are staged and kept (fsspec URL).
+    - ``batch_size`` / ``batch_timeout_s``: inference batching (8, 0.05 s).
+    - ``unreviewed_after_s`` / ``expiry_check_s``: review deadline (600 s) and how often
+      it is checked (5 s); ``resolved_retention_s``: replay protection (7 days).
+    - ``max_image_bytes`` / ``max_pixels``: image caps against abuse and bombs.
+    - ``metrics_port``: Prometheus endpoint port (``None``: no endpoint).
+    - ``join_partitions``: partitions of the join's internal topics (8, as ``detections``).
+    """
+
+    role: Role
+    bootstrap_servers: str
+    topics: TopicNames = field(default_factory=TopicNames)
+    app_prefix: str = ""
+    worker_id: str = ""
+    model_path: str | None = None
+    frame_store_url: str = ".leakguard/frames"
+    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_timeout_s: float = DEFAULT_BATCH_TIMEOUT_S
+    unreviewed_after_s: float = DEFAULT_UNREVIEWED_AFTER_S
+    expiry_check_s: float = DEFAULT_EXPIRY_CHECK_S
+    resolved_retention_s: float = DEFAULT_RESOLVED_RETENTION_S
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    metrics_port: int | None = None
+    join_partitions: int = JOIN_PARTITIONS
+
+    def __post_init__(self) -> None:
+        if self.role not in ("edge", "cloud"):
+            raise StreamsConfigError(f"role must be edge or cloud, got {self.role!r}")
+        if self.role == "edge" and not self.model_path:
+            raise StreamsConfigError("an edge worker needs a model artifact (model_path)")
+        if self.batch_size < 1 or self.batch_timeout_s <= 0:
+            raise StreamsConfigError("batch_size must be >= 1 and batch_timeout_s > 0")
+        if self.unreviewed_after_s <= 0 or self.expiry_check_s <= 0:
+            raise StreamsConfigError("unreviewed_after_s and expiry_check_s must be > 0")
+        if not self.bootstrap_servers:
+            raise StreamsConfigError("bootstrap_servers is empty")
+        if not self.worker_id:
+            object.__setattr__(self, "worker_id", f"{socket.gethostname()}-{self.role}")
+
+    @property
+    def app_id(self) -> str:
+        """The Faust app id: the consumer group and the prefix of internal topics."""
+        return f"{self.app_prefix}leakguard-{self.role}"
+
+    @property
+    def join_table_changelog(self) -> str:
+        """The changelog topic of the cloud's join table (Faust's naming)."""
+        return f"{self.app_id}-frames-changelog"
+
+    @property
+    def expiry_topic(self) -> str:
+        """The cloud's internal topic of review-deadline ticks, co-partitioned with the join."""
+        return f"{self.app_id}-expiry"
+
+    def internal_topics(self) -> dict[str, int]:
+        """Topics Faust needs besides the spec's, with their partition counts."""
+        if self.role == "edge":
+            return {}
+        return {
+            self.join_table_changelog: self.join_partitions,
+            self.expiry_topic: self.join_partitions,
+        }
+
+    def with_options(self, **changes: object) -> WorkerConfig:
+        """A copy with some options changed (validated again)."""
+        return replace(self, **changes)  # type: ignore[arg-type]

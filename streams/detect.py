@@ -1,0 +1,144 @@
+"""The detect step of the edge, without Kafka: a batch of ``ScanFrame`` in, one
+``Detection`` (or the reason it failed) per frame out.
+
+:meth:`FrameDetector.run_batch` is what the detect agent hands to an executor thread, so
+everything blocking — reading a claim check, hashing, PNG decoding, inference, staging the
+image in the frame store — happens off the event loop. A bad frame fails alone: its slot
+holds the exception and the rest of the batch is still detected.
+
+The engine can be swapped at any time (:meth:`swap_engine`, the hook for the edge model
+manager): a batch already running finishes on the engine it started with, the next batch
+uses the new one, so no frame is dropped or processed twice.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from detector.engine import DetectedObject as EngineObject
+from detector.engine import decode_png
+from detector.exceptions import ImageDecodeError
+from schemas.events import Box, DetectedObject, Detection, ScanFrame, now_ms
+from streams.exceptions import FrameStoreError, ImageRejectedError
+from streams.frame_store import FrameStore
+from streams.logic.images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS, frame_image_bytes
+
+__all__ = ["BatchResult", "Engine", "FrameDetector", "to_detection"]
+
+#: One slot per frame: its detection, or why the frame could not be detected.
+BatchResult = Detection | ImageRejectedError | FrameStoreError
+
+
+class Engine(Protocol):
+    """What the detect step needs of an inference engine (``detector.engine.InferenceEngine``)."""
+
+    @property
+    def model_version(self) -> str: ...
+
+    def predict(self, images: Sequence[np.ndarray]) -> list[list[EngineObject]]: ...
+
+
+def to_detection(
+    frame: ScanFrame,
+    objects: Sequence[EngineObject],
+    *,
+    model_version: str,
+    latency_ms: float,
+) -> Detection:
+    """The ``Detection`` event of one frame; object ids ``o0, o1, ...`` in score order."""
+    detected = tuple(
+        DetectedObject(
+            object_id=f"o{index}",
+            class_name=obj.class_name,  # type: ignore[arg-type]  # engine names are the enum's
+            score=obj.score,
+            box=Box(x1=obj.box[0], y1=obj.box[1], x2=obj.box[2], y2=obj.box[3]),
+            alarmed=obj.alarmed,
+        )
+        for index, obj in enumerate(objects)
+    )
+    return Detection(
+        event_time=now_ms(),
+        checkpoint=frame.checkpoint,
+        lane=frame.lane,
+        frame_id=frame.frame_id,
+        model_version=model_version,
+        inference_latency_ms=latency_ms,
+        image_width=frame.image.width,
+        image_height=frame.image.height,
+        objects=detected,
+        alarmed=any(obj.alarmed for obj in detected),
+    )
+
+
+class FrameDetector:
+    """Verifies, decodes, stages and detects frames; thread-safe engine swapping."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        store: FrameStore | None = None,
+        max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        self._engine = engine
+        self._store = store
+        self._max_image_bytes = max_image_bytes
+        self._max_pixels = max_pixels
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        """The engine the next batch will use."""
+        return self._engine
+
+    def swap_engine(self, engine: Engine) -> Engine:
+        """Serve later batches with ``engine``; returns the previous one (to retire it)."""
+        with self._lock:
+            previous, self._engine = self._engine, engine
+        return previous
+
+    def _prepare(self, frame: ScanFrame) -> np.ndarray:
+        data = frame_image_bytes(
+            frame.image, max_image_bytes=self._max_image_bytes, max_pixels=self._max_pixels
+        )
+        try:
+            array = decode_png(data, max_pixels=self._max_pixels)
+        except ImageDecodeError as exc:
+            raise ImageRejectedError(str(exc)) from exc
+        if self._store is not None:
+            self._store.stage(
+                data, checkpoint=frame.checkpoint, lane=frame.lane, frame_id=frame.frame_id
+            )
+        return array
+
+    def run_batch(self, frames: Sequence[ScanFrame]) -> list[BatchResult]:
+        """One result per frame, in order. Blocking: call it from an executor thread."""
+        with self._lock:
+            engine = self._engine
+        results: list[BatchResult | None] = [None] * len(frames)
+        arrays: list[np.ndarray] = []
+        slots: list[int] = []
+        for index, frame in enumerate(frames):
+            try:
+                arrays.append(self._prepare(frame))
+                slots.append(index)
+            except (ImageRejectedError, FrameStoreError) as exc:
+                results[index] = exc
+        if arrays:
+            started = time.perf_counter()
+            predictions = engine.predict(arrays)
+            latency_ms = (time.perf_counter() - started) * 1000.0
+            for index, objects in zip(slots, predictions, strict=True):
+                results[index] = to_detection(
+                    frames[index],
+                    objects,
+                    model_version=engine.model_version,
+                    latency_ms=latency_ms,
+                )
+        return [result for result in results if result is not None]

@@ -1,0 +1,41 @@
+"""Running one stream worker process: create the internal topics, build the role's app,
+expose metrics, hand the app to a Faust worker (which owns the event loop and signals)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import faust
+
+from streams.config import WorkerConfig
+from streams.kafka_admin import ensure_topics
+from streams.metrics import WorkerMetrics
+
+__all__ = ["run_worker"]
+
+
+def _build(config: WorkerConfig) -> tuple[faust.App, WorkerMetrics]:
+    if config.role == "edge":
+        from streams.apps.edge import build_edge_app  # imports torch
+
+        edge = build_edge_app(config)
+        return edge.app, edge.metrics
+    from streams.apps.cloud import build_cloud_app
+
+    cloud = build_cloud_app(config)
+    return cloud.app, cloud.metrics
+
+
+def run_worker(
+    config: WorkerConfig, *, loglevel: str = "info", client_config: Mapping[str, str] | None = None
+) -> None:
+    """Run the worker of ``config.role`` until it is stopped (SIGTERM/SIGINT: clean stop).
+
+    Blocks; Faust's worker ends the process through ``SystemExit`` when it stops.
+    """
+    ensure_topics(config.bootstrap_servers, config.internal_topics(), client_config=client_config)
+    app, metrics = _build(config)
+    if config.metrics_port is not None:
+        metrics.serve(config.metrics_port)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()

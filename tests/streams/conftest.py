@@ -1,0 +1,161 @@
+"""Fixtures for the streams tests: a tiny model artifact, per-test topics on the session
+broker, real worker subprocesses (always killed at the end) and Kafka helpers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, Producer
+
+from infra.settings import load_settings
+from infra.stack import admin_client
+from infra.topics import TopicsSpec, apply_topics, load_spec
+from streams.config import TopicNames
+
+#: Where the ``leakguard`` console script of this virtualenv lives.
+LEAKGUARD = str(Path(sys.executable).with_name("leakguard"))
+
+
+@pytest.fixture(scope="session")
+def tiny_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random ``tiny`` RetinaNet whose biases make it emit (alarming) boxes."""
+    import torch
+
+    from detector.artifacts import save_artifact
+    from detector.model import MODEL_NUM_CLASSES, build_retinanet, get_preset
+
+    torch.manual_seed(0)
+    model = build_retinanet(get_preset("tiny"))
+    bias = model.head.classification_head.cls_logits.bias.data
+    bias[3::MODEL_NUM_CLASSES] = 2.0  # phones everywhere: every frame alarms
+    path = tmp_path_factory.mktemp("model") / "tiny"
+    save_artifact(path, model=model, preset=get_preset("tiny"), version="tiny-test")
+    return path
+
+
+@dataclass(frozen=True)
+class StreamTopics:
+    """One test's topics on the shared broker."""
+
+    bootstrap: str
+    prefix: str
+    names: TopicNames
+
+
+@pytest.fixture
+def stream_topics(kafka_bootstrap: str, unique_name: str) -> StreamTopics:
+    """Every topic of the spec, created under a prefix no other test uses."""
+    prefix = f"{unique_name}-"
+    spec = load_spec()
+    prefixed = TopicsSpec(
+        {
+            prefix + name: topic.model_copy(update={"name": prefix + name})
+            for name, topic in spec.topics.items()
+        }
+    )
+    settings = load_settings(kafka={"bootstrap_servers": kafka_bootstrap})
+    apply_topics(admin_client(settings, kafka_bootstrap), prefixed)
+    return StreamTopics(kafka_bootstrap, prefix, TopicNames().prefixed(prefix))
+
+
+class Workers:
+    """Starts ``leakguard worker`` subprocesses and kills every one of them at the end."""
+
+    def __init__(self, topics: StreamTopics, log_dir: Path) -> None:
+        self._topics = topics
+        self._log_dir = log_dir
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self, role: str, *args: str) -> subprocess.Popen[bytes]:
+        env = {**os.environ, "LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS": self._topics.bootstrap}
+        log = (self._log_dir / f"{role}-{len(self.processes)}.log").open("wb")
+        process = subprocess.Popen(
+            [
+                LEAKGUARD,
+                "worker",
+                "--role",
+                role,
+                "--topic-prefix",
+                self._topics.prefix,
+                "--loglevel",
+                "warning",
+                *args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        self.processes.append(process)
+        return process
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace")[-4000:] for p in self._log_dir.glob("*.log"))
+
+    def kill_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+
+
+@pytest.fixture
+def workers(stream_topics: StreamTopics, tmp_path: Path) -> Iterator[Workers]:
+    """Worker subprocesses for this test; all killed (whole process group) afterwards."""
+    log_dir = tmp_path / "worker-logs"
+    log_dir.mkdir()
+    started = Workers(stream_topics, log_dir)
+    try:
+        yield started
+    finally:
+        started.kill_all()
+
+
+def producer(bootstrap: str) -> Producer:
+    """A producer that partitions like Faust and Java clients (murmur2), so keys co-partition."""
+    return Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "partitioner": "murmur2_random",
+            "linger.ms": 5,
+            "message.max.bytes": 12_000_000,
+        }
+    )
+
+
+def consume(
+    bootstrap: str,
+    topic: str,
+    *,
+    until: Callable[[list[Any]], bool],
+    timeout_s: float,
+) -> list[Any]:
+    """Every message of ``topic`` from the start, until ``until(messages)`` or the timeout."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{topic}-{time.monotonic_ns()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    messages: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline and not until(messages):
+            for message in consumer.consume(num_messages=500, timeout=0.5):
+                if message.error() is None:
+                    messages.append(message)
+    finally:
+        consumer.close()
+    return messages

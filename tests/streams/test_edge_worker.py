@@ -1,0 +1,67 @@
+"""The edge worker for real: a ``leakguard worker --role edge`` subprocess on the real
+broker with a tiny model; frames in, exactly one detection per frame out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from schemas import Codec, Detection
+from schemas.events import ScanFrame
+from streams.logic.images import png_payload
+from tests.streams.conftest import StreamTopics, Workers, consume, producer
+from tests.streams.helpers import png
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _frame(index: int, image: bytes, *, lane: str) -> ScanFrame:
+    return ScanFrame(
+        checkpoint="cp",
+        lane=lane,
+        frame_id=f"cp/{lane}/{index:09d}",
+        scanner_id="s1",
+        view_id="top",
+        image=png_payload(image),
+    )
+
+
+def test_200_frames_give_exactly_200_detections(
+    stream_topics: StreamTopics, workers: Workers, tiny_artifact: Path, tmp_path: Path
+) -> None:
+    codec = Codec()
+    workers.start("edge", "--model", str(tiny_artifact), "--frame-store", str(tmp_path / "fs"))
+    images = [png(128, 128, seed=i) for i in range(4)]
+    out = producer(stream_topics.bootstrap)
+    sent = []
+    for index in range(200):
+        frame = _frame(index, images[index % 4], lane=str(index % 3))
+        sent.append(frame.frame_id)
+        out.produce(
+            stream_topics.names.frames,
+            key=f"{frame.checkpoint}/{frame.lane}".encode(),
+            value=codec.encode(frame),
+        )
+    out.flush(30)
+    messages = consume(
+        stream_topics.bootstrap,
+        stream_topics.names.detections,
+        until=lambda got: len(got) >= 200,
+        timeout_s=120,
+    )
+    detections = [codec.decode(m.value(), Detection) for m in messages]
+    assert len(detections) == 200, workers.logs()
+    assert sorted(d.frame_id for d in detections) == sorted(sent)
+    assert all(m.key() == d.frame_id.encode() for m, d in zip(messages, detections, strict=True))
+    assert all(d.model_version == "tiny-test" and d.alarmed for d in detections)
+    # one lane's detections keep the frames' order
+    for lane in "012":
+        lane_ids = [d.frame_id for d in detections if d.lane == lane]
+        by_partition: dict[int, list[str]] = {}
+        for m, d in zip(messages, detections, strict=True):
+            if d.lane == lane:
+                by_partition.setdefault(m.partition(), []).append(d.frame_id)
+        assert all(ids == sorted(ids) for ids in by_partition.values())
+        assert len(lane_ids) > 60
+    assert len(list((tmp_path / "fs" / "staging").rglob("*.png"))) == 200
