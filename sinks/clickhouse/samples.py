@@ -1,0 +1,219 @@
+"""Deterministic sample events of every analytics type, for tests, benchmarks and demos.
+
+The sink's tests need thousands of valid events on every topic, the dashboard tests need
+seeded tables where every panel finds rows, and the benchmark needs the same mix; one
+generator keeps them agreeing. Events are consistent with each other the way the stream
+produces them: a frame, its detection, the guard's verdict, one outcome per object and an
+alert for alarming frames, over a few checkpoints, lanes, classes and two model versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Final, TypedDict, get_args
+
+from schemas import (
+    Alert,
+    Box,
+    DeadLetter,
+    DetectedObject,
+    Detection,
+    Event,
+    GuardVerdict,
+    ImagePayload,
+    LabeledBox,
+    ModelStatus,
+    ModelUpdate,
+    Outcome,
+    RolloutTarget,
+    ScanFrame,
+    outcome_id,
+)
+from schemas.events import LabelMapEntry, ObjectClassName, OutcomeKindName
+
+__all__ = ["CHECKPOINTS", "MODEL_VERSIONS", "sample_events"]
+
+CHECKPOINTS: Final = ("hq-north", "lab-east")
+LANES: Final = ("1", "2")
+MODEL_VERSIONS: Final = ("retinanet-2026.11.1", "retinanet-2026.11.2")
+#: Sample time starts here and advances by one frame interval.
+START: Final = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+#: One frame every 7 s per generator: 10,000 frames span most of a day, many hourly buckets.
+FRAME_INTERVAL: Final = timedelta(seconds=7)
+_CLASSES: Final[tuple[ObjectClassName, ...]] = get_args(ObjectClassName)
+
+
+class _FrameFields(TypedDict):
+    """The fields every event about one frame shares."""
+
+    event_time: datetime
+    checkpoint: str
+    lane: str
+    frame_id: str
+
+
+def _uuid(rng: random.Random) -> uuid.UUID:
+    return uuid.UUID(int=rng.getrandbits(128), version=4)
+
+
+def _box(rng: random.Random) -> Box:
+    x, y = rng.uniform(0, 1500), rng.uniform(0, 800)
+    return Box(x1=x, y1=y, x2=x + rng.uniform(20, 300), y2=y + rng.uniform(20, 200))
+
+
+def _model_events(at: datetime, rng: random.Random) -> list[Event]:
+    events: list[Event] = []
+    for version in MODEL_VERSIONS:
+        events.append(
+            ModelUpdate(
+                event_id=_uuid(rng),
+                event_time=at,
+                model_version=version,
+                parent_version=None if version == MODEL_VERSIONS[0] else MODEL_VERSIONS[0],
+                artifact_uri=f"file:///models/{version}.safetensors",
+                sha256=hashlib.sha256(version.encode()).hexdigest(),
+                signature=b"\x01" * 64,
+                signing_key_id="registry-1",
+                label_map=tuple(
+                    LabelMapEntry(class_id=i + 1, class_name=name)
+                    for i, name in enumerate(_CLASSES)
+                ),
+                metrics={"map_50": 0.71, "recall_storage_media": 0.93},
+                rollout_mode="active" if version == MODEL_VERSIONS[0] else "canary",
+                targets=(RolloutTarget(checkpoint=CHECKPOINTS[0], lane=LANES[0]),),
+            )
+        )
+        events.extend(
+            ModelStatus(
+                event_id=_uuid(rng),
+                event_time=at,
+                checkpoint=checkpoint,
+                lane=None,
+                worker_id=f"detect-{checkpoint}",
+                model_version=version,
+                state="active" if version == MODEL_VERSIONS[0] else "canary",
+                active_version=MODEL_VERSIONS[0],
+                agreement_rate=0.97,
+            )
+            for checkpoint in CHECKPOINTS
+        )
+    return events
+
+
+def _frame_events(index: int, at: datetime, rng: random.Random) -> list[Event]:
+    checkpoint, lane = CHECKPOINTS[index % 2], LANES[(index // 2) % 2]
+    frame_id = f"{checkpoint}/{lane}/{index:09d}"
+    common = _FrameFields(event_time=at, checkpoint=checkpoint, lane=lane, frame_id=frame_id)
+    version = MODEL_VERSIONS[index % 3 == 0]
+    image = ImagePayload(
+        encoding="png", width=1920, height=1080, size_bytes=400_000,
+        sha256=hashlib.sha256(frame_id.encode()).hexdigest(), uri=f"file:///frames/{index}.png",
+    )  # fmt: skip
+    frame = ScanFrame(event_id=_uuid(rng), scanner_id="s1", view_id="top", image=image, **common)
+    objects = tuple(
+        DetectedObject(
+            object_id=f"o{i}",
+            class_name=rng.choice(_CLASSES),
+            score=rng.uniform(0.3, 1.0),
+            box=_box(rng),
+            alarmed=False,
+        )
+        for i in range(rng.choice((0, 1, 1, 2, 3)))
+    )
+    objects = tuple(
+        DetectedObject(
+            object_id=o.object_id, class_name=o.class_name, score=o.score, box=o.box,
+            alarmed=o.class_name != "others" and o.score > 0.5,
+        )
+        for o in objects
+    )  # fmt: skip
+    alarmed = any(o.alarmed for o in objects)
+    detection = Detection(
+        event_id=_uuid(rng), model_version=version, inference_latency_ms=rng.uniform(20, 120),
+        image_width=1920, image_height=1080, objects=objects, alarmed=alarmed, **common,
+    )  # fmt: skip
+    events: list[Event] = [frame, detection]
+    if index % 10 == 9:  # every tenth frame is never reviewed
+        events.extend(_outcome(detection, o, "unreviewed", None, at) for o in objects)
+        return events
+    rejected = tuple(o.object_id for o in objects if rng.random() < 0.2)
+    missed = (LabeledBox(class_name="usb", box=_box(rng)),) if rng.random() < 0.05 else ()
+    review = timedelta(seconds=rng.uniform(2, 40))
+    verdict = GuardVerdict(
+        event_id=_uuid(rng), model_version=version, detection_event_id=detection.event_id,
+        guard_id=f"guard-{index % 5}", decision="confirmed" if alarmed else "cleared",
+        rejected_object_ids=rejected, missed_items=missed, **_FrameFields(**{**common, "event_time": at + review}),
+    )  # fmt: skip
+    events.append(verdict)
+    for o in objects:
+        kind: OutcomeKindName = "fp" if o.object_id in rejected else "tp"
+        events.append(_outcome(detection, o, kind, verdict, at + review))
+    for n, item in enumerate(missed):
+        missed_object = DetectedObject(
+            object_id=f"missed-{n}", class_name=item.class_name, score=0.0, box=item.box,
+            alarmed=False,
+        )  # fmt: skip
+        events.append(_outcome(detection, missed_object, "fn", verdict, at + review))
+    if alarmed:
+        events.append(
+            Alert(
+                event_id=_uuid(rng), alert_id=_uuid(rng), model_version=version,
+                items=tuple(o for o in objects if o.alarmed), guard_id=verdict.guard_id,
+                **common,
+            )
+        )  # fmt: skip
+    return events
+
+
+def _outcome(
+    detection: Detection,
+    item: DetectedObject,
+    kind: OutcomeKindName,
+    verdict: GuardVerdict | None,
+    at: datetime,
+) -> Outcome:
+    place = {"checkpoint": detection.checkpoint, "lane": detection.lane}
+    return Outcome(
+        event_id=uuid.uuid5(detection.event_id, f"{item.object_id}/{kind}"),
+        event_time=at,
+        frame_id=detection.frame_id,
+        outcome_id=outcome_id(
+            **place, frame_id=detection.frame_id, object_id=item.object_id, kind=kind
+        ),
+        model_version=detection.model_version,
+        object_id=item.object_id,
+        kind=kind,
+        class_name=item.class_name,
+        score=None if kind == "fn" else item.score,
+        box=item.box,
+        guard_id=None if verdict is None else verdict.guard_id,
+        detection_event_id=detection.event_id,
+        verdict_event_id=None if verdict is None else verdict.event_id,
+        review_time_ms=(
+            None if verdict is None
+            else round((verdict.event_time - detection.event_time).total_seconds() * 1000)
+        ),
+        **place,
+    )  # fmt: skip
+
+
+def sample_events(*, frames: int, seed: int = 7, start: datetime = START) -> Iterator[Event]:
+    """Events of ``frames`` frames (and their detections, verdicts, outcomes, alerts), the
+    model rollout events first and one dead letter every 500 frames; same seed, same events.
+    """
+    rng = random.Random(seed)
+    yield from _model_events(start, rng)
+    for index in range(frames):
+        at = start + index * FRAME_INTERVAL
+        yield from _frame_events(index, at, rng)
+        if index % 500 == 0:
+            yield DeadLetter(
+                event_id=_uuid(rng), event_time=at, source_topic="detections", partition=0,
+                offset=index, error_class="schemas.exceptions.DecodeError",
+                reason="sample: not an Avro single-object message", original=b"\x00\x01",
+                worker_id="detect-1",
+            )  # fmt: skip

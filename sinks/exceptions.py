@@ -1,0 +1,48 @@
+"""Errors of the sinks: the ClickHouse writer, the DDL runner, dashboards and alert delivery.
+
+Everything raised on purpose derives from :class:`SinkError`, itself a
+:class:`~leakguard.errors.LeakguardError`, so the CLI shows one readable line for it.
+"""
+
+from __future__ import annotations
+
+from leakguard.errors import LeakguardError
+
+__all__ = [
+    "AnalyticsUnavailableError",
+    "BackpressureError",
+    "MigrationError",
+    "QueryError",
+    "SinkError",
+]
+
+
+class SinkError(LeakguardError):
+    """Base class of every error raised by ``sinks``."""
+
+
+class AnalyticsUnavailableError(SinkError):
+    """The analytics store cannot be reached right now (server down, connection reset).
+
+    Transient by nature: the sink keeps its batch, backs off and retries; nothing is
+    committed to Kafka until the insert succeeded.
+    """
+
+
+class QueryError(SinkError):
+    """The analytics store refused a statement (bad SQL, unknown table, wrong types)."""
+
+
+class MigrationError(SinkError):
+    """The migrations on disk and the ones applied to the database disagree, or one failed."""
+
+
+class BackpressureError(SinkError):
+    """The sink cannot take more rows until its buffered batches have been written.
+
+    ``retry_after_s`` says when the caller should try again (the current back-off delay).
+    """
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -1,0 +1,96 @@
+"""Events become the right rows: pure mapping first, then inserted on both engines."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas import Codec, ScanFrame
+from schemas.examples import example_detection, example_scan_frame
+from sinks.clickhouse.backend import AnalyticsBackend
+from sinks.clickhouse.migrations import apply_migrations
+from sinks.clickhouse.rows import EVENT_TABLES, TABLES, Row, rows_of
+from sinks.clickhouse.samples import sample_events
+
+CODEC = Codec()
+
+
+def _record(event: Any) -> dict[str, Any]:
+    return CODEC.decode_record(CODEC.encode(event), type(event).__name__)
+
+
+def _as_dict(table: str, row: Row) -> dict[str, Any]:
+    return dict(zip(TABLES[table], row, strict=True))
+
+
+def test_a_detection_gives_a_frame_row_and_one_row_per_object() -> None:
+    detection = example_detection(objects=3)
+    rows = rows_of("Detection", _record(detection))
+    assert [table for table, _ in rows] == ["detection_frames"] + ["detections"] * 3
+    frame = _as_dict(*rows[0])
+    assert frame["object_count"] == 3
+    assert frame["event_id"] == str(detection.event_id)
+    assert frame["event_time_ms"] == round(detection.event_time.timestamp() * 1000)
+    assert frame["event_time"] == frame["event_time_ms"] // 1000
+    objects = [_as_dict(*row) for row in rows[1:]]
+    assert [o["object_id"] for o in objects] == ["o0", "o1", "o2"]
+    assert [o["alarmed"] for o in objects] == [0, 1, 0]
+
+
+def test_a_detection_with_no_objects_still_counts_as_a_frame() -> None:
+    rows = rows_of("Detection", _record(example_detection(objects=0)))
+    assert [table for table, _ in rows] == ["detection_frames"]
+
+
+def test_frame_rows_keep_image_metadata_never_the_bytes() -> None:
+    frame: ScanFrame = example_scan_frame()
+    row = _as_dict(*rows_of("ScanFrame", _record(frame))[0])
+    assert row["image_size_bytes"] == frame.image.size_bytes
+    assert row["image_inline"] == int(frame.image.inline is not None)
+    assert not any(isinstance(value, bytes) for value in row.values())
+
+
+def test_event_times_are_utc_epoch_values() -> None:
+    at = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    detection = dataclasses.replace(example_detection(objects=0), event_time=at)
+    row = _as_dict(*rows_of("Detection", _record(detection))[0])
+    assert row["event_time"] == int(at.timestamp())
+    assert row["event_time_ms"] == int(at.timestamp()) * 1000 + 678
+
+
+def test_every_sample_event_maps_to_its_declared_tables() -> None:
+    for event in sample_events(frames=200):
+        name = type(event).__name__
+        for table, row in rows_of(name, _record(event)):
+            assert table in EVENT_TABLES[name]
+            assert len(row) == len(TABLES[table])
+
+
+def test_rows_land_typed_and_deduplicated_on_each_engine(backend: AnalyticsBackend) -> None:
+    apply_migrations(backend)
+    batches: defaultdict[str, list[Row]] = defaultdict(list)
+    expected: Counter[str] = Counter()
+    for event in sample_events(frames=300):
+        for table, row in rows_of(type(event).__name__, _record(event)):
+            batches[table].append(row)
+            expected[table] += 1
+    for _ in range(2):  # at-least-once: every row arrives twice
+        for table, rows in batches.items():
+            backend.insert(table, TABLES[table], rows)
+    for table in TABLES:
+        assert backend.query(f"SELECT count() FROM {table} FINAL").rows == [(expected[table],)]
+    result = backend.query(
+        "SELECT event_time, event_time_ms, score, guard_id, review_time_ms FROM outcomes FINAL "
+        "WHERE kind = 'unreviewed' ORDER BY event_time_ms LIMIT 1"
+    )
+    at, millis, score, guard, review = result.rows[0]
+    assert isinstance(at, datetime)
+    assert at.tzinfo is None
+    assert int(at.replace(tzinfo=UTC).timestamp()) == millis // 1000
+    assert isinstance(score, float)
+    assert guard is None
+    assert review is None
+    targets = backend.query("SELECT targets, metric_names FROM model_updates FINAL LIMIT 1")
+    assert targets.rows[0] == (["hq-north/1"], ["map_50", "recall_storage_media"])
