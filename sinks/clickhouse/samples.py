@@ -143,10 +143,11 @@ def _frame_events(index: int, at: datetime, rng: random.Random) -> list[Event]:
     rejected = tuple(o.object_id for o in objects if rng.random() < 0.2)
     missed = (LabeledBox(class_name="usb", box=_box(rng)),) if rng.random() < 0.05 else ()
     review = timedelta(seconds=rng.uniform(2, 40))
+    reviewed = _FrameFields(**{**common, "event_time": at + review})
     verdict = GuardVerdict(
         event_id=_uuid(rng), model_version=version, detection_event_id=detection.event_id,
         guard_id=f"guard-{index % 5}", decision="confirmed" if alarmed else "cleared",
-        rejected_object_ids=rejected, missed_items=missed, **_FrameFields(**{**common, "event_time": at + review}),
+        rejected_object_ids=rejected, missed_items=missed, **reviewed,
     )  # fmt: skip
     events.append(verdict)
     for o in objects:
