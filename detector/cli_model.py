@@ -62,7 +62,10 @@ def _progress() -> Progress:
 
 
 def train_command(
-    data: Annotated[Path, typer.Option(help="Training set: images/*.png + annotations.json.")],
+    data: Annotated[
+        list[Path],
+        typer.Option(help="Training set (images/*.png + annotations.json); repeat to mix sets."),
+    ],
     out: Annotated[Path, typer.Option(help="Run folder: checkpoint/, model/, curves, eval/.")],
     preset: Annotated[str, typer.Option(help=f"Model preset: {', '.join(PRESETS)}.")] = "edge",
     eval_data: Annotated[
@@ -109,7 +112,7 @@ def train_command(
 
             outcome = run_training(
                 preset=get_preset(preset),
-                data_dir=data,
+                data_dirs=data,
                 out_dir=out,
                 config=config,
                 eval_dir=eval_data,

@@ -147,16 +147,44 @@ def write_annotations(
     return path
 
 
-def read_dataset(root: Path) -> list[CocoImage]:
-    """Read a data set written by :func:`write_annotations`, checking its categories."""
+def read_coco_document(root: Path) -> dict[str, Any]:
+    """The parsed ``annotations.json`` of the data set at ``root``, validated.
+
+    Checks what would otherwise fail hours into a training run: the categories match
+    :mod:`leakguard.classes`, every annotation names a known image and class and has a
+    ``[x, y, w, h]`` box, and every image file exists.
+    """
     path = root / ANNOTATIONS_FILE
     try:
-        doc = json.loads(path.read_text())
+        doc: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise DatasetError(f"{path} not found (expected images/*.png + annotations.json)") from exc
     except (OSError, json.JSONDecodeError) as exc:
         raise DatasetError(f"cannot read {path}: {exc}") from exc
     cats = {c["id"]: c["name"] for c in doc.get("categories", [])}
     if cats != CLASS_NAMES:
         raise DatasetError(f"{path}: categories {cats} disagree with leakguard.classes")
+    image_ids = {image["id"] for image in doc.get("images", [])}
+    for ann in doc.get("annotations", []):
+        _check_annotation(ann, image_ids)
+    for image in doc.get("images", []):
+        if not (root / image["file_name"]).is_file():
+            raise DatasetError(f"image file missing: {root / image['file_name']}")
+    return doc
+
+
+def _check_annotation(ann: Mapping[str, Any], image_ids: set[int]) -> None:
+    if ann.get("category_id") not in CLASS_NAMES:
+        raise DatasetError(f"annotation {ann.get('id')}: unknown category_id")
+    if ann.get("image_id") not in image_ids:
+        raise DatasetError(f"annotation {ann.get('id')}: unknown image_id")
+    bbox = ann.get("bbox")
+    if not isinstance(bbox, list) or len(bbox) != 4:
+        raise DatasetError(f"annotation {ann.get('id')}: bbox must be [x, y, w, h]")
+
+
+def images_of(doc: Mapping[str, Any]) -> list[CocoImage]:
+    """The image records of a COCO document, in image-id order, boxes as ``[x1, y1, x2, y2]``."""
     by_image: dict[int, list[CocoObject]] = {}
     for ann in doc["annotations"]:
         x, y, w, h = ann["bbox"]
@@ -172,8 +200,13 @@ def read_dataset(root: Path) -> list[CocoImage]:
             tuple(by_image.get(i["id"], [])),
             i.get("raw_file_name"),
         )
-        for i in doc["images"]
+        for i in sorted(doc["images"], key=lambda i: int(i["id"]))
     ]
+
+
+def read_dataset(root: Path) -> list[CocoImage]:
+    """Read and validate the data set at ``root`` (see :func:`read_coco_document`)."""
+    return images_of(read_coco_document(root))
 
 
 def load_rgb(root: Path, image: CocoImage) -> npt.NDArray[np.uint8]:

@@ -10,21 +10,23 @@ This is what ``leakguard train`` and the retrain jobs call. The run directory ho
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
 
 import torch
+from torch.utils.data import ConcatDataset
 from torchvision.models.detection.retinanet import RetinaNet
 
 from detector.artifacts import ModelCard, save_artifact
 from detector.evaluation.report import EvaluationReport, write_report
 from detector.evaluation.runner import evaluate_model
+from detector.exceptions import DatasetError
 from detector.model.builder import build_retinanet
 from detector.model.presets import DetectorPreset
 from detector.training.curves import plot_training_curves
-from detector.training.dataset import CocoDetectionDirectory, dataset_fingerprint
+from detector.training.dataset import CocoDetectionDirectory, Sample, dataset_fingerprint
 from detector.training.trainer import StepCallback, TrainConfig, Trainer
 
 __all__ = ["TrainingOutcome", "run_training", "seed_everything"]
@@ -59,7 +61,7 @@ def seed_everything(seed: int, *, deterministic: bool = True) -> None:
 def run_training(
     *,
     preset: DetectorPreset,
-    data_dir: Path,
+    data_dirs: Sequence[Path],
     out_dir: Path,
     config: TrainConfig,
     eval_dir: Path | None = None,
@@ -70,14 +72,19 @@ def run_training(
     model: RetinaNet | None = None,
     half_artifact: bool = False,
 ) -> TrainingOutcome:
-    """Train ``preset`` on ``data_dir``; evaluate on ``eval_dir`` if given; write the artifact.
+    """Train ``preset`` on ``data_dirs`` (one data set or several, concatenated); evaluate on
+    ``eval_dir`` if given; write the artifact.
 
     ``model`` may be injected (e.g. to fine-tune a loaded artifact); otherwise a fresh
     from-scratch model is built. ``half_artifact`` stores float16 weights (the ``edge``
     preset is 53 MB in float32, 27 MB in float16). Call :func:`seed_everything` first for
     deterministic kernels; the trainer seeds torch itself.
     """
-    train_data = CocoDetectionDirectory(data_dir)
+    if not data_dirs:
+        raise DatasetError("no training data: give at least one data set directory")
+    train_data: ConcatDataset[Sample] = ConcatDataset(
+        [CocoDetectionDirectory(root) for root in data_dirs]
+    )
     eval_data = CocoDetectionDirectory(eval_dir) if eval_dir is not None else None
     model = model if model is not None else build_retinanet(preset)
 
@@ -107,7 +114,7 @@ def run_training(
         preset=preset,
         version=version,
         metrics=report.flat_metrics() if report is not None else {},
-        data_fingerprint=dataset_fingerprint(data_dir),
+        data_fingerprint=dataset_fingerprint(*data_dirs),
         training={"steps": result.step, "config": asdict(config)},
         half=half_artifact,
     )

@@ -108,10 +108,18 @@ def lr_factor(step: int, *, warmup_steps: int, total_steps: int, min_ratio: floa
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+class SampleSource(Protocol):
+    """What the trainer reads: a sized, indexable collection of samples (a map-style data set)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> Sample: ...
+
+
 class _AugmentedView(Dataset[Sample]):
     """Indexes by ``(sample index, augmentation seed)`` so loader workers stay deterministic."""
 
-    def __init__(self, data: Dataset[Sample], augmenter: Augmenter | None) -> None:
+    def __init__(self, data: SampleSource, augmenter: Augmenter | None) -> None:
         self.data, self.augmenter = data, augmenter
 
     def __getitem__(self, key: tuple[int, int]) -> Sample:
@@ -160,7 +168,7 @@ class Trainer:
         model: RetinaNet,
         preset: DetectorPreset,
         config: TrainConfig,
-        train_data: Dataset[Sample],
+        train_data: SampleSource,
         out_dir: Path,
         device: torch.device | str = "cpu",
         augmenter: Augmenter | None = None,
@@ -287,7 +295,7 @@ class Trainer:
         ``until_step`` stops early with a checkpoint (a time-sliced job resumes it later);
         the schedule still spans ``config.steps``.
         """
-        if len(self.train_data) == 0:  # type: ignore[arg-type]
+        if len(self.train_data) == 0:
             raise DatasetError("the training set holds no images")
         torch.manual_seed(self.config.seed)
         if resume:
@@ -296,7 +304,7 @@ class Trainer:
         loader = DataLoader(
             _AugmentedView(self.train_data, self.augmenter),
             batch_sampler=_batches(
-                len(self.train_data),  # type: ignore[arg-type]
+                len(self.train_data),
                 seed=cfg.seed,
                 batch_size=cfg.batch_size,
                 start=self.step,

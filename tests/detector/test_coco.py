@@ -15,6 +15,7 @@ from detector.datasets.coco import (
     CocoImage,
     CocoObject,
     coco_document,
+    encode_png,
     load_rgb,
     read_dataset,
     write_annotations,
@@ -53,8 +54,17 @@ def test_round_trip(tmp_path: Path) -> None:
         )
         for i in range(3)
     ]
+    (tmp_path / "images").mkdir()
+    for image in images:
+        (tmp_path / image.file_name).write_bytes(encode_png(np.zeros((32, 32, 3), np.uint8)))
     write_annotations(tmp_path, images)
     assert read_dataset(tmp_path) == images
+
+
+def test_missing_image_file_is_refused(tmp_path: Path) -> None:
+    write_annotations(tmp_path, [CocoImage(0, "images/000000.png", 32, 32, ())])
+    with pytest.raises(DatasetError, match="image file missing"):
+        read_dataset(tmp_path)
 
 
 def test_wrong_categories_are_refused(tmp_path: Path) -> None:
@@ -129,8 +139,6 @@ def test_png_encoder_round_trips_exactly() -> None:
     import io
 
     from PIL import Image
-
-    from detector.datasets.coco import encode_png
 
     rgb = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
     with Image.open(io.BytesIO(encode_png(rgb))) as img:

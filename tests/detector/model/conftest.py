@@ -10,6 +10,7 @@ import torch
 from PIL import Image, ImageDraw
 from torchvision.models.detection.retinanet import RetinaNet
 
+from detector.datasets.coco import coco_categories
 from detector.model import build_retinanet, get_preset
 
 #: Class id -> fill colour of its synthetic rectangle (distinct hues, like X-ray materials).
@@ -38,12 +39,11 @@ def write_dataset(root: Path, scenes: list[list[tuple[int, tuple[int, int, int, 
                     "subtype": "synthetic",
                 }
             )
-        name = f"{image_id:04d}.png"
-        img.save(root / "images" / name)
+        name = f"images/{image_id:04d}.png"
+        img.save(root / name)
         images.append({"id": image_id, "file_name": name, "width": 128, "height": 96})
-    categories = [{"id": i, "name": str(i)} for i in range(1, 10)]
     (root / "annotations.json").write_text(
-        json.dumps({"images": images, "annotations": annotations, "categories": categories})
+        json.dumps({"images": images, "annotations": annotations, "categories": coco_categories()})
     )
     return root
 

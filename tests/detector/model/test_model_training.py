@@ -4,6 +4,7 @@ writes its artifact, curves and evaluation report."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from torchvision.models.detection.retinanet import RetinaNet
 from detector.artifacts import load_artifact
 from detector.exceptions import CheckpointError, DatasetError
 from detector.model import build_retinanet, get_preset
-from detector.training import CocoDetectionDirectory, TrainConfig, Trainer
+from detector.training import CocoDetectionDirectory, TrainConfig, Trainer, dataset_fingerprint
 from detector.training.run import run_training
 
 TINY = get_preset("tiny")
@@ -68,7 +69,7 @@ def test_run_writes_artifact_curves_and_report(dataset_dir: Path, tmp_path: Path
     out = tmp_path / "run"
     outcome = run_training(
         preset=TINY,
-        data_dir=dataset_dir,
+        data_dirs=[dataset_dir],
         eval_dir=dataset_dir,
         out_dir=out,
         config=TrainConfig(steps=3, batch_size=2, warmup_steps=1, eval_every_steps=2),
@@ -82,6 +83,21 @@ def test_run_writes_artifact_curves_and_report(dataset_dir: Path, tmp_path: Path
     assert card["training"]["steps"] == 3
     assert len(card["data_fingerprint"]) == 64
     assert load_artifact(outcome.artifact_dir).card.version == "test-1"
+
+
+def test_several_data_sets_train_as_one(dataset_dir: Path, tmp_path: Path) -> None:
+    other = Path(shutil.copytree(dataset_dir, tmp_path / "other"))
+    out = tmp_path / "run"
+    outcome = run_training(
+        preset=TINY,
+        data_dirs=[dataset_dir, other],
+        out_dir=out,
+        config=TrainConfig(steps=2, batch_size=8, warmup_steps=0),
+    )
+    assert outcome.card.data_fingerprint == dataset_fingerprint(dataset_dir, other)
+    assert dataset_fingerprint(dataset_dir, other) != dataset_fingerprint(dataset_dir)
+    with pytest.raises(DatasetError, match="no training data"):
+        run_training(preset=TINY, data_dirs=[], out_dir=out, config=TrainConfig(steps=1))
 
 
 def test_bad_dataset_is_refused_before_training(dataset_dir: Path) -> None:
