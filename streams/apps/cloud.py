@@ -219,8 +219,7 @@ def build_cloud_app(
         JOIN_TABLE,
         default=None,
         partitions=config.join_partitions,
-        key_serializer="raw",
-        value_serializer="json",
+        schema=faust.Schema(key_serializer="raw", value_serializer="json"),
     )
     cloud = CloudApp(
         app=app,

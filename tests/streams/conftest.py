@@ -3,6 +3,7 @@ broker, real worker subprocesses (always killed at the end) and Kafka helpers.""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from infra.settings import load_settings
 from infra.stack import admin_client
@@ -34,11 +35,13 @@ def tiny_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from detector.model import MODEL_NUM_CLASSES, build_retinanet, get_preset
 
     torch.manual_seed(0)
-    model = build_retinanet(get_preset("tiny"))
+    # Three boxes per image keep post-processing cheap on a busy 2-core machine.
+    preset = dataclasses.replace(get_preset("tiny"), detections_per_img=3)
+    model = build_retinanet(preset)
     bias = model.head.classification_head.cls_logits.bias.data
     bias[3::MODEL_NUM_CLASSES] = 2.0  # phones everywhere: every frame alarms
     path = tmp_path_factory.mktemp("model") / "tiny"
-    save_artifact(path, model=model, preset=get_preset("tiny"), version="tiny-test")
+    save_artifact(path, model=model, preset=preset, version="tiny-test")
     return path
 
 
@@ -76,7 +79,12 @@ class Workers:
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def start(self, role: str, *args: str) -> subprocess.Popen[bytes]:
-        env = {**os.environ, "LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS": self._topics.bootstrap}
+        env = {
+            **os.environ,
+            "LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS": self._topics.bootstrap,
+            # One torch thread: intra-op threads thrash on a shared 2-core machine.
+            "OMP_NUM_THREADS": "1",
+        }
         log = (self._log_dir / f"{role}-{len(self.processes)}.log").open("wb")
         process = subprocess.Popen(
             [
@@ -97,6 +105,12 @@ class Workers:
         )
         self.processes.append(process)
         return process
+
+    def check_alive(self) -> None:
+        """Fail at once, with the logs, if a worker died (instead of waiting for output)."""
+        dead = [p for p in self.processes if p.poll() is not None]
+        if dead:
+            pytest.fail(f"worker exited with {dead[0].returncode}:\n{self.logs()}")
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace")[-4000:] for p in self._log_dir.glob("*.log"))
@@ -138,21 +152,25 @@ def consume(
     *,
     until: Callable[[list[Any]], bool],
     timeout_s: float,
+    workers: Workers | None = None,
 ) -> list[Any]:
     """Every message of ``topic`` from the start, until ``until(messages)`` or the timeout."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
-            "group.id": f"reader-{topic}-{time.monotonic_ns()}",
-            "auto.offset.reset": "earliest",
+            "group.id": "unused-reader",  # required by librdkafka; assign() joins no group
             "enable.auto.commit": False,
         }
     )
-    consumer.subscribe([topic])
+    # assign(), not subscribe(): no group join, so no rebalance wait on the broker.
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
     messages: list[Any] = []
     deadline = time.monotonic() + timeout_s
     try:
         while time.monotonic() < deadline and not until(messages):
+            if workers is not None:
+                workers.check_alive()
             for message in consumer.consume(num_messages=500, timeout=0.5):
                 if message.error() is None:
                     messages.append(message)

@@ -49,6 +49,7 @@ def test_200_frames_give_exactly_200_detections(
         stream_topics.names.detections,
         until=lambda got: len(got) >= 200,
         timeout_s=120,
+        workers=workers,
     )
     detections = [codec.decode(m.value(), Detection) for m in messages]
     assert len(detections) == 200, workers.logs()

@@ -1,0 +1,134 @@
+"""The cloud worker for real: scripted detections and verdicts, in a shuffled order, through
+a ``leakguard worker --role cloud`` subprocess on the real broker; the expected TP / FP / FN
+/ unreviewed outcomes, alerts, annotation tasks and kept images come out, and replays and a
+late verdict add nothing."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from schemas import Alert, AnnotationTask, Codec, Outcome
+from schemas.events import Detection, GuardVerdict
+from streams.frame_store import FrameStore
+from tests.streams.conftest import StreamTopics, Workers, consume, producer
+from tests.streams.helpers import detection, labeled, obj, png, verdict
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+#: Review deadline of the worker under test: long enough for the scripted verdicts.
+UNREVIEWED_AFTER_S = 8
+
+
+def _script(group: str) -> tuple[list[Detection | GuardVerdict], set[tuple[str, str, str]]]:
+    """Events of four frames (detection first) and the outcomes they must give."""
+    f1 = detection(obj("o0", (0, 0, 10, 10)), obj("o1", (20, 20, 40, 40)), frame_id=f"f1{group}")
+    f2 = detection(
+        obj("o0", (0, 0, 10, 10)),
+        obj("o1", (50, 50, 70, 70), alarmed=False, score=0.3),
+        frame_id=f"f2{group}",
+    )
+    f3 = detection(obj("o0", (0, 0, 10, 10)), frame_id=f"f3{group}")
+    f4 = detection(obj("o0", (5, 5, 9, 9)), frame_id=f"f4{group}")
+    events: list[Detection | GuardVerdict] = [
+        f1,
+        verdict(f1, rejected=("o1",)),
+        f2,
+        verdict(f2, missed=(labeled((52, 52, 70, 70)),)),
+        f3,
+        f4,
+        verdict(f4, decision="cleared"),
+    ]
+    expected = {
+        (f"f1{group}", "o0", "tp"),
+        (f"f1{group}", "o1", "fp"),
+        (f"f2{group}", "o0", "tp"),
+        (f"f2{group}", "missed-0", "fn"),
+        (f"f3{group}", "o0", "unreviewed"),
+        (f"f4{group}", "o0", "fp"),
+    }
+    return events, expected
+
+
+def _arrivals() -> tuple[list[Detection | GuardVerdict], set[tuple[str, str, str]]]:
+    """Group ``a`` arrives detection first, group ``b`` verdict first, ``c`` shuffled."""
+    a, expected_a = _script("a")
+    b, expected_b = _script("b")
+    c, expected_c = _script("c")
+    b = [e for e in b if isinstance(e, GuardVerdict)] + [e for e in b if isinstance(e, Detection)]
+    random.Random(7).shuffle(c)
+    events = [e for triple in zip(a, b, c, strict=True) for e in triple]
+    return events, expected_a | expected_b | expected_c
+
+
+def test_scripted_verdicts_give_the_expected_outcomes(
+    stream_topics: StreamTopics, workers: Workers, tmp_path: Path
+) -> None:
+    codec = Codec()
+    names = stream_topics.names
+    store = FrameStore(str(tmp_path / "fs"))
+    for frame_id in (f"f{i}{g}" for i in range(1, 5) for g in "abc"):
+        store.stage(png(16, 16, seed=len(frame_id)), checkpoint="cp", lane="1", frame_id=frame_id)
+    workers.start(
+        "cloud",
+        "--frame-store",
+        str(tmp_path / "fs"),
+        "--unreviewed-after",
+        str(UNREVIEWED_AFTER_S),
+        "--expiry-check",
+        "1",
+    )
+    events, expected = _arrivals()
+    out = producer(stream_topics.bootstrap)
+
+    def send(event: Detection | GuardVerdict) -> None:
+        topic = names.detections if isinstance(event, Detection) else names.verdicts
+        out.produce(topic, key=event.frame_id.encode(), value=codec.encode(event))
+
+    for event in events:
+        send(event)
+    out.flush(10)
+
+    def outcomes() -> list[Outcome]:
+        messages = consume(
+            stream_topics.bootstrap,
+            names.outcomes,
+            until=lambda got: len(got) >= len(expected),
+            timeout_s=90,
+            workers=workers,
+        )
+        return [codec.decode(m.value(), Outcome) for m in messages]
+
+    got = outcomes()
+    assert {(o.frame_id, o.object_id, o.kind) for o in got} == expected, workers.logs()
+    # Replays of every event and a verdict for the unreviewed frame add nothing.
+    for event in events:
+        send(event)
+    for unanswered in [e for e in events if isinstance(e, Detection) and e.frame_id[:2] == "f3"]:
+        send(verdict(unanswered))
+    out.flush(10)
+    time.sleep(4)
+    again = consume(stream_topics.bootstrap, names.outcomes, until=lambda _: False, timeout_s=3)
+    assert len(again) == len(expected)
+    assert {o.score for o in got if o.kind == "fn"} == {0.3}
+    assert {o.guard_id for o in got if o.kind == "unreviewed"} == {None}
+    assert len({o.outcome_id for o in got}) == len(got)
+
+    alerts = consume(
+        stream_topics.bootstrap, names.alerts, until=lambda g: len(g) >= 6, timeout_s=10
+    )
+    frames = sorted(codec.decode(m.value(), Alert).frame_id for m in alerts)
+    assert frames == ["f1a", "f1b", "f1c", "f2a", "f2b", "f2c"]
+    tasks = consume(
+        stream_topics.bootstrap, names.annotation_tasks, until=lambda g: len(g) >= 9, timeout_s=10
+    )
+    decoded = [codec.decode(m.value(), AnnotationTask) for m in tasks]
+    assert sorted((t.frame_id[:2], t.reason) for t in decoded) == sorted(
+        [("f1", "fp"), ("f2", "fn"), ("f4", "fp")] * 3
+    )
+    assert all(store.get(t.image) for t in decoded)  # the kept image, verified
+    kept = sorted(p.name.split(".")[0] for p in (tmp_path / "fs" / "kept").rglob("*.png"))
+    assert kept == sorted(f"f{i}{g}" for i in (1, 2, 4) for g in "abc")
