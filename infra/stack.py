@@ -12,6 +12,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Final
 
 from confluent_kafka.admin import AdminClient
 
@@ -21,6 +22,9 @@ from infra.exceptions import BrokerError
 from infra.processes import process_alive, terminate_process
 from infra.settings import LeakguardSettings
 from infra.topics import ApplyReport, apply_topics, load_spec
+
+#: syslog level 4: librdkafka's informational lines (queue purges on close) are noise in a CLI.
+LIBRDKAFKA_WARNING: Final = 4
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ def admin_client(settings: LeakguardSettings, bootstrap_servers: str) -> AdminCl
             "bootstrap.servers": bootstrap_servers,
             "client.id": f"{settings.kafka.client_id_prefix}-admin",
             "log.connection.close": False,
+            "log_level": LIBRDKAFKA_WARNING,
             **settings.kafka.client_config(),
         }
     )
