@@ -22,6 +22,7 @@ import pytest
 from infra.broker import EmbeddedBroker
 from infra.chdb_store import open_chdb_session
 from infra.clickhouse_server import LocalClickHouseServer
+from infra.processes import process_alive
 
 
 @pytest.fixture(autouse=True)
@@ -35,10 +36,12 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    """One embedded broker for the whole test session."""
+    """One embedded broker for the whole test session; its teardown proves no process is left."""
     log_path = tmp_path_factory.mktemp("broker") / "broker.log"
     with EmbeddedBroker(log_path=log_path) as broker:
+        pid = broker.pid
         yield broker
+    _assert_gone(pid, "embedded broker")
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +60,15 @@ def unique_name() -> str:
 def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClickHouseServer]:
     """A real ClickHouse server for the whole session (Debian's clickhouse-server)."""
     with LocalClickHouseServer(root=tmp_path_factory.mktemp("clickhouse")) as server:
+        pid = server.pid
         yield server
+    _assert_gone(pid, "clickhouse-server")
+
+
+def _assert_gone(pid: int | None, what: str) -> None:
+    """Fail the session's teardown when a service process outlived its fixture."""
+    if pid is not None and process_alive(pid):
+        pytest.fail(f"{what} (pid {pid}) is still running after its fixture stopped it")
 
 
 @pytest.fixture
