@@ -38,6 +38,10 @@ _LAZY_COMMANDS = {
         LazyTarget("detector.cli_model", command="train"),
         "Train the RetinaNet detector from scratch; writes a signed-ready safetensors artifact.",
     ),
+    "analytics": LazyEntry(
+        LazyTarget("sinks.cli"),
+        "ClickHouse analytics: apply the DDL migrations, run the sink worker.",
+    ),
     "eval": LazyEntry(
         LazyTarget("detector.cli_model", command="eval"),
         "Evaluate a model: COCO AP per class and checkpoint-level alarm figures.",

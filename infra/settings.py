@@ -104,6 +104,23 @@ class ClickHouseSettings(_Block):
         return self.url is None
 
 
+class SinkSettings(_Block):
+    """How the ClickHouse sink batches (issue #7): per table, by size and by time."""
+
+    group_id: str = Field(
+        default="leakguard-clickhouse-sink", description="Consumer group of the sink workers."
+    )
+    max_batch_rows: int = Field(
+        default=10_000, gt=0, description="Rows per table per insert; bounds the sink's memory."
+    )
+    flush_interval_s: float = Field(
+        default=1.0, gt=0, description="Longest a buffered row waits before it is inserted."
+    )
+    retry_max_s: float = Field(
+        default=10.0, gt=0, description="Longest back-off between inserts while ClickHouse is down."
+    )
+
+
 class LeakguardSettings(BaseSettings):
     """Effective configuration of one leakguard process (frozen after start-up)."""
 
@@ -123,6 +140,7 @@ class LeakguardSettings(BaseSettings):
     log_level: LogLevel = Field(default="INFO", description="Log level of every process.")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
+    sink: SinkSettings = Field(default_factory=SinkSettings)
 
     @property
     def chdb_path(self) -> Path:

@@ -66,3 +66,14 @@ def test_settings_are_frozen() -> None:
     with pytest.raises(ValidationError):
         settings.log_level = "DEBUG"
     assert isinstance(load_settings(kafka={"sasl_password": "x"}).kafka.sasl_password, SecretStr)
+
+
+def test_sink_batch_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEAKGUARD_SINK__MAX_BATCH_ROWS", "500")
+    monkeypatch.setenv("LEAKGUARD_SINK__FLUSH_INTERVAL_S", "0.25")
+    settings = load_settings()
+    assert settings.sink.max_batch_rows == 500
+    assert settings.sink.flush_interval_s == 0.25
+    monkeypatch.setenv("LEAKGUARD_SINK__MAX_BATCH_ROWS", "0")
+    with pytest.raises(ConfigurationError, match="LEAKGUARD_SINK__MAX_BATCH_ROWS"):
+        load_settings()

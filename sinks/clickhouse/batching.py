@@ -1,0 +1,155 @@
+"""Batches of rows per table, and the offsets they cover, flushed together or not at all.
+
+The model is Quix Streams' batching sink: rows are buffered per table up to a size bound
+(``max_batch_rows``) and a time bound (``flush_interval_s``); a flush inserts every buffered
+table and only then hands back the Kafka offsets it covers, for the caller to commit. A
+flush that finds the store unavailable raises :class:`~sinks.exceptions.BackpressureError`
+with ``retry_after_s`` from an exponential back-off and keeps the tables it could not
+write; tables already written are not written again, and if the process dies before the
+commit, the redelivered rows collapse in ``ReplacingMergeTree``. Nothing here knows Kafka:
+offsets are opaque ``(topic, partition) -> next offset`` pairs, so the logic is tested
+without a broker.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from sinks.clickhouse.backend import AnalyticsBackend
+from sinks.clickhouse.rows import TABLES, Row
+from sinks.exceptions import AnalyticsUnavailableError, BackpressureError
+
+__all__ = ["Backoff", "BatchingSink", "FlushResult", "TopicPartition"]
+
+TopicPartition = tuple[str, int]
+
+#: Rows per table per insert: ClickHouse wants big blocks (each insert makes a part), and
+#: 10,000 rows of these narrow tables are a few MB in Python, bounding the sink's memory.
+DEFAULT_MAX_BATCH_ROWS: Final = 10_000
+#: Oldest buffered row waits at most this long: dashboards refresh every few seconds.
+DEFAULT_FLUSH_INTERVAL_S: Final = 1.0
+#: First retry after an unavailable store: a restarting server answers within a second.
+DEFAULT_RETRY_INITIAL_S: Final = 0.5
+#: Longest back-off: an outage is noticed within 10 s of the store coming back.
+DEFAULT_RETRY_MAX_S: Final = 10.0
+
+
+@dataclass
+class Backoff:
+    """Exponential back-off: ``initial_s``, doubling, capped at ``max_s``; reset on success."""
+
+    initial_s: float = DEFAULT_RETRY_INITIAL_S
+    max_s: float = DEFAULT_RETRY_MAX_S
+    _next_s: float = field(default=0.0, init=False)
+
+    def next_delay_s(self) -> float:
+        """The delay before the next attempt, growing with every failure."""
+        delay = self._next_s or self.initial_s
+        self._next_s = min(delay * 2, self.max_s)
+        return delay
+
+    def reset(self) -> None:
+        """Forget past failures."""
+        self._next_s = 0.0
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    """Rows written per table by one flush and the offsets now safe to commit."""
+
+    rows: Mapping[str, int]
+    offsets: Mapping[TopicPartition, int]
+
+
+class BatchingSink:
+    """Buffers rows per table with the offsets they came from; see the module docstring.
+
+    Keyword-only options: ``backend`` (where rows go), ``max_batch_rows`` per table,
+    ``flush_interval_s``, ``backoff`` and ``clock`` (monotonic seconds, injected in tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        backend: AnalyticsBackend,
+        max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
+        flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
+        backoff: Backoff | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_batch_rows < 1 or flush_interval_s <= 0:
+            raise ValueError("max_batch_rows must be >= 1 and flush_interval_s > 0")
+        self._backend = backend
+        self.max_batch_rows = max_batch_rows
+        self.flush_interval_s = flush_interval_s
+        self._backoff = backoff if backoff is not None else Backoff()
+        self._clock = clock
+        self._tables: dict[str, list[Row]] = {}
+        self._offsets: dict[TopicPartition, int] = {}
+        self._since: float | None = None
+
+    @property
+    def buffered_rows(self) -> int:
+        """Rows waiting for the next flush, all tables together."""
+        return sum(len(rows) for rows in self._tables.values())
+
+    @property
+    def pending_offsets(self) -> Mapping[TopicPartition, int]:
+        """Next offset per partition once the buffered rows are written."""
+        return dict(self._offsets)
+
+    def add(self, source: TopicPartition, offset: int, rows: Sequence[tuple[str, Row]]) -> None:
+        """Buffer the rows of the message at ``offset`` of ``source`` (maybe none of them).
+
+        A message without rows (dead-lettered) still moves the offset, so it is committed
+        with the next flush and never read again.
+        """
+        for table, row in rows:
+            self._tables.setdefault(table, []).append(row)
+        self._offsets[source] = offset + 1
+        if self._since is None:
+            self._since = self._clock()
+
+    def due(self) -> bool:
+        """Whether a table reached ``max_batch_rows`` or the oldest row ``flush_interval_s``."""
+        if self._since is None:
+            return False
+        if any(len(rows) >= self.max_batch_rows for rows in self._tables.values()):
+            return True
+        return self._clock() - self._since >= self.flush_interval_s
+
+    def full(self) -> bool:
+        """Whether a table is at its size bound: take no more messages before a flush."""
+        return any(len(rows) >= self.max_batch_rows for rows in self._tables.values())
+
+    def flush(self) -> FlushResult:
+        """Insert every buffered table; return the rows written and the offsets to commit.
+
+        Raises :class:`BackpressureError` when the store is unavailable; the tables not yet
+        written stay buffered for the next attempt.
+        """
+        written: dict[str, int] = {}
+        for table in list(self._tables):
+            rows = self._tables[table]
+            try:
+                self._backend.insert(table, TABLES[table], rows)
+            except AnalyticsUnavailableError as exc:
+                retry_after_s = self._backoff.next_delay_s()
+                raise BackpressureError(
+                    f"{exc}; {self.buffered_rows} rows wait, retry in {retry_after_s:.1f} s",
+                    retry_after_s=retry_after_s,
+                ) from exc
+            written[table] = len(rows)
+            del self._tables[table]
+        self._backoff.reset()
+        offsets, self._offsets, self._since = self._offsets, {}, None
+        return FlushResult(rows=written, offsets=offsets)
+
+    def discard(self) -> None:
+        """Drop everything buffered (partitions revoked: the next owner reads it again)."""
+        self._tables.clear()
+        self._offsets.clear()
+        self._since = None

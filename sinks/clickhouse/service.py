@@ -1,0 +1,65 @@
+"""Wiring from settings: the analytics backend and the sink worker a process runs.
+
+The CLI and the demo build their collaborators here, so the classes themselves stay free of
+settings and environment (they take everything keyword-only and are tested with real local
+services).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from infra.settings import LeakguardSettings
+from infra.topics import load_spec
+from sinks.clickhouse.backend import AnalyticsBackend, ChdbBackend, DriverBackend
+from sinks.clickhouse.batching import Backoff, BatchingSink
+from sinks.clickhouse.rows import TOPIC_EVENTS
+from sinks.clickhouse.worker import SinkWorker
+
+__all__ = ["build_sink_worker", "open_backend"]
+
+#: librdkafka's 45 s default makes a restarted worker wait long to rejoin; 10 s is enough
+#: for a sink whose polls never block longer than a back-off step.
+SESSION_TIMEOUT_MS: Final = 10_000
+
+
+def open_backend(settings: LeakguardSettings) -> AnalyticsBackend:
+    """The configured ClickHouse server, or embedded chdb under the data dir."""
+    clickhouse = settings.clickhouse
+    if clickhouse.url is None:
+        return ChdbBackend(database=clickhouse.database, path=settings.chdb_path)
+    password = clickhouse.password.get_secret_value() if clickhouse.password else None
+    return DriverBackend(url=clickhouse.url, database=clickhouse.database, password=password)
+
+
+def build_sink_worker(
+    settings: LeakguardSettings, *, backend: AnalyticsBackend, bootstrap_servers: str
+) -> SinkWorker:
+    """A sink worker on every analytics topic of the spec, batching as settings say."""
+    from confluent_kafka import Consumer, Producer
+
+    spec = load_spec()
+    client = {"bootstrap.servers": bootstrap_servers, **settings.kafka.client_config()}
+    consumer = Consumer(
+        {
+            **client,
+            "group.id": settings.sink.group_id,
+            "client.id": f"{settings.kafka.client_id_prefix}-clickhouse-sink",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": SESSION_TIMEOUT_MS,
+        }
+    )
+    sink = BatchingSink(
+        backend=backend,
+        max_batch_rows=settings.sink.max_batch_rows,
+        flush_interval_s=settings.sink.flush_interval_s,
+        backoff=Backoff(max_s=settings.sink.retry_max_s),
+    )
+    return SinkWorker(
+        consumer=consumer,
+        sink=sink,
+        topic_events={spec.topics[topic].name: event for topic, event in TOPIC_EVENTS.items()},
+        producer=Producer(client),
+        dead_letter_topic=spec.topics["deadletter"].name,
+    )

@@ -1,0 +1,265 @@
+"""The sink worker: analytics topics in, ClickHouse rows out, offsets committed after.
+
+A thin loop over :class:`~sinks.clickhouse.batching.BatchingSink`: poll a batch of messages
+from a confluent-kafka consumer (auto-commit off), decode each with
+``Codec.decode_record``, map it with :func:`~sinks.clickhouse.rows.rows_of`, buffer, and
+when the batch is due flush it and commit exactly the offsets it covered. Undecodable
+messages go to the dead-letter topic (``schemas.send_dead_letter``) and their offsets are
+committed with the batch, after the dead-letter producer has delivered them.
+
+When ClickHouse is down the flush raises ``BackpressureError``: the worker pauses its
+partitions (so memory stays bounded by the batch limits), keeps polling so it stays in its
+consumer group, waits ``retry_after_s`` and tries again, indefinitely. Rows are never lost
+(nothing is committed before the insert) and never doubled (a retried or redelivered insert
+collapses by event id in ``ReplacingMergeTree``; queries read ``FINAL``). On a rebalance the
+worker tries one flush and otherwise drops its buffer: the partitions' next owner starts
+from the last commit. Lag per partition (high watermark minus committed offset) is exported
+as the Prometheus gauge ``leakguard_sink_lag_messages`` and returned by :meth:`lag`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from schemas import Codec, DecodeError, MessageSource, send_dead_letter
+from sinks.clickhouse.batching import BatchingSink, TopicPartition
+from sinks.clickhouse.rows import rows_of
+from sinks.exceptions import BackpressureError, SinkError
+
+__all__ = ["SinkWorker"]
+
+logger = logging.getLogger(__name__)
+
+#: Messages taken per poll: enough to fill a batch quickly, few enough to stay responsive.
+CONSUME_BATCH_MESSAGES: Final = 1000
+#: How long one poll waits for messages when the topics are idle.
+POLL_TIMEOUT_S: Final = 0.2
+#: Time the dead-letter producer gets to deliver before a commit is held back.
+DEAD_LETTER_FLUSH_TIMEOUT_S: Final = 10.0
+#: Lag (a Prometheus gauge) is refreshed at most this often: scrapes come every 15 s or so.
+LAG_REFRESH_S: Final = 5.0
+
+
+class SinkWorker:
+    """Consumes the analytics topics into the analytics store; see the module docstring.
+
+    Keyword-only options: ``consumer`` (a confluent-kafka ``Consumer`` with
+    ``enable.auto.commit=false``), ``sink`` (the batches), ``topic_events`` (topic name ->
+    event type it carries), ``producer`` and ``dead_letter_topic`` (where undecodable
+    messages go), ``worker_id``, ``codec`` and ``registry`` (Prometheus; a private one when
+    absent, so tests and several workers in one process never share metrics).
+    """
+
+    def __init__(
+        self,
+        *,
+        consumer: Any,
+        sink: BatchingSink,
+        topic_events: Mapping[str, str],
+        producer: Any,
+        dead_letter_topic: str,
+        worker_id: str = "clickhouse-sink",
+        codec: Codec | None = None,
+        registry: CollectorRegistry | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._consumer = consumer
+        self._sink = sink
+        self._topic_events = dict(topic_events)
+        self._producer = producer
+        self._dead_letter_topic = dead_letter_topic
+        self._worker_id = worker_id
+        self._codec = codec if codec is not None else Codec()
+        self._sleep = sleep
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self._lag_gauge = Gauge(
+            "leakguard_sink_lag_messages",
+            "Messages on the partition not yet committed by the sink.",
+            ("topic", "partition"),
+            registry=self.registry,
+        )
+        self._rows_total = Counter(
+            "leakguard_sink_rows", "Rows inserted per table.", ("table",), registry=self.registry
+        )
+        self._retries_total = Counter(
+            "leakguard_sink_insert_retries",
+            "Flushes retried after back-off.",
+            registry=self.registry,
+        )
+        self._dead_letters_total = Counter(
+            "leakguard_sink_dead_letters", "Messages sent to dead letters.", registry=self.registry
+        )
+        self._committed: dict[TopicPartition, int] = {}
+        self._lag_at = -LAG_REFRESH_S
+
+    def subscribe(self) -> None:
+        """Join the consumer group on every analytics topic."""
+        self._consumer.subscribe(
+            list(self._topic_events), on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until ``stop`` is set; then flush what it can and close the consumer."""
+        self.subscribe()
+        try:
+            while not stop.is_set():
+                self.step(stop)
+            self._final_flush()
+        finally:
+            self._consumer.close()
+
+    def step(self, stop: threading.Event | None = None) -> int:
+        """One poll and, when due, one flush with its commit. Returns messages polled."""
+        messages = self._consumer.consume(CONSUME_BATCH_MESSAGES, POLL_TIMEOUT_S)
+        for message in messages:
+            self._take(message)
+        if self._sink.due():
+            self._flush_until_written(stop)
+        return len(messages)
+
+    def _take(self, message: Any) -> None:
+        error = message.error()
+        if error is not None:
+            if error.fatal():
+                raise SinkError(f"Kafka consumer failed: {error}")
+            logger.warning("consumer error (librdkafka retries): %s", error)
+            return
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        value = message.value()
+        try:
+            event_name = self._topic_events[topic]
+            if value is None:
+                raise DecodeError("message has no value (tombstone)")
+            rows = rows_of(event_name, self._codec.decode_record(value, event_name))
+        except DecodeError as exc:
+            self._dead_letter(message, value or b"", exc)
+            rows = []
+        self._sink.add((topic, partition), offset, rows)
+
+    def _dead_letter(self, message: Any, value: bytes, error: DecodeError) -> None:
+        source = MessageSource(
+            topic=message.topic(),
+            partition=message.partition(),
+            offset=message.offset(),
+            key=message.key(),
+        )
+        logger.warning(
+            "dead-lettering %s[%d]@%d: %s",
+            source.topic,
+            source.partition,
+            source.offset,
+            error.reason,
+        )
+
+        def produce(*, topic: str, key: bytes | None, value: bytes) -> None:
+            self._producer.produce(topic, value=value, key=key)
+
+        send_dead_letter(
+            produce,
+            value,
+            error,
+            source=source,
+            dead_letter_topic=self._dead_letter_topic,
+            worker_id=self._worker_id,
+            codec=self._codec,
+        )
+        self._dead_letters_total.inc()
+
+    def _flush_until_written(self, stop: threading.Event | None) -> None:
+        """Flush and commit, backing off while the store is unavailable (partitions paused)."""
+        paused: list[Any] = []
+        try:
+            while True:
+                try:
+                    self._flush_and_commit()
+                    return
+                except BackpressureError as exc:
+                    self._retries_total.inc()
+                    logger.warning("analytics store unavailable: %s", exc)
+                    if not paused:
+                        paused = list(self._consumer.assignment())
+                        self._consumer.pause(paused)
+                    self._wait(exc.retry_after_s)
+                    if stop is not None and stop.is_set():
+                        return
+                    if not self._sink.pending_offsets:  # revoked meanwhile: nothing to write
+                        return
+        finally:
+            if paused:
+                self._consumer.resume(paused)
+
+    def _wait(self, seconds: float) -> None:
+        """Wait while polling: paused partitions return nothing, the group membership stays."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            message = self._consumer.poll(min(left, POLL_TIMEOUT_S))
+            if message is not None and message.error() is None:
+                # A partition assigned during the wait is not paused: keep its message.
+                self._take(message)
+
+    def _flush_and_commit(self) -> None:
+        result = self._sink.flush()
+        if self._producer.flush(DEAD_LETTER_FLUSH_TIMEOUT_S) > 0:
+            raise SinkError("dead letters were not delivered; the batch is not committed")
+        if result.offsets:
+            from confluent_kafka import TopicPartition as KafkaPartition
+
+            self._consumer.commit(
+                offsets=[
+                    KafkaPartition(topic, partition, offset)
+                    for (topic, partition), offset in result.offsets.items()
+                ],
+                asynchronous=False,
+            )
+            self._committed.update(result.offsets)
+        for table, count in result.rows.items():
+            self._rows_total.labels(table=table).inc(count)
+        if time.monotonic() - self._lag_at >= LAG_REFRESH_S:
+            self.lag()
+
+    def _final_flush(self) -> None:
+        try:
+            self._flush_and_commit()
+        except BackpressureError as exc:
+            logger.warning("stopping with %s; they will be read again", exc)
+
+    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        logger.info("assigned %d partitions", len(partitions))
+
+    def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        """Write what is buffered if the store answers; else the next owner re-reads it."""
+        try:
+            self._flush_and_commit()
+        except (BackpressureError, SinkError) as exc:
+            logger.warning("partitions revoked with an unwritten batch (%s): discarded", exc)
+            self._sink.discard()
+        for partition in partitions:
+            self._committed.pop((partition.topic, partition.partition), None)
+
+    def lag(self) -> dict[TopicPartition, int]:
+        """Messages per assigned partition not yet committed (high watermark - committed).
+
+        Uses the high watermarks of the latest fetch responses (asking the broker per
+        partition costs a round trip each); a partition not fetched from yet is left out.
+        Before its first commit here, a partition counts from where this worker resumed.
+        """
+        self._lag_at = time.monotonic()
+        lags: dict[TopicPartition, int] = {}
+        assignment = self._consumer.assignment()
+        positions = {(p.topic, p.partition): p.offset for p in self._consumer.position(assignment)}
+        for partition in assignment:
+            key = (partition.topic, partition.partition)
+            _, high = self._consumer.get_watermark_offsets(partition, cached=True)
+            # Not committed by this worker yet: the fetch position is where it resumed.
+            done = self._committed.get(key, positions.get(key, -1))
+            if high < 0 or done < 0:
+                continue
+            lags[key] = max(high - done, 0)
+            self._lag_gauge.labels(topic=key[0], partition=str(key[1])).set(lags[key])
+        return lags

@@ -1,0 +1,49 @@
+"""``leakguard analytics migrate`` as a user runs it, on embedded chdb and on the server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.clickhouse_server import LocalClickHouseServer
+
+
+def _leakguard(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "infra", *args],
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_migrate_on_embedded_chdb_is_idempotent(tmp_path: Path) -> None:
+    first = _leakguard(["analytics", "migrate"], tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "applied 0001, 0002" in first.stdout
+    second = _leakguard(["analytics", "migrate"], tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "applied none" in second.stdout
+
+
+@pytest.mark.integration
+def test_migrate_on_the_server(
+    clickhouse_server: LocalClickHouseServer, tmp_path: Path, unique_name: str
+) -> None:
+    database = unique_name.replace("-", "_")
+    result = _leakguard(
+        ["analytics", "migrate"],
+        tmp_path,
+        LEAKGUARD_CLICKHOUSE__URL=clickhouse_server.url,
+        LEAKGUARD_CLICKHOUSE__DATABASE=database,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"database {database}" in result.stdout
+    assert "applied 0001, 0002" in result.stdout
