@@ -42,6 +42,10 @@ _LAZY_COMMANDS = {
         LazyTarget("sinks.cli"),
         "ClickHouse analytics: apply the DDL migrations, run the sink worker.",
     ),
+    "dashboards": LazyEntry(
+        LazyTarget("sinks.cli", app="dashboards_app"),
+        "Grafana dashboards as code: export the JSON and provisioning, push, annotate.",
+    ),
     "eval": LazyEntry(
         LazyTarget("detector.cli_model", command="eval"),
         "Evaluate a model: COCO AP per class and checkpoint-level alarm figures.",

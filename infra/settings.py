@@ -121,6 +121,20 @@ class SinkSettings(_Block):
     )
 
 
+class GrafanaSettings(_Block):
+    """Where dashboards are pushed and annotations posted (issue #7)."""
+
+    url: str | None = Field(
+        default=None, description="Grafana base URL, e.g. https://grafana.example:3000."
+    )
+    api_token: SecretStr | None = Field(
+        default=None, description="Grafana service-account token (Bearer)."
+    )
+    folder_uid: str | None = Field(
+        default=None, description="Folder the dashboards go to; unset: the General folder."
+    )
+
+
 class LeakguardSettings(BaseSettings):
     """Effective configuration of one leakguard process (frozen after start-up)."""
 
@@ -141,6 +155,7 @@ class LeakguardSettings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
     sink: SinkSettings = Field(default_factory=SinkSettings)
+    grafana: GrafanaSettings = Field(default_factory=GrafanaSettings)
 
     @property
     def chdb_path(self) -> Path:

@@ -1,4 +1,4 @@
-"""``leakguard analytics``: apply the ClickHouse DDL and run the sink worker.
+"""``leakguard analytics`` (DDL, sink worker) and ``leakguard dashboards`` (Grafana).
 
 Mounted lazily by ``infra/cli.py`` so ``leakguard --help`` stays free of the ClickHouse and
 Kafka client imports.
@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Any
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,6 +19,9 @@ from infra.settings import load_settings
 from infra.stack import require_bootstrap_servers
 from sinks.clickhouse.migrations import apply_migrations
 from sinks.clickhouse.service import build_sink_worker, open_backend
+from sinks.dashboards.grafana import DEFAULT_EXPORT_DIR, export
+from sinks.dashboards.push import GrafanaPublisher
+from sinks.exceptions import SinkError
 
 console = Console()
 
@@ -61,3 +66,47 @@ def sink() -> None:
         worker.run(stop)
     finally:
         backend.close()
+
+
+dashboards_app = typer.Typer(
+    help="Grafana dashboards as code: export, push, annotate.", no_args_is_help=True
+)
+
+
+@dashboards_app.command("export")
+def dashboards_export(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where to write dashboards/ and provisioning/.")
+    ] = DEFAULT_EXPORT_DIR,
+) -> None:
+    """Write the dashboard JSON and the Grafana provisioning files (default infra/grafana)."""
+    for path in export(directory, database=load_settings().clickhouse.database):
+        console.print(f"wrote {path}")
+
+
+def _publisher() -> GrafanaPublisher:
+    grafana = load_settings().grafana
+    if grafana.url is None:
+        raise SinkError("set LEAKGUARD_GRAFANA__URL (and LEAKGUARD_GRAFANA__API_TOKEN)")
+    token = grafana.api_token.get_secret_value() if grafana.api_token else None
+    return GrafanaPublisher(url=grafana.url, token=token)
+
+
+@dashboards_app.command("push")
+def dashboards_push() -> None:
+    """Upload the dashboards to the Grafana of LEAKGUARD_GRAFANA__URL (idempotent)."""
+    folder = load_settings().grafana.folder_uid
+    for answer in _publisher().push_dashboards(folder_uid=folder):
+        console.print(f"pushed {answer.get('uid')} version {answer.get('version')}")
+
+
+@dashboards_app.command("annotate-rollout")
+def dashboards_annotate_rollout(
+    model_version: Annotated[str, typer.Option(help="The model rolled out.")],
+    mode: Annotated[str, typer.Option(help="shadow, canary or active.")],
+) -> None:
+    """Post a rollout annotation (now) on the leakguard dashboard."""
+    answer = _publisher().annotate_rollout(
+        model_version=model_version, rollout_mode=mode, at=datetime.now(UTC)
+    )
+    console.print(f"annotation {answer.get('id')} added")

@@ -1,0 +1,192 @@
+"""Every dashboard panel, declared once: title, SQL, visualisation, unit, expected columns.
+
+This list is the single source of the dashboards: ``sinks.dashboards.grafana`` turns it into
+Grafana JSON for the official ClickHouse data source, and the tests run each query on both
+engines against seeded data. Queries read ``FINAL`` (or aggregate over deduplicated rows) so
+redelivered events never count twice, and use only functions ClickHouse 18.16 has
+(``toStartOfHour``, ``quantile``, ``argMax``; no ``toStartOfInterval``, no window functions).
+Time filtering uses the data source's macro ``$__timeFilter(column)``; see
+:func:`sinks.dashboards.macros.expand_macros`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal, TypeAlias
+
+__all__ = [
+    "ANNOTATIONS",
+    "PANELS",
+    "AnnotationQuery",
+    "ColumnKind",
+    "Panel",
+    "Visualisation",
+]
+
+Visualisation: TypeAlias = Literal["timeseries", "barchart", "stat", "table"]
+ColumnKind: TypeAlias = Literal["time", "number", "string"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Panel:
+    """One dashboard panel: what it shows and the query behind it.
+
+    ``columns`` names the result columns and their kind; the tests check every engine
+    returns exactly these, so a panel never silently breaks on a schema change.
+    """
+
+    title: str
+    description: str
+    sql: str
+    visualisation: Visualisation
+    columns: tuple[tuple[str, ColumnKind], ...]
+    unit: str = "short"
+    width: int = 12
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnnotationQuery:
+    """Events drawn as vertical markers on every time-series panel (e.g. model rollouts)."""
+
+    name: str
+    sql: str
+    colour: str
+    columns: tuple[tuple[str, ColumnKind], ...]
+
+
+PANELS: Final[tuple[Panel, ...]] = (
+    Panel(
+        title="Checkpoint throughput",
+        description="Scanned frames per hour and checkpoint.",
+        sql="""SELECT toStartOfHour(event_time) AS time, checkpoint, count() AS frames
+FROM frames FINAL
+WHERE $__timeFilter(event_time)
+GROUP BY time, checkpoint
+ORDER BY time, checkpoint""",
+        visualisation="timeseries",
+        columns=(("time", "time"), ("checkpoint", "string"), ("frames", "number")),
+    ),
+    Panel(
+        title="Alarm rate",
+        description="Share of frames where the detector raised the alarm, per hour.",
+        sql="""SELECT toStartOfHour(event_time) AS time, avg(alarmed) AS alarm_rate
+FROM detection_frames FINAL
+WHERE $__timeFilter(event_time)
+GROUP BY time
+ORDER BY time""",
+        visualisation="timeseries",
+        columns=(("time", "time"), ("alarm_rate", "number")),
+        unit="percentunit",
+    ),
+    Panel(
+        title="TP / FP / FN per class",
+        description="Objects per hour by class and outcome (guard-reviewed frames only).",
+        sql="""SELECT toStartOfHour(event_time) AS time, concat(class_name, ' ', kind) AS series,
+    count() AS objects
+FROM outcomes FINAL
+WHERE $__timeFilter(event_time) AND kind IN ('tp', 'fp', 'fn')
+GROUP BY time, series
+ORDER BY time, series""",
+        visualisation="timeseries",
+        columns=(("time", "time"), ("series", "string"), ("objects", "number")),
+        width=24,
+    ),
+    Panel(
+        title="False-alarm rate per lane",
+        description="Share of reviewed detections the guards rejected, per checkpoint lane.",
+        sql="""SELECT concat(checkpoint, '/', lane) AS checkpoint_lane,
+    countIf(kind = 'fp') / count() AS false_alarm_rate
+FROM outcomes FINAL
+WHERE $__timeFilter(event_time) AND kind IN ('tp', 'fp')
+GROUP BY checkpoint_lane
+ORDER BY checkpoint_lane""",
+        visualisation="barchart",
+        columns=(("checkpoint_lane", "string"), ("false_alarm_rate", "number")),
+        unit="percentunit",
+    ),
+    Panel(
+        title="Guard review time",
+        description="Seconds from detection to the guard's verdict, per frame: p50 and p95.",
+        sql="""SELECT toStartOfHour(detected) AS time,
+    quantile(0.5)(review_ms) / 1000 AS p50_s, quantile(0.95)(review_ms) / 1000 AS p95_s
+FROM (
+    SELECT detection_event_id, min(event_time) AS detected,
+        max(assumeNotNull(review_time_ms)) AS review_ms
+    FROM outcomes FINAL
+    WHERE $__timeFilter(event_time) AND isNotNull(review_time_ms)
+    GROUP BY detection_event_id
+)
+GROUP BY time
+ORDER BY time""",
+        visualisation="timeseries",
+        columns=(("time", "time"), ("p50_s", "number"), ("p95_s", "number")),
+        unit="s",
+    ),
+    Panel(
+        title="Unreviewed alarms",
+        description="Alarmed frames no guard has given a verdict on.",
+        sql="""SELECT count() AS unreviewed_frames
+FROM detection_frames FINAL
+WHERE $__timeFilter(event_time) AND alarmed = 1
+    AND event_id NOT IN (SELECT detection_event_id FROM verdicts FINAL)""",
+        visualisation="stat",
+        columns=(("unreviewed_frames", "number"),),
+        width=6,
+    ),
+    Panel(
+        title="Detector latency",
+        description="Model inference time per frame, p50 and p95, per hour.",
+        sql="""SELECT toStartOfHour(event_time) AS time,
+    quantile(0.5)(inference_latency_ms) AS p50_ms, quantile(0.95)(inference_latency_ms) AS p95_ms
+FROM detection_frames FINAL
+WHERE $__timeFilter(event_time)
+GROUP BY time
+ORDER BY time""",
+        visualisation="timeseries",
+        columns=(("time", "time"), ("p50_ms", "number"), ("p95_ms", "number")),
+        unit="ms",
+        width=18,
+    ),
+    Panel(
+        title="Dead letters",
+        description="Messages a worker could not decode or process, per hour and source topic.",
+        sql="""SELECT toStartOfHour(event_time) AS time, source_topic, count() AS dead_letters
+FROM dead_letters FINAL
+WHERE $__timeFilter(event_time)
+GROUP BY time, source_topic
+ORDER BY time, source_topic""",
+        visualisation="timeseries",
+        columns=(("time", "time"), ("source_topic", "string"), ("dead_letters", "number")),
+    ),
+    Panel(
+        title="Model versions live per checkpoint",
+        description="Each model's latest reported state per checkpoint (shadow, canary, active).",
+        sql="""SELECT checkpoint, model_version, argMax(state, event_time_ms) AS latest_state,
+    max(event_time) AS since
+FROM model_status FINAL
+GROUP BY checkpoint, model_version
+HAVING latest_state IN ('shadow', 'canary', 'active')
+ORDER BY checkpoint, model_version""",
+        visualisation="table",
+        columns=(
+            ("checkpoint", "string"),
+            ("model_version", "string"),
+            ("latest_state", "string"),
+            ("since", "time"),
+        ),
+    ),
+)
+
+#: Model rollouts drawn on every time series, so a change in a curve lines up with its cause.
+ANNOTATIONS: Final[tuple[AnnotationQuery, ...]] = (
+    AnnotationQuery(
+        name="Model rollouts",
+        sql="""SELECT event_time AS time,
+    concat('model ', model_version, ' → ', rollout_mode) AS text, rollout_mode AS tags
+FROM model_updates FINAL
+WHERE $__timeFilter(event_time)
+ORDER BY time""",
+        colour="purple",
+        columns=(("time", "time"), ("text", "string"), ("tags", "string")),
+    ),
+)
