@@ -46,6 +46,10 @@ _LAZY_COMMANDS = {
         LazyTarget("sinks.cli", app="dashboards_app"),
         "Grafana dashboards as code: export the JSON and provisioning, push, annotate.",
     ),
+    "alerts": LazyEntry(
+        LazyTarget("sinks.cli", app="alerts_app"),
+        "Deliver alerts to the control centre's API (signed, idempotent, retried).",
+    ),
     "eval": LazyEntry(
         LazyTarget("detector.cli_model", command="eval"),
         "Evaluate a model: COCO AP per class and checkpoint-level alarm figures.",

@@ -25,7 +25,9 @@ ENV_PREFIX: Final = "LEAKGUARD_"
 ENV_NESTED_DELIMITER: Final = "__"
 
 #: Fields whose rejected values are never echoed: they may carry a password.
-_MAY_HOLD_SECRETS: Final = frozenset({"password", "sasl_password", "url", "bootstrap_servers"})
+_MAY_HOLD_SECRETS: Final = frozenset(
+    {"password", "sasl_password", "url", "bootstrap_servers", "api_token", "hmac_key"}
+)
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -135,6 +137,25 @@ class GrafanaSettings(_Block):
     )
 
 
+class AlertSettings(_Block):
+    """Where alerts go: the control centre's HTTPS endpoint and the HMAC key (issue #7)."""
+
+    endpoint_url: str | None = Field(
+        default=None, description="Control-centre HTTPS endpoint the alerts are POSTed to."
+    )
+    hmac_key: SecretStr | None = Field(
+        default=None, description="Shared key of the X-Leakguard-Signature HMAC-SHA256."
+    )
+    group_id: str = Field(
+        default="leakguard-alert-delivery", description="Consumer group of the alert worker."
+    )
+
+    @property
+    def state_file_name(self) -> str:
+        """SQLite file (under the data dir) recording every delivery."""
+        return "alerts/deliveries.sqlite"
+
+
 class LeakguardSettings(BaseSettings):
     """Effective configuration of one leakguard process (frozen after start-up)."""
 
@@ -156,6 +177,7 @@ class LeakguardSettings(BaseSettings):
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
     sink: SinkSettings = Field(default_factory=SinkSettings)
     grafana: GrafanaSettings = Field(default_factory=GrafanaSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @property
     def chdb_path(self) -> Path:

@@ -110,3 +110,52 @@ def dashboards_annotate_rollout(
         model_version=model_version, rollout_mode=mode, at=datetime.now(UTC)
     )
     console.print(f"annotation {answer.get('id')} added")
+
+
+alerts_app = typer.Typer(help="Alert delivery to the control centre.", no_args_is_help=True)
+
+
+@alerts_app.command("deliver")
+def alerts_deliver() -> None:
+    """Consume the alerts topic and deliver every alert until interrupted."""
+    from confluent_kafka import Consumer, Producer
+
+    from infra.topics import load_spec
+    from sinks.alerts.delivery import AlertDelivery
+    from sinks.alerts.store import DeliveryStore
+    from sinks.alerts.worker import AlertWorker
+
+    settings = load_settings()
+    alerts = settings.alerts
+    if alerts.endpoint_url is None or alerts.hmac_key is None:
+        raise SinkError("set LEAKGUARD_ALERTS__ENDPOINT_URL and LEAKGUARD_ALERTS__HMAC_KEY")
+    client = {
+        "bootstrap.servers": require_bootstrap_servers(settings),
+        **settings.kafka.client_config(),
+    }
+    spec = load_spec()
+    store = DeliveryStore(path=settings.data_dir / alerts.state_file_name)
+    delivery = AlertDelivery(
+        endpoint=alerts.endpoint_url,
+        key=alerts.hmac_key.get_secret_value().encode(),
+        store=store,
+    )
+    worker = AlertWorker(
+        consumer=Consumer(
+            {**client, "group.id": alerts.group_id, "enable.auto.commit": False,
+             "auto.offset.reset": "earliest"}
+        ),
+        delivery=delivery,
+        topic=spec.topics["alerts"].name,
+        producer=Producer(client),
+        dead_letter_topic=spec.topics["deadletter"].name,
+    )  # fmt: skip
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    console.print(f"delivering alerts to {alerts.endpoint_url}; Ctrl-C stops")
+    try:
+        worker.run(stop)
+    finally:
+        delivery.close()
+        store.close()
