@@ -1,0 +1,152 @@
+"""Benchmark of the ClickHouse sink against bare inserts of the same rows (issue #7).
+
+Run: ``.venv/bin/python -m bench.sink [--frames 4000] [--repeats 5] [--batch 10000]``
+
+It starts a throw-away ``clickhouse-server`` (Debian 18.16) and an embedded chdb session,
+maps ``--frames`` frames of sample events (about 5 events and 6 rows per frame) to rows
+once, and then times, interleaved ``--repeats`` times into fresh tables:
+
+- ``bare driver``: ``clickhouse_driver.Client.execute("INSERT ... VALUES", rows)`` per
+  table in blocks of ``--batch`` rows, the floor for the server;
+- ``bare chdb``: the same blocks as ``INSERT ... FORMAT JSONEachRow`` text into chdb;
+- ``sink rows``: :class:`~sinks.clickhouse.batching.BatchingSink` ``add`` + ``flush`` of the
+  same rows (batching, offsets, per-table buffers), on each backend;
+- ``sink messages``: the sink from encoded Avro messages (decode + map + batch + insert),
+  the whole per-message work of the worker short of Kafka.
+
+Rows/s are medians; "× bare" is the sink's rate over the bare rate of the same engine.
+Peak memory is ``tracemalloc``'s peak of Python allocations during a sink run, which the
+batch limit bounds (rows are buffered at most ``--batch`` per table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+import tracemalloc
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from infra.chdb_store import open_chdb_session
+from infra.clickhouse_server import LocalClickHouseServer
+from schemas import Codec
+from sinks.clickhouse.backend import AnalyticsBackend, ChdbBackend, DriverBackend
+from sinks.clickhouse.batching import BatchingSink
+from sinks.clickhouse.migrations import apply_migrations
+from sinks.clickhouse.rows import TABLES, TOPIC_EVENTS, Row, rows_of
+from sinks.clickhouse.samples import sample_events
+
+CODEC = Codec()
+
+
+def _reset(backend: AnalyticsBackend) -> None:
+    for table in TABLES:
+        backend.execute(f"TRUNCATE TABLE IF EXISTS {table}")
+
+
+def _bare(backend: AnalyticsBackend, batches: dict[str, list[Row]], batch: int) -> None:
+    for table, rows in batches.items():
+        for start in range(0, len(rows), batch):
+            backend.insert(table, TABLES[table], rows[start : start + batch])
+
+
+def _sink_rows(backend: AnalyticsBackend, pairs: list[tuple[str, Row]], batch: int) -> None:
+    sink = BatchingSink(backend=backend, max_batch_rows=batch, flush_interval_s=3600)
+    for offset, pair in enumerate(pairs):
+        sink.add(("t", 0), offset, [pair])
+        if sink.full():
+            sink.flush()
+    sink.flush()
+
+
+def _sink_messages(
+    backend: AnalyticsBackend, messages: list[tuple[str, bytes]], batch: int
+) -> None:
+    sink = BatchingSink(backend=backend, max_batch_rows=batch, flush_interval_s=3600)
+    for offset, (name, data) in enumerate(messages):
+        sink.add(("t", 0), offset, rows_of(name, CODEC.decode_record(data, name)))
+        if sink.full():
+            sink.flush()
+    sink.flush()
+
+
+def _timed(run: Callable[[], None], reset: Callable[[], None]) -> float:
+    reset()
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def _peak_mib(run: Callable[[], None], reset: Callable[[], None]) -> float:
+    reset()
+    tracemalloc.start()
+    run()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=4000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=10_000)
+    args = parser.parse_args()
+    events = list(sample_events(frames=args.frames))
+    known = set(TOPIC_EVENTS.values())
+    messages = [(type(e).__name__, CODEC.encode(e)) for e in events if type(e).__name__ in known]
+    pairs = [p for name, data in messages for p in rows_of(name, CODEC.decode_record(data, name))]
+    batches: dict[str, list[Row]] = defaultdict(list)
+    for table, row in pairs:
+        batches[table].append(row)
+    n_rows = len(pairs)
+    console = Console()
+    console.print(f"{len(messages):,} messages, {n_rows:,} rows, batch {args.batch:,}")
+    with tempfile.TemporaryDirectory() as tmp:
+        server = LocalClickHouseServer(root=Path(tmp) / "server")
+        server.start()
+        try:
+            engines: dict[str, AnalyticsBackend] = {
+                "server": DriverBackend(url=server.url, database="bench"),
+                "chdb": ChdbBackend(
+                    database="bench", session=open_chdb_session(Path(tmp) / "chdb")
+                ),
+            }
+            paths: dict[str, Callable[[AnalyticsBackend], None]] = {
+                "bare": lambda b: _bare(b, batches, args.batch),
+                "sink rows": lambda b: _sink_rows(b, pairs, args.batch),
+                "sink messages": lambda b: _sink_messages(b, messages, args.batch),
+            }
+            times: dict[tuple[str, str], list[float]] = defaultdict(list)
+            for backend in engines.values():
+                apply_migrations(backend)
+            for _ in range(args.repeats):
+                for engine, backend in engines.items():
+                    for path, run in paths.items():
+                        times[engine, path].append(
+                            _timed(lambda: run(backend), lambda: _reset(backend))  # noqa: B023
+                        )
+            table = Table("engine", "path", "rows/s (median)", "× bare", "peak MiB")
+            for engine, backend in engines.items():
+                bare_rate = n_rows / statistics.median(times[engine, "bare"])
+                for path, run in paths.items():
+                    rate = n_rows / statistics.median(times[engine, path])
+                    peak = _peak_mib(lambda: run(backend), lambda: _reset(backend))  # noqa: B023
+                    table.add_row(
+                        engine, path, f"{rate:,.0f}", f"{rate / bare_rate:.2f}", f"{peak:.1f}"
+                    )
+            console.print(table)
+            for backend in engines.values():
+                backend.close()
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
