@@ -1,0 +1,73 @@
+"""The detect step without Kafka: a batch with a bad frame, and swapping the engine."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from detector.engine import DetectedObject as EngineObject
+from schemas.events import ScanFrame
+from streams.detect import FrameDetector
+from streams.exceptions import ImageRejectedError
+from streams.frame_store import FrameStore
+from streams.logic.images import png_payload
+from tests.streams.helpers import png
+
+
+class _Engine:
+    """A stand-in engine at the model edge: one box per image, its version fixed."""
+
+    def __init__(self, version: str) -> None:
+        self.model_version = version
+        self.calls: list[int] = []
+
+    def predict(self, images: Sequence[np.ndarray]) -> list[list[EngineObject]]:
+        self.calls.append(len(images))
+        return [
+            [EngineObject(3, "phone", 0.9, (1.0, 2.0, float(i.shape[1]), 9.0), True)]
+            for i in images
+        ]
+
+
+def _frame(index: int) -> ScanFrame:
+    return ScanFrame(
+        checkpoint="cp",
+        lane="1",
+        frame_id=f"f{index}",
+        scanner_id="s",
+        view_id="top",
+        image=png_payload(png(32 + index, 24, seed=index)),
+    )
+
+
+def test_bad_frame_fails_alone_and_images_are_staged(tmp_path: Path) -> None:
+    engine = _Engine("v1")
+    detector = FrameDetector(engine=engine, store=FrameStore(str(tmp_path)))
+    bad = dataclasses.replace(
+        _frame(1), image=dataclasses.replace(_frame(1).image, sha256="f" * 64)
+    )
+    results = detector.run_batch([_frame(0), bad, _frame(2)])
+    assert isinstance(results[1], ImageRejectedError)
+    first, third = results[0], results[2]
+    assert not isinstance(first, Exception)
+    assert not isinstance(third, Exception)
+    assert (first.frame_id, third.frame_id) == ("f0", "f2")
+    assert first.objects[0].object_id == "o0"
+    assert first.objects[0].box.x2 == 32.0
+    assert first.alarmed
+    assert engine.calls == [2]
+    assert len(list(tmp_path.rglob("*.png"))) == 2
+
+
+def test_swapped_engine_serves_the_next_batch() -> None:
+    detector = FrameDetector(engine=_Engine("v1"))
+    before = detector.run_batch([_frame(0)])[0]
+    previous = detector.swap_engine(_Engine("v2"))
+    after = detector.run_batch([_frame(0)])[0]
+    assert previous.model_version == "v1"
+    assert not isinstance(before, Exception)
+    assert not isinstance(after, Exception)
+    assert (before.model_version, after.model_version) == ("v1", "v2")
