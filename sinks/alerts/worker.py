@@ -9,16 +9,14 @@ dead-letter topic.
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any, Final
 
-from schemas import Codec, DecodeError, MessageSource, send_dead_letter
+from schemas import Codec, DecodeError
 from sinks.alerts.delivery import AlertDelivery
+from sinks.dead_letters import dead_letter_message
 
 __all__ = ["AlertWorker"]
-
-logger = logging.getLogger(__name__)
 
 #: Messages per poll, and the longest a poll waits: delivery rounds run between polls.
 CONSUME_BATCH_MESSAGES: Final = 500
@@ -53,27 +51,16 @@ class AlertWorker:
 
     def step(self) -> int:
         """Record one batch of alerts, commit it, run one delivery round; returns accepted."""
-        messages = [m for m in self._consumer.consume(CONSUME_BATCH_MESSAGES, POLL_TIMEOUT_S)]
+        messages = self._consumer.consume(CONSUME_BATCH_MESSAGES, POLL_TIMEOUT_S)
         taken = [m for m in messages if m.error() is None]
         for message in taken:
             try:
                 record = self._codec.decode_record(message.value() or b"", "Alert")
             except DecodeError as exc:
-                source = MessageSource(
-                    topic=message.topic(),
-                    partition=message.partition(),
-                    offset=message.offset(),
-                    key=message.key(),
-                )
-
-                def produce(*, topic: str, key: bytes | None, value: bytes) -> None:
-                    self._producer.produce(topic, value=value, key=key)
-
-                send_dead_letter(
-                    produce,
-                    message.value() or b"",
+                dead_letter_message(
+                    self._producer,
+                    message,
                     exc,
-                    source=source,
                     dead_letter_topic=self._dead_letter_topic,
                     worker_id=self._worker_id,
                     codec=self._codec,

@@ -27,9 +27,10 @@ from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from schemas import Codec, DecodeError, MessageSource, send_dead_letter
+from schemas import Codec, DecodeError
 from sinks.clickhouse.batching import BatchingSink, TopicPartition
 from sinks.clickhouse.rows import rows_of
+from sinks.dead_letters import dead_letter_message
 from sinks.exceptions import BackpressureError, SinkError
 
 __all__ = ["SinkWorker"]
@@ -138,33 +139,15 @@ class SinkWorker:
                 raise DecodeError("message has no value (tombstone)")
             rows = rows_of(event_name, self._codec.decode_record(value, event_name))
         except DecodeError as exc:
-            self._dead_letter(message, value or b"", exc)
+            self._dead_letter(message, exc)
             rows = []
         self._sink.add((topic, partition), offset, rows)
 
-    def _dead_letter(self, message: Any, value: bytes, error: DecodeError) -> None:
-        source = MessageSource(
-            topic=message.topic(),
-            partition=message.partition(),
-            offset=message.offset(),
-            key=message.key(),
-        )
-        logger.warning(
-            "dead-lettering %s[%d]@%d: %s",
-            source.topic,
-            source.partition,
-            source.offset,
-            error.reason,
-        )
-
-        def produce(*, topic: str, key: bytes | None, value: bytes) -> None:
-            self._producer.produce(topic, value=value, key=key)
-
-        send_dead_letter(
-            produce,
-            value,
+    def _dead_letter(self, message: Any, error: DecodeError) -> None:
+        dead_letter_message(
+            self._producer,
+            message,
             error,
-            source=source,
             dead_letter_topic=self._dead_letter_topic,
             worker_id=self._worker_id,
             codec=self._codec,

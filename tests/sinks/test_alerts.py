@@ -5,9 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,6 +17,7 @@ from sinks.alerts.delivery import AlertDelivery
 from sinks.alerts.store import DeliveryStore
 from sinks.clickhouse.samples import sample_events
 from sinks.exceptions import SinkError
+from tests.sinks.http_helpers import serving
 
 KEY = b"shared-secret-of-the-control-centre"
 CODEC = Codec()
@@ -69,14 +69,8 @@ def centre() -> Iterator[tuple[str, type[_ControlCentre]]]:
     handler = type(
         "Centre", (_ControlCentre,), {"accepted": {}, "attempts": {}, "bad_signatures": []}
     )
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/alerts", handler
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(handler) as url:
+        yield f"{url}/alerts", handler
 
 
 class _Clock:

@@ -9,10 +9,9 @@ HTTP endpoint that answers as Grafana's HTTP API documentation describes
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,6 +30,7 @@ from sinks.dashboards.grafana import (
 from sinks.dashboards.panels import PANELS
 from sinks.dashboards.push import GrafanaPublisher
 from sinks.exceptions import SinkError
+from tests.sinks.http_helpers import serving
 
 
 def _paths(value: Any, prefix: str = "") -> set[str]:
@@ -126,14 +126,8 @@ class _Grafana(BaseHTTPRequestHandler):
 @pytest.fixture
 def grafana() -> Iterator[tuple[str, type[_Grafana]]]:
     handler = type("Handler", (_Grafana,), {"received": [], "fail_with": None})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(handler) as url:
+        yield url, handler
 
 
 def test_push_posts_the_dashboard_with_overwrite(grafana: tuple[str, type[_Grafana]]) -> None:
