@@ -77,3 +77,15 @@ def test_sink_batch_limits_come_from_the_environment(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("LEAKGUARD_SINK__MAX_BATCH_ROWS", "0")
     with pytest.raises(ConfigurationError, match="LEAKGUARD_SINK__MAX_BATCH_ROWS"):
         load_settings()
+
+
+def test_alert_and_grafana_secrets_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEAKGUARD_ALERTS__ENDPOINT_URL", "https://control.example/alerts")
+    monkeypatch.setenv("LEAKGUARD_ALERTS__HMAC_KEY", "k3y")
+    monkeypatch.setenv("LEAKGUARD_GRAFANA__API_TOKEN", "glsa_t0ken")
+    settings = load_settings()
+    assert settings.alerts.hmac_key is not None
+    assert settings.alerts.hmac_key.get_secret_value() == "k3y"
+    shown = dict(describe_settings(settings))
+    assert shown["LEAKGUARD_ALERTS__HMAC_KEY"] == "**********"
+    assert shown["LEAKGUARD_GRAFANA__API_TOKEN"] == "**********"
