@@ -30,7 +30,17 @@ def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[
 def test_help_lists_every_command_group(tmp_path: Path) -> None:
     result = _run(["--help"], tmp_path)
     assert result.returncode == 0, result.stderr
-    for group in ("config", "stack", "topics", "data", "train", "eval", "analytics", "dashboards", "alerts"):
+    for group in (
+        "config",
+        "stack",
+        "topics",
+        "data",
+        "train",
+        "eval",
+        "analytics",
+        "dashboards",
+        "alerts",
+    ):
         assert group in result.stdout
 
 
