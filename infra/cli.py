@@ -58,6 +58,10 @@ _LAZY_COMMANDS = {
         LazyTarget("streams.cli", app="worker_app"),
         "Run a stream worker: --role edge (detect) or cloud (outcome join, alerts, annotation).",
     ),
+    "scanner": LazyEntry(
+        LazyTarget("streams.cli", app="scanner_app"),
+        "Frame sources: the simulator as a producer, or a folder a scanner exports into.",
+    ),
 }
 
 app = typer.Typer(

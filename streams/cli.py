@@ -14,7 +14,7 @@ import typer
 
 from streams.config import Role, TopicNames, WorkerConfig
 
-__all__ = ["worker_app"]
+__all__ = ["scanner_app", "worker_app"]
 
 #: The settings' variable for the Kafka cluster (infra/settings.py, ``kafka.bootstrap_servers``).
 BOOTSTRAP_ENV: Final[str] = "LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS"
@@ -79,3 +79,81 @@ def worker(
         metrics_port=metrics_port,
     )
     run_worker(config, loglevel=loglevel)
+
+
+scanner_app = typer.Typer(
+    help="Frame sources: the simulator, or a folder a real scanner exports into.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@scanner_app.command("simulate")
+def scanner_simulate(
+    checkpoint: Annotated[str, typer.Option("--checkpoint", help="Checkpoint id.")],
+    bootstrap_servers: BootstrapOption,
+    lanes: Annotated[int, typer.Option("--lanes", help="Lanes, numbered 1..N.")] = 1,
+    rate: Annotated[float, typer.Option("--rate", help="Frames per second per lane.")] = 0.5,
+    frames: Annotated[int | None, typer.Option("--frames", help="Frames per lane.")] = None,
+    size: Annotated[int, typer.Option("--size", help="Image side in pixels.")] = 640,
+    seed: Annotated[int, typer.Option("--seed", help="Simulator seed.")] = 0,
+    topic_prefix: PrefixOption = "",
+) -> None:
+    """Publish simulated frames (with ground truth) for each lane, round robin."""
+    from detector.sim.stream import ScannerStream
+    from streams.sources import FramePublisher, frame_from_simulated
+
+    streams = [
+        iter(
+            ScannerStream(
+                checkpoint_id=checkpoint,
+                lane_id=str(lane),
+                rate_hz=rate * lanes,  # the lanes share this process: interleave them
+                seed=seed,
+                width_px=size,
+                height_px=size,
+                max_frames=frames,
+            )
+        )
+        for lane in range(1, lanes + 1)
+    ]
+    publisher = FramePublisher(
+        topic=TopicNames().prefixed(topic_prefix).frames, bootstrap_servers=bootstrap_servers
+    )
+    sent = 0
+    while streams:
+        for stream in list(streams):
+            simulated = next(stream, None)
+            if simulated is None:
+                streams.remove(stream)
+                continue
+            publisher.publish(frame_from_simulated(simulated))
+            sent += 1
+    publisher.flush()
+    typer.echo(f"published {sent} frames")
+
+
+@scanner_app.command("watch")
+def scanner_watch(
+    folder: Annotated[Path, typer.Argument(help="Folder the scanner exports PNG files into.")],
+    checkpoint: Annotated[str, typer.Option("--checkpoint", help="Checkpoint id.")],
+    bootstrap_servers: BootstrapOption,
+    lane: Annotated[str, typer.Option("--lane", help="Lane of this scanner.")] = "1",
+    once: Annotated[bool, typer.Option("--once", help="Publish what is there, then stop.")] = False,
+    topic_prefix: PrefixOption = "",
+) -> None:
+    """Publish every PNG that appears in FOLDER; move it to done/ or rejected/."""
+    from streams.sources import FramePublisher, watch_folder
+
+    publisher = FramePublisher(
+        topic=TopicNames().prefixed(topic_prefix).frames, bootstrap_servers=bootstrap_servers
+    )
+    count = watch_folder(
+        folder,
+        checkpoint=checkpoint,
+        lane=lane,
+        publish=publisher.publish,
+        should_stop=lambda: once,
+    )
+    publisher.flush()
+    typer.echo(f"published {count} frames")

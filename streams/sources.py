@@ -1,0 +1,174 @@
+"""Frame sources: the simulator as a Kafka producer and a bridge for real scanners that
+export PNG files into a folder (issue #6, "Sources").
+
+Both publish ``ScanFrame`` events keyed ``checkpoint/lane`` (one lane's frames stay in order
+on one partition) through :class:`FramePublisher`, which applies back-pressure: when the
+producer's queue is full it waits for deliveries instead of dropping frames. The folder
+bridge moves each file to ``done/`` once published, or to ``rejected/`` with a clear
+:class:`SourceError` message when it cannot be read as a PNG, so the scanner's folder never
+fills up and no file is published twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Final
+
+from confluent_kafka import KafkaException, Producer
+
+from detector.sim.stream import SimulatedFrame
+from leakguard.classes import CLASS_NAMES
+from schemas.codec import Codec
+from schemas.events import Box, LabeledBox, ScanFrame
+from streams.exceptions import ImageRejectedError, SourceError
+from streams.logic.images import png_payload
+
+__all__ = ["FramePublisher", "frame_from_file", "frame_from_simulated", "watch_folder"]
+
+log = logging.getLogger(__name__)
+
+#: How long one back-pressure wait lasts before the producer is asked again.
+BACKPRESSURE_WAIT_S: Final[float] = 0.5
+#: Files younger than this may still be being written by the scanner.
+SETTLE_S: Final[float] = 0.5
+
+
+def frame_from_simulated(frame: SimulatedFrame, *, scanner_id: str = "sim") -> ScanFrame:
+    """The ``ScanFrame`` of a simulated frame, ground truth included."""
+    truth = tuple(
+        LabeledBox(
+            class_name=CLASS_NAMES[obj.class_id],  # type: ignore[arg-type]
+            subtype=obj.subtype,
+            box=Box(x1=obj.box_xyxy[0], y1=obj.box_xyxy[1], x2=obj.box_xyxy[2], y2=obj.box_xyxy[3]),
+        )
+        for obj in frame.ground_truth
+    )
+    return ScanFrame(
+        checkpoint=frame.checkpoint_id,
+        lane=frame.lane_id,
+        frame_id=f"{frame.checkpoint_id}/{frame.lane_id}/{frame.frame_index:09d}",
+        scanner_id=scanner_id,
+        view_id="top",
+        image=png_payload(frame.image_png),
+        ground_truth=truth,
+    )
+
+
+def frame_from_file(
+    path: Path, *, checkpoint: str, lane: str, scanner_id: str = "bridge"
+) -> ScanFrame:
+    """The ``ScanFrame`` of an exported PNG; its frame id is the file name's stem."""
+    try:
+        data = path.read_bytes()
+        payload = png_payload(data)
+    except OSError as exc:
+        raise SourceError(f"cannot read scanner file {path}: {exc.strerror or exc}") from exc
+    except ImageRejectedError as exc:
+        raise SourceError(f"scanner file {path} is not a PNG image: {exc}") from exc
+    return ScanFrame(
+        checkpoint=checkpoint,
+        lane=lane,
+        frame_id=f"{checkpoint}/{lane}/{path.stem}",
+        scanner_id=scanner_id,
+        view_id="top",
+        image=payload,
+    )
+
+
+class FramePublisher:
+    """Produces ``ScanFrame`` events to ``topic``; waits (back-pressure) when the queue is full."""
+
+    def __init__(
+        self,
+        *,
+        topic: str,
+        bootstrap_servers: str | None = None,
+        producer: Any = None,
+        codec: Codec | None = None,
+    ) -> None:
+        if producer is None:
+            if not bootstrap_servers:
+                raise SourceError("a frame publisher needs bootstrap_servers or a producer")
+            producer = Producer(
+                {
+                    "bootstrap.servers": bootstrap_servers,
+                    "partitioner": "murmur2_random",  # the partitioner Faust and Java use
+                    "message.max.bytes": 12_000_000,
+                    "linger.ms": 5,
+                }
+            )
+        self._producer = producer
+        self._topic = topic
+        self._codec = codec if codec is not None else Codec()
+
+    def publish(self, frame: ScanFrame) -> None:
+        """Queue one frame; blocks while the producer's queue is full."""
+        value = self._codec.encode(frame)
+        key = f"{frame.checkpoint}/{frame.lane}".encode()
+        while True:
+            try:
+                self._producer.produce(self._topic, key=key, value=value)
+                break
+            except BufferError:
+                self._producer.poll(BACKPRESSURE_WAIT_S)
+            except KafkaException as exc:
+                raise SourceError(f"cannot publish frame {frame.frame_id}: {exc}") from exc
+        self._producer.poll(0)
+
+    def flush(self, timeout_s: float = 30.0) -> int:
+        """Wait for queued frames; returns how many are still undelivered."""
+        remaining: int = self._producer.flush(timeout_s)
+        return remaining
+
+
+def publish_all(frames: Iterable[ScanFrame], publisher: FramePublisher) -> int:
+    """Publish every frame of ``frames`` (the simulator's pace is the iterable's)."""
+    count = 0
+    for frame in frames:
+        publisher.publish(frame)
+        count += 1
+    publisher.flush()
+    return count
+
+
+def watch_folder(
+    folder: Path,
+    *,
+    checkpoint: str,
+    lane: str,
+    publish: Callable[[ScanFrame], None],
+    poll_s: float = 0.5,
+    should_stop: Callable[[], bool] = lambda: False,
+    clock: Callable[[], float] = time.time,
+) -> int:
+    """Publish every ``*.png`` that appears in ``folder`` (oldest first) until ``should_stop``.
+
+    Published files move to ``done/``; unreadable ones to ``rejected/`` with the reason
+    logged. Returns the number of frames published.
+    """
+    done, rejected = folder / "done", folder / "rejected"
+    done.mkdir(parents=True, exist_ok=True)
+    rejected.mkdir(parents=True, exist_ok=True)
+    published = 0
+    while True:
+        now = clock()
+        files = sorted(
+            (p for p in folder.glob("*.png") if now - p.stat().st_mtime >= SETTLE_S),
+            key=lambda p: (p.stat().st_mtime, p.name),
+        )
+        for path in files:
+            try:
+                frame = frame_from_file(path, checkpoint=checkpoint, lane=lane)
+            except SourceError as exc:
+                log.error("%s", exc)
+                path.replace(rejected / path.name)
+                continue
+            publish(frame)
+            path.replace(done / path.name)
+            published += 1
+        if should_stop():
+            return published
+        time.sleep(poll_s)

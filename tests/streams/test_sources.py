@@ -1,0 +1,49 @@
+"""Sources without Kafka: the folder bridge publishes PNGs once, rejects unreadable files
+with a clear reason, and simulated frames carry their ground truth."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from detector.sim.stream import ScannerStream
+from schemas.events import ScanFrame
+from streams.exceptions import SourceError
+from streams.sources import frame_from_file, frame_from_simulated, watch_folder
+from tests.streams.helpers import png
+
+
+def test_folder_bridge_publishes_once_and_rejects_bad_files(tmp_path: Path) -> None:
+    old = time.time() - 10
+    for name, data in (
+        ("0001.png", png(16, 16)),
+        ("0002.png", b"not a png"),
+        ("0003.png", png(8, 8)),
+    ):
+        (tmp_path / name).write_bytes(data)
+        os.utime(tmp_path / name, (old, old))
+    published: list[ScanFrame] = []
+    count = watch_folder(
+        tmp_path, checkpoint="cp", lane="2", publish=published.append, should_stop=lambda: True
+    )
+    assert count == 2
+    assert [f.frame_id for f in published] == ["cp/2/0001", "cp/2/0003"]
+    assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["0001.png", "0003.png"]
+    assert [p.name for p in (tmp_path / "rejected").iterdir()] == ["0002.png"]
+    with pytest.raises(SourceError, match="is not a PNG"):
+        frame_from_file(tmp_path / "rejected" / "0002.png", checkpoint="cp", lane="2")
+    with pytest.raises(SourceError, match="cannot read scanner file"):
+        frame_from_file(tmp_path / "missing.png", checkpoint="cp", lane="2")
+
+
+def test_simulated_frame_carries_ground_truth() -> None:
+    stream = ScannerStream(checkpoint_id="cp", lane_id="1", width_px=128, height_px=128)
+    simulated = stream.frame(0)
+    frame = frame_from_simulated(simulated)
+    assert frame.frame_id == "cp/1/000000000"
+    assert frame.ground_truth is not None
+    assert len(frame.ground_truth) == len(simulated.ground_truth)
+    assert frame.image.inline == simulated.image_png
