@@ -157,3 +157,26 @@ def scanner_watch(
     )
     publisher.flush()
     typer.echo(f"published {count} frames")
+
+
+@scanner_app.command("guards")
+def scanner_guards(
+    bootstrap_servers: BootstrapOption,
+    miss_rate: Annotated[float, typer.Option("--miss-rate", help="Missed media share.")] = 0.0,
+    mistake_rate: Annotated[float, typer.Option("--mistake-rate", help="Wrong calls share.")] = 0.0,
+    delay_s: Annotated[float, typer.Option("--delay", help="Median answer delay (s).")] = 2.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the guards' choices.")] = 0,
+    topic_prefix: PrefixOption = "",
+) -> None:
+    """Simulated guards: answer every detection from the simulator's ground truth."""
+    from streams.guards import run_guards
+    from streams.logic.guard_policy import GuardPolicy
+
+    policy = GuardPolicy(
+        miss_rate=miss_rate, mistake_rate=mistake_rate, median_delay_s=delay_s, seed=seed
+    )
+    run_guards(
+        bootstrap_servers=bootstrap_servers,
+        topics=TopicNames().prefixed(topic_prefix),
+        policy=policy,
+    )

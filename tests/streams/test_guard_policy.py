@@ -43,3 +43,28 @@ def test_rates_are_seeded_and_roughly_respected() -> None:
 def test_bad_rates_fail_at_start() -> None:
     with pytest.raises(StreamsConfigError, match="miss_rate"):
         GuardPolicy(miss_rate=1.5)
+
+
+def test_guard_desk_answers_after_the_delay_with_the_frames_truth() -> None:
+    from schemas.events import ScanFrame
+    from streams.guards import GuardDesk
+    from streams.logic.images import png_payload
+    from tests.streams.helpers import png
+
+    desk = GuardDesk(policy=GuardPolicy(median_delay_s=1.0), max_frames=2)
+    det = detection(obj("o0", (80, 80, 90, 90)))
+    frame = ScanFrame(
+        checkpoint=det.checkpoint,
+        lane=det.lane,
+        frame_id=det.frame_id,
+        scanner_id="s",
+        view_id="top",
+        image=png_payload(png(8, 8)),
+        ground_truth=TRUTH,
+    )
+    desk.on_frame(frame)
+    desk.on_detection(det, now=100.0)
+    assert desk.due(now=100.0) == []
+    (answer,) = desk.due(now=110.0)
+    assert answer.rejected_object_ids == ("o0",)
+    assert len(answer.missed_items) == 2

@@ -1,0 +1,104 @@
+"""Simulated guards for demos and tests (issue #6): they see the ground truth the simulator
+publishes on ``scanner.frames`` and answer each ``Detection`` with a ``GuardVerdict`` after a
+human-like delay, by :class:`~streams.logic.guard_policy.GuardPolicy`.
+
+:class:`GuardDesk` is the Kafka-free core (remember ground truth, schedule answers, hand out
+the due ones); :func:`run_guards` drives it with a confluent-kafka consumer and producer.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Final
+
+from confluent_kafka import Consumer, Producer
+
+from schemas.codec import Codec
+from schemas.events import Detection, GuardVerdict, LabeledBox, ScanFrame
+from schemas.exceptions import DecodeError
+from streams.config import TopicNames
+from streams.logic.guard_policy import GuardPolicy
+
+__all__ = ["GuardDesk", "run_guards"]
+
+#: Ground truth kept for this many recent frames: far more than guards have in flight.
+MAX_REMEMBERED_FRAMES: Final[int] = 10_000
+
+
+class GuardDesk:
+    """Ground truth by frame, and the verdicts waiting for their moment."""
+
+    def __init__(self, *, policy: GuardPolicy, max_frames: int = MAX_REMEMBERED_FRAMES) -> None:
+        self.policy = policy
+        self._truth: OrderedDict[tuple[str, str, str], tuple[LabeledBox, ...]] = OrderedDict()
+        self._max_frames = max_frames
+        self._pending: list[tuple[float, int, GuardVerdict]] = []
+        self._order = itertools.count()
+
+    def on_frame(self, frame: ScanFrame) -> None:
+        """Remember a frame's ground truth (none for a production scanner)."""
+        self._truth[(frame.checkpoint, frame.lane, frame.frame_id)] = frame.ground_truth or ()
+        while len(self._truth) > self._max_frames:
+            self._truth.popitem(last=False)
+
+    def on_detection(self, detection: Detection, *, now: float) -> None:
+        """Schedule the guard's answer to ``detection``."""
+        truth = self._truth.get((detection.checkpoint, detection.lane, detection.frame_id), ())
+        answer = self.policy.answer(detection, truth)
+        heapq.heappush(self._pending, (now + answer.delay_s, next(self._order), answer.verdict))
+
+    def due(self, *, now: float) -> list[GuardVerdict]:
+        """The verdicts whose delay has passed, oldest first."""
+        ready = []
+        while self._pending and self._pending[0][0] <= now:
+            ready.append(heapq.heappop(self._pending)[2])
+        return ready
+
+
+def run_guards(
+    *,
+    bootstrap_servers: str,
+    topics: TopicNames,
+    policy: GuardPolicy,
+    group_id: str = "leakguard-sim-guards",
+    should_stop: Callable[[], bool] = lambda: False,
+    codec: Codec | None = None,
+) -> None:
+    """Answer every detection until ``should_stop``; undecodable messages are skipped (the
+    workers dead-letter them; the simulated guard is a demo tool, not a consumer of record)."""
+    codec = codec if codec is not None else Codec()
+    desk = GuardDesk(policy=policy)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": group_id,
+            "auto.offset.reset": "latest",
+        }
+    )
+    producer = Producer({"bootstrap.servers": bootstrap_servers, "partitioner": "murmur2_random"})
+    consumer.subscribe([topics.frames, topics.detections])
+    try:
+        while not should_stop():
+            for message in consumer.consume(num_messages=100, timeout=0.2):
+                if message.error() is not None or message.value() is None:
+                    continue
+                try:
+                    event = codec.decode_any(message.value())
+                except DecodeError:
+                    continue
+                if isinstance(event, ScanFrame):
+                    desk.on_frame(event)
+                elif isinstance(event, Detection):
+                    desk.on_detection(event, now=time.monotonic())
+            for verdict in desk.due(now=time.monotonic()):
+                producer.produce(
+                    topics.verdicts, key=verdict.frame_id.encode(), value=codec.encode(verdict)
+                )
+            producer.poll(0)
+    finally:
+        producer.flush(10)
+        consumer.close()
