@@ -61,7 +61,7 @@ def _sink_rows(backend: AnalyticsBackend, pairs: list[tuple[str, Row]], batch: i
     for offset, pair in enumerate(pairs):
         sink.add(("t", 0), offset, [pair])
         if sink.full():
-            sink.flush()
+            sink.flush(only_full=True)
     sink.flush()
 
 
@@ -72,7 +72,7 @@ def _sink_messages(
     for offset, (name, data) in enumerate(messages):
         sink.add(("t", 0), offset, rows_of(name, CODEC.decode_record(data, name)))
         if sink.full():
-            sink.flush()
+            sink.flush(only_full=True)
     sink.flush()
 
 

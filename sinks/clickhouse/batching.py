@@ -1,8 +1,9 @@
 """Batches of rows per table, and the offsets they cover, flushed together or not at all.
 
 The model is Quix Streams' batching sink: rows are buffered per table up to a size bound
-(``max_batch_rows``) and a time bound (``flush_interval_s``); a flush inserts every buffered
-table and only then hands back the Kafka offsets it covers, for the caller to commit. A
+(``max_batch_rows``, a full table may be inserted alone) and a time bound
+(``flush_interval_s``); a full flush inserts every buffered table and only then hands back
+the Kafka offsets it covers, for the caller to commit. A
 flush that finds the store unavailable raises :class:`~sinks.exceptions.BackpressureError`
 with ``retry_after_s`` from an exponential back-off and keeps the tables it could not
 write; tables already written are not written again, and if the process dies before the
@@ -114,25 +115,32 @@ class BatchingSink:
             self._since = self._clock()
 
     def due(self) -> bool:
-        """Whether a table reached ``max_batch_rows`` or the oldest row ``flush_interval_s``."""
-        if self._since is None:
-            return False
-        if any(len(rows) >= self.max_batch_rows for rows in self._tables.values()):
-            return True
-        return self._clock() - self._since >= self.flush_interval_s
+        """Whether the oldest buffered message waited ``flush_interval_s``: time to flush
+        every table and commit."""
+        return self._since is not None and self._clock() - self._since >= self.flush_interval_s
 
     def full(self) -> bool:
         """Whether a table is at its size bound: take no more messages before a flush."""
         return any(len(rows) >= self.max_batch_rows for rows in self._tables.values())
 
-    def flush(self) -> FlushResult:
+    def flush(self, *, only_full: bool = False) -> FlushResult:
         """Insert every buffered table; return the rows written and the offsets to commit.
+
+        ``only_full`` writes just the tables at ``max_batch_rows`` and commits nothing (the
+        other tables still hold rows of those offsets): a busy table goes out in full
+        blocks while quiet ones keep filling until the time bound, instead of every table
+        being cut into small inserts whenever one fills up.
 
         Raises :class:`BackpressureError` when the store is unavailable; the tables not yet
         written stay buffered for the next attempt.
         """
         written: dict[str, int] = {}
-        for table in list(self._tables):
+        tables = [
+            table
+            for table, rows in self._tables.items()
+            if not only_full or len(rows) >= self.max_batch_rows
+        ]
+        for table in tables:
             rows = self._tables[table]
             try:
                 self._backend.insert(table, TABLES[table], rows)
@@ -145,6 +153,8 @@ class BatchingSink:
             written[table] = len(rows)
             del self._tables[table]
         self._backoff.reset()
+        if only_full:
+            return FlushResult(rows=written, offsets={})
         offsets, self._offsets, self._since = self._offsets, {}, None
         return FlushResult(rows=written, offsets=offsets)
 

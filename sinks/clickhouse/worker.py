@@ -2,8 +2,9 @@
 
 A thin loop over :class:`~sinks.clickhouse.batching.BatchingSink`: poll a batch of messages
 from a confluent-kafka consumer (auto-commit off), decode each with
-``Codec.decode_record``, map it with :func:`~sinks.clickhouse.rows.rows_of`, buffer, and
-when the batch is due flush it and commit exactly the offsets it covered. Undecodable
+``Codec.decode_record``, map it with :func:`~sinks.clickhouse.rows.rows_of`, buffer; insert
+a table alone when it is full, and when the time bound is reached flush every table and
+commit exactly the offsets that covered. Undecodable
 messages go to the dead-letter topic (``schemas.send_dead_letter``) and their offsets are
 committed with the batch, after the dead-letter producer has delivered them.
 
@@ -121,7 +122,9 @@ class SinkWorker:
         for message in messages:
             self._take(message)
         if self._sink.due():
-            self._flush_until_written(stop)
+            self._flush_until_written(stop, only_full=False)
+        elif self._sink.full():
+            self._flush_until_written(stop, only_full=True)
         return len(messages)
 
     def _take(self, message: Any) -> None:
@@ -154,13 +157,14 @@ class SinkWorker:
         )
         self._dead_letters_total.inc()
 
-    def _flush_until_written(self, stop: threading.Event | None) -> None:
-        """Flush and commit, backing off while the store is unavailable (partitions paused)."""
+    def _flush_until_written(self, stop: threading.Event | None, *, only_full: bool) -> None:
+        """Flush (and commit unless ``only_full``), backing off while the store is
+        unavailable (partitions paused)."""
         paused: list[Any] = []
         try:
             while True:
                 try:
-                    self._flush_and_commit()
+                    self._flush_and_commit(only_full=only_full)
                     return
                 except BackpressureError as exc:
                     self._retries_total.inc()
@@ -186,8 +190,12 @@ class SinkWorker:
                 # A partition assigned during the wait is not paused: keep its message.
                 self._take(message)
 
-    def _flush_and_commit(self) -> None:
-        result = self._sink.flush()
+    def _flush_and_commit(self, *, only_full: bool = False) -> None:
+        result = self._sink.flush(only_full=only_full)
+        for table, count in result.rows.items():
+            self._rows_total.labels(table=table).inc(count)
+        if only_full:
+            return
         if self._producer.flush(DEAD_LETTER_FLUSH_TIMEOUT_S) > 0:
             raise SinkError("dead letters were not delivered; the batch is not committed")
         if result.offsets:
@@ -201,8 +209,6 @@ class SinkWorker:
                 asynchronous=False,
             )
             self._committed.update(result.offsets)
-        for table, count in result.rows.items():
-            self._rows_total.labels(table=table).inc(count)
         if time.monotonic() - self._lag_at >= LAG_REFRESH_S:
             self.lag()
 

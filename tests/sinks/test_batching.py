@@ -108,3 +108,19 @@ def test_discard_forgets_rows_and_offsets(chdb_backend: AnalyticsBackend) -> Non
     assert sink.buffered_rows == 0
     assert sink.pending_offsets == {}
     assert not sink.due()
+
+
+def test_a_full_table_goes_out_alone_and_commits_nothing(chdb_backend: AnalyticsBackend) -> None:
+    apply_migrations(chdb_backend)
+    sink = BatchingSink(backend=chdb_backend, max_batch_rows=2)
+    sink.add(("dl", 0), 0, [_dead_letter_row("a")])
+    sink.add(("ms", 0), 0, [_model_status_row("b")])
+    sink.add(("dl", 0), 1, [_dead_letter_row("c")])
+    assert sink.full()
+    early = sink.flush(only_full=True)
+    assert early.rows == {"dead_letters": 2}
+    assert early.offsets == {}  # model_status still holds a row of these offsets
+    assert sink.pending_offsets == {("dl", 0): 2, ("ms", 0): 1}
+    final = sink.flush()
+    assert final.rows == {"model_status": 1}
+    assert final.offsets == {("dl", 0): 2, ("ms", 0): 1}
