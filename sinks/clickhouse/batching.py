@@ -89,6 +89,7 @@ class BatchingSink:
         self._backoff = backoff if backoff is not None else Backoff()
         self._clock = clock
         self._tables: dict[str, list[Row]] = {}
+        self._full: set[str] = set()  # tables at max_batch_rows, kept by add(): full() is O(1)
         self._offsets: dict[TopicPartition, int] = {}
         self._since: float | None = None
 
@@ -109,7 +110,10 @@ class BatchingSink:
         with the next flush and never read again.
         """
         for table, row in rows:
-            self._tables.setdefault(table, []).append(row)
+            buffer = self._tables.setdefault(table, [])
+            buffer.append(row)
+            if len(buffer) >= self.max_batch_rows:
+                self._full.add(table)
         self._offsets[source] = offset + 1
         if self._since is None:
             self._since = self._clock()
@@ -121,7 +125,7 @@ class BatchingSink:
 
     def full(self) -> bool:
         """Whether a table is at its size bound: take no more messages before a flush."""
-        return any(len(rows) >= self.max_batch_rows for rows in self._tables.values())
+        return bool(self._full)
 
     def flush(self, *, only_full: bool = False) -> FlushResult:
         """Insert every buffered table; return the rows written and the offsets to commit.
@@ -152,6 +156,7 @@ class BatchingSink:
                 ) from exc
             written[table] = len(rows)
             del self._tables[table]
+            self._full.discard(table)
         self._backoff.reset()
         if only_full:
             return FlushResult(rows=written, offsets={})
@@ -161,5 +166,6 @@ class BatchingSink:
     def discard(self) -> None:
         """Drop everything buffered (partitions revoked: the next owner reads it again)."""
         self._tables.clear()
+        self._full.clear()
         self._offsets.clear()
         self._since = None
