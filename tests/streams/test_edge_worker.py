@@ -3,8 +3,10 @@ broker with a tiny model; frames in, exactly one detection per frame out."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
+import httpx
 import pytest
 
 from schemas import Codec, Detection
@@ -31,7 +33,18 @@ def test_200_frames_give_exactly_200_detections(
     stream_topics: StreamTopics, workers: Workers, tiny_artifact: Path, tmp_path: Path
 ) -> None:
     codec = Codec()
-    workers.start("edge", "--model", str(tiny_artifact), "--frame-store", str(tmp_path / "fs"))
+    with socket.socket() as probe:  # a free port for the worker's /metrics
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    workers.start(
+        "edge",
+        "--model",
+        str(tiny_artifact),
+        "--frame-store",
+        str(tmp_path / "fs"),
+        "--metrics-port",
+        str(port),
+    )
     images = [png(128, 128, seed=i) for i in range(4)]
     out = producer(stream_topics.bootstrap)
     sent = []
@@ -66,3 +79,8 @@ def test_200_frames_give_exactly_200_detections(
         assert all(ids == sorted(ids) for ids in by_partition.values())
         assert len(lane_ids) > 60
     assert len(list((tmp_path / "fs" / "staging").rglob("*.png"))) == 200
+    metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    assert "leakguard_frames_in_total 200.0" in metrics
+    assert "leakguard_detections_out_total 200.0" in metrics
+    assert "leakguard_inference_latency_seconds_count" in metrics
+    assert "leakguard_queue_depth 0.0" in metrics
