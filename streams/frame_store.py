@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any, Final, Literal
 from urllib.parse import quote
 
-import fsspec  # type: ignore[import-untyped]
+import fsspec
 
 from schemas.events import ImageLink
 from streams.exceptions import FrameStoreError

@@ -14,7 +14,7 @@ import struct
 from collections.abc import Callable
 from typing import Final
 
-import fsspec  # type: ignore[import-untyped]
+import fsspec
 
 from schemas.events import ImagePayload
 from streams.exceptions import ImageRejectedError
