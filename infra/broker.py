@@ -19,10 +19,8 @@ Tansu auto-creates unknown topics with 4 partitions, so create every topic from 
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -37,6 +35,7 @@ from infra.processes import (
     DEFAULT_STOP_TIMEOUT_S,
     LOOPBACK,
     ServiceProcess,
+    die_with_parent,
     free_port,
     terminate_process,
 )
@@ -47,8 +46,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_STARTUP_TIMEOUT_S: Final = 20.0
 #: A fresh port can be taken by another process between probing and binding: retry a few times.
 _START_ATTEMPTS: Final = 3
-#: Linux prctl option asking the kernel to signal the child when its parent dies.
-_PR_SET_PDEATHSIG: Final = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +91,6 @@ def wait_for_metadata(bootstrap_servers: str, *, timeout_s: float) -> None:
         except Exception as exc:  # librdkafka raises KafkaException with many codes
             last_error = exc
     raise BrokerError(f"broker at {bootstrap_servers} did not answer: {last_error}")
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: ask the kernel for SIGTERM when the parent dies."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 class EmbeddedBroker(ServiceProcess):
@@ -171,7 +162,7 @@ class EmbeddedBroker(ServiceProcess):
             "--storage-engine",
             "memory://tansu/",
         ]
-        preexec: Callable[[], None] | None = _die_with_parent if self._die_with_parent else None
+        preexec: Callable[[], None] | None = die_with_parent if self._die_with_parent else None
         with self._open_log() as log_file:
             self._process = subprocess.Popen(
                 command,

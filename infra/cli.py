@@ -30,13 +30,13 @@ err_console = Console(stderr=True)
 
 #: Commands whose modules import torch: loaded only when they run.
 _LAZY_COMMANDS = {
-    "data": LazyEntry(
-        LazyTarget("detector.cli_data"),
-        "Simulated X-ray data sets: generate them, look at them.",
+    "worker": LazyEntry(
+        LazyTarget("streams.cli", app="worker_app"),
+        "Run a stream worker: --role edge (detect) or cloud (outcome join, alerts, annotation).",
     ),
-    "train": LazyEntry(
-        LazyTarget("detector.cli_model", command="train"),
-        "Train the RetinaNet detector from scratch; writes a signed-ready safetensors artifact.",
+    "scanner": LazyEntry(
+        LazyTarget("streams.cli", app="scanner_app"),
+        "Frame sources: the simulator as a producer, or a folder a scanner exports into.",
     ),
     "analytics": LazyEntry(
         LazyTarget("sinks.cli"),
@@ -50,17 +50,17 @@ _LAZY_COMMANDS = {
         LazyTarget("sinks.cli", app="alerts_app"),
         "Deliver alerts to the control centre's API (signed, idempotent, retried).",
     ),
+    "data": LazyEntry(
+        LazyTarget("detector.cli_data"),
+        "Simulated X-ray data sets: generate them, look at them.",
+    ),
+    "train": LazyEntry(
+        LazyTarget("detector.cli_model", command="train"),
+        "Train the RetinaNet detector from scratch; writes a safetensors artifact and reports.",
+    ),
     "eval": LazyEntry(
         LazyTarget("detector.cli_model", command="eval"),
         "Evaluate a model: COCO AP per class and checkpoint-level alarm figures.",
-    ),
-    "worker": LazyEntry(
-        LazyTarget("streams.cli", app="worker_app"),
-        "Run a stream worker: --role edge (detect) or cloud (outcome join, alerts, annotation).",
-    ),
-    "scanner": LazyEntry(
-        LazyTarget("streams.cli", app="scanner_app"),
-        "Frame sources: the simulator as a producer, or a folder a scanner exports into.",
     ),
 }
 

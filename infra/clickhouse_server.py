@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Final
 
 from infra.exceptions import ClickHouseError
-from infra.processes import LOOPBACK, ServiceProcess, free_port, terminate_process
+from infra.processes import (
+    LOOPBACK,
+    ServiceProcess,
+    die_with_parent,
+    free_port,
+    terminate_process,
+)
 
 #: Debian installs the server binary here; ``$PATH`` is searched first.
 SERVER_BINARY: Final = "clickhouse-server"
@@ -129,6 +135,7 @@ class LocalClickHouseServer(ServiceProcess):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=die_with_parent,  # a killed test run must not leave a server behind
         )
         self._wait_until_ready()
 

@@ -7,6 +7,7 @@ never outlive their owner; the helpers here are what both use to start and stop 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -21,6 +22,18 @@ from typing import Any, Final, Self
 LOOPBACK: Final = "127.0.0.1"
 #: Time a child gets to exit on SIGTERM before it is killed.
 DEFAULT_STOP_TIMEOUT_S: Final = 5.0
+#: Linux prctl option asking the kernel to signal the child when its parent dies.
+_PR_SET_PDEATHSIG: Final = 1
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` of a child that must not outlive us: SIGTERM when the parent dies.
+
+    The kernel signals on the death of the parent *thread*, so start such children from a
+    thread that lives as long as they should.
+    """
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def free_port(host: str = LOOPBACK) -> int:

@@ -40,6 +40,8 @@ def test_help_lists_every_command_group(tmp_path: Path) -> None:
         "analytics",
         "dashboards",
         "alerts",
+        "worker",
+        "scanner",
     ):
         assert group in result.stdout
 

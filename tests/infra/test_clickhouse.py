@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,7 @@ from clickhouse_driver import Client
 from infra.chdb_store import open_chdb_session
 from infra.clickhouse_server import LocalClickHouseServer
 from infra.exceptions import ClickHouseError
+from infra.processes import process_alive
 
 DDL_PATH = Path(__file__).with_name("probe_table.sql")
 ROWS = [
@@ -74,3 +78,29 @@ def test_chdb_refuses_a_directory_holding_a_server_config(
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ClickHouseError, match=r"config\.xml"):
         open_chdb_session(tmp_path / "chdb")
+
+
+_PARENT_SCRIPT = """
+import pathlib, sys, time
+from infra.clickhouse_server import LocalClickHouseServer
+server = LocalClickHouseServer(root=pathlib.Path(sys.argv[1]))
+server.start()
+print(server.pid, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.integration
+def test_server_dies_with_a_killed_parent(tmp_path: Path) -> None:
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _PARENT_SCRIPT, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    assert parent.stdout is not None
+    server_pid = int(parent.stdout.readline())
+    assert process_alive(server_pid)
+    parent.kill()
+    parent.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while process_alive(server_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not process_alive(server_pid)
