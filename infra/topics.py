@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from infra.exceptions import ConfigurationError, InfraError, TopicDriftError
+from streams.kafka_admin import create_topics
 
 #: The spec shipped with leakguard.
 DEFAULT_SPEC_PATH: Final = Path(__file__).with_name("topics.toml")
@@ -144,9 +145,8 @@ def _partition_counts(admin: AdminClient) -> dict[str, int]:
 
 
 def _create(admin: AdminClient, topics: list[TopicSpec]) -> None:
-    if not topics:
-        return
-    futures = admin.create_topics(
+    create_topics(
+        admin,
         [
             NewTopic(
                 topic.name,
@@ -156,16 +156,7 @@ def _create(admin: AdminClient, topics: list[TopicSpec]) -> None:
             )
             for topic in topics
         ],
-        request_timeout=ADMIN_TIMEOUT_S,
     )
-    for name, future in futures.items():
-        try:
-            future.result()
-        except KafkaException as exc:
-            # Another process created it between our listing and our request: that is fine,
-            # the drift check of the next apply compares it with the spec.
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise InfraError(f"cannot create topic {name}: {exc}") from exc
 
 
 def _topic_configs(admin: AdminClient, names: list[str]) -> dict[str, dict[str, str]]:

@@ -9,7 +9,7 @@ the worker creates its internal topics here, with explicit counts, before Faust 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from confluent_kafka import KafkaError, KafkaException
@@ -17,7 +17,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from streams.exceptions import StreamsConfigError, StreamsError
 
-__all__ = ["ensure_topics"]
+__all__ = ["create_topics", "ensure_topics"]
 
 #: Admin requests fail after this long: a broker that does not answer is an error.
 ADMIN_TIMEOUT_S: Final[float] = 15.0
@@ -48,7 +48,8 @@ def ensure_topics(
     missing = [name for name in partitions if name not in existing]
     if not missing:
         return []
-    futures = admin.create_topics(
+    create_topics(
+        admin,
         [
             NewTopic(
                 name,
@@ -58,12 +59,22 @@ def ensure_topics(
             )
             for name in missing
         ],
-        request_timeout=ADMIN_TIMEOUT_S,
     )
+    return missing
+
+
+def create_topics(admin: AdminClient, topics: Sequence[NewTopic]) -> None:
+    """Create ``topics``, waiting for every answer; one that already exists is fine.
+
+    Another process may create a topic between our listing and our request; whoever cares
+    about its partition count checks it after (``ensure_topics`` here, drift in ``infra``).
+    """
+    if not topics:
+        return
+    futures = admin.create_topics(list(topics), request_timeout=ADMIN_TIMEOUT_S)
     for name, future in futures.items():
         try:
             future.result()
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise StreamsError(f"cannot create topic {name}: {exc}") from exc
-    return missing
