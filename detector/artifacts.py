@@ -25,6 +25,7 @@ from typing import Any, Final
 
 import torch
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
@@ -47,6 +48,8 @@ __all__ = [
     "LoadedArtifact",
     "ModelCard",
     "load_artifact",
+    "load_public_key",
+    "public_key_id",
     "save_artifact",
     "sign_artifact",
     "signing_payload",
@@ -57,6 +60,8 @@ CARD_FILE: Final[str] = "model_card.json"
 SIGNATURE_FILE: Final[str] = "signature"
 #: Bumped when the card layout changes incompatibly; loaders refuse unknown formats.
 CARD_FORMAT: Final[int] = 1
+#: Hex digits of a key id: 64 bits make an accidental collision between keys negligible.
+KEY_ID_HEX_DIGITS: Final[int] = 16
 #: Domain separation: a signature over an artifact can never be replayed as another message.
 _SIGNING_CONTEXT: Final[bytes] = b"leakguard-model-artifact/v1\n"
 #: What the engine does before the model's own resize/normalise; recorded for other runtimes.
@@ -187,6 +192,27 @@ def sign_artifact(path: Path | str, private_key: Ed25519PrivateKey) -> bytes:
     signature = private_key.sign(signing_payload(card))
     (directory / SIGNATURE_FILE).write_text(base64.b64encode(signature).decode() + "\n")
     return signature
+
+
+def public_key_id(public_key: Ed25519PublicKey) -> str:
+    """The id of ``public_key``: leading hex digits of the SHA-256 of its raw bytes.
+
+    Derived, never configured, so a ``ModelUpdate``'s ``signing_key_id`` cannot disagree
+    with the key that made its signature.
+    """
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:KEY_ID_HEX_DIGITS]
+
+
+def load_public_key(path: Path | str) -> Ed25519PublicKey:
+    """The Ed25519 public key in the PEM file ``path`` (what a verifier trusts)."""
+    try:
+        key = serialization.load_pem_public_key(Path(path).read_bytes())
+    except (OSError, ValueError, TypeError) as exc:
+        raise ArtifactError(f"cannot read the public key {path}: {exc}") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise ArtifactError(f"{path} is not an Ed25519 public key")
+    return key
 
 
 def _read_verified(directory: Path) -> tuple[ModelCard, bytes]:
