@@ -25,3 +25,7 @@ class TopicDriftError(InfraError):
 
 class ClickHouseError(InfraError):
     """A local ClickHouse server or embedded chdb session could not be started or queried."""
+
+
+class DemoError(InfraError):
+    """``leakguard demo`` cannot start or keep running (port taken, child died, no model)."""
