@@ -8,7 +8,9 @@ holds the exception and the rest of the batch is still detected.
 
 The engine can be swapped at any time (:meth:`swap_engine`, the hook for the edge model
 manager): a batch already running finishes on the engine it started with, the next batch
-uses the new one, so no frame is dropped or processed twice.
+uses the new one, so no frame is dropped or processed twice. An engine that is also a
+:class:`FrameRoutingEngine` (the model manager's shadow/canary engine) sees the frames and
+says, per frame, which model version served it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -28,7 +30,7 @@ from streams.exceptions import FrameStoreError, ImageRejectedError
 from streams.frame_store import FrameStore
 from streams.logic.images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS, frame_image_bytes
 
-__all__ = ["BatchResult", "Engine", "FrameDetector", "to_detection"]
+__all__ = ["BatchResult", "Engine", "FrameDetector", "FrameRoutingEngine", "to_detection"]
 
 #: One slot per frame: its detection, or why the frame could not be detected.
 BatchResult = Detection | ImageRejectedError | FrameStoreError
@@ -41,6 +43,24 @@ class Engine(Protocol):
     def model_version(self) -> str: ...
 
     def predict(self, images: Sequence[np.ndarray]) -> list[list[EngineObject]]: ...
+
+
+@runtime_checkable
+class FrameRoutingEngine(Engine, Protocol):
+    """An engine that picks the model per frame (canary lanes) and names the version used."""
+
+    def predict_frames(
+        self, frames: Sequence[ScanFrame], images: Sequence[np.ndarray]
+    ) -> list[tuple[str, list[EngineObject]]]: ...
+
+
+def _serve(
+    engine: Engine, frames: Sequence[ScanFrame], images: Sequence[np.ndarray]
+) -> list[tuple[str, list[EngineObject]]]:
+    """``(model version, detections)`` per image, through the routing hook when there is one."""
+    if isinstance(engine, FrameRoutingEngine):
+        return engine.predict_frames(frames, images)
+    return [(engine.model_version, objects) for objects in engine.predict(images)]
 
 
 def to_detection(
@@ -132,13 +152,10 @@ class FrameDetector:
                 results[index] = exc
         if arrays:
             started = time.perf_counter()
-            predictions = engine.predict(arrays)
+            predictions = _serve(engine, [frames[index] for index in slots], arrays)
             latency_ms = (time.perf_counter() - started) * 1000.0
-            for index, objects in zip(slots, predictions, strict=True):
+            for index, (version, objects) in zip(slots, predictions, strict=True):
                 results[index] = to_detection(
-                    frames[index],
-                    objects,
-                    model_version=engine.model_version,
-                    latency_ms=latency_ms,
+                    frames[index], objects, model_version=version, latency_ms=latency_ms
                 )
         return [result for result in results if result is not None]
