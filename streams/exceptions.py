@@ -27,3 +27,8 @@ class FrameStoreError(StreamsError):
 
 class SourceError(StreamsError):
     """A scanner source (folder bridge, simulator) could not read or publish a frame."""
+
+
+class ModelRefusedError(StreamsError):
+    """A model a ``ModelUpdate`` announced failed a check (untrusted key, bad hash or
+    signature, not an artifact); the edge keeps serving its current model."""
