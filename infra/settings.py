@@ -156,6 +156,54 @@ class AlertSettings(_Block):
         return "alerts/deliveries.sqlite"
 
 
+class AnnotationSettings(_Block):
+    """The annotation bridge (issue #10): Label Studio, its project, and auto-label mode."""
+
+    label_studio_url: str | None = Field(
+        default=None,
+        description="Label Studio base URL, e.g. http://labelstudio:8080; unset: auto-label only.",
+    )
+    api_token: SecretStr | None = Field(
+        default=None, description="Label Studio API token (legacy token, 'Token' scheme)."
+    )
+    project_title: str = Field(
+        default="leakguard X-ray annotation",
+        min_length=3,
+        description="Title of the Label Studio project leakguard sets up and finds again.",
+    )
+    project_id: int | None = Field(
+        default=None, gt=0, description="Use this existing project instead of one found by title."
+    )
+    auto_label_checkpoints: tuple[str, ...] = Field(
+        default=(),
+        description="Checkpoints whose guard corrections become annotations directly "
+        '(JSON list; ["*"] for every checkpoint).',
+    )
+    bridge_url: str | None = Field(
+        default=None,
+        description="URL at which Label Studio and annotators reach the bridge (webhook, "
+        "images); unset: http://<listen_host>:<listen_port>.",
+    )
+    listen_host: str = Field(default="127.0.0.1", description="Address the bridge listens on.")
+    listen_port: int = Field(
+        default=8765, ge=0, le=65535, description="Port of the bridge (0: any free port)."
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="Shared secret Label Studio sends with every webhook."
+    )
+    poll_interval_s: float = Field(
+        default=60.0, gt=0, description="Polling for annotations, the fallback for lost webhooks."
+    )
+    group_id: str = Field(
+        default="leakguard-annotation-bridge", description="Consumer group of the bridge."
+    )
+
+    @property
+    def state_file_name(self) -> str:
+        """SQLite file (under the data dir) of the tasks created and annotations emitted."""
+        return "annotation/bridge.sqlite"
+
+
 class LeakguardSettings(BaseSettings):
     """Effective configuration of one leakguard process (frozen after start-up)."""
 
@@ -178,6 +226,7 @@ class LeakguardSettings(BaseSettings):
     sink: SinkSettings = Field(default_factory=SinkSettings)
     grafana: GrafanaSettings = Field(default_factory=GrafanaSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    annotation: AnnotationSettings = Field(default_factory=AnnotationSettings)
 
     @property
     def chdb_path(self) -> Path:
