@@ -1,0 +1,114 @@
+"""Fetch and verify the model a ``ModelUpdate`` announces, then load it (never unpickling).
+
+Checks, in order, each failure a :class:`~streams.exceptions.ModelRefusedError` naming it:
+
+1. the update's ``signing_key_id`` is one this edge trusts;
+2. its label map is leakguard's class table;
+3. ``artifact_uri`` is an artifact directory (``model.safetensors`` + ``model_card.json``);
+   a pickle (``.pt``/``.pth`` or any other file) is refused before a byte of it is read;
+4. the fetched weights hash to the update's ``sha256``;
+5. :func:`detector.artifacts.load_artifact` with the trusted key: the card's hash, the
+   update's Ed25519 signature over the card, and that the weights fit the card's preset;
+6. the card's version is the update's version.
+
+Files are copied (any fsspec URL) into ``cache_dir/<version>-<sha>`` first, so what is
+verified is what is loaded, and a later change at the source cannot swap the weights.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import fsspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from detector.artifacts import (
+    CARD_FILE,
+    MODEL_FILE,
+    SIGNATURE_FILE,
+    load_public_key,
+    public_key_id,
+)
+from detector.engine import InferenceEngine
+from detector.exceptions import ArtifactError
+from leakguard.classes import CLASS_NAMES
+from schemas.events import ModelUpdate
+from streams.exceptions import ModelRefusedError
+
+__all__ = ["fetch_artifact", "load_update", "trusted_keys"]
+
+#: Hex digits of the weights hash in a cache directory name: unique per artifact.
+_CACHE_HASH_DIGITS = 16
+
+
+def trusted_keys(paths: Sequence[Path | str]) -> dict[str, Ed25519PublicKey]:
+    """Key id -> public key, for the PEM files an edge is configured to trust."""
+    keys = [load_public_key(path) for path in paths]
+    return {public_key_id(key): key for key in keys}
+
+
+def _copy(fs: Any, source: str, target: Path) -> None:
+    with fs.open(source, "rb") as src, target.open("wb") as dst:
+        shutil.copyfileobj(src, dst)
+
+
+def fetch_artifact(update: ModelUpdate, *, cache_dir: Path) -> Path:
+    """Copy the update's artifact into the cache, with the update's signature; checks 2-4."""
+    if {e.class_id: e.class_name for e in update.label_map} != CLASS_NAMES:
+        raise ModelRefusedError("label map disagrees with leakguard.classes")
+    try:
+        fs, root = fsspec.core.url_to_fs(update.artifact_uri)
+        is_dir = fs.isdir(root)
+    except (OSError, ValueError, ImportError) as exc:
+        raise ModelRefusedError(f"cannot reach {update.artifact_uri}: {exc}") from exc
+    if not is_dir:
+        raise ModelRefusedError(
+            f"{update.artifact_uri} is not an artifact directory ({MODEL_FILE} + {CARD_FILE});"
+            " pickled files are never loaded"
+        )
+    target = cache_dir / f"{update.model_version}-{update.sha256[:_CACHE_HASH_DIGITS]}"
+    staging = target.with_name(target.name + ".part")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        for name in (MODEL_FILE, CARD_FILE):
+            _copy(fs, f"{str(root).rstrip('/')}/{name}", staging / name)
+    except (OSError, FileNotFoundError) as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ModelRefusedError(f"{update.artifact_uri}: cannot fetch {exc}") from exc
+    digest = hashlib.sha256((staging / MODEL_FILE).read_bytes()).hexdigest()
+    if digest != update.sha256.lower():
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ModelRefusedError(f"weights SHA-256 {digest[:12]}... is not the announced one")
+    (staging / SIGNATURE_FILE).write_text(base64.b64encode(update.signature).decode() + "\n")
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    return target
+
+
+def load_update(
+    update: ModelUpdate,
+    *,
+    keys: Mapping[str, Ed25519PublicKey],
+    cache_dir: Path,
+    thresholds: Mapping[int, float] | None = None,
+) -> InferenceEngine:
+    """The verified engine of ``update`` (all six checks of the module docstring)."""
+    key = keys.get(update.signing_key_id)
+    if key is None:
+        raise ModelRefusedError(f"signing key {update.signing_key_id!r} is not trusted here")
+    local = fetch_artifact(update, cache_dir=cache_dir)
+    try:
+        engine = InferenceEngine.from_artifact(local, public_key=key, thresholds=thresholds)
+    except ArtifactError as exc:
+        raise ModelRefusedError(str(exc)) from exc
+    if engine.model_version != update.model_version:
+        raise ModelRefusedError(
+            f"artifact is version {engine.model_version}, update says {update.model_version}"
+        )
+    return engine

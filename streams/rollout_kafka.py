@@ -1,0 +1,177 @@
+"""The model manager's Kafka loop: one thread beside the edge's Faust agent.
+
+Every edge worker must see every ``ModelUpdate`` (a consumer group would hand the single
+partition of ``model.updates`` to one worker only), so the loop uses ``assign()`` with no
+group: ``model.updates`` from the beginning (the topic is kept forever and replayed, then
+folded, at start), ``outcomes`` from ``outcome_lookback_s`` ago. ``ModelStatus`` events go
+to ``model.status`` keyed by checkpoint. An undecodable ``ModelUpdate`` is dead-lettered
+with its original bytes; an undecodable outcome is skipped (the cloud's consumers of record
+dead-letter those, and every edge reads them).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from typing import Final
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+
+from schemas.codec import Codec
+from schemas.dead_letter import MessageSource, send_dead_letter
+from schemas.events import ModelStatus, ModelUpdate, Outcome
+from schemas.exceptions import DecodeError
+from streams.detect import FrameDetector
+from streams.model_manager import ModelManager, cache_path
+from streams.rollout_config import RolloutConfig
+from streams.rollout_fetch import load_update, trusted_keys
+
+__all__ = ["RolloutLoop"]
+
+logger = logging.getLogger(__name__)
+
+#: Longest a poll blocks: bounds how late a stop request or a status tick is noticed.
+POLL_TIMEOUT_S: Final[float] = 0.2
+#: Messages per poll: a burst of outcomes is counted in a few calls.
+POLL_BATCH: Final[int] = 500
+
+
+class RolloutLoop:
+    """Runs a :class:`ModelManager` for ``detector`` on a daemon thread until :meth:`stop`."""
+
+    def __init__(
+        self,
+        *,
+        detector: FrameDetector,
+        config: RolloutConfig,
+        bootstrap_servers: str,
+        worker_id: str,
+        codec: Codec | None = None,
+        client_config: Mapping[str, str] | None = None,
+    ) -> None:
+        self._config = config
+        self._codec = codec if codec is not None else Codec()
+        self._worker_id = worker_id
+        common = {"bootstrap.servers": bootstrap_servers, **(client_config or {})}
+        self._consumer_config = {
+            **common,
+            "group.id": f"leakguard-model-manager-{worker_id}",  # required; never joined
+            "enable.auto.commit": False,
+        }
+        self._producer = Producer(common)
+        keys = trusted_keys(config.trusted_key_paths)
+        cache = cache_path(config)
+        self.manager = ModelManager(
+            detector=detector,
+            config=config,
+            worker_id=worker_id,
+            load=lambda update: load_update(update, keys=keys, cache_dir=cache),
+            publish=self._publish,
+        )
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="model-manager", daemon=True)
+
+    def start(self) -> None:
+        """Start the thread (replay, then follow)."""
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Ask the thread to stop and wait for it."""
+        self._stop.set()
+        self._thread.join(timeout_s)
+
+    def _publish(self, status: ModelStatus) -> None:
+        self._producer.produce(
+            self._config.status_topic,
+            key=status.checkpoint.encode(),
+            value=self._codec.encode(status),
+        )
+        self._producer.flush(10)
+
+    def _assign(self, consumer: Consumer) -> int:
+        """Assign both topics; returns the end offset of ``model.updates`` at start."""
+        updates = self._config.updates_topic
+        _, high = consumer.get_watermark_offsets(TopicPartition(updates, 0), timeout=10)
+        since_ms = int((time.time() - self._config.outcome_lookback_s) * 1000)
+        metadata = consumer.list_topics(self._config.outcomes_topic, timeout=10)
+        partitions = metadata.topics[self._config.outcomes_topic].partitions
+        starts = consumer.offsets_for_times(
+            [TopicPartition(self._config.outcomes_topic, p, since_ms) for p in partitions],
+            timeout=10,
+        )
+        consumer.assign([TopicPartition(updates, 0, OFFSET_BEGINNING), *starts])
+        return int(high)
+
+    def _run(self) -> None:
+        consumer = Consumer(self._consumer_config)
+        try:
+            replay_end = self._assign(consumer)
+            history: list[ModelUpdate] = []
+            replaying = replay_end > 0
+            while not self._stop.is_set():
+                updates, outcomes, at_end = self._poll(consumer, replay_end)
+                if replaying:
+                    history += updates
+                    if at_end:
+                        replaying = False
+                        self.manager.catch_up(history)
+                else:
+                    for update in updates:
+                        self.manager.on_update(update)
+                self.manager.on_outcomes(outcomes)
+                self.manager.tick()
+        except Exception:  # the thread must say why it died; the worker keeps serving
+            logger.exception("model manager stopped; the current model keeps serving")
+            raise
+        finally:
+            consumer.close()
+            self._producer.flush(10)
+
+    def _poll(
+        self, consumer: Consumer, replay_end: int
+    ) -> tuple[list[ModelUpdate], list[Outcome], bool]:
+        updates: list[ModelUpdate] = []
+        outcomes: list[Outcome] = []
+        at_end = False
+        for message in consumer.consume(num_messages=POLL_BATCH, timeout=POLL_TIMEOUT_S):
+            if message.error() is not None:
+                continue
+            if message.topic() == self._config.updates_topic:
+                at_end = at_end or message.offset() + 1 >= replay_end
+                update = self._decode_update(message)
+                if update is not None:
+                    updates.append(update)
+            else:
+                try:
+                    outcomes.append(self._codec.decode(message.value() or b"", Outcome))
+                except DecodeError as exc:
+                    logger.warning("skipping an undecodable outcome: %s", exc)
+        return updates, outcomes, at_end
+
+    def _decode_update(self, message: Message) -> ModelUpdate | None:
+        raw = message.value() or b""
+        try:
+            return self._codec.decode(raw, ModelUpdate)
+        except DecodeError as exc:
+            logger.warning("dead-lettering an undecodable model update: %s", exc)
+            send_dead_letter(
+                self._produce,
+                raw,
+                exc,
+                source=MessageSource(
+                    topic=message.topic() or "",
+                    partition=message.partition() or 0,
+                    offset=message.offset() or 0,
+                    key=message.key(),
+                ),
+                dead_letter_topic=self._config.dead_letter_topic,
+                worker_id=self._worker_id,
+                codec=self._codec,
+            )
+            return None
+
+    def _produce(self, *, topic: str, key: bytes | None, value: bytes) -> None:
+        self._producer.produce(topic, key=key, value=value)
+        self._producer.flush(10)
