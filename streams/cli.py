@@ -13,6 +13,13 @@ from typing import Annotated, Final
 import typer
 
 from streams.config import Role, TopicNames, WorkerConfig
+from streams.rollout_config import RolloutConfig
+from streams.rollout_monitor import (
+    DEFAULT_MAX_FALSE_ALARM_INCREASE,
+    DEFAULT_MAX_MISS_INCREASE,
+    DEFAULT_MIN_OUTCOMES,
+    RollbackBounds,
+)
 
 __all__ = ["scanner_app", "worker_app"]
 
@@ -60,9 +67,51 @@ def worker(
     ] = None,
     worker_id: Annotated[str, typer.Option("--worker-id", help="Id on dead letters.")] = "",
     loglevel: Annotated[str, typer.Option("--loglevel", help="Faust log level.")] = "info",
+    trusted_keys: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--trusted-key",
+            help="Edge: PEM public key whose signed models may be rolled out (repeatable; "
+            "`leakguard models export-key`). Without one, model.updates are ignored.",
+        ),
+    ] = None,
+    checkpoint: Annotated[
+        str | None,
+        typer.Option("--checkpoint", help="Edge: the checkpoint served (default: every one)."),
+    ] = None,
+    model_cache: Annotated[
+        str, typer.Option("--model-cache", help="Edge: where verified models are copied.")
+    ] = ".leakguard/model-cache",
+    rollback_min_outcomes: Annotated[
+        int, typer.Option("--rollback-min-outcomes", help="Edge: outcomes before judging.")
+    ] = DEFAULT_MIN_OUTCOMES,
+    max_false_alarm_increase: Annotated[
+        float,
+        typer.Option("--max-false-alarm-increase", help="Edge: rollback bound on false alarms."),
+    ] = DEFAULT_MAX_FALSE_ALARM_INCREASE,
+    max_miss_increase: Annotated[
+        float, typer.Option("--max-miss-increase", help="Edge: rollback bound on misses.")
+    ] = DEFAULT_MAX_MISS_INCREASE,
+    status_interval_s: Annotated[
+        float, typer.Option("--status-interval", help="Edge: seconds between trial reports.")
+    ] = 30.0,
 ) -> None:
     """Run an edge (detect) or cloud (outcome join, alerts, annotation queue) worker."""
     from streams.worker import run_worker
+
+    rollout = None
+    if role == "edge" and trusted_keys:
+        rollout = RolloutConfig(
+            trusted_key_paths=tuple(str(path) for path in trusted_keys),
+            cache_dir=model_cache,
+            checkpoint=checkpoint,
+            bounds=RollbackBounds(
+                min_outcomes=rollback_min_outcomes,
+                max_false_alarm_increase=max_false_alarm_increase,
+                max_miss_increase=max_miss_increase,
+            ),
+            status_interval_s=status_interval_s,
+        ).prefixed(topic_prefix)
 
     config = WorkerConfig(
         role=role,
@@ -78,7 +127,7 @@ def worker(
         expiry_check_s=expiry_check_s,
         metrics_port=metrics_port,
     )
-    run_worker(config, loglevel=loglevel)
+    run_worker(config, loglevel=loglevel, rollout=rollout)
 
 
 scanner_app = typer.Typer(

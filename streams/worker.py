@@ -10,15 +10,16 @@ import faust
 from streams.config import WorkerConfig
 from streams.kafka_admin import ensure_topics
 from streams.metrics import WorkerMetrics
+from streams.rollout_config import RolloutConfig
 
 __all__ = ["run_worker"]
 
 
-def _build(config: WorkerConfig) -> tuple[faust.App, WorkerMetrics]:
+def _build(config: WorkerConfig, rollout: RolloutConfig | None) -> tuple[faust.App, WorkerMetrics]:
     if config.role == "edge":
         from streams.apps.edge import build_edge_app  # imports torch
 
-        edge = build_edge_app(config)
+        edge = build_edge_app(config, rollout=rollout)
         return edge.app, edge.metrics
     from streams.apps.cloud import build_cloud_app
 
@@ -27,14 +28,20 @@ def _build(config: WorkerConfig) -> tuple[faust.App, WorkerMetrics]:
 
 
 def run_worker(
-    config: WorkerConfig, *, loglevel: str = "info", client_config: Mapping[str, str] | None = None
+    config: WorkerConfig,
+    *,
+    loglevel: str = "info",
+    client_config: Mapping[str, str] | None = None,
+    rollout: RolloutConfig | None = None,
 ) -> None:
     """Run the worker of ``config.role`` until it is stopped (SIGTERM/SIGINT: clean stop).
+
+    ``rollout`` (edge only) runs the model manager beside the detect agent.
 
     Blocks; Faust's worker ends the process through ``SystemExit`` when it stops.
     """
     ensure_topics(config.bootstrap_servers, config.internal_topics(), client_config=client_config)
-    app, metrics = _build(config)
+    app, metrics = _build(config, rollout)
     if config.metrics_port is not None:
         metrics.serve(config.metrics_port)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)

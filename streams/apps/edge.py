@@ -7,13 +7,15 @@ frames (waiting at most ``batch_timeout_s``), hands the batch to
 :meth:`~streams.detect.FrameDetector.run_batch` in a single worker thread so the event loop
 never blocks, and produces one ``Detection`` per frame keyed by frame id (co-partitioned
 with ``guard.verdicts`` for the cloud's join). Undecodable frames and frames whose image is
-rejected go to the dead-letter topic; the agent goes on.
+rejected go to the dead-letter topic; the agent goes on. With a :class:`RolloutConfig` the
+edge model manager (issue #8, :mod:`streams.rollout_kafka`) runs beside the agent and swaps
+the detector's engine as ``model.updates`` say.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +31,8 @@ from streams.exceptions import StreamsConfigError
 from streams.faust_codec import AvroEventCodec, Undecodable
 from streams.frame_store import FrameStore
 from streams.metrics import WorkerMetrics
+from streams.rollout_config import RolloutConfig
+from streams.rollout_kafka import RolloutLoop
 
 __all__ = ["EdgeApp", "build_edge_app", "load_detector"]
 
@@ -58,6 +62,7 @@ class EdgeApp:
     executor: ThreadPoolExecutor
     detections: Any
     dead_letters: DeadLetters
+    rollout: RolloutLoop | None = None
 
     async def handle_batch(self, events: Sequence[Any]) -> None:
         """Detect one batch of Faust events and produce the results in frame order."""
@@ -87,14 +92,25 @@ class EdgeApp:
             self.metrics.queue_depth.dec(len(events))
 
 
+def _start_thread(loop: RolloutLoop) -> Callable[[], Awaitable[None]]:
+    """A Faust start-up task that starts the model manager's thread with the worker."""
+
+    async def start_model_manager() -> None:
+        loop.start()
+
+    return start_model_manager
+
+
 def build_edge_app(
     config: WorkerConfig,
     *,
     detector: FrameDetector | None = None,
     metrics: WorkerMetrics | None = None,
     codec: Codec | None = None,
+    rollout: RolloutConfig | None = None,
 ) -> EdgeApp:
-    """The edge Faust app; ``detector`` is loaded from ``config.model_path`` when absent."""
+    """The edge Faust app; ``detector`` is loaded from ``config.model_path`` when absent;
+    ``rollout`` starts the model manager with the worker."""
     codec = codec if codec is not None else Codec()
     metrics = metrics if metrics is not None else WorkerMetrics()
     app = build_faust_app(config)
@@ -123,4 +139,13 @@ def build_edge_app(
         async for events in stream.take_events(config.batch_size, within=config.batch_timeout_s):
             await edge.handle_batch(events)
 
+    if rollout is not None:
+        edge.rollout = RolloutLoop(
+            detector=edge.detector,
+            config=rollout,
+            bootstrap_servers=config.bootstrap_servers,
+            worker_id=config.worker_id,
+            codec=codec,
+        )
+        app.task(_start_thread(edge.rollout))
     return edge
