@@ -204,6 +204,51 @@ class AnnotationSettings(_Block):
         return "annotation/bridge.sqlite"
 
 
+class RetrainSettings(_Block):
+    """Continuous learning and the model registry (issue #8); paths default under the data dir."""
+
+    registry_dir: Path | None = Field(
+        default=None, description="Model registry directory; unset: <data dir>/registry."
+    )
+    signing_key_path: Path | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM) the registry signs with; created when missing; "
+        "unset: <data dir>/keys/registry-ed25519.pem.",
+    )
+    workdir: Path | None = Field(
+        default=None,
+        description="Training sets and job runs; unset: <data dir>/retrain.",
+    )
+    frame_store_url: str = Field(
+        default=".leakguard/frames", description="Frame store the annotated images are read from."
+    )
+    group_id: str = Field(
+        default="leakguard-retrain", description="Consumer group of the retrain consumer."
+    )
+    trigger_samples: int = Field(
+        default=200, gt=0, description="New annotated frames that start a training job."
+    )
+    schedule_s: float = Field(
+        default=86_400.0, gt=0, description="Seconds after which any new frames start a job."
+    )
+    base_holdout_dir: Path | None = Field(
+        default=None, description="COCO hold-out set the gate compares base mAP@0.5 on."
+    )
+    replay_dirs: list[Path] = Field(
+        default_factory=list, description="Older COCO training sets replayed in every job."
+    )
+    steps: int = Field(default=300, gt=0, description="Fine-tuning steps of a job.")
+    batch_size: int = Field(default=4, gt=0, description="Images per fine-tuning step.")
+    lr: float = Field(default=1e-4, gt=0, description="Fine-tuning learning rate (AdamW).")
+    device: str = Field(default="cpu", description="Torch device of the training job.")
+    max_base_map_loss_pts: float = Field(
+        default=0.5, ge=0, description="Gate: most mAP@0.5 points a candidate may lose."
+    )
+    auto_rollout: Literal["none", "shadow", "canary", "active"] = Field(
+        default="shadow", description="Rollout mode a candidate that passes its gate gets."
+    )
+
+
 class LeakguardSettings(BaseSettings):
     """Effective configuration of one leakguard process (frozen after start-up)."""
 
@@ -226,6 +271,7 @@ class LeakguardSettings(BaseSettings):
     sink: SinkSettings = Field(default_factory=SinkSettings)
     grafana: GrafanaSettings = Field(default_factory=GrafanaSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    retrain: RetrainSettings = Field(default_factory=RetrainSettings)
     annotation: AnnotationSettings = Field(default_factory=AnnotationSettings)
 
     @property
