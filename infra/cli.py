@@ -30,6 +30,10 @@ err_console = Console(stderr=True)
 
 #: Commands whose modules import torch: loaded only when they run.
 _LAZY_COMMANDS = {
+    "demo": LazyEntry(
+        LazyTarget("infra.demo_cli"),
+        "Run the whole loop locally with a live summary: the README's first command.",
+    ),
     "worker": LazyEntry(
         LazyTarget("streams.cli", app="worker_app"),
         "Run a stream worker: --role edge (detect) or cloud (outcome join, alerts, annotation).",
