@@ -34,6 +34,10 @@ _LAZY_COMMANDS = {
         LazyTarget("infra.demo_cli"),
         "Run the whole loop locally with a live summary: the README's first command.",
     ),
+    "console": LazyEntry(
+        LazyTarget("streams.console.cli", app="console_app"),
+        "The guard console and the managers' overview page (web): serve, add-guard.",
+    ),
     "worker": LazyEntry(
         LazyTarget("streams.cli", app="worker_app"),
         "Run a stream worker: --role edge (detect) or cloud (outcome join, alerts, annotation).",

@@ -11,8 +11,9 @@ command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 dev=false
 [ "${1:-}" = "--dev" ] && dev=true
 
-# Debian packages the integration tests start for real: a ClickHouse server (18.16).
-apt_packages=(clickhouse-server clickhouse-client)
+# Debian packages the integration tests start for real: a ClickHouse server (18.16), and
+# Chromium for the console's Playwright browser test.
+apt_packages=(clickhouse-server clickhouse-client chromium)
 if $dev; then
   missing=()
   for package in "${apt_packages[@]}"; do
