@@ -70,6 +70,14 @@ _LAZY_COMMANDS = {
         LazyTarget("detector.cli_model", command="eval"),
         "Evaluate a model: COCO AP per class and checkpoint-level alarm figures.",
     ),
+    "retrain": LazyEntry(
+        LazyTarget("retrain.cli", app="retrain_app"),
+        "Continuous learning: annotations into training sets, gated fine-tuning jobs.",
+    ),
+    "models": LazyEntry(
+        LazyTarget("retrain.cli", app="models_app"),
+        "The model registry: list, show, register, promote, rollback, export the key.",
+    ),
 }
 
 app = typer.Typer(
