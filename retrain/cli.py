@@ -1,0 +1,258 @@
+"""``leakguard retrain run|consume|status`` and ``leakguard models list|show|register|
+promote|rollback|export-key``, mounted lazily by ``infra/cli.py`` (they import torch).
+
+Every state change that rolls a model out is announced on ``model.updates``, so these
+commands need the broker (``leakguard stack up`` or ``LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS``);
+``list``, ``show``, ``status`` and ``export-key`` work offline.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from confluent_kafka import Producer
+from rich.console import Console
+from rich.table import Table
+
+from infra.settings import LeakguardSettings, load_settings
+from infra.stack import require_bootstrap_servers
+from retrain.consumer import ConsumerTopics, RetrainConsumer
+from retrain.cycle import CycleResult, RetrainConfig, Retrainer
+from retrain.exceptions import RegistryError
+from retrain.keys import load_or_create_private_key, public_key_pem
+from retrain.registry import Registry
+from schemas.codec import Codec
+from schemas.events import ModelUpdate, RolloutModeName, RolloutTarget
+
+__all__ = ["models_app", "retrain_app"]
+
+console = Console()
+
+retrain_app = typer.Typer(
+    help="Continuous learning: annotations in, gated and signed models out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(
+    help="The model registry: versions, states, promotion and rollback.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+PrefixOption = Annotated[
+    str, typer.Option("--topic-prefix", help="Prefix of every topic name (tests).")
+]
+
+
+def _paths(settings: LeakguardSettings) -> tuple[Path, Path, Path]:
+    """(registry dir, signing key path, work dir) with the data-dir defaults applied."""
+    block, data = settings.retrain, settings.data_dir
+    return (
+        block.registry_dir or data / "registry",
+        block.signing_key_path or data / "keys" / "registry-ed25519.pem",
+        block.workdir or data / "retrain",
+    )
+
+
+def _announcer(settings: LeakguardSettings, topic: str) -> Callable[[ModelUpdate], None]:
+    """A callback that produces a ``ModelUpdate`` to ``topic`` and waits for the broker."""
+    producer = Producer(
+        {"bootstrap.servers": require_bootstrap_servers(settings), **settings.kafka.client_config()}
+    )
+    codec = Codec()
+
+    def announce(update: ModelUpdate) -> None:
+        producer.produce(topic, key=update.model_version.encode(), value=codec.encode(update))
+        if producer.flush(30) > 0:
+            raise RegistryError(f"the broker did not take the update of {update.model_version}")
+        console.print(f"announced {update.model_version} as {update.rollout_mode} on {topic}")
+
+    return announce
+
+
+def _registry(settings: LeakguardSettings, *, prefix: str = "", online: bool = False) -> Registry:
+    registry_dir, key_path, _ = _paths(settings)
+    announce = _announcer(settings, prefix + "model.updates") if online else None
+    return Registry(
+        registry_dir, signing_key=load_or_create_private_key(key_path), announce=announce
+    )
+
+
+def _retrainer(settings: LeakguardSettings, registry: Registry) -> Retrainer:
+    block = settings.retrain
+    config = RetrainConfig(
+        workdir=_paths(settings)[2],
+        trigger_samples=block.trigger_samples,
+        schedule_s=block.schedule_s,
+        base_holdout_dir=block.base_holdout_dir,
+        replay_dirs=tuple(block.replay_dirs),
+        steps=block.steps,
+        batch_size=block.batch_size,
+        lr=block.lr,
+        device=block.device,
+        max_base_map_loss_pts=block.max_base_map_loss_pts,
+        auto_rollout=block.auto_rollout,
+    )
+    return Retrainer(config=config, registry=registry)
+
+
+def _print_cycle(result: CycleResult) -> None:
+    colour = "green" if result.job.passed else "red"
+    console.print(
+        f"candidate [bold]{result.record.version}[/] is [{colour}]{result.record.state}[/]"
+    )
+    for reason in result.job.reasons:
+        console.print(f"  {reason}")
+
+
+@retrain_app.command("run")
+def retrain_run(topic_prefix: PrefixOption = "") -> None:
+    """Train on the pending annotated frames now (blocks until the gate has decided)."""
+    settings = load_settings()
+    retrainer = _retrainer(settings, _registry(settings, prefix=topic_prefix, online=True))
+    pending = retrainer.store.pending_count()
+    console.print(f"retraining on {pending} pending frames (in a child process)...")
+    with console.status("training and evaluating"):
+        result = retrainer.run_once()
+    _print_cycle(result)
+
+
+@retrain_app.command("consume")
+def retrain_consume(topic_prefix: PrefixOption = "") -> None:
+    """Consume annotations into the training set; retrain on count or schedule (Ctrl-C stops)."""
+    from streams.frame_store import FrameStore
+
+    settings = load_settings()
+    retrainer = _retrainer(settings, _registry(settings, prefix=topic_prefix, online=True))
+    store = FrameStore(settings.retrain.frame_store_url)
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
+    signal.signal(signal.SIGINT, lambda signum, frame: stopping.append(signum))
+    consumer = RetrainConsumer(
+        retrainer=retrainer,
+        fetch_image=store.get,
+        bootstrap_servers=require_bootstrap_servers(settings),
+        group_id=settings.retrain.group_id,
+        topics=ConsumerTopics().prefixed(topic_prefix),
+        client_config=settings.kafka.client_config(),
+        on_cycle=_print_cycle,
+    )
+    block = settings.retrain
+    console.print(
+        f"consuming {topic_prefix}annotations; a job starts at {block.trigger_samples} new "
+        f"frames or every {block.schedule_s:g} s"
+    )
+    consumer.run(should_stop=lambda: bool(stopping))
+    console.print(f"stopped; {consumer.added} frames added")
+
+
+@retrain_app.command("status")
+def retrain_status() -> None:
+    """Pending frames, frozen training sets and the registry's active model."""
+    settings = load_settings()
+    registry_dir, _, workdir = _paths(settings)
+    retrainer = _retrainer(settings, Registry(registry_dir))
+    console.print(
+        f"pending frames: {retrainer.store.pending_count()} "
+        f"(a job starts at {settings.retrain.trigger_samples})"
+    )
+    table = Table("set", "train frames", "held-out mistakes", title=f"training sets in {workdir}")
+    for frozen in retrainer.store.sets():
+        table.add_row(frozen.name, str(frozen.train_images), str(frozen.holdout_images))
+    console.print(table)
+    active = retrainer.registry.active()
+    console.print(f"active model: {active.version if active else '(none)'}")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Every registered version with parent, state, training set and key metrics."""
+    registry = Registry(_paths(load_settings())[0])
+    table = Table("version", "parent", "state", "set", "mAP@0.5 media", "created")
+    for record in registry.versions():
+        map50 = record.metrics.get("map50_media")
+        table.add_row(
+            record.version,
+            record.parent or "-",
+            record.state,
+            record.training_set or "-",
+            "-" if map50 is None else f"{map50 * 100:.1f}",
+            record.created_at,
+        )
+    console.print(table)
+
+
+@models_app.command("show")
+def models_show(version: Annotated[str, typer.Argument(help="Version, e.g. v0003.")]) -> None:
+    """One version's record (fingerprint, metrics, signature, history) as JSON."""
+    registry = Registry(_paths(load_settings())[0])
+    data = registry.get(version).to_dict()
+    data["artifact_dir"] = str(registry.artifact_dir(version))
+    console.print_json(json.dumps(data))
+
+
+@models_app.command("register")
+def models_register(
+    artifact: Annotated[Path, typer.Argument(help="Artifact directory to sign and register.")],
+    parent: Annotated[str | None, typer.Option("--parent", help="Version it came from.")] = None,
+    activate: Annotated[
+        bool, typer.Option("--activate", help="Make it the active model and announce it.")
+    ] = False,
+    topic_prefix: PrefixOption = "",
+) -> None:
+    """Sign an artifact into the registry (e.g. the first, from-scratch model)."""
+    settings = load_settings()
+    registry = _registry(settings, prefix=topic_prefix, online=activate)
+    record = registry.register(artifact, parent=parent, reason="registered by an operator")
+    console.print(f"registered [bold]{record.version}[/] (key {record.signing_key_id})")
+    if activate:
+        registry.promote(record.version, mode="active", reason="first activation")
+
+
+def _targets(values: list[str]) -> tuple[RolloutTarget, ...]:
+    targets = []
+    for value in values:
+        checkpoint, _, lane = value.partition("/")
+        targets.append(RolloutTarget(checkpoint=checkpoint, lane=lane or None))
+    return tuple(targets)
+
+
+@models_app.command("promote")
+def models_promote(
+    version: Annotated[str, typer.Argument(help="Version to promote.")],
+    to: Annotated[RolloutModeName, typer.Option("--to", help="shadow, canary or active.")],
+    target: Annotated[
+        list[str] | None,
+        typer.Option("--target", help="checkpoint or checkpoint/lane (repeatable; none: all)."),
+    ] = None,
+    topic_prefix: PrefixOption = "",
+) -> None:
+    """Move a version to shadow, canary or active and announce it to the edges."""
+    registry = _registry(load_settings(), prefix=topic_prefix, online=True)
+    registry.promote(version, mode=to, targets=_targets(target or []), reason="operator")
+
+
+@models_app.command("rollback")
+def models_rollback(
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the history.")] = "operator",
+    topic_prefix: PrefixOption = "",
+) -> None:
+    """Reject the active model and re-activate the one it replaced; announce it."""
+    registry = _registry(load_settings(), prefix=topic_prefix, online=True)
+    event = registry.rollback(reason=reason)
+    console.print(f"[yellow]rolled back[/]: {event.model_version} is active again")
+
+
+@models_app.command("export-key")
+def models_export_key(
+    out: Annotated[Path, typer.Argument(help="Where to write the public key (PEM).")],
+) -> None:
+    """Write the registry's public key: edges trust it with `worker --trusted-key`."""
+    key = load_or_create_private_key(_paths(load_settings())[1])
+    out.write_bytes(public_key_pem(key.public_key()))
+    console.print(f"public key written to {out}")

@@ -1,0 +1,151 @@
+"""The retrain consumer: ``annotations`` in, training-set frames out, cycles started.
+
+A thin loop over confluent-kafka in the ``leakguard-retrain`` group. For each ``Annotation``
+it fetches the frame image (verified against the annotation's SHA-256) and adds the frame to
+the pending training set; offsets are committed after the batch is on disk, and redelivered
+annotations are recognised by id, so at-least-once delivery adds each frame once. An
+undecodable event, an image that cannot be fetched or verified and a malformed box are
+dead-lettered with the original bytes; the loop goes on.
+
+Training runs in a child process (:class:`retrain.job.JobProcess`): the loop keeps
+consuming while it runs and finishes the cycle (gate, registry, rollout) when it exits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from confluent_kafka import Consumer, Message, Producer
+
+from leakguard.errors import LeakguardError
+from retrain.cycle import Cycle, CycleResult, Retrainer
+from schemas.codec import Codec
+from schemas.dead_letter import MessageSource, send_dead_letter
+from schemas.events import Annotation, ImageLink
+
+__all__ = ["ConsumerTopics", "RetrainConsumer"]
+
+logger = logging.getLogger(__name__)
+
+#: Longest a poll blocks: bounds how late a finished job or a stop request is noticed.
+POLL_TIMEOUT_S: Final[float] = 0.5
+POLL_BATCH: Final[int] = 100
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsumerTopics:
+    """Topics the consumer reads and writes (names as in ``infra/topics.toml``)."""
+
+    annotations: str = "annotations"
+    dead_letters: str = "deadletter"
+
+    def prefixed(self, prefix: str) -> ConsumerTopics:
+        """Every name with ``prefix`` in front (tests share one broker)."""
+        return ConsumerTopics(
+            annotations=prefix + self.annotations, dead_letters=prefix + self.dead_letters
+        )
+
+
+class RetrainConsumer:
+    """Consumes annotations into ``retrainer``'s training set and runs its cycles."""
+
+    def __init__(
+        self,
+        *,
+        retrainer: Retrainer,
+        fetch_image: Callable[[ImageLink], bytes],
+        bootstrap_servers: str,
+        group_id: str = "leakguard-retrain",
+        topics: ConsumerTopics | None = None,
+        worker_id: str = "retrain",
+        codec: Codec | None = None,
+        client_config: Mapping[str, str] | None = None,
+        on_cycle: Callable[[CycleResult], None] | None = None,
+    ) -> None:
+        self.retrainer = retrainer
+        self._fetch = fetch_image
+        self._topics = topics if topics is not None else ConsumerTopics()
+        self._worker_id = worker_id
+        self._codec = codec if codec is not None else Codec()
+        self._on_cycle = on_cycle
+        common = {"bootstrap.servers": bootstrap_servers, **(client_config or {})}
+        self._consumer = Consumer(
+            {
+                **common,
+                "group.id": group_id,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+            }
+        )
+        self._producer = Producer(common)
+        self.cycle: Cycle | None = None
+        self.added = 0
+
+    def run(self, *, should_stop: Callable[[], bool]) -> None:
+        """Consume until ``should_stop()``; a running job is waited for before returning."""
+        self._consumer.subscribe([self._topics.annotations])
+        try:
+            while not should_stop():
+                self.poll_once()
+        finally:
+            if self.cycle is not None:
+                self._finish(self.cycle)
+            self._consumer.close()
+            self._producer.flush(10)
+
+    def poll_once(self) -> None:
+        """One batch: add frames, commit, then finish or start a cycle as due."""
+        messages = self._consumer.consume(num_messages=POLL_BATCH, timeout=POLL_TIMEOUT_S)
+        for message in messages:
+            if message.error() is None:
+                self._handle(message)
+        if messages:
+            self._producer.flush(10)  # dead letters out before their offsets are committed
+            self._consumer.commit(asynchronous=False)
+        if self.cycle is not None and self.cycle.job.done():
+            self._finish(self.cycle)
+        if self.cycle is None and (reason := self.retrainer.due()) is not None:
+            logger.info("retrain cycle due (%s)", reason)
+            try:
+                self.cycle = self.retrainer.start()
+            except LeakguardError as exc:
+                logger.error("cannot start a retrain cycle: %s", exc)
+
+    def _finish(self, cycle: Cycle) -> None:
+        self.cycle = None
+        try:
+            result = self.retrainer.finish(cycle)
+        except LeakguardError as exc:
+            logger.error("retrain cycle on %s failed: %s", cycle.training_set.name, exc)
+            return
+        if self._on_cycle is not None:
+            self._on_cycle(result)
+
+    def _handle(self, message: Message) -> None:
+        raw = message.value() or b""
+        try:
+            annotation = self._codec.decode(raw, Annotation)
+            if self.retrainer.store.add(annotation, self._fetch(annotation.image)):
+                self.added += 1
+        except LeakguardError as exc:
+            logger.warning("dead-lettering annotation at offset %s: %s", message.offset(), exc)
+            send_dead_letter(
+                self._produce,
+                raw,
+                exc,
+                source=MessageSource(
+                    topic=message.topic() or "",
+                    partition=message.partition() or 0,
+                    offset=message.offset() or 0,
+                    key=message.key(),
+                ),
+                dead_letter_topic=self._topics.dead_letters,
+                worker_id=self._worker_id,
+                codec=self._codec,
+            )
+
+    def _produce(self, *, topic: str, key: bytes | None, value: bytes) -> None:
+        self._producer.produce(topic, key=key, value=value)

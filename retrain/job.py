@@ -1,0 +1,175 @@
+"""One training job: fine-tune the parent model on new and replayed data, score both models
+on the hold-out sets, apply the gate.
+
+:func:`run_job` does the work in the calling process; :class:`JobProcess` runs it in a
+spawned child process, so the retrain consumer keeps consuming (and answering its group's
+heartbeats) while torch trains. The child writes ``result.json`` to the job directory; the
+parent reads it when the child has exited. Jobs resume: the trainer checkpoints into the job
+directory, so a job restarted after a crash continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from dataclasses import asdict, dataclass, field
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any, Final
+
+from detector.artifacts import load_artifact
+from detector.evaluation.runner import evaluate_model
+from detector.training.dataset import CocoDetectionDirectory
+from detector.training.run import run_training, seed_everything
+from detector.training.trainer import TrainConfig
+from retrain.exceptions import TrainingJobError
+from retrain.gate import DEFAULT_MAX_BASE_MAP_LOSS_PTS, gate, mistake_error_rate
+
+__all__ = ["JobProcess", "JobResult", "JobSpec", "run_job"]
+
+SPEC_FILE: Final[str] = "job.json"
+RESULT_FILE: Final[str] = "result.json"
+RUN_DIR: Final[str] = "run"
+#: Warm-up of a fine-tune: a tenth of its steps (at most 50), the weights are already good.
+_MAX_WARMUP_STEPS: Final[int] = 50
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a job needs, JSON-serialisable so it crosses the process boundary.
+
+    ``train_dirs`` may name a directory twice: that is how new samples are weighted up
+    against the replayed ones.
+    """
+
+    parent_artifact: str
+    train_dirs: tuple[str, ...]
+    mistakes_dir: str
+    job_dir: str
+    base_holdout_dir: str | None = None
+    steps: int = 300
+    batch_size: int = 4
+    lr: float = 1e-4
+    device: str = "cpu"
+    seed: int = 0
+    max_base_map_loss_pts: float = DEFAULT_MAX_BASE_MAP_LOSS_PTS
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobSpec:
+        """Parse a spec written by :meth:`to_dict`."""
+        return cls(**{**data, "train_dirs": tuple(data["train_dirs"])})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {**asdict(self), "train_dirs": list(self.train_dirs)}
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """The candidate artifact, whether it passed the gate, why, and every figure."""
+
+    artifact_dir: str
+    passed: bool
+    reasons: tuple[str, ...]
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, job_dir: Path) -> JobResult:
+        """The result a finished job wrote."""
+        data = json.loads((job_dir / RESULT_FILE).read_text())
+        return cls(
+            artifact_dir=data["artifact_dir"],
+            passed=bool(data["passed"]),
+            reasons=tuple(data["reasons"]),
+            metrics={k: float(v) for k, v in data["metrics"].items()},
+        )
+
+
+def _scores(model: Any, spec: JobSpec) -> tuple[float, float | None]:
+    """(mistake error rate, base mAP@0.5 of media or None) of ``model``."""
+    mistakes = evaluate_model(model, CocoDetectionDirectory(spec.mistakes_dir), device=spec.device)
+    base = None
+    if spec.base_holdout_dir is not None:
+        report = evaluate_model(
+            model, CocoDetectionDirectory(spec.base_holdout_dir), device=spec.device
+        )
+        base = report.coco.map50_media if report.coco.map50_media is not None else 0.0
+    return mistake_error_rate(mistakes.bags), base
+
+
+def run_job(spec: JobSpec) -> JobResult:
+    """Fine-tune, evaluate, gate; writes ``result.json`` into ``spec.job_dir`` and returns it."""
+    job_dir = Path(spec.job_dir)
+    job_dir.mkdir(parents=True, exist_ok=True)
+    parent = load_artifact(spec.parent_artifact, device=spec.device)
+    parent_mistakes, parent_base = _scores(parent.model, spec)
+    seed_everything(spec.seed)
+    config = TrainConfig(
+        steps=spec.steps,
+        batch_size=spec.batch_size,
+        lr=spec.lr,
+        warmup_steps=min(_MAX_WARMUP_STEPS, spec.steps // 10),
+        seed=spec.seed,
+    )
+    outcome = run_training(
+        preset=parent.card.preset,
+        data_dirs=[Path(d) for d in spec.train_dirs],
+        out_dir=job_dir / RUN_DIR,
+        config=config,
+        device=spec.device,
+        version=f"{parent.card.version}-ft",
+        model=load_artifact(spec.parent_artifact, device=spec.device).model.train(),
+    )
+    candidate = load_artifact(outcome.artifact_dir, device=spec.device)
+    candidate_mistakes, candidate_base = _scores(candidate.model, spec)
+    verdict = gate(
+        parent_base_map50=parent_base,
+        candidate_base_map50=candidate_base,
+        parent_mistakes=parent_mistakes,
+        candidate_mistakes=candidate_mistakes,
+        max_base_map_loss_pts=spec.max_base_map_loss_pts,
+    )
+    result = JobResult(str(outcome.artifact_dir), verdict.passed, verdict.reasons, verdict.metrics)
+    (job_dir / RESULT_FILE).write_text(json.dumps(asdict(result), indent=1))
+    return result
+
+
+def _child(spec_path: str) -> None:
+    run_job(JobSpec.from_dict(json.loads(Path(spec_path).read_text())))
+
+
+class JobProcess:
+    """A job running in a spawned child process (fresh interpreter: no forked torch state)."""
+
+    def __init__(self, spec: JobSpec) -> None:
+        self.spec = spec
+        self.job_dir = Path(spec.job_dir)
+        self.job_dir.mkdir(parents=True, exist_ok=True)
+        (self.job_dir / RESULT_FILE).unlink(missing_ok=True)
+        spec_path = self.job_dir / SPEC_FILE
+        spec_path.write_text(json.dumps(spec.to_dict(), indent=1))
+        context = multiprocessing.get_context("spawn")
+        self._process: BaseProcess = context.Process(
+            target=_child, args=(str(spec_path),), name=f"retrain-{self.job_dir.name}"
+        )
+
+    def start(self) -> JobProcess:
+        """Start the child; returns ``self`` for chaining."""
+        self._process.start()
+        return self
+
+    def done(self) -> bool:
+        """Whether the child has exited."""
+        return not self._process.is_alive()
+
+    def wait(self, timeout_s: float | None = None) -> JobResult:
+        """Wait for the child and read its result; a failed child raises TrainingJobError."""
+        self._process.join(timeout_s)
+        if self._process.is_alive():
+            raise TrainingJobError(f"job {self.job_dir} still runs after {timeout_s} s")
+        if self._process.exitcode != 0 or not (self.job_dir / RESULT_FILE).is_file():
+            raise TrainingJobError(
+                f"job {self.job_dir} failed (exit code {self._process.exitcode}); "
+                "its traceback is in the consumer's log"
+            )
+        return JobResult.read(self.job_dir)

@@ -1,0 +1,343 @@
+"""The model registry: signed artifacts by version, with parent, data fingerprint, metrics
+and rollout state, in a directory.
+
+Layout (one directory per version; every file written to a temporary name and renamed)::
+
+    <root>/models/v0007/model.safetensors   weights (detector.artifacts)
+    <root>/models/v0007/model_card.json     card: preset, label map, metrics, fingerprint
+    <root>/models/v0007/signature           Ed25519 signature of the card (registry key)
+    <root>/models/v0007/registry.json       parent, state, rollout, history of state changes
+    <root>/keys/<key id>.pem                public halves of the keys that signed models
+
+States: ``candidate`` (registered, gated), ``shadow``, ``canary``, ``active``, ``retired``
+(replaced by a newer active model) and ``rejected`` (failed its gate, refused, rolled back).
+Every change of a rollout state (shadow, canary, active, and the re-activation a rollback
+makes) is announced as a :class:`~schemas.events.ModelUpdate` through the injected
+``announce`` callback, so the edges follow the registry; ``retired`` and ``rejected`` are the
+registry's own bookkeeping, which the ``ModelUpdate`` contract has no mode for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from detector.artifacts import (
+    CARD_FILE,
+    MODEL_FILE,
+    ModelCard,
+    load_artifact,
+    public_key_id,
+    sign_artifact,
+)
+from detector.exceptions import ArtifactError
+from leakguard.classes import CLASS_NAMES
+from retrain.exceptions import RegistryError
+from retrain.keys import public_key_pem
+from schemas.events import (
+    LabelMapEntry,
+    ModelStateName,
+    ModelUpdate,
+    RolloutModeName,
+    RolloutTarget,
+)
+
+__all__ = ["ALLOWED_TRANSITIONS", "ModelRecord", "Registry", "StateChange"]
+
+RECORD_FILE: Final[str] = "registry.json"
+MODELS_DIR: Final[str] = "models"
+KEYS_DIR: Final[str] = "keys"
+#: Which state may follow which: a rejected model never comes back; a retired one may, as
+#: the target of a rollback.
+ALLOWED_TRANSITIONS: Final[Mapping[ModelStateName, frozenset[ModelStateName]]] = {
+    "candidate": frozenset({"shadow", "canary", "active", "rejected"}),
+    "shadow": frozenset({"canary", "active", "rejected", "retired"}),
+    "canary": frozenset({"shadow", "active", "rejected", "retired"}),
+    "active": frozenset({"retired", "rejected"}),
+    "retired": frozenset({"active"}),
+    "rejected": frozenset(),
+}
+_ROLLOUT_STATES: Final[frozenset[ModelStateName]] = frozenset({"shadow", "canary", "active"})
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """One entry of a version's history: the new state, when, and why."""
+
+    state: ModelStateName
+    at: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """What the registry knows of one version (``registry.json``)."""
+
+    version: str
+    parent: str | None
+    state: ModelStateName
+    sha256: str
+    signing_key_id: str
+    signature: bytes
+    data_fingerprint: str | None
+    metrics: dict[str, float]
+    training_set: str | None = None
+    targets: tuple[RolloutTarget, ...] = ()
+    history: tuple[StateChange, ...] = ()
+    created_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (signature as hex)."""
+        data = asdict(self)
+        data["signature"] = self.signature.hex()
+        data["targets"] = [asdict(t) for t in self.targets]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelRecord:
+        """Parse ``registry.json``; malformed records raise :class:`RegistryError`."""
+        try:
+            return cls(
+                version=str(data["version"]),
+                parent=data.get("parent"),
+                state=data["state"],
+                sha256=str(data["sha256"]),
+                signing_key_id=str(data["signing_key_id"]),
+                signature=bytes.fromhex(data["signature"]),
+                data_fingerprint=data.get("data_fingerprint"),
+                metrics={str(k): float(v) for k, v in data.get("metrics", {}).items()},
+                training_set=data.get("training_set"),
+                targets=tuple(RolloutTarget(**t) for t in data.get("targets", [])),
+                history=tuple(StateChange(**h) for h in data.get("history", [])),
+                created_at=str(data.get("created_at", "")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RegistryError(f"malformed registry record: {exc}") from exc
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class Registry:
+    """Versions under ``root``; ``announce`` receives every rollout ``ModelUpdate``.
+
+    ``signing_key`` is needed only to register (sign) models; listing, promoting and rolling
+    back work with the public records alone.
+    """
+
+    def __init__(
+        self,
+        root: Path | str,
+        *,
+        signing_key: Ed25519PrivateKey | None = None,
+        announce: Callable[[ModelUpdate], None] | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self._key = signing_key
+        self._announce = announce
+
+    def _dir(self, version: str) -> Path:
+        if not version or "/" in version or version.startswith("."):
+            raise RegistryError(f"bad model version {version!r}")
+        return self.root / MODELS_DIR / version
+
+    def artifact_dir(self, version: str) -> Path:
+        """The artifact directory of ``version`` (it must exist)."""
+        directory = self._dir(version)
+        if not (directory / RECORD_FILE).is_file():
+            raise RegistryError(f"no model {version!r} in {self.root}")
+        return directory
+
+    def get(self, version: str) -> ModelRecord:
+        """The record of ``version``."""
+        path = self.artifact_dir(version) / RECORD_FILE
+        try:
+            return ModelRecord.from_dict(json.loads(path.read_text()))
+        except json.JSONDecodeError as exc:
+            raise RegistryError(f"{path}: not JSON: {exc}") from exc
+
+    def versions(self) -> list[ModelRecord]:
+        """Every version, oldest first."""
+        models = self.root / MODELS_DIR
+        if not models.is_dir():
+            return []
+        found = [d.name for d in models.iterdir() if (d / RECORD_FILE).is_file()]
+        return [self.get(v) for v in sorted(found)]
+
+    def in_state(self, state: ModelStateName) -> list[ModelRecord]:
+        """Versions now in ``state``, oldest first."""
+        return [r for r in self.versions() if r.state == state]
+
+    def active(self) -> ModelRecord | None:
+        """The model serving everywhere, or None before the first promotion."""
+        found = self.in_state("active")
+        return found[-1] if found else None
+
+    def next_version(self) -> str:
+        """``v0001``, ``v0002``...: one more than the highest registered."""
+        numbers = [int(r.version[1:]) for r in self.versions() if r.version[1:].isdigit()]
+        return f"v{max(numbers, default=0) + 1:04d}"
+
+    def register(
+        self,
+        artifact_dir: Path,
+        *,
+        parent: str | None,
+        training_set: str | None = None,
+        metrics: Mapping[str, float] | None = None,
+        state: ModelStateName = "candidate",
+        reason: str = "registered",
+    ) -> ModelRecord:
+        """Copy a verified artifact in as a new version, re-versioned, re-carded and signed.
+
+        The artifact's card is rewritten with the registry's version (and extra ``metrics``)
+        before signing, so the signature covers the version the edges will report. Raises
+        :class:`RegistryError` without a signing key or for an artifact that does not verify.
+        """
+        if self._key is None:
+            raise RegistryError("registering a model needs the registry's signing key")
+        if parent is not None:
+            self.get(parent)
+        try:
+            card = load_artifact(artifact_dir).card  # hash and label map checked
+        except ArtifactError as exc:
+            raise RegistryError(f"refusing {artifact_dir}: {exc}") from exc
+        version = self.next_version()
+        target = self._dir(version)
+        staging = target.with_name(version + ".tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        shutil.copyfile(artifact_dir / MODEL_FILE, staging / MODEL_FILE)
+        card = replace(card, version=version, metrics={**card.metrics, **(metrics or {})})
+        (staging / CARD_FILE).write_text(json.dumps(card.to_dict(), indent=2))
+        signature = sign_artifact(staging, self._key)
+        key_id = public_key_id(self._key.public_key())
+        record = ModelRecord(
+            version=version,
+            parent=parent,
+            state=state,
+            sha256=card.weights_sha256,
+            signing_key_id=key_id,
+            signature=signature,
+            data_fingerprint=card.data_fingerprint,
+            metrics=dict(card.metrics),
+            training_set=training_set,
+            history=(StateChange(state, _now(), reason),),
+            created_at=_now(),
+        )
+        (staging / RECORD_FILE).write_text(json.dumps(record.to_dict(), indent=2))
+        os.replace(staging, target)
+        self._publish_key()
+        return record
+
+    def _publish_key(self) -> None:
+        if self._key is None:
+            return
+        public = self._key.public_key()
+        path = self.root / KEYS_DIR / f"{public_key_id(public)}.pem"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(public_key_pem(public))
+
+    def card(self, version: str) -> ModelCard:
+        """The model card of ``version``."""
+        return ModelCard.from_dict(json.loads((self.artifact_dir(version) / CARD_FILE).read_text()))
+
+    def _set_state(
+        self,
+        record: ModelRecord,
+        state: ModelStateName,
+        reason: str,
+        targets: tuple[RolloutTarget, ...] = (),
+    ) -> ModelRecord:
+        if state not in ALLOWED_TRANSITIONS[record.state]:
+            raise RegistryError(
+                f"{record.version} is {record.state}; it cannot become {state} "
+                f"(allowed: {', '.join(sorted(ALLOWED_TRANSITIONS[record.state])) or 'none'})"
+            )
+        updated = replace(
+            record,
+            state=state,
+            targets=targets,
+            history=(*record.history, StateChange(state, _now(), reason)),
+        )
+        path = self.artifact_dir(record.version) / RECORD_FILE
+        _write_atomic(path, json.dumps(updated.to_dict(), indent=2))
+        return updated
+
+    def reject(self, version: str, *, reason: str) -> ModelRecord:
+        """Mark ``version`` rejected (gate failed, refused at the edge, rolled back)."""
+        return self._set_state(self.get(version), "rejected", reason)
+
+    def promote(
+        self,
+        version: str,
+        *,
+        mode: RolloutModeName,
+        targets: Sequence[RolloutTarget] = (),
+        reason: str = "promoted",
+    ) -> ModelUpdate:
+        """Move ``version`` to ``mode`` and announce it; an activation retires the old active."""
+        record = self.get(version)
+        previous = self.active()
+        updated = self._set_state(record, mode, reason, tuple(targets))
+        if mode == "active" and previous is not None and previous.version != version:
+            self._set_state(previous, "retired", f"replaced by {version}")
+        return self._announce_record(updated)
+
+    def rollback(self, *, reason: str = "rolled back by an operator") -> ModelUpdate:
+        """Reject the active model and re-activate the one it replaced (its parent when that
+        is retired, else the newest retired model); announces the re-activation."""
+        current = self.active()
+        if current is None:
+            raise RegistryError("no active model to roll back")
+        retired = {r.version: r for r in self.in_state("retired")}
+        target = retired.get(current.parent or "") or (
+            list(retired.values())[-1] if retired else None
+        )
+        if target is None:
+            raise RegistryError(f"{current.version} has no retired predecessor to go back to")
+        self._set_state(current, "rejected", reason)
+        restored = self._set_state(target, "active", f"rollback from {current.version}")
+        return self._announce_record(restored)
+
+    def update_event(self, record: ModelRecord) -> ModelUpdate:
+        """The ``ModelUpdate`` announcing ``record`` in its current rollout state."""
+        if record.state not in _ROLLOUT_STATES:
+            raise RegistryError(f"{record.version} is {record.state}: nothing to roll out")
+        return ModelUpdate(
+            model_version=record.version,
+            parent_version=record.parent,
+            artifact_uri=self.artifact_dir(record.version).resolve().as_uri(),
+            sha256=record.sha256,
+            signature=record.signature,
+            signing_key_id=record.signing_key_id,
+            label_map=tuple(
+                LabelMapEntry(class_id=cid, class_name=name)  # type: ignore[arg-type]
+                for cid, name in CLASS_NAMES.items()
+            ),
+            metrics=dict(record.metrics),
+            rollout_mode=record.state,  # type: ignore[arg-type]  # checked just above
+            targets=record.targets,
+        )
+
+    def _announce_record(self, record: ModelRecord) -> ModelUpdate:
+        event = self.update_event(record)
+        if self._announce is not None:
+            self._announce(event)
+        return event
