@@ -157,7 +157,7 @@ def scanner_simulate(
             ScannerStream(
                 checkpoint_id=checkpoint,
                 lane_id=str(lane),
-                rate_hz=rate * lanes,  # the lanes share this process: interleave them
+                rate_hz=rate,  # each lane paces itself, so interleaved lanes run side by side
                 seed=seed,
                 width_px=size,
                 height_px=size,
