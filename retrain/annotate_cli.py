@@ -1,0 +1,129 @@
+"""``leakguard annotate``: set up Label Studio, show the state, run the annotation bridge.
+
+Mounted lazily by ``infra/cli.py``; see docs/annotation.md for running Label Studio beside
+leakguard.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from infra.settings import load_settings
+from infra.stack import require_bootstrap_servers
+from retrain.annotation.auto_label import AutoLabelPolicy
+from retrain.annotation.exceptions import LabelStudioError
+from retrain.annotation.project import ensure_project, ensure_webhook, find_project
+from retrain.annotation.service import label_studio_client, open_state, running_bridge
+
+console = Console()
+
+app = typer.Typer(
+    help="Annotation: Label Studio tasks for the detector's mistakes, or auto-labels.",
+    no_args_is_help=True,
+)
+
+
+@app.command("setup")
+def setup() -> None:
+    """Create (or update) the Label Studio project and point its webhook at the bridge.
+
+    Idempotent. Needs LEAKGUARD_ANNOTATION__LABEL_STUDIO_URL and __API_TOKEN; the webhook
+    goes to LEAKGUARD_ANNOTATION__BRIDGE_URL (default http://<listen host>:<listen port>).
+    """
+    settings = load_settings()
+    annotation = settings.annotation
+    client = label_studio_client(settings)
+    try:
+        version = client.version()
+        project = ensure_project(
+            client, title=annotation.project_title, project_id=annotation.project_id
+        )
+        bridge_url = annotation.bridge_url or (
+            f"http://{annotation.listen_host}:{annotation.listen_port}"
+        )
+        secret = annotation.webhook_secret
+        hook_id = ensure_webhook(
+            client,
+            project_id=project.project_id,
+            bridge_url=bridge_url,
+            secret=secret.get_secret_value() if secret else None,
+        )
+    finally:
+        client.close()
+    verb = "created" if project.created else "found"
+    console.print(f"Label Studio {version} at {client.url}")
+    console.print(
+        f"project {project.project_id} {project.title!r} {verb}"
+        + (", labelling config updated" if project.config_updated else "")
+    )
+    console.print(f"webhook {hook_id} -> {bridge_url}/webhook")
+    console.print(f"open {client.url}/projects/{project.project_id}/data to annotate")
+
+
+@app.command("status")
+def status() -> None:
+    """Show Label Studio's project counts, the bridge's state and the auto-label checkpoints."""
+    settings = load_settings()
+    annotation = settings.annotation
+    table = Table("", "", title="annotation", show_header=False)
+    policy = AutoLabelPolicy.of(annotation.auto_label_checkpoints)
+    table.add_row("auto-label checkpoints", ", ".join(sorted(policy.checkpoints)) or "none")
+    state = open_state(settings)
+    try:
+        counts = state.counts()
+    finally:
+        state.close()
+    table.add_row("tasks created in Label Studio", str(counts.tasks))
+    table.add_row("annotation versions emitted", str(counts.emitted))
+    table.add_row("annotation versions not used", str(counts.rejected))
+    table.add_row("webhooks waiting", str(counts.inbox))
+    reachable = True
+    if annotation.label_studio_url is None:
+        table.add_row("Label Studio", "not configured (auto-label only)")
+    else:
+        client = label_studio_client(settings)
+        try:
+            table.add_row("Label Studio", f"{client.version()} at {client.url}")
+            info = find_project(
+                client, title=annotation.project_title, project_id=annotation.project_id
+            )
+            if info is None:
+                table.add_row("project", "[yellow]none yet[/] (run `leakguard annotate setup`)")
+            else:
+                table.add_row("project", f"{info['id']} {info.get('title')!r}")
+                table.add_row("tasks in project", str(info.get("task_number")))
+                table.add_row("tasks annotated", str(info.get("num_tasks_with_annotations")))
+        except LabelStudioError as exc:
+            table.add_row("Label Studio", f"[red]{exc}[/]")
+            reachable = False
+        finally:
+            client.close()
+    console.print(table)
+    if not reachable:
+        raise typer.Exit(1)
+
+
+@app.command("sync")
+def sync() -> None:
+    """Run the bridge: tasks to Label Studio or auto-labels, annotations back as events.
+
+    Annotations come back by webhook, with polling as fallback. Runs until Ctrl-C or SIGTERM.
+    """
+    settings = load_settings()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    with running_bridge(settings, bootstrap_servers=require_bootstrap_servers(settings)) as running:
+        if running.bridge_url is None:
+            console.print("auto-labelling every checkpoint; Ctrl-C stops")
+        else:
+            console.print(
+                f"bridge at {running.bridge_url} for Label Studio project "
+                f"{running.project_id}; Ctrl-C stops"
+            )
+        running.bridge.run(stop)

@@ -1,0 +1,151 @@
+"""Wiring from settings: the Label Studio client, the project, and a running bridge.
+
+The CLI (``leakguard annotate``) and the demo build their collaborators here, so the bridge,
+client and receiver stay free of settings and environment and are tested with real local
+services (as ``sinks/clickhouse/service.py`` does for the sink).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Final
+
+from infra.settings import LeakguardSettings
+from infra.topics import load_spec
+from retrain.annotation.auto_label import AutoLabelPolicy
+from retrain.annotation.bridge import AnnotationBridge, BridgeTopics, LabelStudioTarget
+from retrain.annotation.client import LabelStudioClient
+from retrain.annotation.exceptions import BridgeConfigurationError, LabelStudioUnavailableError
+from retrain.annotation.project import ensure_project, ensure_webhook
+from retrain.annotation.receiver import ReceiverServer, receiver_app
+from retrain.annotation.state import BridgeState
+
+__all__ = ["RunningBridge", "label_studio_client", "open_state", "running_bridge", "spec_topics"]
+
+logger = logging.getLogger(__name__)
+
+#: As the sink: a restarted bridge rejoins its group quickly.
+SESSION_TIMEOUT_MS: Final = 10_000
+#: Longest wait between attempts to reach Label Studio at start-up.
+STARTUP_RETRY_MAX_S: Final = 30.0
+
+
+def spec_topics() -> BridgeTopics:
+    """The bridge's topics as ``infra/topics.toml`` names them."""
+    topics = load_spec().topics
+    return BridgeTopics(
+        tasks=topics["annotation.tasks"].name,
+        annotations=topics["annotations"].name,
+        dead_letter=topics["deadletter"].name,
+    )
+
+
+def label_studio_client(settings: LeakguardSettings) -> LabelStudioClient:
+    """The configured Label Studio client; fails naming the variables when unset."""
+    annotation = settings.annotation
+    if annotation.label_studio_url is None or annotation.api_token is None:
+        raise BridgeConfigurationError(
+            "set LEAKGUARD_ANNOTATION__LABEL_STUDIO_URL and LEAKGUARD_ANNOTATION__API_TOKEN"
+        )
+    return LabelStudioClient(
+        url=annotation.label_studio_url, token=annotation.api_token.get_secret_value()
+    )
+
+
+def open_state(settings: LeakguardSettings) -> BridgeState:
+    """The bridge's state file under the data dir."""
+    return BridgeState(path=settings.data_dir / settings.annotation.state_file_name)
+
+
+@dataclass(frozen=True)
+class RunningBridge:
+    """A bridge ready to ``run``, and where its receiver listens (``None``: auto-label only)."""
+
+    bridge: AnnotationBridge
+    bridge_url: str | None
+    project_id: int | None
+
+
+def _wait_for_project(
+    client: LabelStudioClient, settings: LeakguardSettings, *, bridge_url: str
+) -> tuple[int, str]:
+    """Set up the project and webhook, waiting while Label Studio is down; (id, version)."""
+    annotation = settings.annotation
+    secret = annotation.webhook_secret.get_secret_value() if annotation.webhook_secret else None
+    delay_s = 1.0
+    while True:
+        try:
+            version = client.version()
+            project = ensure_project(
+                client, title=annotation.project_title, project_id=annotation.project_id
+            )
+            ensure_webhook(
+                client, project_id=project.project_id, bridge_url=bridge_url, secret=secret
+            )
+            return project.project_id, version
+        except LabelStudioUnavailableError as exc:
+            logger.warning("waiting for Label Studio (retry in %.0f s): %s", delay_s, exc)
+            time.sleep(delay_s)
+            delay_s = min(delay_s * 2, STARTUP_RETRY_MAX_S)
+
+
+@contextmanager
+def running_bridge(
+    settings: LeakguardSettings, *, bootstrap_servers: str, topics: BridgeTopics | None = None
+) -> Iterator[RunningBridge]:
+    """A bridge on the configured topics, with its receiver serving while the block runs."""
+    from confluent_kafka import Consumer, Producer
+
+    annotation = settings.annotation
+    policy = AutoLabelPolicy.of(annotation.auto_label_checkpoints)
+    client_config = {"bootstrap.servers": bootstrap_servers, **settings.kafka.client_config()}
+    with ExitStack() as stack:
+        state = open_state(settings)
+        stack.callback(state.close)
+        target = None
+        bridge_url = None
+        if annotation.label_studio_url is not None:
+            client = label_studio_client(settings)
+            stack.callback(client.close)
+            secret = annotation.webhook_secret
+            receiver = ReceiverServer(
+                receiver_app(
+                    state=state, webhook_secret=secret.get_secret_value() if secret else None
+                ),
+                host=annotation.listen_host,
+                port=annotation.listen_port,
+            )
+            receiver.start()
+            stack.callback(receiver.stop)
+            bridge_url = annotation.bridge_url or f"http://{receiver.host}:{receiver.port}"
+            project_id, version = _wait_for_project(client, settings, bridge_url=bridge_url)
+            target = LabelStudioTarget(
+                client=client,
+                project_id=project_id,
+                bridge_url=bridge_url,
+                tool_version=f"label-studio {version}",
+            )
+        consumer = Consumer(
+            {
+                **client_config,
+                "group.id": annotation.group_id,
+                "client.id": f"{settings.kafka.client_id_prefix}-annotation-bridge",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": SESSION_TIMEOUT_MS,
+            }
+        )
+        bridge = AnnotationBridge(
+            consumer=consumer,
+            producer=Producer(client_config),
+            topics=topics or spec_topics(),
+            state=state,
+            policy=policy,
+            label_studio=target,
+            poll_interval_s=annotation.poll_interval_s,
+        )
+        yield RunningBridge(bridge, bridge_url, target.project_id if target else None)
