@@ -58,6 +58,10 @@ _LAZY_COMMANDS = {
         LazyTarget("sinks.cli", app="alerts_app"),
         "Deliver alerts to the control centre's API (signed, idempotent, retried).",
     ),
+    "annotate": LazyEntry(
+        LazyTarget("retrain.annotate_cli"),
+        "Annotation: Label Studio tasks for the detector's mistakes, or auto-labels.",
+    ),
     "data": LazyEntry(
         LazyTarget("detector.cli_data"),
         "Simulated X-ray data sets: generate them, look at them.",
