@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
 from streams.exceptions import StreamsConfigError
+from streams.frame_store import DEFAULT_KEPT_RETENTION_S, DEFAULT_STAGING_RETENTION_S
 from streams.logic.images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
 
 __all__ = ["JOIN_PARTITIONS", "Role", "TopicNames", "WorkerConfig"]
@@ -33,6 +34,9 @@ DEFAULT_EXPIRY_CHECK_S: Final[float] = 5.0
 #: How long a resolved frame is remembered so a replay produces nothing: the 7-day
 #: retention of ``detections`` and ``guard.verdicts``.
 DEFAULT_RESOLVED_RETENTION_S: Final[float] = 7 * 86_400.0
+#: How often the cloud deletes frame images past their retention: hourly keeps a day's
+#: staged frames from piling up while a full listing of the store stays rare.
+DEFAULT_FRAME_SWEEP_INTERVAL_S: Final[float] = 3600.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +82,9 @@ class WorkerConfig:
     - ``unreviewed_after_s`` / ``expiry_check_s``: review deadline (600 s) and how often
       it is checked (5 s); ``resolved_retention_s``: replay protection (7 days).
     - ``max_image_bytes`` / ``max_pixels``: image caps against abuse and bombs.
+    - ``staging_retention_s`` / ``kept_retention_s``: frame store retention of staged
+      (1 day) and kept (90 days) images; ``frame_sweep_interval_s``: how often the cloud
+      deletes expired images (3600 s).
     - ``metrics_port``: Prometheus endpoint port (``None``: no endpoint).
     - ``join_partitions``: partitions of the join's internal topics (8, as ``detections``).
     """
@@ -96,6 +103,9 @@ class WorkerConfig:
     resolved_retention_s: float = DEFAULT_RESOLVED_RETENTION_S
     max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
     max_pixels: int = DEFAULT_MAX_PIXELS
+    staging_retention_s: float = DEFAULT_STAGING_RETENTION_S
+    kept_retention_s: float = DEFAULT_KEPT_RETENTION_S
+    frame_sweep_interval_s: float = DEFAULT_FRAME_SWEEP_INTERVAL_S
     metrics_port: int | None = None
     join_partitions: int = JOIN_PARTITIONS
 
@@ -108,6 +118,10 @@ class WorkerConfig:
             raise StreamsConfigError("batch_size must be >= 1 and batch_timeout_s > 0")
         if self.unreviewed_after_s <= 0 or self.expiry_check_s <= 0:
             raise StreamsConfigError("unreviewed_after_s and expiry_check_s must be > 0")
+        if min(self.staging_retention_s, self.kept_retention_s, self.frame_sweep_interval_s) <= 0:
+            raise StreamsConfigError(
+                "staging_retention_s, kept_retention_s and frame_sweep_interval_s must be > 0"
+            )
         if not self.bootstrap_servers:
             raise StreamsConfigError("bootstrap_servers is empty")
         if not self.worker_id:

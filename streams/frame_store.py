@@ -113,7 +113,11 @@ class FrameStore:
         return data
 
     def sweep(self) -> int:
-        """Delete images older than their area's retention; returns how many went."""
+        """Delete images older than their area's retention; returns how many went.
+
+        Safe to run from several workers at once: an image another sweep deleted first is
+        skipped. Blocking (it lists the whole store): call it from an executor thread.
+        """
         now = self._clock()
         removed = 0
         for area, retention_s in self.retention_s.items():
@@ -123,7 +127,12 @@ class FrameStore:
                 except (OSError, NotImplementedError):
                     continue
                 if now - modified > retention_s:
-                    self._fs.rm(path)
+                    try:
+                        self._fs.rm(path)
+                    except FileNotFoundError:  # another cloud worker swept it first
+                        continue
+                    except OSError as exc:
+                        raise FrameStoreError(f"cannot delete {path}: {exc}") from exc
                     removed += 1
         return removed
 

@@ -49,6 +49,11 @@ class WorkerMetrics:
         self.annotation_tasks = Counter(
             "leakguard_annotation_tasks", "AnnotationTask events produced", registry=r
         )
+        self.frames_swept = Counter(
+            "leakguard_frames_swept",
+            "Frame store images deleted after their retention",
+            registry=r,
+        )
         self.dead_letters = Counter(
             "leakguard_dead_letters",
             "Messages sent to the dead-letter topic",

@@ -11,6 +11,8 @@ recovered from its changelog after a restart) sees them in arrival order. The de
   outcome, and produces an ``AnnotationTask`` per mistake kind;
 * a timer looks for frames past the review deadline and sends a tick for each through the
   ``-expiry`` topic, because Faust lets only a stream's own events modify a table;
+* a second timer deletes frame store images past their retention (``sweep``), staged
+  frames the edge wrote included, so the store does not grow without bound;
 * undecodable events, events on the wrong topic and frames whose image cannot be kept go to
   the dead-letter topic; the agent goes on.
 """
@@ -170,6 +172,21 @@ class CloudApp:
             await self.outputs["annotation_tasks"].send(key=frame_key, value=task)
             self.metrics.annotation_tasks.inc()
 
+    async def sweep_frames(self) -> int:
+        """Delete frame images past their retention (off the event loop); returns how many.
+
+        A store that cannot be listed or cleaned is logged, never fatal: the next sweep
+        tries again, and the join must not stop over housekeeping.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            removed = await loop.run_in_executor(None, self.store.sweep)
+        except FrameStoreError as exc:
+            log.warning("frame store sweep failed (retried next interval): %s", exc)
+            return 0
+        self.metrics.frames_swept.inc(removed)
+        return removed
+
     async def send_due_ticks(self) -> int:
         """Send an expiry tick for every local entry whose deadline has passed."""
         now = time.time()
@@ -225,7 +242,13 @@ def build_cloud_app(
         app=app,
         config=config,
         codec=codec,
-        store=store if store is not None else FrameStore(config.frame_store_url),
+        store=store
+        if store is not None
+        else FrameStore(
+            config.frame_store_url,
+            staging_retention_s=config.staging_retention_s,
+            kept_retention_s=config.kept_retention_s,
+        ),
         metrics=metrics,
         table=table,
         outputs={
@@ -246,5 +269,12 @@ def build_cloud_app(
         await cloud.send_due_ticks()
 
     app.timer(interval=config.expiry_check_s, name="review-deadline")(review_deadline)
+
+    async def frame_retention() -> None:
+        await cloud.sweep_frames()
+
+    # Every cloud worker sweeps (no leader election here, see common.py); sweeps are
+    # idempotent and tolerate each other.
+    app.timer(interval=config.frame_sweep_interval_s, name="frame-retention")(frame_retention)
 
     return cloud
