@@ -1,8 +1,9 @@
 """Command-line groups of the streams package, mounted by ``infra/cli.py``:
-``leakguard worker --role edge|cloud`` and ``leakguard scanner simulate|watch``.
+``leakguard worker --role edge|cloud`` and ``leakguard scanner simulate|watch|guards``.
 
-``streams`` does not import ``infra``: the broker address comes from the same environment
-variable the settings use (``LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS``) or ``--bootstrap-servers``.
+The broker is ``--bootstrap-servers``, else ``LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS``, else the
+broker ``leakguard stack up`` started. Only this CLI layer reads ``infra``'s settings and
+stack record (as ``sinks/cli.py`` does); the library code below it takes plain values.
 """
 
 from __future__ import annotations
@@ -12,7 +13,15 @@ from typing import Annotated, Final
 
 import typer
 
-from streams.config import Role, TopicNames, WorkerConfig
+from streams.config import (
+    DEFAULT_EXPIRY_CHECK_S,
+    DEFAULT_FRAME_SWEEP_INTERVAL_S,
+    DEFAULT_UNREVIEWED_AFTER_S,
+    Role,
+    TopicNames,
+    WorkerConfig,
+)
+from streams.frame_store import DEFAULT_KEPT_RETENTION_S, DEFAULT_STAGING_RETENTION_S
 from streams.rollout_config import RolloutConfig
 from streams.rollout_monitor import (
     DEFAULT_MAX_FALSE_ALARM_INCREASE,
@@ -29,11 +38,12 @@ BOOTSTRAP_ENV: Final[str] = "LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS"
 worker_app = typer.Typer(help="Run a stream worker.", pretty_exceptions_enable=False)
 
 BootstrapOption = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--bootstrap-servers",
         envvar=BOOTSTRAP_ENV,
-        help="Kafka bootstrap servers (start one with `leakguard stack up`).",
+        help="Kafka bootstrap servers [default: the `leakguard stack up` broker].",
+        show_default=False,
     ),
 ]
 PrefixOption = Annotated[
@@ -41,10 +51,23 @@ PrefixOption = Annotated[
 ]
 
 
+def _bootstrap(servers: str | None) -> str:
+    """``servers`` if given, else the configured cluster or the running ``stack up`` broker.
+
+    Raises ``infra``'s ``BrokerError`` (one red line from the CLI root) when there is none.
+    """
+    if servers:
+        return servers
+    from infra.settings import load_settings
+    from infra.stack import require_bootstrap_servers
+
+    return require_bootstrap_servers(load_settings())
+
+
 @worker_app.command("worker")
 def worker(
     role: Annotated[Role, typer.Option("--role", help="edge: detect; cloud: join, alerts.")],
-    bootstrap_servers: BootstrapOption,
+    bootstrap_servers: BootstrapOption = None,
     model: Annotated[
         Path | None, typer.Option("--model", help="Model artifact directory (edge).")
     ] = None,
@@ -54,10 +77,22 @@ def worker(
     topic_prefix: PrefixOption = "",
     unreviewed_after_s: Annotated[
         float, typer.Option("--unreviewed-after", help="Seconds until a frame is unreviewed.")
-    ] = 600.0,
+    ] = DEFAULT_UNREVIEWED_AFTER_S,
     expiry_check_s: Annotated[
         float, typer.Option("--expiry-check", help="Seconds between deadline checks.")
-    ] = 5.0,
+    ] = DEFAULT_EXPIRY_CHECK_S,
+    staging_retention_h: Annotated[
+        float,
+        typer.Option("--staging-retention-hours", help="Keep staged frame images (cloud)."),
+    ] = DEFAULT_STAGING_RETENTION_S / 3600,
+    kept_retention_h: Annotated[
+        float,
+        typer.Option("--kept-retention-hours", help="Keep TP/FP/FN frame images (cloud)."),
+    ] = DEFAULT_KEPT_RETENTION_S / 3600,
+    sweep_interval_s: Annotated[
+        float,
+        typer.Option("--sweep-interval", help="Seconds between frame store sweeps (cloud)."),
+    ] = DEFAULT_FRAME_SWEEP_INTERVAL_S,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Frames per batch.")] = 8,
     batch_timeout_s: Annotated[
         float, typer.Option("--batch-timeout", help="Longest wait for a batch (s).")
@@ -115,7 +150,7 @@ def worker(
 
     config = WorkerConfig(
         role=role,
-        bootstrap_servers=bootstrap_servers,
+        bootstrap_servers=_bootstrap(bootstrap_servers),
         topics=TopicNames().prefixed(topic_prefix),
         app_prefix=topic_prefix,
         worker_id=worker_id,
@@ -125,6 +160,9 @@ def worker(
         batch_timeout_s=batch_timeout_s,
         unreviewed_after_s=unreviewed_after_s,
         expiry_check_s=expiry_check_s,
+        staging_retention_s=staging_retention_h * 3600,
+        kept_retention_s=kept_retention_h * 3600,
+        frame_sweep_interval_s=sweep_interval_s,
         metrics_port=metrics_port,
     )
     run_worker(config, loglevel=loglevel, rollout=rollout)
@@ -140,7 +178,7 @@ scanner_app = typer.Typer(
 @scanner_app.command("simulate")
 def scanner_simulate(
     checkpoint: Annotated[str, typer.Option("--checkpoint", help="Checkpoint id.")],
-    bootstrap_servers: BootstrapOption,
+    bootstrap_servers: BootstrapOption = None,
     lanes: Annotated[int, typer.Option("--lanes", help="Lanes, numbered 1..N.")] = 1,
     rate: Annotated[float, typer.Option("--rate", help="Frames per second per lane.")] = 0.5,
     frames: Annotated[int | None, typer.Option("--frames", help="Frames per lane.")] = None,
@@ -150,9 +188,9 @@ def scanner_simulate(
 ) -> None:
     """Publish simulated frames (with ground truth) for each lane, round robin."""
     from detector.sim.stream import ScannerStream
-    from streams.sources import FramePublisher, frame_from_simulated
+    from streams.sources import FramePublisher, frame_from_simulated, publish_all, round_robin
 
-    streams = [
+    lanes_frames = [
         iter(
             ScannerStream(
                 checkpoint_id=checkpoint,
@@ -167,26 +205,28 @@ def scanner_simulate(
         for lane in range(1, lanes + 1)
     ]
     publisher = FramePublisher(
-        topic=TopicNames().prefixed(topic_prefix).frames, bootstrap_servers=bootstrap_servers
+        topic=TopicNames().prefixed(topic_prefix).frames,
+        bootstrap_servers=_bootstrap(bootstrap_servers),
     )
-    sent = 0
-    while streams:
-        for stream in list(streams):
-            simulated = next(stream, None)
-            if simulated is None:
-                streams.remove(stream)
-                continue
-            publisher.publish(frame_from_simulated(simulated))
-            sent += 1
-    publisher.flush()
-    typer.echo(f"published {sent} frames")
+    frames_in_turn = (frame_from_simulated(f) for f in round_robin(lanes_frames))
+    typer.echo(f"publishing {checkpoint} lanes 1..{lanes} at {rate:g} frames/s each")
+    typer.echo(f"published {publish_all(frames_in_turn, publisher)} frames")
 
 
 @scanner_app.command("watch")
 def scanner_watch(
-    folder: Annotated[Path, typer.Argument(help="Folder the scanner exports PNG files into.")],
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            help="Folder the scanner exports PNG files into.",
+            exists=True,
+            file_okay=False,
+            readable=True,
+            writable=True,
+        ),
+    ],
     checkpoint: Annotated[str, typer.Option("--checkpoint", help="Checkpoint id.")],
-    bootstrap_servers: BootstrapOption,
+    bootstrap_servers: BootstrapOption = None,
     lane: Annotated[str, typer.Option("--lane", help="Lane of this scanner.")] = "1",
     once: Annotated[bool, typer.Option("--once", help="Publish what is there, then stop.")] = False,
     topic_prefix: PrefixOption = "",
@@ -195,22 +235,27 @@ def scanner_watch(
     from streams.sources import FramePublisher, watch_folder
 
     publisher = FramePublisher(
-        topic=TopicNames().prefixed(topic_prefix).frames, bootstrap_servers=bootstrap_servers
+        topic=TopicNames().prefixed(topic_prefix).frames,
+        bootstrap_servers=_bootstrap(bootstrap_servers),
     )
-    count = watch_folder(
-        folder,
-        checkpoint=checkpoint,
-        lane=lane,
-        publish=publisher.publish,
-        should_stop=lambda: once,
-    )
-    publisher.flush()
-    typer.echo(f"published {count} frames")
+    try:
+        report = watch_folder(
+            folder,
+            checkpoint=checkpoint,
+            lane=lane,
+            publish=publisher.publish,
+            should_stop=lambda: once,
+        )
+    finally:
+        publisher.flush()
+    typer.echo(f"published {report.published} frames, rejected {report.rejected}")
+    if report.rejected:
+        typer.echo(f"rejected files (reasons above) are in {folder / 'rejected'}", err=True)
 
 
 @scanner_app.command("guards")
 def scanner_guards(
-    bootstrap_servers: BootstrapOption,
+    bootstrap_servers: BootstrapOption = None,
     miss_rate: Annotated[float, typer.Option("--miss-rate", help="Missed media share.")] = 0.0,
     mistake_rate: Annotated[float, typer.Option("--mistake-rate", help="Wrong calls share.")] = 0.0,
     delay_s: Annotated[float, typer.Option("--delay", help="Median answer delay (s).")] = 2.0,
@@ -224,8 +269,14 @@ def scanner_guards(
     policy = GuardPolicy(
         miss_rate=miss_rate, mistake_rate=mistake_rate, median_delay_s=delay_s, seed=seed
     )
+    topics = TopicNames().prefixed(topic_prefix)
+
+    def ready(partitions: int) -> None:
+        typer.echo(f"guards answering {topics.detections} ({partitions} partitions); Ctrl-C stops")
+
     run_guards(
-        bootstrap_servers=bootstrap_servers,
-        topics=TopicNames().prefixed(topic_prefix),
+        bootstrap_servers=_bootstrap(bootstrap_servers),
+        topics=topics,
         policy=policy,
+        on_ready=ready,
     )

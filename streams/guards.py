@@ -13,7 +13,7 @@ import itertools
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from confluent_kafka import Consumer, Producer
 
@@ -66,10 +66,16 @@ def run_guards(
     policy: GuardPolicy,
     group_id: str = "leakguard-sim-guards",
     should_stop: Callable[[], bool] = lambda: False,
+    on_ready: Callable[[int], None] | None = None,
     codec: Codec | None = None,
 ) -> None:
     """Answer every detection until ``should_stop``; undecodable messages are skipped (the
-    workers dead-letter them; the simulated guard is a demo tool, not a consumer of record)."""
+    workers dead-letter them; the simulated guard is a demo tool, not a consumer of record).
+
+    Guards start at the latest offsets (a demo answers what happens now, not a backlog), so
+    ``on_ready(partitions)`` tells the caller when the group has its partitions and frames
+    published from then on will be answered.
+    """
     codec = codec if codec is not None else Codec()
     desk = GuardDesk(policy=policy)
     consumer = Consumer(
@@ -80,7 +86,12 @@ def run_guards(
         }
     )
     producer = Producer({"bootstrap.servers": bootstrap_servers, "partitioner": "murmur2_random"})
-    consumer.subscribe([topics.frames, topics.detections])
+
+    def assigned(_: Any, partitions: list[Any]) -> None:
+        if on_ready is not None and partitions:
+            on_ready(len(partitions))
+
+    consumer.subscribe([topics.frames, topics.detections], on_assign=assigned)
     try:
         while not should_stop():
             for message in consumer.consume(num_messages=100, timeout=0.2):

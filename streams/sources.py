@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from confluent_kafka import KafkaException, Producer
 
@@ -26,9 +27,19 @@ from schemas.events import Box, LabeledBox, ScanFrame
 from streams.exceptions import ImageRejectedError, SourceError
 from streams.logic.images import png_payload
 
-__all__ = ["FramePublisher", "frame_from_file", "frame_from_simulated", "watch_folder"]
+__all__ = [
+    "FramePublisher",
+    "WatchReport",
+    "frame_from_file",
+    "frame_from_simulated",
+    "publish_all",
+    "round_robin",
+    "watch_folder",
+]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: How long one back-pressure wait lasts before the producer is asked again.
 BACKPRESSURE_WAIT_S: Final[float] = 0.5
@@ -124,6 +135,18 @@ class FramePublisher:
         return remaining
 
 
+def round_robin(sources: Iterable[Iterator[T]]) -> Iterator[T]:
+    """One item of each source in turn until all are exhausted (lanes of one simulator)."""
+    active = list(sources)
+    while active:
+        for source in list(active):
+            item = next(source, None)
+            if item is None:
+                active.remove(source)
+            else:
+                yield item
+
+
 def publish_all(frames: Iterable[ScanFrame], publisher: FramePublisher) -> int:
     """Publish every frame of ``frames`` (the simulator's pace is the iterable's)."""
     count = 0
@@ -132,6 +155,31 @@ def publish_all(frames: Iterable[ScanFrame], publisher: FramePublisher) -> int:
         count += 1
     publisher.flush()
     return count
+
+
+@dataclass
+class WatchReport:
+    """What :func:`watch_folder` did: frames published, files moved to ``rejected/``."""
+
+    published: int = 0
+    rejected: int = 0
+
+
+def _settled_files(folder: Path, *, now: float) -> list[tuple[float, Path]]:
+    """``(mtime, path)`` of the ``*.png`` files old enough to be complete, oldest first.
+
+    A file that vanishes between listing and ``stat`` (the scanner renamed it) is skipped;
+    a dangling link keeps its own time so it is rejected rather than stopping the watch.
+    """
+    found = []
+    for path in folder.glob("*.png"):
+        try:
+            mtime = path.stat().st_mtime if path.exists() else path.lstat().st_mtime
+        except FileNotFoundError:
+            continue
+        if now - mtime >= SETTLE_S:
+            found.append((mtime, path))
+    return sorted(found, key=lambda item: (item[0], item[1].name))
 
 
 def watch_folder(
@@ -143,32 +191,28 @@ def watch_folder(
     poll_s: float = 0.5,
     should_stop: Callable[[], bool] = lambda: False,
     clock: Callable[[], float] = time.time,
-) -> int:
+) -> WatchReport:
     """Publish every ``*.png`` that appears in ``folder`` (oldest first) until ``should_stop``.
 
-    Published files move to ``done/``; unreadable ones to ``rejected/`` with the reason
-    logged. Returns the number of frames published.
+    Published files move to ``done/``; unreadable ones (not a PNG, a folder, a dangling
+    link, no read permission) to ``rejected/``, each with its reason logged as an error.
     """
     done, rejected = folder / "done", folder / "rejected"
     done.mkdir(parents=True, exist_ok=True)
     rejected.mkdir(parents=True, exist_ok=True)
-    published = 0
+    report = WatchReport()
     while True:
-        now = clock()
-        files = sorted(
-            (p for p in folder.glob("*.png") if now - p.stat().st_mtime >= SETTLE_S),
-            key=lambda p: (p.stat().st_mtime, p.name),
-        )
-        for path in files:
+        for _, path in _settled_files(folder, now=clock()):
             try:
                 frame = frame_from_file(path, checkpoint=checkpoint, lane=lane)
             except SourceError as exc:
-                log.error("%s", exc)
+                log.error("%s; moved to %s", exc, rejected)
                 path.replace(rejected / path.name)
+                report.rejected += 1
                 continue
             publish(frame)
             path.replace(done / path.name)
-            published += 1
+            report.published += 1
         if should_stop():
-            return published
+            return report
         time.sleep(poll_s)

@@ -12,7 +12,7 @@ import pytest
 from detector.sim.stream import ScannerStream
 from schemas.events import ScanFrame
 from streams.exceptions import SourceError
-from streams.sources import frame_from_file, frame_from_simulated, watch_folder
+from streams.sources import frame_from_file, frame_from_simulated, round_robin, watch_folder
 from tests.streams.helpers import png
 
 
@@ -25,14 +25,24 @@ def test_folder_bridge_publishes_once_and_rejects_bad_files(tmp_path: Path) -> N
     ):
         (tmp_path / name).write_bytes(data)
         os.utime(tmp_path / name, (old, old))
+    (tmp_path / "0004.png").mkdir()  # a folder named like an image
+    (tmp_path / "0005.png").symlink_to(tmp_path / "gone.png")  # a dangling link
+    for name in ("0004.png", "0005.png"):
+        os.utime(tmp_path / name, (old, old), follow_symlinks=False)
+    (tmp_path / "0006.png").write_bytes(png(8, 8))  # still being written: not yet settled
     published: list[ScanFrame] = []
-    count = watch_folder(
+    report = watch_folder(
         tmp_path, checkpoint="cp", lane="2", publish=published.append, should_stop=lambda: True
     )
-    assert count == 2
+    assert (report.published, report.rejected) == (2, 3)
     assert [f.frame_id for f in published] == ["cp/2/0001", "cp/2/0003"]
     assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["0001.png", "0003.png"]
-    assert [p.name for p in (tmp_path / "rejected").iterdir()] == ["0002.png"]
+    assert sorted(p.name for p in (tmp_path / "rejected").iterdir()) == [
+        "0002.png",
+        "0004.png",
+        "0005.png",
+    ]
+    assert (tmp_path / "0006.png").exists()
     with pytest.raises(SourceError, match="is not a PNG"):
         frame_from_file(tmp_path / "rejected" / "0002.png", checkpoint="cp", lane="2")
     with pytest.raises(SourceError, match="cannot read scanner file"):
@@ -47,3 +57,8 @@ def test_simulated_frame_carries_ground_truth() -> None:
     assert frame.ground_truth is not None
     assert len(frame.ground_truth) == len(simulated.ground_truth)
     assert frame.image.inline == simulated.image_png
+
+
+def test_round_robin_interleaves_lanes_until_all_are_done() -> None:
+    lanes = [iter("ab"), iter("xyz"), iter("")]
+    assert "".join(round_robin(lanes)) == "axbyz"
