@@ -1,0 +1,176 @@
+"""The console's JSON API and its live event stream.
+
+Live updates use Server-Sent Events: updates flow one way (server to guard), the browser's
+``EventSource`` reconnects by itself, and plain HTTP passes every proxy a checkpoint network
+has. Each event only says "the queue changed"; the page then re-reads ``/api/queue``, so a
+missed event costs a moment, never a frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any, Final
+
+from fastapi import APIRouter, HTTPException, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import BaseModel, Field
+
+from sinks.exceptions import SinkError
+from streams.console.auth import ApiSession, CheckedSession, Services
+from streams.console.exceptions import FrameNotFoundError, PublishError, VerdictError
+from streams.console.overview import run_overview
+from streams.console.review_queue import QueueItem
+from streams.console.verdicts import build_verdict, missed_item
+
+__all__ = ["item_json", "router"]
+
+router = APIRouter(prefix="/api")
+
+#: How often a live view checks for queue changes: far below the alarm's latency budget.
+LIVE_CHECK_S: Final = 0.05
+
+
+class MissedItemIn(BaseModel):
+    """A box the guard drew: ``[x1, y1, x2, y2]`` in image pixels, and its class."""
+
+    class_name: str = Field(max_length=32)
+    box: list[float] = Field(min_length=4, max_length=4)
+
+
+class VerdictIn(BaseModel):
+    """The guard's answer: the alarmed objects cleared and the missed items drawn."""
+
+    rejected_object_ids: list[str] = Field(default_factory=list, max_length=100)
+    missed_items: list[MissedItemIn] = Field(default_factory=list, max_length=50)
+
+
+def item_json(item: QueueItem) -> dict[str, Any]:
+    """A frame as the console page draws it; boxes are ``[x1, y1, x2, y2]`` pixels."""
+    detection = item.detection
+    return {
+        "id": item.id,
+        "checkpoint": item.checkpoint,
+        "lane": item.lane,
+        "frame_id": item.frame_id,
+        "received_ms": item.received_ms,
+        "image_url": f"/api/frames/{item.id}/image" if item.has_image else None,
+        "image_error": item.image_error,
+        "reviewed_by": item.reviewed_by,
+        "alarmed": item.alarmed,
+        "detection": None
+        if detection is None
+        else {
+            "model_version": detection.model_version,
+            "width": detection.image_width,
+            "height": detection.image_height,
+            "objects": [
+                {
+                    "object_id": obj.object_id,
+                    "class_name": obj.class_name,
+                    "score": obj.score,
+                    "box": [obj.box.x1, obj.box.y1, obj.box.x2, obj.box.y2],
+                    "alarmed": obj.alarmed,
+                }
+                for obj in detection.objects
+            ],
+        },
+    }
+
+
+@router.get("/queue")
+def queue_state(session: ApiSession, services: Services) -> dict[str, Any]:
+    """The guard's lane: frames awaiting review (oldest first) and the live frame."""
+    live = services.queue.latest(session.lane)
+    return {
+        "guard": session.guard,
+        "checkpoint": services.checkpoint,
+        "lane": session.lane,
+        "version": services.changes.version,
+        "pending": [item_json(item) for item in services.queue.pending([session.lane])],
+        "live": None if live is None else item_json(live),
+    }
+
+
+@router.get("/frames/{item_id}/image")
+def frame_image(item_id: int, session: ApiSession, services: Services) -> Response:
+    """The frame's verified PNG."""
+    try:
+        png = services.queue.image(item_id)
+    except FrameNotFoundError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private"})
+
+
+@router.post("/frames/{item_id}/verdict")
+def submit_verdict(
+    item_id: int, answer: VerdictIn, session: CheckedSession, services: Services
+) -> dict[str, str]:
+    """Publish one ``GuardVerdict`` by the signed-in guard on a frame of their lane.
+
+    404: not in the queue; 409: answered already or not detected yet; 422: the answer does
+    not fit the frame; 503: Kafka did not acknowledge (the frame stays in the queue).
+    """
+    try:
+        if services.queue.item(item_id).lane != session.lane:
+            raise HTTPException(403, f"frame {item_id} is not on your lane {session.lane}")
+        detection = services.queue.claim(item_id, guard=session.guard)
+    except FrameNotFoundError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except VerdictError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    try:
+        missed = [
+            missed_item(
+                m.class_name,
+                m.box,
+                image_width=detection.image_width,
+                image_height=detection.image_height,
+            )
+            for m in answer.missed_items
+        ]
+        verdict = build_verdict(
+            detection,
+            guard_id=session.guard,
+            rejected_object_ids=answer.rejected_object_ids,
+            missed_items=missed,
+        )
+        services.publish(verdict)
+    except VerdictError as exc:
+        services.queue.release(item_id)
+        raise HTTPException(422, str(exc)) from exc
+    except PublishError as exc:
+        services.queue.release(item_id)
+        raise HTTPException(503, str(exc)) from exc
+    services.queue.record(item_id, verdict)
+    services.changes.bump()
+    return {
+        "verdict_id": str(verdict.event_id),
+        "decision": verdict.decision,
+        "guard_id": verdict.guard_id,
+    }
+
+
+@router.get("/events", response_class=EventSourceResponse)
+async def events(session: ApiSession, services: Services) -> AsyncIterator[ServerSentEvent]:
+    """A ``queue`` event whenever the queue changed; ends when the server stops."""
+    sent = -1
+    while not services.stopping.is_set():
+        version = services.changes.version
+        if version != sent:
+            sent = version
+            yield ServerSentEvent(event="queue", data={"version": version})
+        await asyncio.sleep(LIVE_CHECK_S)
+
+
+@router.get("/overview")
+async def overview(session: ApiSession, services: Services) -> dict[str, Any]:
+    """Every dashboard panel's rows over the last day (503 without an analytics store)."""
+    if services.analytics is None:
+        raise HTTPException(503, services.analytics_error or "no analytics store")
+    try:
+        result = await run_in_threadpool(run_overview, services.analytics)
+    except SinkError as exc:
+        raise HTTPException(503, str(exc)) from exc
+    return result.as_json()

@@ -1,0 +1,160 @@
+"""``leakguard console serve|add-guard``: the guard console and the managers' overview.
+
+This is the wiring layer, so it reads the settings (``LEAKGUARD_KAFKA__*``,
+``LEAKGUARD_CLICKHOUSE__*``, the data dir) the way ``sinks/cli.py`` does; the console's
+modules themselves take everything as arguments.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from infra.settings import LeakguardSettings, load_settings
+from infra.stack import require_bootstrap_servers
+from leakguard.errors import LeakguardError
+from sinks.clickhouse.migrations import apply_migrations
+from sinks.clickhouse.service import build_sink_worker, open_backend
+from streams.config import TopicNames
+from streams.console.accounts import GuardStore, default_guards_path
+from streams.console.overview import LockedBackend
+from streams.console.server import ConsoleConfig, SinkRunner, run_console
+
+__all__ = ["console_app"]
+
+logger = logging.getLogger(__name__)
+
+console_app = typer.Typer(
+    help="The guard console and the managers' overview page (web).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+GuardsFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--guards-file", help="Guard accounts file [default: DATA_DIR/console/guards.json]."
+    ),
+]
+
+
+@console_app.command("serve")
+def serve(
+    checkpoint: Annotated[
+        str, typer.Option("--checkpoint", help="Checkpoint this console serves.")
+    ],
+    lanes: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--lane", help="Lane guards may sign in to; repeat it. Default: any lane seen."
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", help="Port to listen on (0: any free one).")
+    ] = 8080,
+    guards_file: GuardsFileOption = None,
+    sink: Annotated[
+        bool | None,
+        typer.Option(
+            "--sink/--no-sink",
+            help="Run the ClickHouse sink in this process. Default: yes with embedded chdb "
+            "(chdb is in-process: no other process can read it), no with a ClickHouse server.",
+            show_default=False,
+        ),
+    ] = None,
+    session_hours: Annotated[
+        float, typer.Option("--session-hours", help="Sessions expire after this many hours.")
+    ] = 8.0,
+    secure_cookies: Annotated[
+        bool, typer.Option("--secure-cookies", help="Send cookies over HTTPS only (behind TLS).")
+    ] = False,
+    topic_prefix: Annotated[
+        str, typer.Option("--topic-prefix", help="Prefix of every topic (tests).")
+    ] = "",
+) -> None:
+    """Serve the console; prints `console ready at http://HOST:PORT` once it accepts requests.
+
+    Add accounts first with `leakguard console add-guard`. Ctrl-C or SIGTERM stops it.
+    """
+    settings = load_settings()
+    config = ConsoleConfig(
+        checkpoint=checkpoint,
+        lanes=tuple(lanes or ()),
+        bootstrap_servers=require_bootstrap_servers(settings),
+        client_config=settings.kafka.client_config(),
+        topics=TopicNames().prefixed(topic_prefix),
+        state_dir=settings.data_dir / "console",
+        guards_file=guards_file or default_guards_path(settings.data_dir),
+        host=host,
+        port=port,
+        session_ttl_s=session_hours * 3600.0,
+        secure_cookies=secure_cookies,
+    )
+    if not GuardStore(config.guards_file).accounts():
+        logger.warning(
+            "no guard accounts in %s yet: add one with `leakguard console add-guard NAME`",
+            config.guards_file,
+        )
+    analytics, error = _open_analytics(settings)
+    run_sink = sink if sink is not None else settings.clickhouse.embedded
+    runner: SinkRunner | None = None
+    try:
+        if analytics is not None and run_sink:
+            apply_migrations(analytics)
+            runner = build_sink_worker(
+                settings, backend=analytics, bootstrap_servers=config.bootstrap_servers
+            ).run
+        run_console(
+            config,
+            analytics=analytics,
+            analytics_error=error,
+            sink=runner,
+            on_ready=lambda url: typer.echo(f"console ready at {url}"),
+        )
+    finally:
+        if analytics is not None:
+            analytics.close()
+    typer.echo("console stopped")
+
+
+def _open_analytics(settings: LeakguardSettings) -> tuple[LockedBackend | None, str | None]:
+    """The analytics store, or why there is none (the console serves guards regardless)."""
+    try:
+        return LockedBackend(open_backend(settings)), None
+    except (LeakguardError, RuntimeError) as exc:  # chdb raises RuntimeError when locked
+        where = settings.clickhouse.url or f"chdb under {settings.chdb_path}"
+        if settings.clickhouse.embedded:
+            hint = (
+                "chdb is in-process and another process holds it (a `leakguard analytics sink`?); "
+                "stop it and let the console run the sink, or set LEAKGUARD_CLICKHOUSE__URL"
+            )
+        else:
+            hint = "check LEAKGUARD_CLICKHOUSE__URL and that the server is up"
+        message = f"analytics store {where} unavailable: {exc}. {hint}"
+        logger.warning(message)
+        return None, message
+
+
+@console_app.command("add-guard")
+def add_guard(
+    name: Annotated[str, typer.Argument(help="Guard id, as stamped on every verdict.")],
+    password: Annotated[
+        str | None,
+        typer.Option(
+            "--password", help="Password (asked for when omitted; at least 8 characters)."
+        ),
+    ] = None,
+    guards_file: GuardsFileOption = None,
+) -> None:
+    """Create a guard account, or set a new password for an existing one."""
+    if password is None:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    path = guards_file or default_guards_path(load_settings().data_dir)
+    store = GuardStore(path)
+    existed = name in store.accounts()
+    store.set_password(name, password)
+    typer.echo(f"guard {name} {'updated' if existed else 'added'} in {path}")

@@ -1,0 +1,168 @@
+"""Kafka into the review queue: the console's own reader of ``scanner.frames`` and
+``detections``.
+
+The console reads every partition with ``assign()`` rather than joining a consumer group: a
+console must see all frames of its checkpoint, and two consoles of one checkpoint (two
+screens, a restart overlapping the old process) must not split the partitions between them.
+Positions come from the queue's stored offsets; a partition never read before starts at its
+end as it is at start-up, resolved before the console says it is ready, so a frame produced
+after "ready" is never skipped.
+
+Messages that do not decode are skipped with a warning: the edge worker, the consumer of
+record of both topics, already sends them to the dead-letter topic, and a second dead
+letter from the console would count the same bad message twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Collection
+from typing import Any, Final
+
+from confluent_kafka import Consumer, TopicPartition
+
+from schemas.codec import Codec
+from schemas.events import Detection, ScanFrame
+from schemas.exceptions import DecodeError
+from streams.config import TopicNames
+from streams.console.review_queue import ReviewQueue
+from streams.exceptions import ImageRejectedError
+from streams.logic.images import frame_image_bytes
+
+__all__ = ["Changes", "FrameFeed"]
+
+logger = logging.getLogger(__name__)
+
+#: Messages taken per poll, and how long an idle poll waits: a frame reaches the queue
+#: within a tenth of a second of arriving, which the alarm latency is measured on.
+CONSUME_BATCH: Final = 200
+POLL_TIMEOUT_S: Final = 0.1
+#: How often finished frames are pruned from the queue.
+PRUNE_EVERY_S: Final = 30.0
+#: How long start-up waits for the broker to list partitions and watermarks.
+METADATA_TIMEOUT_S: Final = 15.0
+
+
+class Changes:
+    """A counter bumped whenever the queue changes; live views compare it to what they sent."""
+
+    def __init__(self) -> None:
+        self._version = 0
+        self._lock = threading.Lock()
+
+    @property
+    def version(self) -> int:
+        """The number of changes so far."""
+        return self._version
+
+    def bump(self) -> None:
+        """Announce a change."""
+        with self._lock:
+            self._version += 1
+
+
+class FrameFeed:
+    """Reads frames and detections of ``checkpoint`` (and ``lanes``, all when empty) into
+    ``queue``; ``consumer`` is a confluent-kafka ``Consumer`` (built when absent)."""
+
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        topics: TopicNames,
+        queue: ReviewQueue,
+        checkpoint: str,
+        lanes: Collection[str] = (),
+        changes: Changes | None = None,
+        client_config: dict[str, str] | None = None,
+        consumer: Any = None,
+        codec: Codec | None = None,
+    ) -> None:
+        self._topics = (topics.frames, topics.detections)
+        self._queue = queue
+        self._checkpoint = checkpoint
+        self._lanes = frozenset(lanes)
+        self.changes = changes if changes is not None else Changes()
+        self._codec = codec if codec is not None else Codec()
+        self._consumer = consumer or Consumer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                **(client_config or {}),
+                "group.id": f"leakguard-console-{checkpoint}",  # required; assign() joins none
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+            }
+        )
+        self.skipped = 0
+
+    def assign(self) -> None:
+        """Take every partition of both topics at the stored offset, else at today's end."""
+        stored = self._queue.offsets()
+        positions: list[TopicPartition] = []
+        for topic in self._topics:
+            metadata = self._consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S)
+            partitions = metadata.topics[topic].partitions
+            for partition in sorted(partitions):
+                offset = stored.get((topic, partition))
+                if offset is None:
+                    _, offset = self._consumer.get_watermark_offsets(
+                        TopicPartition(topic, partition), timeout=METADATA_TIMEOUT_S
+                    )
+                positions.append(TopicPartition(topic, partition, offset))
+        self._consumer.assign(positions)
+
+    def run(self, stop: threading.Event) -> None:
+        """Read until ``stop`` is set, then close the consumer."""
+        pruned_at = time.monotonic()
+        try:
+            while not stop.is_set():
+                self.step()
+                if time.monotonic() - pruned_at > PRUNE_EVERY_S:
+                    self._queue.prune()
+                    pruned_at = time.monotonic()
+        finally:
+            self._consumer.close()
+
+    def step(self) -> int:
+        """One poll: store what belongs to this console, then the offsets. Returns messages."""
+        messages = self._consumer.consume(CONSUME_BATCH, POLL_TIMEOUT_S)
+        offsets: dict[tuple[str, int], int] = {}
+        changed = False
+        for message in messages:
+            if message.error() is not None:
+                logger.warning("Kafka consumer error (librdkafka retries): %s", message.error())
+                continue
+            changed |= self._take(message.value())
+            offsets[(message.topic(), message.partition())] = message.offset() + 1
+        if offsets:
+            self._queue.save_offsets(offsets)
+        if changed:
+            self.changes.bump()
+        return len(messages)
+
+    def _take(self, value: bytes | None) -> bool:
+        """Store one message's event when it is for this console; whether it was."""
+        try:
+            event = self._codec.decode_any(value or b"")
+        except DecodeError as exc:
+            self.skipped += 1
+            logger.warning("skipping an undecodable message (the edge dead-letters it): %s", exc)
+            return False
+        if not isinstance(event, ScanFrame | Detection) or not self._mine(event):
+            return False
+        if isinstance(event, Detection):
+            self._queue.add_detection(event)
+            return True
+        try:
+            image, error = frame_image_bytes(event.image), None
+        except ImageRejectedError as exc:
+            image, error = None, str(exc)
+        self._queue.add_frame(event, image=image, image_error=error)
+        return True
+
+    def _mine(self, event: ScanFrame | Detection) -> bool:
+        return event.checkpoint == self._checkpoint and (
+            not self._lanes or event.lane in self._lanes
+        )

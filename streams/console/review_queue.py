@@ -1,0 +1,286 @@
+"""The review queue: frames of the console's lanes, their detections and who reviewed them.
+
+It lives in SQLite under the data dir, not in the browser or in memory, so a page reload,
+a second screen or a console restart shows the same queue. A frame and its detection arrive
+on two topics in either order; the row is complete once both are in. Kafka offsets are
+stored in the same transaction as the rows they produced, so after a restart the feed
+resumes exactly where the queue stands (no frame lost, none counted twice).
+
+Rows that need nothing more (reviewed, or never alarmed) are pruned down to the most recent
+few per lane; images of pending alarms are never pruned.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from schemas.codec import Codec
+from schemas.events import Detection, GuardVerdict, ScanFrame
+from streams.console.exceptions import FrameNotFoundError, VerdictError
+
+__all__ = ["DEFAULT_KEEP_PER_LANE", "QueueItem", "ReviewQueue"]
+
+#: Finished frames kept per lane: enough to scroll back through the last minute of a lane.
+DEFAULT_KEEP_PER_LANE: Final = 50
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS frames (
+    id INTEGER PRIMARY KEY,
+    checkpoint TEXT NOT NULL,
+    lane TEXT NOT NULL,
+    frame_id TEXT NOT NULL,
+    received_ms INTEGER NOT NULL,
+    image BLOB,
+    image_error TEXT,
+    detection BLOB,
+    alarmed INTEGER,
+    reviewed_by TEXT,
+    verdict_id TEXT,
+    reviewed_ms INTEGER,
+    UNIQUE (checkpoint, lane, frame_id)
+);
+CREATE INDEX IF NOT EXISTS frames_pending ON frames (lane, alarmed, reviewed_by, received_ms);
+CREATE TABLE IF NOT EXISTS offsets (
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition)
+);
+"""
+_COLUMNS: Final = (
+    "id, checkpoint, lane, frame_id, received_ms, image IS NOT NULL, image_error, detection, "
+    "reviewed_by, reviewed_ms"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    """One frame as the console shows it; ``detection`` is ``None`` while it is detected."""
+
+    id: int
+    checkpoint: str
+    lane: str
+    frame_id: str
+    received_ms: int
+    has_image: bool
+    image_error: str | None
+    detection: Detection | None
+    reviewed_by: str | None
+    reviewed_ms: int | None
+
+    @property
+    def alarmed(self) -> bool:
+        """Whether the detector raised the alarm on this frame."""
+        return self.detection is not None and self.detection.alarmed
+
+
+class ReviewQueue:
+    """The queue in the SQLite file ``path`` (``":memory:"`` for a throw-away one).
+
+    One connection shared by the feed thread and the web handlers, behind a lock: the
+    console's traffic is a few writes a second, far below what one connection does.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        keep_per_lane: int = DEFAULT_KEEP_PER_LANE,
+        codec: Codec | None = None,
+    ) -> None:
+        if isinstance(path, Path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+        self._codec = codec if codec is not None else Codec()
+        self._keep = keep_per_lane
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def add_frame(
+        self,
+        frame: ScanFrame,
+        *,
+        image: bytes | None,
+        image_error: str | None = None,
+    ) -> None:
+        """Store a frame's verified image (or why there is none); a replay changes nothing."""
+        with self._transaction() as db:
+            self._ensure_row(db, frame.checkpoint, frame.lane, frame.frame_id)
+            db.execute(
+                "UPDATE frames SET image = ?, image_error = ? "
+                "WHERE checkpoint = ? AND lane = ? AND frame_id = ? AND image IS NULL",
+                (image, image_error, frame.checkpoint, frame.lane, frame.frame_id),
+            )
+
+    def add_detection(self, detection: Detection) -> None:
+        """Store a frame's detection; a replayed detection of a known frame changes nothing."""
+        with self._transaction() as db:
+            self._ensure_row(db, detection.checkpoint, detection.lane, detection.frame_id)
+            db.execute(
+                "UPDATE frames SET detection = ?, alarmed = ? "
+                "WHERE checkpoint = ? AND lane = ? AND frame_id = ? AND detection IS NULL",
+                (
+                    self._codec.encode(detection),
+                    int(detection.alarmed),
+                    detection.checkpoint,
+                    detection.lane,
+                    detection.frame_id,
+                ),
+            )
+
+    def save_offsets(self, offsets: Mapping[tuple[str, int], int]) -> None:
+        """Record ``(topic, partition) -> next offset to read`` once a batch is stored."""
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO offsets (topic, partition, next_offset) VALUES (?, ?, ?) "
+                "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
+                [(topic, partition, offset) for (topic, partition), offset in offsets.items()],
+            )
+
+    def offsets(self) -> dict[tuple[str, int], int]:
+        """``(topic, partition) -> next offset to read``, as last stored."""
+        with self._lock:
+            rows = self._db.execute("SELECT topic, partition, next_offset FROM offsets").fetchall()
+        return {(topic, partition): offset for topic, partition, offset in rows}
+
+    def pending(self, lanes: Iterable[str]) -> list[QueueItem]:
+        """Alarmed frames of ``lanes`` no guard has answered yet, oldest first."""
+        lanes = tuple(lanes)
+        marks = ", ".join("?" * len(lanes))
+        return self._select(
+            f"WHERE lane IN ({marks}) AND alarmed = 1 AND reviewed_by IS NULL "
+            "ORDER BY received_ms, id",
+            lanes,
+        )
+
+    def latest(self, lane: str) -> QueueItem | None:
+        """The most recent frame of ``lane`` (the live view), reviewed or not."""
+        items = self._select("WHERE lane = ? ORDER BY received_ms DESC, id DESC LIMIT 1", (lane,))
+        return items[0] if items else None
+
+    def lanes(self) -> list[str]:
+        """Every lane the queue has seen a frame of, sorted."""
+        with self._lock:
+            rows = self._db.execute("SELECT DISTINCT lane FROM frames ORDER BY lane").fetchall()
+        return [row[0] for row in rows]
+
+    def item(self, item_id: int) -> QueueItem:
+        """The frame with queue id ``item_id``."""
+        items = self._select("WHERE id = ?", (item_id,))
+        if not items:
+            raise FrameNotFoundError(f"frame {item_id} is not in the queue")
+        return items[0]
+
+    def image(self, item_id: int) -> bytes:
+        """The verified PNG of frame ``item_id``."""
+        with self._lock:
+            row = self._db.execute("SELECT image FROM frames WHERE id = ?", (item_id,)).fetchone()
+        if row is None or row[0] is None:
+            raise FrameNotFoundError(f"frame {item_id} has no image (yet)")
+        return bytes(row[0])
+
+    def claim(self, item_id: int, *, guard: str) -> Detection:
+        """Reserve frame ``item_id`` for ``guard``'s verdict; refused when already answered.
+
+        Two guards answering the same frame must not both send a verdict: the first claim
+        wins. :meth:`release` undoes a claim whose verdict could not be published.
+        """
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT detection, reviewed_by FROM frames WHERE id = ?", (item_id,)
+            ).fetchone()
+            if row is None:
+                raise FrameNotFoundError(f"frame {item_id} is not in the queue")
+            if row[0] is None:
+                raise VerdictError("the frame has no detection yet")
+            if row[1] is not None:
+                raise VerdictError(f"the frame was already answered by {row[1]}")
+            db.execute(
+                "UPDATE frames SET reviewed_by = ?, reviewed_ms = ? WHERE id = ?",
+                (guard, _now_ms(), item_id),
+            )
+        return self._codec.decode(bytes(row[0]), Detection)
+
+    def release(self, item_id: int) -> None:
+        """Put a claimed frame back in the queue."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE frames SET reviewed_by = NULL, reviewed_ms = NULL, verdict_id = NULL "
+                "WHERE id = ?",
+                (item_id,),
+            )
+
+    def record(self, item_id: int, verdict: GuardVerdict) -> None:
+        """Note the published verdict's id on its frame."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE frames SET verdict_id = ? WHERE id = ?", (str(verdict.event_id), item_id)
+            )
+
+    def prune(self) -> int:
+        """Drop finished frames beyond the most recent ``keep_per_lane`` per lane."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM frames WHERE id IN ("
+                " SELECT id FROM (SELECT id, alarmed, reviewed_by, ROW_NUMBER() OVER"
+                "  (PARTITION BY checkpoint, lane ORDER BY received_ms DESC, id DESC) AS age"
+                "  FROM frames)"
+                " WHERE age > ? AND NOT (alarmed = 1 AND reviewed_by IS NULL))",
+                (self._keep,),
+            )
+            return cursor.rowcount
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    def _select(self, where: str, params: tuple[object, ...]) -> list[QueueItem]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM frames {where}", params).fetchall()
+        return [
+            QueueItem(
+                id=row[0],
+                checkpoint=row[1],
+                lane=row[2],
+                frame_id=row[3],
+                received_ms=row[4],
+                has_image=bool(row[5]),
+                image_error=row[6],
+                detection=None if row[7] is None else self._codec.decode(bytes(row[7]), Detection),
+                reviewed_by=row[8],
+                reviewed_ms=row[9],
+            )
+            for row in rows
+        ]
+
+    @staticmethod
+    def _ensure_row(db: sqlite3.Connection, checkpoint: str, lane: str, frame_id: str) -> None:
+        db.execute(
+            "INSERT OR IGNORE INTO frames (checkpoint, lane, frame_id, received_ms) "
+            "VALUES (?, ?, ?, ?)",
+            (checkpoint, lane, frame_id, _now_ms()),
+        )
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

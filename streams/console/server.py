@@ -1,0 +1,229 @@
+"""Running one console: the feed and sink threads, the web server, and a clean stop.
+
+``leakguard console serve`` builds a :class:`ConsoleConfig` from the settings and calls
+:func:`run_console`. The web server is uvicorn; SIGINT and SIGTERM end live views at once,
+let uvicorn finish the requests in flight, then stop the threads, deliver what the
+publisher still holds and close the queue, and :func:`run_console` returns normally.
+
+Embedded chdb is in-process: a second process cannot open the chdb directory the sink
+process holds (chdb locks it; ``tests/console/test_chdb_cross_process.py`` shows it). So
+with embedded analytics the console runs the ClickHouse sink itself, in a thread, and its
+overview reads the same session through a lock. With a ClickHouse server the sink runs on
+its own (``leakguard analytics sink``) and the console only queries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Final
+
+import uvicorn
+
+from sinks.clickhouse.backend import AnalyticsBackend
+from streams.config import TopicNames
+from streams.console.accounts import GuardStore
+from streams.console.app import create_app
+from streams.console.exceptions import ConsoleError
+from streams.console.feed import FrameFeed
+from streams.console.publisher import VerdictPublisher
+from streams.console.review_queue import ReviewQueue
+from streams.console.services import ConsoleServices
+from streams.console.sessions import DEFAULT_SESSION_TTL_S, SessionSigner, load_or_create_secret
+
+__all__ = ["ConsoleConfig", "SinkRunner", "run_console"]
+
+logger = logging.getLogger(__name__)
+
+#: Requests still running this long after a stop signal are cut: a verdict takes < 1 s.
+GRACEFUL_SHUTDOWN_S: Final = 5
+#: How long stopping waits for the feed and sink threads to finish their step.
+THREAD_JOIN_S: Final = 30.0
+
+#: Something that consumes until its event is set (the ClickHouse sink worker).
+SinkRunner = Callable[[threading.Event], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsoleConfig:
+    """One console's options.
+
+    - ``checkpoint``: the checkpoint whose lanes it serves; ``lanes``: the lanes guards may
+      sign in to (empty: any lane the checkpoint has sent a frame of).
+    - ``bootstrap_servers`` / ``client_config``: Kafka and its security options.
+    - ``topics``: topic names (prefixed in tests).
+    - ``state_dir``: where the queue database and the session key live.
+    - ``guards_file``: the accounts file (see ``streams.console.accounts``).
+    - ``host`` / ``port``: where to listen (``port=0`` picks a free port).
+    - ``session_ttl_s``: session lifetime (8 h); ``secure_cookies``: set behind HTTPS.
+    """
+
+    checkpoint: str
+    bootstrap_servers: str
+    state_dir: Path
+    guards_file: Path
+    lanes: tuple[str, ...] = ()
+    client_config: dict[str, str] = field(default_factory=dict)
+    topics: TopicNames = field(default_factory=TopicNames)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    session_ttl_s: float = DEFAULT_SESSION_TTL_S
+    secure_cookies: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.checkpoint:
+            raise ConsoleError("a console serves one checkpoint: --checkpoint is empty")
+        if not 0 <= self.port <= 65535:
+            raise ConsoleError(f"port {self.port} is not within 0-65535")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn that also ends live views on a stop signal and does not re-raise the signal
+    after shutting down (uvicorn's default), so the caller's clean-up runs and exits 0."""
+
+    def __init__(self, config: uvicorn.Config, *, stopping: threading.Event) -> None:
+        super().__init__(config)
+        self._stopping = stopping
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._stopping.set()
+        super().handle_exit(sig, frame)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {
+            sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def bound_url(self) -> str:
+        """``http://host:port`` of the listening socket (the real port when 0 was asked)."""
+        host, port = self.servers[0].sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}"
+
+
+def run_console(
+    config: ConsoleConfig,
+    *,
+    analytics: AnalyticsBackend | None = None,
+    analytics_error: str | None = None,
+    sink: SinkRunner | None = None,
+    on_ready: Callable[[str], None] = lambda url: None,
+) -> None:
+    """Serve the console until SIGINT/SIGTERM; ``on_ready(url)`` once it accepts requests.
+
+    ``analytics`` answers the overview (``None``: the page shows ``analytics_error``);
+    ``sink`` runs in a thread alongside (the in-process ClickHouse sink for embedded chdb).
+    """
+    queue = ReviewQueue(config.state_dir / f"queue-{_safe(config.checkpoint)}.sqlite")
+    threads: list[threading.Thread] = []
+    stop = threading.Event()
+    publisher: VerdictPublisher | None = None
+    try:
+        feed = FrameFeed(
+            bootstrap_servers=config.bootstrap_servers,
+            client_config=config.client_config,
+            topics=config.topics,
+            queue=queue,
+            checkpoint=config.checkpoint,
+            lanes=config.lanes,
+        )
+        feed.assign()
+        publisher = VerdictPublisher(
+            bootstrap_servers=config.bootstrap_servers,
+            client_config=config.client_config,
+            topic=config.topics.verdicts,
+        )
+        services = ConsoleServices(
+            checkpoint=config.checkpoint,
+            lanes=config.lanes,
+            guards=GuardStore(config.guards_file),
+            signer=SessionSigner(
+                load_or_create_secret(config.state_dir / "session.key"), ttl_s=config.session_ttl_s
+            ),
+            queue=queue,
+            changes=feed.changes,
+            publish=publisher.publish,
+            analytics=analytics,
+            analytics_error=analytics_error,
+            secure_cookies=config.secure_cookies,
+        )
+        runners: list[tuple[str, SinkRunner]] = [("console-feed", feed.run)]
+        if sink is not None:
+            runners.append(("console-sink", sink))
+        for name, runner in runners:
+            thread = threading.Thread(target=_guarded(runner), args=(stop,), name=name)
+            thread.start()
+            threads.append(thread)
+        server = _Server(
+            uvicorn.Config(
+                create_app(services),
+                host=config.host,
+                port=config.port,
+                log_level="warning",
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+                lifespan="off",
+            ),
+            stopping=services.stopping,
+        )
+        _serve(server, on_ready)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(THREAD_JOIN_S)
+        if publisher is not None:
+            publisher.close()
+        queue.close()
+
+
+def _serve(server: _Server, on_ready: Callable[[str], None]) -> None:
+    """Run uvicorn; report the address once it listens; a failed bind is a clear error."""
+
+    def announce() -> None:
+        while not server.started and not server.should_exit:
+            threading.Event().wait(0.05)
+        if server.started:
+            on_ready(server.bound_url())
+
+    announcer = threading.Thread(target=announce, name="console-ready", daemon=True)
+    announcer.start()
+    try:
+        server.run()
+    except SystemExit as exc:  # uvicorn exits when it cannot bind
+        server.should_exit = True
+        raise ConsoleError(
+            f"cannot serve on {server.config.host}:{server.config.port} (port taken?)"
+        ) from exc
+    finally:
+        announcer.join(1.0)
+
+
+def _guarded(runner: SinkRunner) -> Callable[[threading.Event], None]:
+    """``runner``, logging a crash instead of dying silently; the web server keeps serving
+    (the review queue is still usable from what it holds)."""
+
+    def run(event: threading.Event) -> None:
+        try:
+            runner(event)
+        except Exception:
+            logger.exception("console background thread stopped")
+
+    return run
+
+
+def _safe(name: str) -> str:
+    """A checkpoint id as part of a file name."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

@@ -1,0 +1,54 @@
+"""What the console's routes work with, built once per process and found on ``app.state``.
+
+Routes take it through :func:`get_services`, so ``server.py`` (from settings) and the tests
+(from real local services) build the same application with different collaborators.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fastapi import Request
+
+from schemas.events import GuardVerdict
+from sinks.clickhouse.backend import AnalyticsBackend
+from streams.console.accounts import GuardStore
+from streams.console.feed import Changes
+from streams.console.review_queue import ReviewQueue
+from streams.console.sessions import SessionSigner
+
+__all__ = ["ConsoleServices", "get_services"]
+
+
+@dataclass(kw_only=True)
+class ConsoleServices:
+    """The console's collaborators.
+
+    ``publish`` sends a verdict and returns once Kafka has it; ``analytics`` is ``None``
+    when no analytics store could be opened (``analytics_error`` says why); ``stopping``
+    ends live views so the server can shut down promptly; ``lanes`` empty means any lane.
+    """
+
+    checkpoint: str
+    lanes: tuple[str, ...]
+    guards: GuardStore
+    signer: SessionSigner
+    queue: ReviewQueue
+    changes: Changes
+    publish: Callable[[GuardVerdict], None]
+    analytics: AnalyticsBackend | None = None
+    analytics_error: str | None = None
+    secure_cookies: bool = False
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def lane_choices(self) -> list[str]:
+        """Lanes a guard may sign in to: the configured ones, else those seen so far."""
+        return list(self.lanes) or self.queue.lanes() or ["1"]
+
+
+def get_services(request: Request) -> ConsoleServices:
+    """The services of the application serving ``request``."""
+    services: ConsoleServices = request.app.state.services
+    return services

@@ -1,0 +1,134 @@
+"""Signed, expiring sessions and the CSRF tokens bound to them.
+
+A session is a cookie holding ``{guard, lane, csrf}`` signed with HMAC (``itsdangerous``)
+and time-stamped: the server keeps no session table, and a cookie older than
+``ttl_s`` (a guard's shift by default) or altered by one bit is refused. Each session
+carries a random CSRF token; every state-changing request must echo it in the
+``X-CSRF-Token`` header (scripts) or a ``csrf_token`` form field (forms), which a page of
+another site cannot read. Sign-in, before any session exists, is protected the same way
+with a short-lived signed pre-session token.
+
+The signing key lives in a 0600 file under the data dir so sessions survive a restart.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
+
+from streams.console.exceptions import ConsoleError
+
+__all__ = [
+    "DEFAULT_SESSION_TTL_S",
+    "LOGIN_TOKEN_TTL_S",
+    "Session",
+    "SessionSigner",
+    "load_or_create_secret",
+    "tokens_match",
+]
+
+#: A session lasts one guard shift: the guard signs in again at the next shift.
+DEFAULT_SESSION_TTL_S: Final = 8 * 3600.0
+#: A sign-in form must be sent within an hour of being shown.
+LOGIN_TOKEN_TTL_S: Final = 3600.0
+#: 256-bit signing key and 128-bit CSRF tokens: beyond guessing.
+_SECRET_BYTES: Final = 32
+_CSRF_BYTES: Final = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """Who is signed in, at which lane, and the CSRF token of this session."""
+
+    guard: str
+    lane: str
+    csrf: str
+
+
+def tokens_match(expected: str, given: str | None) -> bool:
+    """Constant-time comparison of a CSRF token (``None`` never matches)."""
+    return given is not None and hmac.compare_digest(expected.encode(), given.encode())
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """The signing key in ``path``, created (mode 0600) on first use."""
+    try:
+        key = path.read_bytes()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_bytes(_SECRET_BYTES)
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(handle, "wb") as out:
+            out.write(key)
+    if len(key) < _SECRET_BYTES:
+        raise ConsoleError(f"session key {path} is shorter than {_SECRET_BYTES} bytes")
+    return key
+
+
+class SessionSigner:
+    """Issues and checks session cookies and sign-in tokens.
+
+    ``clock`` (seconds since the epoch) is injectable so expiry can be tested without waiting.
+    """
+
+    def __init__(
+        self,
+        secret: bytes,
+        *,
+        ttl_s: float = DEFAULT_SESSION_TTL_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if ttl_s <= 0:
+            raise ConsoleError(f"session ttl must be positive, got {ttl_s}")
+        self.ttl_s = ttl_s
+
+        class _Signer(TimestampSigner):
+            def get_timestamp(self) -> int:
+                return int(clock())
+
+        self._sessions = URLSafeTimedSerializer(secret, salt="leakguard-session", signer=_Signer)
+        self._logins = URLSafeTimedSerializer(secret, salt="leakguard-login", signer=_Signer)
+
+    def issue(self, *, guard: str, lane: str) -> tuple[str, Session]:
+        """A new session (fresh CSRF token) and its cookie value."""
+        session = Session(guard=guard, lane=lane, csrf=secrets.token_urlsafe(_CSRF_BYTES))
+        cookie = self._sessions.dumps({"g": guard, "l": lane, "c": session.csrf})
+        return cookie, session
+
+    def read(self, cookie: str | None) -> Session | None:
+        """The session of ``cookie``; ``None`` when absent, tampered with or expired."""
+        payload = self._load(self._sessions, cookie, self.ttl_s)
+        if payload is None:
+            return None
+        try:
+            return Session(guard=str(payload["g"]), lane=str(payload["l"]), csrf=str(payload["c"]))
+        except (KeyError, TypeError):
+            return None
+
+    def login_token(self) -> tuple[str, str]:
+        """``(cookie, form token)`` protecting one sign-in form against CSRF."""
+        token = secrets.token_urlsafe(_CSRF_BYTES)
+        return self._logins.dumps(token), token
+
+    def check_login_token(self, cookie: str | None, form_token: str | None) -> bool:
+        """Whether the sign-in form echoes the token of its (unexpired) pre-session cookie."""
+        token = self._load(self._logins, cookie, LOGIN_TOKEN_TTL_S)
+        return isinstance(token, str) and tokens_match(token, form_token)
+
+    def _load(self, serializer: URLSafeTimedSerializer, value: str | None, ttl_s: float) -> Any:
+        if not value:
+            return None
+        try:
+            # The signer's timestamps come from ``clock``, so max_age is checked against it.
+            return serializer.loads(value, max_age=math.ceil(ttl_s))
+        except BadSignature:  # SignatureExpired is a BadSignature
+            return None

@@ -1,0 +1,136 @@
+// The managers' overview: draws the dashboard panels' rows (same SQL as Grafana) as SVG.
+"use strict";
+
+const SVG = "http://www.w3.org/2000/svg";
+const COLOURS = ["#4dabf7", "#ff6b6b", "#51cf66", "#fcc419", "#cc5de8", "#ff922b", "#20c997",
+  "#f06595", "#94d82d", "#adb5bd"];
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs = {}, text = "") {
+  const node = ["svg", "rect", "text", "polyline", "line", "g"].includes(tag)
+    ? document.createElementNS(SVG, tag) : document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  if (text !== "") node.textContent = text;
+  return node;
+}
+
+function fmt(value, unit) {
+  if (value === null || value === undefined) return "–";
+  if (typeof value !== "number") return String(value);
+  if (unit === "percentunit") return `${(value * 100).toFixed(1)}%`;
+  if (unit === "ms") return `${value.toFixed(1)} ms`;
+  if (unit === "s") return `${value.toFixed(1)} s`;
+  return Number.isInteger(value) ? value.toLocaleString() : value.toFixed(2);
+}
+
+function stat(label, value) {
+  const box = el("div", { class: "stat" });
+  box.append(el("div", { class: "label" }, label), el("div", { class: "value" }, value));
+  return box;
+}
+
+// Series of a time-series panel: one per (string column value x number column).
+function seriesOf(panel) {
+  const cols = panel.columns;
+  const timeAt = cols.findIndex((c) => c.kind === "time");
+  const keyAt = cols.findIndex((c) => c.kind === "string");
+  const series = new Map();
+  for (const row of panel.rows) {
+    cols.forEach((col, index) => {
+      if (col.kind !== "number") return;
+      const name = keyAt >= 0 ? (cols.filter((c) => c.kind === "number").length > 1
+        ? `${row[keyAt]} ${col.name}` : String(row[keyAt])) : col.name;
+      if (!series.has(name)) series.set(name, []);
+      series.get(name).push([Date.parse(row[timeAt]), row[index]]);
+    });
+  }
+  return series;
+}
+
+function lineChart(panel) {
+  const series = seriesOf(panel);
+  const points = [...series.values()].flat();
+  const svg = el("svg", { viewBox: "0 0 600 220", preserveAspectRatio: "none" });
+  if (!points.length) return [el("p", { class: "hint" }, "no data in the last 24 hours")];
+  const xs = points.map((p) => p[0]); const ys = points.map((p) => p[1]);
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs)]; const y1 = Math.max(...ys, 1e-9);
+  const sx = (x) => 40 + ((x - x0) / Math.max(x1 - x0, 1)) * 550;
+  const sy = (y) => 200 - (y / y1) * 185;
+  svg.append(el("line", { x1: 40, y1: 200, x2: 590, y2: 200, stroke: "#46505e" }));
+  svg.append(el("text", { x: 0, y: 20, fill: "#9aa5b1", "font-size": 12 }, fmt(y1, panel.unit)));
+  const legend = el("div", { class: "legend" });
+  [...series.entries()].forEach(([name, data], index) => {
+    const colour = COLOURS[index % COLOURS.length];
+    const path = data.sort((a, b) => a[0] - b[0]).map(([x, y]) => `${sx(x)},${sy(y)}`).join(" ");
+    svg.append(el("polyline", { points: path, fill: "none", stroke: colour, "stroke-width": 2 }));
+    const key = el("span"); key.append(el("i", { style: `background:${colour}` }), name);
+    legend.append(key);
+  });
+  return [svg, legend];
+}
+
+function barChart(panel) {
+  const svg = el("svg", { viewBox: `0 0 600 ${Math.max(40, panel.rows.length * 28)}` });
+  const max = Math.max(...panel.rows.map((r) => r[1]), 1e-9);
+  panel.rows.forEach(([label, value], index) => {
+    const y = index * 28;
+    svg.append(el("text", { x: 0, y: y + 18, fill: "#e8ecf1", "font-size": 13 }, label));
+    svg.append(el("rect", { x: 130, y: y + 4, width: (value / max) * 380, height: 18, fill: COLOURS[1] }));
+    svg.append(el("text", { x: 520, y: y + 18, fill: "#e8ecf1", "font-size": 13 }, fmt(value, panel.unit)));
+  });
+  return panel.rows.length ? [svg] : [el("p", { class: "hint" }, "no data in the last 24 hours")];
+}
+
+function table(headers, rows) {
+  const t = el("table");
+  const head = el("tr");
+  headers.forEach((h) => head.append(el("th", {}, h)));
+  t.append(head);
+  rows.forEach((row) => {
+    const tr = el("tr");
+    row.forEach((cell) => tr.append(el("td", {}, cell)));
+    t.append(tr);
+  });
+  return t;
+}
+
+function renderPanel(panel) {
+  const box = el("section", { class: "panel", "data-title": panel.title });
+  box.append(el("h3", {}, panel.title), el("p", { class: "hint" }, panel.description));
+  if (panel.error) { box.append(el("p", { class: "error" }, panel.error)); return box; }
+  if (panel.visualisation === "timeseries") box.append(...lineChart(panel));
+  else if (panel.visualisation === "barchart") box.append(...barChart(panel));
+  else if (panel.visualisation === "stat") {
+    box.append(el("div", { class: "value" }, fmt(panel.rows[0] ? panel.rows[0][0] : null, panel.unit)));
+  } else {
+    box.append(table(panel.columns.map((c) => c.name), panel.rows.map((r) => r.map((v) => fmt(v, "")))));
+  }
+  return box;
+}
+
+async function load() {
+  const response = await fetch("/api/overview", { credentials: "same-origin" });
+  if (response.status === 401) { window.location = "/login"; return; }
+  const body = await response.json();
+  if (!response.ok) {
+    $("overview-error").textContent = `analytics unavailable: ${body.detail}`;
+    $("overview-error").hidden = false;
+    return;
+  }
+  $("overview-error").hidden = true;
+  const head = body.headline;
+  $("headline").replaceChildren(
+    stat("Frames (24 h)", fmt(head.frames)),
+    stat("Unreviewed alarms", fmt(head.unreviewed_alarms)),
+    ...["tp", "fp", "fn"].map((kind) => stat(kind.toUpperCase() + " objects",
+      fmt(Object.values(head.outcomes_per_class).reduce((sum, c) => sum + c[kind], 0)))),
+  );
+  const perClass = Object.entries(head.outcomes_per_class).sort();
+  $("per-class").replaceChildren(el("h3", {}, "TP / FP / FN per class (24 h)"),
+    table(["class", "TP", "FP", "FN"], perClass.map(([name, c]) => [name, c.tp, c.fp, c.fn])));
+  $("panels").replaceChildren(...body.panels.map(renderPanel));
+  $("updated").textContent = `Last update ${new Date().toLocaleTimeString()}.`;
+}
+
+load();
+setInterval(load, 10000);

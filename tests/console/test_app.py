@@ -1,0 +1,205 @@
+"""The web application: no session no data, CSRF on every change, verdicts by the
+signed-in guard, expiry, lanes, conflicts. Real queue and sessions; the publisher is the
+recorder of ``conftest.py`` (the Kafka path is the browser test's)."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.console.exceptions import PublishError
+from tests.console.conftest import PASSWORD, Console, sign_in
+from tests.console.helpers import frame, png, two_alarms
+
+
+def _alarm(console: Console, frame_id: str = "f1", *, lane: str = "1") -> int:
+    console.services.queue.add_frame(frame(frame_id, lane=lane), image=png())
+    console.services.queue.add_detection(two_alarms(frame_id, lane=lane))
+    return next(i.id for i in console.services.queue.pending([lane]) if i.frame_id == frame_id)
+
+
+VERDICT = {
+    "rejected_object_ids": ["o2"],
+    "missed_items": [{"class_name": "usb_pen", "box": [100, 70, 130, 110]}],
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/queue"),
+        ("GET", "/api/events"),
+        ("GET", "/api/overview"),
+        ("GET", "/api/frames/1/image"),
+        ("POST", "/api/frames/1/verdict"),
+    ],
+)
+def test_the_api_refuses_a_request_without_a_session(
+    console: Console, method: str, path: str
+) -> None:
+    _alarm(console)
+    answer = console.client.request(method, path, json=VERDICT)
+    assert answer.status_code == 401
+    assert console.published.verdicts == []
+
+
+@pytest.mark.parametrize("path", ["/", "/overview"])
+def test_pages_send_a_browser_without_a_session_to_sign_in(console: Console, path: str) -> None:
+    answer = console.client.get(path)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/login"
+
+
+def test_a_forged_session_cookie_is_refused(console: Console) -> None:
+    console.client.cookies.set("leakguard_session", "eyJnIjoiYW5hIn0.forged.sig")
+    assert console.client.get("/api/queue").status_code == 401
+
+
+def test_a_wrong_password_does_not_sign_in(console: Console) -> None:
+    form = console.client.get("/login")
+    token = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    answer = console.client.post(
+        "/login", data={"guard": "ana", "password": "wrong", "lane": "1", "csrf_token": token}
+    )
+    assert answer.status_code == 401
+    assert "leakguard_session" not in answer.cookies
+    assert console.client.get("/api/queue").status_code == 401
+
+
+def test_sign_in_needs_the_forms_own_token(console: Console) -> None:
+    console.client.get("/login")
+    answer = console.client.post(
+        "/login", data={"guard": "ana", "password": PASSWORD, "lane": "1", "csrf_token": "x"}
+    )
+    assert answer.status_code == 403
+    assert console.client.get("/api/queue").status_code == 401
+
+
+def test_sign_in_to_a_lane_the_console_does_not_serve_is_refused(console: Console) -> None:
+    form = console.client.get("/login")
+    token = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    answer = console.client.post(
+        "/login", data={"guard": "ana", "password": PASSWORD, "lane": "9", "csrf_token": token}
+    )
+    assert answer.status_code == 401
+
+
+def test_the_signed_in_guard_sees_the_alarm_of_their_lane(console: Console) -> None:
+    _alarm(console, "mine", lane="1")
+    _alarm(console, "theirs", lane="2")
+    sign_in(console.client, "ana", lane="1")
+    state = console.client.get("/api/queue").json()
+    assert state["guard"] == "ana"
+    assert state["lane"] == "1"
+    assert [item["frame_id"] for item in state["pending"]] == ["mine"]
+    item = state["pending"][0]
+    assert item["alarmed"]
+    assert [o["object_id"] for o in item["detection"]["objects"]] == ["o1", "o2", "o3"]
+    image = console.client.get(item["image_url"])
+    assert image.status_code == 200
+    assert image.content == png()
+
+
+def test_a_verdict_without_the_csrf_token_is_refused(console: Console) -> None:
+    item_id = _alarm(console)
+    csrf = sign_in(console.client)
+    path = f"/api/frames/{item_id}/verdict"
+    assert console.client.post(path, json=VERDICT).status_code == 403
+    wrong = {"X-CSRF-Token": csrf[:-1] + ("a" if csrf[-1] != "a" else "b")}
+    assert console.client.post(path, json=VERDICT, headers=wrong).status_code == 403
+    assert console.published.verdicts == []
+    assert len(console.services.queue.pending(["1"])) == 1
+
+
+def test_a_verdict_carries_the_corrections_and_the_signed_in_guard(console: Console) -> None:
+    item_id = _alarm(console)
+    csrf = sign_in(console.client, "ben")
+    answer = console.client.post(
+        f"/api/frames/{item_id}/verdict", json=VERDICT, headers={"X-CSRF-Token": csrf}
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["guard_id"] == "ben"
+    (verdict,) = console.published.verdicts
+    assert verdict.guard_id == "ben"
+    assert verdict.frame_id == "f1"
+    assert verdict.rejected_object_ids == ("o2",)
+    assert [(m.class_name, m.box.x1, m.box.y2) for m in verdict.missed_items] == [
+        ("usb_pen", 100, 110)
+    ]
+    assert verdict.decision == "confirmed"
+    assert console.services.queue.pending(["1"]) == []
+    again = console.client.post(
+        f"/api/frames/{item_id}/verdict", json=VERDICT, headers={"X-CSRF-Token": csrf}
+    )
+    assert again.status_code == 409
+    assert len(console.published.verdicts) == 1
+
+
+def test_a_verdict_on_another_lanes_frame_is_refused(console: Console) -> None:
+    item_id = _alarm(console, lane="2")
+    csrf = sign_in(console.client, lane="1")
+    answer = console.client.post(
+        f"/api/frames/{item_id}/verdict", json=VERDICT, headers={"X-CSRF-Token": csrf}
+    )
+    assert answer.status_code == 403
+    assert console.published.verdicts == []
+
+
+def test_an_answer_that_does_not_fit_the_frame_is_refused_and_the_frame_stays(
+    console: Console,
+) -> None:
+    item_id = _alarm(console)
+    csrf = sign_in(console.client)
+    bad = {"missed_items": [{"class_name": "usb", "box": [0, 0, 5000, 10]}]}
+    answer = console.client.post(
+        f"/api/frames/{item_id}/verdict", json=bad, headers={"X-CSRF-Token": csrf}
+    )
+    assert answer.status_code == 422
+    assert "outside" in answer.json()["detail"]
+    assert len(console.services.queue.pending(["1"])) == 1
+
+
+def test_a_verdict_kafka_did_not_take_leaves_the_frame_in_the_queue(console: Console) -> None:
+    def refuse(verdict: object) -> None:
+        raise PublishError("verdict not recorded by Kafka (timed out); try again")
+
+    console.services.publish = refuse
+    item_id = _alarm(console)
+    csrf = sign_in(console.client)
+    answer = console.client.post(
+        f"/api/frames/{item_id}/verdict", json=VERDICT, headers={"X-CSRF-Token": csrf}
+    )
+    assert answer.status_code == 503
+    assert [i.id for i in console.services.queue.pending(["1"])] == [item_id]
+
+
+def test_an_expired_session_is_refused(console: Console) -> None:
+    item_id = _alarm(console)
+    csrf = sign_in(console.client)
+    console.clock.now += console.services.signer.ttl_s + 1
+    assert console.client.get("/api/queue").status_code == 401
+    answer = console.client.post(
+        f"/api/frames/{item_id}/verdict", json=VERDICT, headers={"X-CSRF-Token": csrf}
+    )
+    assert answer.status_code == 401
+    assert console.published.verdicts == []
+
+
+def test_sign_out_needs_the_token_and_ends_the_session(console: Console) -> None:
+    csrf = sign_in(console.client)
+    assert console.client.post("/logout", data={"csrf_token": "nope"}).status_code == 403
+    assert console.client.post("/logout", data={"csrf_token": csrf}).status_code == 303
+    assert console.client.get("/api/queue").status_code == 401
+
+
+def test_pages_forbid_framing_and_foreign_scripts(console: Console) -> None:
+    headers = console.client.get("/login").headers
+    assert headers["x-frame-options"] == "DENY"
+    assert "default-src 'self'" in headers["content-security-policy"]
+
+
+def test_the_overview_without_analytics_says_why(console: Console) -> None:
+    console.services.analytics_error = "analytics store chdb unavailable: locked"
+    sign_in(console.client)
+    answer = console.client.get("/api/overview")
+    assert answer.status_code == 503
+    assert "locked" in answer.json()["detail"]
