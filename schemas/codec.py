@@ -14,10 +14,12 @@ reason and never another exception, so a worker can dead-letter it and carry on.
 
 from __future__ import annotations
 
+import copy
 import io
 import re
-from collections.abc import Mapping
-from typing import Any, Final, TypeVar
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import IO, Any, Final, TypeVar, cast
 
 from fastavro import schemaless_reader, schemaless_writer
 
@@ -56,6 +58,27 @@ def _detail(exc: BaseException) -> str:
     return text if len(text) <= _MAX_DETAIL_CHARS else text[:_MAX_DETAIL_CHARS] + "..."
 
 
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """How to read a body written with one known schema, worked out once per fingerprint."""
+
+    writer: StoredSchema
+    reader: StoredSchema
+    """The current schema of the same event: what every message is resolved to."""
+    reader_parsed: Any
+    """``reader.parsed``, or None when the writer is the current schema (no resolution)."""
+    event_type: type[Event]
+
+
+class _Body(list[bytes | bytearray]):
+    """A write-only file that keeps what fastavro's writer hands it, uncopied: the writer
+    fills its own ``bytearray`` and writes it once, so joining the header to it is the only
+    copy of a 400 KB image (a ``BytesIO`` would copy it twice more). A list with ``write``,
+    because building it is then a single C call on every message."""
+
+    write = list.append
+
+
 class Codec:
     """Encodes typed events to single-object Avro and decodes them back.
 
@@ -79,6 +102,23 @@ class Codec:
         self.store = store if store is not None else default_store()
         self.max_message_bytes = max_message_bytes
         self.max_inline_image_bytes = max_inline_image_bytes
+        # One dict lookup per message finds the writer, the reader and the event type.
+        self._readings = {
+            fingerprint: _Reading(
+                writer=writer,
+                reader=reader,
+                reader_parsed=None if writer is reader else reader.parsed,
+                event_type=EVENT_TYPES[writer.name],
+            )
+            for fingerprint, writer, reader in self._known_writers()
+        }
+
+    def _known_writers(self) -> Iterator[tuple[bytes, StoredSchema, StoredSchema]]:
+        current = {name: self.store.current(name) for name in self.store.event_names}
+        for schema in (*current.values(), *self.store.released):
+            writer = self.store.by_fingerprint(schema.fingerprint)
+            if writer is not None and writer.name in current and writer.name in EVENT_TYPES:
+                yield schema.fingerprint, writer, current[writer.name]
 
     # -- typed events -------------------------------------------------------------------
 
@@ -94,15 +134,16 @@ class Codec:
 
         Raises :class:`DecodeError` when ``data`` is not a valid ``event_type`` message.
         """
-        record = self.decode_record(data, event_type.__name__)
+        reading = self._reading(data)
+        if reading.event_type is not event_type:
+            raise _wrong_event(reading.writer, event_type.__name__)
+        record = self._read(data, reading, start=HEADER_BYTES)
         return self.typed(event_type, record)
 
     def decode_any(self, data: bytes) -> Event:
         """The event in ``data``, whatever its type (e.g. on a dead-letter replay)."""
-        writer = self._writer(data)
-        event_type = EVENT_TYPES[writer.name]
-        record = self._read(data, writer, self.store.current(writer.name), start=HEADER_BYTES)
-        return self.typed(event_type, record)
+        reading = self._reading(data)
+        return self.typed(reading.event_type, self._read(data, reading, start=HEADER_BYTES))
 
     # -- plain records (dicts), the layer fastavro sees ---------------------------------
 
@@ -119,13 +160,13 @@ class Codec:
             raise EncodeError(str(exc)) from exc
         if name == "ScanFrame":
             _check_image(record, limit=self.max_inline_image_bytes, error=EncodeError)
-        buffer = io.BytesIO()
-        buffer.write(MAGIC + schema.fingerprint if header is None else header)
+        body = _Body((MAGIC + schema.fingerprint if header is None else header,))
         try:
-            schemaless_writer(buffer, schema.parsed, record)
+            # fastavro's stub asks for IO; its writer only ever calls write().
+            schemaless_writer(cast(IO[bytes], body), schema.parsed, record)
         except Exception as exc:  # fastavro raises ValueError, TypeError, AttributeError...
             raise EncodeError(f"cannot encode {name}: {_detail(exc)}") from exc
-        data = buffer.getvalue()
+        data = b"".join(body)
         if len(data) > self.max_message_bytes:
             raise EncodeError(
                 f"{name} message of {len(data)} bytes exceeds the "
@@ -135,8 +176,10 @@ class Codec:
 
     def decode_record(self, data: bytes, name: str) -> dict[str, Any]:
         """Decode ``data`` as event ``name`` into a plain record under the current schema."""
-        writer = self._writer(data)
-        return self.read_body(data, start=HEADER_BYTES, writer=writer, name=name)
+        reading = self._reading(data)
+        if reading.writer.name != name:
+            raise _wrong_event(reading.writer, name)
+        return self._read(data, reading, start=HEADER_BYTES)
 
     def read_body(
         self, data: bytes, *, start: int, writer: StoredSchema, name: str
@@ -155,19 +198,38 @@ class Codec:
         except SchemaError as exc:
             raise DecodeError(str(exc)) from exc
         if writer.name != reader.name:
-            raise DecodeError(
-                f"message holds a {writer.name} event ({writer.version} schema), expected {name}"
+            raise _wrong_event(writer, name)
+        reading = self._readings.get(writer.fingerprint)
+        if reading is None or reading.writer is not writer:  # a schema only a registry knew
+            reading = _Reading(
+                writer=writer,
+                reader=reader,
+                reader_parsed=reader.parsed,
+                event_type=EVENT_TYPES[reader.name],
             )
-        return self._read(data, writer, reader, start=start)
+        return self._read(data, reading, start=start)
 
     def writer_schema(self, data: bytes) -> StoredSchema:
         """The schema ``data`` was written with, found by its fingerprint header."""
-        return self._writer(data)
+        return self._reading(data).writer
+
+    @staticmethod
+    def typed(event_type: type[E], record: dict[str, Any]) -> E:
+        """Build the typed event from a record read by :meth:`read_body` or ``decode_record``.
+
+        The record becomes the event's state (see ``schemas.convert.from_record``): pass a
+        freshly decoded one and do not use it afterwards.
+        """
+        try:
+            return from_record(event_type, record)
+        except Exception as exc:  # the record came from outside
+            raise DecodeError(f"cannot build {event_type.__name__}: {_detail(exc)}") from exc
 
     # -- internals ----------------------------------------------------------------------
 
-    def _writer(self, data: bytes) -> StoredSchema:
-        if not isinstance(data, bytes | bytearray | memoryview):
+    def _reading(self, data: bytes) -> _Reading:
+        """Check the framing of ``data`` and find how to read its body, by fingerprint."""
+        if type(data) is not bytes and not isinstance(data, bytearray | memoryview):
             raise DecodeError(f"message is {type(data).__name__}, not bytes")
         size = len(data)
         if size > self.max_message_bytes:
@@ -184,29 +246,27 @@ class Codec:
                 f"message starts with {bytes(data[:2]).hex()}, not the Avro single-object "
                 f"marker {MAGIC.hex()}"
             )
-        fingerprint = bytes(data[2:HEADER_BYTES])
-        writer = self.store.by_fingerprint(fingerprint)
-        if writer is None:
+        reading = self._readings.get(bytes(data[2:HEADER_BYTES]))
+        if reading is None:
             raise DecodeError(
-                f"unknown writer schema fingerprint {fingerprint.hex()}: not a current or "
-                f"released leakguard schema (released: {', '.join(self.store.versions())})"
+                f"unknown writer schema fingerprint {bytes(data[2:HEADER_BYTES]).hex()}: not a "
+                f"current or released leakguard schema (released: "
+                f"{', '.join(self.store.versions())})"
             )
-        return writer
+        return reading
 
-    def _read(
-        self, data: bytes, writer: StoredSchema, reader: StoredSchema, *, start: int
-    ) -> dict[str, Any]:
+    def _read(self, data: bytes, reading: _Reading, *, start: int) -> dict[str, Any]:
+        # BytesIO shares an immutable bytes object instead of copying it.
         buffer = io.BytesIO(data)
         buffer.seek(start)
-        # Same fingerprint means same schema: skip resolution, the common case.
-        reader_parsed = None if writer is reader else reader.parsed
+        writer = reading.writer
         try:
-            record = schemaless_reader(buffer, writer.parsed, reader_parsed)
+            record = schemaless_reader(buffer, writer.parsed, reading.reader_parsed)
         except Exception as exc:  # a trust boundary: any failure is a bad message
             raise DecodeError(
                 f"malformed {writer.name} body ({writer.version} schema): {_detail(exc)}"
             ) from exc
-        if not isinstance(record, dict):  # every event schema is a record
+        if type(record) is not dict:  # every event schema is a record
             raise DecodeError(f"{writer.name} body is not a record")
         if buffer.tell() != len(data):
             raise DecodeError(
@@ -215,15 +275,17 @@ class Codec:
             )
         if writer.name == "ScanFrame":
             _check_image(record, limit=self.max_inline_image_bytes, error=DecodeError)
+        if reading.reader_parsed is not None:
+            # Resolution fills missing fields with the reader schema's own default objects;
+            # copy them, since building the event takes the record over.
+            record = copy.deepcopy(record)
         return record
 
-    @staticmethod
-    def typed(event_type: type[E], record: Mapping[str, Any]) -> E:
-        """Build the typed event from a record read by :meth:`read_body` or ``decode_record``."""
-        try:
-            return from_record(event_type, record)
-        except Exception as exc:  # the record came from outside
-            raise DecodeError(f"cannot build {event_type.__name__}: {_detail(exc)}") from exc
+
+def _wrong_event(writer: StoredSchema, expected: str) -> DecodeError:
+    return DecodeError(
+        f"message holds a {writer.name} event ({writer.version} schema), expected {expected}"
+    )
 
 
 def _check_image(record: Mapping[str, Any], *, limit: int, error: type[SchemaError]) -> None:

@@ -6,8 +6,10 @@ proves it. Avro enums are ``Literal`` string types rather than ``enum.Enum`` so 
 hot path needs no conversion and ``mypy`` still checks every symbol. Arrays are tuples and
 maps are dicts; times are timezone-aware UTC ``datetime`` with millisecond precision (Avro
 ``timestamp-millis``); ids are ``uuid.UUID`` (Avro ``uuid``). Boxes are ``[x1, y1, x2, y2]``
-in pixels of the frame image. Every class is frozen (events are facts), slotted (compact, the
-codec builds many), and keyword-only, so a field added to a schema never shifts arguments.
+in pixels of the frame image. Every class is frozen (events are facts) and keyword-only, so a field
+added to a schema never shifts arguments. They are deliberately not slotted: the codec makes
+the dict the Avro reader returns an instance's ``__dict__``, without a copy
+(``schemas/convert.py``).
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ def outcome_id(
     return uuid.uuid5(OUTCOME_ID_NAMESPACE, name)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Box:
     """Box ``[x1, y1, x2, y2]`` in pixels, origin top-left."""
 
@@ -102,7 +104,7 @@ class Box:
     y2: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class LabeledBox:
     """An object a person or the simulator says is there."""
 
@@ -111,7 +113,7 @@ class LabeledBox:
     box: Box
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class DetectedObject:
     """One object the detector found; ``object_id`` is unique within its frame."""
 
@@ -122,7 +124,7 @@ class DetectedObject:
     alarmed: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class ImagePayload:
     """A frame image: exactly one of ``inline`` (encoded bytes) and ``uri`` (claim check)."""
 
@@ -135,7 +137,7 @@ class ImagePayload:
     uri: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class ImageLink:
     """Where a stored image lives, with its SHA-256."""
 
@@ -143,7 +145,7 @@ class ImageLink:
     sha256: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class PreAnnotation:
     """A suggested box an annotator starts from."""
 
@@ -154,7 +156,7 @@ class PreAnnotation:
     source_id: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class LabelMapEntry:
     """One model output class id and the class it means."""
 
@@ -162,7 +164,7 @@ class LabelMapEntry:
     class_name: ObjectClassName
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class RolloutTarget:
     """A checkpoint, or one lane of it (``lane`` set), that should run a model."""
 
@@ -170,7 +172,7 @@ class RolloutTarget:
     lane: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class EventHeader:
     """The fields every event starts with: its id (consumers deduplicate on it) and time."""
 
@@ -178,7 +180,7 @@ class EventHeader:
     event_time: datetime = field(default_factory=now_ms)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class FrameEventHeader(EventHeader):
     """The fields of every event about one scanner frame; frame ids are unique per lane."""
 
@@ -187,7 +189,7 @@ class FrameEventHeader(EventHeader):
     frame_id: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class ScanFrame(FrameEventHeader):
     """One X-ray image from a scanner; ``ground_truth`` is set by the simulator only."""
 
@@ -197,7 +199,7 @@ class ScanFrame(FrameEventHeader):
     ground_truth: tuple[LabeledBox, ...] | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Detection(FrameEventHeader):
     """The detector's result for one frame."""
 
@@ -209,7 +211,7 @@ class Detection(FrameEventHeader):
     alarmed: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class GuardVerdict(FrameEventHeader):
     """A guard's decision on one frame."""
 
@@ -222,7 +224,7 @@ class GuardVerdict(FrameEventHeader):
     note: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Outcome(FrameEventHeader):
     """One object of one frame classified tp / fp / fn / unreviewed; see :func:`outcome_id`."""
 
@@ -239,7 +241,7 @@ class Outcome(FrameEventHeader):
     review_time_ms: int | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Alert(FrameEventHeader):
     """A storage medium found at a checkpoint, for the control centre."""
 
@@ -249,7 +251,7 @@ class Alert(FrameEventHeader):
     guard_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class AnnotationTask(FrameEventHeader):
     """A frame the detector got wrong, queued for annotation."""
 
@@ -260,7 +262,7 @@ class AnnotationTask(FrameEventHeader):
     reason: TaskReasonName
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Annotation(FrameEventHeader):
     """The finished labels of one frame image."""
 
@@ -273,7 +275,7 @@ class Annotation(FrameEventHeader):
     provenance: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelUpdate(EventHeader):
     """A new signed model and its rollout."""
 
@@ -289,7 +291,7 @@ class ModelUpdate(EventHeader):
     targets: tuple[RolloutTarget, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelStatus(EventHeader):
     """A worker's report on one model's rollout state and health."""
 
@@ -304,7 +306,7 @@ class ModelStatus(EventHeader):
     agreement_rate: float | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class DeadLetter(EventHeader):
     """A message that could not be decoded or processed, with its original bytes."""
 

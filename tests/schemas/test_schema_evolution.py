@@ -108,3 +108,29 @@ def test_removed_enum_symbol_is_incompatible(tmp_path: Path) -> None:
     store = SchemaStore.load(avsc_dir=avsc, history_dir=HISTORY_DIR)
     with pytest.raises(IncompatibleSchemaError, match="tablet"):
         check_compatible(store, mode="backward")
+
+
+def test_defaults_filled_in_by_resolution_are_not_shared(tmp_path: Path) -> None:
+    """The codec hands decoded records over to the events it builds (schemas.convert), so a
+    default the reader schema supplies must be a copy, never the parsed schema's own object."""
+
+    def add_nested_default(fields: list[dict[str, Any]]) -> None:
+        fields.append(
+            {
+                "name": "route",
+                "type": {
+                    "type": "record",
+                    "name": "Route",
+                    "fields": [{"name": "hops", "type": {"type": "array", "items": "string"}}],
+                },
+                "default": {"hops": ["edge"]},
+                "doc": "Where the letter went.",
+            }
+        )
+
+    codec = Codec(store=_edited_store(tmp_path, "DeadLetter", add_nested_default))
+    old_data = Codec().encode(_letter())
+    first = codec.decode_record(old_data, "DeadLetter")
+    first["route"]["hops"].append("changed")
+    second = codec.decode_record(old_data, "DeadLetter")
+    assert second["route"] == {"hops": ["edge"]}
