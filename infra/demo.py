@@ -1,0 +1,354 @@
+"""``leakguard demo``: the whole loop on one machine, with no configuration (issue #9).
+
+It starts the embedded broker, creates the topics, then runs every part of the system as the
+command an operator would run, each a child process logging to ``<data dir>/demo/logs/``:
+
+=================  =====================================================================
+child              command
+=================  =====================================================================
+``cloud``          ``leakguard worker --role cloud`` (outcome join, alerts, annotation)
+``edge-N``         ``leakguard worker --role edge --model STARTER`` (detection)
+``sink``           ``leakguard analytics sink`` (topics into chdb under the demo's dir)
+``guards``         ``leakguard scanner guards`` (unless ``--no-guards``)
+``console-CP``     ``leakguard console serve`` per checkpoint (when the console is installed)
+``scanner-CP``     ``leakguard scanner simulate`` per checkpoint (its lanes interleaved)
+=================  =====================================================================
+
+The terminal shows a live summary read from the topics (:mod:`infra.demo_reader`). The run
+ends after ``duration_s`` (then the scanners stop and the pipeline drains) or on Ctrl-C /
+SIGTERM; children stop in stages, producers first and the broker last.
+
+Time is compressed so that two minutes show every outcome: a frame no guard answered within
+``review_deadline_s`` (8 s with simulated guards, 60 s without; production: 600 s) counts
+as unreviewed, and the simulated guards answer after a median of 5 s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from confluent_kafka import Consumer, TopicPartition
+
+from infra.demo_children import ChildSpec, leakguard_argv
+from infra.exceptions import DemoError
+from infra.processes import LOOPBACK
+from infra.settings import LeakguardSettings
+
+#: Consumer group of ``leakguard scanner guards`` (``streams.guards.run_guards``'s default).
+#: The demo commits the topics' start offsets for it, so guards that join late (a group join
+#: on the embedded broker takes ~20 s) still see every frame and detection of the run.
+SIM_GUARDS_GROUP: Final = "leakguard-sim-guards"
+#: Files of a model artifact directory (detector/artifacts.py).
+STARTER_FILES: Final = ("model.safetensors", "model_card.json")
+#: Demo sign-in of the guard console.
+DEMO_GUARD: Final = "demo"
+DEMO_PASSWORD: Final = "leakguard-demo"
+#: What the console prints once it serves (contract of ``leakguard console serve``).
+CONSOLE_READY_LINE: Final = "console ready at"
+#: What a Faust worker logs (at level info) once its agents run and its partitions are
+#: assigned: frames published after it get answers in steady-state time.
+WORKER_READY_LINE: Final = "[^Worker]: Ready"
+#: Review deadlines: simulated guards answer in seconds; a person at the console needs more.
+GUARDS_REVIEW_DEADLINE_S: Final = 8.0
+PERSON_REVIEW_DEADLINE_S: Final = 60.0
+#: How often the cloud looks for frames past their deadline: a small share of the deadline.
+EXPIRY_CHECK_S: Final = 1.0
+
+# Stop stages: producers first (nothing new enters), then the guards and consoles (they
+# answer what is in flight while the pipeline drains), the workers, and the sink last, so
+# that it stores what the workers produced before they stopped.
+STAGE_SCANNERS: Final = 0
+STAGE_REVIEW: Final = 1
+STAGE_WORKERS: Final = 2
+STAGE_SINK: Final = 3
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoOptions:
+    """Options of one demo run, each with its default.
+
+    - ``duration_s``: run time after start-up (``None``: until Ctrl-C).
+    - ``checkpoints`` x ``lanes``: simulated checkpoints (``gate-1``...) and lanes (2 x 2).
+    - ``rate_hz``: frames per second per lane (0.5); ``image_px``: frame side (640).
+    - ``consoles``: serve a guard console per checkpoint and the overview (True).
+    - ``guards``: simulated guards answer every detection (True); ``guard_delay_s`` their
+      median answer time (5 s), ``guard_miss_rate`` / ``guard_mistake_rate`` (0.1 / 0.05).
+    - ``review_deadline_s``: seconds until an unanswered alarm is unreviewed (8 s with
+      guards, 60 s without).
+    - ``edge_workers``: detection workers sharing the frames' partitions (1).
+    - ``host`` / ``port``: the first checkpoint's console; the next ones use the next ports.
+    - ``model``: model artifact directory (``None``: the starter model).
+    - ``drain_s``: longest wait, after the scanners stop, for in-flight frames (30 s).
+    - ``startup_timeout_s``: longest wait for a worker or console to be ready (180 s).
+    """
+
+    duration_s: float | None = None
+    checkpoints: int = 2
+    lanes: int = 2
+    rate_hz: float = 0.5
+    image_px: int = 640
+    guards: bool = True
+    consoles: bool = True
+    guard_delay_s: float = 5.0
+    guard_miss_rate: float = 0.1
+    guard_mistake_rate: float = 0.05
+    review_deadline_s: float | None = None
+    edge_workers: int = 1
+    host: str = LOOPBACK
+    port: int = 8080
+    model: Path | None = None
+    seed: int = 0
+    drain_s: float = 30.0
+    startup_timeout_s: float = 180.0
+
+    def __post_init__(self) -> None:
+        positive = {
+            "--checkpoints": self.checkpoints,
+            "--lanes": self.lanes,
+            "--rate": self.rate_hz,
+            "--size": self.image_px,
+            "--edge-workers": self.edge_workers,
+        }
+        for option, value in positive.items():
+            if value <= 0:
+                raise DemoError(f"{option} must be positive, got {value}")
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise DemoError(f"--duration must be positive, got {self.duration_s}")
+        if self.review_deadline_s is not None and self.review_deadline_s <= 0:
+            raise DemoError(f"--review-deadline must be positive, got {self.review_deadline_s}")
+        if not 0 < self.port <= 65535 - self.checkpoints:
+            raise DemoError(f"--port must leave room for {self.checkpoints} consoles")
+
+    @property
+    def checkpoint_ids(self) -> list[str]:
+        """Ids of the simulated checkpoints."""
+        return [f"gate-{number}" for number in range(1, self.checkpoints + 1)]
+
+    @property
+    def deadline_s(self) -> float:
+        """The review deadline in effect."""
+        if self.review_deadline_s is not None:
+            return self.review_deadline_s
+        return GUARDS_REVIEW_DEADLINE_S if self.guards else PERSON_REVIEW_DEADLINE_S
+
+    def console_port(self, checkpoint_index: int) -> int:
+        """Port of the console of the ``checkpoint_index``-th checkpoint (0-based)."""
+        return self.port + checkpoint_index
+
+
+def starter_model_path() -> Path:
+    """The starter model committed with leakguard (``detector/starter/``), verified present.
+
+    The demo and fresh checkpoints run it until a retrained model is rolled out.
+    """
+    import detector
+
+    path = Path(detector.__file__).with_name("starter")
+    missing = [name for name in STARTER_FILES if not (path / name).is_file()]
+    if missing:
+        raise DemoError(
+            f"the starter model is missing ({', '.join(missing)} not in {path}); pass "
+            "--model ARTIFACT_DIR (e.g. one `leakguard train` wrote)"
+        )
+    return path
+
+
+def plan_children(
+    options: DemoOptions,
+    *,
+    model: Path,
+    run_dir: Path,
+    console_runs_sink: bool,
+) -> list[ChildSpec]:
+    """Every child of a run, in start order: the scanners last, once the rest is ready.
+
+    ``console_runs_sink``: the first console runs the ClickHouse sink in its own process
+    (its default with embedded chdb, which only one process can open), so no separate
+    ``sink`` child runs and that console stops last.
+    """
+    frames = str(run_dir / "frames")
+    specs = [_cloud(options, frames), *_edges(options, frames, model)]
+    if not (options.consoles and console_runs_sink):
+        specs.append(ChildSpec("sink", leakguard_argv("analytics", "sink"), STAGE_SINK))
+    if options.guards:
+        specs.append(_guards(options))
+    if options.consoles:
+        specs.extend(_consoles(options, runs_sink=console_runs_sink))
+    specs.extend(_scanners(options))
+    return specs
+
+
+def _cloud(options: DemoOptions, frames: str) -> ChildSpec:
+    argv = leakguard_argv(
+        "worker", "--role", "cloud", "--frame-store", frames, "--worker-id", "demo-cloud",
+        "--unreviewed-after", f"{options.deadline_s:g}", "--expiry-check", f"{EXPIRY_CHECK_S:g}",
+        "--loglevel", "info",
+    )  # fmt: skip
+    return ChildSpec("cloud", argv, STAGE_WORKERS, ready_line=WORKER_READY_LINE)
+
+
+def _edges(options: DemoOptions, frames: str, model: Path) -> list[ChildSpec]:
+    return [
+        ChildSpec(
+            f"edge-{number}",
+            leakguard_argv(
+                "worker", "--role", "edge", "--model", str(model), "--frame-store", frames,
+                "--worker-id", f"demo-edge-{number}", "--loglevel", "info",
+            ),
+            STAGE_WORKERS,
+            ready_line=WORKER_READY_LINE,
+        )
+        for number in range(1, options.edge_workers + 1)
+    ]  # fmt: skip
+
+
+def _guards(options: DemoOptions) -> ChildSpec:
+    argv = leakguard_argv(
+        "scanner", "guards", "--delay", f"{options.guard_delay_s:g}",
+        "--miss-rate", f"{options.guard_miss_rate:g}",
+        "--mistake-rate", f"{options.guard_mistake_rate:g}", "--seed", str(options.seed),
+    )  # fmt: skip
+    return ChildSpec("guards", argv, STAGE_REVIEW)
+
+
+def _consoles(options: DemoOptions, *, runs_sink: bool) -> list[ChildSpec]:
+    """One console per checkpoint; each starts alone, so the first one holds chdb's lock
+    before the next one tries to open it (and then serves guards without the overview)."""
+    lanes = [arg for lane in range(1, options.lanes + 1) for arg in ("--lane", str(lane))]
+    specs = []
+    for index, checkpoint in enumerate(options.checkpoint_ids):
+        with_sink = runs_sink and index == 0
+        argv = leakguard_argv(
+            "console", "serve", "--host", options.host,
+            "--port", str(options.console_port(index)), "--checkpoint", checkpoint, *lanes,
+            "--sink" if with_sink else "--no-sink",
+        )  # fmt: skip
+        stage = STAGE_SINK if with_sink else STAGE_REVIEW
+        name = f"console-{checkpoint}"
+        specs.append(ChildSpec(name, argv, stage, CONSOLE_READY_LINE, start_alone=True))
+    return specs
+
+
+def _scanners(options: DemoOptions) -> list[ChildSpec]:
+    return [
+        ChildSpec(
+            f"scanner-{checkpoint}",
+            leakguard_argv(
+                "scanner", "simulate", "--checkpoint", checkpoint, "--lanes", str(options.lanes),
+                "--rate", f"{options.rate_hz:g}", "--size", str(options.image_px),
+                "--seed", str(options.seed + index),
+            ),
+            STAGE_SCANNERS,
+        )
+        for index, checkpoint in enumerate(options.checkpoint_ids)
+    ]  # fmt: skip
+
+
+def require_free_ports(options: DemoOptions) -> None:
+    """Fail before anything starts when a console port is taken."""
+    if not options.consoles:
+        return
+    for index, checkpoint in enumerate(options.checkpoint_ids):
+        port = options.console_port(index)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((options.host, port))
+            except OSError as exc:
+                raise DemoError(
+                    f"port {port} on {options.host} (console of {checkpoint}) is taken "
+                    f"({exc.strerror}); stop what listens there or pass --port"
+                ) from exc
+
+
+@contextlib.contextmanager
+def run_directory(settings: LeakguardSettings) -> Iterator[Path]:
+    """``<data dir>/demo``, emptied for this run and locked against a second demo."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = settings.data_dir / "demo"
+    with (settings.data_dir / "demo.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise DemoError(
+                f"another leakguard demo runs with data dir {settings.data_dir}; stop it first"
+            ) from exc
+        shutil.rmtree(run_dir, ignore_errors=True)
+        (run_dir / "logs").mkdir(parents=True)
+        yield run_dir
+
+
+def child_environment(run_dir: Path, bootstrap_servers: str) -> dict[str, str]:
+    """The children's environment: ours, with the demo's broker and data dir."""
+    return {
+        **os.environ,
+        "LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS": bootstrap_servers,
+        "LEAKGUARD_DATA_DIR": str(run_dir),
+    }
+
+
+def commit_start_offsets(
+    client: dict[str, str], group: str, positions: list[TopicPartition]
+) -> None:
+    """Commit ``positions`` for ``group`` before its consumer starts, so it reads from there."""
+    consumer = Consumer({**client, "group.id": group, "enable.auto.commit": False})
+    try:
+        consumer.commit(offsets=positions, asynchronous=False)
+    finally:
+        consumer.close()
+
+
+def add_demo_guard(env: dict[str, str], log_path: Path) -> None:
+    """Create the demo's console account through the console's own command."""
+    argv = leakguard_argv("console", "add-guard", DEMO_GUARD, "--password", DEMO_PASSWORD)
+    with log_path.open("ab") as log:
+        result = subprocess.run(argv, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
+    if result.returncode != 0:
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-10:]
+        raise DemoError("cannot create the demo guard account:\n" + "\n".join(tail))
+
+
+def write_json(path: Path, data: object) -> None:
+    """Write ``data`` as JSON atomically (readers never see half a file)."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(data, indent=2))
+    partial.replace(path)
+
+
+@contextlib.contextmanager
+def signals_stop_the_run() -> Iterator[Callable[[], None]]:
+    """SIGTERM ends the run like Ctrl-C (``KeyboardInterrupt``); the yielded function makes
+    both ignored for an orderly stop that must not be cut short."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+    def shield() -> None:
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
+
+    try:
+        yield shield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def wait_until(done: Callable[[], bool], *, timeout_s: float, poll_s: float = 0.5) -> bool:
+    """Poll ``done`` until true or ``timeout_s`` passed; whether it became true."""
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll_s)
+    return True

@@ -1,0 +1,158 @@
+"""One demo run's lifecycle, without the terminal: start everything, watch, stop in order.
+
+:class:`DemoRun` owns the embedded broker, the summary's reader and the child processes.
+:meth:`DemoRun.stop` is idempotent and always runs the same order — children stage by stage,
+then the reader to the topics' ends (so the final summary is complete), then the broker — and
+writes ``summary.json`` with the process ids, so a test can prove nothing outlived the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+from infra.broker import EmbeddedBroker
+from infra.demo import (
+    SIM_GUARDS_GROUP,
+    STAGE_REVIEW,
+    STAGE_SCANNERS,
+    DemoOptions,
+    add_demo_guard,
+    child_environment,
+    commit_start_offsets,
+    plan_children,
+    write_json,
+)
+from infra.demo_children import ChildGroup
+from infra.demo_reader import EventReader, start_offsets
+from infra.demo_summary import DemoSummary
+from infra.exceptions import DemoError
+from infra.settings import LeakguardSettings
+from infra.stack import admin_client
+from infra.topics import apply_topics, load_spec
+from streams.config import TopicNames
+
+#: Longest wait, at the end, for the summary to read the topics to their ends.
+FINAL_READ_S: Final = 15.0
+
+#: Called with a short description of each start-up step (the terminal shows it).
+StepCallback = Callable[[str], None]
+
+
+class DemoRun:
+    """Everything one ``leakguard demo`` started; use :meth:`start`, then :meth:`stop`."""
+
+    def __init__(
+        self,
+        options: DemoOptions,
+        *,
+        settings: LeakguardSettings,
+        model: Path,
+        run_dir: Path,
+    ) -> None:
+        self.options = options
+        self.run_dir = run_dir
+        self.log_dir = run_dir / "logs"
+        self._settings = settings
+        self._model = model
+        self._topics = TopicNames()
+        self._broker: EmbeddedBroker | None = None
+        self._reader: EventReader | None = None
+        self._children: ChildGroup | None = None
+        self._pids: dict[str, int] = {}
+        self._final: DemoSummary | None = None
+        self.bootstrap_servers = settings.kafka.bootstrap_servers or ""
+
+    @property
+    def pids(self) -> dict[str, int]:
+        """Process ids of the broker and every child started so far."""
+        children = self._children.pids() if self._children is not None else {}
+        return {**self._pids, **children}
+
+    def start(self, step: StepCallback) -> None:
+        """Start the broker (unless a cluster is configured), the topics, the reader and the
+        children; returns once the scanners publish. Raises :class:`DemoError`."""
+        step("starting the broker and creating the topics")
+        if self._settings.kafka.embedded:
+            self._broker = EmbeddedBroker(log_path=self.log_dir / "broker.log")
+            self.bootstrap_servers = self._broker.start().bootstrap_servers
+            self._pids["broker"] = self._broker.pid
+        apply_topics(admin_client(self._settings, self.bootstrap_servers), load_spec())
+        client = {
+            "bootstrap.servers": self.bootstrap_servers,
+            **self._settings.kafka.client_config(),
+        }
+        t = self._topics
+        positions = start_offsets(
+            client, [t.frames, t.detections, t.verdicts, t.outcomes, t.alerts, t.dead_letters]
+        )
+        self._reader = EventReader(client=client, positions=positions)
+        self._reader.start()
+        if self.options.guards:
+            guard_inputs = [p for p in positions if p.topic in (t.frames, t.detections)]
+            commit_start_offsets(client, SIM_GUARDS_GROUP, guard_inputs)
+        env = child_environment(self.run_dir, self.bootstrap_servers)
+        self._children = ChildGroup(log_dir=self.log_dir, env=env)
+        specs = plan_children(
+            self.options,
+            model=self._model,
+            run_dir=self.run_dir,
+            console_runs_sink=self._settings.clickhouse.embedded,
+        )
+        if self.options.consoles:
+            step("creating the demo's console account")
+            add_demo_guard(env, self.log_dir / "console-accounts.log")
+        step("starting the workers, the sink, the guards and the consoles")
+        for spec in specs:
+            if spec.stop_stage == STAGE_SCANNERS:
+                continue
+            child = self._children.start(spec)
+            if spec.start_alone:
+                child.wait_ready(self.options.startup_timeout_s)
+        step("waiting for the workers to be ready")
+        for child in self._children.children:
+            child.wait_ready(self.options.startup_timeout_s)
+            self._children.check()
+        step("starting the simulated scanners")
+        for spec in specs:
+            if spec.stop_stage == STAGE_SCANNERS:
+                self._children.start(spec)
+        write_json(self.run_dir / "processes.json", self.pids)
+
+    def check(self) -> None:
+        """Raise :class:`DemoError` naming a child that died (with its log's tail)."""
+        if self._children is not None:
+            self._children.check()
+
+    def summary(self) -> DemoSummary:
+        """The live summary (the final one once stopped)."""
+        if self._final is not None:
+            return self._final
+        if self._reader is None:
+            raise DemoError("the demo has not started")
+        return self._reader.summary()
+
+    def stop_scanners(self) -> None:
+        """Stop publishing frames; the rest keeps running so in-flight frames finish."""
+        if self._children is not None:
+            self._children.stop(below_stage=STAGE_REVIEW)
+
+    def drained(self) -> bool:
+        """Whether every published frame has a detection and every alarm an outcome."""
+        summary = self.summary()
+        return summary.detected >= summary.frames and summary.awaiting_review == 0
+
+    def stop(self) -> DemoSummary | None:
+        """Stop everything in order and write ``summary.json``; idempotent. Returns the final
+        summary (``None`` when the run failed before its reader started)."""
+        pids = self.pids
+        if self._children is not None:
+            self._children.stop()
+        if self._reader is not None and self._final is None:
+            self._final = self._reader.finish(timeout_s=FINAL_READ_S)
+        if self._broker is not None:
+            self._broker.stop()
+        if self._final is not None:
+            write_json(self.run_dir / "summary.json", {**self._final.to_dict(), "pids": pids})
+        return self._final
