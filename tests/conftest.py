@@ -4,6 +4,7 @@
 - ``kafka_bootstrap``: its ``host:port``.
 - ``clickhouse_server``: Debian's ``clickhouse-server`` on free ports (session-scoped).
 - ``chdb_session``: an embedded chdb session in a temporary directory.
+- ``tiny_artifact``: a random ``tiny`` RetinaNet artifact that alarms on every frame.
 
 Environment variables with the ``LEAKGUARD_`` prefix are cleared for every test so that a
 developer's own configuration never leaks into a result.
@@ -11,6 +12,7 @@ developer's own configuration never leaks into a result.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import Iterator
@@ -79,3 +81,22 @@ def chdb_session(tmp_path: Path) -> Iterator[Any]:
         yield session
     finally:
         session.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random ``tiny`` RetinaNet whose biases make it emit (alarming) boxes."""
+    import torch
+
+    from detector.artifacts import save_artifact
+    from detector.model import MODEL_NUM_CLASSES, build_retinanet, get_preset
+
+    torch.manual_seed(0)
+    # Three boxes per image keep post-processing cheap on a busy 2-core machine.
+    preset = dataclasses.replace(get_preset("tiny"), detections_per_img=3)
+    model = build_retinanet(preset)
+    bias = model.head.classification_head.cls_logits.bias.data
+    bias[3::MODEL_NUM_CLASSES] = 2.0  # phones everywhere: every frame alarms
+    path = tmp_path_factory.mktemp("model") / "tiny"
+    save_artifact(path, model=model, preset=preset, version="tiny-test")
+    return path

@@ -1,9 +1,9 @@
-"""Fixtures for the streams tests: a tiny model artifact, per-test topics on the session
-broker, real worker subprocesses (always killed at the end) and Kafka helpers."""
+"""Fixtures for the streams tests: per-test topics on the session broker, real worker
+subprocesses (always killed at the end) and Kafka helpers. The tiny model artifact is shared
+with the demo's tests, in tests/conftest.py."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import subprocess
@@ -24,25 +24,6 @@ from streams.config import TopicNames
 
 #: Where the ``leakguard`` console script of this virtualenv lives.
 LEAKGUARD = str(Path(sys.executable).with_name("leakguard"))
-
-
-@pytest.fixture(scope="session")
-def tiny_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random ``tiny`` RetinaNet whose biases make it emit (alarming) boxes."""
-    import torch
-
-    from detector.artifacts import save_artifact
-    from detector.model import MODEL_NUM_CLASSES, build_retinanet, get_preset
-
-    torch.manual_seed(0)
-    # Three boxes per image keep post-processing cheap on a busy 2-core machine.
-    preset = dataclasses.replace(get_preset("tiny"), detections_per_img=3)
-    model = build_retinanet(preset)
-    bias = model.head.classification_head.cls_logits.bias.data
-    bias[3::MODEL_NUM_CLASSES] = 2.0  # phones everywhere: every frame alarms
-    path = tmp_path_factory.mktemp("model") / "tiny"
-    save_artifact(path, model=model, preset=preset, version="tiny-test")
-    return path
 
 
 @dataclass(frozen=True)
