@@ -10,15 +10,22 @@ with ``guard.verdicts`` for the cloud's join). Undecodable frames and frames who
 rejected go to the dead-letter topic; the agent goes on. With a :class:`RolloutConfig` the
 edge model manager (issue #8, :mod:`streams.rollout_kafka`) runs beside the agent and swaps
 the detector's engine as ``model.updates`` say.
+
+Batches are pipelined: while one batch is in the inference thread, the agent already takes
+and queues the next one, so the thread never waits for Kafka between batches (profiling
+showed it idle a third of the time when the agent awaited each batch). Events are acked by
+hand, and only after their detection or dead letter was sent, batch after batch in order,
+so a crash re-delivers every frame whose result was not out (at least once).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import faust
 
@@ -26,7 +33,7 @@ from schemas.codec import Codec
 from schemas.events import Detection, ScanFrame
 from streams.apps.common import DeadLetters, build_faust_app, raw_value
 from streams.config import WorkerConfig
-from streams.detect import FrameDetector
+from streams.detect import BatchResult, FrameDetector
 from streams.exceptions import StreamsConfigError
 from streams.faust_codec import AvroEventCodec, Undecodable
 from streams.frame_store import FrameStore
@@ -35,6 +42,10 @@ from streams.rollout_config import RolloutConfig
 from streams.rollout_kafka import RolloutLoop
 
 __all__ = ["EdgeApp", "build_edge_app", "load_detector"]
+
+#: Batches handled at once: one in the inference thread, one queued behind it, so the
+#: thread starts the next batch the moment it is free; more only adds latency and memory.
+PIPELINE_DEPTH: Final[int] = 2
 
 
 def load_detector(config: WorkerConfig) -> FrameDetector:
@@ -64,30 +75,48 @@ class EdgeApp:
     dead_letters: DeadLetters
     rollout: RolloutLoop | None = None
 
-    async def handle_batch(self, events: Sequence[Any]) -> None:
-        """Detect one batch of Faust events and produce the results in frame order."""
+    def _run_batch(self, frames: list[ScanFrame]) -> list[BatchResult]:
+        """The detector on one batch, timed; runs in the inference thread."""
+        with self.metrics.inference_latency.time():
+            return self.detector.run_batch(frames)
+
+    async def handle_batch(
+        self,
+        events: Sequence[Any],
+        *,
+        after: Awaitable[None] | None = None,
+        ack: Callable[[Any], Awaitable[Any]] | None = None,
+    ) -> None:
+        """Detect one batch of Faust events and produce the results in frame order.
+
+        ``after``: the previous batch's handling; this batch's results go out only once it
+        is done, so detections leave in the order frames came. ``ack``: called for each
+        event once its result is sent.
+        """
         self.metrics.frames_in.inc(len(events))
         self.metrics.queue_depth.inc(len(events))
-        frames: list[tuple[Any, ScanFrame]] = []
-        for event in events:
-            if isinstance(event.value, Undecodable):
-                self.dead_letters.send(event.message, event.value.original, event.value.error)
-            else:
-                frames.append((event, event.value))
+        frames = [event for event in events if not isinstance(event.value, Undecodable)]
         try:
-            if not frames:
-                return
-            loop = asyncio.get_running_loop()
-            with self.metrics.inference_latency.time():
+            results: list[BatchResult] = []
+            if frames:
+                loop = asyncio.get_running_loop()
                 results = await loop.run_in_executor(
-                    self.executor, self.detector.run_batch, [frame for _, frame in frames]
+                    self.executor, self._run_batch, [event.value for event in frames]
                 )
-            for (event, frame), result in zip(frames, results, strict=True):
+            if after is not None:
+                await after
+            for event in events:
+                if isinstance(event.value, Undecodable):
+                    self.dead_letters.send(event.message, event.value.original, event.value.error)
+            for event, result in zip(frames, results, strict=True):
                 if isinstance(result, Detection):
-                    await self.detections.send(key=frame.frame_id.encode(), value=result)
+                    await self.detections.send(key=event.value.frame_id.encode(), value=result)
                     self.metrics.detections_out.inc()
                 else:
                     self.dead_letters.send(event.message, raw_value(event.message), result)
+            if ack is not None:
+                for event in events:
+                    await ack(event)
         finally:
             self.metrics.queue_depth.dec(len(events))
 
@@ -136,8 +165,17 @@ def build_edge_app(
 
     @app.agent(frames, name="detect")
     async def detect(stream: Any) -> None:
-        async for events in stream.take_events(config.batch_size, within=config.batch_timeout_s):
-            await edge.handle_batch(events)
+        in_flight: deque[asyncio.Future[None]] = deque()
+        try:
+            async for events in stream.noack_take(config.batch_size, config.batch_timeout_s):
+                previous = in_flight[-1] if in_flight else None
+                step = edge.handle_batch(events, after=previous, ack=stream.ack)
+                in_flight.append(asyncio.ensure_future(step))
+                while in_flight and (in_flight[0].done() or len(in_flight) > PIPELINE_DEPTH):
+                    await in_flight.popleft()  # raises what a batch raised
+        finally:
+            for pending in in_flight:
+                pending.cancel()
 
     if rollout is not None:
         edge.rollout = RolloutLoop(
