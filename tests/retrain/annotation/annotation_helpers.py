@@ -1,0 +1,226 @@
+"""Builders and plumbing shared by the annotation tests: frame images in a real frame
+store, annotation tasks as the cloud worker writes them, Kafka topics and readers, and a
+TCP relay that stands for a network path to Label Studio that can go down and come back."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+from PIL import Image
+
+from infra.processes import LOOPBACK
+from retrain.annotation.bridge import BridgeTopics
+from schemas import Codec, Event
+from schemas.events import AnnotationTask, Box, ImageLink, PreAnnotation
+from streams.frame_store import FrameStore
+
+CODEC = Codec()
+E = TypeVar("E", bound=Event)
+
+
+def png(width: int, height: int, *, seed: int) -> bytes:
+    """A small noisy RGB PNG."""
+    rng = np.random.default_rng(seed)
+    buffer = io.BytesIO()
+    pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def kept_image(store_dir: Path, *, frame_id: str, seed: int) -> tuple[ImageLink, bytes]:
+    """An image staged and kept in a real frame store, as the edge and cloud workers do."""
+    store = FrameStore(str(store_dir))
+    data = png(160, 120, seed=seed)
+    store.stage(data, checkpoint="hq-north", lane="1", frame_id=frame_id)
+    return store.keep(checkpoint="hq-north", lane="1", frame_id=frame_id), data
+
+
+def box(x1: float, y1: float, x2: float, y2: float) -> Box:
+    return Box(x1=x1, y1=y1, x2=x2, y2=y2)
+
+
+def fp_task(image: ImageLink, *, frame_id: str, checkpoint: str = "hq-north") -> AnnotationTask:
+    """A false-positive task: two rejected detections pre-labelled ``others``."""
+    pre = (
+        PreAnnotation(
+            class_name="others",
+            subtype="fp:hdd",
+            box=box(10, 20, 50, 60),
+            source="detector",
+            source_id="m7",
+        ),
+        PreAnnotation(
+            class_name="others",
+            subtype="fp:phone",
+            box=box(80, 30, 120, 90),
+            source="detector",
+            source_id="m7",
+        ),
+    )
+    return _task(image, frame_id=frame_id, checkpoint=checkpoint, reason="fp", pre=pre)
+
+
+def fn_task(image: ImageLink, *, frame_id: str, checkpoint: str = "hq-north") -> AnnotationTask:
+    """A false-negative task: a USB stick the guard marked as missed."""
+    pre = (PreAnnotation(class_name="usb", box=box(5, 5, 25, 15), source="guard", source_id="g7"),)
+    return _task(image, frame_id=frame_id, checkpoint=checkpoint, reason="fn", pre=pre)
+
+
+def _task(
+    image: ImageLink, *, frame_id: str, checkpoint: str, reason: str, pre: tuple[PreAnnotation, ...]
+) -> AnnotationTask:
+    task_id = uuid.uuid4()
+    return AnnotationTask(
+        event_id=task_id,
+        checkpoint=checkpoint,
+        lane="1",
+        frame_id=frame_id,
+        task_id=task_id,
+        model_version="m7",
+        image=image,
+        pre_annotations=pre,
+        reason=reason,  # type: ignore[arg-type]
+    )
+
+
+def make_topics(bootstrap: str, prefix: str) -> BridgeTopics:
+    """Prefixed copies of the bridge's topics, created before any client touches them."""
+    topics = BridgeTopics(
+        tasks=f"{prefix}.annotation.tasks",
+        annotations=f"{prefix}.annotations",
+        dead_letter=f"{prefix}.deadletter",
+    )
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics(
+        [
+            NewTopic(name, num_partitions=2)
+            for name in (topics.tasks, topics.annotations, topics.dead_letter)
+        ]
+    )
+    for future in futures.values():
+        future.result(timeout=30)
+    return topics
+
+
+def kafka_consumer(bootstrap: str, group: str) -> Consumer:
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            # Tansu completes a join only after about the session timeout: keep it short.
+            "session.timeout.ms": 6000,
+            "heartbeat.interval.ms": 500,
+        }
+    )
+
+
+def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for value in values:
+        producer.produce(topic, value=value, key=b"frame")
+    if producer.flush(30) != 0:
+        raise RuntimeError("test messages were not delivered")
+
+
+class TopicReader:
+    """Reads every message of one topic from the start, accumulating them across calls."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self._consumer = kafka_consumer(bootstrap, f"reader-{uuid.uuid4().hex[:8]}")
+        self._consumer.subscribe([topic])
+        self.values: list[bytes] = []
+
+    def read(self, *, at_least: int, timeout_s: float, settle_s: float = 0.0) -> list[bytes]:
+        """All values so far, once there are ``at_least`` (then read ``settle_s`` longer, to
+        catch extra messages that must not be there)."""
+        deadline = time.monotonic() + timeout_s
+        while len(self.values) < at_least and time.monotonic() < deadline:
+            self._poll(0.5)
+        settle_until = time.monotonic() + settle_s
+        while time.monotonic() < settle_until:
+            self._poll(0.5)
+        return list(self.values)
+
+    def events(self, event_type: type[E], **kwargs: float) -> list[E]:
+        return [CODEC.decode(value, event_type) for value in self.read(**kwargs)]  # type: ignore[arg-type]
+
+    def _poll(self, timeout_s: float) -> None:
+        message = self._consumer.poll(timeout_s)
+        if message is not None and message.error() is None:
+            self.values.append(message.value() or b"")
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+class Relay:
+    """A TCP relay from a free loopback port to ``target_port``, listening only while
+    :meth:`up`: before that, connections are refused, as when Label Studio is down."""
+
+    def __init__(self, target_port: int) -> None:
+        self._target_port = target_port
+        with socket.socket() as probe:
+            probe.bind((LOOPBACK, 0))
+            self.port: int = probe.getsockname()[1]
+        self._server: socket.socket | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def up(self) -> None:
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind((LOOPBACK, self.port))
+        server.listen(16)
+        self._server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def down(self) -> None:
+        if self._server is not None:
+            with contextlib.suppress(OSError):
+                self._server.close()
+            self._server = None
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection((LOOPBACK, self._target_port))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while chunk := source.recv(65536):
+            sink.sendall(chunk)
+    with contextlib.suppress(OSError):
+        sink.shutdown(socket.SHUT_WR)
+
+
+@contextlib.contextmanager
+def running(target: object, stop: threading.Event) -> Iterator[threading.Thread]:
+    """Run ``target.run(stop)`` in a thread for the block; stop and join it afterwards."""
+    thread = threading.Thread(target=target.run, args=(stop,), daemon=True)  # type: ignore[attr-defined]
+    thread.start()
+    try:
+        yield thread
+    finally:
+        stop.set()
+        thread.join(timeout=60)

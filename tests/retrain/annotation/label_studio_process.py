@@ -1,0 +1,110 @@
+"""A real Label Studio for the tests, from its own virtualenv (scripts/install_label_studio.sh).
+
+Started on a free loopback port with SQLite in a temporary directory and a known user and
+legacy API token, non-interactively (``label-studio start --username --password
+--user-token --enable-legacy-api-token``). It dies with the test process (PDEATHSIG) and is
+stopped by the session fixture. SSRF protection is off because the bridge's webhook receiver
+listens on loopback, which Label Studio's default banned subnets include.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import time
+from pathlib import Path
+from typing import Final
+
+import httpx
+
+from infra.processes import LOOPBACK, ServiceProcess, die_with_parent, free_port, terminate_process
+
+#: Label Studio's own virtualenv, made by scripts/install_label_studio.sh.
+LABEL_STUDIO_VENV: Final = Path(__file__).resolve().parents[3] / ".venv-labelstudio"
+LABEL_STUDIO_BIN: Final = LABEL_STUDIO_VENV / "bin" / "label-studio"
+#: It starts in about a minute (migrations on an empty SQLite); give a loaded host three.
+STARTUP_TIMEOUT_S: Final = 300.0
+USERNAME: Final = "annotator@leakguard.test"
+
+
+class LocalLabelStudio(ServiceProcess):
+    """``label-studio start`` under ``root``; ``url`` and ``token`` once started."""
+
+    def __init__(self, *, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.url = f"http://{LOOPBACK}:{self.port}"
+        self.token = secrets.token_hex(20)
+        self.password = secrets.token_urlsafe(12)
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return None if self._process is None else self._process.pid
+
+    def start(self) -> None:
+        """Start Label Studio and wait until its API answers with our token."""
+        data_dir = self.root / "data"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "SSRF_PROTECTION_ENABLED": "false",
+            "LATEST_VERSION_CHECK": "false",
+            "CONVERTER_DOWNLOAD_RESOURCES": "false",
+            "SECRET_KEY": secrets.token_hex(32),
+            "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
+        }
+        log = (self.root / "label-studio.log").open("wb")
+        self._process = subprocess.Popen(
+            [
+                str(LABEL_STUDIO_BIN),
+                "start",
+                "--no-browser",
+                "--data-dir",
+                str(data_dir),
+                "--internal-host",
+                LOOPBACK,
+                "--port",
+                str(self.port),
+                "--username",
+                USERNAME,
+                "--password",
+                self.password,
+                "--user-token",
+                self.token,
+                "--enable-legacy-api-token",
+                "--log-level",
+                "WARNING",
+            ],
+            cwd=self.root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+        )
+        log.close()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"Label Studio exited; see {self.root / 'label-studio.log'}")
+            try:
+                answer = httpx.get(
+                    f"{self.url}/api/version",
+                    headers={"Authorization": f"Token {self.token}"},
+                    timeout=5,
+                )
+                if answer.status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(1.0)
+        self.stop()
+        raise RuntimeError(f"Label Studio did not answer within {STARTUP_TIMEOUT_S:.0f} s")
+
+    def stop(self) -> None:
+        """Stop the server (idempotent)."""
+        if self._process is not None:
+            terminate_process(self._process.pid, reap=self._process.wait)
+            self._process = None
