@@ -1,0 +1,69 @@
+"""Fixtures of the retrain tests: tiny real models, a signing key, a registry holding them.
+
+The worker, topic and Kafka helpers of the streams tests are reused as they are (the edge
+model manager runs inside a real ``leakguard worker --role edge``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from retrain.keys import public_key_pem
+from retrain.registry import Registry
+from tests.streams.conftest import stream_topics, workers
+
+__all__ = ["save_tiny", "stream_topics", "workers"]
+
+
+def save_tiny(path: Path, *, version: str, phone_bias: float, seed: int = 0) -> Path:
+    """A random ``tiny`` RetinaNet artifact; ``phone_bias`` > 0 makes it alarm (phones) on
+    every frame, < 0 makes it quiet."""
+    import torch
+
+    from detector.artifacts import save_artifact
+    from detector.model import MODEL_NUM_CLASSES, build_retinanet, get_preset
+
+    torch.manual_seed(seed)
+    preset = dataclasses.replace(get_preset("tiny"), detections_per_img=3)
+    model = build_retinanet(preset)
+    bias = model.head.classification_head.cls_logits.bias.data
+    bias[:] = -6.0
+    bias[3::MODEL_NUM_CLASSES] = phone_bias
+    save_artifact(path, model=model, preset=preset, version=version)
+    return path
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> Ed25519PrivateKey:
+    """The registry's key for the whole session."""
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture
+def public_key_file(signing_key: Ed25519PrivateKey, tmp_path: Path) -> Path:
+    """The registry's public key as the PEM file an edge is configured with."""
+    path = tmp_path / "registry.pub.pem"
+    path.write_bytes(public_key_pem(signing_key.public_key()))
+    return path
+
+
+@pytest.fixture(scope="session")
+def alarming_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model that alarms on every frame."""
+    return save_tiny(tmp_path_factory.mktemp("m") / "alarming", version="alarming", phone_bias=1.0)
+
+
+@pytest.fixture(scope="session")
+def quiet_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model that alarms on no frame."""
+    return save_tiny(tmp_path_factory.mktemp("m") / "quiet", version="quiet", phone_bias=-8.0)
+
+
+@pytest.fixture
+def registry(tmp_path: Path, signing_key: Ed25519PrivateKey) -> Registry:
+    """An empty registry in this test's directory, signing with the session key."""
+    return Registry(tmp_path / "registry", signing_key=signing_key)

@@ -1,0 +1,231 @@
+"""The edge model manager without Kafka: real tiny models, real signed artifacts from a real
+registry, a real FrameDetector; ModelStatus events collected in a list."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from detector.artifacts import MODEL_FILE
+from detector.engine import InferenceEngine
+from retrain.registry import Registry
+from schemas.events import Box, ModelStatus, ModelUpdate, Outcome, RolloutTarget
+from streams.detect import FrameDetector
+from streams.exceptions import ModelRefusedError
+from streams.logic.images import png_payload
+from streams.model_manager import ModelManager
+from streams.rollout_config import RolloutConfig
+from streams.rollout_fetch import load_update, trusted_keys
+from streams.rollout_monitor import RollbackBounds
+from tests.streams.helpers import png
+
+torch.set_num_threads(1)
+
+
+def _frames(n: int, *, lane: str = "1", start: int = 0) -> list:
+    from schemas.events import ScanFrame
+
+    return [
+        ScanFrame(
+            checkpoint="cp",
+            lane=lane,
+            frame_id=f"cp/{lane}/{i:06d}",
+            scanner_id="s",
+            view_id="top",
+            image=png_payload(png(96, 96, seed=i)),
+        )
+        for i in range(start, start + n)
+    ]
+
+
+@dataclasses.dataclass
+class Edge:
+    detector: FrameDetector
+    manager: ModelManager
+    statuses: list[ModelStatus]
+    registry: Registry
+
+
+@pytest.fixture
+def edge(
+    registry: Registry,
+    alarming_artifact: Path,
+    quiet_artifact: Path,
+    public_key_file: Path,
+    tmp_path: Path,
+) -> Edge:
+    """v0001 (alarms everywhere) active at the edge; v0002 (quiet) registered as candidate."""
+    registry.register(alarming_artifact, parent=None, state="active")
+    registry.register(quiet_artifact, parent="v0001")
+    config = RolloutConfig(
+        trusted_key_paths=(str(public_key_file),),
+        cache_dir=str(tmp_path / "cache"),
+        bounds=RollbackBounds(window_outcomes=20, min_outcomes=10),
+    )
+    keys = trusted_keys(config.trusted_key_paths)
+    detector = FrameDetector(engine=InferenceEngine.from_artifact(registry.artifact_dir("v0001")))
+    statuses: list[ModelStatus] = []
+    manager = ModelManager(
+        detector=detector,
+        config=config,
+        worker_id="w1",
+        load=lambda u: load_update(u, keys=keys, cache_dir=tmp_path / "cache"),
+        publish=statuses.append,
+    )
+    return Edge(detector, manager, statuses, registry)
+
+
+def _versions(detector: FrameDetector, frames: list) -> list[str]:
+    return [d.model_version for d in detector.run_batch(frames)]  # type: ignore[union-attr]
+
+
+def test_shadow_runs_both_models_but_only_the_active_one_serves(edge: Edge) -> None:
+    edge.manager.on_update(edge.registry.promote("v0002", mode="shadow"))
+    assert edge.statuses[-1].state == "shadow"
+    assert edge.statuses[-1].shadow_version == "v0002"
+    assert _versions(edge.detector, _frames(4)) == ["v0001"] * 4
+    edge.manager._next_report = 0.0  # the report interval has passed
+    edge.manager.tick()
+    assert edge.statuses[-1].agreement_rate == 0.0  # v0001 alarms on all, v0002 on none
+
+
+def test_canary_serves_only_its_lane_and_activation_serves_everywhere(edge: Edge) -> None:
+    edge.manager.on_update(
+        edge.registry.promote(
+            "v0002", mode="canary", targets=(RolloutTarget(checkpoint="cp", lane="2"),)
+        )
+    )
+    frames = _frames(2, lane="1") + _frames(2, lane="2")
+    assert _versions(edge.detector, frames) == ["v0001", "v0001", "v0002", "v0002"]
+    edge.manager.on_update(edge.registry.promote("v0002", mode="active"))
+    assert _versions(edge.detector, frames) == ["v0002"] * 4
+    assert edge.statuses[-1].state == "active"
+    assert edge.statuses[-1].active_version == "v0002"
+    assert edge.manager.trial_version is None
+
+
+def _assert_refused(edge: Edge, update: ModelUpdate, fragment: str) -> None:
+    edge.manager.on_update(update)
+    status = edge.statuses[-1]
+    assert status.state == "rejected"
+    assert status.model_version == update.model_version
+    assert fragment in (status.error or "")
+    assert status.active_version == "v0001"
+    assert _versions(edge.detector, _frames(2)) == ["v0001", "v0001"]
+
+
+def test_tampered_weights_are_refused_and_the_old_model_keeps_serving(edge: Edge) -> None:
+    update = edge.registry.promote("v0002", mode="active")
+    weights = edge.registry.artifact_dir("v0002") / MODEL_FILE
+    blob = bytearray(weights.read_bytes())
+    blob[-1] ^= 0xFF
+    weights.write_bytes(bytes(blob))
+    _assert_refused(edge, update, "SHA-256")
+
+
+def test_a_signature_by_an_untrusted_key_is_refused(edge: Edge, quiet_artifact: Path) -> None:
+    rogue = Registry(edge.registry.root.parent / "rogue", signing_key=Ed25519PrivateKey.generate())
+    rogue.register(quiet_artifact, parent=None, state="retired")
+    rogue.register(quiet_artifact, parent=None)
+    _assert_refused(edge, rogue.promote("v0002", mode="active"), "not trusted")
+
+
+def test_a_wrong_signature_under_the_trusted_key_id_is_refused(edge: Edge) -> None:
+    update = edge.registry.promote("v0002", mode="active")
+    forged = Ed25519PrivateKey.generate().sign(b"anything")
+    _assert_refused(edge, dataclasses.replace(update, signature=forged), "signature")
+
+
+def test_a_pickle_file_is_refused_without_being_read(edge: Edge, tmp_path: Path) -> None:
+    pickle = tmp_path / "model.pt"
+    torch.save({"weights": torch.zeros(3)}, pickle)
+    update = dataclasses.replace(
+        edge.registry.update_event(edge.registry.get("v0001")),
+        model_version="v0009",
+        artifact_uri=pickle.as_uri(),
+        sha256=hashlib.sha256(pickle.read_bytes()).hexdigest(),
+    )
+    _assert_refused(edge, update, "pickled files are never loaded")
+
+
+def _outcomes(version: str, kind: str, n: int) -> list[Outcome]:
+    import uuid
+
+    return [
+        Outcome(
+            checkpoint="cp",
+            lane="1",
+            frame_id=f"f{i}",
+            outcome_id=uuid.uuid4(),
+            model_version=version,
+            object_id="o0",
+            kind=kind,  # type: ignore[arg-type]
+            class_name="phone",
+            box=Box(x1=0, y1=0, x2=5, y2=5),
+            detection_event_id=uuid.uuid4(),
+        )
+        for i in range(n)
+    ]
+
+
+def test_a_worse_active_model_is_rolled_back_automatically(edge: Edge) -> None:
+    edge.manager.on_outcomes(_outcomes("v0001", "tp", 20))
+    edge.manager.on_update(edge.registry.promote("v0002", mode="active"))
+    edge.manager.on_outcomes(_outcomes("v0002", "tp", 5) + _outcomes("v0002", "fn", 4))
+    assert edge.manager.active_version == "v0002"  # 9 outcomes: not judged yet
+    edge.manager.on_outcomes(_outcomes("v0002", "fn", 1))
+    assert edge.manager.active_version == "v0001"
+    status = edge.statuses[-1]
+    assert (status.state, status.model_version, status.active_version) == (
+        "rejected",
+        "v0002",
+        "v0001",
+    )
+    assert "miss rate" in (status.error or "")
+    assert _versions(edge.detector, _frames(2)) == ["v0001", "v0001"]
+    edge.manager.on_update(edge.registry.update_event(edge.registry.get("v0002")))
+    assert edge.manager.active_version == "v0001"  # a rolled-back version never returns
+
+
+def test_a_replayed_history_loads_only_what_it_amounts_to(edge: Edge) -> None:
+    shadow = edge.registry.promote("v0002", mode="shadow")
+    active = edge.registry.promote("v0002", mode="active")
+    edge.manager.catch_up([shadow, active])
+    assert [s.state for s in edge.statuses] == ["active"]
+    assert _versions(edge.detector, _frames(1)) == ["v0002"]
+
+
+def test_loading_an_unknown_key_raises_before_fetching(edge: Edge, tmp_path: Path) -> None:
+    update = dataclasses.replace(
+        edge.registry.update_event(edge.registry.get("v0001")), signing_key_id="0" * 16
+    )
+    with pytest.raises(ModelRefusedError, match="not trusted"):
+        load_update(update, keys={}, cache_dir=tmp_path / "c")
+    assert not (tmp_path / "c").exists()
+
+
+def test_agreement_is_per_frame_alarm_decision() -> None:
+    from streams.rollout_engine import RolloutEngine
+
+    class Fixed:
+        def __init__(self, version: str, alarmed: bool) -> None:
+            self.model_version = version
+            self._alarmed = alarmed
+
+        def predict(self, images):  # type: ignore[no-untyped-def]
+            from detector.engine import DetectedObject
+
+            obj = DetectedObject(3, "phone", 0.9, (0.0, 0.0, 4.0, 4.0), self._alarmed)
+            return [[obj] for _ in images]
+
+    engine = RolloutEngine(active=Fixed("a", True), trial=Fixed("b", True))
+    frames = _frames(3)
+    served = engine.predict_frames(frames, [np.zeros((4, 4, 3), np.uint8)] * 3)
+    assert [v for v, _ in served] == ["a"] * 3
+    assert engine.agreement.rate() == 1.0

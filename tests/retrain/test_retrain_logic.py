@@ -1,0 +1,120 @@
+"""Pure logic of the loop: rollout plans, outcome windows and rollback, the gate."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from detector.evaluation.bags import BagMetrics
+from retrain.gate import gate, mistake_error_rate
+from schemas.events import Box, LabelMapEntry, ModelUpdate, Outcome, RolloutTarget
+from streams.exceptions import StreamsConfigError
+from streams.rollout_monitor import OutcomeWindows, Rates, RollbackBounds, rollback_reason
+from streams.rollout_state import RolloutPlan, apply, fold, targets_match
+
+
+def _update(version: str, mode: str, *targets: RolloutTarget) -> ModelUpdate:
+    return ModelUpdate(
+        model_version=version,
+        artifact_uri="file:///nowhere",
+        sha256="0" * 64,
+        signature=b"s",
+        signing_key_id="k",
+        label_map=(LabelMapEntry(class_id=1, class_name="hdd"),),
+        rollout_mode=mode,  # type: ignore[arg-type]
+        targets=targets,
+    )
+
+
+def test_fold_keeps_the_last_active_and_the_trial_after_it() -> None:
+    history = [_update("v1", "active"), _update("v2", "shadow"), _update("v2", "active")]
+    plan = fold(history, checkpoint="cp")
+    assert plan.active is not None
+    assert plan.active.model_version == "v2"
+    assert plan.trial is None
+    plan = apply(plan, _update("v3", "canary"), checkpoint="cp")
+    assert plan.trial is not None
+    assert plan.trial.model_version == "v3"
+
+
+def test_updates_for_other_checkpoints_leave_the_plan_alone() -> None:
+    other = _update("v2", "active", RolloutTarget(checkpoint="elsewhere"))
+    assert apply(RolloutPlan(), other, checkpoint="cp") == RolloutPlan()
+    assert apply(RolloutPlan(), other, checkpoint=None).active == other
+
+
+def test_targets_match_checkpoint_and_optional_lane() -> None:
+    targets = (RolloutTarget(checkpoint="cp", lane="2"), RolloutTarget(checkpoint="hq"))
+    assert targets_match(targets, checkpoint="cp", lane="2")
+    assert not targets_match(targets, checkpoint="cp", lane="1")
+    assert targets_match(targets, checkpoint="hq", lane="9")
+    assert targets_match((), checkpoint="any", lane="1")
+
+
+def _outcome(version: str, kind: str) -> Outcome:
+    return Outcome(
+        checkpoint="cp",
+        lane="1",
+        frame_id="f",
+        outcome_id=uuid.uuid4(),
+        model_version=version,
+        object_id="o0",
+        kind=kind,  # type: ignore[arg-type]
+        class_name="phone",
+        box=Box(x1=0, y1=0, x2=1, y2=1),
+        detection_event_id=uuid.uuid4(),
+    )
+
+
+def test_windows_count_reviewed_outcomes_only_and_forget_the_oldest() -> None:
+    windows = OutcomeWindows(window=4)
+    for kind in ("fp", "fp", "unreviewed", "tp", "tp", "fn"):
+        windows.add(_outcome("v1", kind))
+    rates = windows.rates("v1")
+    assert rates.reviewed == 4  # the first fp fell out of the window
+    assert rates.false_alarm_rate == pytest.approx(1 / 3)
+    assert rates.miss_rate == pytest.approx(1 / 3)
+    assert windows.rates("unknown") == Rates(0, 0.0, 0.0)
+
+
+def test_rollback_needs_enough_outcomes_and_a_worse_rate() -> None:
+    bounds = RollbackBounds(window_outcomes=100, min_outcomes=10, max_false_alarm_increase=0.1)
+    baseline = Rates(50, 0.2, 0.0)
+    assert rollback_reason(Rates(9, 1.0, 0.0), baseline, bounds) is None
+    assert rollback_reason(Rates(10, 0.3, 0.0), baseline, bounds) is None
+    assert "false-alarm" in (rollback_reason(Rates(10, 0.31, 0.0), baseline, bounds) or "")
+    assert "miss" in (rollback_reason(Rates(10, 0.2, 0.06), baseline, bounds) or "")
+    with pytest.raises(StreamsConfigError):
+        RollbackBounds(window_outcomes=5, min_outcomes=10)
+
+
+def _bags(media: int, clean: int, hits: int, false_alarms: int) -> BagMetrics:
+    return BagMetrics(media + clean, media, clean, hits, false_alarms, None, None, None)
+
+
+def test_gate_bounds_base_loss_and_demands_fewer_mistakes() -> None:
+    assert mistake_error_rate(_bags(2, 8, 1, 4)) == pytest.approx(0.5)
+    passed = gate(
+        parent_base_map50=0.800,
+        candidate_base_map50=0.796,
+        parent_mistakes=0.5,
+        candidate_mistakes=0.1,
+    )
+    assert passed.passed, passed.reasons
+    forgot = gate(
+        parent_base_map50=0.800,
+        candidate_base_map50=0.790,
+        parent_mistakes=0.5,
+        candidate_mistakes=0.1,
+    )
+    assert not forgot.passed
+    assert "loses" in forgot.reasons[0]
+    same = gate(
+        parent_base_map50=None,
+        candidate_base_map50=None,
+        parent_mistakes=0.3,
+        candidate_mistakes=0.3,
+    )
+    assert not same.passed
+    assert "not better" in same.reasons[1]

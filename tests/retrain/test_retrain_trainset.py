@@ -1,0 +1,110 @@
+"""The versioned training set and a whole retrain cycle (child-process job, gate, registry)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from detector.training.dataset import CocoDetectionDirectory
+from retrain.cycle import RetrainConfig, Retrainer
+from retrain.exceptions import TrainingSetError
+from retrain.registry import Registry
+from retrain.trainset import TrainingSetStore
+from schemas.events import Annotation, Box, ImageLink, LabeledBox, now_ms
+from tests.streams.helpers import png
+
+
+def annotation(index: int, image: bytes, *, others: bool = True, lane: str = "1") -> Annotation:
+    """An auto-label annotation of frame ``index``: one ``others`` box (or nothing)."""
+    objects = (
+        (
+            LabeledBox(
+                class_name="others", subtype="fp:decoration", box=Box(x1=10, y1=12, x2=60, y2=50)
+            ),
+        )
+        if others
+        else ()
+    )
+    return Annotation(
+        checkpoint="cp",
+        lane=lane,
+        frame_id=f"cp/{lane}/{index:06d}",
+        annotation_id=uuid.uuid4(),
+        image=ImageLink(
+            uri=f"file:///frames/{index}.png", sha256=hashlib.sha256(image).hexdigest()
+        ),
+        objects=objects,
+        annotator="auto-label/1",
+        source="auto_label",
+        provenance={"rule": "guard rejected"},
+    )
+
+
+def test_frames_accrue_once_and_freeze_into_a_coco_set_with_provenance(tmp_path: Path) -> None:
+    store = TrainingSetStore(tmp_path / "sets")
+    images = [png(96, 96, seed=i) for i in range(10)]
+    events = [annotation(i, img) for i, img in enumerate(images)]
+    assert all(store.add(e, img) for e, img in zip(events, images, strict=True))
+    assert not store.add(events[0], images[0])  # redelivered: not added twice
+    newer = annotation(1, images[1], others=False)
+    assert store.add(newer, images[1])  # a re-annotation replaces the older one
+    late = annotation(2, images[2])
+    late = dataclasses.replace(late, event_time=now_ms() - timedelta(days=1))
+    assert not store.add(late, images[2])
+    assert store.pending_count() == 10
+    frozen = store.freeze()
+    assert store.pending_count() == 0
+    assert frozen.train_images + frozen.holdout_images == 10
+    assert frozen.holdout_images >= 1
+    train = CocoDetectionDirectory(frozen.train_dir)
+    assert len(train) == frozen.train_images
+    provenance = json.loads((frozen.root / "provenance.json").read_text())["samples"]
+    by_frame = {s["frame_id"]: s for s in provenance}
+    assert by_frame["cp/1/000001"]["annotation_id"] == str(newer.annotation_id)
+    assert by_frame["cp/1/000001"]["objects"] == []
+    assert by_frame["cp/1/000003"]["provenance"] == {"rule": "guard rejected"}
+    assert by_frame["cp/1/000003"]["source"] == "auto_label"
+    assert [s.name for s in store.sets()] == ["t0001"]
+
+
+def test_bad_images_and_boxes_are_refused(tmp_path: Path) -> None:
+    store = TrainingSetStore(tmp_path / "sets")
+    image = png(96, 96, seed=1)
+    with pytest.raises(TrainingSetError, match="SHA-256"):
+        store.add(annotation(0, image), png(96, 96, seed=2))
+    event = annotation(0, image)
+    outside = LabeledBox(class_name="phone", box=Box(x1=50, y1=50, x2=200, y2=60))
+    with pytest.raises(TrainingSetError, match="outside"):
+        store.add(dataclasses.replace(event, objects=(outside,)), image)
+    with pytest.raises(TrainingSetError, match="no pending"):
+        store.freeze()
+
+
+@pytest.mark.slow
+def test_a_cycle_fine_tunes_the_active_model_and_the_gate_lets_it_into_shadow(
+    registry: Registry, alarming_artifact: Path, tmp_path: Path
+) -> None:
+    registry.register(alarming_artifact, parent=None, state="active")
+    retrainer = Retrainer(
+        config=RetrainConfig(
+            workdir=tmp_path / "work", trigger_samples=12, steps=40, batch_size=2, lr=1e-2
+        ),
+        registry=registry,
+    )
+    for i in range(12):
+        image = png(96, 96, seed=100 + i)
+        retrainer.store.add(annotation(i, image), image)
+    assert retrainer.due() == "count"
+    result = retrainer.run_once()
+    assert result.job.passed, result.job.reasons
+    record = registry.get(result.record.version)
+    assert (record.version, record.parent, record.state) == ("v0002", "v0001", "shadow")
+    assert record.training_set == "t0001"
+    assert record.metrics["gate/candidate_mistake_error_rate"] < 1.0
+    assert record.metrics["gate/parent_mistake_error_rate"] == 1.0
