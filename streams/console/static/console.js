@@ -105,6 +105,7 @@ function renderFrame(item) {
   const det = item.detection;
   if (!det) return;
   overlay.setAttribute("viewBox", `0 0 ${det.width} ${det.height}`);
+  $("stage").style.setProperty("--aspect", String(det.width / det.height));
   overlay.setAttribute("preserveAspectRatio", "none");
   det.objects.forEach((obj, index) => {
     const kind = state.cleared.has(obj.object_id) ? "cleared" : obj.alarmed ? "alarmed" : "quiet";

@@ -1,0 +1,180 @@
+"""Acceptance (issue #9): a guard in Chromium against the real console and the real broker.
+
+Sign in; an alarm appears for a frame produced to Kafka; the guard clears one object and
+draws a missed item; the ``GuardVerdict`` read back from Kafka carries exactly those
+corrections and the guard's id; a request without a session is refused. The screenshot of
+the console goes to ``docs/img/console.png`` for the README.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from schemas import Codec, GuardVerdict
+from schemas.events import Detection, ScanFrame
+from tests.console.helpers import detected
+from tests.console.processes import LEAKGUARD, ConsoleProcess
+from tests.streams.conftest import StreamTopics, consume, producer, stream_topics
+
+__all__ = ["stream_topics"]  # the fixture, imported so this package can use it
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "console.png"
+PASSWORD = "night-shift-2026"
+CODEC = Codec()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: apt-get install -y chromium (scripts/install.sh --dev)"
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--headless"]
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def console_url(stream_topics: StreamTopics, tmp_path: Path) -> Iterator[str]:
+    """A console for checkpoint ``hq`` lane 1 on the session broker, with guard ``ana``."""
+    env = {
+        "LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS": stream_topics.bootstrap,
+        "LEAKGUARD_DATA_DIR": str(tmp_path / "data"),
+    }
+    added = subprocess.run(
+        [LEAKGUARD, "console", "add-guard", "ana", "--password", PASSWORD],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert added.returncode == 0, added.stderr
+    console = ConsoleProcess(
+        "--checkpoint", "hq", "--lane", "1", "--port", "0", "--no-sink",
+        "--topic-prefix", stream_topics.prefix, env=env,
+    )  # fmt: skip
+    try:
+        yield console.wait_ready(timeout_s=180)
+    finally:
+        status = console.stop()
+    assert status == 0, f"console did not stop cleanly ({status}):\n{console.output()}"
+
+
+def _scene() -> tuple[ScanFrame, Detection]:
+    """A simulated frame (an SSD and an SD card) and a detection that finds the SSD, raises
+    a false phone alarm on clutter and misses the SD card."""
+    from detector.sim.stream import ScannerStream
+    from streams.sources import frame_from_simulated
+
+    stream = ScannerStream(checkpoint_id="hq", lane_id="1", seed=3, width_px=480, height_px=480)
+    frame = frame_from_simulated(stream.frame(1))
+    ssd = next(g.box for g in frame.ground_truth or () if g.class_name == "ssd")
+    detection = Detection(
+        checkpoint="hq",
+        lane="1",
+        frame_id=frame.frame_id,
+        model_version="retinanet-test",
+        inference_latency_ms=42.0,
+        image_width=480,
+        image_height=480,
+        objects=(
+            detected("o1", (ssd.x1, ssd.y1, ssd.x2, ssd.y2), class_name="ssd", score=0.94),
+            detected("o2", (60, 60, 150, 120), class_name="phone", score=0.62),
+            detected("o3", (100, 330, 170, 400), class_name="others", score=0.21, alarmed=False),
+        ),
+        alarmed=True,
+    )
+    return frame, detection
+
+
+def _sign_in(page: Page, url: str) -> None:
+    page.goto(url + "/")
+    expect(page).to_have_url(url + "/login")
+    page.fill("input[name=guard]", "ana")
+    page.fill("input[name=password]", PASSWORD)
+    page.select_option("select[name=lane]", "1")
+    page.click("button[type=submit]")
+    expect(page.locator("#guard-id")).to_have_text("ana")
+
+
+def _draw(page: Page, box: tuple[float, float, float, float], size: int) -> None:
+    """Drag a box given in image pixels on the overlay."""
+    area = page.locator("#overlay").bounding_box()
+    assert area is not None
+    scale_x, scale_y = area["width"] / size, area["height"] / size
+    page.mouse.move(area["x"] + box[0] * scale_x, area["y"] + box[1] * scale_y)
+    page.mouse.down()
+    page.mouse.move(area["x"] + box[2] * scale_x, area["y"] + box[3] * scale_y, steps=5)
+    page.mouse.up()
+
+
+def test_a_guard_clears_one_object_and_marks_a_missed_item(
+    browser: Browser, console_url: str, stream_topics: StreamTopics
+) -> None:
+    refused = browser.new_context().request.get(console_url + "/api/queue")
+    assert refused.status == 401
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    _sign_in(page, console_url)
+
+    frame, detection = _scene()
+    kafka = producer(stream_topics.bootstrap)
+    kafka.produce(stream_topics.names.frames, key=b"hq/1", value=CODEC.encode(frame))
+    kafka.produce(
+        stream_topics.names.detections, key=frame.frame_id.encode(), value=CODEC.encode(detection)
+    )
+    kafka.flush(10)
+
+    banner = page.locator("#alarm-banner")
+    expect(banner).to_have_attribute("data-frame-id", frame.frame_id, timeout=60_000)
+    expect(banner).to_contain_text("ssd 94%")
+    expect(page.locator("#frame-image")).to_have_js_property("complete", True)
+
+    page.click("button[data-object-id=o2]")
+    page.keyboard.press("m")
+    sdcard = next(g.box for g in frame.ground_truth or () if g.class_name == "sdcard")
+    drawn = (sdcard.x1 - 3, sdcard.y1 - 3, sdcard.x2 + 3, sdcard.y2 + 3)
+    _draw(page, drawn, 480)
+    page.select_option("#missed-class", "sdcard")
+    page.click("#missed-add")
+    expect(page.locator("#missed li")).to_have_count(1)
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(SCREENSHOT))
+
+    page.keyboard.press("Enter")
+    expect(page.locator("#status")).to_contain_text("verdict confirmed sent")
+
+    messages = consume(
+        stream_topics.bootstrap, stream_topics.names.verdicts, until=lambda m: len(m) >= 1,
+        timeout_s=30,
+    )  # fmt: skip
+    verdicts = [CODEC.decode(m.value(), GuardVerdict) for m in messages]
+    assert [v.frame_id for v in verdicts] == [frame.frame_id]
+    (verdict,) = verdicts
+    assert verdict.guard_id == "ana"
+    assert verdict.detection_event_id == detection.event_id
+    assert verdict.decision == "confirmed"
+    assert verdict.rejected_object_ids == ("o2",)
+    (missed,) = verdict.missed_items
+    assert missed.class_name == "sdcard"
+    got = (missed.box.x1, missed.box.y1, missed.box.x2, missed.box.y2)
+    assert got == pytest.approx(drawn, abs=2.0)
+
+    page.reload()
+    expect(page.locator("#queue-count")).to_have_text("0")
+    expect(banner).to_be_hidden()
+    context.close()
