@@ -112,6 +112,45 @@ def dashboards_annotate_rollout(
     console.print(f"annotation {answer.get('id')} added")
 
 
+@dashboards_app.command("annotate")
+def dashboards_annotate(
+    group_id: Annotated[
+        str, typer.Option(help="Consumer group; one group per Grafana, so each posts once.")
+    ] = "leakguard-grafana-annotations",
+) -> None:
+    """Post every rollout (model.updates) and alert as a Grafana annotation, until interrupted.
+
+    Idempotent: re-delivered events find the annotation they made (tag id:<key>).
+    """
+    from confluent_kafka import Consumer, Producer
+
+    from infra.topics import load_spec
+    from sinks.dashboards.annotator import ANNOTATED_TOPICS, AnnotationWorker
+
+    settings = load_settings()
+    client = {
+        "bootstrap.servers": require_bootstrap_servers(settings),
+        **settings.kafka.client_config(),
+    }
+    spec = load_spec()
+    worker = AnnotationWorker(
+        consumer=Consumer(
+            {**client, "group.id": group_id, "enable.auto.commit": False,
+             "auto.offset.reset": "earliest"}
+        ),
+        publisher=_publisher(),
+        topic_events={spec.topics[topic].name: event for topic, event in ANNOTATED_TOPICS.items()},
+        producer=Producer(client),
+        dead_letter_topic=spec.topics["deadletter"].name,
+    )  # fmt: skip
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    console.print(f"annotating {settings.grafana.url} from rollouts and alerts; Ctrl-C stops")
+    worker.run(stop)
+    console.print(f"{worker.posted} annotations posted or found")
+
+
 alerts_app = typer.Typer(help="Alert delivery to the control centre.", no_args_is_help=True)
 
 

@@ -11,13 +11,24 @@ endpoint that answers as Grafana's API documentation says.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sinks.dashboards.grafana import DASHBOARD_UID, dashboard_json
 from sinks.exceptions import SinkError
 
-__all__ = ["GrafanaPublisher"]
+__all__ = [
+    "KEY_TAG_PREFIX",
+    "AnnotationRequest",
+    "GrafanaPublisher",
+    "alert_annotation",
+    "rollout_annotation",
+]
+
+#: Tag prefix of an annotation's idempotency key (``id:<alert id>``): Grafana finds
+#: annotations by tag, so the key is a tag.
+KEY_TAG_PREFIX: Final = "id:"
 
 
 class GrafanaPublisher:
@@ -60,39 +71,114 @@ class GrafanaPublisher:
         return [self._call("the dashboard", self._api.dashboard.update_dashboard, payload)]
 
     def annotate(
-        self, *, at: datetime, text: str, tags: Sequence[str], end: datetime | None = None
+        self,
+        *,
+        at: datetime,
+        text: str,
+        tags: Sequence[str],
+        end: datetime | None = None,
+        key: str | None = None,
     ) -> dict[str, Any]:
-        """Post an annotation on the leakguard dashboard (all panels) at ``at`` (aware)."""
+        """Post an annotation on the leakguard dashboard (all panels) at ``at`` (aware).
+
+        With ``key`` the call is idempotent: the annotation carries the tag ``id:<key>``, and
+        when Grafana already holds one with that tag (``GET /api/annotations``) it is
+        returned instead of posting a second. Grafana has no idempotency key of its own, so
+        this is how a re-delivered event stays one annotation.
+        """
         if at.tzinfo is None or (end is not None and end.tzinfo is None):
             raise SinkError("annotation times must be timezone-aware")
+        all_tags = ["leakguard", *tags]
+        if key is not None:
+            all_tags.append(f"{KEY_TAG_PREFIX}{key}")
+            found = self._call(
+                "the annotation lookup",
+                self._api.annotations.find_annotations,
+                dashboard_uid=DASHBOARD_UID,
+                ann_type="annotation",
+                tags=["leakguard", f"{KEY_TAG_PREFIX}{key}"],
+                limit=1,
+            )
+            if found:
+                existing: dict[str, Any] = found[0]
+                return existing
         answer: dict[str, Any] = self._call(
             "the annotation",
             self._api.annotations.add_annotation,
             dashboard_uid=DASHBOARD_UID,
             time_from=round(at.timestamp() * 1000),
             time_to=None if end is None else round(end.timestamp() * 1000),
-            tags=["leakguard", *tags],
+            tags=all_tags,
             text=text,
         )
         return answer
+
+    def post(self, request: AnnotationRequest) -> dict[str, Any]:
+        """Post ``request`` (idempotent by its key, when it has one)."""
+        return self.annotate(at=request.at, text=request.text, tags=request.tags, key=request.key)
 
     def annotate_rollout(
         self, *, model_version: str, rollout_mode: str, at: datetime, targets: Sequence[str] = ()
     ) -> dict[str, Any]:
         """Mark a model rollout step, so curve changes line up with their cause."""
-        where = ", ".join(targets) or "every checkpoint"
-        return self.annotate(
-            at=at,
-            text=f"model {model_version} → {rollout_mode} on {where}",
-            tags=["rollout", rollout_mode, model_version],
+        return self.post(
+            rollout_annotation(
+                model_version=model_version, rollout_mode=rollout_mode, at=at, targets=targets
+            )
         )
 
     def annotate_alert(
         self, *, alert_id: str, checkpoint: str, lane: str, classes: Sequence[str], at: datetime
     ) -> dict[str, Any]:
         """Mark an alert sent to the control centre."""
-        return self.annotate(
-            at=at,
-            text=f"alert {alert_id}: {', '.join(classes)} at {checkpoint}/{lane}",
-            tags=["alert", checkpoint],
+        return self.post(
+            alert_annotation(
+                alert_id=alert_id, checkpoint=checkpoint, lane=lane, classes=classes, at=at
+            )
         )
+
+
+@dataclass(frozen=True, slots=True)
+class AnnotationRequest:
+    """One annotation to post: time, text, tags, and an optional idempotency ``key``."""
+
+    at: datetime
+    text: str
+    tags: tuple[str, ...]
+    key: str | None = None
+
+
+def rollout_annotation(
+    *,
+    model_version: str,
+    rollout_mode: str,
+    at: datetime,
+    targets: Sequence[str] = (),
+    key: str | None = None,
+) -> AnnotationRequest:
+    """The annotation of a rollout step; ``targets`` are ``checkpoint`` or ``checkpoint/lane``."""
+    where = ", ".join(targets) or "every checkpoint"
+    return AnnotationRequest(
+        at=at,
+        text=f"model {model_version} → {rollout_mode} on {where}",
+        tags=("rollout", rollout_mode, model_version),
+        key=key,
+    )
+
+
+def alert_annotation(
+    *,
+    alert_id: str,
+    checkpoint: str,
+    lane: str,
+    classes: Sequence[str],
+    at: datetime,
+    key: str | None = None,
+) -> AnnotationRequest:
+    """The annotation of an alert sent to the control centre."""
+    return AnnotationRequest(
+        at=at,
+        text=f"alert {alert_id}: {', '.join(classes)} at {checkpoint}/{lane}",
+        tags=("alert", checkpoint),
+        key=key,
+    )

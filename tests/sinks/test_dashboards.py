@@ -2,8 +2,7 @@
 
 No Grafana server can be installed here, so the push and annotation calls go to a local
 HTTP endpoint that answers as Grafana's HTTP API documentation describes
-(https://grafana.com/docs/grafana/latest/developers/http_api/dashboard/ and
-.../annotations/) and records what it received.
+(``tests/sinks/grafana_api.py``) and records what it received.
 """
 
 from __future__ import annotations
@@ -11,9 +10,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
@@ -30,7 +28,7 @@ from sinks.dashboards.grafana import (
 from sinks.dashboards.panels import PANELS
 from sinks.dashboards.push import GrafanaPublisher
 from sinks.exceptions import SinkError
-from tests.sinks.http_helpers import serving
+from tests.sinks.grafana_api import GrafanaAPI, grafana_api
 
 
 def _paths(value: Any, prefix: str = "") -> set[str]:
@@ -82,55 +80,13 @@ def test_committed_files_equal_a_fresh_export(tmp_path: Path) -> None:
         assert (tmp_path / relative).read_text() == content
 
 
-class _Grafana(BaseHTTPRequestHandler):
-    """Answers like Grafana's HTTP API; records every request."""
-
-    received: ClassVar[list[dict[str, Any]]] = []
-    fail_with: int | None = None
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.received.append(
-            {
-                "method": "POST",
-                "path": self.path,
-                "auth": self.headers["Authorization"],
-                "body": body,
-            }
-        )
-        if self.fail_with is not None:
-            self._answer(self.fail_with, {"message": "Access denied"})
-        elif self.path == "/api/dashboards/db":
-            uid = body["dashboard"]["uid"]
-            self._answer(
-                200,
-                {"id": 1, "uid": uid, "url": f"/d/{uid}", "status": "success", "version": 1},
-            )
-        elif self.path == "/api/annotations":
-            self._answer(200, {"message": "Annotation added", "id": 7})
-        else:
-            self._answer(404, {"message": "Not found"})
-
-    def _answer(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
-
-
 @pytest.fixture
-def grafana() -> Iterator[tuple[str, type[_Grafana]]]:
-    handler = type("Handler", (_Grafana,), {"received": [], "fail_with": None})
-    with serving(handler) as url:
-        yield url, handler
+def grafana() -> Iterator[tuple[str, type[GrafanaAPI]]]:
+    with grafana_api() as endpoint:
+        yield endpoint
 
 
-def test_push_posts_the_dashboard_with_overwrite(grafana: tuple[str, type[_Grafana]]) -> None:
+def test_push_posts_the_dashboard_with_overwrite(grafana: tuple[str, type[GrafanaAPI]]) -> None:
     url, handler = grafana
     answers = GrafanaPublisher(url=url, token="sa-token").push_dashboards(folder_uid="ops")
     assert answers[0]["status"] == "success"
@@ -146,14 +102,14 @@ def test_push_posts_the_dashboard_with_overwrite(grafana: tuple[str, type[_Grafa
 
 
 def test_rollout_annotation_is_posted_on_the_dashboard(
-    grafana: tuple[str, type[_Grafana]],
+    grafana: tuple[str, type[GrafanaAPI]],
 ) -> None:
     url, handler = grafana
     at = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
     answer = GrafanaPublisher(url=url, token="sa-token").annotate_rollout(
         model_version="retinanet-2026.11.2", rollout_mode="canary", at=at, targets=["hq-north/1"]
     )
-    assert answer["id"] == 7
+    assert answer["id"] == 1
     [request] = handler.received
     assert (request["method"], request["path"]) == ("POST", "/api/annotations")
     body = request["body"]
@@ -163,7 +119,7 @@ def test_rollout_annotation_is_posted_on_the_dashboard(
     assert "hq-north/1" in body["text"]
 
 
-def test_a_refused_call_is_a_sink_error(grafana: tuple[str, type[_Grafana]]) -> None:
+def test_a_refused_call_is_a_sink_error(grafana: tuple[str, type[GrafanaAPI]]) -> None:
     url, handler = grafana
     handler.fail_with = 401
     with pytest.raises(SinkError, match="Grafana refused"):
