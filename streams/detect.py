@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -30,7 +31,14 @@ from streams.exceptions import FrameStoreError, ImageRejectedError
 from streams.frame_store import FrameStore
 from streams.logic.images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS, frame_image_bytes
 
-__all__ = ["BatchResult", "Engine", "FrameDetector", "FrameRoutingEngine", "to_detection"]
+__all__ = [
+    "BatchResult",
+    "Engine",
+    "FrameDetector",
+    "FrameRoutingEngine",
+    "PreparedBatch",
+    "to_detection",
+]
 
 #: One slot per frame: its detection, or why the frame could not be detected.
 BatchResult = Detection | ImageRejectedError | FrameStoreError
@@ -95,6 +103,17 @@ def to_detection(
     )
 
 
+@dataclass
+class PreparedBatch:
+    """Frames ready for inference: decoded ``HxWx3`` uint8 arrays for the frames at
+    ``slots``, the error of every frame that failed in ``results`` (``None`` elsewhere)."""
+
+    frames: tuple[ScanFrame, ...]
+    results: list[BatchResult | None]
+    arrays: list[np.ndarray] = field(default_factory=list)
+    slots: list[int] = field(default_factory=list)
+
+
 class FrameDetector:
     """Verifies, decodes, stages and detects frames; thread-safe engine swapping."""
 
@@ -137,25 +156,37 @@ class FrameDetector:
             )
         return array
 
-    def run_batch(self, frames: Sequence[ScanFrame]) -> list[BatchResult]:
-        """One result per frame, in order. Blocking: call it from an executor thread."""
-        with self._lock:
-            engine = self._engine
-        results: list[BatchResult | None] = [None] * len(frames)
-        arrays: list[np.ndarray] = []
-        slots: list[int] = []
+    def prepare(self, frames: Sequence[ScanFrame]) -> PreparedBatch:
+        """Verify, decode and stage ``frames``; a frame that fails keeps its error.
+
+        Blocking, and separate from :meth:`infer` so the edge can prepare the next batch in
+        another thread while this one is in inference.
+        """
+        batch = PreparedBatch(frames=tuple(frames), results=[None] * len(frames))
         for index, frame in enumerate(frames):
             try:
-                arrays.append(self._prepare(frame))
-                slots.append(index)
+                batch.arrays.append(self._prepare(frame))
+                batch.slots.append(index)
             except (ImageRejectedError, FrameStoreError) as exc:
-                results[index] = exc
-        if arrays:
+                batch.results[index] = exc
+        return batch
+
+    def infer(self, batch: PreparedBatch) -> list[BatchResult]:
+        """One result per prepared frame, in order, from the engine in place now. Blocking."""
+        with self._lock:
+            engine = self._engine
+        results = list(batch.results)
+        if batch.arrays:
             started = time.perf_counter()
-            predictions = _serve(engine, [frames[index] for index in slots], arrays)
+            served = [batch.frames[index] for index in batch.slots]
+            predictions = _serve(engine, served, batch.arrays)
             latency_ms = (time.perf_counter() - started) * 1000.0
-            for index, (version, objects) in zip(slots, predictions, strict=True):
+            for index, (version, objects) in zip(batch.slots, predictions, strict=True):
                 results[index] = to_detection(
-                    frames[index], objects, model_version=version, latency_ms=latency_ms
+                    batch.frames[index], objects, model_version=version, latency_ms=latency_ms
                 )
         return [result for result in results if result is not None]
+
+    def run_batch(self, frames: Sequence[ScanFrame]) -> list[BatchResult]:
+        """One result per frame, in order. Blocking: call it from an executor thread."""
+        return self.infer(self.prepare(frames))

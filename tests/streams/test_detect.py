@@ -71,3 +71,16 @@ def test_swapped_engine_serves_the_next_batch() -> None:
     assert not isinstance(before, Exception)
     assert not isinstance(after, Exception)
     assert (before.model_version, after.model_version) == ("v1", "v2")
+
+
+def test_prepared_batch_keeps_errors_and_uses_the_engine_in_place_at_inference() -> None:
+    detector = FrameDetector(engine=_Engine("v1"))
+    bad = dataclasses.replace(_frame(1), image=dataclasses.replace(_frame(1).image, inline=b"x"))
+    prepared = detector.prepare([bad, _frame(2)])
+    assert prepared.slots == [1]
+    assert prepared.arrays[0].shape == (24, 34, 3)
+    detector.swap_engine(_Engine("v2"))  # the edge swaps while the batch waits for inference
+    results = detector.infer(prepared)
+    assert isinstance(results[0], ImageRejectedError)
+    assert not isinstance(results[1], Exception)
+    assert results[1].model_version == "v2"
