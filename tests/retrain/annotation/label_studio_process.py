@@ -14,7 +14,7 @@ import secrets
 import subprocess
 import time
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import httpx
 
@@ -102,6 +102,18 @@ class LocalLabelStudio(ServiceProcess):
             time.sleep(1.0)
         self.stop()
         raise RuntimeError(f"Label Studio did not answer within {STARTUP_TIMEOUT_S:.0f} s")
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call the REST API as the test user (what an annotator's browser does)."""
+        answer = httpx.request(
+            method,
+            f"{self.url}{path}",
+            headers={"Authorization": f"Token {self.token}"},
+            timeout=60,
+            **kwargs,
+        )
+        answer.raise_for_status()
+        return answer.json() if answer.content else None
 
     def stop(self) -> None:
         """Stop the server (idempotent)."""
