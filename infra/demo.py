@@ -50,8 +50,9 @@ from infra.settings import LeakguardSettings
 #: The demo commits the topics' start offsets for it, so guards that join late (a group join
 #: on the embedded broker takes ~20 s) still see every frame and detection of the run.
 SIM_GUARDS_GROUP: Final = "leakguard-sim-guards"
-#: Files of a model artifact directory (detector/artifacts.py).
-STARTER_FILES: Final = ("model.safetensors", "model_card.json")
+#: Files of a model artifact directory: detector.artifacts.MODEL_FILE and CARD_FILE (that
+#: module imports torch, which the demo process does not need).
+ARTIFACT_FILES: Final = ("model.safetensors", "model_card.json")
 #: Demo sign-in of the guard console.
 DEMO_GUARD: Final = "demo"
 DEMO_PASSWORD: Final = "leakguard-demo"
@@ -60,6 +61,9 @@ CONSOLE_READY_LINE: Final = "console ready at"
 #: What a Faust worker logs (at level info) once its agents run and its partitions are
 #: assigned: frames published after it get answers in steady-state time.
 WORKER_READY_LINE: Final = "[^Worker]: Ready"
+#: What ``leakguard scanner simulate`` prints once its simulator is built: the run's clock
+#: starts there, not while the scanners are still importing.
+SCANNER_READY_LINE: Final = "publishing "
 #: Review deadlines: simulated guards answer in seconds; a person at the console needs more.
 GUARDS_REVIEW_DEADLINE_S: Final = 8.0
 PERSON_REVIEW_DEADLINE_S: Final = 60.0
@@ -149,20 +153,27 @@ class DemoOptions:
 
 
 def starter_model_path() -> Path:
-    """The starter model committed with leakguard (``detector/starter/``), verified present.
+    """The starter model committed with leakguard (``detector/starter/``).
 
     The demo and fresh checkpoints run it until a retrained model is rolled out.
     """
     import detector
 
-    path = Path(detector.__file__).with_name("starter")
-    missing = [name for name in STARTER_FILES if not (path / name).is_file()]
-    if missing:
-        raise DemoError(
-            f"the starter model is missing ({', '.join(missing)} not in {path}); pass "
-            "--model ARTIFACT_DIR (e.g. one `leakguard train` wrote)"
-        )
-    return path
+    return Path(detector.__file__).with_name("starter")
+
+
+def require_model(path: Path, *, starter: bool) -> Path:
+    """``path`` if it holds a model artifact's files, else a :class:`DemoError` saying what
+    to do: checked before anything starts, so a missing model never shows up as a dead
+    edge worker. (The edge worker verifies the hash when it loads the model.)"""
+    missing = [name for name in ARTIFACT_FILES if not (path / name).is_file()]
+    if not missing:
+        return path
+    what = "the starter model" if starter else f"model {path}"
+    raise DemoError(
+        f"{what} is missing {' and '.join(missing)} (in {path}); pass --model ARTIFACT_DIR, "
+        "a directory `leakguard train` wrote"
+    )
 
 
 def plan_children(
@@ -251,6 +262,7 @@ def _scanners(options: DemoOptions) -> list[ChildSpec]:
                 "--seed", str(options.seed + index),
             ),
             STAGE_SCANNERS,
+            ready_line=SCANNER_READY_LINE,
         )
         for index, checkpoint in enumerate(options.checkpoint_ids)
     ]  # fmt: skip

@@ -115,9 +115,9 @@ class DemoRun:
             child.wait_ready(self.options.startup_timeout_s)
             self._children.check()
         step("starting the simulated scanners")
-        for spec in specs:
-            if spec.stop_stage == STAGE_SCANNERS:
-                self._children.start(spec)
+        scanners = [self._children.start(s) for s in specs if s.stop_stage == STAGE_SCANNERS]
+        for scanner in scanners:
+            scanner.wait_ready(self.options.startup_timeout_s)
         write_json(self.run_dir / "processes.json", self.pids)
 
     def check(self) -> None:

@@ -1,0 +1,392 @@
+"""``leakguard demo`` (issue #9): the summary's counting, the plan of child processes, the
+child-process handling, and the real demo end to end (a short run, and Ctrl-C)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from infra.demo import (
+    ARTIFACT_FILES,
+    SIM_GUARDS_GROUP,
+    STAGE_REVIEW,
+    STAGE_SCANNERS,
+    STAGE_SINK,
+    STAGE_WORKERS,
+    DemoOptions,
+    plan_children,
+    require_free_ports,
+    require_model,
+    run_directory,
+)
+from infra.demo_children import ChildGroup, ChildSpec
+from infra.demo_summary import DemoTally
+from infra.exceptions import DemoError
+from infra.processes import free_port, process_alive
+from infra.settings import load_settings
+from schemas.events import Alert, Box, DetectedObject, Detection, Outcome, ScanFrame
+from schemas.events import outcome_id as make_outcome_id
+from streams.logic.images import png_payload
+
+# -- the summary's counting ---------------------------------------------------------------
+
+
+def _frame(frame_id: str, lane: str = "1") -> ScanFrame:
+    return ScanFrame(
+        checkpoint="gate-1",
+        lane=lane,
+        frame_id=frame_id,
+        scanner_id="sim",
+        view_id="top",
+        image=png_payload(_PNG),
+    )
+
+
+def _detection(frame: ScanFrame, *, alarmed: bool, after_s: float) -> Detection:
+    obj = DetectedObject(
+        object_id="o1",
+        class_name="phone",
+        score=0.9,
+        box=Box(x1=1, y1=1, x2=5, y2=5),
+        alarmed=alarmed,
+    )
+    return Detection(
+        event_time=frame.event_time + timedelta(seconds=after_s),
+        checkpoint=frame.checkpoint,
+        lane=frame.lane,
+        frame_id=frame.frame_id,
+        model_version="m1",
+        inference_latency_ms=3.0,
+        image_width=8,
+        image_height=8,
+        objects=(obj,),
+        alarmed=alarmed,
+    )
+
+
+def _outcome(detection: Detection, kind: str) -> Outcome:
+    oid = make_outcome_id(
+        checkpoint=detection.checkpoint,
+        lane=detection.lane,
+        frame_id=detection.frame_id,
+        object_id="o1",
+        kind=kind,  # type: ignore[arg-type]
+    )
+    return Outcome(
+        event_id=oid,
+        checkpoint=detection.checkpoint,
+        lane=detection.lane,
+        frame_id=detection.frame_id,
+        outcome_id=oid,
+        model_version="m1",
+        object_id="o1",
+        kind=kind,  # type: ignore[arg-type]
+        class_name="phone",
+        box=Box(x1=1, y1=1, x2=5, y2=5),
+        detection_event_id=detection.event_id,
+    )
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "white").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+_PNG = _png()
+
+
+def test_tally_counts_lanes_latency_in_either_topic_order() -> None:
+    tally = DemoTally()
+    first, second, other_lane = _frame("f1"), _frame("f2"), _frame("f3", lane="2")
+    detected_first = _detection(first, alarmed=True, after_s=1.0)
+    tally.add(first)
+    tally.add(detected_first)
+    # The detection of f2 is read before its frame (different topics): still one latency.
+    tally.add(_detection(second, alarmed=False, after_s=3.0))
+    tally.add(second)
+    tally.add(other_lane)
+
+    summary = tally.summary()
+    lanes = {(lane.checkpoint, lane.lane): lane for lane in summary.lanes}
+    assert (lanes[("gate-1", "1")].frames, lanes[("gate-1", "1")].detected) == (2, 2)
+    assert lanes[("gate-1", "1")].alarms == 1
+    assert (lanes[("gate-1", "2")].frames, lanes[("gate-1", "2")].detected) == (1, 0)
+    assert sorted(tally.latencies_s) == [1.0, 3.0]
+    assert summary.latency_p50_s == pytest.approx(2.0)
+    assert summary.awaiting_review == 1  # f1 alarmed, no outcome yet
+    assert summary.to_dict()["frames"] == 3
+
+
+def test_tally_counts_replays_once_and_resolves_review() -> None:
+    tally = DemoTally()
+    frame = _frame("f1")
+    detection = _detection(frame, alarmed=True, after_s=0.5)
+    tp = _outcome(detection, "tp")
+    alert = Alert(
+        checkpoint="gate-1",
+        lane="1",
+        frame_id="f1",
+        alert_id=make_outcome_id(
+            checkpoint="gate-1", lane="1", frame_id="f1", object_id="a", kind="tp"
+        ),
+        model_version="m1",
+        items=detection.objects,
+    )
+    for event in (frame, frame, detection, _detection(frame, alarmed=True, after_s=9.0)):
+        tally.add(event)
+    for event in (tp, tp, _outcome(detection, "fn"), alert, alert):
+        tally.add(event)
+
+    summary = tally.summary()
+    assert summary.detected == 1
+    assert tally.latencies_s == [0.5]  # the replayed detection does not count
+    assert summary.outcomes == {"tp": 1, "fp": 0, "fn": 1, "unreviewed": 0}
+    assert summary.alerts == 1
+    assert summary.awaiting_review == 0
+
+
+def test_empty_tally_has_no_latency() -> None:
+    summary = DemoTally().summary()
+    assert (summary.latency_p50_s, summary.latency_p95_s) == (None, None)
+    assert summary.frames == 0
+
+
+# -- options and the plan of children -----------------------------------------------------
+
+
+def test_options_name_the_bad_option() -> None:
+    with pytest.raises(DemoError, match="--lanes"):
+        DemoOptions(lanes=0)
+    with pytest.raises(DemoError, match="--duration"):
+        DemoOptions(duration_s=-1)
+
+
+def test_review_deadline_is_longer_for_a_person() -> None:
+    assert DemoOptions().deadline_s < DemoOptions(guards=False).deadline_s
+    assert DemoOptions(guards=False, review_deadline_s=5).deadline_s == 5
+
+
+def _names(specs: list[ChildSpec]) -> list[str]:
+    return [spec.name for spec in specs]
+
+
+def test_plan_with_consoles_on_chdb(tmp_path: Path) -> None:
+    options = DemoOptions(checkpoints=2, lanes=3, edge_workers=2, port=9100)
+    specs = plan_children(options, model=tmp_path, run_dir=tmp_path, console_runs_sink=True)
+    by_name = {spec.name: spec for spec in specs}
+    assert _names(specs) == [
+        "cloud", "edge-1", "edge-2", "guards", "console-gate-1", "console-gate-2",
+        "scanner-gate-1", "scanner-gate-2",
+    ]  # fmt: skip
+    first, second = by_name["console-gate-1"], by_name["console-gate-2"]
+    # Only one process can open embedded chdb: the first console runs the sink, stops last.
+    assert "--sink" in first.argv
+    assert first.stop_stage == STAGE_SINK
+    assert "--no-sink" in second.argv
+    assert second.stop_stage == STAGE_REVIEW
+    assert first.start_alone
+    assert second.start_alone
+    assert first.argv[first.argv.index("--port") + 1] == "9100"
+    assert second.argv[second.argv.index("--port") + 1] == "9101"
+    assert second.argv.count("--lane") == 3
+    assert by_name["cloud"].stop_stage == STAGE_WORKERS
+    cloud = by_name["cloud"].argv
+    assert cloud[cloud.index("--unreviewed-after") + 1] == f"{options.deadline_s:g}"
+    assert {s.stop_stage for s in specs if s.name.startswith("scanner")} == {STAGE_SCANNERS}
+
+
+def test_plan_without_consoles_or_guards_runs_the_sink(tmp_path: Path) -> None:
+    options = DemoOptions(consoles=False, guards=False, checkpoints=1)
+    specs = plan_children(options, model=tmp_path, run_dir=tmp_path, console_runs_sink=True)
+    assert _names(specs) == ["cloud", "edge-1", "sink", "scanner-gate-1"]
+    with_server = plan_children(
+        DemoOptions(checkpoints=1), model=tmp_path, run_dir=tmp_path, console_runs_sink=False
+    )
+    assert "sink" in _names(with_server)  # a ClickHouse server: the consoles run no sink
+
+
+def test_guard_group_is_the_simulated_guards_default() -> None:
+    from streams.guards import run_guards
+
+    assert inspect.signature(run_guards).parameters["group_id"].default == SIM_GUARDS_GROUP
+
+
+def test_artifact_files_are_the_detectors() -> None:
+    from detector.artifacts import CARD_FILE, MODEL_FILE
+
+    assert set(ARTIFACT_FILES) == {MODEL_FILE, CARD_FILE}
+
+
+def test_missing_model_is_a_clear_error(tmp_path: Path, tiny_artifact: Path) -> None:
+    with pytest.raises(DemoError, match=r"starter model is missing .*--model"):
+        require_model(tmp_path, starter=True)
+    assert require_model(tiny_artifact, starter=False) == tiny_artifact
+
+
+def test_taken_port_is_named() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(DemoError, match=rf"port {port} .*console of gate-1.*--port"):
+            require_free_ports(DemoOptions(port=port, checkpoints=1))
+    require_free_ports(DemoOptions(port=port, consoles=False))
+
+
+def test_second_demo_on_one_data_dir_is_refused() -> None:
+    settings = load_settings()
+    with run_directory(settings) as run_dir:
+        assert (run_dir / "logs").is_dir()
+        with pytest.raises(DemoError, match="another leakguard demo"), run_directory(settings):
+            pass
+
+
+# -- child processes ------------------------------------------------------------------------
+
+
+def _python(code: str) -> tuple[str, ...]:
+    return (sys.executable, "-c", code)
+
+
+def test_dead_child_is_named_with_its_log(tmp_path: Path) -> None:
+    group = ChildGroup(log_dir=tmp_path, env=dict(os.environ))
+    code = "import sys; print('model is broken'); sys.exit(3)"
+    child = group.start(ChildSpec("edge-9", _python(code), 0, ready_line="never printed"))
+    with pytest.raises(DemoError, match=r"(?s)edge-9 exited with status 3.*model is broken"):
+        child.wait_ready(30)
+    with pytest.raises(DemoError, match="edge-9"):
+        group.check()
+    group.stop()
+
+
+def test_ready_line_and_stubborn_child_is_killed(tmp_path: Path) -> None:
+    code = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('serving now', flush=True); time.sleep(600)"
+    )
+    group = ChildGroup(log_dir=tmp_path, env=dict(os.environ))
+    child = group.start(ChildSpec("console-x", _python(code), 0, ready_line="serving now"))
+    child.wait_ready(30)
+    pid = child.pid
+    group.stop(timeout_s=1.0)  # SIGTERM is ignored: killed after the timeout
+    assert not process_alive(pid)
+    assert group.pids() == {"console-x": pid}
+
+
+# -- the real demo ---------------------------------------------------------------------------
+
+#: The demo's own command line (this interpreter, no PATH lookup).
+DEMO = (sys.executable, "-m", "infra", "demo")
+
+
+def _free_port_pair() -> int:
+    for _ in range(20):
+        port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two free neighbouring ports")
+
+
+def _demo_args(tiny_artifact: Path) -> list[str]:
+    """A demo a loaded 2-core machine can run: the tiny model (an alarm on every frame), small
+    frames, quick guards who confirm some false alarms (TP and alerts), a deadline some
+    answers miss (unreviewed)."""
+    return [
+        "--model", str(tiny_artifact), "--size", "128", "--rate", "1",
+        "--guard-delay", "3", "--review-deadline", "4", "--guard-mistake-rate", "0.3",
+        "--guard-miss-rate", "0", "--port", str(_free_port_pair()),
+    ]  # fmt: skip
+
+
+def _assert_all_gone(pids: dict[str, int]) -> None:
+    alive = {name: pid for name, pid in pids.items() if process_alive(pid)}
+    assert not alive, f"left behind: {alive}"
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_short_demo_shows_every_part_of_the_loop(tiny_artifact: Path, tmp_path: Path) -> None:
+    data_dir = Path(os.environ["LEAKGUARD_DATA_DIR"])
+    result = subprocess.run(
+        [*DEMO, "--duration", "45", *_demo_args(tiny_artifact)],
+        capture_output=True,
+        text=True,
+        timeout=800,
+        cwd=tmp_path,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    summary = json.loads((data_dir / "demo" / "summary.json").read_text())
+    lanes = {(lane["checkpoint"], lane["lane"]): lane for lane in summary["lanes"]}
+    assert set(lanes) == {("gate-1", "1"), ("gate-1", "2"), ("gate-2", "1"), ("gate-2", "2")}
+    assert all(lane["detected"] > 0 for lane in lanes.values()), summary
+    assert summary["alarms"] > 0
+    assert all(count > 0 for count in summary["outcomes"].values()), summary["outcomes"]
+    assert summary["alerts"] > 0
+    assert summary["latency_p95_s"] >= summary["latency_p50_s"] > 0
+    assert {"broker", "cloud", "edge-1", "guards", "console-gate-1"} <= set(summary["pids"])
+    _assert_all_gone(summary["pids"])
+    assert "final summary" in output
+    assert "UNREVIEWED" in output
+    assert "sign in as demo" in output
+    assert (data_dir / "demo" / "logs" / "edge-1.log").is_file()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_ctrl_c_stops_everything(tiny_artifact: Path, tmp_path: Path) -> None:
+    data_dir = Path(os.environ["LEAKGUARD_DATA_DIR"])
+    processes_file = data_dir / "demo" / "processes.json"
+    demo = subprocess.Popen(
+        [*DEMO, *_demo_args(tiny_artifact)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not processes_file.exists() and demo.poll() is None:
+            assert time.monotonic() < deadline, "the demo did not finish starting"
+            time.sleep(0.5)
+        assert demo.poll() is None, demo.communicate()[0]
+        pids = json.loads(processes_file.read_text())
+        # The edge worker stages every frame it takes before detecting it: frames flow.
+        staged = data_dir / "demo" / "frames"
+        while not any(staged.rglob("*.png")):
+            assert demo.poll() is None, demo.communicate()[0]
+            assert time.monotonic() < deadline, "no frame reached the edge worker"
+            time.sleep(0.5)
+        demo.send_signal(signal.SIGINT)
+        output, _ = demo.communicate(timeout=180)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert demo.returncode == 0, output
+    assert "stopping (Ctrl-C)" in output
+    assert "final summary" in output
+    _assert_all_gone(pids)
+    assert json.loads((data_dir / "demo" / "summary.json").read_text())["frames"] > 0
