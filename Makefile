@@ -1,8 +1,8 @@
 # The two commands of the README, plus the pieces they are made of.
 .PHONY: demo test install install-dev lint
 
-demo: install  ## run leakguard on the embedded default (broker, topics, analytics store)
-	.venv/bin/leakguard stack up
+demo: install  ## run the whole loop locally (broker, workers, simulated checkpoints and guards, consoles); Ctrl-C stops it
+	.venv/bin/leakguard demo
 
 test:  ## install everything (venv + Debian packages) and run lint, types and every test
 	scripts/test.sh
