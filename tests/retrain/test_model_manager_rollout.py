@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from detector.artifacts import MODEL_FILE
 from detector.engine import InferenceEngine
 from retrain.registry import Registry
-from schemas.events import Box, ModelStatus, ModelUpdate, Outcome, RolloutTarget
+from schemas.events import Box, ModelStatus, ModelUpdate, Outcome, RolloutTarget, ScanFrame
 from streams.detect import FrameDetector
 from streams.exceptions import ModelRefusedError
 from streams.logic.images import png_payload
@@ -28,9 +28,7 @@ from tests.streams.helpers import png
 torch.set_num_threads(1)
 
 
-def _frames(n: int, *, lane: str = "1", start: int = 0) -> list:
-    from schemas.events import ScanFrame
-
+def _frames(n: int, *, lane: str = "1", start: int = 0) -> list[ScanFrame]:
     return [
         ScanFrame(
             checkpoint="cp",
@@ -81,7 +79,7 @@ def edge(
     return Edge(detector, manager, statuses, registry)
 
 
-def _versions(detector: FrameDetector, frames: list) -> list[str]:
+def _versions(detector: FrameDetector, frames: list[ScanFrame]) -> list[str]:
     return [d.model_version for d in detector.run_batch(frames)]  # type: ignore[union-attr]
 
 

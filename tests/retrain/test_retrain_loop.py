@@ -1,0 +1,267 @@
+"""Acceptance of issue #8 on the real broker: annotations in => a retrain in a child process
+=> a signed artifact => ModelUpdate => a real edge worker switches version without losing or
+double-processing a frame; tampered, wrongly signed and pickled models are refused while the
+old model serves; a deliberately worse model is rolled back by the edge itself."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import torch
+from confluent_kafka import Producer
+
+from detector.artifacts import MODEL_FILE
+from retrain.consumer import ConsumerTopics, RetrainConsumer
+from retrain.cycle import RetrainConfig, Retrainer
+from retrain.registry import Registry
+from schemas import Codec
+from schemas.events import Box, Detection, ModelStatus, ModelUpdate, Outcome, ScanFrame
+from streams.frame_store import FrameStore
+from streams.logic.images import png_payload
+from tests.retrain.conftest import save_tiny
+from tests.retrain.test_retrain_trainset import annotation
+from tests.streams.conftest import StreamTopics, Workers, consume, producer
+from tests.streams.helpers import png
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CODEC = Codec()
+
+
+def _frame(index: int) -> ScanFrame:
+    lane = str(index % 2)
+    return ScanFrame(
+        checkpoint="cp",
+        lane=lane,
+        frame_id=f"cp/{lane}/{index:06d}",
+        scanner_id="s",
+        view_id="top",
+        image=png_payload(png(96, 96, seed=index % 7)),
+    )
+
+
+class Frames:
+    """Sends frames at a steady pace from a thread, so swaps happen mid-stream."""
+
+    def __init__(self, out: Producer, topic: str) -> None:
+        self.out, self.topic, self.sent = out, topic, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def send(self, n: int) -> None:
+        for _ in range(n):
+            frame = _frame(self.sent)
+            self.out.produce(self.topic, key=f"cp/{frame.lane}".encode(), value=CODEC.encode(frame))
+            self.sent += 1
+        self.out.flush(30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.25):
+            self.send(1)
+
+    def __enter__(self) -> Frames:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _statuses(topics: StreamTopics, workers: Workers, until: object) -> list[ModelStatus]:
+    messages = consume(
+        topics.bootstrap,
+        topics.prefix + "model.status",
+        until=lambda got: until([CODEC.decode(m.value(), ModelStatus) for m in got]),  # type: ignore[operator]
+        timeout_s=180,
+        workers=workers,
+    )
+    return [CODEC.decode(m.value(), ModelStatus) for m in messages]
+
+
+def _has(version: str, state: str, fragment: str = "") -> object:
+    return lambda got: any(
+        s.model_version == version and s.state == state and fragment in (s.error or "") for s in got
+    )
+
+
+def _detections(topics: StreamTopics, workers: Workers, count: int) -> list[Detection]:
+    messages = consume(
+        topics.bootstrap,
+        topics.names.detections,
+        until=lambda got: len(got) >= count,
+        timeout_s=180,
+        workers=workers,
+    )
+    return [CODEC.decode(m.value(), Detection) for m in messages]
+
+
+def _sent_after(detections: list[Detection], first: int) -> list[Detection]:
+    """Detections of the frames with index >= ``first``, in frame order."""
+    picked = [d for d in detections if int(d.frame_id.rsplit("/", 1)[1]) >= first]
+    return sorted(picked, key=lambda d: d.frame_id.rsplit("/", 1)[1])
+
+
+def test_the_whole_loop_on_the_real_broker(
+    stream_topics: StreamTopics,
+    workers: Workers,
+    signing_key: object,
+    public_key_file: Path,
+    alarming_artifact: Path,
+    tmp_path: Path,
+) -> None:
+    prefix = stream_topics.prefix
+    out = producer(stream_topics.bootstrap)
+
+    def announce(update: ModelUpdate) -> None:
+        out.produce(
+            prefix + "model.updates", key=update.model_version.encode(), value=CODEC.encode(update)
+        )
+        out.flush(30)
+
+    registry = Registry(tmp_path / "registry", signing_key=signing_key, announce=announce)  # type: ignore[arg-type]
+    registry.register(alarming_artifact, parent=None)
+    registry.promote("v0001", mode="active")
+    workers.start(
+        "edge",
+        "--model", str(registry.artifact_dir("v0001")),
+        "--frame-store", str(tmp_path / "edge-frames"),
+        "--trusted-key", str(public_key_file),
+        "--model-cache", str(tmp_path / "cache"),
+        "--checkpoint", "cp",
+        "--rollback-min-outcomes", "10",
+        "--status-interval", "1",
+    )  # fmt: skip
+
+    # annotations in => retrain in a child process => gate => signed candidate in shadow
+    store = FrameStore(str(tmp_path / "cloud-frames"))
+    for i in range(12):
+        image = png(96, 96, seed=100 + i)
+        link = store.stage(image, checkpoint="cp", lane="1", frame_id=f"cp/1/{i:06d}")
+        event = dataclasses.replace(annotation(i, image), image=link)
+        out.produce(prefix + "annotations", key=event.frame_id.encode(), value=CODEC.encode(event))
+    out.produce(prefix + "annotations", key=b"bad", value=b"not an annotation")
+    out.flush(30)
+    retrainer = Retrainer(
+        config=RetrainConfig(
+            workdir=tmp_path / "work", trigger_samples=12, steps=40, batch_size=2, lr=1e-2
+        ),
+        registry=registry,
+    )
+    results = []
+    consumer = RetrainConsumer(
+        retrainer=retrainer,
+        fetch_image=store.get,
+        bootstrap_servers=stream_topics.bootstrap,
+        group_id=prefix + "retrain",
+        topics=ConsumerTopics().prefixed(prefix),
+        on_cycle=results.append,
+    )
+    with Frames(out, stream_topics.names.frames) as frames:
+        deadline = time.monotonic() + 300
+        consumer.run(should_stop=lambda: bool(results) or time.monotonic() > deadline)
+        assert results, "no retrain cycle finished"
+        assert consumer.added == 12
+        assert results[0].job.passed, results[0].job.reasons
+        assert registry.get("v0002").state == "shadow"
+        _statuses(stream_topics, workers, _has("v0002", "shadow"))
+        registry.promote("v0002", mode="active")
+        _statuses(stream_topics, workers, _has("v0002", "active"))
+        time.sleep(2)
+    detections = _detections(stream_topics, workers, frames.sent)
+    assert len(detections) == frames.sent  # none lost, none twice
+    assert len({d.frame_id for d in detections}) == frames.sent
+    for lane in "01":
+        in_order = sorted((d for d in detections if d.lane == lane), key=lambda d: d.frame_id)
+        versions = [d.model_version for d in in_order]
+        switch = versions.index("v0002")
+        assert set(versions[:switch]) == {"v0001"}
+        assert set(versions[switch:]) == {"v0002"}
+    dead = consume(
+        stream_topics.bootstrap,
+        stream_topics.names.dead_letters,
+        until=lambda got: len(got) >= 1,
+        timeout_s=30,
+    )
+    assert any(m.value() and b"not an annotation" in m.value() for m in dead)
+
+    # refused while v0002 keeps serving: tampered weights, wrong signature, a pickle
+    registry.register(Path(results[0].job.artifact_dir), parent="v0002")
+    registry.register(Path(results[0].job.artifact_dir), parent="v0002")
+    tampered = registry.artifact_dir("v0003") / MODEL_FILE
+    blob = bytearray(tampered.read_bytes())
+    blob[-1] ^= 0xFF
+    tampered.write_bytes(bytes(blob))
+    registry.promote("v0003", mode="canary")
+    forged = dataclasses.replace(
+        registry.update_event(dataclasses.replace(registry.get("v0004"), state="canary")),
+        signature=bytes(64),
+    )
+    announce(forged)
+    pickle = tmp_path / "model.pt"
+    torch.save({"w": torch.zeros(2)}, pickle)
+    announce(
+        dataclasses.replace(
+            forged,
+            model_version="v0099",
+            artifact_uri=pickle.as_uri(),
+            sha256=hashlib.sha256(pickle.read_bytes()).hexdigest(),
+        )
+    )
+    statuses = _statuses(
+        stream_topics,
+        workers,
+        lambda got: all(_has(v, "rejected")(got) for v in ("v0003", "v0004", "v0099")),  # type: ignore[operator]
+    )
+    errors = {s.model_version: s.error or "" for s in statuses if s.state == "rejected"}
+    assert "SHA-256" in errors["v0003"]
+    assert "signature" in errors["v0004"]
+    assert "pickled files are never loaded" in errors["v0099"]
+    assert all(s.active_version == "v0002" for s in statuses if s.state == "rejected")
+    sent = frames.sent
+    frames.send(4)
+    after = _sent_after(_detections(stream_topics, workers, sent + 4), sent)
+    assert [d.model_version for d in after] == ["v0002"] * 4
+
+    # a deliberately worse model is rolled back by the edge on live outcomes
+    worse = save_tiny(tmp_path / "worse", version="worse", phone_bias=1.0, seed=3)
+    registry.register(worse, parent="v0002")
+    registry.promote("v0005", mode="active")
+    _statuses(stream_topics, workers, _has("v0005", "active"))
+    baseline = [_outcome(d, "tp") for d in after]
+    sent = frames.sent
+    frames.send(10)
+    served = _sent_after(_detections(stream_topics, workers, sent + 10), sent)
+    assert {d.model_version for d in served} == {"v0005"}
+    for outcome in [*baseline, *(_outcome(d, "fp") for d in served)]:
+        out.produce(prefix + "outcomes", key=outcome.frame_id.encode(), value=CODEC.encode(outcome))
+    out.flush(30)
+    statuses = _statuses(stream_topics, workers, _has("v0005", "rejected", "rolled back"))
+    rollback = next(s for s in statuses if s.model_version == "v0005" and s.state == "rejected")
+    assert rollback.active_version == "v0002"
+    assert "false-alarm rate 1.00" in (rollback.error or "")
+    sent = frames.sent
+    frames.send(4)
+    last = _sent_after(_detections(stream_topics, workers, sent + 4), sent)
+    assert [d.model_version for d in last] == ["v0002"] * 4
+
+
+def _outcome(detection: Detection, kind: str) -> Outcome:
+    return Outcome(
+        checkpoint=detection.checkpoint,
+        lane=detection.lane,
+        frame_id=detection.frame_id,
+        outcome_id=uuid.uuid4(),
+        model_version=detection.model_version,
+        object_id="o0",
+        kind=kind,  # type: ignore[arg-type]
+        class_name="phone",
+        box=Box(x1=0, y1=0, x2=4, y2=4),
+        detection_event_id=detection.event_id,
+    )
