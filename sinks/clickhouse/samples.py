@@ -34,8 +34,9 @@ from schemas import (
     outcome_id,
 )
 from schemas.events import LabelMapEntry, ObjectClassName, OutcomeKindName
+from sinks.clickhouse.rows import TOPIC_EVENTS
 
-__all__ = ["CHECKPOINTS", "MODEL_VERSIONS", "sample_events"]
+__all__ = ["CHECKPOINTS", "MODEL_VERSIONS", "sample_events", "sample_events_per_type"]
 
 CHECKPOINTS: Final = ("hq-north", "lab-east")
 LANES: Final = ("1", "2")
@@ -45,6 +46,8 @@ START: Final = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 #: One frame every 7 s per generator: 10,000 frames span most of a day, many hourly buckets.
 FRAME_INTERVAL: Final = timedelta(seconds=7)
 _CLASSES: Final[tuple[ObjectClassName, ...]] = get_args(ObjectClassName)
+#: The events a frame leads to; the analytics topics carry these, rollouts and dead letters.
+_FRAME_EVENTS: Final = ("ScanFrame", "Detection", "GuardVerdict", "Outcome", "Alert")
 
 
 class _FrameFields(TypedDict):
@@ -142,7 +145,7 @@ def _frame_events(index: int, at: datetime, rng: random.Random) -> list[Event]:
         return events
     rejected = tuple(o.object_id for o in objects if rng.random() < 0.2)
     missed = (LabeledBox(class_name="usb", box=_box(rng)),) if rng.random() < 0.05 else ()
-    review = timedelta(seconds=rng.uniform(2, 40))
+    review = timedelta(milliseconds=round(rng.uniform(2_000, 40_000)))  # Avro keeps ms
     reviewed = _FrameFields(**{**common, "event_time": at + review})
     verdict = GuardVerdict(
         event_id=_uuid(rng), model_version=version, detection_event_id=detection.event_id,
@@ -202,6 +205,15 @@ def _outcome(
     )  # fmt: skip
 
 
+def _dead_letter(index: int, at: datetime, rng: random.Random) -> DeadLetter:
+    return DeadLetter(
+        event_id=_uuid(rng), event_time=at, source_topic="detections", partition=0,
+        offset=index, error_class="schemas.exceptions.DecodeError",
+        reason="sample: not an Avro single-object message", original=b"\x00\x01",
+        worker_id="detect-1",
+    )  # fmt: skip
+
+
 def sample_events(*, frames: int, seed: int = 7, start: datetime = START) -> Iterator[Event]:
     """Events of ``frames`` frames (and their detections, verdicts, outcomes, alerts), the
     model rollout events first and one dead letter every 500 frames; same seed, same events.
@@ -212,9 +224,37 @@ def sample_events(*, frames: int, seed: int = 7, start: datetime = START) -> Ite
         at = start + index * FRAME_INTERVAL
         yield from _frame_events(index, at, rng)
         if index % 500 == 0:
-            yield DeadLetter(
-                event_id=_uuid(rng), event_time=at, source_topic="detections", partition=0,
-                offset=index, error_class="schemas.exceptions.DecodeError",
-                reason="sample: not an Avro single-object message", original=b"\x00\x01",
-                worker_id="detect-1",
-            )  # fmt: skip
+            yield _dead_letter(index, at, rng)
+
+
+def sample_events_per_type(
+    *, count: int, seed: int = 7, start: datetime = START
+) -> Iterator[Event]:
+    """Exactly ``count`` events of every analytics event type, all with distinct identities.
+
+    The exactly-once test needs every topic busy, while a realistic stream has a rollout
+    event per thousands of frames: frames are generated until the rarest frame event
+    (alerts) reaches ``count``, a type's surplus is dropped, and rollout events and dead
+    letters are generated as a steady stream (status heartbeats, one update per step).
+    """
+    rng = random.Random(seed)
+    taken: dict[str, int] = {name: 0 for name in TOPIC_EVENTS.values()}
+
+    def wanted(event: Event) -> bool:
+        name = type(event).__name__
+        if taken[name] >= count:
+            return False
+        taken[name] += 1
+        return True
+
+    index = 0
+    while any(taken[name] < count for name in _FRAME_EVENTS):
+        at = start + index * FRAME_INTERVAL
+        yield from filter(wanted, _frame_events(index, at, rng))
+        index += 1
+    step = 0
+    while taken["ModelUpdate"] < count or taken["ModelStatus"] < count:
+        yield from filter(wanted, _model_events(start + step * FRAME_INTERVAL, rng))
+        step += 1
+    for index in range(count):
+        yield _dead_letter(index, start + index * FRAME_INTERVAL, rng)

@@ -11,8 +11,8 @@ from schemas import Codec, ScanFrame
 from schemas.examples import example_detection, example_scan_frame
 from sinks.clickhouse.backend import AnalyticsBackend
 from sinks.clickhouse.migrations import apply_migrations
-from sinks.clickhouse.rows import EVENT_TABLES, TABLES, Row, rows_of
-from sinks.clickhouse.samples import sample_events
+from sinks.clickhouse.rows import EVENT_TABLES, TABLES, TOPIC_EVENTS, Row, rows_of
+from sinks.clickhouse.samples import sample_events, sample_events_per_type
 
 CODEC = Codec()
 
@@ -66,6 +66,22 @@ def test_every_sample_event_maps_to_its_declared_tables() -> None:
         for table, row in rows_of(name, _record(event)):
             assert table in EVENT_TABLES[name]
             assert len(row) == len(TABLES[table])
+
+
+def test_sample_events_round_trip_exactly() -> None:
+    """Sample times are whole milliseconds, so a test may build its expectations from the
+    events themselves (``to_record``) instead of through the codec."""
+    for event in sample_events(frames=200):
+        assert CODEC.decode(CODEC.encode(event), type(event)) == event
+
+
+def test_samples_per_type_give_every_analytics_event_count_times() -> None:
+    events = list(sample_events_per_type(count=150))
+    counts = Counter(type(event).__name__ for event in events)
+    assert counts == Counter({name: 150 for name in TOPIC_EVENTS.values()})
+    identities = {repr(row) for e in events for row in rows_of(type(e).__name__, _record(e))}
+    rows = sum(len(rows_of(type(e).__name__, _record(e))) for e in events)
+    assert len(identities) == rows  # every event lands as new rows
 
 
 def test_rows_land_typed_and_deduplicated_on_each_engine(backend: AnalyticsBackend) -> None:
