@@ -85,7 +85,8 @@ class DemoOptions:
 
     - ``duration_s``: run time after start-up (``None``: until Ctrl-C).
     - ``checkpoints`` x ``lanes``: simulated checkpoints (``gate-1``...) and lanes (2 x 2).
-    - ``rate_hz``: frames per second per lane (0.5); ``image_px``: frame side (640).
+    - ``rate_hz``: frames per second per lane (0.5); ``image_px``: frame side (``None``: the
+      model's input size, so frames are not resized before inference).
     - ``consoles``: serve a guard console per checkpoint and the overview (True).
     - ``guards``: simulated guards answer every detection (True); ``guard_delay_s`` their
       median answer time (5 s), ``guard_miss_rate`` / ``guard_mistake_rate`` (0.1 / 0.05).
@@ -102,7 +103,7 @@ class DemoOptions:
     checkpoints: int = 2
     lanes: int = 2
     rate_hz: float = 0.5
-    image_px: int = 640
+    image_px: int | None = None
     guards: bool = True
     consoles: bool = True
     guard_delay_s: float = 5.0
@@ -122,9 +123,10 @@ class DemoOptions:
             "--checkpoints": self.checkpoints,
             "--lanes": self.lanes,
             "--rate": self.rate_hz,
-            "--size": self.image_px,
             "--edge-workers": self.edge_workers,
         }
+        if self.image_px is not None:
+            positive["--size"] = self.image_px
         for option, value in positive.items():
             if value <= 0:
                 raise DemoError(f"{option} must be positive, got {value}")
@@ -176,10 +178,21 @@ def require_model(path: Path, *, starter: bool) -> Path:
     )
 
 
+def model_image_px(model: Path) -> int:
+    """The side the model resizes frames to (its card's ``preset.min_size``): the demo's
+    default frame size, so the simulated frames are at the scale the model learnt."""
+    card_path = model / ARTIFACT_FILES[1]
+    try:
+        return int(json.loads(card_path.read_text())["preset"]["min_size"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DemoError(f"cannot read the input size from {card_path}: {exc}") from exc
+
+
 def plan_children(
     options: DemoOptions,
     *,
     model: Path,
+    image_px: int,
     run_dir: Path,
     console_runs_sink: bool,
 ) -> list[ChildSpec]:
@@ -197,7 +210,7 @@ def plan_children(
         specs.append(_guards(options))
     if options.consoles:
         specs.extend(_consoles(options, runs_sink=console_runs_sink))
-    specs.extend(_scanners(options))
+    specs.extend(_scanners(options, image_px))
     return specs
 
 
@@ -252,13 +265,13 @@ def _consoles(options: DemoOptions, *, runs_sink: bool) -> list[ChildSpec]:
     return specs
 
 
-def _scanners(options: DemoOptions) -> list[ChildSpec]:
+def _scanners(options: DemoOptions, image_px: int) -> list[ChildSpec]:
     return [
         ChildSpec(
             f"scanner-{checkpoint}",
             leakguard_argv(
                 "scanner", "simulate", "--checkpoint", checkpoint, "--lanes", str(options.lanes),
-                "--rate", f"{options.rate_hz:g}", "--size", str(options.image_px),
+                "--rate", f"{options.rate_hz:g}", "--size", str(image_px),
                 "--seed", str(options.seed + index),
             ),
             STAGE_SCANNERS,

@@ -18,7 +18,9 @@ from infra.demo import (
     DEMO_GUARD,
     DEMO_PASSWORD,
     DemoOptions,
+    model_image_px,
     require_free_ports,
+    require_model,
     run_directory,
     signals_stop_the_run,
     starter_model_path,
@@ -52,7 +54,10 @@ def demo(
     checkpoints: Annotated[int, typer.Option(help="Simulated checkpoints.")] = 2,
     lanes: Annotated[int, typer.Option(help="Lanes per checkpoint.")] = 2,
     rate_hz: Annotated[float, typer.Option("--rate", help="Frames per second per lane.")] = 0.5,
-    image_px: Annotated[int, typer.Option("--size", help="Frame side in pixels.")] = 640,
+    image_px: Annotated[
+        int | None,
+        typer.Option("--size", help="Frame side in pixels; default: the model's input size."),
+    ] = None,
     port: Annotated[
         int, typer.Option(help="Console port of the first checkpoint; the next use port+1...")
     ] = 8080,
@@ -113,11 +118,12 @@ def run_demo(options: DemoOptions, *, settings: LeakguardSettings) -> DemoSummar
 
     Raises :class:`~infra.exceptions.DemoError` (after stopping everything) when a child dies.
     """
-    model = options.model if options.model is not None else starter_model_path()
+    model = require_model(options.model or starter_model_path(), starter=options.model is None)
+    image_px = options.image_px or model_image_px(model)
     require_free_ports(options)
     with run_directory(settings) as run_dir, signals_stop_the_run() as shield:
         console.print(f"leakguard demo: logs, chdb, frames and summary.json in [bold]{run_dir}[/]")
-        run = DemoRun(options, settings=settings, model=model, run_dir=run_dir)
+        run = DemoRun(options, settings=settings, model=model, image_px=image_px, run_dir=run_dir)
         try:
             with console.status("starting") as status:
                 run.start(lambda step: status.update(step))

@@ -49,6 +49,7 @@ class DemoRun:
         *,
         settings: LeakguardSettings,
         model: Path,
+        image_px: int,
         run_dir: Path,
     ) -> None:
         self.options = options
@@ -56,6 +57,7 @@ class DemoRun:
         self.log_dir = run_dir / "logs"
         self._settings = settings
         self._model = model
+        self._image_px = image_px
         self._topics = TopicNames()
         self._broker: EmbeddedBroker | None = None
         self._reader: EventReader | None = None
@@ -97,6 +99,7 @@ class DemoRun:
         specs = plan_children(
             self.options,
             model=self._model,
+            image_px=self._image_px,
             run_dir=self.run_dir,
             console_runs_sink=self._settings.clickhouse.embedded,
         )

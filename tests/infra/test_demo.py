@@ -24,6 +24,7 @@ from infra.demo import (
     STAGE_SINK,
     STAGE_WORKERS,
     DemoOptions,
+    model_image_px,
     plan_children,
     require_free_ports,
     require_model,
@@ -187,7 +188,9 @@ def _names(specs: list[ChildSpec]) -> list[str]:
 
 def test_plan_with_consoles_on_chdb(tmp_path: Path) -> None:
     options = DemoOptions(checkpoints=2, lanes=3, edge_workers=2, port=9100)
-    specs = plan_children(options, model=tmp_path, run_dir=tmp_path, console_runs_sink=True)
+    specs = plan_children(
+        options, model=tmp_path, image_px=256, run_dir=tmp_path, console_runs_sink=True
+    )
     by_name = {spec.name: spec for spec in specs}
     assert _names(specs) == [
         "cloud", "edge-1", "edge-2", "guards", "console-gate-1", "console-gate-2",
@@ -207,15 +210,23 @@ def test_plan_with_consoles_on_chdb(tmp_path: Path) -> None:
     assert by_name["cloud"].stop_stage == STAGE_WORKERS
     cloud = by_name["cloud"].argv
     assert cloud[cloud.index("--unreviewed-after") + 1] == f"{options.deadline_s:g}"
-    assert {s.stop_stage for s in specs if s.name.startswith("scanner")} == {STAGE_SCANNERS}
+    scanners = [spec for spec in specs if spec.name.startswith("scanner")]
+    assert {spec.stop_stage for spec in scanners} == {STAGE_SCANNERS}
+    assert scanners[0].argv[scanners[0].argv.index("--size") + 1] == "256"
 
 
 def test_plan_without_consoles_or_guards_runs_the_sink(tmp_path: Path) -> None:
     options = DemoOptions(consoles=False, guards=False, checkpoints=1)
-    specs = plan_children(options, model=tmp_path, run_dir=tmp_path, console_runs_sink=True)
+    specs = plan_children(
+        options, model=tmp_path, image_px=256, run_dir=tmp_path, console_runs_sink=True
+    )
     assert _names(specs) == ["cloud", "edge-1", "sink", "scanner-gate-1"]
     with_server = plan_children(
-        DemoOptions(checkpoints=1), model=tmp_path, run_dir=tmp_path, console_runs_sink=False
+        DemoOptions(checkpoints=1),
+        model=tmp_path,
+        image_px=256,
+        run_dir=tmp_path,
+        console_runs_sink=False,
     )
     assert "sink" in _names(with_server)  # a ClickHouse server: the consoles run no sink
 
@@ -236,6 +247,9 @@ def test_missing_model_is_a_clear_error(tmp_path: Path, tiny_artifact: Path) -> 
     with pytest.raises(DemoError, match=r"starter model is missing .*--model"):
         require_model(tmp_path, starter=True)
     assert require_model(tiny_artifact, starter=False) == tiny_artifact
+    assert model_image_px(tiny_artifact) == 128  # the tiny preset's input size
+    with pytest.raises(DemoError, match="input size"):
+        model_image_px(tmp_path)
 
 
 def test_taken_port_is_named() -> None:
@@ -307,11 +321,11 @@ def _free_port_pair() -> int:
 
 
 def _demo_args(tiny_artifact: Path) -> list[str]:
-    """A demo a loaded 2-core machine can run: the tiny model (an alarm on every frame), small
-    frames, quick guards who confirm some false alarms (TP and alerts), a deadline some
-    answers miss (unreviewed)."""
+    """A demo a loaded 2-core machine can run: the tiny model (an alarm on every frame; its
+    128 px input is the frame size), quick guards who confirm some false alarms (TP and
+    alerts), a deadline some answers miss (unreviewed)."""
     return [
-        "--model", str(tiny_artifact), "--size", "128", "--rate", "1",
+        "--model", str(tiny_artifact), "--rate", "1",
         "--guard-delay", "3", "--review-deadline", "4", "--guard-mistake-rate", "0.3",
         "--guard-miss-rate", "0", "--port", str(_free_port_pair()),
     ]  # fmt: skip
