@@ -217,12 +217,10 @@ class AnnotationBridge:
                 self._produce(auto_annotation(task))
             elif self._ls is not None:
                 self._create_task(task, image, self._ls)
-        except LabelStudioAuthError:
-            raise
+        except (LabelStudioAuthError, LabelStudioUnavailableError):
+            raise  # not the task's fault: stop, or hold the batch and retry
         except (DecodeError, ImageUnavailableError, LabelStudioError) as exc:
-            if isinstance(exc, LabelStudioUnavailableError):
-                raise
-            self._dead_letter(message, exc)
+            self._dead_letter(message, exc)  # this task cannot be annotated
 
     def _create_task(self, task: AnnotationTask, image: bytes, ls: LabelStudioTarget) -> None:
         task_id = str(task.task_id)
