@@ -36,7 +36,7 @@ console_app = typer.Typer(
 GuardsFileOption = Annotated[
     Path | None,
     typer.Option(
-        "--guards-file", help="Guard accounts file [default: DATA_DIR/console/guards.json]."
+        "--guards-file", help="Guard accounts file (default: DATA_DIR/console/guards.json)."
     ),
 ]
 
