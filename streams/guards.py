@@ -87,7 +87,12 @@ def run_guards(
     )
     producer = Producer({"bootstrap.servers": bootstrap_servers, "partitioner": "murmur2_random"})
 
-    def assigned(_: Any, partitions: list[Any]) -> None:
+    def assigned(client: Any, partitions: list[Any]) -> None:
+        # Pin "latest" to the end offsets now: resolved lazily, it could skip a frame
+        # published right after ``on_ready``, and its detection would meet no ground truth.
+        for partition in partitions:
+            partition.offset = client.get_watermark_offsets(partition, timeout=10)[1]
+        client.assign(partitions)
         if on_ready is not None and partitions:
             on_ready(len(partitions))
 

@@ -124,6 +124,7 @@ class FramePublisher:
                 self._producer.produce(self._topic, key=key, value=value)
                 break
             except BufferError:
+                log.debug("producer queue is full; waiting for deliveries (back-pressure)")
                 self._producer.poll(BACKPRESSURE_WAIT_S)
             except KafkaException as exc:
                 raise SourceError(f"cannot publish frame {frame.frame_id}: {exc}") from exc
