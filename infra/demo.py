@@ -33,7 +33,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,7 +84,8 @@ class DemoOptions:
 
     - ``duration_s``: run time after start-up (``None``: until Ctrl-C).
     - ``checkpoints`` x ``lanes``: simulated checkpoints (``gate-1``...) and lanes (2 x 2).
-    - ``rate_hz``: frames per second per lane (0.5); ``image_px``: frame side (``None``: the
+    - ``rate_hz``: frames per second per lane (0.2: a bag every 5 s, which one CPU edge
+      worker with the starter model answers for four lanes); ``image_px``: frame side (``None``: the
       model's input size, so frames are not resized before inference).
     - ``consoles``: serve a guard console per checkpoint and the overview (True).
     - ``guards``: simulated guards answer every detection (True); ``guard_delay_s`` their
@@ -102,7 +102,7 @@ class DemoOptions:
     duration_s: float | None = None
     checkpoints: int = 2
     lanes: int = 2
-    rate_hz: float = 0.5
+    rate_hz: float = 0.2
     image_px: int | None = None
     guards: bool = True
     consoles: bool = True
@@ -367,13 +367,3 @@ def signals_stop_the_run() -> Iterator[Callable[[], None]]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def wait_until(done: Callable[[], bool], *, timeout_s: float, poll_s: float = 0.5) -> bool:
-    """Poll ``done`` until true or ``timeout_s`` passed; whether it became true."""
-    deadline = time.monotonic() + timeout_s
-    while not done():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(poll_s)
-    return True

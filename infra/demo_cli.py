@@ -53,7 +53,7 @@ def demo(
     ] = False,
     checkpoints: Annotated[int, typer.Option(help="Simulated checkpoints.")] = 2,
     lanes: Annotated[int, typer.Option(help="Lanes per checkpoint.")] = 2,
-    rate_hz: Annotated[float, typer.Option("--rate", help="Frames per second per lane.")] = 0.5,
+    rate_hz: Annotated[float, typer.Option("--rate", help="Frames per second per lane.")] = 0.2,
     image_px: Annotated[
         int | None,
         typer.Option("--size", help="Frame side in pixels; default: the model's input size."),
