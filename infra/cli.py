@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from infra.cli_lazy import LazyEntry, LazyTarget, lazy_group
@@ -215,5 +216,5 @@ def main() -> None:
     try:
         app()
     except LeakguardError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
+        err_console.print(f"[red]error:[/] {escape(str(exc))}")
         raise SystemExit(1) from exc
