@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any, Final
+from datetime import timedelta
+from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
@@ -28,6 +29,9 @@ __all__ = ["item_json", "router"]
 
 router = APIRouter(prefix="/api")
 
+#: The overview's window: a day by default, at most the 90 days analytics are kept for.
+DEFAULT_WINDOW_H: Final = 24.0
+MAX_OVERVIEW_HOURS: Final = 90 * 24.0
 #: How often a live view checks for queue changes: far below the alarm's latency budget.
 LIVE_CHECK_S: Final = 0.05
 
@@ -165,12 +169,18 @@ async def events(session: ApiSession, services: Services) -> AsyncIterator[Serve
 
 
 @router.get("/overview")
-async def overview(session: ApiSession, services: Services) -> dict[str, Any]:
-    """Every dashboard panel's rows over the last day (503 without an analytics store)."""
+async def overview(
+    session: ApiSession,
+    services: Services,
+    hours: Annotated[float, Query(gt=0, le=MAX_OVERVIEW_HOURS)] = DEFAULT_WINDOW_H,
+) -> dict[str, Any]:
+    """Every dashboard panel's rows over the last ``hours`` (503 without analytics)."""
     if services.analytics is None:
         raise HTTPException(503, services.analytics_error or "no analytics store")
     try:
-        result = await run_in_threadpool(run_overview, services.analytics)
+        result = await run_in_threadpool(
+            run_overview, services.analytics, window=timedelta(hours=hours)
+        )
     except SinkError as exc:
         raise HTTPException(503, str(exc)) from exc
     return result.as_json()

@@ -23,10 +23,8 @@ from sinks.dashboards.macros import expand_macros
 from sinks.dashboards.panels import PANELS, Panel
 from sinks.exceptions import SinkError
 
-__all__ = ["DEFAULT_WINDOW", "LockedBackend", "Overview", "PanelResult", "run_overview"]
+__all__ = ["LockedBackend", "Overview", "PanelResult", "run_overview"]
 
-#: The overview looks back one day: a shift pattern and yesterday's comparison fit in it.
-DEFAULT_WINDOW: Final = timedelta(hours=24)
 _THROUGHPUT: Final = "Checkpoint throughput"
 _OUTCOMES: Final = "TP / FP / FN per class"
 _UNREVIEWED: Final = "Unreviewed alarms"
@@ -128,7 +126,7 @@ def run_overview(
     backend: AnalyticsBackend,
     *,
     end: datetime | None = None,
-    window: timedelta = DEFAULT_WINDOW,
+    window: timedelta = timedelta(hours=24),
     panels: tuple[Panel, ...] = PANELS,
 ) -> Overview:
     """Run every panel's SQL over the ``window`` before ``end`` (default now)."""

@@ -69,3 +69,12 @@ def test_the_overview_api_serves_the_panels_to_a_signed_in_guard(
     assert [p["title"] for p in body["panels"]] == [p.title for p in PANELS]
     throughput = body["panels"][0]
     assert throughput["columns"][0] == {"name": "time", "kind": "time"}
+
+
+def test_the_overview_window_is_bounded(console: Console, chdb_backend: ChdbBackend) -> None:
+    console.services.analytics = LockedBackend(chdb_backend)
+    sign_in(console.client)
+    assert console.client.get("/api/overview?hours=0").status_code == 422
+    assert console.client.get("/api/overview?hours=100000").status_code == 422
+    body = console.client.get("/api/overview?hours=1").json()
+    assert body["headline"]["frames"] == 0

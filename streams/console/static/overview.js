@@ -7,7 +7,7 @@ const COLOURS = ["#4dabf7", "#ff6b6b", "#51cf66", "#fcc419", "#cc5de8", "#ff922b
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs = {}, text = "") {
-  const node = ["svg", "rect", "text", "polyline", "line", "g"].includes(tag)
+  const node = ["svg", "rect", "text", "polyline", "line", "g", "circle"].includes(tag)
     ? document.createElementNS(SVG, tag) : document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
   if (text !== "") node.textContent = text;
@@ -50,20 +50,26 @@ function seriesOf(panel) {
 function lineChart(panel) {
   const series = seriesOf(panel);
   const points = [...series.values()].flat();
-  const svg = el("svg", { viewBox: "0 0 600 220", preserveAspectRatio: "none" });
-  if (!points.length) return [el("p", { class: "hint" }, "no data in the last 24 hours")];
+  const svg = el("svg", { viewBox: "0 0 600 222", preserveAspectRatio: "none" });
+  if (!points.length) return [el("p", { class: "hint" }, "no data in this window")];
   const xs = points.map((p) => p[0]); const ys = points.map((p) => p[1]);
   const [x0, x1] = [Math.min(...xs), Math.max(...xs)]; const y1 = Math.max(...ys, 1e-9);
   const sx = (x) => 40 + ((x - x0) / Math.max(x1 - x0, 1)) * 550;
   const sy = (y) => 200 - (y / y1) * 185;
   svg.append(el("line", { x1: 40, y1: 200, x2: 590, y2: 200, stroke: "#46505e" }));
   svg.append(el("text", { x: 0, y: 20, fill: "#9aa5b1", "font-size": 12 }, fmt(y1, panel.unit)));
+  const when = (t) => new Date(t).toLocaleString([], { dateStyle: "short", timeStyle: "short" });
+  svg.append(el("text", { x: 40, y: 216, fill: "#9aa5b1", "font-size": 12 }, when(x0)));
+  svg.append(el("text", { x: 590, y: 216, fill: "#9aa5b1", "font-size": 12, "text-anchor": "end" }, when(x1)));
   const legend = el("div", { class: "legend" });
   [...series.entries()].forEach(([name, data], index) => {
     const colour = COLOURS[index % COLOURS.length];
     const path = data.sort((a, b) => a[0] - b[0]).map(([x, y]) => `${sx(x)},${sy(y)}`).join(" ");
     svg.append(el("polyline", { points: path, fill: "none", stroke: colour, "stroke-width": 2 }));
-    const key = el("span"); key.append(el("i", { style: `background:${colour}` }), name);
+    data.forEach(([x, y]) => svg.append(el("circle", { cx: sx(x), cy: sy(y), r: 3, fill: colour })));
+    const swatch = el("i");
+    swatch.style.background = colour;  // CSSOM, not a style attribute: the CSP allows it
+    const key = el("span"); key.append(swatch, name);
     legend.append(key);
   });
   return [svg, legend];
@@ -78,7 +84,7 @@ function barChart(panel) {
     svg.append(el("rect", { x: 130, y: y + 4, width: (value / max) * 380, height: 18, fill: COLOURS[1] }));
     svg.append(el("text", { x: 520, y: y + 18, fill: "#e8ecf1", "font-size": 13 }, fmt(value, panel.unit)));
   });
-  return panel.rows.length ? [svg] : [el("p", { class: "hint" }, "no data in the last 24 hours")];
+  return panel.rows.length ? [svg] : [el("p", { class: "hint" }, "no data in this window")];
 }
 
 function table(headers, rows) {
@@ -109,7 +115,8 @@ function renderPanel(panel) {
 }
 
 async function load() {
-  const response = await fetch("/api/overview", { credentials: "same-origin" });
+  const hours = $("window").value;
+  const response = await fetch(`/api/overview?hours=${hours}`, { credentials: "same-origin" });
   if (response.status === 401) { window.location = "/login"; return; }
   const body = await response.json();
   if (!response.ok) {
@@ -120,17 +127,20 @@ async function load() {
   $("overview-error").hidden = true;
   const head = body.headline;
   $("headline").replaceChildren(
-    stat("Frames (24 h)", fmt(head.frames)),
+    stat("Frames", fmt(head.frames)),
     stat("Unreviewed alarms", fmt(head.unreviewed_alarms)),
     ...["tp", "fp", "fn"].map((kind) => stat(kind.toUpperCase() + " objects",
       fmt(Object.values(head.outcomes_per_class).reduce((sum, c) => sum + c[kind], 0)))),
   );
   const perClass = Object.entries(head.outcomes_per_class).sort();
-  $("per-class").replaceChildren(el("h3", {}, "TP / FP / FN per class (24 h)"),
+  $("per-class").replaceChildren(el("h3", {}, "TP / FP / FN objects per class"),
     table(["class", "TP", "FP", "FN"], perClass.map(([name, c]) => [name, c.tp, c.fp, c.fn])));
   $("panels").replaceChildren(...body.panels.map(renderPanel));
   $("updated").textContent = `Last update ${new Date().toLocaleTimeString()}.`;
 }
 
+const chosen = new URLSearchParams(window.location.search).get("hours");
+if (chosen) $("window").value = chosen;
+$("window").addEventListener("change", load);
 load();
 setInterval(load, 10000);
