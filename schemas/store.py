@@ -79,6 +79,8 @@ class StoredSchema:
     """The standalone JSON schema (named types inlined), as the ``.avsc`` spells it."""
     parsed: Any
     """``fastavro.parse_schema`` of ``schema``: parsed once, reused for every message."""
+    parsed_plain: Any
+    """The same without logical types: uuids read as str, timestamps as int milliseconds."""
     canonical: str
     """Avro Parsing Canonical Form, what the fingerprint is taken of."""
     fingerprint: bytes
@@ -89,6 +91,7 @@ class StoredSchema:
         """Parse ``schema`` and compute its fingerprint; malformed schemas raise at load time."""
         try:
             parsed = parse_schema(dict(schema))
+            parsed_plain = parse_schema(_without_logical_types(schema))
             canonical = to_parsing_canonical_form(dict(schema))
         except Exception as exc:  # fastavro raises several unrelated types for bad schemas
             name = schema.get("name")
@@ -98,9 +101,19 @@ class StoredSchema:
             version=version,
             schema=schema,
             parsed=parsed,
+            parsed_plain=parsed_plain,
             canonical=canonical,
             fingerprint=bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO")),
         )
+
+
+def _without_logical_types(schema: Any) -> Any:
+    """``schema`` with every ``logicalType`` annotation dropped (the encoding is the same)."""
+    if isinstance(schema, Mapping):
+        return {k: _without_logical_types(v) for k, v in schema.items() if k != "logicalType"}
+    if isinstance(schema, list):
+        return [_without_logical_types(item) for item in schema]
+    return schema
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -1,14 +1,16 @@
 """Events to analytics rows: pure functions from decoded Avro records to table rows.
 
-The sink decodes every message with ``Codec.decode_record`` (plain dicts, no dataclasses:
-the cheaper path) and hands the record to :func:`rows_of`, which returns ``(table, row)``
-pairs. A frame-level event gives one row; a ``Detection`` gives one ``detection_frames`` row
-plus one ``detections`` row per object (so a frame with nothing found still counts for
-throughput and latency). Rows are tuples in the column order of :data:`TABLES`, which is the
-order of the DDL in ``infra/clickhouse/migrations/`` (a test compares them). Times go in as
-integers: ``DateTime`` as epoch seconds (UTC) and ``event_time_ms`` as epoch milliseconds,
-because ClickHouse 18.16 has no ``DateTime64``. Image bytes and dead-letter originals never
-reach the analytics store; only their sizes do.
+The sink decodes every message with ``Codec.decode_record(..., logical_types=False)``
+(plain dicts, uuids as strings and times as int milliseconds: the cheapest path; records
+with ``uuid.UUID`` and ``datetime`` values map to the same rows) and hands the record to
+:func:`rows_of`, which returns ``(table, row)`` pairs. A frame-level event gives one row; a
+``Detection`` gives one ``detection_frames`` row plus one ``detections`` row per object (so
+a frame with nothing found still counts for throughput and latency). Rows are tuples in the
+column order of :data:`TABLES`, which is the order of the DDL in
+``infra/clickhouse/migrations/`` (a test compares them). Times go in as integers:
+``DateTime`` as epoch seconds (UTC) and ``event_time_ms`` as epoch milliseconds, because
+ClickHouse 18.16 has no ``DateTime64``. Image bytes and dead-letter originals never reach
+the analytics store; only their sizes do.
 """
 
 from __future__ import annotations
@@ -79,9 +81,10 @@ TOPIC_EVENTS: Final[Mapping[str, str]] = {
 
 
 def _time(record: Record) -> tuple[int, int]:
-    """``(epoch seconds, epoch milliseconds)`` of the event time (an aware UTC datetime)."""
-    at: datetime = record["event_time"]
-    millis = round(at.timestamp() * 1000)
+    """``(epoch seconds, epoch milliseconds)`` of the event time: int milliseconds as
+    ``decode_record(..., logical_types=False)`` reads it, or an aware UTC datetime."""
+    at: int | datetime = record["event_time"]
+    millis = at if isinstance(at, int) else round(at.timestamp() * 1000)
     return millis // 1000, millis
 
 

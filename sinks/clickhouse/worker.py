@@ -2,9 +2,10 @@
 
 A thin loop over :class:`~sinks.clickhouse.batching.BatchingSink`: poll a batch of messages
 from a confluent-kafka consumer (auto-commit off), decode each with
-``Codec.decode_record``, map it with :func:`~sinks.clickhouse.rows.rows_of`, buffer; insert
-a table alone when it is full, and when the time bound is reached flush every table and
-commit exactly the offsets that covered. Undecodable
+``Codec.decode_record`` (without logical types), map it with
+:func:`~sinks.clickhouse.rows.rows_of`, buffer; insert a table alone when it is full, and
+when the time bound is reached flush every table and commit exactly the offsets that
+covered. Undecodable
 messages go to the dead-letter topic (``schemas.send_dead_letter``) and their offsets are
 committed with the batch, after the dead-letter producer has delivered them.
 
@@ -140,7 +141,8 @@ class SinkWorker:
             event_name = self._topic_events[topic]
             if value is None:
                 raise DecodeError("message has no value (tombstone)")
-            rows = rows_of(event_name, self._codec.decode_record(value, event_name))
+            record = self._codec.decode_record(value, event_name, logical_types=False)
+            rows = rows_of(event_name, record)
         except DecodeError as exc:
             self._dead_letter(message, exc)
             rows = []

@@ -12,6 +12,7 @@ from schemas import Codec
 from schemas.codec import MAGIC
 from schemas.convert import to_record
 from schemas.events import Event
+from schemas.examples import example_detection
 from schemas.store import EVENT_NAMES, default_store
 
 # Few examples per type keep the whole package under a minute on two shared cores.
@@ -50,3 +51,15 @@ def test_record_layer_matches_typed_layer(avro_strategies: Any) -> None:
         assert codec.typed(type(event), codec.decode_record(data, name)) == event
 
     check()
+
+
+def test_records_without_logical_types_keep_uuids_as_str_and_times_as_millis() -> None:
+    codec = Codec()
+    detection = example_detection(objects=2)
+    plain = codec.decode_record(codec.encode(detection), "Detection", logical_types=False)
+    assert plain["event_id"] == str(detection.event_id)
+    assert plain["event_time"] == round(detection.event_time.timestamp() * 1000)
+    logical = codec.decode_record(codec.encode(detection), "Detection")
+    assert {k: v for k, v in plain.items() if k not in ("event_id", "event_time")} == {
+        k: v for k, v in logical.items() if k not in ("event_id", "event_time")
+    }

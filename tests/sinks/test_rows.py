@@ -7,12 +7,15 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from schemas import Codec, ScanFrame
 from schemas.examples import example_detection, example_scan_frame
 from sinks.clickhouse.backend import AnalyticsBackend
 from sinks.clickhouse.migrations import apply_migrations
 from sinks.clickhouse.rows import EVENT_TABLES, TABLES, TOPIC_EVENTS, Row, rows_of
 from sinks.clickhouse.samples import sample_events, sample_events_per_type
+from sinks.exceptions import QueryError
 
 CODEC = Codec()
 
@@ -68,6 +71,13 @@ def test_every_sample_event_maps_to_its_declared_tables() -> None:
             assert len(row) == len(TABLES[table])
 
 
+def test_records_with_and_without_logical_types_give_the_same_rows() -> None:
+    for event in sample_events(frames=200):
+        name = type(event).__name__
+        plain = CODEC.decode_record(CODEC.encode(event), name, logical_types=False)
+        assert rows_of(name, plain) == rows_of(name, _record(event))
+
+
 def test_sample_events_round_trip_exactly() -> None:
     """Sample times are whole milliseconds, so a test may build its expectations from the
     events themselves (``to_record``) instead of through the codec."""
@@ -110,3 +120,10 @@ def test_rows_land_typed_and_deduplicated_on_each_engine(backend: AnalyticsBacke
     assert review is None
     targets = backend.query("SELECT targets, metric_names FROM model_updates FINAL LIMIT 1")
     assert targets.rows[0] == (["hq-north/1"], ["map_50", "recall_storage_media"])
+
+
+def test_a_row_of_the_wrong_length_is_a_query_error(chdb_backend: AnalyticsBackend) -> None:
+    apply_migrations(chdb_backend)
+    columns = TABLES["dead_letters"]
+    with pytest.raises(QueryError, match="must have"):
+        chdb_backend.insert("dead_letters", columns, [tuple(range(len(columns) - 1))])
