@@ -122,7 +122,7 @@ def run_demo(options: DemoOptions, *, settings: LeakguardSettings) -> DemoSummar
     image_px = options.image_px or model_image_px(model)
     require_free_ports(options)
     with run_directory(settings) as run_dir, signals_stop_the_run() as shield:
-        console.print(f"leakguard demo: logs, chdb, frames and summary.json in [bold]{run_dir}[/]")
+        console.print(f"leakguard demo: logs, chdb, frames, summary in {run_dir}", markup=False)
         run = DemoRun(options, settings=settings, model=model, image_px=image_px, run_dir=run_dir)
         try:
             with console.status("starting") as status:
@@ -137,13 +137,13 @@ def run_demo(options: DemoOptions, *, settings: LeakguardSettings) -> DemoSummar
                 summary = run.stop()
             if summary is not None:
                 console.print(summary_table(summary, title="leakguard demo: final summary"))
-            console.print(f"logs: {run.log_dir}")
+            console.print(f"logs: {run.log_dir}", markup=False)
     return summary
 
 
 def _print_addresses(run: DemoRun) -> None:
     options = run.options
-    console.print(f"broker: {run.bootstrap_servers}")
+    console.print(f"broker: {run.bootstrap_servers}", markup=False)
     if not options.consoles:
         return
     for index, checkpoint in enumerate(options.checkpoint_ids):

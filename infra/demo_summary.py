@@ -203,8 +203,13 @@ def summary_table(summary: DemoSummary, *, title: str) -> Group:
     for column in ("checkpoint", "lane", "frames", "detected", "alarms"):
         lanes.add_column(column, justify="left" if column in ("checkpoint", "lane") else "right")
     for lane in summary.lanes:
+        # Text, not markup: ids come from the events and may hold brackets.
         lanes.add_row(
-            lane.checkpoint, lane.lane, str(lane.frames), str(lane.detected), str(lane.alarms)
+            Text(lane.checkpoint),
+            Text(lane.lane),
+            str(lane.frames),
+            str(lane.detected),
+            str(lane.alarms),
         )
     lanes.add_row(
         "all", "", str(summary.frames), str(summary.detected), str(summary.alarms), style="bold"

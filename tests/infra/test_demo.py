@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -404,3 +405,30 @@ def test_ctrl_c_stops_everything(tiny_artifact: Path, tmp_path: Path) -> None:
     assert "final summary" in output
     _assert_all_gone(pids)
     assert json.loads((data_dir / "demo" / "summary.json").read_text())["frames"] > 0
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_dead_worker_stops_the_demo_with_its_name(tiny_artifact: Path, tmp_path: Path) -> None:
+    tampered = tmp_path / "tampered"
+    shutil.copytree(tiny_artifact, tampered)
+    card = json.loads((tampered / "model_card.json").read_text())
+    card["weights_sha256"] = "0" * 64  # the edge worker refuses the weights and exits
+    (tampered / "model_card.json").write_text(json.dumps(card))
+    args = _demo_args(tiny_artifact)
+    args[args.index("--model") + 1] = str(tampered)
+    data_dir = Path(os.environ["LEAKGUARD_DATA_DIR"])
+
+    result = subprocess.run(
+        [*DEMO, "--no-console", "--duration", "300", *args],
+        capture_output=True,
+        text=True,
+        timeout=500,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "edge-1 exited with status" in result.stderr
+    assert "SHA-256 does not match" in result.stderr  # the tail of its log
+    _assert_all_gone(json.loads((data_dir / "demo" / "summary.json").read_text())["pids"])
