@@ -8,9 +8,10 @@ child              command
 =================  =====================================================================
 ``cloud``          ``leakguard worker --role cloud`` (outcome join, alerts, annotation)
 ``edge-N``         ``leakguard worker --role edge --model STARTER`` (detection)
-``sink``           ``leakguard analytics sink`` (topics into chdb under the demo's dir)
 ``guards``         ``leakguard scanner guards`` (unless ``--no-guards``)
-``console-CP``     ``leakguard console serve`` per checkpoint (when the console is installed)
+``console-CP``     ``leakguard console serve`` per checkpoint; the first runs the sink into
+                   embedded chdb (which only one process can open) and serves the overview
+``sink``           ``leakguard analytics sink``, only without consoles or with a server
 ``scanner-CP``     ``leakguard scanner simulate`` per checkpoint (its lanes interleaved)
 =================  =====================================================================
 
