@@ -21,12 +21,13 @@ import time
 from collections.abc import Collection
 from typing import Any, Final
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from schemas.codec import Codec
 from schemas.events import Detection, ScanFrame
 from schemas.exceptions import DecodeError
 from streams.config import TopicNames
+from streams.console.exceptions import ConsoleError
 from streams.console.review_queue import ReviewQueue
 from streams.exceptions import ImageRejectedError
 from streams.logic.images import frame_image_bytes
@@ -107,16 +108,21 @@ class FrameFeed:
         """Take every partition of both topics at the stored offset, else at today's end."""
         stored = self._queue.offsets()
         positions: list[TopicPartition] = []
-        for topic in self._topics:
-            metadata = self._consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S)
-            partitions = metadata.topics[topic].partitions
-            for partition in sorted(partitions):
-                offset = stored.get((topic, partition))
-                if offset is None:
-                    _, offset = self._consumer.get_watermark_offsets(
-                        TopicPartition(topic, partition), timeout=METADATA_TIMEOUT_S
-                    )
-                positions.append(TopicPartition(topic, partition, offset))
+        try:
+            for topic in self._topics:
+                metadata = self._consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S)
+                partitions = metadata.topics[topic].partitions
+                if not partitions:
+                    raise ConsoleError(f"topic {topic} does not exist: `leakguard topics apply`")
+                for partition in sorted(partitions):
+                    offset = stored.get((topic, partition))
+                    if offset is None:
+                        _, offset = self._consumer.get_watermark_offsets(
+                            TopicPartition(topic, partition), timeout=METADATA_TIMEOUT_S
+                        )
+                    positions.append(TopicPartition(topic, partition, offset))
+        except KafkaException as exc:
+            raise ConsoleError(f"cannot read {', '.join(self._topics)} from Kafka: {exc}") from exc
         self._consumer.assign(positions)
 
     def run(self, stop: threading.Event) -> None:

@@ -39,7 +39,9 @@ function current() {
 function pickCurrent() {
   const q = state.queue;
   const stillThere = current();
-  if (stillThere && (state.pinned || (stillThere.alarmed && !stillThere.reviewed_by))) return;
+  // Stay on a frame the guard picked, is working on, or that still waits for an answer.
+  const busy = state.pinned || state.drawing || state.missed.length > 0 || state.cleared.size > 0;
+  if (stillThere && (busy || (stillThere.alarmed && !stillThere.reviewed_by))) return;
   const next = q.pending[0] || q.live;
   select(next ? next.id : null, false);
 }
