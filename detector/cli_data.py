@@ -16,6 +16,7 @@ from detector.datasets.coco import CocoObject, load_rgb, read_dataset
 from detector.datasets.gallery import contact_sheet, draw_boxes
 from detector.datasets.generate import GenerateJob, default_workers, generate_dataset
 from detector.exceptions import DetectorError
+from detector.sim.drift import DRIFTS, drifted
 from detector.sim.scenes import PRESETS, get_preset
 from detector.sim.simulate import simulate
 
@@ -25,6 +26,13 @@ app = typer.Typer(
 _console = Console(stderr=True)
 
 PresetOption = Annotated[str, typer.Option(help=f"Scene preset: {', '.join(PRESETS)}.")]
+DriftOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Drift scenario: a new confuser in the clutter "
+        f"({'; '.join(f'{d.name}: {d.description}' for d in DRIFTS.values())})."
+    ),
+]
 
 
 @app.command()
@@ -40,11 +48,17 @@ def generate(
         int, typer.Option(help="Worker processes (default: one per core).", min=1)
     ] = default_workers(),
     raw: Annotated[bool, typer.Option(help="Also write the 16-bit low/high channels.")] = False,
+    drift: DriftOption = None,
 ) -> None:
     """Render a COCO data set of simulated scans with a progress bar."""
     try:
         job = GenerateJob(
-            preset=get_preset(preset), seed=seed, out=out, width_px=size, height_px=size, raw=raw
+            preset=drifted(get_preset(preset), drift),
+            seed=seed,
+            out=out,
+            width_px=size,
+            height_px=size,
+            raw=raw,
         )
         columns = (
             TextColumn(f"[bold]{preset}"),

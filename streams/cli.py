@@ -185,16 +185,32 @@ def scanner_simulate(
     size: Annotated[int, typer.Option("--size", help="Image side in pixels.")] = 640,
     seed: Annotated[int, typer.Option("--seed", help="Simulator seed.")] = 0,
     topic_prefix: PrefixOption = "",
+    drift: Annotated[
+        str | None,
+        typer.Option(
+            "--drift",
+            help="Drift scenario: a new confuser in the bags (phone-decoration: metal bag "
+            "decorations shaped like phones).",
+        ),
+    ] = None,
 ) -> None:
     """Publish simulated frames (with ground truth) for each lane, round robin."""
+    from detector.exceptions import SimulationError
+    from detector.sim.drift import drifted
+    from detector.sim.scenes import get_preset
     from detector.sim.stream import ScannerStream
     from streams.sources import FramePublisher, frame_from_simulated, publish_all, round_robin
 
+    try:
+        preset = drifted(get_preset("cluttered"), drift)
+    except SimulationError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--drift") from exc
     lanes_frames = [
         iter(
             ScannerStream(
                 checkpoint_id=checkpoint,
                 lane_id=str(lane),
+                preset=preset,
                 rate_hz=rate,  # each lane paces itself, so interleaved lanes run side by side
                 seed=seed,
                 width_px=size,
