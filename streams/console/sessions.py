@@ -13,10 +13,12 @@ The signing key lives in a 0600 file under the data dir so sessions survive a re
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import math
 import os
 import secrets
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,15 +62,22 @@ def tokens_match(expected: str, given: str | None) -> bool:
 
 
 def load_or_create_secret(path: Path) -> bytes:
-    """The signing key in ``path``, created (mode 0600) on first use."""
-    try:
-        key = path.read_bytes()
-    except FileNotFoundError:
+    """The signing key in ``path``, created (mode 0600) on first use.
+
+    The key is written to a temporary file and linked into place, so two consoles starting
+    together agree on one key and neither reads a half-written file.
+    """
+    if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_bytes(_SECRET_BYTES)
-        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(handle, "wb") as out:
-            out.write(key)
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".session-key-")
+        try:
+            with os.fdopen(handle, "wb") as out:  # mkstemp creates it with mode 0600
+                out.write(secrets.token_bytes(_SECRET_BYTES))
+            with contextlib.suppress(FileExistsError):
+                os.link(temp, path)
+        finally:
+            os.unlink(temp)
+    key = path.read_bytes()
     if len(key) < _SECRET_BYTES:
         raise ConsoleError(f"session key {path} is shorter than {_SECRET_BYTES} bytes")
     return key

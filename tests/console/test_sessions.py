@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from streams.console.sessions import (
@@ -82,3 +83,11 @@ def test_the_signing_key_is_created_once_readable_by_its_owner(tmp_path: Path) -
     assert load_or_create_secret(path) == key
     assert len(key) == 32
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_consoles_starting_together_agree_on_one_key(tmp_path: Path) -> None:
+    path = tmp_path / "session.key"
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        keys = set(pool.map(lambda _: load_or_create_secret(path), range(32)))
+    assert keys == {path.read_bytes()}
+    assert list(tmp_path.iterdir()) == [path]
