@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from detector.cli_data import app as data_app
+from detector.datasets.coco import read_dataset
 from detector.exceptions import SimulationError
 from detector.sim.drift import DRIFTS, drifted, get_drift
 from detector.sim.objects.handheld import phone
@@ -100,3 +104,18 @@ def test_drift_refuses_presets_without_clutter_and_unknown_names() -> None:
     assert drifted(get_preset("bag"), None) is get_preset("bag")
     assert get_drift("phone-decoration").subtypes == frozenset({DECORATION})
     assert set(DRIFTS) == {"phone-decoration"}
+
+
+def test_data_generate_with_drift_writes_labelled_decorations(tmp_path: Path) -> None:
+    out = tmp_path / "drifted"
+    args = "generate --preset bag --n 6 --size 160 --workers 1 --drift phone-decoration"
+    result = CliRunner().invoke(data_app, [*args.split(), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    dataset = read_dataset(out)
+    subtypes = Counter(o.subtype for record in dataset for o in record.objects)
+    assert subtypes[DECORATION] > 0
+    refused = CliRunner().invoke(
+        data_app, ["generate", "--out", str(tmp_path / "x"), "--drift", "vapes", "--n", "1"]
+    )
+    assert refused.exit_code == 1
+    assert "phone-decoration" in refused.output
