@@ -6,7 +6,6 @@ model manager runs inside a real ``leakguard worker --role edge``).
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -14,27 +13,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from retrain.keys import public_key_pem
 from retrain.registry import Registry
+from tests.retrain.retrain_helpers import save_tiny
 from tests.streams.conftest import stream_topics, workers
 
-__all__ = ["save_tiny", "stream_topics", "workers"]
-
-
-def save_tiny(path: Path, *, version: str, phone_bias: float, seed: int = 0) -> Path:
-    """A random ``tiny`` RetinaNet artifact; ``phone_bias`` > 0 makes it alarm (phones) on
-    every frame, < 0 makes it quiet."""
-    import torch
-
-    from detector.artifacts import save_artifact
-    from detector.model import MODEL_NUM_CLASSES, build_retinanet, get_preset
-
-    torch.manual_seed(seed)
-    preset = dataclasses.replace(get_preset("tiny"), detections_per_img=3)
-    model = build_retinanet(preset)
-    bias = model.head.classification_head.cls_logits.bias.data
-    bias[:] = -6.0
-    bias[3::MODEL_NUM_CLASSES] = phone_bias
-    save_artifact(path, model=model, preset=preset, version=version)
-    return path
+__all__ = ["stream_topics", "workers"]
 
 
 @pytest.fixture(scope="session")

@@ -18,14 +18,13 @@ from confluent_kafka import Producer
 
 from detector.artifacts import MODEL_FILE
 from retrain.consumer import ConsumerTopics, RetrainConsumer
-from retrain.cycle import RetrainConfig, Retrainer
+from retrain.cycle import CycleResult, RetrainConfig, Retrainer
 from retrain.registry import Registry
 from schemas import Codec
 from schemas.events import Box, Detection, ModelStatus, ModelUpdate, Outcome, ScanFrame
 from streams.frame_store import FrameStore
 from streams.logic.images import png_payload
-from tests.retrain.conftest import save_tiny
-from tests.retrain.test_retrain_trainset import annotation
+from tests.retrain.retrain_helpers import annotation, save_tiny
 from tests.streams.conftest import StreamTopics, Workers, consume, producer
 from tests.streams.helpers import png
 
@@ -154,7 +153,7 @@ def test_the_whole_loop_on_the_real_broker(
         ),
         registry=registry,
     )
-    results = []
+    results: list[CycleResult] = []
     consumer = RetrainConsumer(
         retrainer=retrainer,
         fetch_image=store.get,

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,34 +14,9 @@ from retrain.cycle import RetrainConfig, Retrainer
 from retrain.exceptions import TrainingSetError
 from retrain.registry import Registry
 from retrain.trainset import TrainingSetStore
-from schemas.events import Annotation, Box, ImageLink, LabeledBox, now_ms
+from schemas.events import Box, LabeledBox, now_ms
+from tests.retrain.retrain_helpers import annotation
 from tests.streams.helpers import png
-
-
-def annotation(index: int, image: bytes, *, others: bool = True, lane: str = "1") -> Annotation:
-    """An auto-label annotation of frame ``index``: one ``others`` box (or nothing)."""
-    objects = (
-        (
-            LabeledBox(
-                class_name="others", subtype="fp:decoration", box=Box(x1=10, y1=12, x2=60, y2=50)
-            ),
-        )
-        if others
-        else ()
-    )
-    return Annotation(
-        checkpoint="cp",
-        lane=lane,
-        frame_id=f"cp/{lane}/{index:06d}",
-        annotation_id=uuid.uuid4(),
-        image=ImageLink(
-            uri=f"file:///frames/{index}.png", sha256=hashlib.sha256(image).hexdigest()
-        ),
-        objects=objects,
-        annotator="auto-label/1",
-        source="auto_label",
-        provenance={"rule": "guard rejected"},
-    )
 
 
 def test_frames_accrue_once_and_freeze_into_a_coco_set_with_provenance(tmp_path: Path) -> None:
