@@ -127,3 +127,10 @@ def test_a_row_of_the_wrong_length_is_a_query_error(chdb_backend: AnalyticsBacke
     columns = TABLES["dead_letters"]
     with pytest.raises(QueryError, match="must have"):
         chdb_backend.insert("dead_letters", columns, [tuple(range(len(columns) - 1))])
+
+
+def test_a_value_arrow_cannot_hold_is_a_query_error(chdb_backend: AnalyticsBackend) -> None:
+    apply_migrations(chdb_backend)
+    row = ("6c1f3a52-9d0e-5b8a-a0c4-4c65616b6775", 1, 1000, "t", 0, 2**70, "E", "r", 2, "w")
+    with pytest.raises(QueryError, match="Arrow"):
+        chdb_backend.insert("dead_letters", TABLES["dead_letters"], [row])
