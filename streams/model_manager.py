@@ -18,7 +18,9 @@ the current one keeps serving. For every update that applies to this worker
 A model that starts serving (canary, or active after a promotion) is judged against the model
 it displaced on live outcomes (:mod:`streams.rollout_monitor`); beyond the bounds it is
 rolled back by itself — the displaced model serves again — and the ``ModelStatus`` says so.
-A version refused or rolled back here is never applied again by this worker.
+A version refused or rolled back here is never applied again by this worker; rollbacks are
+remembered across restarts (:mod:`streams.rollout_memory`), so replaying ``model.updates``
+at start never brings a rolled-back model back.
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ from streams.detect import Engine, FrameDetector
 from streams.exceptions import ModelRefusedError
 from streams.rollout_config import RolloutConfig
 from streams.rollout_engine import Agreement, RolloutEngine
+from streams.rollout_memory import ROLLED_BACK_FILE, RolledBackVersions
 from streams.rollout_monitor import OutcomeWindows, rollback_reason
-from streams.rollout_state import RolloutPlan, apply, fold
+from streams.rollout_state import fold
 
-__all__ = ["ALL_CHECKPOINTS", "ModelManager", "cache_path"]
+__all__ = ["ALL_CHECKPOINTS", "ModelManager", "cache_path", "rolled_back_memory"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +71,7 @@ class ModelManager:
         worker_id: str,
         load: Loader,
         publish: Publisher,
+        rolled_back: RolledBackVersions | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._detector = detector
@@ -80,9 +84,10 @@ class ModelManager:
         self._displaced: Engine | None = None
         self._trial: _Trial | None = None
         self._judged: tuple[str, str] | None = None  # (new version, baseline version)
-        self._plan = RolloutPlan()
+        self._history: list[ModelUpdate] = []
         self._windows = OutcomeWindows(window=config.bounds.window_outcomes)
         self._refused: set[str] = set()
+        self._rolled_back = rolled_back if rolled_back is not None else RolledBackVersions(None)
         self._next_report = clock() + config.status_interval_s
 
     @property
@@ -97,14 +102,19 @@ class ModelManager:
 
     def catch_up(self, history: Iterable[ModelUpdate]) -> None:
         """Apply the plan the replayed history amounts to (loads at most two models)."""
-        self._follow(fold(history, checkpoint=self._config.checkpoint))
+        self._history = list(history)
+        self._follow()
 
     def on_update(self, update: ModelUpdate) -> None:
         """Apply one live update."""
-        self._follow(apply(self._plan, update, checkpoint=self._config.checkpoint))
+        self._history.append(update)
+        self._follow()
 
-    def _follow(self, plan: RolloutPlan) -> None:
-        self._plan = plan
+    def _follow(self) -> None:
+        # The whole history is folded again (it is short): a version refused or rolled back
+        # since the last update drops out and the model it displaced comes back into the plan.
+        skip = self._refused | self._rolled_back.versions()
+        plan = fold(self._history, checkpoint=self._config.checkpoint, skip=skip)
         active = plan.active
         if active is not None and active.model_version != self.active_version:
             engine = self._engine_for(active)
@@ -115,7 +125,7 @@ class ModelManager:
 
     def _engine_for(self, update: ModelUpdate) -> Engine | None:
         version = update.model_version
-        if version in self._refused:
+        if version in self._refused or version in self._rolled_back:
             return None
         if self._trial is not None and self._trial.update.model_version == version:
             return self._trial.engine  # promoting the trial: it is loaded already
@@ -178,7 +188,7 @@ class ModelManager:
 
     def _roll_back(self, version: str, reason: str) -> None:
         logger.warning("rolling back model %s: %s", version, reason)
-        self._refused.add(version)
+        self._rolled_back.add(version, reason)
         self._judged = None
         if self._trial is not None and self._trial.update.model_version == version:
             self._trial = None
@@ -232,3 +242,8 @@ def cache_path(config: RolloutConfig) -> Path:
     path = Path(config.cache_dir)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def rolled_back_memory(config: RolloutConfig) -> RolledBackVersions:
+    """The rolled-back versions remembered in ``config``'s cache directory."""
+    return RolledBackVersions(cache_path(config) / ROLLED_BACK_FILE)

@@ -24,7 +24,7 @@ from schemas.dead_letter import MessageSource, send_dead_letter
 from schemas.events import ModelStatus, ModelUpdate, Outcome
 from schemas.exceptions import DecodeError
 from streams.detect import FrameDetector
-from streams.model_manager import ModelManager, cache_path
+from streams.model_manager import ModelManager, cache_path, rolled_back_memory
 from streams.rollout_config import RolloutConfig
 from streams.rollout_fetch import load_update, trusted_keys
 
@@ -69,6 +69,7 @@ class RolloutLoop:
             worker_id=worker_id,
             load=lambda update: load_update(update, keys=keys, cache_dir=cache),
             publish=self._publish,
+            rolled_back=rolled_back_memory(config),
         )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="model-manager", daemon=True)

@@ -12,11 +12,14 @@ checkpoint whose frames it receives. An update applies when its targets are empt
 worker's checkpoint, or the worker serves every checkpoint; canary and shadow models then
 run only on the frames their targets match (:func:`targets_match`), and an active model
 serves all of the worker's frames.
+
+Versions in ``skip`` (refused or rolled back on this worker) are folded as if they had never
+been announced, so the model they displaced stays in the plan.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from schemas.events import ModelUpdate, RolloutTarget
@@ -46,10 +49,17 @@ def applies_to(update: ModelUpdate, checkpoint: str | None) -> bool:
     return any(t.checkpoint == checkpoint for t in update.targets)
 
 
-def apply(plan: RolloutPlan, update: ModelUpdate, *, checkpoint: str | None) -> RolloutPlan:
+def apply(
+    plan: RolloutPlan,
+    update: ModelUpdate,
+    *,
+    checkpoint: str | None,
+    skip: Collection[str] = (),
+) -> RolloutPlan:
     """The plan after ``update``: an activation ends the trial of the same version; a trial
-    replaces the previous trial; an update for another checkpoint changes nothing."""
-    if not applies_to(update, checkpoint):
+    replaces the previous trial; an update for another checkpoint, or of a version in
+    ``skip``, changes nothing."""
+    if not applies_to(update, checkpoint) or update.model_version in skip:
         return plan
     if update.rollout_mode == "active":
         trial = plan.trial
@@ -61,9 +71,11 @@ def apply(plan: RolloutPlan, update: ModelUpdate, *, checkpoint: str | None) -> 
     return RolloutPlan(active=plan.active, trial=update)
 
 
-def fold(updates: Iterable[ModelUpdate], *, checkpoint: str | None) -> RolloutPlan:
-    """The plan a whole history of updates amounts to, in order."""
+def fold(
+    updates: Iterable[ModelUpdate], *, checkpoint: str | None, skip: Collection[str] = ()
+) -> RolloutPlan:
+    """The plan a whole history of updates amounts to, in order, without ``skip``."""
     plan = RolloutPlan()
     for update in updates:
-        plan = apply(plan, update, checkpoint=checkpoint)
+        plan = apply(plan, update, checkpoint=checkpoint, skip=skip)
     return plan

@@ -17,9 +17,9 @@ from detector.engine import InferenceEngine
 from retrain.registry import Registry
 from schemas.events import Box, ModelStatus, ModelUpdate, Outcome, RolloutTarget, ScanFrame
 from streams.detect import FrameDetector
-from streams.exceptions import ModelRefusedError
+from streams.exceptions import ModelRefusedError, StreamsConfigError
 from streams.logic.images import png_payload
-from streams.model_manager import ModelManager
+from streams.model_manager import ModelManager, rolled_back_memory
 from streams.rollout_config import RolloutConfig
 from streams.rollout_fetch import load_update, trusted_keys
 from streams.rollout_monitor import RollbackBounds
@@ -48,6 +48,24 @@ class Edge:
     manager: ModelManager
     statuses: list[ModelStatus]
     registry: Registry
+    config: RolloutConfig
+
+
+def _start_edge(registry: Registry, config: RolloutConfig, start_artifact: Path) -> Edge:
+    """An edge worker's manager as it starts: ``start_artifact`` serving (``--model``), the
+    rolled-back memory read from ``config``'s cache directory."""
+    keys = trusted_keys(config.trusted_key_paths)
+    detector = FrameDetector(engine=InferenceEngine.from_artifact(start_artifact))
+    statuses: list[ModelStatus] = []
+    manager = ModelManager(
+        detector=detector,
+        config=config,
+        worker_id="w1",
+        load=lambda u: load_update(u, keys=keys, cache_dir=Path(config.cache_dir)),
+        publish=statuses.append,
+        rolled_back=rolled_back_memory(config),
+    )
+    return Edge(detector, manager, statuses, registry, config)
 
 
 @pytest.fixture
@@ -66,17 +84,7 @@ def edge(
         cache_dir=str(tmp_path / "cache"),
         bounds=RollbackBounds(window_outcomes=20, min_outcomes=10),
     )
-    keys = trusted_keys(config.trusted_key_paths)
-    detector = FrameDetector(engine=InferenceEngine.from_artifact(registry.artifact_dir("v0001")))
-    statuses: list[ModelStatus] = []
-    manager = ModelManager(
-        detector=detector,
-        config=config,
-        worker_id="w1",
-        load=lambda u: load_update(u, keys=keys, cache_dir=tmp_path / "cache"),
-        publish=statuses.append,
-    )
-    return Edge(detector, manager, statuses, registry)
+    return _start_edge(registry, config, registry.artifact_dir("v0001"))
 
 
 def _versions(detector: FrameDetector, frames: list[ScanFrame]) -> list[str]:
@@ -189,6 +197,44 @@ def test_a_worse_active_model_is_rolled_back_automatically(edge: Edge) -> None:
     assert _versions(edge.detector, _frames(2)) == ["v0001", "v0001"]
     edge.manager.on_update(edge.registry.update_event(edge.registry.get("v0002")))
     assert edge.manager.active_version == "v0001"  # a rolled-back version never returns
+
+
+def test_a_restarted_edge_never_serves_the_version_it_rolled_back(
+    edge: Edge, quiet_artifact: Path, tmp_path: Path
+) -> None:
+    history = [
+        edge.registry.update_event(edge.registry.get("v0001")),
+        edge.registry.promote("v0002", mode="active"),
+    ]
+    edge.manager.catch_up(history[:1])
+    edge.manager.on_outcomes(_outcomes("v0001", "tp", 20))
+    edge.manager.on_update(history[1])
+    edge.manager.on_outcomes(_outcomes("v0002", "fn", 10))
+    assert edge.manager.active_version == "v0001"
+    # A restart: fresh process state, the same cache directory, another model given at start;
+    # the replayed history still announces v0002 as active.
+    restarted = _start_edge(edge.registry, edge.config, quiet_artifact)
+    restarted.manager.catch_up(history)
+    assert restarted.manager.active_version == "v0001"
+    assert [(s.model_version, s.state) for s in restarted.statuses] == [("v0001", "active")]
+    assert _versions(restarted.detector, _frames(2)) == ["v0001", "v0001"]
+    restarted.manager.on_update(edge.registry.update_event(edge.registry.get("v0002")))
+    assert restarted.manager.active_version == "v0001"
+    # What the memory prevents: a worker with another cache directory follows the history.
+    forgetful_config = dataclasses.replace(edge.config, cache_dir=str(tmp_path / "other"))
+    forgetful = _start_edge(edge.registry, forgetful_config, quiet_artifact)
+    forgetful.manager.catch_up(history)
+    assert forgetful.manager.active_version == "v0002"
+
+
+def test_an_unreadable_rolled_back_memory_stops_the_start(edge: Edge) -> None:
+    memory = rolled_back_memory(edge.config)
+    memory.add("v0002", "miss rate worse")
+    assert "v0002" in rolled_back_memory(edge.config)
+    assert memory.path is not None
+    memory.path.write_text("{not json")
+    with pytest.raises(StreamsConfigError, match="rolled-back"):
+        rolled_back_memory(edge.config)
 
 
 def test_a_replayed_history_loads_only_what_it_amounts_to(edge: Edge) -> None:
