@@ -33,23 +33,16 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
-
-from confluent_kafka import Consumer, TopicPartition
 
 from infra.demo_children import ChildSpec, leakguard_argv
 from infra.exceptions import DemoError
 from infra.processes import LOOPBACK
 from infra.settings import LeakguardSettings
 
-#: Consumer group of ``leakguard scanner guards`` (``streams.guards.run_guards``'s default).
-#: The demo commits the topics' start offsets for it, so guards that join late (a group join
-#: on the embedded broker takes ~20 s) still see every frame and detection of the run.
-SIM_GUARDS_GROUP: Final = "leakguard-sim-guards"
 #: Files of a model artifact directory: detector.artifacts.MODEL_FILE and CARD_FILE (that
 #: module imports torch, which the demo process does not need).
 ARTIFACT_FILES: Final = ("model.safetensors", "model_card.json")
@@ -61,6 +54,9 @@ CONSOLE_READY_LINE: Final = "console ready at"
 #: What a Faust worker logs (at level info) once its agents run and its partitions are
 #: assigned: frames published after it get answers in steady-state time.
 WORKER_READY_LINE: Final = "[^Worker]: Ready"
+#: What ``leakguard scanner guards`` prints once it has its partitions (pinned at their
+#: ends): frames published after it meet guards who know their ground truth.
+GUARDS_READY_LINE: Final = "guards answering"
 #: What ``leakguard scanner simulate`` prints once its simulator is built: the run's clock
 #: starts there, not while the scanners are still importing.
 SCANNER_READY_LINE: Final = "publishing "
@@ -245,7 +241,7 @@ def _guards(options: DemoOptions) -> ChildSpec:
         "--miss-rate", f"{options.guard_miss_rate:g}",
         "--mistake-rate", f"{options.guard_mistake_rate:g}", "--seed", str(options.seed),
     )  # fmt: skip
-    return ChildSpec("guards", argv, STAGE_REVIEW)
+    return ChildSpec("guards", argv, STAGE_REVIEW, ready_line=GUARDS_READY_LINE)
 
 
 def _consoles(options: DemoOptions, *, runs_sink: bool) -> list[ChildSpec]:
@@ -324,25 +320,11 @@ def child_environment(run_dir: Path, bootstrap_servers: str) -> dict[str, str]:
     }
 
 
-def commit_start_offsets(
-    client: dict[str, str], group: str, positions: list[TopicPartition]
-) -> None:
-    """Commit ``positions`` for ``group`` before its consumer starts, so it reads from there."""
-    consumer = Consumer({**client, "group.id": group, "enable.auto.commit": False})
-    try:
-        consumer.commit(offsets=positions, asynchronous=False)
-    finally:
-        consumer.close()
+def add_demo_guard(run_dir: Path) -> None:
+    """Create the demo's console account where the consoles (data dir ``run_dir``) look."""
+    from streams.console.accounts import default_guards_path, ensure_guard
 
-
-def add_demo_guard(env: dict[str, str], log_path: Path) -> None:
-    """Create the demo's console account through the console's own command."""
-    argv = leakguard_argv("console", "add-guard", DEMO_GUARD, "--password", DEMO_PASSWORD)
-    with log_path.open("ab") as log:
-        result = subprocess.run(argv, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
-    if result.returncode != 0:
-        tail = log_path.read_text(errors="replace").strip().splitlines()[-10:]
-        raise DemoError("cannot create the demo guard account:\n" + "\n".join(tail))
+    ensure_guard(default_guards_path(run_dir), DEMO_GUARD, DEMO_PASSWORD)
 
 
 def write_json(path: Path, data: object) -> None:

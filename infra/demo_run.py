@@ -14,13 +14,11 @@ from typing import Final
 
 from infra.broker import EmbeddedBroker
 from infra.demo import (
-    SIM_GUARDS_GROUP,
     STAGE_REVIEW,
     STAGE_SCANNERS,
     DemoOptions,
     add_demo_guard,
     child_environment,
-    commit_start_offsets,
     plan_children,
     write_json,
 )
@@ -91,9 +89,6 @@ class DemoRun:
         )
         self._reader = EventReader(client=client, positions=positions)
         self._reader.start()
-        if self.options.guards:
-            guard_inputs = [p for p in positions if p.topic in (t.frames, t.detections)]
-            commit_start_offsets(client, SIM_GUARDS_GROUP, guard_inputs)
         env = child_environment(self.run_dir, self.bootstrap_servers)
         self._children = ChildGroup(log_dir=self.log_dir, env=env)
         specs = plan_children(
@@ -105,7 +100,7 @@ class DemoRun:
         )
         if self.options.consoles:
             step("creating the demo's console account")
-            add_demo_guard(env, self.log_dir / "console-accounts.log")
+            add_demo_guard(self.run_dir)
         step("starting the workers, the sink, the guards and the consoles")
         for spec in specs:
             if spec.stop_stage == STAGE_SCANNERS:
@@ -113,7 +108,7 @@ class DemoRun:
             child = self._children.start(spec)
             if spec.start_alone:
                 child.wait_ready(self.options.startup_timeout_s)
-        step("waiting for the workers to be ready")
+        step("waiting for the workers and the guards to be ready")
         for child in self._children.children:
             child.wait_ready(self.options.startup_timeout_s)
             self._children.check()

@@ -3,7 +3,6 @@ child-process handling, and the real demo end to end (a short run, and Ctrl-C)."
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import shutil
@@ -19,12 +18,14 @@ import pytest
 
 from infra.demo import (
     ARTIFACT_FILES,
-    SIM_GUARDS_GROUP,
+    DEMO_GUARD,
+    DEMO_PASSWORD,
     STAGE_REVIEW,
     STAGE_SCANNERS,
     STAGE_SINK,
     STAGE_WORKERS,
     DemoOptions,
+    add_demo_guard,
     model_image_px,
     plan_children,
     require_free_ports,
@@ -232,10 +233,14 @@ def test_plan_without_consoles_or_guards_runs_the_sink(tmp_path: Path) -> None:
     assert "sink" in _names(with_server)  # a ClickHouse server: the consoles run no sink
 
 
-def test_guard_group_is_the_simulated_guards_default() -> None:
-    from streams.guards import run_guards
+def test_demo_guard_can_sign_in_where_the_consoles_look(tmp_path: Path) -> None:
+    from streams.console.accounts import GuardStore, default_guards_path
 
-    assert inspect.signature(run_guards).parameters["group_id"].default == SIM_GUARDS_GROUP
+    add_demo_guard(tmp_path)
+    add_demo_guard(tmp_path)  # a second run keeps one account
+    store = GuardStore(default_guards_path(tmp_path))
+    assert list(store.accounts()) == [DEMO_GUARD]
+    assert store.verify(DEMO_GUARD, DEMO_PASSWORD)
 
 
 def test_artifact_files_are_the_detectors() -> None:
