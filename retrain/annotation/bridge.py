@@ -5,8 +5,9 @@ One step consumes a batch of ``AnnotationTask`` messages and handles each:
 * undecodable, or its image missing from the frame store (or not matching its SHA-256) —
   dead-lettered with the reason and the original bytes;
 * of an auto-labelled checkpoint — turned into an ``Annotation`` at once (``auto_label``);
-* else — created as a Label Studio task (found first, so a re-delivered task is never
-  created twice, even after a crash between creating it and remembering it).
+* else — created as a Label Studio task. The state notes the task before creating it and
+  its Label Studio id after, so a re-delivered task is never created twice; a task whose
+  creation was cut off (crash, timeout) is looked up in Label Studio before a new try.
 
 Offsets are committed only once the whole batch is handled and every produced event is
 flushed. When Label Studio is down the batch is kept, the partitions are paused (the consumer
@@ -174,8 +175,13 @@ class AnnotationBridge:
 
     def _retry_pending(self) -> None:
         if self._clock() < self._retry_at:
-            # Paused: polling keeps the consumer in its group and returns no messages.
-            self._consumer.consume(1, POLL_TIMEOUT_S)
+            # Paused: polling keeps the consumer in its group. A partition assigned by a
+            # rebalance meanwhile is not paused: its messages join the held batch (the commit
+            # after the batch covers them too) and it is paused as well.
+            messages = self._consumer.consume(CONSUME_BATCH_MESSAGES, POLL_TIMEOUT_S)
+            self._pending.extend(m for m in messages if m.error() is None)
+            if messages:
+                self._consumer.pause(self._consumer.assignment())
             return
         self._handle_pending()
 
@@ -224,9 +230,16 @@ class AnnotationBridge:
 
     def _create_task(self, task: AnnotationTask, image: bytes, ls: LabelStudioTarget) -> None:
         task_id = str(task.task_id)
-        if self._state.task(task_id) is not None:
+        known = self._state.task(task_id)
+        if known is not None and known.ls_task_id is not None:
             return
-        ls_task_id = ls.client.find_task(project_id=ls.project_id, key=TASK_KEY, value=task_id)
+        ls_task_id = None
+        if known is not None:  # an earlier attempt was cut off: it may have created the task
+            ls_task_id = ls.client.find_task(project_id=ls.project_id, key=TASK_KEY, value=task_id)
+        else:
+            self._state.record_task(
+                CreatedTask(task_id, ls.project_id, None, task.image.uri, task.image.sha256)
+            )
         if ls_task_id is None:
             width, height = image_size(image)
             payload = task_payload(

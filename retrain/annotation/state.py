@@ -3,7 +3,9 @@
 Three things must survive a crash or restart of the bridge:
 
 * ``tasks`` — which ``AnnotationTask`` became which Label Studio task (and so which image
-  the bridge serves for it): a re-delivered task is not created twice;
+  the bridge serves for it): a re-delivered task is not created twice. A row is written
+  *before* the task is created (``ls_task_id`` null) and completed after, so only a task
+  whose creation was interrupted needs a lookup in Label Studio;
 * ``emitted`` — which annotation *versions* (Label Studio annotation id + ``updated_at``)
   have become ``Annotation`` events: a re-delivered webhook or an overlapping poll never
   produces a second event;
@@ -33,7 +35,7 @@ _SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS tasks (
         task_id TEXT PRIMARY KEY,
         project_id INTEGER NOT NULL,
-        ls_task_id INTEGER NOT NULL,
+        ls_task_id INTEGER,
         image_uri TEXT NOT NULL,
         image_sha256 TEXT NOT NULL,
         created_at REAL NOT NULL
@@ -59,11 +61,12 @@ _SCHEMA: Final = (
 
 @dataclass(frozen=True)
 class CreatedTask:
-    """A Label Studio task the bridge created for an ``AnnotationTask``."""
+    """A Label Studio task the bridge creates for an ``AnnotationTask`` (``ls_task_id``
+    is ``None`` until Label Studio confirmed it)."""
 
     task_id: str
     project_id: int
-    ls_task_id: int
+    ls_task_id: int | None
     image_uri: str
     image_sha256: str
 
@@ -112,10 +115,12 @@ class BridgeState:
         return None if row is None else CreatedTask(*row)
 
     def record_task(self, created: CreatedTask) -> None:
-        """Remember a created task (idempotent)."""
+        """Remember a task being created (``ls_task_id`` ``None``) or created; a task that
+        already has its Label Studio id keeps it."""
         with self._lock:
             self._db.execute(
-                "INSERT OR IGNORE INTO tasks VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(task_id) DO UPDATE "
+                "SET ls_task_id = excluded.ls_task_id WHERE tasks.ls_task_id IS NULL",
                 (
                     created.task_id,
                     created.project_id,
@@ -203,7 +208,9 @@ class BridgeState:
     def counts(self) -> StateCounts:
         """Tasks created, versions emitted and rejected, webhooks waiting."""
         with self._lock:
-            tasks = self._db.execute("SELECT count(*) FROM tasks").fetchone()[0]
+            tasks = self._db.execute(
+                "SELECT count(*) FROM tasks WHERE ls_task_id IS NOT NULL"
+            ).fetchone()[0]
             states = dict(self._db.execute("SELECT state, count(*) FROM emitted GROUP BY state"))
             inbox = self._db.execute("SELECT count(*) FROM inbox").fetchone()[0]
         return StateCounts(

@@ -72,8 +72,10 @@ def test_state_remembers_versions_and_tasks_across_reopen(tmp_path: Path) -> Non
     assert not state.seen(version)
     state.record_version(version, state="emitted", annotation_id="a")
     state.record_version(version, state="emitted", annotation_id="b")  # a re-delivery
-    state.record_task(CreatedTask("t1", 1, 10, "/x.png", "0" * 64))
-    state.record_task(CreatedTask("t1", 1, 11, "/x.png", "0" * 64))
+    state.record_task(CreatedTask("t1", 1, None, "/x.png", "0" * 64))  # being created
+    assert state.counts().tasks == 0
+    state.record_task(CreatedTask("t1", 1, 10, "/x.png", "0" * 64))  # created
+    state.record_task(CreatedTask("t1", 1, 11, "/x.png", "0" * 64))  # a duplicate: ignored
     state.put("poll_cursor", "2026-01-01T00:00:00+00:00")
     state.close()
     reopened = BridgeState(path=path)

@@ -20,7 +20,10 @@ import httpx
 import pytest
 
 from retrain.annotation.auto_label import AutoLabelPolicy
+from retrain.annotation.bridge import AnnotationBridge
 from retrain.annotation.client import LabelStudioClient
+from retrain.annotation.exceptions import LabelStudioAuthError
+from retrain.annotation.local_server import USERNAME, LocalLabelStudio
 from retrain.annotation.ls_format import TASK_KEY, boxes_from_result
 from retrain.annotation.project import ensure_project
 from retrain.annotation.receiver import SECRET_HEADER
@@ -37,7 +40,6 @@ from tests.retrain.annotation.annotation_helpers import (
     running,
 )
 from tests.retrain.annotation.conftest import WEBHOOK_SECRET, BridgeRig
-from tests.retrain.annotation.label_studio_process import USERNAME, LocalLabelStudio
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -271,3 +273,26 @@ def test_polling_finds_an_annotation_no_webhook_announced(
     assert len(events) == 1
     assert events[0].task_id == task.task_id
     assert [o.class_name for o in events[0].objects] == ["usb"]
+
+
+def test_a_refused_token_stops_the_bridge_without_committing(
+    rig: BridgeRig, label_studio: LocalLabelStudio
+) -> None:
+    refused = LabelStudioClient(url=label_studio.url, token="not-the-token")
+    task = fn_task(kept_image(rig.tmp_path / "frames", frame_id="t0", seed=40)[0], frame_id="t0")
+    produce(rig.bootstrap, rig.topics.tasks, [CODEC.encode(task)])
+    bridge = rig.bridge(policy=NO_AUTO_LABEL, client=refused)
+    bridge.subscribe()
+    with pytest.raises(LabelStudioAuthError, match="refused the API token"):
+        _step_for(bridge, seconds=60)
+    refused.close()
+    letters = TopicReader(rig.bootstrap, rig.topics.dead_letter)
+    assert letters.read(at_least=1, timeout_s=3) == []  # a good task is not dead-lettered
+    letters.close()
+    assert _committed(rig) == 0
+
+
+def _step_for(bridge: AnnotationBridge, *, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        bridge.step()

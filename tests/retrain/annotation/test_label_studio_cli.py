@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from infra.settings import load_settings
+from retrain.annotation.local_server import USERNAME, LocalLabelStudio
 from retrain.annotation.ls_format import TASK_KEY
 from retrain.annotation.service import running_bridge
 from schemas.events import Annotation
@@ -24,7 +25,6 @@ from tests.retrain.annotation.annotation_helpers import (
     produce,
     running,
 )
-from tests.retrain.annotation.label_studio_process import USERNAME, LocalLabelStudio
 
 LEAKGUARD = str(Path(sys.executable).with_name("leakguard"))
 

@@ -1,10 +1,12 @@
-"""A real Label Studio for the tests, from its own virtualenv (scripts/install_label_studio.sh).
+"""A local Label Studio as a child process, from its own virtualenv.
 
-Started on a free loopback port with SQLite in a temporary directory and a known user and
-legacy API token, non-interactively (``label-studio start --username --password
---user-token --enable-legacy-api-token``). It dies with the test process (PDEATHSIG) and is
-stopped by the session fixture. SSRF protection is off because the bridge's webhook receiver
-listens on loopback, which Label Studio's default banned subnets include.
+``scripts/install_label_studio.sh`` installs Label Studio into ``.venv-labelstudio`` (its
+pins never touch ours). :class:`LocalLabelStudio` starts it on a free loopback port with
+SQLite under ``root`` and a known user and legacy API token, non-interactively
+(``label-studio start --username --password --user-token --enable-legacy-api-token``), for
+the tests and the benchmark. It dies with its parent (PDEATHSIG). SSRF protection is off
+because the bridge's webhook receiver listens on loopback, which Label Studio's default
+banned subnets include. Production runs Label Studio as its own service (docs/annotation.md).
 """
 
 from __future__ import annotations
@@ -19,20 +21,27 @@ from typing import Any, Final
 import httpx
 
 from infra.processes import LOOPBACK, ServiceProcess, die_with_parent, free_port, terminate_process
+from retrain.annotation.exceptions import AnnotationError
 
-#: Label Studio's own virtualenv, made by scripts/install_label_studio.sh.
-LABEL_STUDIO_VENV: Final = Path(__file__).resolve().parents[3] / ".venv-labelstudio"
+#: Label Studio's own virtualenv at the repository root (scripts/install_label_studio.sh).
+LABEL_STUDIO_VENV: Final = Path(__file__).resolve().parents[2] / ".venv-labelstudio"
 LABEL_STUDIO_BIN: Final = LABEL_STUDIO_VENV / "bin" / "label-studio"
 #: It starts in about a minute (migrations on an empty SQLite); give a loaded host three.
 STARTUP_TIMEOUT_S: Final = 300.0
+#: The user the server is started with (its token is random per start).
 USERNAME: Final = "annotator@leakguard.test"
 
 
 class LocalLabelStudio(ServiceProcess):
     """``label-studio start`` under ``root``; ``url`` and ``token`` once started."""
 
-    def __init__(self, *, root: Path) -> None:
+    def __init__(self, *, root: Path, binary: Path = LABEL_STUDIO_BIN) -> None:
+        if not binary.exists():
+            raise AnnotationError(
+                f"Label Studio is not installed at {binary}; run scripts/install_label_studio.sh"
+            )
         self.root = root
+        self.binary = binary
         self.port = free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
         self.token = secrets.token_hex(20)
@@ -88,7 +97,7 @@ class LocalLabelStudio(ServiceProcess):
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"Label Studio exited; see {self.root / 'label-studio.log'}")
+                raise AnnotationError(f"Label Studio exited; see {self.root / 'label-studio.log'}")
             try:
                 answer = httpx.get(
                     f"{self.url}/api/version",
@@ -101,10 +110,10 @@ class LocalLabelStudio(ServiceProcess):
                 pass
             time.sleep(1.0)
         self.stop()
-        raise RuntimeError(f"Label Studio did not answer within {STARTUP_TIMEOUT_S:.0f} s")
+        raise AnnotationError(f"Label Studio did not answer within {STARTUP_TIMEOUT_S:.0f} s")
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Call the REST API as the test user (what an annotator's browser does)."""
+        """Call the REST API as the started user (what an annotator's browser does)."""
         answer = httpx.request(
             method,
             f"{self.url}{path}",
