@@ -4,9 +4,10 @@
 The console reads every partition with ``assign()`` rather than joining a consumer group: a
 console must see all frames of its checkpoint, and two consoles of one checkpoint (two
 screens, a restart overlapping the old process) must not split the partitions between them.
-Positions come from the queue's stored offsets; a partition never read before starts at its
-end as it is at start-up, resolved before the console says it is ready, so a frame produced
-after "ready" is never skipped.
+Positions come from the queue's stored offsets. On the console's first start every
+partition starts at its end as it is then, resolved (and stored) before the console says it
+is ready, so a frame produced after "ready" is never skipped, and one produced while the
+console is down is read after its restart.
 
 Messages that do not decode are skipped with a warning: the edge worker, the consumer of
 record of both topics, already sends them to the dead-letter topic, and a second dead
@@ -90,6 +91,7 @@ class FrameFeed:
         self._queue = queue
         self._checkpoint = checkpoint
         self._lanes = frozenset(lanes)
+        self._key_prefix = f"{checkpoint}/".encode()
         self.changes = changes if changes is not None else Changes()
         self._codec = codec if codec is not None else Codec()
         self._consumer = consumer or Consumer(
@@ -105,9 +107,14 @@ class FrameFeed:
         self.skipped = 0
 
     def assign(self) -> None:
-        """Take every partition of both topics at the stored offset, else at today's end."""
+        """Take every partition of both topics at the stored offset, else at today's end.
+
+        The end offsets taken are stored at once: a partition that gets no message before a
+        restart must resume from here too, not from the end as it is at the restart.
+        """
         stored = self._queue.offsets()
         positions: list[TopicPartition] = []
+        first_seen: dict[tuple[str, int], int] = {}
         try:
             for topic in self._topics:
                 metadata = self._consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S)
@@ -120,9 +127,12 @@ class FrameFeed:
                         _, offset = self._consumer.get_watermark_offsets(
                             TopicPartition(topic, partition), timeout=METADATA_TIMEOUT_S
                         )
+                        first_seen[(topic, partition)] = offset
                     positions.append(TopicPartition(topic, partition, offset))
         except KafkaException as exc:
             raise ConsoleError(f"cannot read {', '.join(self._topics)} from Kafka: {exc}") from exc
+        if first_seen:
+            self._queue.save_offsets(first_seen)
         self._consumer.assign(positions)
 
     def run(self, stop: threading.Event) -> None:
@@ -151,13 +161,19 @@ class FrameFeed:
             if message.error() is not None:
                 logger.warning("Kafka consumer error (librdkafka retries): %s", message.error())
                 continue
-            changed |= self._take(message.value())
+            if not self._skippable(message.topic(), message.key()):
+                changed |= self._take(message.value())
             offsets[(message.topic(), message.partition())] = message.offset() + 1
         if offsets:
             self._queue.save_offsets(offsets)
         if changed:
             self.changes.bump()
         return len(messages)
+
+    def _skippable(self, topic: str, key: bytes | None) -> bool:
+        """Whether a frame is another checkpoint's by its key (``checkpoint/lane``, the
+        topic spec's), so its image is never decoded here; keyless frames are decoded."""
+        return topic == self._topics[0] and key is not None and not key.startswith(self._key_prefix)
 
     def _take(self, value: bytes | None) -> bool:
         """Store one message's event when it is for this console; whether it was."""

@@ -69,12 +69,13 @@ def detection(
     )
 
 
-def two_alarms(frame_id: str, *, lane: str = "1") -> Detection:
+def two_alarms(frame_id: str, *, checkpoint: str = "hq", lane: str = "1") -> Detection:
     """A phone and a usb stick alarmed, a quiet ``others`` below the threshold."""
     return detection(
         frame_id,
         detected("o1", (10, 10, 60, 50), class_name="phone", score=0.93),
         detected("o2", (80, 20, 120, 60), class_name="usb", score=0.71),
         detected("o3", (20, 70, 50, 100), class_name="others", score=0.2, alarmed=False),
+        checkpoint=checkpoint,
         lane=lane,
     )

@@ -1,0 +1,78 @@
+"""The console's Kafka feed on the real broker: its checkpoint only, bad messages skipped,
+and a restart resumes from the stored offsets without losing or repeating a frame."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from schemas import Codec
+from streams.console.feed import FrameFeed
+from streams.console.review_queue import ReviewQueue
+from tests.console.helpers import frame, two_alarms
+from tests.streams.conftest import StreamTopics, producer, stream_topics
+
+__all__ = ["stream_topics"]  # the fixture, imported so this package can use it
+
+pytestmark = pytest.mark.integration
+
+CODEC = Codec()
+
+
+def _feed(topics: StreamTopics, queue: ReviewQueue) -> FrameFeed:
+    feed = FrameFeed(
+        bootstrap_servers=topics.bootstrap, topics=topics.names, queue=queue, checkpoint="hq"
+    )
+    feed.assign()
+    return feed
+
+
+def _produce(topics: StreamTopics, frame_id: str, *, checkpoint: str = "hq") -> None:
+    kafka = producer(topics.bootstrap)
+    scan = frame(frame_id, checkpoint=checkpoint)
+    kafka.produce(topics.names.frames, key=f"{checkpoint}/1".encode(), value=CODEC.encode(scan))
+    detection = two_alarms(frame_id, checkpoint=checkpoint)
+    kafka.produce(topics.names.detections, key=frame_id.encode(), value=CODEC.encode(detection))
+    kafka.flush(10)
+
+
+def _step_until(feed: FrameFeed, done: Callable[[], bool], timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not done():
+        feed.step()
+
+
+def _complete(queue: ReviewQueue) -> list[str]:
+    """Frame ids of pending alarms whose image arrived too."""
+    return [item.frame_id for item in queue.pending(["1"]) if item.has_image]
+
+
+def test_the_feed_keeps_its_checkpoint_skips_bad_messages_and_resumes(
+    stream_topics: StreamTopics, tmp_path: Path
+) -> None:
+    queue = ReviewQueue(tmp_path / "queue.sqlite")
+    feed = _feed(stream_topics, queue)
+    _produce(stream_topics, "a")
+    _produce(stream_topics, "elsewhere", checkpoint="lab")
+    kafka = producer(stream_topics.bootstrap)
+    kafka.produce(stream_topics.names.detections, key=b"junk", value=b"not avro at all")
+    kafka.flush(10)
+    _produce(stream_topics, "b")
+    _step_until(feed, lambda: len(_complete(queue)) == 2)
+    assert _complete(queue) == ["a", "b"]
+    assert feed.skipped == 1
+    assert queue.lanes() == ["1"]
+    assert [i.frame_id for i in queue.pending(["1"])] == ["a", "b"]  # "lab" stayed out
+
+    stopped = threading.Event()
+    stopped.set()
+    feed.run(stopped)  # stops at once and closes the consumer: the console is down
+    _produce(stream_topics, "c")
+    again = _feed(stream_topics, queue)
+    _step_until(again, lambda: len(_complete(queue)) == 3)
+    assert _complete(queue) == ["a", "b", "c"]
+    assert again.skipped == 0  # the bad message before the stored offsets is not read again
