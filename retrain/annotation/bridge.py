@@ -50,7 +50,7 @@ from retrain.annotation.state import AnnotationVersion, BridgeState, CreatedTask
 from schemas import Codec, DecodeError, MessageSource, send_dead_letter
 from schemas.events import Annotation, AnnotationTask
 
-__all__ = ["AnnotationBridge", "BridgeTopics", "LabelStudioTarget"]
+__all__ = ["AnnotationBridge", "BridgeTopics", "LabelStudioTarget", "check_modes"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,15 @@ class LabelStudioTarget:
     tool_version: str
 
 
+def check_modes(policy: AutoLabelPolicy, *, label_studio_configured: bool) -> None:
+    """Fail at start-up when some checkpoint would have neither Label Studio nor auto-labels."""
+    if not label_studio_configured and not policy.covers_all:
+        raise BridgeConfigurationError(
+            "no Label Studio configured: set LEAKGUARD_ANNOTATION__LABEL_STUDIO_URL and "
+            'LEAKGUARD_ANNOTATION__API_TOKEN, or auto-label every checkpoint (["*"])'
+        )
+
+
 class AnnotationBridge:
     """Consumes ``AnnotationTask`` events with ``consumer`` (auto-commit off); see module.
 
@@ -108,11 +117,7 @@ class AnnotationBridge:
         codec: Codec | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if label_studio is None and not policy.covers_all:
-            raise BridgeConfigurationError(
-                "no Label Studio configured: set LEAKGUARD_ANNOTATION__LABEL_STUDIO_URL and "
-                'LEAKGUARD_ANNOTATION__API_TOKEN, or auto-label every checkpoint (["*"])'
-            )
+        check_modes(policy, label_studio_configured=label_studio is not None)
         if poll_interval_s <= 0 or retry_initial_s <= 0 or retry_max_s < retry_initial_s:
             raise BridgeConfigurationError("poll and retry intervals must be positive")
         self._consumer = consumer

@@ -17,7 +17,12 @@ from typing import Final
 from infra.settings import LeakguardSettings
 from infra.topics import load_spec
 from retrain.annotation.auto_label import AutoLabelPolicy
-from retrain.annotation.bridge import AnnotationBridge, BridgeTopics, LabelStudioTarget
+from retrain.annotation.bridge import (
+    AnnotationBridge,
+    BridgeTopics,
+    LabelStudioTarget,
+    check_modes,
+)
 from retrain.annotation.client import LabelStudioClient
 from retrain.annotation.exceptions import BridgeConfigurationError, LabelStudioUnavailableError
 from retrain.annotation.project import ensure_project, ensure_webhook
@@ -102,6 +107,7 @@ def running_bridge(
 
     annotation = settings.annotation
     policy = AutoLabelPolicy.of(annotation.auto_label_checkpoints)
+    check_modes(policy, label_studio_configured=annotation.label_studio_url is not None)
     client_config = {"bootstrap.servers": bootstrap_servers, **settings.kafka.client_config()}
     with ExitStack() as stack:
         state = open_state(settings)

@@ -49,6 +49,16 @@ def test_status_without_label_studio_reports_auto_label_mode(tmp_path: Path) -> 
     assert "*" in result.stdout
 
 
+def test_sync_refuses_checkpoints_with_neither_label_studio_nor_auto_label(tmp_path: Path) -> None:
+    env = {
+        "LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:1",  # never reached: checked first
+        "LEAKGUARD_ANNOTATION__AUTO_LABEL_CHECKPOINTS": '["hq-north"]',
+    }
+    result = _annotate(["sync"], env, tmp_path)
+    assert result.returncode == 1
+    assert "LEAKGUARD_ANNOTATION__LABEL_STUDIO_URL" in result.stderr
+
+
 @pytest.mark.integration
 @pytest.mark.slow
 def test_setup_is_idempotent_and_status_reports_the_project(
