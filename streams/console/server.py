@@ -89,10 +89,10 @@ class _Server(uvicorn.Server):
 
     def __init__(self, config: uvicorn.Config, *, stopping: threading.Event) -> None:
         super().__init__(config)
-        self._stopping = stopping
+        self.stopping = stopping
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self._stopping.set()
+        self.stopping.set()
         super().handle_exit(sig, frame)
 
     @contextlib.contextmanager
@@ -161,13 +161,6 @@ def run_console(
             analytics_error=analytics_error,
             secure_cookies=config.secure_cookies,
         )
-        runners: list[tuple[str, SinkRunner]] = [("console-feed", feed.run)]
-        if sink is not None:
-            runners.append(("console-sink", sink))
-        for name, runner in runners:
-            thread = threading.Thread(target=_guarded(runner), args=(stop,), name=name)
-            thread.start()
-            threads.append(thread)
         server = _Server(
             uvicorn.Config(
                 create_app(services),
@@ -179,7 +172,19 @@ def run_console(
             ),
             stopping=services.stopping,
         )
+        runners: list[tuple[str, SinkRunner]] = [("feed", feed.run)]
+        if sink is not None:
+            runners.append(("sink", sink))
+        crashes: list[str] = []
+        for name, runner in runners:
+            thread = threading.Thread(
+                target=_guarded(name, runner, server, crashes), args=(stop,), name=f"console-{name}"
+            )
+            thread.start()
+            threads.append(thread)
         _serve(server, on_ready)
+        if crashes:
+            raise ConsoleError(f"console stopped: {'; '.join(crashes)}")
     finally:
         stop.set()
         for thread in threads:
@@ -211,15 +216,21 @@ def _serve(server: _Server, on_ready: Callable[[str], None]) -> None:
         announcer.join(1.0)
 
 
-def _guarded(runner: SinkRunner) -> Callable[[threading.Event], None]:
-    """``runner``, logging a crash instead of dying silently; the web server keeps serving
-    (the review queue is still usable from what it holds)."""
+def _guarded(
+    name: str, runner: SinkRunner, server: _Server, crashes: list[str]
+) -> Callable[[threading.Event], None]:
+    """``runner``, stopping the whole console if it crashes: a console whose feed died would
+    show a quiet lane while alarms go unseen, and a dead sink would freeze the overview, so
+    the process exits with the reason and its supervisor sees it."""
 
     def run(event: threading.Event) -> None:
         try:
             runner(event)
-        except Exception:
-            logger.exception("console background thread stopped")
+        except Exception as exc:
+            logger.exception("console %s thread crashed", name)
+            crashes.append(f"the {name} thread crashed: {type(exc).__name__}: {exc}")
+            server.stopping.set()
+            server.should_exit = True
 
     return run
 

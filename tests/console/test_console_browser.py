@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from schemas import Codec, GuardVerdict
 from schemas.events import Detection, ScanFrame
+from streams.console.server import GRACEFUL_SHUTDOWN_S
 from tests.console.helpers import detected
 from tests.console.processes import LEAKGUARD, ConsoleProcess
 from tests.streams.conftest import StreamTopics, consume, producer, stream_topics
@@ -69,8 +71,11 @@ def console_url(stream_topics: StreamTopics, tmp_path: Path) -> Iterator[str]:
     try:
         yield console.wait_ready(timeout_s=180)
     finally:
+        started = time.monotonic()
         status = console.stop()
     assert status == 0, f"console did not stop cleanly ({status}):\n{console.output()}"
+    # The page's live stream is still open: stopping must not wait for it.
+    assert time.monotonic() - started < GRACEFUL_SHUTDOWN_S
 
 
 def _scene() -> tuple[ScanFrame, Detection]:
@@ -177,4 +182,3 @@ def test_a_guard_clears_one_object_and_marks_a_missed_item(
     page.reload()
     expect(page.locator("#queue-count")).to_have_text("0")
     expect(banner).to_be_hidden()
-    context.close()
