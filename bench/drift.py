@@ -1,0 +1,448 @@
+"""Benchmark: issue #8's drift scenario, one retrain cycle end to end, before/after figures.
+
+Run by hand::
+
+    .venv/bin/python -m bench.drift --model detector/starter/model [--n-frames 300]
+        [--n-eval 200] [--n-base 200] [--n-replay 400 | --replay DIR ...] [--steps 300]
+        [--device cpu] [--size PX] [--work DIR]
+
+What happens, with the project's own parts and no Kafka (the broker path of the same loop
+is tested in ``tests/retrain/test_retrain_loop.py``):
+
+1. The base model (any artifact) is signed into a fresh registry as ``v0001`` and serves an
+   edge: a real :class:`~streams.detect.FrameDetector` driven by a real
+   :class:`~streams.model_manager.ModelManager`.
+2. The checkpoint drifts: the simulator puts metal bag decorations shaped like phones into
+   the bags (``detector.sim.drift``, ``phone-decoration``). The edge detects
+   ``--n-frames`` frames; simulated guards (``streams.logic.guard_policy``) review them.
+3. Every reviewed frame with a mistake becomes annotation tasks
+   (``streams.logic.annotation``) that the auto-labeller turns into ``Annotation`` events
+   (``retrain.annotation.auto_label``). A task knows only the corrected objects, so the
+   frame's confirmed alarms are added to its annotation (the guard confirmed them): the
+   fine-tune must not learn the frame's real media as background.
+4. One retrain cycle (``retrain.cycle``): freeze, fine-tune in a child process on the new
+   frames plus a replay of base data, gate (base hold-out = the base set below), register.
+5. A candidate that passed the gate goes shadow -> canary (lane 2) -> active at the edge,
+   with fresh drifted frames reviewed at each step and the outcomes fed to the rollback
+   monitor.
+6. Reported: false alarms on the decorations in ``--n-eval`` held-out drifted frames with
+   the base model and with the model the edge serves at the end (goal: at least 80 % fewer),
+   and mAP@0.5 (storage media) on ``--n-base`` plain ``cluttered`` frames (goal: changes by
+   less than 1 point). Written to ``<work>/drift.json`` too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+from detector.artifacts import load_artifact
+from detector.datasets.generate import GenerateJob, generate_dataset
+from detector.engine import InferenceEngine
+from detector.sim.drift import drifted, get_drift
+from detector.sim.scenes import get_preset
+from detector.sim.stream import ScannerStream
+from retrain.annotation.auto_label import auto_annotation
+from retrain.cycle import RetrainConfig, Retrainer
+from retrain.keys import public_key_pem
+from retrain.registry import Registry
+from schemas.events import (
+    Annotation,
+    Detection,
+    GuardVerdict,
+    ImageLink,
+    LabeledBox,
+    ModelStatus,
+    ModelUpdate,
+    Outcome,
+    RolloutTarget,
+    ScanFrame,
+)
+from streams.detect import FrameDetector
+from streams.logic.annotation import build_annotation_tasks
+from streams.logic.guard_policy import GuardPolicy
+from streams.logic.outcomes import iou, match_outcomes
+from streams.model_manager import ModelManager
+from streams.rollout_config import RolloutConfig
+from streams.rollout_fetch import load_update, trusted_keys
+from streams.sources import frame_from_simulated
+
+CHECKPOINT: Final[str] = "hq"
+DRIFT: Final[str] = "phone-decoration"
+#: A false alarm counts as "on a decoration" when its box covers a third of one (IoU): boxes
+#: around tilted or partly hidden decorations are loose, and no medium was there (the guard
+#: rejected the alarm).
+CONFUSER_MIN_IOU: Final[float] = 0.3
+#: Frames per detector call: the edge's batch size.
+BATCH: Final[int] = 8
+#: Lane seeds: the frames the guards review, the held-out evaluation frames, the rollout.
+LANE_REVIEWED, LANE_EVAL, LANE_ROLLOUT, LANE_CANARY = "1", "2", "3", "4"
+#: What one run writes into the work folder (removed at the start of the next run).
+RUN_DIRS: Final[tuple[str, ...]] = ("registry", "retrain", "edge-cache", "frames")
+
+console = Console()
+
+
+@dataclasses.dataclass
+class Tally:
+    """What the guards saw on a run of frames."""
+
+    frames: int = 0
+    decorations: int = 0
+    decoration_false_alarms: int = 0
+    false_alarms: int = 0
+    true_alarms: int = 0
+    missed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Reviewed:
+    """One frame after detection and the guard's review."""
+
+    frame: ScanFrame
+    detection: Detection
+    verdict: GuardVerdict
+    outcomes: tuple[Outcome, ...]
+
+
+def drifted_frames(lane: str, n: int, *, size: int, seed: int) -> list[ScanFrame]:
+    """``n`` frames of the drifting checkpoint's ``lane``, rendered now (no pacing)."""
+    stream = ScannerStream(
+        checkpoint_id=CHECKPOINT,
+        lane_id=lane,
+        preset=drifted(get_preset("cluttered"), DRIFT),
+        seed=seed,
+        width_px=size,
+        height_px=size,
+    )
+    return [frame_from_simulated(stream.frame(i)) for i in track(range(n), f"render lane {lane}")]
+
+
+def review(
+    detector: FrameDetector, frames: Sequence[ScanFrame], guards: GuardPolicy, label: str
+) -> tuple[Tally, list[Reviewed]]:
+    """Detect ``frames`` at the edge, have the guards review them, count alarms."""
+    confusers = get_drift(DRIFT).subtypes
+    tally, reviewed = Tally(), []
+    for start in track(range(0, len(frames), BATCH), label):
+        chunk = frames[start : start + BATCH]
+        for frame, detection in zip(chunk, detector.run_batch(chunk), strict=True):
+            if not isinstance(detection, Detection):
+                raise detection
+            truth = frame.ground_truth or ()
+            verdict = guards.answer(detection, truth).verdict
+            outcomes = tuple(match_outcomes(detection, verdict))
+            decorations = [g for g in truth if g.subtype in confusers]
+            tally.frames += 1
+            tally.decorations += len(decorations)
+            for outcome in outcomes:
+                if outcome.kind == "fp":
+                    tally.false_alarms += 1
+                    if any(iou(outcome.box, d.box) >= CONFUSER_MIN_IOU for d in decorations):
+                        tally.decoration_false_alarms += 1
+                tally.true_alarms += outcome.kind == "tp"
+                tally.missed += outcome.kind == "fn"
+            reviewed.append(Reviewed(frame, detection, verdict, outcomes))
+    return tally, reviewed
+
+
+def frame_annotation(item: Reviewed, image: ImageLink) -> Annotation | None:
+    """The auto-labels of a frame's tasks merged into one annotation, plus its confirmed
+    alarms; None for a frame without mistakes."""
+    tasks = build_annotation_tasks(item.detection, item.verdict, item.outcomes, image=image)
+    if not tasks:
+        return None
+    labels = [auto_annotation(task) for task in tasks]
+    confirmed = tuple(
+        LabeledBox(class_name=o.class_name, box=o.box) for o in item.outcomes if o.kind == "tp"
+    )
+    return dataclasses.replace(
+        labels[0],
+        objects=tuple(obj for label in labels for obj in label.objects) + confirmed,
+        provenance={**labels[0].provenance, "coverage": "corrections_and_confirmed_alarms"},
+    )
+
+
+def base_sets(args: argparse.Namespace, work: Path, size: int) -> tuple[Path, tuple[Path, ...]]:
+    """The base cluttered hold-out and the replay sets (generated unless ``--replay``)."""
+    sets = {"base": (args.n_base, args.seed + 101)}
+    if not args.replay:
+        sets["replay"] = (args.n_replay, args.seed + 202)
+    for name, (n, seed) in sets.items():
+        job = GenerateJob(
+            preset=get_preset("cluttered"),
+            seed=seed,
+            out=work / name,
+            width_px=size,
+            height_px=size,
+        )
+        if not (job.out / "annotations.json").is_file():
+            console.print(f"generating {n} cluttered frames: {job.out}")
+            generate_dataset(job, n_images=n, workers=args.workers)
+    replay = tuple(args.replay) if args.replay else (work / "replay",)
+    return work / "base", replay
+
+
+class Edge:
+    """An edge worker without Kafka: detector + model manager, statuses kept in a list."""
+
+    def __init__(self, artifact: Path, public_key: Path, cache: Path) -> None:
+        config = RolloutConfig(
+            trusted_key_paths=(str(public_key),),
+            cache_dir=str(cache),
+            checkpoint=CHECKPOINT,
+            status_interval_s=1e-3,  # every tick reports the trial's agreement
+        )
+        keys = trusted_keys(config.trusted_key_paths)
+        self.detector = FrameDetector(engine=InferenceEngine.from_artifact(artifact))
+        self.statuses: list[ModelStatus] = []
+        self.manager = ModelManager(
+            detector=self.detector,
+            config=config,
+            worker_id="bench-edge",
+            load=lambda u: load_update(u, keys=keys, cache_dir=cache),
+            publish=self.statuses.append,
+        )
+
+    def follow(self, updates: list[ModelUpdate]) -> None:
+        """Apply the updates announced since the last call."""
+        while updates:
+            self.manager.on_update(updates.pop(0))
+
+    def serve(self, frames: Sequence[ScanFrame], guards: GuardPolicy, label: str) -> Tally:
+        """Detect and review ``frames``; the outcomes go to the rollback monitor."""
+        tally, reviewed = review(self.detector, frames, guards, label)
+        self.manager.on_outcomes(o for item in reviewed for o in item.outcomes)
+        self.manager.tick()
+        return tally
+
+
+def collect_annotations(
+    reviewed: Sequence[Reviewed], frames_dir: Path
+) -> list[tuple[Annotation, bytes]]:
+    """The training annotations of the reviewed frames, with their PNG bytes."""
+    frames_dir.mkdir(parents=True, exist_ok=True)
+    found = []
+    for item in reviewed:
+        png = item.frame.image.inline or b""
+        digest = hashlib.sha256(png).hexdigest()
+        path = frames_dir / f"{digest}.png"
+        path.write_bytes(png)
+        annotation = frame_annotation(item, ImageLink(uri=path.resolve().as_uri(), sha256=digest))
+        if annotation is not None:
+            found.append((annotation, png))
+    return found
+
+
+def _drop(before: int, after: int) -> float | None:
+    return None if before == 0 else 100.0 * (before - after) / before
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """The whole scenario; returns the figures written to ``drift.json``."""
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="leakguard-drift-"))
+    work.mkdir(parents=True, exist_ok=True)
+    clock: dict[str, float] = {}
+    started = time.monotonic()
+    size = args.size or load_artifact(args.model).card.preset.min_size
+    key = Ed25519PrivateKey.generate()
+    public_key = work / "registry.pub.pem"
+    public_key.write_bytes(public_key_pem(key.public_key()))
+    updates: list[ModelUpdate] = []
+    for own in RUN_DIRS:  # a reused work folder keeps its data sets, not the last run's state
+        shutil.rmtree(work / own, ignore_errors=True)
+    registry = Registry(work / "registry", signing_key=key, announce=updates.append)
+    base = registry.register(Path(args.model), parent=None, state="active", reason="base model")
+    base_dir, replay = base_sets(args, work, size)
+    clock["data_s"] = time.monotonic() - started
+    edge = Edge(registry.artifact_dir(base.version), public_key, work / "edge-cache")
+    guards = GuardPolicy(seed=args.seed)
+    evaluation = drifted_frames(LANE_EVAL, args.n_eval, size=size, seed=args.seed)
+    before = edge.serve(evaluation, guards, "base model, held-out drifted frames")
+    stream = drifted_frames(LANE_REVIEWED, args.n_frames, size=size, seed=args.seed)
+    seen, reviewed = review(edge.detector, stream, guards, "base model, reviewed frames")
+    annotations = collect_annotations(reviewed, work / "frames")
+    retrainer = Retrainer(
+        config=RetrainConfig(
+            workdir=work / "retrain",
+            trigger_samples=1,
+            base_holdout_dir=base_dir,
+            replay_dirs=replay,
+            steps=args.steps,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            device=args.device,
+            auto_rollout="shadow",
+        ),
+        registry=registry,
+    )
+    for annotation, png in annotations:
+        retrainer.store.add(annotation, png)
+    console.print(
+        f"{len(annotations)} annotated frames ({seen.decoration_false_alarms} false alarms on "
+        f"decorations in {seen.frames} frames); retraining ({args.steps} steps, {args.device})"
+    )
+    t0 = time.monotonic()
+    with console.status("fine-tune, evaluate and gate in a child process"):
+        cycle = retrainer.run_once()
+    clock["retrain_s"] = time.monotonic() - t0
+    console.print(f"candidate {cycle.record.version}: {cycle.record.state}; {cycle.job.reasons}")
+    steps: list[dict[str, Any]] = []
+    final = before
+    if cycle.job.passed:
+        version = cycle.record.version
+        edge.follow(updates)
+        shadow_frames = drifted_frames(LANE_ROLLOUT, args.n_rollout, size=size, seed=args.seed)
+        edge.serve(shadow_frames, guards, f"shadow {version}")
+        steps.append({"state": "shadow", "agreement": edge.statuses[-1].agreement_rate})
+        registry.promote(
+            version,
+            mode="canary",
+            targets=(RolloutTarget(checkpoint=CHECKPOINT, lane=LANE_CANARY),),
+        )
+        edge.follow(updates)
+        canary_frames = drifted_frames(LANE_CANARY, args.n_rollout, size=size, seed=args.seed)
+        canary = edge.serve(canary_frames, guards, f"canary {version} (lane {LANE_CANARY})")
+        steps.append(
+            {
+                "state": "canary",
+                "served_by": edge.manager.active_version,
+                **dataclasses.asdict(canary),
+            }
+        )
+        registry.promote(version, mode="active", reason="drift bench: canary held")
+        edge.follow(updates)
+        final = edge.serve(evaluation, guards, f"active {edge.manager.active_version}, held-out")
+        steps.append({"state": "active", "edge_active": edge.manager.active_version})
+    metrics = cycle.job.metrics
+    map_before = metrics.get("gate/parent_base_map50")
+    map_after = metrics.get("gate/candidate_base_map50")
+    return {
+        "model": str(args.model),
+        "work": str(work),
+        "size_px": size,
+        "options": {k: v for k, v in vars(args).items() if k not in ("model", "work")}
+        | {"replay": [str(r) for r in replay]},
+        "reviewed": dataclasses.asdict(seen),
+        "annotated_frames": len(annotations),
+        "candidate": {
+            "version": cycle.record.version,
+            "state": registry.get(cycle.record.version).state,
+            "gate": list(cycle.job.reasons),
+        },
+        "rollout": steps,
+        "edge_statuses": [
+            f"{s.model_version} {s.state} {s.error or ''}".strip() for s in edge.statuses
+        ],
+        "before": dataclasses.asdict(before),
+        "after": dataclasses.asdict(final),
+        "decoration_false_alarm_drop_pct": _drop(
+            before.decoration_false_alarms, final.decoration_false_alarms
+        ),
+        "base_map50_before": map_before,
+        "base_map50_after": map_after,
+        "base_map50_change_pts": None
+        if map_before is None or map_after is None
+        else 100 * (map_after - map_before),
+        "wall_s": clock | {"total_s": time.monotonic() - started},
+    }
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}"
+
+
+def _table(result: dict[str, Any]) -> Table:
+    table = Table(title=f"drift scenario ({result['size_px']} px, model {result['model']})")
+    for column in ("figure", "before (base model)", "after (edge's model)", "goal"):
+        table.add_column(column)
+    before, after = result["before"], result["after"]
+    drop = result["decoration_false_alarm_drop_pct"]
+    table.add_row(
+        f"false alarms on decorations ({before['decorations']} in {before['frames']} frames)",
+        str(before["decoration_false_alarms"]),
+        str(after["decoration_false_alarms"]),
+        f">= 80 % fewer (got {'n/a' if drop is None else f'{drop:.0f} %'})",
+    )
+    table.add_row("all false alarms", str(before["false_alarms"]), str(after["false_alarms"]), "")
+    table.add_row(
+        "confirmed alarms / missed media",
+        f"{before['true_alarms']} / {before['missed']}",
+        f"{after['true_alarms']} / {after['missed']}",
+        "",
+    )
+    change = result["base_map50_change_pts"]
+    table.add_row(
+        "mAP@0.5 media, base cluttered set",
+        _pct(result["base_map50_before"]),
+        _pct(result["base_map50_after"]),
+        f"|change| < 1 pt (got {'n/a' if change is None else f'{change:+.2f}'})",
+    )
+    return table
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse options, run the scenario, print and write the figures."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", required=True, help="base model artifact directory")
+    parser.add_argument(
+        "--n-frames",
+        type=int,
+        default=300,
+        help="drifted frames the guards review before the retrain",
+    )
+    parser.add_argument(
+        "--n-eval", type=int, default=200, help="held-out drifted frames, before and after"
+    )
+    parser.add_argument(
+        "--n-base", type=int, default=200, help="plain cluttered frames for mAP@0.5 (and the gate)"
+    )
+    parser.add_argument(
+        "--n-replay",
+        type=int,
+        default=400,
+        help="cluttered frames generated for replay (without --replay)",
+    )
+    parser.add_argument(
+        "--replay",
+        action="append",
+        type=Path,
+        help="COCO set(s) of base training data to replay instead",
+    )
+    parser.add_argument(
+        "--n-rollout", type=int, default=24, help="drifted frames served in shadow and in canary"
+    )
+    parser.add_argument("--steps", type=int, default=300, help="fine-tune steps")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=1e-4, help="fine-tune learning rate")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument(
+        "--size", type=int, default=None, help="frame side in px (default: the model's input size)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2, help="processes generating data sets")
+    parser.add_argument("--work", default=None, help="work folder (default: a new temporary one)")
+    result = run(parser.parse_args(argv))
+    console.print(_table(result))
+    out = Path(result["work"]) / "drift.json"
+    out.write_text(json.dumps(result, indent=1))
+    console.print(f"wall time {result['wall_s']['total_s']:.0f} s; figures in {out}")
+
+
+if __name__ == "__main__":
+    main()
