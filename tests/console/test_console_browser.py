@@ -149,6 +149,10 @@ def test_a_guard_clears_one_object_and_marks_a_missed_item(
     expect(page.locator("#frame-image")).to_have_js_property("complete", True)
 
     page.click("button[data-object-id=o2]")
+    page.keyboard.press("1")  # keyboard: clear object 1 ...
+    expect(page.locator("#objects li.cleared")).to_have_count(2)
+    page.keyboard.press("1")  # ... and restore it
+    expect(page.locator("#objects li.cleared")).to_have_count(1)
     page.keyboard.press("m")
     sdcard = next(g.box for g in frame.ground_truth or () if g.class_name == "sdcard")
     drawn = (sdcard.x1 - 3, sdcard.y1 - 3, sdcard.x2 + 3, sdcard.y2 + 3)

@@ -14,6 +14,7 @@ const state = {
   missed: [],       // {class_name, box}
   drawing: false,
   draft: null,      // box being drawn [x1, y1, x2, y2]
+  sending: false,   // a verdict is on its way
 };
 
 function el(tag, attrs = {}, text = "") {
@@ -183,7 +184,12 @@ function toggleObject(objectId) {
 
 async function sendVerdict(clearAll) {
   const item = current();
-  if (!item || !item.detection || item.reviewed_by) return;
+  if (!item || !item.detection || item.reviewed_by || state.sending) return;
+  state.sending = true;  // one verdict per frame: a double press must not send twice
+  try { await postVerdict(item, clearAll); } finally { state.sending = false; }
+}
+
+async function postVerdict(item, clearAll) {
   const rejected = clearAll ? item.detection.objects.filter((o) => o.alarmed).map((o) => o.object_id)
     : [...state.cleared];
   $("status").textContent = "sending…";
@@ -272,6 +278,7 @@ function step(delta) {
 }
 
 document.addEventListener("keydown", (event) => {
+  if (event.target.tagName === "BUTTON" && (event.key === "Enter" || event.key === " ")) return;
   if (event.target.tagName === "SELECT" || event.target.tagName === "INPUT") {
     if (event.key === "Enter" && state.draft) { event.preventDefault(); $("missed-add").click(); }
     if (event.key === "Escape") { stopDrawing(); render(); }
