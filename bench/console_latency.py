@@ -142,7 +142,7 @@ def main() -> None:
              "--topic-prefix", prefix, "--model", str(work / "model"),
              "--frame-store", str(work / "fs"), "--loglevel", "warning"],
             env={**os.environ, **env}, stdout=(work / "edge.log").open("wb"),
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.STDOUT, cwd=work,  # Faust keeps its data dir in the cwd
         )  # fmt: skip
         server = ConsoleProcess(
             "--checkpoint", "hq", "--lane", "1", "--port", "0", "--no-sink",

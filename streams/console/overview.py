@@ -98,14 +98,14 @@ class Overview:
 
     def headline(self) -> dict[str, Any]:
         """Frames, unreviewed alarms and TP/FP/FN objects per class over the window."""
-        by_title = {result.panel.title: result for result in self.panels}
-        frames = sum(row[2] for row in by_title[_THROUGHPUT].rows)
+        rows = {result.panel.title: result.rows for result in self.panels}
+        frames = sum(row[2] for row in rows.get(_THROUGHPUT, []))
         per_class: dict[str, dict[str, int]] = {}
-        for _, series, objects in by_title[_OUTCOMES].rows:
+        for _, series, objects in rows.get(_OUTCOMES, []):
             class_name, kind = str(series).rsplit(" ", 1)
             counts = per_class.setdefault(class_name, {"tp": 0, "fp": 0, "fn": 0})
             counts[kind] += int(objects)
-        unreviewed = by_title[_UNREVIEWED].rows
+        unreviewed = rows.get(_UNREVIEWED, [])
         return {
             "frames": frames,
             "unreviewed_alarms": unreviewed[0][0] if unreviewed else None,

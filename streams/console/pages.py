@@ -60,8 +60,13 @@ def login(
     """Check the password and start a session at ``lane``; 401 (the form again) if wrong."""
     if not services.signer.check_login_token(request.cookies.get(LOGIN_COOKIE), csrf_token):
         return _login_page(request, services, error="The form expired; sign in again.", status=403)
+    if services.throttle.blocked(guard):
+        error = "Too many wrong passwords for this guard; try again in a few minutes."
+        return _login_page(request, services, error=error, status=429)
     if lane not in services.lane_choices() or not services.guards.verify(guard, password):
+        services.throttle.failed(guard)
         return _login_page(request, services, error="Wrong guard, password or lane.", status=401)
+    services.throttle.succeeded(guard)
     cookie, _ = services.signer.issue(guard=guard, lane=lane)
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(

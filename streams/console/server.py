@@ -6,7 +6,7 @@ let uvicorn finish the requests in flight, then stop the threads, deliver what t
 publisher still holds and close the queue, and :func:`run_console` returns normally.
 
 Embedded chdb is in-process: a second process cannot open the chdb directory the sink
-process holds (chdb locks it; ``tests/console/test_chdb_cross_process.py`` shows it). So
+process holds (chdb locks it; ``tests/console/test_console_analytics.py`` shows it). So
 with embedded analytics the console runs the ClickHouse sink itself, in a thread, and its
 overview reads the same session through a lock. With a ClickHouse server the sink runs on
 its own (``leakguard analytics sink``) and the console only queries.
@@ -18,6 +18,7 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,7 +200,7 @@ def _serve(server: _Server, on_ready: Callable[[str], None]) -> None:
 
     def announce() -> None:
         while not server.started and not server.should_exit:
-            threading.Event().wait(0.05)
+            time.sleep(0.05)
         if server.started:
             on_ready(server.bound_url())
 

@@ -18,6 +18,7 @@ from streams.console.accounts import GuardStore
 from streams.console.feed import Changes
 from streams.console.review_queue import ReviewQueue
 from streams.console.sessions import SessionSigner
+from streams.console.throttle import SignInThrottle
 
 __all__ = ["ConsoleServices", "get_services"]
 
@@ -41,6 +42,7 @@ class ConsoleServices:
     analytics: AnalyticsBackend | None = None
     analytics_error: str | None = None
     secure_cookies: bool = False
+    throttle: SignInThrottle = field(default_factory=SignInThrottle)
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def lane_choices(self) -> list[str]:
