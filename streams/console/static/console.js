@@ -95,7 +95,8 @@ function renderFrame(item) {
   overlay.replaceChildren();
   $("image-error").hidden = true;
   if (!item) { $("frame-title").textContent = "Waiting for the first frame…"; image.removeAttribute("src"); return; }
-  $("frame-title").textContent = `frame ${item.frame_id} · lane ${item.lane}`;
+  const model = item.detection ? ` · model ${item.detection.model_version}` : "";
+  $("frame-title").textContent = `frame ${item.frame_id} · lane ${item.lane}${model}`;
   $("frame-state").textContent = item.reviewed_by ? `answered by ${item.reviewed_by}`
     : item.detection ? (item.alarmed ? "ALARM" : "clear") : "detecting…";
   if (item.image_url) {
