@@ -8,8 +8,11 @@ bare ``avro`` (DatumWriter/DatumReader), and the leakguard codec, both on plain 
 (``encode_record``/``decode_record``: framing, fingerprint lookup, limits) and on typed
 events (``encode``/``decode``: plus the dataclass conversion, the path agents use).
 
-Each round times one batch of every operation, interleaved, so load from other processes on
-a shared machine hits all paths alike. A cell is the median events/s over the rounds; "×
+Time is this thread's CPU time (``time.thread_time``), so the seconds spent waiting for a
+core on a loaded machine are not counted; rates are events per CPU-second, which on an idle
+machine is events per second. Each round times one batch of every operation, interleaved,
+so what load remains (caches, memory bandwidth shared with other processes) hits all paths
+alike. A cell is the median events/s over the rounds; "×
 fastavro" is the median over rounds of the time per event divided by bare fastavro's *in the
 same round* (a paired ratio, steadier than a ratio of medians on a loaded machine): the
 codec's overhead, which the issue bounds at 15 %. The load average is printed with the table.
@@ -47,8 +50,8 @@ DETECTED_OBJECTS = 10
 
 def _batch_size(operation: Callable[[], object], *, seconds: float) -> int:
     """How many calls of ``operation`` take about ``seconds`` (after a warm-up)."""
-    calls, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds / 4:
+    calls, start = 0, time.thread_time()
+    while time.thread_time() - start < seconds / 4:
         operation()
         calls += 1
     return max(1, round(calls * 4))
@@ -56,10 +59,10 @@ def _batch_size(operation: Callable[[], object], *, seconds: float) -> int:
 
 def _time_batch(operation: Callable[[], object], batch: int) -> float:
     """Seconds per call over one batch."""
-    begin = time.perf_counter()
+    begin = time.thread_time()
     for _ in range(batch):
         operation()
-    return (time.perf_counter() - begin) / batch
+    return (time.thread_time() - begin) / batch
 
 
 def _measure(
