@@ -162,9 +162,8 @@ class Rig:
         read = [0]
 
         def drain(timeout_s: float = 0.05) -> None:
-            message = reader.poll(timeout_s)
-            if message is not None and message.error() is None:
-                read[0] += 1
+            messages = reader.consume(500, timeout_s)
+            read[0] += sum(1 for m in messages if m.error() is None)
 
         producer = Producer({"bootstrap.servers": self.bootstrap})
 

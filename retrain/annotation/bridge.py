@@ -162,8 +162,9 @@ class AnnotationBridge:
             try:
                 self._drain_webhooks()
                 if self._clock() >= self._next_poll_at:
-                    self._poll()
+                    # Scheduled first: a failed poll waits its turn, not hammering Label Studio.
                     self._next_poll_at = self._clock() + self._poll_interval_s
+                    self._poll()
             except LabelStudioUnavailableError as exc:
                 logger.warning("annotations wait for Label Studio: %s", exc)
 
