@@ -17,8 +17,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,9 +88,22 @@ class _Server(uvicorn.Server):
     """uvicorn that also ends live views on a stop signal and does not re-raise the signal
     after shutting down (uvicorn's default), so the caller's clean-up runs and exits 0."""
 
-    def __init__(self, config: uvicorn.Config, *, stopping: threading.Event) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        *,
+        stopping: threading.Event,
+        on_ready: Callable[[str], None],
+    ) -> None:
         super().__init__(config)
         self.stopping = stopping
+        self._on_ready = on_ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Listen, then report the address (the sockets are open at this point)."""
+        await super().startup(sockets)
+        if self.started and not self.should_exit:
+            self._on_ready(self.bound_url())
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.stopping.set()
@@ -172,6 +185,7 @@ def run_console(
                 lifespan="off",
             ),
             stopping=services.stopping,
+            on_ready=on_ready,
         )
         runners: list[tuple[str, SinkRunner]] = [("feed", feed.run)]
         if sink is not None:
@@ -183,7 +197,7 @@ def run_console(
             )
             thread.start()
             threads.append(thread)
-        _serve(server, on_ready)
+        _serve(server)
         if crashes:
             raise ConsoleError(f"console stopped: {'; '.join(crashes)}")
     finally:
@@ -195,17 +209,8 @@ def run_console(
         queue.close()
 
 
-def _serve(server: _Server, on_ready: Callable[[str], None]) -> None:
-    """Run uvicorn; report the address once it listens; a failed bind is a clear error."""
-
-    def announce() -> None:
-        while not server.started and not server.should_exit:
-            time.sleep(0.05)
-        if server.started:
-            on_ready(server.bound_url())
-
-    announcer = threading.Thread(target=announce, name="console-ready", daemon=True)
-    announcer.start()
+def _serve(server: _Server) -> None:
+    """Run uvicorn until a stop signal; a failed bind is a clear error."""
     try:
         server.run()
     except SystemExit as exc:  # uvicorn exits when it cannot bind
@@ -213,8 +218,6 @@ def _serve(server: _Server, on_ready: Callable[[str], None]) -> None:
         raise ConsoleError(
             f"cannot serve on {server.config.host}:{server.config.port} (port taken?)"
         ) from exc
-    finally:
-        announcer.join(1.0)
 
 
 def _guarded(
