@@ -17,13 +17,13 @@ from __future__ import annotations
 import copy
 import io
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, Final, TypeVar, cast
 
 from fastavro import schemaless_reader, schemaless_writer
 
-from schemas.convert import from_record, to_record
+from schemas.convert import record_decoder, to_record
 from schemas.events import EVENT_TYPES, Event
 from schemas.exceptions import DecodeError, EncodeError, SchemaError
 from schemas.store import SchemaStore, StoredSchema, default_store
@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 E = TypeVar("E", bound=Event)
+T = TypeVar("T")
 
 #: The single-object encoding marker (Avro spec).
 MAGIC: Final[bytes] = b"\xc3\x01"
@@ -68,6 +69,8 @@ class _Reading:
     reader_parsed: Any
     """``reader.parsed``, or None when the writer is the current schema (no resolution)."""
     event_type: type[Event]
+    build: Callable[[dict[str, Any]], Event]
+    """``schemas.convert.record_decoder(event_type)``, looked up once."""
 
 
 class _Body(list[bytes | bytearray]):
@@ -102,13 +105,15 @@ class Codec:
         self.store = store if store is not None else default_store()
         self.max_message_bytes = max_message_bytes
         self.max_inline_image_bytes = max_inline_image_bytes
-        # One dict lookup per message finds the writer, the reader and the event type.
+        # One dict lookup by the message's header (marker + fingerprint) finds the writer,
+        # the reader and the event type.
         self._readings = {
-            fingerprint: _Reading(
+            MAGIC + fingerprint: _Reading(
                 writer=writer,
                 reader=reader,
                 reader_parsed=None if writer is reader else reader.parsed,
                 event_type=EVENT_TYPES[writer.name],
+                build=record_decoder(EVENT_TYPES[writer.name]),
             )
             for fingerprint, writer, reader in self._known_writers()
         }
@@ -137,13 +142,14 @@ class Codec:
         reading = self._reading(data)
         if reading.event_type is not event_type:
             raise _wrong_event(reading.writer, event_type.__name__)
-        record = self._read(data, reading, start=HEADER_BYTES)
-        return self.typed(event_type, record)
+        built = _build(reading.build, event_type, self._read(data, reading, start=HEADER_BYTES))
+        return cast(E, built)
 
     def decode_any(self, data: bytes) -> Event:
         """The event in ``data``, whatever its type (e.g. on a dead-letter replay)."""
         reading = self._reading(data)
-        return self.typed(reading.event_type, self._read(data, reading, start=HEADER_BYTES))
+        record = self._read(data, reading, start=HEADER_BYTES)
+        return _build(reading.build, reading.event_type, record)
 
     # -- plain records (dicts), the layer fastavro sees ---------------------------------
 
@@ -206,13 +212,15 @@ class Codec:
             raise DecodeError(str(exc)) from exc
         if writer.name != reader.name:
             raise _wrong_event(writer, name)
-        reading = self._readings.get(writer.fingerprint)
+        reading = self._readings.get(MAGIC + writer.fingerprint)
         if reading is None or reading.writer is not writer:  # a schema only a registry knew
+            event_type = EVENT_TYPES[reader.name]
             reading = _Reading(
                 writer=writer,
                 reader=reader,
                 reader_parsed=reader.parsed,
-                event_type=EVENT_TYPES[reader.name],
+                event_type=event_type,
+                build=record_decoder(event_type),
             )
         return self._read(data, reading, start=start)
 
@@ -227,10 +235,7 @@ class Codec:
         The record becomes the event's state (see ``schemas.convert.from_record``): pass a
         freshly decoded one and do not use it afterwards.
         """
-        try:
-            return from_record(event_type, record)
-        except Exception as exc:  # the record came from outside
-            raise DecodeError(f"cannot build {event_type.__name__}: {_detail(exc)}") from exc
+        return _build(record_decoder(event_type), event_type, record)
 
     # -- internals ----------------------------------------------------------------------
 
@@ -248,15 +253,16 @@ class Codec:
                 f"message of {size} bytes is shorter than the {HEADER_BYTES}-byte "
                 "single-object header"
             )
-        if data[:2] != MAGIC:
-            raise DecodeError(
-                f"message starts with {bytes(data[:2]).hex()}, not the Avro single-object "
-                f"marker {MAGIC.hex()}"
-            )
-        reading = self._readings.get(bytes(data[2:HEADER_BYTES]))
+        header = data[:HEADER_BYTES]
+        reading = self._readings.get(header if type(header) is bytes else bytes(header))
         if reading is None:
+            if header[:2] != MAGIC:
+                raise DecodeError(
+                    f"message starts with {bytes(header[:2]).hex()}, not the Avro "
+                    f"single-object marker {MAGIC.hex()}"
+                )
             raise DecodeError(
-                f"unknown writer schema fingerprint {bytes(data[2:HEADER_BYTES]).hex()}: not a "
+                f"unknown writer schema fingerprint {bytes(header[2:]).hex()}: not a "
                 f"current or released leakguard schema (released: "
                 f"{', '.join(self.store.versions())})"
             )
@@ -294,6 +300,13 @@ class Codec:
             # copy them, since building the event takes the record over.
             record = copy.deepcopy(record)
         return record
+
+
+def _build(build: Callable[[dict[str, Any]], T], event_type: type, record: dict[str, Any]) -> T:
+    try:
+        return build(record)
+    except Exception as exc:  # the record came from outside
+        raise DecodeError(f"cannot build {event_type.__name__}: {_detail(exc)}") from exc
 
 
 def _wrong_event(writer: StoredSchema, expected: str) -> DecodeError:

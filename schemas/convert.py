@@ -10,8 +10,8 @@ Decoding *adopts* the record: the dict fastavro just read becomes the instance's
 nested instances in place, lists become tuples. That is the cheapest way CPython builds an
 object, 4-5x cheaper than the keyword ``__init__``; it is sound because the Avro reader has
 just checked the record against the schema, and a test proves every class equal to its schema.
-Encoding copies an instance's ``__dict__`` only where a nested field must change form, and
-hands leaf records' own ``__dict__`` to fastavro.
+Encoding copies an instance's ``__dict__`` (``dict.copy``) only where a nested field must
+change form, and hands leaf records' own ``__dict__`` to fastavro.
 Literal enums, strings, numbers, bytes, ``uuid.UUID`` and ``datetime`` pass through
 untouched: fastavro handles the logical types itself.
 """
@@ -26,7 +26,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-__all__ = ["from_record", "to_record"]
+__all__ = ["from_record", "record_decoder", "to_record"]
 
 T = TypeVar("T")
 
@@ -51,9 +51,14 @@ def from_record(cls: type[T], record: dict[str, Any]) -> T:
     read). ``record`` must hold every field of ``cls`` (a record read with the class's
     current schema does); a missing one raises ``KeyError``.
     """
+    return record_decoder(cls)(record)
+
+
+def record_decoder(cls: type[T]) -> Callable[[dict[str, Any]], T]:
+    """The compiled :func:`from_record` of ``cls``, for a caller that keeps it per type."""
     key: Any = cls
-    result: T = _decoder(key)(record)
-    return result
+    decoder: Callable[[dict[str, Any]], T] = _decoder(key)
+    return decoder
 
 
 def _optional_arg(hint: Any) -> Any | None:
@@ -170,44 +175,60 @@ def _emit_convert(source: _Source, hint: Any, target: str, depth: int) -> None:
             source.emit(depth, f"{target} = tuple({target})")
 
 
-def _record_expr(source: _Source, cls: type, obj: str, *, fresh: bool) -> str:
-    """An expression for the record of the instance ``obj``: a new dict, or with ``fresh``
-    False and no field to convert, the instance's own ``__dict__`` (fastavro only reads it)."""
-    items = [
-        f"{name!r}: {_value_expr(source, hint, f'{obj}.{name}')}"
-        for name, hint in _field_hints(cls)
-        if _needs_conversion(hint)
-    ]
-    if not items and not fresh:
+def _emit_record(source: _Source, cls: type, obj: str, depth: int, *, fresh: bool) -> str:
+    """Emit the statements building the record of the instance ``obj``; return an expression
+    for it: a new dict, or with ``fresh`` False and no field to convert, the instance's own
+    ``__dict__`` (fastavro only reads it)."""
+    fields = [(name, hint) for name, hint in _field_hints(cls) if _needs_conversion(hint)]
+    if not fields and not fresh:
         return f"{obj}.__dict__"
-    return "{" + ", ".join([f"**{obj}.__dict__", *items]) + "}"
+    # copy() then item stores: 3x cheaper than the {**d, 'k': v} display.
+    record = source.local("_d")
+    source.emit(depth, f"{record} = {obj}.__dict__.copy()")
+    for name, hint in fields:
+        value = _emit_value(source, hint, f"{obj}.{name}", depth)
+        source.emit(depth, f"{record}[{name!r}] = {value}")
+    return record
 
 
-def _value_expr(source: _Source, hint: Any, value: str) -> str:
-    """An expression for the record form of ``value``, a field of type ``hint``."""
+def _emit_value(source: _Source, hint: Any, value: str, depth: int) -> str:
+    """Emit the statements converting ``value``, a field of type ``hint``, to its record
+    form; return an expression for the result."""
     if not _needs_conversion(hint):
         return value
     inner = _optional_arg(hint)
     if inner is not None:
-        return f"(None if {value} is None else {_value_expr(source, inner, value)})"
+        given, result = source.local("_g"), source.local("_v")
+        source.emit(depth, f"{given} = {value}")
+        source.emit(depth, f"{result} = None")
+        source.emit(depth, f"if {given} is not None:")
+        source.emit(depth + 1, f"{result} = {_emit_value(source, inner, given, depth + 1)}")
+        return result
     if _is_record(hint):
-        return _record_expr(source, hint, value, fresh=False)
+        return _emit_record(source, hint, value, depth, fresh=False)
     if _is_mapping(hint):
-        key, item = source.local("_k"), source.local("_v")
-        converted = _value_expr(source, typing.get_args(hint)[1], item)
-        return f"{{{key}: {converted} for {key}, {item} in {value}.items()}}"
+        result, key, item = source.local("_m"), source.local("_k"), source.local("_x")
+        source.emit(depth, f"{result} = {{}}")
+        source.emit(depth, f"for {key}, {item} in {value}.items():")
+        converted = _emit_value(source, typing.get_args(hint)[1], item, depth + 1)
+        source.emit(depth + 1, f"{result}[{key}] = {converted}")
+        return result
     # Lists, not tuples: fastavro reads a tuple in a union as a (branch name, value) pair.
     item_hint = typing.get_args(hint)[0]
     if not _needs_conversion(item_hint):
         return f"list({value})"
-    item = source.local("_x")
-    return f"[{_value_expr(source, item_hint, item)} for {item} in {value}]"
+    result, item = source.local("_l"), source.local("_x")
+    source.emit(depth, f"{result} = []")
+    source.emit(depth, f"for {item} in {value}:")
+    converted = _emit_value(source, item_hint, item, depth + 1)
+    source.emit(depth + 1, f"{result}.append({converted})")
+    return result
 
 
 @functools.cache
 def _encoder(cls: Any) -> Callable[[Any], Any]:
     source = _Source()
-    source.emit(1, f"return {_record_expr(source, cls, 'obj', fresh=True)}")
+    source.emit(1, f"return {_emit_record(source, cls, 'obj', 1, fresh=True)}")
     return source.compile("encode", "obj", cls)
 
 
