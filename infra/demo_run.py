@@ -22,7 +22,7 @@ from infra.demo import (
     plan_children,
     write_json,
 )
-from infra.demo_children import ChildGroup
+from infra.demo_children import ChildGroup, ChildProcess
 from infra.demo_reader import EventReader, start_offsets
 from infra.demo_summary import DemoSummary
 from infra.exceptions import DemoError
@@ -74,6 +74,36 @@ class DemoRun:
         """Start the broker (unless a cluster is configured), the topics, the reader and the
         children; returns once the scanners publish. Raises :class:`DemoError`."""
         step("starting the broker and creating the topics")
+        self._start_broker_and_reader()
+        self._children = ChildGroup(
+            log_dir=self.log_dir,
+            env=child_environment(
+                self.run_dir, self.bootstrap_servers, edge_workers=self.options.edge_workers
+            ),
+        )
+        specs = plan_children(
+            self.options,
+            model=self._model,
+            image_px=self._image_px,
+            run_dir=self.run_dir,
+            console_runs_sink=self._settings.clickhouse.embedded,
+        )
+        if self.options.consoles:
+            add_demo_guard(self.run_dir)
+        step("starting the workers, the guards and the consoles")
+        for spec in specs:
+            if spec.stop_stage != STAGE_SCANNERS:
+                child = self._children.start(spec)
+                if spec.start_alone:
+                    child.wait_ready(self.options.startup_timeout_s)
+        step("waiting for the workers and the guards to be ready")
+        self._wait_ready(self._children.children)
+        step("starting the simulated scanners")
+        self._wait_ready([self._children.start(s) for s in specs if s.stop_stage == STAGE_SCANNERS])
+        write_json(self.run_dir / "processes.json", self.pids)
+
+    def _start_broker_and_reader(self) -> None:
+        """The embedded broker and the topics; the reader, from the topics' current ends."""
         if self._settings.kafka.embedded:
             self._broker = EmbeddedBroker(log_path=self.log_dir / "broker.log")
             self.bootstrap_servers = self._broker.start().bootstrap_servers
@@ -89,34 +119,11 @@ class DemoRun:
         )
         self._reader = EventReader(client=client, positions=positions)
         self._reader.start()
-        env = child_environment(self.run_dir, self.bootstrap_servers)
-        self._children = ChildGroup(log_dir=self.log_dir, env=env)
-        specs = plan_children(
-            self.options,
-            model=self._model,
-            image_px=self._image_px,
-            run_dir=self.run_dir,
-            console_runs_sink=self._settings.clickhouse.embedded,
-        )
-        if self.options.consoles:
-            step("creating the demo's console account")
-            add_demo_guard(self.run_dir)
-        step("starting the workers, the sink, the guards and the consoles")
-        for spec in specs:
-            if spec.stop_stage == STAGE_SCANNERS:
-                continue
-            child = self._children.start(spec)
-            if spec.start_alone:
-                child.wait_ready(self.options.startup_timeout_s)
-        step("waiting for the workers and the guards to be ready")
-        for child in self._children.children:
+
+    def _wait_ready(self, children: list[ChildProcess]) -> None:
+        for child in children:
             child.wait_ready(self.options.startup_timeout_s)
-            self._children.check()
-        step("starting the simulated scanners")
-        scanners = [self._children.start(s) for s in specs if s.stop_stage == STAGE_SCANNERS]
-        for scanner in scanners:
-            scanner.wait_ready(self.options.startup_timeout_s)
-        write_json(self.run_dir / "processes.json", self.pids)
+            self.check()
 
     def check(self) -> None:
         """Raise :class:`DemoError` naming a child that died (with its log's tail)."""

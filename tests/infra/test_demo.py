@@ -26,6 +26,7 @@ from infra.demo import (
     STAGE_WORKERS,
     DemoOptions,
     add_demo_guard,
+    child_environment,
     model_image_px,
     plan_children,
     require_free_ports,
@@ -243,6 +244,21 @@ def test_demo_guard_can_sign_in_where_the_consoles_look(tmp_path: Path) -> None:
     assert store.verify(DEMO_GUARD, DEMO_PASSWORD)
 
 
+def test_children_get_the_demo_broker_and_bounded_torch_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    env = child_environment(tmp_path, "127.0.0.1:9", edge_workers=2)
+    assert env["LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS"] == "127.0.0.1:9"
+    assert env["LEAKGUARD_DATA_DIR"] == str(tmp_path)
+    assert env["OMP_NUM_THREADS"] == "4"  # 8 CPUs shared by two edge workers
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert child_environment(tmp_path, "b:9", edge_workers=2)["OMP_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OMP_NUM_THREADS", "6")  # the user's choice wins
+    assert child_environment(tmp_path, "b:9", edge_workers=1)["OMP_NUM_THREADS"] == "6"
+
+
 def test_artifact_files_are_the_detectors() -> None:
     from detector.artifacts import CARD_FILE, MODEL_FILE
 
@@ -326,6 +342,12 @@ def _free_port_pair() -> int:
     raise RuntimeError("no two free neighbouring ports")
 
 
+def _tiny_env() -> dict[str, str]:
+    """This test's environment (its data dir); one torch thread suits the tiny model on a
+    busy machine (docs/streams.md)."""
+    return {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
 def _demo_args(tiny_artifact: Path) -> list[str]:
     """A demo a loaded 2-core machine can run: the tiny model (an alarm on every frame; its
     128 px input is the frame size), quick guards who confirm some false alarms (TP and
@@ -353,6 +375,7 @@ def test_short_demo_shows_every_part_of_the_loop(tiny_artifact: Path, tmp_path: 
         text=True,
         timeout=800,
         cwd=tmp_path,
+        env=_tiny_env(),
         check=False,
     )
     output = result.stdout + result.stderr
@@ -385,6 +408,7 @@ def test_ctrl_c_stops_everything(tiny_artifact: Path, tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
         cwd=tmp_path,
+        env=_tiny_env(),
     )
     try:
         deadline = time.monotonic() + 300
@@ -431,6 +455,7 @@ def test_dead_worker_stops_the_demo_with_its_name(tiny_artifact: Path, tmp_path:
         text=True,
         timeout=500,
         cwd=tmp_path,
+        env=_tiny_env(),
         check=False,
     )
     assert result.returncode == 1
