@@ -216,7 +216,10 @@ def build_cloud_app(
     """The cloud Faust app; the frame store is opened at ``config.frame_store_url`` if absent."""
     codec = codec if codec is not None else Codec()
     metrics = metrics if metrics is not None else WorkerMetrics()
-    app = build_faust_app(config)
+    # One record per produce batch: Tansu answers ListOffsets with the last batch's base
+    # offset + 1, so Faust's table recovery (which reads the changelog up to that "end")
+    # would miss the other records of a multi-record batch after a restart.
+    app = build_faust_app(config, producer_max_batch_size=1)
     join_codec = JoinCodec(codec=codec)
     joined = app.topic(
         config.topics.detections,
@@ -232,12 +235,10 @@ def build_cloud_app(
         )
         return app.topic(name, key_serializer="raw", value_serializer=serializer)
 
-    table = app.Table(
-        JOIN_TABLE,
-        default=None,
-        partitions=config.join_partitions,
-        schema=faust.Schema(key_serializer="raw", value_serializer="json"),
-    )
+    # key_type=bytes is what makes Faust use the raw serializer for the keys of the table
+    # *and* of its changelog, both ways: a ``schema=`` here only governs writes, so the
+    # changelog could be written but not read back (recovery stalled after a restart).
+    table = app.Table(JOIN_TABLE, default=None, partitions=config.join_partitions, key_type=bytes)
     cloud = CloudApp(
         app=app,
         config=config,
