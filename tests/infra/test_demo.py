@@ -32,6 +32,7 @@ from infra.demo import (
     require_free_ports,
     require_model,
     run_directory,
+    signals_stop_the_run,
 )
 from infra.demo_children import ChildGroup, ChildSpec
 from infra.demo_summary import DemoTally
@@ -282,6 +283,17 @@ def test_taken_port_is_named() -> None:
         with pytest.raises(DemoError, match=rf"port {port} .*console of gate-1.*--port"):
             require_free_ports(DemoOptions(port=port, checkpoints=1))
     require_free_ports(DemoOptions(port=port, consoles=False))
+
+
+def test_sigterm_ends_the_run_like_ctrl_c_until_shielded() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    with signals_stop_the_run() as shield:
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+        shield()  # the orderly stop must not be cut short
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_second_demo_on_one_data_dir_is_refused() -> None:
