@@ -9,6 +9,9 @@ dead-lettered with the original bytes; the loop goes on.
 
 Training runs in a child process (:class:`retrain.job.JobProcess`): the loop keeps
 consuming while it runs and finishes the cycle (gate, registry, rollout) when it exits.
+
+The same group reads ``model.status``: an edge's own rollback is applied to the registry
+(:mod:`retrain.feedback`), so every edge hears of it and the registry tells the truth.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from confluent_kafka import Consumer, Message, Producer
 
 from leakguard.errors import LeakguardError
 from retrain.cycle import Cycle, CycleResult, Retrainer
+from retrain.exceptions import RegistryError
+from retrain.feedback import apply_edge_rollback
 from schemas.codec import Codec
 from schemas.dead_letter import MessageSource, send_dead_letter
-from schemas.events import Annotation, ImageLink
+from schemas.events import Annotation, ImageLink, ModelStatus
 
 __all__ = ["ConsumerTopics", "RetrainConsumer"]
 
@@ -40,12 +45,15 @@ class ConsumerTopics:
     """Topics the consumer reads and writes (names as in ``infra/topics.toml``)."""
 
     annotations: str = "annotations"
+    model_status: str = "model.status"
     dead_letters: str = "deadletter"
 
     def prefixed(self, prefix: str) -> ConsumerTopics:
         """Every name with ``prefix`` in front (tests share one broker)."""
         return ConsumerTopics(
-            annotations=prefix + self.annotations, dead_letters=prefix + self.dead_letters
+            annotations=prefix + self.annotations,
+            model_status=prefix + self.model_status,
+            dead_letters=prefix + self.dead_letters,
         )
 
 
@@ -86,7 +94,7 @@ class RetrainConsumer:
 
     def run(self, *, should_stop: Callable[[], bool]) -> None:
         """Consume until ``should_stop()``; a running job is waited for before returning."""
-        self._consumer.subscribe([self._topics.annotations])
+        self._consumer.subscribe([self._topics.annotations, self._topics.model_status])
         try:
             while not should_stop():
                 self.poll_once()
@@ -127,11 +135,16 @@ class RetrainConsumer:
     def _handle(self, message: Message) -> None:
         raw = message.value() or b""
         try:
+            if message.topic() == self._topics.model_status:
+                self._on_status(self._codec.decode(raw, ModelStatus))
+                return
             annotation = self._codec.decode(raw, Annotation)
             if self.retrainer.store.add(annotation, self._fetch(annotation.image)):
                 self.added += 1
         except LeakguardError as exc:
-            logger.warning("dead-lettering annotation at offset %s: %s", message.offset(), exc)
+            logger.warning(
+                "dead-lettering %s at offset %s: %s", message.topic(), message.offset(), exc
+            )
             send_dead_letter(
                 self._produce,
                 raw,
@@ -146,6 +159,12 @@ class RetrainConsumer:
                 worker_id=self._worker_id,
                 codec=self._codec,
             )
+
+    def _on_status(self, status: ModelStatus) -> None:
+        try:
+            apply_edge_rollback(self.retrainer.registry, status)
+        except RegistryError as exc:  # a valid report the registry cannot act on: say so
+            logger.error("cannot apply the rollback of %s: %s", status.model_version, exc)
 
     def _produce(self, *, topic: str, key: bytes | None, value: bytes) -> None:
         self._producer.produce(topic, key=key, value=value)

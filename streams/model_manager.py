@@ -36,7 +36,7 @@ from streams.detect import Engine, FrameDetector
 from streams.exceptions import ModelRefusedError
 from streams.rollout_config import RolloutConfig
 from streams.rollout_engine import Agreement, RolloutEngine
-from streams.rollout_memory import ROLLED_BACK_FILE, RolledBackVersions
+from streams.rollout_memory import ROLLBACK_ERROR_PREFIX, ROLLED_BACK_FILE, RolledBackVersions
 from streams.rollout_monitor import OutcomeWindows, rollback_reason
 from streams.rollout_state import fold
 
@@ -195,7 +195,7 @@ class ModelManager:
         elif self.active_version == version and self._displaced is not None:
             self._active, self._displaced = self._displaced, None
         self._swap()
-        self._report(version, "rejected", error=f"rolled back: {reason}")
+        self._report(version, "rejected", error=ROLLBACK_ERROR_PREFIX + reason)
 
     def tick(self) -> None:
         """Report a running trial's agreement when ``status_interval_s`` has passed."""

@@ -25,7 +25,7 @@ from schemas.events import Box, Detection, ModelStatus, ModelUpdate, Outcome, Sc
 from streams.frame_store import FrameStore
 from streams.logic.images import png_payload
 from tests.retrain.retrain_helpers import annotation, save_tiny
-from tests.streams.conftest import StreamTopics, Workers, consume, producer
+from tests.streams.conftest import StreamTopics, Workers, consume
 from tests.streams.helpers import png
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -116,7 +116,7 @@ def test_the_whole_loop_on_the_real_broker(
     tmp_path: Path,
 ) -> None:
     prefix = stream_topics.prefix
-    out = producer(stream_topics.bootstrap)
+    out = stream_topics.producer()
 
     def announce(update: ModelUpdate) -> None:
         out.produce(

@@ -1,0 +1,108 @@
+"""Edge rollbacks fed back into the registry: the pure rule on a real registry, and the
+retrain consumer applying a rollback report from ``model.status`` on the real broker."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from retrain.consumer import ConsumerTopics, RetrainConsumer
+from retrain.cycle import RetrainConfig, Retrainer
+from retrain.feedback import apply_edge_rollback, is_rollback
+from retrain.registry import Registry
+from schemas import Codec
+from schemas.events import DeadLetter, ModelStatus, ModelUpdate, RolloutTarget
+from streams.rollout_memory import ROLLBACK_ERROR_PREFIX
+from tests.streams.conftest import StreamTopics, consume
+
+
+def _status(version: str, *, state: str = "rejected", error: str | None = None) -> ModelStatus:
+    return ModelStatus(
+        checkpoint="hq",
+        worker_id="edge-1",
+        model_version=version,
+        state=state,  # type: ignore[arg-type]
+        active_version="v0001",
+        error=error if error is not None else ROLLBACK_ERROR_PREFIX + "miss rate 0.40 > 0.10",
+    )
+
+
+@pytest.fixture
+def two_versions(registry: Registry, alarming_artifact: Path, quiet_artifact: Path) -> Registry:
+    """v0001 active, v0002 its registered child."""
+    registry.register(alarming_artifact, parent=None, state="active")
+    registry.register(quiet_artifact, parent="v0001")
+    return registry
+
+
+def test_a_rolled_back_active_model_is_rolled_back_in_the_registry(two_versions: Registry) -> None:
+    registry = two_versions
+    registry.promote("v0002", mode="active")
+    update = apply_edge_rollback(registry, _status("v0002"))
+    assert update is not None
+    assert (update.model_version, update.rollout_mode) == ("v0001", "active")
+    active = registry.active()
+    assert active is not None
+    assert active.version == "v0001"
+    rejected = registry.get("v0002")
+    assert rejected.state == "rejected"
+    assert "edge-1 at hq" in rejected.history[-1].reason
+    # A second edge's report, or a replay of the topic, changes nothing.
+    assert apply_edge_rollback(registry, _status("v0002")) is None
+    assert registry.get("v0001").state == "active"
+
+
+def test_a_rolled_back_canary_is_rejected_and_the_active_model_stays(
+    two_versions: Registry,
+) -> None:
+    registry = two_versions
+    registry.promote("v0002", mode="canary", targets=(RolloutTarget(checkpoint="hq"),))
+    assert apply_edge_rollback(registry, _status("v0002")) is None
+    assert registry.get("v0002").state == "rejected"
+    assert registry.get("v0001").state == "active"
+
+
+def test_refusals_states_and_unknown_versions_are_left_alone(two_versions: Registry) -> None:
+    registry = two_versions
+    registry.promote("v0002", mode="shadow")
+    refused = _status("v0002", error="refused: weights SHA-256 differs")
+    assert not is_rollback(refused)
+    assert not is_rollback(_status("v0002", state="shadow", error=""))
+    for status in (refused, _status("v0002", state="shadow", error=""), _status("v0042")):
+        assert apply_edge_rollback(registry, status) is None
+    assert registry.get("v0002").state == "shadow"
+
+
+@pytest.mark.integration
+def test_the_retrain_consumer_applies_an_edge_rollback_from_model_status(
+    stream_topics: StreamTopics, two_versions: Registry, tmp_path: Path
+) -> None:
+    announced: list[ModelUpdate] = []
+    registry = Registry(two_versions.root, announce=announced.append)
+    registry.promote("v0002", mode="active")
+    prefix = stream_topics.prefix
+    out = stream_topics.producer()
+    out.produce(prefix + "model.status", key=b"hq", value=b"not a status")
+    out.produce(prefix + "model.status", key=b"hq", value=Codec().encode(_status("v0002")))
+    out.flush(30)
+    consumer = RetrainConsumer(
+        retrainer=Retrainer(config=RetrainConfig(workdir=tmp_path / "work"), registry=registry),
+        fetch_image=lambda link: b"",
+        bootstrap_servers=stream_topics.bootstrap,
+        group_id=prefix + "retrain",
+        topics=ConsumerTopics().prefixed(prefix),
+    )
+    deadline = time.monotonic() + 60
+    consumer.run(should_stop=lambda: len(announced) > 1 or time.monotonic() > deadline)
+    assert [(u.model_version, u.rollout_mode) for u in announced] == [
+        ("v0002", "active"),
+        ("v0001", "active"),
+    ]
+    assert registry.get("v0002").state == "rejected"
+    dead = consume(
+        stream_topics.bootstrap, prefix + "deadletter", until=lambda m: bool(m), timeout_s=30
+    )
+    letter = Codec().decode(dead[0].value(), DeadLetter)
+    assert (letter.source_topic, letter.original) == (prefix + "model.status", b"not a status")
