@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +28,34 @@ LEAKGUARD = str(Path(sys.executable).with_name("leakguard"))
 
 @dataclass(frozen=True)
 class StreamTopics:
-    """One test's topics on the shared broker."""
+    """One test's topics on the shared broker, and the producers the test wrote with."""
 
     bootstrap: str
     prefix: str
     names: TopicNames
+    producers: list[Producer] = field(default_factory=list)
+
+    def producer(self, **extra: Any) -> Producer:
+        """A producer that partitions like Faust and Java clients (murmur2), so keys
+        co-partition; flushed and closed when the test ends."""
+        out = Producer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "partitioner": "murmur2_random",
+                "linger.ms": 5,
+                "message.max.bytes": 12_000_000,
+                **extra,
+            }
+        )
+        self.producers.append(out)
+        return out
 
 
 @pytest.fixture
-def stream_topics(kafka_bootstrap: str, unique_name: str) -> StreamTopics:
-    """Every topic of the spec, created under a prefix no other test uses."""
+def stream_topics(kafka_bootstrap: str, unique_name: str) -> Iterator[StreamTopics]:
+    """Every topic of the spec, created under a prefix no other test uses. The test's
+    producers are closed at its end, so none is left to log "Connect failed" when the
+    session broker stops."""
     prefix = f"{unique_name}-"
     spec = load_spec()
     prefixed = TopicsSpec(
@@ -48,7 +66,13 @@ def stream_topics(kafka_bootstrap: str, unique_name: str) -> StreamTopics:
     )
     settings = load_settings(kafka={"bootstrap_servers": kafka_bootstrap})
     apply_topics(admin_client(settings, kafka_bootstrap), prefixed)
-    return StreamTopics(kafka_bootstrap, prefix, TopicNames().prefixed(prefix))
+    topics = StreamTopics(kafka_bootstrap, prefix, TopicNames().prefixed(prefix))
+    try:
+        yield topics
+    finally:
+        for out in topics.producers:
+            out.flush(10)
+            out.close()
 
 
 class Workers:
@@ -83,6 +107,7 @@ class Workers:
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
+            cwd=self._log_dir.parent,  # Faust's <app id>-data folder: not in the repository
         )
         self.processes.append(process)
         return process
@@ -113,18 +138,6 @@ def workers(stream_topics: StreamTopics, tmp_path: Path) -> Iterator[Workers]:
         yield started
     finally:
         started.kill_all()
-
-
-def producer(bootstrap: str) -> Producer:
-    """A producer that partitions like Faust and Java clients (murmur2), so keys co-partition."""
-    return Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "partitioner": "murmur2_random",
-            "linger.ms": 5,
-            "message.max.bytes": 12_000_000,
-        }
-    )
 
 
 def consume(

@@ -14,7 +14,7 @@ import pytest
 from schemas import Alert, AnnotationTask, Codec, Outcome
 from schemas.events import Detection, GuardVerdict
 from streams.frame_store import FrameStore
-from tests.streams.conftest import StreamTopics, Workers, consume, producer
+from tests.streams.conftest import StreamTopics, Workers, consume
 from tests.streams.helpers import detection, labeled, obj, png, verdict
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -82,7 +82,7 @@ def test_scripted_verdicts_give_the_expected_outcomes(
         "1",
     )
     events, expected = _arrivals()
-    out = producer(stream_topics.bootstrap)
+    out = stream_topics.producer()
 
     def send(event: Detection | GuardVerdict) -> None:
         topic = names.detections if isinstance(event, Detection) else names.verdicts

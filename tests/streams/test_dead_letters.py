@@ -14,7 +14,7 @@ import pytest
 from schemas import Codec, DeadLetter, DecodeError, Detection, Outcome
 from schemas.events import GuardVerdict, ScanFrame
 from streams.logic.images import png_payload
-from tests.streams.conftest import StreamTopics, Workers, consume, producer
+from tests.streams.conftest import StreamTopics, Workers, consume
 from tests.streams.helpers import png
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -87,7 +87,7 @@ def test_malformed_messages_are_dead_lettered_and_valid_ones_processed(
         + [good_detection] * 50,  # a Detection where a GuardVerdict belongs
     }
     assert sum(len(v) for v in bad.values()) == 1000
-    out = producer(stream_topics.bootstrap)
+    out = stream_topics.producer()
     mixed = [(topic, value) for topic, values in bad.items() for value in values]
     mixed += [(names.frames, codec.encode(frame)) for frame in frames]
     rng.shuffle(mixed)

@@ -12,7 +12,7 @@ import pytest
 from schemas import Codec, Detection
 from schemas.events import ScanFrame
 from streams.logic.images import png_payload
-from tests.streams.conftest import StreamTopics, Workers, consume, producer
+from tests.streams.conftest import StreamTopics, Workers, consume
 from tests.streams.helpers import png
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -46,7 +46,7 @@ def test_200_frames_give_exactly_200_detections(
         str(port),
     )
     images = [png(128, 128, seed=i) for i in range(4)]
-    out = producer(stream_topics.bootstrap)
+    out = stream_topics.producer()
     sent = []
     for index in range(200):
         frame = _frame(index, images[index % 4], lane=str(index % 3))

@@ -13,13 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
 
 from infra.broker import EmbeddedBroker
 from schemas import Codec, GuardVerdict, ScanFrame
 from schemas.events import LabeledBox
 from streams.sources import FramePublisher
-from tests.streams.conftest import LEAKGUARD, StreamTopics, consume, producer
+from tests.streams.conftest import LEAKGUARD, StreamTopics, consume
 from tests.streams.helpers import detection, labeled, obj, png
 from tests.streams.test_edge_worker import _frame
 
@@ -137,14 +136,7 @@ def test_publisher_waits_when_the_producer_queue_is_full(
     stream_topics: StreamTopics, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A one-message queue: every publish after the first finds it full and must wait."""
-    tight = Producer(
-        {
-            "bootstrap.servers": stream_topics.bootstrap,
-            "partitioner": "murmur2_random",
-            "queue.buffering.max.messages": 1,
-            "linger.ms": 20,
-        }
-    )
+    tight = stream_topics.producer(**{"queue.buffering.max.messages": 1, "linger.ms": 20})
     publisher = FramePublisher(topic=stream_topics.names.frames, producer=tight)
     image = png(64, 64)
     with caplog.at_level(logging.DEBUG, logger="streams.sources"):
@@ -193,7 +185,7 @@ def test_simulated_guards_answer_each_detection_from_the_ground_truth(
         )  # fmt: skip
         # o0 covers the phone (confirmed), o1 covers nothing (rejected), the usb is missed.
         seen = detection(obj("o0", (0, 0, 10, 10)), obj("o1", (30, 30, 40, 40)))
-        out = producer(stream_topics.bootstrap)
+        out = stream_topics.producer()
         out.produce(stream_topics.names.frames, key=b"cp/1", value=codec.encode(frame))
         assert out.flush(10) == 0
         time.sleep(1)  # the guards remember the frame before its detection comes
