@@ -1,0 +1,108 @@
+"""Benchmark: resident memory of an edge or a cloud worker over a long run, sampled.
+
+Run by hand:
+
+* ``.venv/bin/python -m bench.streams_memory --role edge --preset edge --frames 10000``
+* ``.venv/bin/python -m bench.streams_memory --role cloud --frames 10000``
+
+Writes ``--frames`` events up front (edge: PNG frames to ``scanner.frames``; cloud: one
+detection and one confirming verdict per frame), starts the worker on that backlog and
+samples its ``VmRSS`` once a second together with its progress counter (Prometheus
+endpoint). Prints RSS at every tenth of the run, the peak, and the growth from 20 % to the
+end: model loading and Faust's buffers settle early, so growth after that is what a leak
+would show. The edge model is a randomly initialised ``--preset`` artifact (same size and
+cost as a trained one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+
+from bench.streams_harness import (
+    BenchStack,
+    bench_stack,
+    free_port,
+    load_averages,
+    metric_value,
+    png,
+    producer,
+    random_model,
+    rss_mib,
+)
+from bench.streams_join import produce_join_events
+from schemas import Codec, ScanFrame
+from streams.logic.images import png_payload
+
+console = Console()
+#: Progress counter of each role (streams/metrics.py).
+PROGRESS_METRIC = {"edge": "leakguard_frames_in_total", "cloud": "leakguard_join_events_in_total"}
+
+
+def _produce_frames(stack: BenchStack, frames: int, size: int) -> None:
+    codec = Codec()
+    images = [png_payload(png(size, seed)) for seed in range(16)]
+    out = producer(stack.bootstrap)
+    for index in range(frames):
+        lane = str(index % 4)
+        frame = ScanFrame(
+            checkpoint="cp", lane=lane, frame_id=f"cp/{lane}/{index:09d}", scanner_id="s",
+            view_id="top", image=images[index % len(images)],
+        )  # fmt: skip
+        out.produce(stack.names.frames, key=f"cp/{lane}".encode(), value=codec.encode(frame))
+        out.poll(0)
+    out.flush(120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--role", choices=("edge", "cloud"), default="edge")
+    parser.add_argument("--frames", type=int, default=10_000)
+    parser.add_argument("--preset", default="edge", help="Edge model preset.")
+    parser.add_argument("--size", type=int, default=128, help="Frame side in pixels (edge).")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-memory-"))
+    port = free_port()
+    target = args.frames if args.role == "edge" else 2 * args.frames
+    with bench_stack(work) as stack:
+        if args.role == "edge":
+            model = random_model(work / "model", args.preset)
+            _produce_frames(stack, args.frames, args.size)
+            role_args: tuple[str, ...] = ("--model", str(model))
+        else:
+            produce_join_events(stack, args.frames, "m")
+            role_args = ()
+        console.print(f"{args.role} worker, {args.frames} frames; {load_averages()}")
+        worker = stack.start_worker(
+            args.role, *role_args, "--frame-store", str(work / "fs"), "--metrics-port", str(port)
+        )
+        samples: list[tuple[float, float, float]] = []  # (seconds, progress, RSS MiB)
+        started = time.monotonic()
+        with Progress(console=console) as bar:
+            task = bar.add_task(f"{args.role} worker", total=target)
+            done = 0.0
+            while done < target:
+                if worker.poll() is not None:
+                    raise SystemExit(f"worker died; see {work}")
+                done = metric_value(port, PROGRESS_METRIC[args.role]) or 0.0
+                samples.append((time.monotonic() - started, done, rss_mib(worker.pid)))
+                bar.update(task, completed=done)
+                time.sleep(1.0)
+    console.print(f"done in {samples[-1][0]:.0f} s; {load_averages()}")
+    for tenth in range(1, 11):
+        at = next(s for s in samples if s[1] >= target * tenth / 10)
+        console.print(f"{tenth * 10:3d} % ({at[0]:6.0f} s): RSS {at[2]:7.0f} MiB")
+    settled = next(s for s in samples if s[1] >= target * 0.2)[2]
+    console.print(
+        f"peak RSS {max(s[2] for s in samples):.0f} MiB; growth from 20 % to the end "
+        f"{samples[-1][2] - settled:+.0f} MiB"
+    )
+
+
+if __name__ == "__main__":
+    main()
