@@ -40,6 +40,8 @@ SAMPLES_FILE: Final[str] = "samples.jsonl"
 PROVENANCE_FILE: Final[str] = "provenance.json"
 #: One frame in this many is held out as a recent mistake the candidate never trains on.
 HOLDOUT_EVERY: Final[int] = 5
+#: ``provenance["coverage"]`` of an auto-label: only the objects its task corrected.
+CORRECTIONS_ONLY: Final[str] = "corrections_only"
 
 
 def is_holdout(frame_key: str) -> bool:
@@ -103,6 +105,20 @@ def _record(annotation: Annotation, width: int, height: int) -> dict[str, Any]:
     }
 
 
+def _partial_of_another_task(current: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether two auto-labels of one frame each hold only their own task's corrections (a
+    frame with false alarms and misses has an ``fp`` and an ``fn`` task): they add up."""
+    coverages = {current["provenance"].get("coverage"), new["provenance"].get("coverage")}
+    return coverages == {CORRECTIONS_ONLY} and bool(current["task_id"] != new["task_id"])
+
+
+def _union(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Objects of both lists, each once (a replayed task must not double its boxes)."""
+    merged = list(first)
+    merged += [o for o in second if o not in first]
+    return merged
+
+
 class TrainingSetStore:
     """Pending samples and frozen set versions under ``root`` (one writer: the consumer)."""
 
@@ -131,7 +147,8 @@ class TrainingSetStore:
         """Add one annotated frame; False when this annotation is already pending.
 
         ``image`` must be the bytes behind ``annotation.image`` (checked against its SHA-256).
-        A newer annotation of the same frame replaces the older one.
+        A newer annotation of the same frame replaces the older one, except that auto-labels
+        of two different tasks of the frame (``coverage: corrections_only``) are merged.
         """
         if hashlib.sha256(image).hexdigest() != annotation.image.sha256.lower():
             raise TrainingSetError(f"image of {annotation.frame_id} does not match its SHA-256")
@@ -146,6 +163,8 @@ class TrainingSetStore:
             return False  # a redelivered event: at-least-once made idempotent
         if current is not None and current["event_time"] > record["event_time"]:
             return False  # an older annotation arriving late never replaces a newer one
+        if current is not None and _partial_of_another_task(current, record):
+            record["objects"] = _union(current["objects"], record["objects"])
         (self._pending / IMAGES_DIR / f"{record['image_sha256']}.png").write_bytes(image)
         with (self._pending / SAMPLES_FILE).open("a") as handle:
             handle.write(json.dumps(record, sort_keys=True) + "\n")

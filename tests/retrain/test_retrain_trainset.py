@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -44,6 +45,27 @@ def test_frames_accrue_once_and_freeze_into_a_coco_set_with_provenance(tmp_path:
     assert by_frame["cp/1/000003"]["provenance"] == {"rule": "guard rejected"}
     assert by_frame["cp/1/000003"]["source"] == "auto_label"
     assert [s.name for s in store.sets()] == ["t0001"]
+
+
+def test_auto_labels_of_a_frames_fp_and_fn_tasks_add_up(tmp_path: Path) -> None:
+    store = TrainingSetStore(tmp_path / "sets")
+    image = png(96, 96, seed=1)
+    partial = {"coverage": "corrections_only"}
+    fp = dataclasses.replace(annotation(1, image), task_id=uuid.uuid4(), provenance=partial)
+    missed = LabeledBox(class_name="usb", box=Box(x1=40, y1=40, x2=70, y2=60))
+    fn = dataclasses.replace(
+        fp, annotation_id=uuid.uuid4(), task_id=uuid.uuid4(), objects=(missed,)
+    )
+    assert store.add(fp, image)
+    assert store.add(fn, image)
+    assert store.add(dataclasses.replace(fp, annotation_id=uuid.uuid4()), image)  # replayed
+    (record,) = store.pending().values()
+    assert sorted(o["class_id"] for o in record["objects"]) == [4, 9]
+    # A full annotation (Label Studio) of the frame replaces the partial ones.
+    full = dataclasses.replace(fn, annotation_id=uuid.uuid4(), task_id=None, provenance={})
+    assert store.add(full, image)
+    (record,) = store.pending().values()
+    assert [o["class_id"] for o in record["objects"]] == [4]
 
 
 def test_bad_images_and_boxes_are_refused(tmp_path: Path) -> None:
