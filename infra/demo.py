@@ -8,6 +8,7 @@ child              command
 =================  =====================================================================
 ``cloud``          ``leakguard worker --role cloud`` (outcome join, alerts, annotation)
 ``edge-N``         ``leakguard worker --role edge --model STARTER`` (detection)
+``annotate``       ``leakguard annotate sync``, auto-labelling: tasks become annotations
 ``guards``         ``leakguard scanner guards`` (unless ``--no-guards``)
 ``console-CP``     ``leakguard console serve`` per checkpoint; the first runs the sink into
                    embedded chdb (which only one process can open) and serves the overview
@@ -57,6 +58,8 @@ WORKER_READY_LINE: Final = "[^Worker]: Ready"
 #: What ``leakguard scanner guards`` prints once it has its partitions (pinned at their
 #: ends): frames published after it meet guards who know their ground truth.
 GUARDS_READY_LINE: Final = "guards answering"
+#: The demo has no annotators: the guards' corrections become annotations at once.
+AUTO_LABEL_ENV: Final = {"LEAKGUARD_ANNOTATION__AUTO_LABEL_CHECKPOINTS": '["*"]'}
 #: What ``leakguard scanner simulate`` prints once its simulator is built: the run's clock
 #: starts there, not while the scanners are still importing.
 SCANNER_READY_LINE: Final = "publishing "
@@ -200,7 +203,12 @@ def plan_children(
     ``sink`` child runs and that console stops last.
     """
     frames = str(run_dir / "frames")
-    specs = [_cloud(options, frames), *_edges(options, frames, model)]
+    specs = [
+        _cloud(options, frames),
+        *_edges(options, frames, model),
+        # No ready line: the bridge reads annotation.tasks from the earliest offset.
+        ChildSpec("annotate", leakguard_argv("annotate", "sync"), STAGE_WORKERS),
+    ]
     if not (options.consoles and console_runs_sink):
         specs.append(ChildSpec("sink", leakguard_argv("analytics", "sink"), STAGE_SINK))
     if options.guards:
@@ -314,14 +322,17 @@ def run_directory(settings: LeakguardSettings) -> Iterator[Path]:
 def child_environment(
     run_dir: Path, bootstrap_servers: str, *, edge_workers: int
 ) -> dict[str, str]:
-    """The children's environment: ours, with the demo's broker and data dir, and torch's
-    intra-op threads (unless ``OMP_NUM_THREADS`` is set) split between the edge workers, so
+    """The children's environment: ours, with the demo's broker and data dir.
+
+    Unless you set them: every checkpoint is auto-labelled (the demo has no annotators), and
+    torch's intra-op threads (``OMP_NUM_THREADS``) are split between the edge workers, so
     several workers do not each take every core. (One worker keeps torch's default, every
     core: the ``edge`` preset answered at p50 2.8 s with two threads, 5.9 s with one, on
     the shared 2-core machine. A tiny model does better with one; tests set that.)"""
     threads = max(1, len(os.sched_getaffinity(0)) // edge_workers)
     return {
         "OMP_NUM_THREADS": str(threads),
+        **AUTO_LABEL_ENV,
         **os.environ,
         "LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS": bootstrap_servers,
         "LEAKGUARD_DATA_DIR": str(run_dir),

@@ -108,15 +108,18 @@ class DemoRun:
             self._broker = EmbeddedBroker(log_path=self.log_dir / "broker.log")
             self.bootstrap_servers = self._broker.start().bootstrap_servers
             self._pids["broker"] = self._broker.pid
-        apply_topics(admin_client(self._settings, self.bootstrap_servers), load_spec())
+        spec = load_spec()
+        apply_topics(admin_client(self._settings, self.bootstrap_servers), spec)
         client = {
             "bootstrap.servers": self.bootstrap_servers,
             **self._settings.kafka.client_config(),
         }
         t = self._topics
         positions = start_offsets(
-            client, [t.frames, t.detections, t.verdicts, t.outcomes, t.alerts, t.dead_letters]
-        )
+            client,
+            [t.frames, t.detections, t.verdicts, t.outcomes, t.alerts, t.annotation_tasks,
+             spec.topics["annotations"].name, t.dead_letters],
+        )  # fmt: skip
         self._reader = EventReader(client=client, positions=positions)
         self._reader.start()
 

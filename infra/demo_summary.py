@@ -1,7 +1,8 @@
 """What the demo has done so far, counted from the events themselves.
 
 The summary is built from the Kafka topics (``scanner.frames``, ``detections``,
-``guard.verdicts``, ``outcomes``, ``alerts``, ``deadletter``), not from the analytics store:
+``guard.verdicts``, ``outcomes``, ``alerts``, ``annotation.tasks``, ``annotations``,
+``deadletter``), not from the analytics store:
 the topics are the system of record, every event reaches them whether or not the sink keeps
 up, and embedded chdb belongs to the sink's process. Delivery is at least once, so every
 count is of distinct ids (frame id, outcome id, alert id, event id): a replayed event is
@@ -25,6 +26,8 @@ from rich.text import Text
 
 from schemas.events import (
     Alert,
+    Annotation,
+    AnnotationTask,
     DeadLetter,
     Detection,
     Event,
@@ -64,7 +67,8 @@ class LaneSummary:
 class DemoSummary:
     """Everything the summary shows; ``to_dict`` is what ``summary.json`` holds.
 
-    ``outcomes`` counts objects by kind (one frame can hold a TP and an FN);
+    ``outcomes`` counts objects by kind (one frame can hold a TP and an FN); ``tasks`` are
+    annotation tasks (frames the detector got wrong), ``annotations`` their labels;
     ``awaiting_review`` counts alarmed frames without any outcome yet; latencies are from a
     frame's publication to its detection (event times), ``None`` before the first detection.
     """
@@ -73,6 +77,8 @@ class DemoSummary:
     outcomes: dict[str, int]
     alerts: int
     verdicts: int
+    tasks: int
+    annotations: int
     dead_letters: int
     awaiting_review: int
     latency_p50_s: float | None
@@ -108,6 +114,8 @@ class DemoTally:
     outcomes: Counter[str] = field(default_factory=Counter)
     alerts: int = 0
     verdicts: int = 0
+    tasks: int = 0
+    annotations: int = 0
     dead_letters: int = 0
     latencies_s: list[float] = field(default_factory=list)
     _frames: dict[str, datetime] = field(default_factory=dict)
@@ -129,6 +137,10 @@ class DemoTally:
             self.alerts += 1
         elif isinstance(event, GuardVerdict) and self._first(event.event_id):
             self.verdicts += 1
+        elif isinstance(event, AnnotationTask) and self._first(event.task_id):
+            self.tasks += 1
+        elif isinstance(event, Annotation) and self._first(event.annotation_id):
+            self.annotations += 1
         elif isinstance(event, DeadLetter) and self._first(event.event_id):
             self.dead_letters += 1
 
@@ -179,6 +191,8 @@ class DemoTally:
             outcomes={kind: self.outcomes[kind] for kind in OUTCOME_KINDS},
             alerts=self.alerts,
             verdicts=self.verdicts,
+            tasks=self.tasks,
+            annotations=self.annotations,
             dead_letters=self.dead_letters,
             awaiting_review=len(self._alarmed - self._with_outcome),
             latency_p50_s=p50,
@@ -214,20 +228,32 @@ def summary_table(summary: DemoSummary, *, title: str) -> Group:
     lanes.add_row(
         "all", "", str(summary.frames), str(summary.detected), str(summary.alarms), style="bold"
     )
-    loop = Table(show_header=True)
-    for column in (*(kind.upper() for kind in OUTCOME_KINDS), "alerts", "verdicts"):
-        loop.add_column(column, justify="right")
-    loop.add_column("awaiting review", justify="right")
-    loop.add_column("dead letters", justify="right")
-    loop.add_row(
-        *(str(summary.outcomes[kind]) for kind in OUTCOME_KINDS),
-        str(summary.alerts),
-        str(summary.verdicts),
-        str(summary.awaiting_review),
-        str(summary.dead_letters),
+    outcomes = _row_table(
+        {
+            **{kind.upper(): summary.outcomes[kind] for kind in OUTCOME_KINDS},
+            "awaiting review": summary.awaiting_review,
+            "verdicts": summary.verdicts,
+        }
+    )
+    downstream = _row_table(
+        {
+            "alerts": summary.alerts,
+            "annotation tasks": summary.tasks,
+            "annotations": summary.annotations,
+            "dead letters": summary.dead_letters,
+        }
     )
     latency = Text(
         f"detection latency (frame published -> detection): p50 "
         f"{_seconds(summary.latency_p50_s)}, p95 {_seconds(summary.latency_p95_s)}"
     )
-    return Group(lanes, loop, latency)
+    return Group(lanes, outcomes, downstream, latency)
+
+
+def _row_table(counts: dict[str, int]) -> Table:
+    """One row of counts under their names (two such tables fit an 80-column terminal)."""
+    table = Table()
+    for name in counts:
+        table.add_column(name, justify="right")
+    table.add_row(*(str(count) for count in counts.values()))
+    return table

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -39,7 +40,17 @@ from infra.demo_summary import DemoTally
 from infra.exceptions import DemoError
 from infra.processes import free_port, process_alive
 from infra.settings import load_settings
-from schemas.events import Alert, Box, DetectedObject, Detection, Outcome, ScanFrame
+from schemas.events import (
+    Alert,
+    Annotation,
+    AnnotationTask,
+    Box,
+    DetectedObject,
+    Detection,
+    ImageLink,
+    Outcome,
+    ScanFrame,
+)
 from schemas.events import outcome_id as make_outcome_id
 from streams.logic.images import png_payload
 
@@ -165,6 +176,36 @@ def test_tally_counts_replays_once_and_resolves_review() -> None:
     assert summary.awaiting_review == 0
 
 
+def test_tally_counts_tasks_and_annotations_once() -> None:
+    tally = DemoTally()
+    link = ImageLink(uri="file:///f1.png", sha256="0" * 64)
+    task = AnnotationTask(
+        checkpoint="gate-1",
+        lane="1",
+        frame_id="f1",
+        task_id=uuid.uuid4(),
+        model_version="m1",
+        image=link,
+        pre_annotations=(),
+        reason="fp",
+    )
+    annotation = Annotation(
+        checkpoint="gate-1",
+        lane="1",
+        frame_id="f1",
+        annotation_id=uuid.uuid4(),
+        task_id=task.task_id,
+        image=link,
+        objects=(),
+        annotator="leakguard-auto-label/1",
+        source="auto_label",
+    )
+    for event in (task, task, annotation, annotation):
+        tally.add(event)
+    summary = tally.summary()
+    assert (summary.tasks, summary.annotations) == (1, 1)
+
+
 def test_empty_tally_has_no_latency() -> None:
     summary = DemoTally().summary()
     assert (summary.latency_p50_s, summary.latency_p95_s) == (None, None)
@@ -197,7 +238,7 @@ def test_plan_with_consoles_on_chdb(tmp_path: Path) -> None:
     )
     by_name = {spec.name: spec for spec in specs}
     assert _names(specs) == [
-        "cloud", "edge-1", "edge-2", "guards", "console-gate-1", "console-gate-2",
+        "cloud", "edge-1", "edge-2", "annotate", "guards", "console-gate-1", "console-gate-2",
         "scanner-gate-1", "scanner-gate-2",
     ]  # fmt: skip
     first, second = by_name["console-gate-1"], by_name["console-gate-2"]
@@ -224,7 +265,7 @@ def test_plan_without_consoles_or_guards_runs_the_sink(tmp_path: Path) -> None:
     specs = plan_children(
         options, model=tmp_path, image_px=256, run_dir=tmp_path, console_runs_sink=True
     )
-    assert _names(specs) == ["cloud", "edge-1", "sink", "scanner-gate-1"]
+    assert _names(specs) == ["cloud", "edge-1", "annotate", "sink", "scanner-gate-1"]
     with_server = plan_children(
         DemoOptions(checkpoints=1),
         model=tmp_path,
@@ -245,7 +286,7 @@ def test_demo_guard_can_sign_in_where_the_consoles_look(tmp_path: Path) -> None:
     assert store.verify(DEMO_GUARD, DEMO_PASSWORD)
 
 
-def test_children_get_the_demo_broker_and_bounded_torch_threads(
+def test_children_get_the_demo_broker_auto_labels_and_bounded_torch_threads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
@@ -254,6 +295,7 @@ def test_children_get_the_demo_broker_and_bounded_torch_threads(
     assert env["LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS"] == "127.0.0.1:9"
     assert env["LEAKGUARD_DATA_DIR"] == str(tmp_path)
     assert env["OMP_NUM_THREADS"] == "4"  # 8 CPUs shared by two edge workers
+    assert env["LEAKGUARD_ANNOTATION__AUTO_LABEL_CHECKPOINTS"] == '["*"]'
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
     assert child_environment(tmp_path, "b:9", edge_workers=2)["OMP_NUM_THREADS"] == "1"
     monkeypatch.setenv("OMP_NUM_THREADS", "6")  # the user's choice wins
@@ -400,7 +442,11 @@ def test_short_demo_shows_every_part_of_the_loop(tiny_artifact: Path, tmp_path: 
     assert all(count > 0 for count in summary["outcomes"].values()), summary["outcomes"]
     assert summary["alerts"] > 0
     assert summary["latency_p95_s"] >= summary["latency_p50_s"] > 0
-    assert {"broker", "cloud", "edge-1", "guards", "console-gate-1"} <= set(summary["pids"])
+    assert summary["tasks"] > 0  # the guards rejected false alarms ...
+    assert summary["annotations"] > 0  # ... and the auto-labeller labelled them
+    assert {"broker", "cloud", "edge-1", "annotate", "guards", "console-gate-1"} <= set(
+        summary["pids"]
+    )
     _assert_all_gone(summary["pids"])
     assert "final summary" in output
     assert "UNREVIEWED" in output
