@@ -128,6 +128,7 @@ def dashboards_annotate(
     from sinks.dashboards.annotator import ANNOTATED_TOPICS, AnnotationWorker
 
     settings = load_settings()
+    publisher = _publisher()  # the Grafana settings first: checking them needs no network
     client = {
         "bootstrap.servers": require_bootstrap_servers(settings),
         **settings.kafka.client_config(),
@@ -138,7 +139,7 @@ def dashboards_annotate(
             {**client, "group.id": group_id, "enable.auto.commit": False,
              "auto.offset.reset": "earliest"}
         ),
-        publisher=_publisher(),
+        publisher=publisher,
         topic_events={spec.topics[topic].name: event for topic, event in ANNOTATED_TOPICS.items()},
         producer=Producer(client),
         dead_letter_topic=spec.topics["deadletter"].name,

@@ -47,3 +47,9 @@ def test_migrate_on_the_server(
     assert result.returncode == 0, result.stderr
     assert f"database {database}" in result.stdout
     assert "applied 0001, 0002" in result.stdout
+
+
+def test_annotate_without_a_grafana_url_says_what_to_set(tmp_path: Path) -> None:
+    result = _leakguard(["dashboards", "annotate"], tmp_path)
+    assert result.returncode != 0
+    assert "LEAKGUARD_GRAFANA__URL" in result.stdout + result.stderr
