@@ -211,9 +211,14 @@ class AnnotationWorker:
     def _commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
         if self._producer.flush(DEAD_LETTER_FLUSH_TIMEOUT_S) > 0:
             raise SinkError("dead letters were not delivered; the batch is not committed")
-        from confluent_kafka import TopicPartition
+        from confluent_kafka import KafkaException, TopicPartition
 
-        self._consumer.commit(
-            offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-            asynchronous=False,
-        )
+        try:
+            self._consumer.commit(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                asynchronous=False,
+            )
+        except KafkaException as exc:
+            # Typically a rebalance took the partitions meanwhile: their next owner reads
+            # the messages again and finds the annotations already posted.
+            logger.warning("commit failed, the messages will be read again: %s", exc)
