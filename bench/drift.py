@@ -106,6 +106,7 @@ class Tally:
     false_alarms: int = 0
     true_alarms: int = 0
     missed: int = 0
+    served_by: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,6 +148,8 @@ def review(
             outcomes = tuple(match_outcomes(detection, verdict))
             decorations = [g for g in truth if g.subtype in confusers]
             tally.frames += 1
+            version = detection.model_version
+            tally.served_by[version] = tally.served_by.get(version, 0) + 1
             tally.decorations += len(decorations)
             for outcome in outcomes:
                 if outcome.kind == "fp":
@@ -247,6 +250,49 @@ def collect_annotations(
     return found
 
 
+def roll_out(
+    registry: Registry,
+    edge: Edge,
+    updates: list[ModelUpdate],
+    version: str,
+    evaluation: Sequence[ScanFrame],
+    *,
+    args: argparse.Namespace,
+    size: int,
+) -> tuple[list[dict[str, Any]], Tally]:
+    """Shadow (announced by the cycle), canary on one lane, active; fresh drifted frames
+    at each step, their outcomes judged by the edge's rollback monitor. Returns the steps
+    and the tally of the held-out frames under the model the edge serves at the end."""
+    guards = GuardPolicy(seed=args.seed)
+    edge.follow(updates)
+    shadow = edge.serve(
+        drifted_frames(LANE_ROLLOUT, args.n_rollout, size=size, seed=args.seed),
+        guards,
+        f"shadow {version}",
+    )
+    steps: list[dict[str, Any]] = [
+        {
+            "state": "shadow",
+            "agreement": edge.statuses[-1].agreement_rate,
+            "served_by": shadow.served_by,
+        }
+    ]
+    target = RolloutTarget(checkpoint=CHECKPOINT, lane=LANE_CANARY)
+    registry.promote(version, mode="canary", targets=(target,))
+    edge.follow(updates)
+    canary = edge.serve(
+        drifted_frames(LANE_CANARY, args.n_rollout, size=size, seed=args.seed),
+        guards,
+        f"canary {version} (lane {LANE_CANARY})",
+    )
+    steps.append({"state": "canary", **dataclasses.asdict(canary)})
+    registry.promote(version, mode="active", reason="drift bench: canary held")
+    edge.follow(updates)
+    final = edge.serve(evaluation, guards, f"active {edge.manager.active_version}, held-out")
+    steps.append({"state": "active", "edge_active": edge.manager.active_version})
+    return steps, final
+
+
 def _drop(before: int, after: int) -> float | None:
     return None if before == 0 else 100.0 * (before - after) / before
 
@@ -303,30 +349,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     steps: list[dict[str, Any]] = []
     final = before
     if cycle.job.passed:
-        version = cycle.record.version
-        edge.follow(updates)
-        shadow_frames = drifted_frames(LANE_ROLLOUT, args.n_rollout, size=size, seed=args.seed)
-        edge.serve(shadow_frames, guards, f"shadow {version}")
-        steps.append({"state": "shadow", "agreement": edge.statuses[-1].agreement_rate})
-        registry.promote(
-            version,
-            mode="canary",
-            targets=(RolloutTarget(checkpoint=CHECKPOINT, lane=LANE_CANARY),),
+        steps, final = roll_out(
+            registry, edge, updates, cycle.record.version, evaluation, args=args, size=size
         )
-        edge.follow(updates)
-        canary_frames = drifted_frames(LANE_CANARY, args.n_rollout, size=size, seed=args.seed)
-        canary = edge.serve(canary_frames, guards, f"canary {version} (lane {LANE_CANARY})")
-        steps.append(
-            {
-                "state": "canary",
-                "served_by": edge.manager.active_version,
-                **dataclasses.asdict(canary),
-            }
-        )
-        registry.promote(version, mode="active", reason="drift bench: canary held")
-        edge.follow(updates)
-        final = edge.serve(evaluation, guards, f"active {edge.manager.active_version}, held-out")
-        steps.append({"state": "active", "edge_active": edge.manager.active_version})
     metrics = cycle.job.metrics
     map_before = metrics.get("gate/parent_base_map50")
     map_after = metrics.get("gate/candidate_base_map50")
