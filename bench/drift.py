@@ -52,6 +52,7 @@ from rich.table import Table
 from detector.artifacts import load_artifact
 from detector.datasets.generate import GenerateJob, generate_dataset
 from detector.engine import InferenceEngine
+from detector.evaluation.runner import DEFAULT_OPERATING_THRESHOLD, default_thresholds
 from detector.sim.drift import drifted, get_drift
 from detector.sim.scenes import get_preset
 from detector.sim.stream import ScannerStream
@@ -202,7 +203,7 @@ def base_sets(args: argparse.Namespace, work: Path, size: int) -> tuple[Path, tu
 class Edge:
     """An edge worker without Kafka: detector + model manager, statuses kept in a list."""
 
-    def __init__(self, artifact: Path, public_key: Path, cache: Path) -> None:
+    def __init__(self, artifact: Path, public_key: Path, cache: Path, threshold: float) -> None:
         config = RolloutConfig(
             trusted_key_paths=(str(public_key),),
             cache_dir=str(cache),
@@ -210,13 +211,16 @@ class Edge:
             status_interval_s=1e-3,  # every tick reports the trial's agreement
         )
         keys = trusted_keys(config.trusted_key_paths)
-        self.detector = FrameDetector(engine=InferenceEngine.from_artifact(artifact))
+        thresholds = default_thresholds(threshold)
+        self.detector = FrameDetector(
+            engine=InferenceEngine.from_artifact(artifact, thresholds=thresholds)
+        )
         self.statuses: list[ModelStatus] = []
         self.manager = ModelManager(
             detector=self.detector,
             config=config,
             worker_id="bench-edge",
-            load=lambda u: load_update(u, keys=keys, cache_dir=cache),
+            load=lambda u: load_update(u, keys=keys, cache_dir=cache, thresholds=thresholds),
             publish=self.statuses.append,
         )
 
@@ -314,7 +318,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     base = registry.register(Path(args.model), parent=None, state="active", reason="base model")
     base_dir, replay = base_sets(args, work, size)
     clock["data_s"] = time.monotonic() - started
-    edge = Edge(registry.artifact_dir(base.version), public_key, work / "edge-cache")
+    edge = Edge(
+        registry.artifact_dir(base.version), public_key, work / "edge-cache", args.threshold
+    )
     guards = GuardPolicy(seed=args.seed)
     evaluation = drifted_frames(LANE_EVAL, args.n_eval, size=size, seed=args.seed)
     before = edge.serve(evaluation, guards, "base model, held-out drifted frames")
@@ -332,6 +338,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             lr=args.lr,
             device=args.device,
             auto_rollout="shadow",
+            alarm_threshold=args.threshold,
         ),
         registry=registry,
     )
@@ -391,7 +398,10 @@ def _pct(value: float | None) -> str:
 
 
 def _table(result: dict[str, Any]) -> Table:
-    table = Table(title=f"drift scenario ({result['size_px']} px, model {result['model']})")
+    table = Table(
+        title=f"drift scenario ({result['size_px']} px, alarm threshold "
+        f"{result['options']['threshold']}, model {result['model']})"
+    )
     for column in ("figure", "before (base model)", "after (edge's model)", "goal"):
         table.add_column(column)
     before, after = result["before"], result["after"]
@@ -455,7 +465,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=300, help="fine-tune steps")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=1e-4, help="fine-tune learning rate")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (training; the edge is CPU)")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_OPERATING_THRESHOLD,
+        help="alarm threshold of every medium class, at the edge and in the gate",
+    )
     parser.add_argument(
         "--size", type=int, default=None, help="frame side in px (default: the model's input size)"
     )

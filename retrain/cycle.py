@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
+from detector.evaluation.runner import DEFAULT_OPERATING_THRESHOLD
 from retrain.exceptions import RegistryError, RetrainConfigError
 from retrain.job import JobProcess, JobResult, JobSpec
 from retrain.registry import ModelRecord, Registry
@@ -50,11 +51,17 @@ class RetrainConfig:
     device: str = "cpu"
     max_base_map_loss_pts: float = 0.5
     auto_rollout: AutoRollout = "shadow"
+    #: The edges' alarm threshold, at which the gate counts wrong alarm decisions.
+    alarm_threshold: float = DEFAULT_OPERATING_THRESHOLD
 
     def __post_init__(self) -> None:
         if self.trigger_samples < 1 or self.schedule_s <= 0 or self.new_sample_weight < 1:
             raise RetrainConfigError(
                 "trigger_samples and new_sample_weight must be >= 1, schedule_s > 0"
+            )
+        if not 0.0 < self.alarm_threshold <= 1.0:
+            raise RetrainConfigError(
+                f"alarm_threshold must be in (0, 1], got {self.alarm_threshold}"
             )
 
 
@@ -128,6 +135,7 @@ class Retrainer:
             lr=self.config.lr,
             device=self.config.device,
             max_base_map_loss_pts=self.config.max_base_map_loss_pts,
+            alarm_threshold=self.config.alarm_threshold,
         )
         self._last_cycle_s = self._clock()
         logger.info(

@@ -18,7 +18,11 @@ from pathlib import Path
 from typing import Any, Final
 
 from detector.artifacts import load_artifact
-from detector.evaluation.runner import evaluate_model
+from detector.evaluation.runner import (
+    DEFAULT_OPERATING_THRESHOLD,
+    default_thresholds,
+    evaluate_model,
+)
 from detector.training.dataset import CocoDetectionDirectory
 from detector.training.run import run_training, seed_everything
 from detector.training.trainer import TrainConfig
@@ -53,6 +57,8 @@ class JobSpec:
     device: str = "cpu"
     seed: int = 0
     max_base_map_loss_pts: float = DEFAULT_MAX_BASE_MAP_LOSS_PTS
+    #: The edges' alarm threshold: the recent-mistakes score counts alarms at it.
+    alarm_threshold: float = DEFAULT_OPERATING_THRESHOLD
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobSpec:
@@ -87,7 +93,12 @@ class JobResult:
 
 def _scores(model: Any, spec: JobSpec) -> tuple[float, float | None]:
     """(mistake error rate, base mAP@0.5 of media or None) of ``model``."""
-    mistakes = evaluate_model(model, CocoDetectionDirectory(spec.mistakes_dir), device=spec.device)
+    mistakes = evaluate_model(
+        model,
+        CocoDetectionDirectory(spec.mistakes_dir),
+        device=spec.device,
+        thresholds=default_thresholds(spec.alarm_threshold),
+    )
     base = None
     if spec.base_holdout_dir is not None:
         report = evaluate_model(

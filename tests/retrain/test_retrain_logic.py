@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from pathlib import Path
 
 import pytest
 
 from detector.evaluation.bags import BagMetrics
+from retrain.cycle import RetrainConfig
+from retrain.exceptions import RetrainConfigError
 from retrain.gate import gate, mistake_error_rate
+from retrain.job import JobSpec
 from schemas.events import Box, LabelMapEntry, ModelUpdate, Outcome, RolloutTarget
 from streams.exceptions import StreamsConfigError
 from streams.rollout_monitor import OutcomeWindows, Rates, RollbackBounds, rollback_reason
@@ -36,6 +41,23 @@ def test_fold_keeps_the_last_active_and_the_trial_after_it() -> None:
     plan = apply(plan, _update("v3", "canary"), checkpoint="cp")
     assert plan.trial is not None
     assert plan.trial.model_version == "v3"
+
+
+def test_fold_skips_versions_refused_or_rolled_back_here() -> None:
+    history = [_update("v1", "active"), _update("v2", "active"), _update("v3", "shadow")]
+    plan = fold(history, checkpoint="cp", skip={"v2", "v3"})
+    assert plan.active is not None
+    assert plan.active.model_version == "v1"
+    assert plan.trial is None
+
+
+def test_retrain_config_refuses_a_threshold_outside_0_1(tmp_path: Path) -> None:
+    with pytest.raises(RetrainConfigError, match="alarm_threshold"):
+        RetrainConfig(workdir=tmp_path, alarm_threshold=0.0)
+    spec = JobSpec(parent_artifact="p", train_dirs=("a",), mistakes_dir="m", job_dir="j")
+    assert JobSpec.from_dict(dataclasses.replace(spec, alarm_threshold=0.3).to_dict()) == (
+        dataclasses.replace(spec, alarm_threshold=0.3)
+    )
 
 
 def test_updates_for_other_checkpoints_leave_the_plan_alone() -> None:
