@@ -181,23 +181,26 @@ def frame_annotation(item: Reviewed, image: ImageLink) -> Annotation | None:
 
 
 def base_sets(args: argparse.Namespace, work: Path, size: int) -> tuple[Path, tuple[Path, ...]]:
-    """The base cluttered hold-out and the replay sets (generated unless ``--replay``)."""
-    sets = {"base": (args.n_base, args.seed + 101)}
+    """The base cluttered hold-out and the replay sets (generated unless ``--replay``);
+    named by size, count and seed, so a reused work folder reuses only identical sets."""
+    wanted = {"base": (args.n_base, args.seed + 101)}
     if not args.replay:
-        sets["replay"] = (args.n_replay, args.seed + 202)
-    for name, (n, seed) in sets.items():
+        wanted["replay"] = (args.n_replay, args.seed + 202)
+    made: dict[str, Path] = {}
+    for name, (n, seed) in wanted.items():
         job = GenerateJob(
             preset=get_preset("cluttered"),
             seed=seed,
-            out=work / name,
+            out=work / f"{name}-{size}px-{n}-s{seed}",
             width_px=size,
             height_px=size,
         )
         if not (job.out / "annotations.json").is_file():
             console.print(f"generating {n} cluttered frames: {job.out}")
             generate_dataset(job, n_images=n, workers=args.workers)
-    replay = tuple(args.replay) if args.replay else (work / "replay",)
-    return work / "base", replay
+        made[name] = job.out
+    replay = tuple(args.replay) if args.replay else (made["replay"],)
+    return made["base"], replay
 
 
 class Edge:
