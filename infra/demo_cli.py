@@ -12,6 +12,7 @@ from typing import Annotated, Final
 import typer
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.text import Text
 
 from infra.demo import (
@@ -126,7 +127,7 @@ def run_demo(options: DemoOptions, *, settings: LeakguardSettings) -> DemoSummar
         run = DemoRun(options, settings=settings, model=model, image_px=image_px, run_dir=run_dir)
         try:
             with console.status("starting") as status:
-                run.start(lambda step: status.update(step))
+                run.start(lambda step: status.update(escape(step)))
             _print_addresses(run)
             _watch(run)
         except KeyboardInterrupt:

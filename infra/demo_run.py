@@ -95,11 +95,11 @@ class DemoRun:
             if spec.stop_stage != STAGE_SCANNERS:
                 child = self._children.start(spec)
                 if spec.start_alone:
-                    child.wait_ready(self.options.startup_timeout_s)
-        step("waiting for the workers and the guards to be ready")
-        self._wait_ready(self._children.children)
+                    self._wait_ready([child], step)
+        self._wait_ready(self._children.children, step)
         step("starting the simulated scanners")
-        self._wait_ready([self._children.start(s) for s in specs if s.stop_stage == STAGE_SCANNERS])
+        scanners = [self._children.start(s) for s in specs if s.stop_stage == STAGE_SCANNERS]
+        self._wait_ready(scanners, step)
         write_json(self.run_dir / "processes.json", self.pids)
 
     def _start_broker_and_reader(self) -> None:
@@ -123,8 +123,10 @@ class DemoRun:
         self._reader = EventReader(client=client, positions=positions)
         self._reader.start()
 
-    def _wait_ready(self, children: list[ChildProcess]) -> None:
+    def _wait_ready(self, children: list[ChildProcess], step: StepCallback) -> None:
         for child in children:
+            if child.spec.ready_line is not None:
+                step(f"waiting for {child.spec.name} to be ready (log: {child.log_path})")
             child.wait_ready(self.options.startup_timeout_s)
             self.check()
 
