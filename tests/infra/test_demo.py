@@ -1,5 +1,6 @@
-"""``leakguard demo`` (issue #9): the summary's counting, the plan of child processes, the
-child-process handling, and the real demo end to end (a short run, and Ctrl-C)."""
+"""``leakguard demo`` (issue #9): options, the plan of child processes, the environment and
+the guard account, and the real demo end to end (a short run, Ctrl-C, a dead worker). The
+summary and the child processes have their own files (test_demo_summary, test_demo_children)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -35,182 +34,10 @@ from infra.demo import (
     run_directory,
     signals_stop_the_run,
 )
-from infra.demo_children import ChildGroup, ChildSpec
-from infra.demo_summary import DemoTally
+from infra.demo_children import ChildSpec
 from infra.exceptions import DemoError
 from infra.processes import free_port, process_alive
 from infra.settings import load_settings
-from schemas.events import (
-    Alert,
-    Annotation,
-    AnnotationTask,
-    Box,
-    DetectedObject,
-    Detection,
-    ImageLink,
-    Outcome,
-    ScanFrame,
-)
-from schemas.events import outcome_id as make_outcome_id
-from streams.logic.images import png_payload
-
-# -- the summary's counting ---------------------------------------------------------------
-
-
-def _frame(frame_id: str, lane: str = "1") -> ScanFrame:
-    return ScanFrame(
-        checkpoint="gate-1",
-        lane=lane,
-        frame_id=frame_id,
-        scanner_id="sim",
-        view_id="top",
-        image=png_payload(_PNG),
-    )
-
-
-def _detection(frame: ScanFrame, *, alarmed: bool, after_s: float) -> Detection:
-    obj = DetectedObject(
-        object_id="o1",
-        class_name="phone",
-        score=0.9,
-        box=Box(x1=1, y1=1, x2=5, y2=5),
-        alarmed=alarmed,
-    )
-    return Detection(
-        event_time=frame.event_time + timedelta(seconds=after_s),
-        checkpoint=frame.checkpoint,
-        lane=frame.lane,
-        frame_id=frame.frame_id,
-        model_version="m1",
-        inference_latency_ms=3.0,
-        image_width=8,
-        image_height=8,
-        objects=(obj,),
-        alarmed=alarmed,
-    )
-
-
-def _outcome(detection: Detection, kind: str) -> Outcome:
-    oid = make_outcome_id(
-        checkpoint=detection.checkpoint,
-        lane=detection.lane,
-        frame_id=detection.frame_id,
-        object_id="o1",
-        kind=kind,  # type: ignore[arg-type]
-    )
-    return Outcome(
-        event_id=oid,
-        checkpoint=detection.checkpoint,
-        lane=detection.lane,
-        frame_id=detection.frame_id,
-        outcome_id=oid,
-        model_version="m1",
-        object_id="o1",
-        kind=kind,  # type: ignore[arg-type]
-        class_name="phone",
-        box=Box(x1=1, y1=1, x2=5, y2=5),
-        detection_event_id=detection.event_id,
-    )
-
-
-def _png() -> bytes:
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (8, 8), "white").save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-_PNG = _png()
-
-
-def test_tally_counts_lanes_latency_in_either_topic_order() -> None:
-    tally = DemoTally()
-    first, second, other_lane = _frame("f1"), _frame("f2"), _frame("f3", lane="2")
-    detected_first = _detection(first, alarmed=True, after_s=1.0)
-    tally.add(first)
-    tally.add(detected_first)
-    # The detection of f2 is read before its frame (different topics): still one latency.
-    tally.add(_detection(second, alarmed=False, after_s=3.0))
-    tally.add(second)
-    tally.add(other_lane)
-
-    summary = tally.summary()
-    lanes = {(lane.checkpoint, lane.lane): lane for lane in summary.lanes}
-    assert (lanes[("gate-1", "1")].frames, lanes[("gate-1", "1")].detected) == (2, 2)
-    assert lanes[("gate-1", "1")].alarms == 1
-    assert (lanes[("gate-1", "2")].frames, lanes[("gate-1", "2")].detected) == (1, 0)
-    assert sorted(tally.latencies_s) == [1.0, 3.0]
-    assert summary.latency_p50_s == pytest.approx(2.0)
-    assert summary.awaiting_review == 1  # f1 alarmed, no outcome yet
-    assert summary.to_dict()["frames"] == 3
-
-
-def test_tally_counts_replays_once_and_resolves_review() -> None:
-    tally = DemoTally()
-    frame = _frame("f1")
-    detection = _detection(frame, alarmed=True, after_s=0.5)
-    tp = _outcome(detection, "tp")
-    alert = Alert(
-        checkpoint="gate-1",
-        lane="1",
-        frame_id="f1",
-        alert_id=make_outcome_id(
-            checkpoint="gate-1", lane="1", frame_id="f1", object_id="a", kind="tp"
-        ),
-        model_version="m1",
-        items=detection.objects,
-    )
-    for event in (frame, frame, detection, _detection(frame, alarmed=True, after_s=9.0)):
-        tally.add(event)
-    for event in (tp, tp, _outcome(detection, "fn"), alert, alert):
-        tally.add(event)
-
-    summary = tally.summary()
-    assert summary.detected == 1
-    assert tally.latencies_s == [0.5]  # the replayed detection does not count
-    assert summary.outcomes == {"tp": 1, "fp": 0, "fn": 1, "unreviewed": 0}
-    assert summary.alerts == 1
-    assert summary.awaiting_review == 0
-
-
-def test_tally_counts_tasks_and_annotations_once() -> None:
-    tally = DemoTally()
-    link = ImageLink(uri="file:///f1.png", sha256="0" * 64)
-    task = AnnotationTask(
-        checkpoint="gate-1",
-        lane="1",
-        frame_id="f1",
-        task_id=uuid.uuid4(),
-        model_version="m1",
-        image=link,
-        pre_annotations=(),
-        reason="fp",
-    )
-    annotation = Annotation(
-        checkpoint="gate-1",
-        lane="1",
-        frame_id="f1",
-        annotation_id=uuid.uuid4(),
-        task_id=task.task_id,
-        image=link,
-        objects=(),
-        annotator="leakguard-auto-label/1",
-        source="auto_label",
-    )
-    for event in (task, task, annotation, annotation):
-        tally.add(event)
-    summary = tally.summary()
-    assert (summary.tasks, summary.annotations) == (1, 1)
-
-
-def test_empty_tally_has_no_latency() -> None:
-    summary = DemoTally().summary()
-    assert (summary.latency_p50_s, summary.latency_p95_s) == (None, None)
-    assert summary.frames == 0
-
 
 # -- options and the plan of children -----------------------------------------------------
 
@@ -344,38 +171,6 @@ def test_second_demo_on_one_data_dir_is_refused() -> None:
         assert (run_dir / "logs").is_dir()
         with pytest.raises(DemoError, match="another leakguard demo"), run_directory(settings):
             pass
-
-
-# -- child processes ------------------------------------------------------------------------
-
-
-def _python(code: str) -> tuple[str, ...]:
-    return (sys.executable, "-c", code)
-
-
-def test_dead_child_is_named_with_its_log(tmp_path: Path) -> None:
-    group = ChildGroup(log_dir=tmp_path, env=dict(os.environ))
-    code = "import sys; print('model is broken'); sys.exit(3)"
-    child = group.start(ChildSpec("edge-9", _python(code), 0, ready_line="never printed"))
-    with pytest.raises(DemoError, match=r"(?s)edge-9 exited with status 3.*model is broken"):
-        child.wait_ready(30)
-    with pytest.raises(DemoError, match="edge-9"):
-        group.check()
-    group.stop()
-
-
-def test_ready_line_and_stubborn_child_is_killed(tmp_path: Path) -> None:
-    code = (
-        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-        "print('serving now', flush=True); time.sleep(600)"
-    )
-    group = ChildGroup(log_dir=tmp_path, env=dict(os.environ))
-    child = group.start(ChildSpec("console-x", _python(code), 0, ready_line="serving now"))
-    child.wait_ready(30)
-    pid = child.pid
-    group.stop(timeout_s=1.0)  # SIGTERM is ignored: killed after the timeout
-    assert not process_alive(pid)
-    assert group.pids() == {"console-x": pid}
 
 
 # -- the real demo ---------------------------------------------------------------------------
