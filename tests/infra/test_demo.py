@@ -208,6 +208,36 @@ def _demo_args(tiny_artifact: Path) -> list[str]:
     ]  # fmt: skip
 
 
+#: Counts of the analytics store, read in a child process (chdb allows one store per process).
+_CHDB_COUNTS = """
+import json, sys
+from chdb import session
+queries = {
+    "frames": "SELECT count(DISTINCT frame_id) FROM leakguard.frames",
+    "detected": "SELECT count(DISTINCT frame_id) FROM leakguard.detection_frames",
+    "alerts": "SELECT count(DISTINCT alert_id) FROM leakguard.alerts",
+    "tp": "SELECT count(DISTINCT outcome_id) FROM leakguard.outcomes WHERE kind = 'tp'",
+    "unreviewed": "SELECT count(DISTINCT outcome_id) FROM leakguard.outcomes "
+    "WHERE kind = 'unreviewed'",
+}
+store = session.Session(sys.argv[1])
+print(json.dumps({k: int(store.query(q, "CSV").bytes()) for k, q in queries.items()}))
+store.close()
+"""
+
+
+def _chdb_counts(path: Path) -> dict[str, int]:
+    result = subprocess.run(
+        [sys.executable, "-c", _CHDB_COUNTS, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    counts: dict[str, int] = json.loads(result.stdout.strip().splitlines()[-1])
+    return counts
+
+
 def _assert_all_gone(pids: dict[str, int]) -> None:
     alive = {name: pid for name, pid in pids.items() if process_alive(pid)}
     assert not alive, f"left behind: {alive}"
@@ -243,6 +273,15 @@ def test_short_demo_shows_every_part_of_the_loop(tiny_artifact: Path, tmp_path: 
         summary["pids"]
     )
     _assert_all_gone(summary["pids"])
+    # The summary (read from Kafka) agrees with what the console's sink stored in chdb.
+    stored = _chdb_counts(data_dir / "demo" / "chdb")
+    assert stored == {
+        "frames": summary["frames"],
+        "detected": summary["detected"],
+        "alerts": summary["alerts"],
+        "tp": summary["outcomes"]["tp"],
+        "unreviewed": summary["outcomes"]["unreviewed"],
+    }
     assert "final summary" in output
     assert "UNREVIEWED" in output
     assert "sign in as demo" in output
