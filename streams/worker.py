@@ -45,4 +45,8 @@ def run_worker(
     if config.metrics_port is not None:
         metrics.serve(config.metrics_port)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    # Faust's terminal spinner sets the root logger to DEBUG so that it can spin on every
+    # record: each aiokafka and Faust debug call then builds a record and writes escape
+    # codes (a tenth of the cloud join's CPU in a py-spy profile). A worker is a service.
+    worker.spinner = None
     worker.execute_from_commandline()
