@@ -4,15 +4,17 @@ consume-and-produce loop on the same messages, same broker, same run.
 Run by hand: ``.venv/bin/python -m bench.streams_join [--frames 5000 --rounds 5]``.
 
 Each round writes ``--frames`` detections and their verdicts (two events a frame; one
-alarmed phone each, the guard confirms it: one ``Outcome`` and one ``Alert`` a frame, no
-image to keep) to ``detections`` / ``guard.verdicts``, then
+alarmed phone each, the guard confirms it: one ``Outcome`` and one ``Alert`` a frame, and
+the frame's image, staged beforehand as the edge does, is kept) to ``detections`` /
+``guard.verdicts``, then
 
 1. starts a ``leakguard worker --role cloud`` on that backlog and samples its
    ``leakguard_join_events_in`` counter (Prometheus endpoint) every 50 ms: events/s from the
    first event counted to the last;
 2. runs a bare confluent-kafka loop in this process over the same messages: consume from
    both topics, produce each message's bytes to a scratch topic, events/s from the first
-   message to the last (the floor of any Kafka consume-and-produce loop in Python);
+   message to the last (what the Kafka I/O alone costs: the ceiling for any Python
+   consume-and-produce loop);
 3. prints both, the ratio and the load averages.
 
 The worker is stopped (SIGTERM) before the bare loop, so the two never compete.
@@ -37,19 +39,26 @@ from bench.streams_harness import (
     free_port,
     load_averages,
     metric_value,
+    png,
 )
 from bench.streams_harness import producer as make_producer
 from schemas import Codec
 from schemas.events import Box, DetectedObject, Detection, GuardVerdict
+from streams.frame_store import FrameStore
 
 console = Console()
+#: A counter that does not move for this long is a stalled worker, not a slow one.
+STALL_S = 60.0
 #: Counter of events the join consumed (streams/metrics.py).
 EVENTS_METRIC = "leakguard_join_events_in_total"
 
 
 def produce_join_events(stack: BenchStack, frames: int, run: str) -> None:
-    """``frames`` detections and their confirming verdicts, interleaved, keyed by frame id."""
+    """``frames`` detections and their confirming verdicts, interleaved, keyed by frame id;
+    each frame's image staged as the edge would have, so the join keeps it (TP frame)."""
     codec = Codec()
+    store = FrameStore(str(stack.work / "fs"))
+    image = png(16, 0)
     out = make_producer(stack.bootstrap, **{"linger.ms": 20})
     phone = DetectedObject(
         object_id="o0", class_name="phone", score=0.9, box=Box(x1=1, y1=1, x2=9, y2=9), alarmed=True
@@ -65,6 +74,7 @@ def produce_join_events(stack: BenchStack, frames: int, run: str) -> None:
             model_version="m1", detection_event_id=detection.event_id, guard_id="g1",
             decision="confirmed",
         )  # fmt: skip
+        store.stage(image, checkpoint="cp", lane=detection.lane, frame_id=detection.frame_id)
         key = detection.frame_id.encode()
         out.produce(stack.names.detections, key=key, value=codec.encode(detection))
         out.produce(stack.names.verdicts, key=key, value=codec.encode(verdict))
@@ -83,12 +93,14 @@ def join_rate(stack: BenchStack, events: int, *, port: int) -> float:
     try:
         while time.monotonic() < deadline:
             count = metric_value(port, EVENTS_METRIC)
-            if count is not None and count > 0:
+            if count is not None and count > 0 and (not samples or count > samples[-1][1]):
                 samples.append((time.monotonic(), count))
                 if count >= events:
                     break
             if worker.poll() is not None:
                 raise SystemExit(f"cloud worker died; see {stack.work}")
+            if samples and time.monotonic() - samples[-1][0] > STALL_S and count == samples[-1][1]:
+                raise SystemExit(f"join stalled at {count:.0f} of {events} events for {STALL_S} s")
             time.sleep(0.05)
     finally:
         stack.stop_worker(worker)
