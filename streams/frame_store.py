@@ -16,6 +16,7 @@ verified against the hash in its :class:`~schemas.events.ImageLink`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable
@@ -70,9 +71,21 @@ class FrameStore:
         self._clock = clock
 
     def path(self, area: Area, *, checkpoint: str, lane: str, frame_id: str, sha256: str) -> str:
-        """The store path of one image (quoted parts: frame ids may contain ``/``)."""
+        """The store path of one image (quoted parts: frame ids may contain ``/``).
+
+        Staged images live in a folder per frame (``staging/cp/lane/frame/<sha256>.png``) so
+        that :meth:`keep` lists one small folder, not a lane's whole day of frames; kept
+        images are ``kept/cp/lane/frame.<sha256>.png``.
+        """
+        if area == "staging":
+            folder = self._staging_folder(checkpoint=checkpoint, lane=lane, frame_id=frame_id)
+            return f"{folder}/{sha256.lower()}{_SUFFIX}"
         parts = (quote(checkpoint, safe=""), quote(lane, safe=""), quote(frame_id, safe=""))
         return f"{self._root}/{area}/{'/'.join(parts)}.{sha256.lower()}{_SUFFIX}"
+
+    def _staging_folder(self, *, checkpoint: str, lane: str, frame_id: str) -> str:
+        parts = (quote(checkpoint, safe=""), quote(lane, safe=""), quote(frame_id, safe=""))
+        return f"{self._root}/staging/{'/'.join(parts)}"
 
     def uri(self, path: str) -> str:
         """The URL of a store path, as annotation tasks refer to it."""
@@ -89,15 +102,13 @@ class FrameStore:
 
     def keep(self, *, checkpoint: str, lane: str, frame_id: str) -> ImageLink:
         """Copy the frame's staged image to the kept area; raises when none was staged."""
-        prefix = self.path(
-            "staging", checkpoint=checkpoint, lane=lane, frame_id=frame_id, sha256=""
-        )
-        staged = sorted(self._glob(prefix[: -len(_SUFFIX)] + "*" + _SUFFIX))
+        folder = self._staging_folder(checkpoint=checkpoint, lane=lane, frame_id=frame_id)
+        staged = sorted(self._glob(f"{folder}/*{_SUFFIX}"))
         if not staged:
             raise FrameStoreError(f"no staged image for frame {checkpoint}/{lane}/{frame_id}")
         source = staged[-1]
         data = self._read(source)
-        sha256 = source.rsplit(".", 2)[-2]
+        sha256 = source.rsplit("/", 1)[-1][: -len(_SUFFIX)]
         if hashlib.sha256(data).hexdigest() != sha256:
             raise FrameStoreError(f"staged image {source} does not match its SHA-256")
         path = self.path("kept", checkpoint=checkpoint, lane=lane, frame_id=frame_id, sha256=sha256)
@@ -134,7 +145,14 @@ class FrameStore:
                     except OSError as exc:
                         raise FrameStoreError(f"cannot delete {path}: {exc}") from exc
                     removed += 1
+                    if area == "staging":
+                        self._remove_empty_folder(path.rsplit("/", 1)[0])
         return removed
+
+    def _remove_empty_folder(self, folder: str) -> None:
+        """Drop a staged frame's folder once its image is gone (object stores have none)."""
+        with contextlib.suppress(OSError, NotImplementedError):  # not empty, gone, no folders
+            self._fs.rmdir(folder)
 
     def _write(self, path: str, data: bytes) -> None:
         try:

@@ -24,7 +24,7 @@ def test_cloud_worker_sweeps_expired_frames_on_its_timer(
     store.stage(png(16, 16, seed=1), checkpoint="cp", lane="1", frame_id="old")
     store.stage(png(16, 16, seed=2), checkpoint="cp", lane="1", frame_id="new")
     store.keep(checkpoint="cp", lane="1", frame_id="old")
-    old = next((tmp_path / "fs" / "staging").rglob("old.*.png"))
+    old = next((tmp_path / "fs" / "staging").rglob("old/*.png"))
     kept = next((tmp_path / "fs" / "kept").rglob("old.*.png"))
     two_hours_ago = time.time() - 7200
     for path in (old, kept):
@@ -44,4 +44,4 @@ def test_cloud_worker_sweeps_expired_frames_on_its_timer(
         time.sleep(0.5)
     assert not old.exists(), workers.logs()
     assert kept.exists()  # kept images have their own, longer retention (90 days)
-    assert next((tmp_path / "fs" / "staging").rglob("new.*.png")).exists()
+    assert next((tmp_path / "fs" / "staging").rglob("new/*.png")).exists()

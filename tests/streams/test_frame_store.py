@@ -18,6 +18,7 @@ def test_stage_keep_get_on_a_directory(tmp_path: Path) -> None:
     staged = store.stage(b"png-bytes", checkpoint="cp", lane="1", frame_id="cp/1/0001")
     kept = store.keep(checkpoint="cp", lane="1", frame_id="cp/1/0001")
     assert kept.sha256 == staged.sha256
+    assert staged.uri.endswith(f"/staging/cp/1/cp%2F1%2F0001/{staged.sha256}.png")
     assert "/kept/cp/1/cp%2F1%2F0001." in kept.uri
     assert store.get(kept) == b"png-bytes"
     with pytest.raises(FrameStoreError, match="SHA-256"):
@@ -42,10 +43,11 @@ def test_sweep_removes_only_expired_images(tmp_path: Path) -> None:
     store.stage(b"a", checkpoint="c", lane="1", frame_id="old")
     store.keep(checkpoint="c", lane="1", frame_id="old")
     store.stage(b"b", checkpoint="c", lane="1", frame_id="new")
-    old = next((tmp_path / "staging").rglob("old.*"))
+    old = next((tmp_path / "staging").rglob("old/*.png"))
     os.utime(old, (now[0] - 120, now[0] - 120))
     assert store.sweep() == 1
     assert not old.exists()
+    assert not old.parent.exists()  # the frame's staging folder goes with its image
     now[0] += 7200
     assert store.sweep() == 2  # the kept copy and the newer staged frame
     with pytest.raises(FrameStoreError):
