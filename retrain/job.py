@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from detector.artifacts import load_artifact
+from detector.evaluation.predict import predict_dataset
 from detector.evaluation.runner import (
     DEFAULT_OPERATING_THRESHOLD,
     default_thresholds,
@@ -27,7 +28,7 @@ from detector.training.dataset import CocoDetectionDirectory
 from detector.training.run import run_training, seed_everything
 from detector.training.trainer import TrainConfig
 from retrain.exceptions import TrainingJobError
-from retrain.gate import DEFAULT_MAX_BASE_MAP_LOSS_PTS, gate, mistake_error_rate
+from retrain.gate import DEFAULT_MAX_BASE_MAP_LOSS_PTS, alarm_mistakes, gate
 
 __all__ = ["JobProcess", "JobResult", "JobSpec", "run_job"]
 
@@ -92,20 +93,18 @@ class JobResult:
 
 
 def _scores(model: Any, spec: JobSpec) -> tuple[float, float | None]:
-    """(mistake error rate, base mAP@0.5 of media or None) of ``model``."""
-    mistakes = evaluate_model(
-        model,
-        CocoDetectionDirectory(spec.mistakes_dir),
-        device=spec.device,
-        thresholds=default_thresholds(spec.alarm_threshold),
-    )
+    """(wrong alarm decisions per frame on the recent mistakes, base mAP@0.5 of media or
+    None) of ``model``."""
+    mistakes = CocoDetectionDirectory(spec.mistakes_dir)
+    rows = predict_dataset(model, mistakes, device=spec.device)
+    wrong = alarm_mistakes(mistakes.coco, rows, default_thresholds(spec.alarm_threshold))
     base = None
     if spec.base_holdout_dir is not None:
         report = evaluate_model(
             model, CocoDetectionDirectory(spec.base_holdout_dir), device=spec.device
         )
         base = report.coco.map50_media if report.coco.map50_media is not None else 0.0
-    return mistake_error_rate(mistakes.bags), base
+    return wrong.per_frame, base
 
 
 def run_job(spec: JobSpec) -> JobResult:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from detector.evaluation.bags import BagMetrics
+from detector.evaluation.runner import default_thresholds
 from retrain.cycle import RetrainConfig
-from retrain.exceptions import RetrainConfigError
-from retrain.gate import gate, mistake_error_rate
+from retrain.exceptions import GateError, RetrainConfigError
+from retrain.gate import alarm_mistakes, gate
 from retrain.job import JobSpec
 from schemas.events import Box, LabelMapEntry, ModelUpdate, Outcome, RolloutTarget
 from streams.exceptions import StreamsConfigError
@@ -111,12 +112,34 @@ def test_rollback_needs_enough_outcomes_and_a_worse_rate() -> None:
         RollbackBounds(window_outcomes=5, min_outcomes=10)
 
 
-def _bags(media: int, clean: int, hits: int, false_alarms: int) -> BagMetrics:
-    return BagMetrics(media + clean, media, clean, hits, false_alarms, None, None, None)
+def _row(image_id: int, category_id: int, bbox: list[float], score: float = 0.9) -> dict[str, Any]:
+    return {"image_id": image_id, "category_id": category_id, "bbox": bbox, "score": score}
+
+
+def test_alarm_mistakes_count_alarms_on_no_medium_and_uncovered_media() -> None:
+    truth = {
+        "images": [{"id": 0}, {"id": 1}],
+        "annotations": [
+            {"image_id": 0, "category_id": 3, "bbox": [10, 10, 40, 80]},  # a phone
+            {"image_id": 0, "category_id": 9, "bbox": [100, 10, 40, 80]},  # a decoration
+            {"image_id": 1, "category_id": 4, "bbox": [10, 10, 20, 40]},  # a usb stick
+        ],
+    }
+    detections = [
+        _row(0, 8, [11, 11, 40, 78]),  # the phone, called a tablet: a right alarm
+        _row(0, 3, [100, 12, 40, 78]),  # the decoration, called a phone: a false alarm
+        _row(0, 3, [200, 200, 30, 30], score=0.3),  # below the threshold: no alarm
+        _row(1, 9, [10, 10, 20, 40]),  # others never alarm: the usb stick is missed
+    ]
+    thresholds = default_thresholds(0.5)
+    wrong = alarm_mistakes(truth, detections, thresholds)
+    assert (wrong.frames, wrong.false_alarms, wrong.misses) == (2, 1, 1)
+    assert wrong.per_frame == pytest.approx(1.0)
+    with pytest.raises(GateError, match="empty"):
+        alarm_mistakes({"images": []}, [], thresholds)
 
 
 def test_gate_bounds_base_loss_and_demands_fewer_mistakes() -> None:
-    assert mistake_error_rate(_bags(2, 8, 1, 4)) == pytest.approx(0.5)
     passed = gate(
         parent_base_map50=0.800,
         candidate_base_map50=0.796,

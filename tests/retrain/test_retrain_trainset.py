@@ -101,5 +101,6 @@ def test_a_cycle_fine_tunes_the_active_model_and_the_gate_lets_it_into_shadow(
     record = registry.get(result.record.version)
     assert (record.version, record.parent, record.state) == ("v0002", "v0001", "shadow")
     assert record.training_set == "t0001"
-    assert record.metrics["gate/candidate_mistake_error_rate"] < 1.0
-    assert record.metrics["gate/parent_mistake_error_rate"] == 1.0
+    parent = record.metrics["gate/parent_mistakes_per_frame"]
+    assert parent >= 1.0  # the alarming parent alarms on every held-out frame
+    assert record.metrics["gate/candidate_mistakes_per_frame"] < parent
