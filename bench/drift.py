@@ -357,10 +357,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     clock["retrain_s"] = time.monotonic() - t0
     console.print(f"candidate {cycle.record.version}: {cycle.record.state}; {cycle.job.reasons}")
     steps: list[dict[str, Any]] = []
-    final = before
+    final, candidate = before, None
     if cycle.job.passed:
         steps, final = roll_out(
             registry, edge, updates, cycle.record.version, evaluation, args=args, size=size
+        )
+    else:  # what the rejected candidate would have done, for the record
+        engine = InferenceEngine.from_artifact(
+            registry.artifact_dir(cycle.record.version),
+            thresholds=default_thresholds(args.threshold),
+        )
+        candidate, _ = review(
+            FrameDetector(engine=engine), evaluation, guards, "rejected candidate, held-out"
         )
     metrics = cycle.job.metrics
     map_before = metrics.get("gate/parent_base_map50")
@@ -384,6 +392,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ],
         "before": dataclasses.asdict(before),
         "after": dataclasses.asdict(final),
+        "rejected_candidate": None if candidate is None else dataclasses.asdict(candidate),
         "decoration_false_alarm_drop_pct": _drop(
             before.decoration_false_alarms, final.decoration_false_alarms
         ),
@@ -416,6 +425,14 @@ def _table(result: dict[str, Any]) -> Table:
         f">= 80 % fewer (got {'n/a' if drop is None else f'{drop:.0f} %'})",
     )
     table.add_row("all false alarms", str(before["false_alarms"]), str(after["false_alarms"]), "")
+    if result["rejected_candidate"] is not None:
+        rejected = result["rejected_candidate"]
+        table.add_row(
+            "rejected candidate (not served): false alarms on decorations / all",
+            "",
+            f"{rejected['decoration_false_alarms']} / {rejected['false_alarms']}",
+            "",
+        )
     table.add_row(
         "confirmed alarms / missed media",
         f"{before['true_alarms']} / {before['missed']}",
