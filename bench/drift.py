@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import shutil
 import tempfile
@@ -46,138 +45,34 @@ from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
-from rich.progress import track
 from rich.table import Table
 
+from bench.drift_edge import (
+    CHECKPOINT,
+    Edge,
+    Tally,
+    collect_annotations,
+    drifted_frames,
+    review,
+)
 from detector.artifacts import load_artifact
 from detector.datasets.generate import GenerateJob, generate_dataset
 from detector.engine import InferenceEngine
 from detector.evaluation.runner import DEFAULT_OPERATING_THRESHOLD, default_thresholds
-from detector.sim.drift import drifted, get_drift
 from detector.sim.scenes import get_preset
-from detector.sim.stream import ScannerStream
-from retrain.annotation.auto_label import auto_annotation
 from retrain.cycle import RetrainConfig, Retrainer
 from retrain.keys import public_key_pem
 from retrain.registry import Registry
-from schemas.events import (
-    Annotation,
-    Detection,
-    GuardVerdict,
-    ImageLink,
-    LabeledBox,
-    ModelStatus,
-    ModelUpdate,
-    Outcome,
-    RolloutTarget,
-    ScanFrame,
-)
+from schemas.events import ModelUpdate, RolloutTarget, ScanFrame
 from streams.detect import FrameDetector
-from streams.logic.annotation import build_annotation_tasks
 from streams.logic.guard_policy import GuardPolicy
-from streams.logic.outcomes import iou, match_outcomes
-from streams.model_manager import ModelManager
-from streams.rollout_config import RolloutConfig
-from streams.rollout_fetch import load_update, trusted_keys
-from streams.sources import frame_from_simulated
 
-CHECKPOINT: Final[str] = "hq"
-DRIFT: Final[str] = "phone-decoration"
-#: A false alarm counts as "on a decoration" when its box covers a third of one (IoU): boxes
-#: around tilted or partly hidden decorations are loose, and no medium was there (the guard
-#: rejected the alarm).
-CONFUSER_MIN_IOU: Final[float] = 0.3
-#: Frames per detector call: the edge's batch size.
-BATCH: Final[int] = 8
 #: Lane seeds: the frames the guards review, the held-out evaluation frames, the rollout.
 LANE_REVIEWED, LANE_EVAL, LANE_ROLLOUT, LANE_CANARY = "1", "2", "3", "4"
 #: What one run writes into the work folder (removed at the start of the next run).
 RUN_DIRS: Final[tuple[str, ...]] = ("registry", "retrain", "edge-cache", "frames")
 
 console = Console()
-
-
-@dataclasses.dataclass
-class Tally:
-    """What the guards saw on a run of frames."""
-
-    frames: int = 0
-    decorations: int = 0
-    decoration_false_alarms: int = 0
-    false_alarms: int = 0
-    true_alarms: int = 0
-    missed: int = 0
-    served_by: dict[str, int] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass(frozen=True)
-class Reviewed:
-    """One frame after detection and the guard's review."""
-
-    frame: ScanFrame
-    detection: Detection
-    verdict: GuardVerdict
-    outcomes: tuple[Outcome, ...]
-
-
-def drifted_frames(lane: str, n: int, *, size: int, seed: int) -> list[ScanFrame]:
-    """``n`` frames of the drifting checkpoint's ``lane``, rendered now (no pacing)."""
-    stream = ScannerStream(
-        checkpoint_id=CHECKPOINT,
-        lane_id=lane,
-        preset=drifted(get_preset("cluttered"), DRIFT),
-        seed=seed,
-        width_px=size,
-        height_px=size,
-    )
-    return [frame_from_simulated(stream.frame(i)) for i in track(range(n), f"render lane {lane}")]
-
-
-def review(
-    detector: FrameDetector, frames: Sequence[ScanFrame], guards: GuardPolicy, label: str
-) -> tuple[Tally, list[Reviewed]]:
-    """Detect ``frames`` at the edge, have the guards review them, count alarms."""
-    confusers = get_drift(DRIFT).subtypes
-    tally, reviewed = Tally(), []
-    for start in track(range(0, len(frames), BATCH), label):
-        chunk = frames[start : start + BATCH]
-        for frame, detection in zip(chunk, detector.run_batch(chunk), strict=True):
-            if not isinstance(detection, Detection):
-                raise detection
-            truth = frame.ground_truth or ()
-            verdict = guards.answer(detection, truth).verdict
-            outcomes = tuple(match_outcomes(detection, verdict))
-            decorations = [g for g in truth if g.subtype in confusers]
-            tally.frames += 1
-            version = detection.model_version
-            tally.served_by[version] = tally.served_by.get(version, 0) + 1
-            tally.decorations += len(decorations)
-            for outcome in outcomes:
-                if outcome.kind == "fp":
-                    tally.false_alarms += 1
-                    if any(iou(outcome.box, d.box) >= CONFUSER_MIN_IOU for d in decorations):
-                        tally.decoration_false_alarms += 1
-                tally.true_alarms += outcome.kind == "tp"
-                tally.missed += outcome.kind == "fn"
-            reviewed.append(Reviewed(frame, detection, verdict, outcomes))
-    return tally, reviewed
-
-
-def frame_annotation(item: Reviewed, image: ImageLink) -> Annotation | None:
-    """The auto-labels of a frame's tasks merged into one annotation, plus its confirmed
-    alarms; None for a frame without mistakes."""
-    tasks = build_annotation_tasks(item.detection, item.verdict, item.outcomes, image=image)
-    if not tasks:
-        return None
-    labels = [auto_annotation(task) for task in tasks]
-    confirmed = tuple(
-        LabeledBox(class_name=o.class_name, box=o.box) for o in item.outcomes if o.kind == "tp"
-    )
-    return dataclasses.replace(
-        labels[0],
-        objects=tuple(obj for label in labels for obj in label.objects) + confirmed,
-        provenance={**labels[0].provenance, "coverage": "corrections_and_confirmed_alarms"},
-    )
 
 
 def base_sets(args: argparse.Namespace, work: Path, size: int) -> tuple[Path, tuple[Path, ...]]:
@@ -201,60 +96,6 @@ def base_sets(args: argparse.Namespace, work: Path, size: int) -> tuple[Path, tu
         made[name] = job.out
     replay = tuple(args.replay) if args.replay else (made["replay"],)
     return made["base"], replay
-
-
-class Edge:
-    """An edge worker without Kafka: detector + model manager, statuses kept in a list."""
-
-    def __init__(self, artifact: Path, public_key: Path, cache: Path, threshold: float) -> None:
-        config = RolloutConfig(
-            trusted_key_paths=(str(public_key),),
-            cache_dir=str(cache),
-            checkpoint=CHECKPOINT,
-            status_interval_s=1e-3,  # every tick reports the trial's agreement
-        )
-        keys = trusted_keys(config.trusted_key_paths)
-        thresholds = default_thresholds(threshold)
-        self.detector = FrameDetector(
-            engine=InferenceEngine.from_artifact(artifact, thresholds=thresholds)
-        )
-        self.statuses: list[ModelStatus] = []
-        self.manager = ModelManager(
-            detector=self.detector,
-            config=config,
-            worker_id="bench-edge",
-            load=lambda u: load_update(u, keys=keys, cache_dir=cache, thresholds=thresholds),
-            publish=self.statuses.append,
-        )
-
-    def follow(self, updates: list[ModelUpdate]) -> None:
-        """Apply the updates announced since the last call."""
-        while updates:
-            self.manager.on_update(updates.pop(0))
-
-    def serve(self, frames: Sequence[ScanFrame], guards: GuardPolicy, label: str) -> Tally:
-        """Detect and review ``frames``; the outcomes go to the rollback monitor."""
-        tally, reviewed = review(self.detector, frames, guards, label)
-        self.manager.on_outcomes(o for item in reviewed for o in item.outcomes)
-        self.manager.tick()
-        return tally
-
-
-def collect_annotations(
-    reviewed: Sequence[Reviewed], frames_dir: Path
-) -> list[tuple[Annotation, bytes]]:
-    """The training annotations of the reviewed frames, with their PNG bytes."""
-    frames_dir.mkdir(parents=True, exist_ok=True)
-    found = []
-    for item in reviewed:
-        png = item.frame.image.inline or b""
-        digest = hashlib.sha256(png).hexdigest()
-        path = frames_dir / f"{digest}.png"
-        path.write_bytes(png)
-        annotation = frame_annotation(item, ImageLink(uri=path.resolve().as_uri(), sha256=digest))
-        if annotation is not None:
-            found.append((annotation, png))
-    return found
 
 
 def roll_out(
