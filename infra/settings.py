@@ -247,6 +247,12 @@ class RetrainSettings(_Block):
     auto_rollout: Literal["none", "shadow", "canary", "active"] = Field(
         default="shadow", description="Rollout mode a candidate that passes its gate gets."
     )
+    alarm_threshold: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Gate: the edges' alarm threshold, at which wrong alarms are counted.",
+    )
 
 
 class LeakguardSettings(BaseSettings):

@@ -97,6 +97,7 @@ def _retrainer(settings: LeakguardSettings, registry: Registry) -> Retrainer:
         device=block.device,
         max_base_map_loss_pts=block.max_base_map_loss_pts,
         auto_rollout=block.auto_rollout,
+        alarm_threshold=block.alarm_threshold,
     )
     return Retrainer(config=config, registry=registry)
 
