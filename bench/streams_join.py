@@ -163,12 +163,12 @@ def main() -> None:
             rows.append((join, bare))
             console.print(
                 f"round {round_}: join {join:,.0f} events/s, bare loop {bare:,.0f} events/s, "
-                f"ratio {join / bare:.2f}; before {before}, after {load_averages()}"
+                f"ratio {join / bare:.4f}; before {before}, after {load_averages()}"
             )
     console.print(
         f"median join {statistics.median(r[0] for r in rows):,.0f} events/s per worker, "
         f"median bare loop {statistics.median(r[1] for r in rows):,.0f} events/s, "
-        f"median ratio {statistics.median(r[0] / r[1] for r in rows):.2f}"
+        f"median ratio {statistics.median(r[0] / r[1] for r in rows):.4f}"
     )
 
 
