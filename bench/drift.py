@@ -282,7 +282,7 @@ def _table(result: dict[str, Any]) -> Table:
     )
     change = result["base_map50_change_pts"]
     table.add_row(
-        "mAP@0.5 media, base cluttered set",
+        "mAP@0.5 media, base cluttered set (after: the candidate, served or not)",
         _pct(result["base_map50_before"]),
         _pct(result["base_map50_after"]),
         f"|change| < 1 pt (got {'n/a' if change is None else f'{change:+.2f}'})",
