@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from confluent_kafka import Producer
 
 from infra.settings import load_settings
 from infra.stack import admin_client
@@ -21,7 +22,6 @@ from schemas import Codec
 from streams.console.accounts import default_guards_path, ensure_guard
 from tests.console.helpers import frame
 from tests.console.processes import LEAKGUARD, ConsoleProcess
-from tests.streams.conftest import producer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -67,11 +67,12 @@ def test_the_overview_shows_what_the_console_s_own_sink_wrote(
 ) -> None:
     url, env = console_with_sink
     checkpoint = f"cp-{uuid.uuid4().hex[:8]}"
-    kafka = producer(kafka_bootstrap)
+    kafka = Producer({"bootstrap.servers": kafka_bootstrap, "partitioner": "murmur2_random"})
     for index in range(3):
         event = frame(f"f{index}", checkpoint=checkpoint)
         kafka.produce("scanner.frames", key=f"{checkpoint}/1".encode(), value=Codec().encode(event))
     kafka.flush(10)
+    kafka.close()
 
     client = _signed_in(url)
     deadline = time.monotonic() + 90

@@ -22,7 +22,7 @@ from schemas.events import Detection, ScanFrame
 from streams.console.server import GRACEFUL_SHUTDOWN_S
 from tests.console.helpers import detected
 from tests.console.processes import LEAKGUARD, ConsoleProcess
-from tests.streams.conftest import StreamTopics, consume, producer, stream_topics
+from tests.streams.conftest import StreamTopics, consume, stream_topics
 
 __all__ = ["stream_topics"]  # the fixture, imported so this package can use it
 
@@ -136,7 +136,7 @@ def test_a_guard_clears_one_object_and_marks_a_missed_item(
     _sign_in(page, console_url)
 
     frame, detection = _scene()
-    kafka = producer(stream_topics.bootstrap)
+    kafka = stream_topics.producer()
     kafka.produce(stream_topics.names.frames, key=b"hq/1", value=CODEC.encode(frame))
     kafka.produce(
         stream_topics.names.detections, key=frame.frame_id.encode(), value=CODEC.encode(detection)

@@ -14,7 +14,7 @@ from schemas import Codec
 from streams.console.feed import FrameFeed
 from streams.console.review_queue import ReviewQueue
 from tests.console.helpers import frame, two_alarms
-from tests.streams.conftest import StreamTopics, producer, stream_topics
+from tests.streams.conftest import StreamTopics, stream_topics
 
 __all__ = ["stream_topics"]  # the fixture, imported so this package can use it
 
@@ -32,7 +32,7 @@ def _feed(topics: StreamTopics, queue: ReviewQueue) -> FrameFeed:
 
 
 def _produce(topics: StreamTopics, frame_id: str, *, checkpoint: str = "hq") -> None:
-    kafka = producer(topics.bootstrap)
+    kafka = topics.producer()
     scan = frame(frame_id, checkpoint=checkpoint)
     kafka.produce(topics.names.frames, key=f"{checkpoint}/1".encode(), value=CODEC.encode(scan))
     detection = two_alarms(frame_id, checkpoint=checkpoint)
@@ -58,7 +58,7 @@ def test_the_feed_keeps_its_checkpoint_skips_bad_messages_and_resumes(
     feed = _feed(stream_topics, queue)
     _produce(stream_topics, "a")
     _produce(stream_topics, "elsewhere", checkpoint="lab")
-    kafka = producer(stream_topics.bootstrap)
+    kafka = stream_topics.producer()
     kafka.produce(stream_topics.names.detections, key=b"junk", value=b"not avro at all")
     kafka.flush(10)
     _produce(stream_topics, "b")
