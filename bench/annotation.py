@@ -22,6 +22,7 @@ path). Rates and latencies are medians; "x bare" is the bridge's rate over the b
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import tempfile
 import threading
@@ -165,6 +166,11 @@ class Rig:
             messages = reader.consume(500, timeout_s)
             read[0] += sum(1 for m in messages if m.error() is None)
 
+        def read_more_than(count: int) -> bool:
+            """Read what arrived; whether more than ``count`` annotations are in."""
+            drain()
+            return read[0] > count
+
         producer = Producer({"bootstrap.servers": self.bootstrap})
 
         def send(batch: list[AnnotationTask]) -> None:
@@ -174,7 +180,7 @@ class Rig:
 
         def done(count: int) -> Callable[[], bool]:
             if auto:
-                return lambda: bool(drain() or read[0] >= count)
+                return lambda: read_more_than(count - 1)
             return lambda: state.counts().tasks >= count
 
         stop = threading.Event()
@@ -200,7 +206,7 @@ class Rig:
             self.ls.api(
                 "POST", f"/api/tasks/{created.ls_task_id}/annotations/", json={"result": result}
             )
-            _wait(lambda before=before: drain() or read[0] > before)
+            _wait(functools.partial(read_more_than, before))
             latencies.append(time.perf_counter() - sent)
         stop.set()
         thread.join(30)

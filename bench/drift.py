@@ -58,8 +58,8 @@ from bench.drift_edge import (
 from detector.artifacts import load_artifact
 from detector.datasets.generate import GenerateJob, generate_dataset
 from detector.engine import InferenceEngine
-from detector.evaluation.runner import DEFAULT_OPERATING_THRESHOLD, default_thresholds
 from detector.sim.scenes import get_preset
+from leakguard.classes import DEFAULT_ALARM_THRESHOLD, alarm_thresholds
 from retrain.cycle import RetrainConfig, Retrainer
 from retrain.keys import public_key_pem
 from retrain.registry import Registry
@@ -206,7 +206,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     else:  # what the rejected candidate would have done, for the record
         engine = InferenceEngine.from_artifact(
             registry.artifact_dir(cycle.record.version),
-            thresholds=default_thresholds(args.threshold),
+            thresholds=alarm_thresholds(args.threshold),
         )
         candidate, _ = review(
             FrameDetector(engine=engine), evaluation, guards, "rejected candidate, held-out"
@@ -330,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--threshold",
         type=float,
-        default=DEFAULT_OPERATING_THRESHOLD,
+        default=DEFAULT_ALARM_THRESHOLD,
         help="alarm threshold of every medium class, at the edge and in the gate",
     )
     parser.add_argument(

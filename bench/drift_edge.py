@@ -14,10 +14,10 @@ from typing import Final
 from rich.progress import track
 
 from detector.engine import InferenceEngine
-from detector.evaluation.runner import default_thresholds
 from detector.sim.drift import drifted, get_drift
 from detector.sim.scenes import get_preset
 from detector.sim.stream import ScannerStream
+from leakguard.classes import alarm_thresholds
 from retrain.annotation.auto_label import auto_annotation
 from schemas.events import (
     Annotation,
@@ -143,7 +143,7 @@ class Edge:
             status_interval_s=1e-3,  # every tick reports the trial's agreement
         )
         keys = trusted_keys(config.trusted_key_paths)
-        thresholds = default_thresholds(threshold)
+        thresholds = alarm_thresholds(threshold)
         self.detector = FrameDetector(
             engine=InferenceEngine.from_artifact(artifact, thresholds=thresholds)
         )

@@ -101,7 +101,7 @@ def chart(real: Stats, sim: Stats, path: Path) -> None:
     ):
         shares = stats["class_shares"]
         ax1.bar(x + offset, [shares[n] for n in names], width=0.4, label=label)  # type: ignore[index]
-        ax2.plot(np.arange(N_BINS) * 256 / N_BINS, stats["grey_hist"], marker="o", label=label)  # type: ignore[arg-type]
+        ax2.plot(np.arange(N_BINS) * 256 / N_BINS, stats["grey_hist"], marker="o", label=label)
     ax1.set_xticks(x, names)
     ax1.set_title("colour classes (non-background pixels)")
     ax2.set_title("grey level (non-background pixels)")

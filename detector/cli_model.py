@@ -25,12 +25,13 @@ from rich.table import Table
 
 from detector.artifacts import load_artifact
 from detector.evaluation.report import write_report
-from detector.evaluation.runner import default_thresholds, evaluate_model
+from detector.evaluation.runner import evaluate_model
 from detector.exceptions import DetectorError, ModelConfigError
 from detector.model.presets import PRESETS, get_preset
 from detector.training.dataset import CocoDetectionDirectory
 from detector.training.run import run_training, seed_everything
 from detector.training.trainer import TrainConfig
+from leakguard.classes import DEFAULT_ALARM_THRESHOLD, alarm_thresholds
 
 __all__ = ["app", "eval_command", "resolve_device", "train_command"]
 
@@ -143,7 +144,7 @@ def eval_command(
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("eval-report"),
     threshold: Annotated[
         float, typer.Option(help="Operating alarm threshold for every storage medium.")
-    ] = 0.5,
+    ] = DEFAULT_ALARM_THRESHOLD,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.", min=1)] = 4,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ) -> None:
@@ -157,7 +158,7 @@ def eval_command(
             report = evaluate_model(
                 loaded.model,
                 dataset,
-                thresholds=default_thresholds(threshold),
+                thresholds=alarm_thresholds(threshold),
                 device=chosen,
                 batch_size=batch_size,
                 model_version=loaded.card.version,

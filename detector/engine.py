@@ -34,10 +34,9 @@ from torchvision.models.detection.retinanet import RetinaNet
 
 from detector.artifacts import load_artifact
 from detector.exceptions import ImageDecodeError, ModelConfigError
-from leakguard.classes import CLASS_NAMES, STORAGE_MEDIA_CLASS_IDS, is_storage_medium
+from leakguard.classes import CLASS_NAMES, alarm_thresholds, is_storage_medium
 
 __all__ = [
-    "DEFAULT_ALARM_THRESHOLD",
     "DEFAULT_MAX_PIXELS",
     "DetectedObject",
     "ImageInput",
@@ -48,8 +47,6 @@ __all__ = [
 ]
 
 ImageInput = bytes | np.ndarray
-#: Alarm threshold for a storage-medium class without its own; tuned per checkpoint later.
-DEFAULT_ALARM_THRESHOLD: Final[float] = 0.5
 #: Lowest score returned at all: sub-threshold candidates for the outcome join, not noise.
 DEFAULT_MIN_SCORE: Final[float] = 0.1
 #: Largest accepted image, in pixels: 8k x 6k covers every scanner frame; more is a bomb.
@@ -130,7 +127,7 @@ def postprocess(
 
 
 def _resolve_thresholds(thresholds: Mapping[int, float] | None) -> Mapping[int, float]:
-    resolved = dict.fromkeys(STORAGE_MEDIA_CLASS_IDS, DEFAULT_ALARM_THRESHOLD)
+    resolved: dict[int, float] = alarm_thresholds()
     for class_id, value in (thresholds or {}).items():
         if class_id not in CLASS_NAMES or not 0.0 <= value <= 1.0:
             raise ModelConfigError(f"bad threshold {class_id}: {value}")

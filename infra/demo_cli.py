@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from infra.demo import (
+    DEMO_ALARM_THRESHOLD,
     DEMO_GUARD,
     DEMO_PASSWORD,
     DemoOptions,
@@ -68,6 +69,13 @@ def demo(
         typer.Option(help="Model artifact directory; default: the starter model."),
     ] = None,
     edge_workers: Annotated[int, typer.Option(help="Detection workers.")] = 1,
+    alarm_threshold: Annotated[
+        float,
+        typer.Option(
+            "--alarm-threshold",
+            help="Score at which a storage medium alarms; the default suits the starter model.",
+        ),
+    ] = DEMO_ALARM_THRESHOLD,
     review_deadline_s: Annotated[
         float | None,
         typer.Option(
@@ -109,6 +117,7 @@ def demo(
         host=host,
         port=port,
         model=model,
+        alarm_threshold=alarm_threshold,
         seed=seed,
     )
     run_demo(options, settings=load_settings())

@@ -39,6 +39,16 @@ STORAGE_MEDIA_CLASS_IDS: Final[frozenset[int]] = frozenset(range(1, 9))
 NUM_CLASSES: Final[int] = len(CLASS_NAMES)
 
 
+#: Score at or above which a storage-medium detection alarms unless an operator sets another
+#: (the edge's ``--alarm-threshold``, the evaluation's operating point, the retrain gate).
+DEFAULT_ALARM_THRESHOLD: Final[float] = 0.5
+
+
 def is_storage_medium(class_id: int) -> bool:
     """Whether objects of ``class_id`` raise the alarm (every class but ``others``)."""
     return class_id in STORAGE_MEDIA_CLASS_IDS
+
+
+def alarm_thresholds(value: float = DEFAULT_ALARM_THRESHOLD) -> dict[int, float]:
+    """The same alarm threshold for every storage-medium class (``others`` never alarms)."""
+    return dict.fromkeys(sorted(STORAGE_MEDIA_CLASS_IDS), value)

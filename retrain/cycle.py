@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
-from detector.evaluation.runner import DEFAULT_OPERATING_THRESHOLD
+from leakguard.classes import DEFAULT_ALARM_THRESHOLD
 from retrain.exceptions import RegistryError, RetrainConfigError
 from retrain.job import JobProcess, JobResult, JobSpec
 from retrain.registry import ModelRecord, Registry
@@ -52,7 +52,7 @@ class RetrainConfig:
     max_base_map_loss_pts: float = 0.5
     auto_rollout: AutoRollout = "shadow"
     #: The edges' alarm threshold, at which the gate counts wrong alarm decisions.
-    alarm_threshold: float = DEFAULT_OPERATING_THRESHOLD
+    alarm_threshold: float = DEFAULT_ALARM_THRESHOLD
 
     def __post_init__(self) -> None:
         if self.trigger_samples < 1 or self.schedule_s <= 0 or self.new_sample_weight < 1:

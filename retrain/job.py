@@ -19,14 +19,11 @@ from typing import Any, Final
 
 from detector.artifacts import load_artifact
 from detector.evaluation.predict import predict_dataset
-from detector.evaluation.runner import (
-    DEFAULT_OPERATING_THRESHOLD,
-    default_thresholds,
-    evaluate_model,
-)
+from detector.evaluation.runner import evaluate_model
 from detector.training.dataset import CocoDetectionDirectory
 from detector.training.run import run_training, seed_everything
 from detector.training.trainer import TrainConfig
+from leakguard.classes import DEFAULT_ALARM_THRESHOLD, alarm_thresholds
 from retrain.exceptions import TrainingJobError
 from retrain.gate import DEFAULT_MAX_BASE_MAP_LOSS_PTS, alarm_mistakes, gate
 
@@ -59,7 +56,7 @@ class JobSpec:
     seed: int = 0
     max_base_map_loss_pts: float = DEFAULT_MAX_BASE_MAP_LOSS_PTS
     #: The edges' alarm threshold: the recent-mistakes score counts alarms at it.
-    alarm_threshold: float = DEFAULT_OPERATING_THRESHOLD
+    alarm_threshold: float = DEFAULT_ALARM_THRESHOLD
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobSpec:
@@ -97,7 +94,7 @@ def _scores(model: Any, spec: JobSpec) -> tuple[float, float | None]:
     None) of ``model``."""
     mistakes = CocoDetectionDirectory(spec.mistakes_dir)
     rows = predict_dataset(model, mistakes, device=spec.device)
-    wrong = alarm_mistakes(mistakes.coco, rows, default_thresholds(spec.alarm_threshold))
+    wrong = alarm_mistakes(mistakes.coco, rows, alarm_thresholds(spec.alarm_threshold))
     base = None
     if spec.base_holdout_dir is not None:
         report = evaluate_model(

@@ -13,6 +13,7 @@ from typing import Annotated, Final
 
 import typer
 
+from leakguard.classes import DEFAULT_ALARM_THRESHOLD
 from streams.config import (
     DEFAULT_EXPIRY_CHECK_S,
     DEFAULT_FRAME_SWEEP_INTERVAL_S,
@@ -71,6 +72,15 @@ def worker(
     model: Annotated[
         Path | None, typer.Option("--model", help="Model artifact directory (edge).")
     ] = None,
+    alarm_threshold: Annotated[
+        float,
+        typer.Option(
+            "--alarm-threshold",
+            min=0.0,
+            max=1.0,
+            help="Edge: score at which a storage medium alarms (every model it serves).",
+        ),
+    ] = DEFAULT_ALARM_THRESHOLD,
     frame_store: Annotated[
         str, typer.Option("--frame-store", help="Frame store URL (directory or fsspec URL).")
     ] = ".leakguard/frames",
@@ -155,6 +165,7 @@ def worker(
         app_prefix=topic_prefix,
         worker_id=worker_id,
         model_path=None if model is None else str(model),
+        alarm_threshold=alarm_threshold,
         frame_store_url=frame_store,
         batch_size=batch_size,
         batch_timeout_s=batch_timeout_s,

@@ -13,6 +13,7 @@ import socket
 from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
+from leakguard.classes import DEFAULT_ALARM_THRESHOLD
 from streams.exceptions import StreamsConfigError
 from streams.frame_store import DEFAULT_KEPT_RETENTION_S, DEFAULT_STAGING_RETENTION_S
 from streams.logic.images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
@@ -77,6 +78,8 @@ class WorkerConfig:
       topics (default ``""``: app ids ``leakguard-edge`` / ``leakguard-cloud``).
     - ``worker_id``: stamped on dead letters (default: host name and role).
     - ``model_path``: the edge's model artifact directory (required for ``edge``).
+    - ``alarm_threshold``: the score at which a storage medium alarms, for the served model
+      and every model rolled out to this edge (0.5); a checkpoint's operating point.
     - ``frame_store_url``: where frame images are staged and kept (fsspec URL).
     - ``batch_size`` / ``batch_timeout_s``: inference batching (8, 0.05 s).
     - ``unreviewed_after_s`` / ``expiry_check_s``: review deadline (600 s) and how often
@@ -95,6 +98,7 @@ class WorkerConfig:
     app_prefix: str = ""
     worker_id: str = ""
     model_path: str | None = None
+    alarm_threshold: float = DEFAULT_ALARM_THRESHOLD
     frame_store_url: str = ".leakguard/frames"
     batch_size: int = DEFAULT_BATCH_SIZE
     batch_timeout_s: float = DEFAULT_BATCH_TIMEOUT_S
@@ -114,6 +118,10 @@ class WorkerConfig:
             raise StreamsConfigError(f"role must be edge or cloud, got {self.role!r}")
         if self.role == "edge" and not self.model_path:
             raise StreamsConfigError("an edge worker needs a model artifact (model_path)")
+        if not 0.0 < self.alarm_threshold <= 1.0:
+            raise StreamsConfigError(
+                f"alarm_threshold must be in (0, 1], got {self.alarm_threshold}"
+            )
         if self.batch_size < 1 or self.batch_timeout_s <= 0:
             raise StreamsConfigError("batch_size must be >= 1 and batch_timeout_s > 0")
         if self.unreviewed_after_s <= 0 or self.expiry_check_s <= 0:

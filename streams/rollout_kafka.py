@@ -39,7 +39,11 @@ POLL_BATCH: Final[int] = 500
 
 
 class RolloutLoop:
-    """Runs a :class:`ModelManager` for ``detector`` on a daemon thread until :meth:`stop`."""
+    """Runs a :class:`ModelManager` for ``detector`` on a daemon thread until :meth:`stop`.
+
+    ``thresholds`` (class id -> alarm score) apply to every model it loads, so a rollout
+    keeps the checkpoint's operating point; ``None``: the engine's default.
+    """
 
     def __init__(
         self,
@@ -50,6 +54,7 @@ class RolloutLoop:
         worker_id: str,
         codec: Codec | None = None,
         client_config: Mapping[str, str] | None = None,
+        thresholds: Mapping[int, float] | None = None,
     ) -> None:
         self._config = config
         self._codec = codec if codec is not None else Codec()
@@ -67,7 +72,9 @@ class RolloutLoop:
             detector=detector,
             config=config,
             worker_id=worker_id,
-            load=lambda update: load_update(update, keys=keys, cache_dir=cache),
+            load=lambda update: load_update(
+                update, keys=keys, cache_dir=cache, thresholds=thresholds
+            ),
             publish=self._publish,
             rolled_back=rolled_back_memory(config),
         )

@@ -3,7 +3,7 @@
 from detector.evaluation.bags import BagMetrics, bag_metrics
 from detector.evaluation.coco_ap import CocoMetrics, PrCurve, evaluate_coco
 from detector.evaluation.report import EvaluationReport, build_report, write_report
-from detector.evaluation.runner import default_thresholds, evaluate_model
+from detector.evaluation.runner import evaluate_model
 
 __all__ = [
     "BagMetrics",
@@ -12,7 +12,6 @@ __all__ = [
     "PrCurve",
     "bag_metrics",
     "build_report",
-    "default_thresholds",
     "evaluate_coco",
     "evaluate_model",
     "write_report",

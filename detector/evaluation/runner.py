@@ -10,17 +10,9 @@ from torchvision.models.detection.retinanet import RetinaNet
 from detector.evaluation.predict import predict_dataset
 from detector.evaluation.report import EvaluationReport, build_report
 from detector.training.dataset import CocoDetectionDirectory
-from leakguard.classes import STORAGE_MEDIA_CLASS_IDS
+from leakguard.classes import alarm_thresholds
 
-__all__ = ["default_thresholds", "evaluate_model"]
-
-#: Operating threshold of every storage-medium class unless the caller picks its own.
-DEFAULT_OPERATING_THRESHOLD = 0.5
-
-
-def default_thresholds(value: float = DEFAULT_OPERATING_THRESHOLD) -> dict[int, float]:
-    """The same alarm threshold for every storage-medium class (``others`` never alarms)."""
-    return dict.fromkeys(sorted(STORAGE_MEDIA_CLASS_IDS), value)
+__all__ = ["evaluate_model"]
 
 
 def evaluate_model(
@@ -40,6 +32,6 @@ def evaluate_model(
     return build_report(
         data.coco,
         detections,
-        thresholds=thresholds if thresholds is not None else default_thresholds(),
+        thresholds=thresholds if thresholds is not None else alarm_thresholds(),
         model_version=model_version,
     )

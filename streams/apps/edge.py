@@ -31,6 +31,7 @@ from typing import Any, Final
 
 import faust
 
+from leakguard.classes import alarm_thresholds
 from schemas.codec import Codec
 from schemas.events import Detection, ScanFrame
 from streams.apps.common import DeadLetters, build_faust_app, raw_value
@@ -57,7 +58,9 @@ def load_detector(config: WorkerConfig) -> FrameDetector:
     if config.model_path is None:  # WorkerConfig refuses this for edge; keep mypy honest
         raise StreamsConfigError("an edge worker needs a model artifact (model_path)")
     return FrameDetector(
-        engine=InferenceEngine.from_artifact(config.model_path),
+        engine=InferenceEngine.from_artifact(
+            config.model_path, thresholds=alarm_thresholds(config.alarm_threshold)
+        ),
         store=FrameStore(config.frame_store_url),
         max_image_bytes=config.max_image_bytes,
         max_pixels=config.max_pixels,
@@ -190,6 +193,7 @@ def build_edge_app(
             bootstrap_servers=config.bootstrap_servers,
             worker_id=config.worker_id,
             codec=codec,
+            thresholds=alarm_thresholds(config.alarm_threshold),
         )
         app.task(_start_thread(edge.rollout))
     return edge

@@ -47,6 +47,8 @@ def test_options_name_the_bad_option() -> None:
         DemoOptions(lanes=0)
     with pytest.raises(DemoError, match="--duration"):
         DemoOptions(duration_s=-1)
+    with pytest.raises(DemoError, match="--alarm-threshold"):
+        DemoOptions(alarm_threshold=1.5)
 
 
 def test_review_deadline_is_longer_for_a_person() -> None:
@@ -59,7 +61,7 @@ def _names(specs: list[ChildSpec]) -> list[str]:
 
 
 def test_plan_with_consoles_on_chdb(tmp_path: Path) -> None:
-    options = DemoOptions(checkpoints=2, lanes=3, edge_workers=2, port=9100)
+    options = DemoOptions(checkpoints=2, lanes=3, edge_workers=2, port=9100, alarm_threshold=0.4)
     specs = plan_children(
         options, model=tmp_path, image_px=256, run_dir=tmp_path, console_runs_sink=True
     )
@@ -82,6 +84,8 @@ def test_plan_with_consoles_on_chdb(tmp_path: Path) -> None:
     assert by_name["cloud"].stop_stage == STAGE_WORKERS
     cloud = by_name["cloud"].argv
     assert cloud[cloud.index("--unreviewed-after") + 1] == f"{options.deadline_s:g}"
+    edge = by_name["edge-2"].argv
+    assert edge[edge.index("--alarm-threshold") + 1] == "0.4"
     scanners = [spec for spec in specs if spec.name.startswith("scanner")]
     assert {spec.stop_stage for spec in scanners} == {STAGE_SCANNERS}
     assert scanners[0].argv[scanners[0].argv.index("--size") + 1] == "256"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from detector.evaluation.runner import default_thresholds
+from leakguard.classes import alarm_thresholds
 from retrain.cycle import RetrainConfig
 from retrain.exceptions import GateError, RetrainConfigError
 from retrain.gate import alarm_mistakes, gate
@@ -131,7 +131,7 @@ def test_alarm_mistakes_count_alarms_on_no_medium_and_uncovered_media() -> None:
         _row(0, 3, [200, 200, 30, 30], score=0.3),  # below the threshold: no alarm
         _row(1, 9, [10, 10, 20, 40]),  # others never alarm: the usb stick is missed
     ]
-    thresholds = default_thresholds(0.5)
+    thresholds = alarm_thresholds(0.5)
     wrong = alarm_mistakes(truth, detections, thresholds)
     assert (wrong.frames, wrong.false_alarms, wrong.misses) == (2, 1, 1)
     assert wrong.per_frame == pytest.approx(1.0)

@@ -7,11 +7,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from detector.engine import DetectedObject as EngineObject
+from detector.engine import InferenceEngine
+from leakguard.classes import STORAGE_MEDIA_CLASS_IDS
 from schemas.events import ScanFrame
+from streams.apps.edge import load_detector
+from streams.config import WorkerConfig
 from streams.detect import FrameDetector
-from streams.exceptions import ImageRejectedError
+from streams.exceptions import ImageRejectedError, StreamsConfigError
 from streams.frame_store import FrameStore
 from streams.logic.images import png_payload
 from tests.streams.helpers import png
@@ -84,3 +89,20 @@ def test_prepared_batch_keeps_errors_and_uses_the_engine_in_place_at_inference()
     assert isinstance(results[0], ImageRejectedError)
     assert not isinstance(results[1], Exception)
     assert results[1].model_version == "v2"
+
+
+def test_edge_loads_its_model_at_the_configured_alarm_threshold(
+    tiny_artifact: Path, tmp_path: Path
+) -> None:
+    config = WorkerConfig(
+        role="edge",
+        bootstrap_servers="127.0.0.1:9",
+        model_path=str(tiny_artifact),
+        frame_store_url=str(tmp_path / "fs"),
+        alarm_threshold=0.3,
+    )
+    engine = load_detector(config).engine
+    assert isinstance(engine, InferenceEngine)
+    assert engine.thresholds == dict.fromkeys(STORAGE_MEDIA_CLASS_IDS, 0.3)  # others never
+    with pytest.raises(StreamsConfigError, match="alarm_threshold"):
+        dataclasses.replace(config, alarm_threshold=0.0)
