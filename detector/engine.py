@@ -34,7 +34,7 @@ from torchvision.models.detection.retinanet import RetinaNet
 
 from detector.artifacts import load_artifact
 from detector.exceptions import ImageDecodeError, ModelConfigError
-from leakguard.classes import CLASS_NAMES, alarm_thresholds, is_storage_medium
+from leakguard.classes import CLASS_NAMES, ClassName, alarm_thresholds, is_storage_medium
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -66,7 +66,7 @@ class DetectedObject:
     """
 
     class_id: int
-    class_name: str
+    class_name: ClassName
     score: float
     box: tuple[float, float, float, float]
     alarmed: bool

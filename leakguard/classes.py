@@ -11,10 +11,15 @@ proves they agree.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal, TypeAlias
+
+#: A class name, as a type: what mypy checks event fields and detections against.
+ClassName: TypeAlias = Literal[
+    "hdd", "ssd", "phone", "usb", "usb_pen", "sdcard", "laptop", "tablet", "others"
+]
 
 #: Class id -> name, in id order. Id 0 is the detector's background and is never an object.
-CLASS_NAMES: Final[dict[int, str]] = {
+CLASS_NAMES: Final[dict[int, ClassName]] = {
     1: "hdd",
     2: "ssd",
     3: "phone",

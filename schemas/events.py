@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final, Literal, TypeAlias
 
+from leakguard.classes import ClassName
+
 __all__ = [
     "EVENT_TYPES",
     "OUTCOME_ID_NAMESPACE",
@@ -58,9 +60,7 @@ __all__ = [
 ]
 
 #: Avro enum ``ObjectClass``: the names of leakguard/classes.py in id order.
-ObjectClassName: TypeAlias = Literal[
-    "hdd", "ssd", "phone", "usb", "usb_pen", "sdcard", "laptop", "tablet", "others"
-]
+ObjectClassName: TypeAlias = ClassName
 ImageEncodingName: TypeAlias = Literal["png"]
 DecisionName: TypeAlias = Literal["confirmed", "cleared"]
 OutcomeKindName: TypeAlias = Literal["tp", "fp", "fn", "unreviewed"]

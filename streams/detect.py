@@ -82,7 +82,7 @@ def to_detection(
     detected = tuple(
         DetectedObject(
             object_id=f"o{index}",
-            class_name=obj.class_name,  # type: ignore[arg-type]  # engine names are the enum's
+            class_name=obj.class_name,
             score=obj.score,
             box=Box(x1=obj.box[0], y1=obj.box[1], x2=obj.box[2], y2=obj.box[3]),
             alarmed=obj.alarmed,

@@ -51,7 +51,7 @@ def frame_from_simulated(frame: SimulatedFrame, *, scanner_id: str = "sim") -> S
     """The ``ScanFrame`` of a simulated frame, ground truth included."""
     truth = tuple(
         LabeledBox(
-            class_name=CLASS_NAMES[obj.class_id],  # type: ignore[arg-type]
+            class_name=CLASS_NAMES[obj.class_id],
             subtype=obj.subtype,
             box=Box(x1=obj.box_xyxy[0], y1=obj.box_xyxy[1], x2=obj.box_xyxy[2], y2=obj.box_xyxy[3]),
         )
