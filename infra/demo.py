@@ -364,10 +364,15 @@ def write_json(path: Path, data: object) -> None:
 
 @contextlib.contextmanager
 def signals_stop_the_run() -> Iterator[Callable[[], None]]:
-    """SIGTERM ends the run like Ctrl-C (``KeyboardInterrupt``); the yielded function makes
-    both ignored for an orderly stop that must not be cut short."""
+    """SIGINT and SIGTERM end the run like Ctrl-C (``KeyboardInterrupt``); the yielded
+    function makes both ignored for an orderly stop that must not be cut short.
+
+    SIGINT is set too: a process started in the background by a non-interactive shell
+    (``leakguard demo &`` in a script, CI) inherits SIGINT ignored, and ``kill -INT`` would
+    otherwise do nothing."""
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    for sig in previous:
+        signal.signal(sig, signal.default_int_handler)
 
     def shield() -> None:
         for sig in previous:

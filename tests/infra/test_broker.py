@@ -85,8 +85,11 @@ def test_broker_answers_metadata_and_stops_without_leaving_a_process(tmp_path: P
     broker.stop()  # idempotent
 
 
+# The parent takes Ctrl-C as Python does in a terminal, also when this test runs in the
+# background of a non-interactive shell, whose children inherit SIGINT ignored.
 _PARENT_SCRIPT = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from infra.broker import EmbeddedBroker
 broker = EmbeddedBroker()
 broker.start()

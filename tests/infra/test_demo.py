@@ -158,15 +158,18 @@ def test_taken_port_is_named() -> None:
     require_free_ports(DemoOptions(port=port, consoles=False))
 
 
-def test_sigterm_ends_the_run_like_ctrl_c_until_shielded() -> None:
+def test_sigterm_and_sigint_end_the_run_like_ctrl_c_until_shielded() -> None:
     before = signal.getsignal(signal.SIGTERM)
+    ignored_before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a background job
     with signals_stop_the_run() as shield:
-        with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGTERM)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), sig)
         shield()  # the orderly stop must not be cut short
         os.kill(os.getpid(), signal.SIGTERM)
         os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGTERM) is before
+    assert signal.signal(signal.SIGINT, ignored_before) is signal.SIG_IGN
 
 
 def test_second_demo_on_one_data_dir_is_refused() -> None:
