@@ -328,8 +328,7 @@ class Registry:
             signature=record.signature,
             signing_key_id=record.signing_key_id,
             label_map=tuple(
-                LabelMapEntry(class_id=cid, class_name=name)
-                for cid, name in CLASS_NAMES.items()
+                LabelMapEntry(class_id=cid, class_name=name) for cid, name in CLASS_NAMES.items()
             ),
             metrics=dict(record.metrics),
             rollout_mode=record.state,  # type: ignore[arg-type]  # checked just above
