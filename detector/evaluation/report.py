@@ -2,7 +2,9 @@
 
 The JSON is for machines (model cards, the retrain gate, dashboards); the Markdown is what a
 person reads after ``leakguard eval``; the PNGs show where on the PR curve the operating
-threshold sits.
+threshold sits. The bag-level operating curve (detection rate, false-alarm rate and PPV at
+one threshold for every medium, from 0.1 to 0.9) is there to choose a checkpoint's
+``--alarm-threshold`` from one evaluation instead of one run per threshold.
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ import matplotlib.pyplot as plt
 
 from detector.evaluation.bags import BagMetrics, bag_metrics
 from detector.evaluation.coco_ap import CocoMetrics, evaluate_coco
-from leakguard.classes import CLASS_NAMES, STORAGE_MEDIA_CLASS_IDS
+from leakguard.classes import CLASS_NAMES, STORAGE_MEDIA_CLASS_IDS, alarm_thresholds
 
 __all__ = ["EvaluationReport", "build_report", "write_report"]
 
 REPORT_JSON: Final[str] = "report.json"
 SUMMARY_MD: Final[str] = "summary.md"
 PR_DIR: Final[str] = "pr_curves"
+#: Thresholds of the operating curve: every 0.05 from 0.1 (the engine's lowest returned
+#: score) to 0.9.
+CURVE_THRESHOLDS: Final[tuple[float, ...]] = tuple(round(0.1 + 0.05 * i, 2) for i in range(17))
 #: The original study's headline figures, printed next to ours for orientation.
 PAPER_MAP50_MEDIA: Final[float] = 0.9592
 PAPER_AP50_USB_PEN: Final[float] = 0.656
@@ -34,7 +39,8 @@ PAPER_AP50_USB_PEN: Final[float] = 0.656
 
 @dataclass(frozen=True)
 class EvaluationReport:
-    """COCO metrics and bag metrics of one model on one data set at one operating point."""
+    """COCO metrics and bag metrics of one model on one data set at one operating point,
+    plus the bag metrics at each of :data:`CURVE_THRESHOLDS` (``operating_curve``)."""
 
     coco: CocoMetrics
     bags: BagMetrics
@@ -42,6 +48,7 @@ class EvaluationReport:
     num_images: int
     num_annotations: int
     model_version: str | None = None
+    operating_curve: tuple[tuple[float, BagMetrics], ...] = ()
 
     def flat_metrics(self) -> dict[str, float]:
         """Scalar metrics only (``None`` dropped), for model cards and training curves."""
@@ -78,6 +85,9 @@ class EvaluationReport:
                 "thresholds": {CLASS_NAMES[c]: t for c, t in sorted(self.thresholds.items())},
                 **asdict(self.bags),
             },
+            "operating_curve": [
+                {"threshold": threshold, **asdict(bags)} for threshold, bags in self.operating_curve
+            ],
         }
 
 
@@ -96,6 +106,10 @@ def build_report(
         num_images=len(ground_truth.get("images", [])),
         num_annotations=len(ground_truth.get("annotations", [])),
         model_version=model_version,
+        operating_curve=tuple(
+            (t, bag_metrics(ground_truth, detections, alarm_thresholds(t)))
+            for t in CURVE_THRESHOLDS
+        ),
     )
 
 
@@ -144,6 +158,19 @@ def render_markdown(report: EvaluationReport) -> str:
         f"- Positive predictive value: {_pct(b.ppv)}",
         "",
     ]
+    if report.operating_curve:
+        lines += [
+            "## Operating curve (one threshold for every medium)",
+            "",
+            "| threshold | bag detection rate | false-alarm rate | PPV |",
+            "|---:|---:|---:|---:|",
+            *(
+                f"| {t:.2f} | {_pct(m.detection_rate)} | {_pct(m.false_alarm_rate)} "
+                f"| {_pct(m.ppv)} |"
+                for t, m in report.operating_curve
+            ),
+            "",
+        ]
     return "\n".join(lines)
 
 

@@ -81,6 +81,19 @@ def test_report_files(tmp_path: Path) -> None:
     assert "ap50/hdd" in report.flat_metrics()
 
 
+def test_operating_curve_gives_bag_metrics_per_threshold(tmp_path: Path) -> None:
+    report = build_report(_gt(), DETECTIONS, thresholds={1: 0.5})
+    curve = dict(report.operating_curve)
+    assert curve[0.75] == bag_metrics(_gt(), DETECTIONS, dict.fromkeys(range(1, 9), 0.75))
+    assert (curve[0.85].detection_rate, curve[0.85].false_alarm_rate) == (0.5, 0.0)
+    rates = [bags.detection_rate for _, bags in report.operating_curve]
+    assert rates == sorted(rates, reverse=True)  # a higher threshold never alarms more
+    rows = report.to_dict()["operating_curve"]
+    assert [row["threshold"] for row in rows] == sorted(curve)
+    write_report(report, tmp_path)
+    assert "| 0.75 | 50.00 % | 50.00 % | 50.00 % |" in (tmp_path / "summary.md").read_text()
+
+
 def test_unknown_image_is_refused() -> None:
     with pytest.raises(EvaluationError):
         evaluate_coco(_gt(), [_det(99, 1, [0, 0, 5, 5], 0.5)])
