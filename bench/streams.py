@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from confluent_kafka import Message
 from rich.console import Console
 
 from bench.streams_harness import (
@@ -73,8 +74,8 @@ class Detect:
         self.sent: dict[str, float] = {}
         self.received: dict[str, float] = {}
 
-    def _on_detection(self, message: object, at: float) -> None:
-        frame_id = self.codec.decode(message.value(), Detection).frame_id  # type: ignore[attr-defined]
+    def _on_detection(self, message: Message, at: float) -> None:
+        frame_id = self.codec.decode(message.value(), Detection).frame_id
         self.received.setdefault(frame_id, at)
 
     def send(self, frame: ScanFrame) -> None:

@@ -47,8 +47,8 @@ class EvaluationReport:
     thresholds: Mapping[int, float]
     num_images: int
     num_annotations: int
+    operating_curve: tuple[tuple[float, BagMetrics], ...]
     model_version: str | None = None
-    operating_curve: tuple[tuple[float, BagMetrics], ...] = ()
 
     def flat_metrics(self) -> dict[str, float]:
         """Scalar metrics only (``None`` dropped), for model cards and training curves."""
@@ -158,19 +158,17 @@ def render_markdown(report: EvaluationReport) -> str:
         f"- Positive predictive value: {_pct(b.ppv)}",
         "",
     ]
-    if report.operating_curve:
-        lines += [
-            "## Operating curve (one threshold for every medium)",
-            "",
-            "| threshold | bag detection rate | false-alarm rate | PPV |",
-            "|---:|---:|---:|---:|",
-            *(
-                f"| {t:.2f} | {_pct(m.detection_rate)} | {_pct(m.false_alarm_rate)} "
-                f"| {_pct(m.ppv)} |"
-                for t, m in report.operating_curve
-            ),
-            "",
-        ]
+    lines += [
+        "## Operating curve (one threshold for every medium)",
+        "",
+        "| threshold | bag detection rate | false-alarm rate | PPV |",
+        "|---:|---:|---:|---:|",
+        *(
+            f"| {t:.2f} | {_pct(m.detection_rate)} | {_pct(m.false_alarm_rate)} | {_pct(m.ppv)} |"
+            for t, m in report.operating_curve
+        ),
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -19,6 +19,7 @@ from schemas.events import (
     Detection,
     ImageLink,
     Outcome,
+    OutcomeKindName,
     ScanFrame,
 )
 from schemas.events import outcome_id as make_outcome_id
@@ -58,13 +59,13 @@ def _detection(frame: ScanFrame, *, alarmed: bool, after_s: float) -> Detection:
     )
 
 
-def _outcome(detection: Detection, kind: str) -> Outcome:
+def _outcome(detection: Detection, kind: OutcomeKindName) -> Outcome:
     oid = make_outcome_id(
         checkpoint=detection.checkpoint,
         lane=detection.lane,
         frame_id=detection.frame_id,
         object_id="o1",
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
     )
     return Outcome(
         event_id=oid,
@@ -74,7 +75,7 @@ def _outcome(detection: Detection, kind: str) -> Outcome:
         outcome_id=oid,
         model_version="m1",
         object_id="o1",
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         class_name="phone",
         box=Box(x1=1, y1=1, x2=5, y2=5),
         detection_event_id=detection.event_id,
@@ -129,8 +130,8 @@ def test_tally_counts_replays_once_and_resolves_review() -> None:
     )
     for event in (frame, frame, detection, _detection(frame, alarmed=True, after_s=9.0)):
         tally.add(event)
-    for event in (tp, tp, _outcome(detection, "fn"), alert, alert):
-        tally.add(event)
+    for result in (tp, tp, _outcome(detection, "fn"), alert, alert):
+        tally.add(result)
 
     summary = tally.summary()
     assert summary.detected == 1

@@ -15,7 +15,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from detector.artifacts import MODEL_FILE
 from detector.engine import InferenceEngine
 from retrain.registry import Registry
-from schemas.events import Box, ModelStatus, ModelUpdate, Outcome, RolloutTarget, ScanFrame
+from schemas.events import (
+    Box,
+    ModelStatus,
+    ModelUpdate,
+    Outcome,
+    OutcomeKindName,
+    RolloutTarget,
+    ScanFrame,
+)
 from streams.detect import FrameDetector
 from streams.exceptions import ModelRefusedError, StreamsConfigError
 from streams.logic.images import png_payload
@@ -160,7 +168,7 @@ def test_a_pickle_file_is_refused_without_being_read(edge: Edge, tmp_path: Path)
     _assert_refused(edge, update, "pickled files are never loaded")
 
 
-def _outcomes(version: str, kind: str, n: int) -> list[Outcome]:
+def _outcomes(version: str, kind: OutcomeKindName, n: int) -> list[Outcome]:
     import uuid
 
     return [
@@ -171,7 +179,7 @@ def _outcomes(version: str, kind: str, n: int) -> list[Outcome]:
             outcome_id=uuid.uuid4(),
             model_version=version,
             object_id="o0",
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             class_name="phone",
             box=Box(x1=0, y1=0, x2=5, y2=5),
             detection_event_id=uuid.uuid4(),

@@ -13,17 +13,19 @@ from retrain.cycle import RetrainConfig, Retrainer
 from retrain.feedback import apply_edge_rollback, is_rollback
 from retrain.registry import Registry
 from schemas import Codec
-from schemas.events import DeadLetter, ModelStatus, ModelUpdate, RolloutTarget
+from schemas.events import DeadLetter, ModelStateName, ModelStatus, ModelUpdate, RolloutTarget
 from streams.rollout_memory import ROLLBACK_ERROR_PREFIX
 from tests.streams.conftest import StreamTopics, consume
 
 
-def _status(version: str, *, state: str = "rejected", error: str | None = None) -> ModelStatus:
+def _status(
+    version: str, *, state: ModelStateName = "rejected", error: str | None = None
+) -> ModelStatus:
     return ModelStatus(
         checkpoint="hq",
         worker_id="edge-1",
         model_version=version,
-        state=state,  # type: ignore[arg-type]
+        state=state,
         active_version="v0001",
         error=error if error is not None else ROLLBACK_ERROR_PREFIX + "miss rate 0.40 > 0.10",
     )

@@ -14,13 +14,21 @@ from retrain.cycle import RetrainConfig
 from retrain.exceptions import GateError, RetrainConfigError
 from retrain.gate import alarm_mistakes, gate
 from retrain.job import JobSpec
-from schemas.events import Box, LabelMapEntry, ModelUpdate, Outcome, RolloutTarget
+from schemas.events import (
+    Box,
+    LabelMapEntry,
+    ModelUpdate,
+    Outcome,
+    OutcomeKindName,
+    RolloutModeName,
+    RolloutTarget,
+)
 from streams.exceptions import StreamsConfigError
 from streams.rollout_monitor import OutcomeWindows, Rates, RollbackBounds, rollback_reason
 from streams.rollout_state import RolloutPlan, apply, fold, targets_match
 
 
-def _update(version: str, mode: str, *targets: RolloutTarget) -> ModelUpdate:
+def _update(version: str, mode: RolloutModeName, *targets: RolloutTarget) -> ModelUpdate:
     return ModelUpdate(
         model_version=version,
         artifact_uri="file:///nowhere",
@@ -28,7 +36,7 @@ def _update(version: str, mode: str, *targets: RolloutTarget) -> ModelUpdate:
         signature=b"s",
         signing_key_id="k",
         label_map=(LabelMapEntry(class_id=1, class_name="hdd"),),
-        rollout_mode=mode,  # type: ignore[arg-type]
+        rollout_mode=mode,
         targets=targets,
     )
 
@@ -75,7 +83,7 @@ def test_targets_match_checkpoint_and_optional_lane() -> None:
     assert targets_match((), checkpoint="any", lane="1")
 
 
-def _outcome(version: str, kind: str) -> Outcome:
+def _outcome(version: str, kind: OutcomeKindName) -> Outcome:
     return Outcome(
         checkpoint="cp",
         lane="1",
@@ -83,7 +91,7 @@ def _outcome(version: str, kind: str) -> Outcome:
         outcome_id=uuid.uuid4(),
         model_version=version,
         object_id="o0",
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         class_name="phone",
         box=Box(x1=0, y1=0, x2=1, y2=1),
         detection_event_id=uuid.uuid4(),

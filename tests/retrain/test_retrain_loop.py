@@ -15,13 +15,22 @@ from pathlib import Path
 import pytest
 import torch
 from confluent_kafka import Producer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from detector.artifacts import MODEL_FILE
 from retrain.consumer import ConsumerTopics, RetrainConsumer
 from retrain.cycle import CycleResult, RetrainConfig, Retrainer
 from retrain.registry import Registry
 from schemas import Codec
-from schemas.events import Box, Detection, ModelStatus, ModelUpdate, Outcome, ScanFrame
+from schemas.events import (
+    Box,
+    Detection,
+    ModelStatus,
+    ModelUpdate,
+    Outcome,
+    OutcomeKindName,
+    ScanFrame,
+)
 from streams.frame_store import FrameStore
 from streams.logic.images import png_payload
 from tests.retrain.retrain_helpers import annotation, save_tiny
@@ -110,7 +119,7 @@ def _sent_after(detections: list[Detection], first: int) -> list[Detection]:
 def test_the_whole_loop_on_the_real_broker(
     stream_topics: StreamTopics,
     workers: Workers,
-    signing_key: object,
+    signing_key: Ed25519PrivateKey,
     public_key_file: Path,
     alarming_artifact: Path,
     tmp_path: Path,
@@ -124,7 +133,7 @@ def test_the_whole_loop_on_the_real_broker(
         )
         out.flush(30)
 
-    registry = Registry(tmp_path / "registry", signing_key=signing_key, announce=announce)  # type: ignore[arg-type]
+    registry = Registry(tmp_path / "registry", signing_key=signing_key, announce=announce)
     registry.register(alarming_artifact, parent=None)
     registry.promote("v0001", mode="active")
     workers.start(
@@ -251,7 +260,7 @@ def test_the_whole_loop_on_the_real_broker(
     assert [d.model_version for d in last] == ["v0002"] * 4
 
 
-def _outcome(detection: Detection, kind: str) -> Outcome:
+def _outcome(detection: Detection, kind: OutcomeKindName) -> Outcome:
     return Outcome(
         checkpoint=detection.checkpoint,
         lane=detection.lane,
@@ -259,7 +268,7 @@ def _outcome(detection: Detection, kind: str) -> Outcome:
         outcome_id=uuid.uuid4(),
         model_version=detection.model_version,
         object_id="o0",
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         class_name="phone",
         box=Box(x1=0, y1=0, x2=4, y2=4),
         detection_event_id=detection.event_id,
