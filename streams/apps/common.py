@@ -9,6 +9,7 @@ import faust
 
 from schemas.codec import Codec
 from schemas.dead_letter import SourceMessage, send_dead_letter
+from streams.apps.recovery import OrderedTableManager
 from streams.config import WorkerConfig
 from streams.metrics import WorkerMetrics
 
@@ -43,6 +44,8 @@ def build_faust_app(config: WorkerConfig, **overrides: Any) -> faust.App:
         "producer_max_request_size": config.max_image_bytes + 1024 * 1024,
         "consumer_max_fetch_size": 16 * 1024 * 1024,
         "worker_redirect_stdouts": False,
+        # Faust's recovery hand-over drops events fetched while it seeks (recovery.py).
+        "TableManager": OrderedTableManager,
     }
     options.update(overrides)
     return faust.App(config.app_id, **options)

@@ -82,6 +82,7 @@ class Workers:
         self._topics = topics
         self._log_dir = log_dir
         self.processes: list[subprocess.Popen[bytes]] = []
+        self._started = 0
 
     def start(self, role: str, *args: str) -> subprocess.Popen[bytes]:
         env = {
@@ -90,7 +91,8 @@ class Workers:
             # One torch thread: intra-op threads thrash on a shared 2-core machine.
             "OMP_NUM_THREADS": "1",
         }
-        log = (self._log_dir / f"{role}-{len(self.processes)}.log").open("wb")
+        log = (self._log_dir / f"{role}-{self._started}.log").open("wb")
+        self._started += 1
         process = subprocess.Popen(
             [
                 LEAKGUARD,

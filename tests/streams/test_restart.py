@@ -204,7 +204,6 @@ def test_kill_9_of_edge_and_cloud_mid_stream_then_restart_duplicates_no_outcome(
 # later), so verdicts whose offsets were committed are missing from the recovered table and
 # their frames wait for the review deadline. Fails about one run in three at the fixture's
 # warning log level, every run at info. Kept running (not skipped) so a fix shows as XPASS.
-@pytest.mark.xfail(reason="Tansu recovery highwater short of the changelog (#6)", strict=False)
 def test_cloud_join_table_survives_kill_9_through_its_changelog(
     stream_topics: StreamTopics, workers: Workers, tmp_path: Path
 ) -> None:
