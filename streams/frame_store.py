@@ -103,7 +103,7 @@ class FrameStore:
     def keep(self, *, checkpoint: str, lane: str, frame_id: str) -> ImageLink:
         """Copy the frame's staged image to the kept area; raises when none was staged."""
         folder = self._staging_folder(checkpoint=checkpoint, lane=lane, frame_id=frame_id)
-        staged = sorted(self._glob(f"{folder}/*{_SUFFIX}"))
+        staged = sorted(path for path in self._list(folder) if path.endswith(_SUFFIX))
         if not staged:
             raise FrameStoreError(f"no staged image for frame {checkpoint}/{lane}/{frame_id}")
         source = staged[-1]
@@ -169,6 +169,15 @@ class FrameStore:
         except OSError as exc:
             raise FrameStoreError(f"cannot read {path}: {exc}") from exc
         return data
+
+    def _list(self, folder: str) -> list[str]:
+        """The paths in one folder; none when it does not exist (nothing staged there)."""
+        try:
+            return [str(p) for p in self._fs.ls(folder, detail=False)]
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise FrameStoreError(f"cannot list {folder}: {exc}") from exc
 
     def _glob(self, pattern: str) -> list[str]:
         try:
