@@ -125,8 +125,8 @@ def gate(
         }
         reasons.append(
             f"base mAP@0.5 {candidate_base_map50 * 100:.1f} vs parent "
-            f"{parent_base_map50 * 100:.1f}: {'ok' if base_ok else 'loses'} {loss_pts:+.1f} pts "
-            f"(bound {max_base_map_loss_pts:.1f})"
+            f"{parent_base_map50 * 100:.1f} ({-loss_pts:+.1f} pts, may lose at most "
+            f"{max_base_map_loss_pts:.1f}): {'ok' if base_ok else 'loses too much'}"
         )
     mistakes_ok = candidate_mistakes < parent_mistakes
     reasons.append(

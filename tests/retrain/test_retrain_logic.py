@@ -155,6 +155,7 @@ def test_gate_bounds_base_loss_and_demands_fewer_mistakes() -> None:
         candidate_mistakes=0.1,
     )
     assert passed.passed, passed.reasons
+    assert passed.reasons[0].endswith("(-0.4 pts, may lose at most 0.5): ok")
     forgot = gate(
         parent_base_map50=0.800,
         candidate_base_map50=0.790,
@@ -162,7 +163,7 @@ def test_gate_bounds_base_loss_and_demands_fewer_mistakes() -> None:
         candidate_mistakes=0.1,
     )
     assert not forgot.passed
-    assert "loses" in forgot.reasons[0]
+    assert forgot.reasons[0].endswith("(-1.0 pts, may lose at most 0.5): loses too much")
     same = gate(
         parent_base_map50=None,
         candidate_base_map50=None,
