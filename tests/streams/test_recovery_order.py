@@ -6,15 +6,17 @@ The behaviour end to end (a cloud worker killed with -9 still joins every frame)
 
 from __future__ import annotations
 
+import faust
 import pytest
 from faust.tables.recovery import Recovery
+from faust.transport.consumer import Consumer
 
 from streams.apps.cloud import build_cloud_app
-from streams.apps.recovery import OrderedRecovery
+from streams.apps.recovery import OrderedRecovery, OrderedTableManager
 from streams.config import WorkerConfig
 
 
-def _cloud_app(tmp_path_factory: pytest.TempPathFactory) -> object:
+def _cloud_app(tmp_path_factory: pytest.TempPathFactory) -> faust.App:
     config = WorkerConfig(
         role="cloud",
         bootstrap_servers="127.0.0.1:9",
@@ -23,25 +25,31 @@ def _cloud_app(tmp_path_factory: pytest.TempPathFactory) -> object:
     return build_cloud_app(config).app
 
 
+def _recovery(app: faust.App) -> Recovery:
+    tables = app.tables
+    assert isinstance(tables, OrderedTableManager)
+    return tables.recovery
+
+
 def test_worker_apps_recover_with_the_ordered_recovery(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    app = _cloud_app(tmp_path_factory)
-    assert isinstance(app.tables.recovery, OrderedRecovery)  # type: ignore[attr-defined]
+    assert isinstance(_recovery(_cloud_app(tmp_path_factory)), OrderedRecovery)
 
 
 async def test_hand_over_runs_with_the_consumer_flow_stopped(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = _cloud_app(tmp_path_factory)
-    recovery = app.tables.recovery  # type: ignore[attr-defined]
-    consumer = app.consumer  # type: ignore[attr-defined]
+    recovery = _recovery(app)
+    consumer = app.consumer
+    assert isinstance(consumer, Consumer)
     consumer.resume_flow()  # as after reading the changelogs
     flow_during_hand_over: list[bool] = []
 
     async def faust_hand_over(self: Recovery, generation_id: int = 0) -> None:
-        flow_during_hand_over.append(self.app.consumer.flow_active)
-        self.app.consumer.resume_flow()  # Faust's last step, after clearing the queues
+        flow_during_hand_over.append(consumer.flow_active)
+        consumer.resume_flow()  # Faust's last step, after clearing the queues
 
     monkeypatch.setattr(Recovery, "on_recovery_completed", faust_hand_over)
     await recovery.on_recovery_completed(generation_id=3)

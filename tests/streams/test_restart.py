@@ -198,12 +198,6 @@ def test_kill_9_of_edge_and_cloud_mid_stream_then_restart_duplicates_no_outcome(
     assert got == expected, f"{len(outcomes) - len(by_id)} repeated outcome messages"
 
 
-# Known defect, issue #6 (docs/streams.md, "Table recovery after kill -9"): on the embedded
-# Tansu broker the restarted worker's recovery highwater sometimes falls short of the
-# changelog (32 of 40 entries at restart in a traced failure, all 60 readable a minute
-# later), so verdicts whose offsets were committed are missing from the recovered table and
-# their frames wait for the review deadline. Fails about one run in three at the fixture's
-# warning log level, every run at info. Kept running (not skipped) so a fix shows as XPASS.
 def test_cloud_join_table_survives_kill_9_through_its_changelog(
     stream_topics: StreamTopics, workers: Workers, tmp_path: Path
 ) -> None:
