@@ -49,6 +49,8 @@ __all__ = [
 
 #: Quiets librdkafka's informational lines (connection closes at the end of a run).
 LIBRDKAFKA_WARNING = 4
+#: The checkout holding ``bench`` (benchmark helper processes import it).
+REPO_ROOT = Path(__file__).resolve().parents[1]
 #: The benchmark reader's fetch wait (librdkafka's default is 500 ms).
 READER_FETCH_WAIT_MS = 10
 
@@ -178,13 +180,19 @@ class BenchStack:
     processes: list[subprocess.Popen[bytes]] = dataclasses.field(default_factory=list)
 
     def start_worker(self, role: str, *args: str) -> subprocess.Popen[bytes]:
-        """A ``leakguard worker`` subprocess with one torch thread, logging to the work dir."""
-        env = {**os.environ, "LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS": self.bootstrap}
-        env["OMP_NUM_THREADS"] = "1"  # as the tests: intra-op threads thrash a shared machine
-        log = (self.work / f"{role}-{len(self.processes)}.log").open("wb")
+        """A ``leakguard worker`` subprocess (see :meth:`start_process`)."""
         command = [str(Path(sys.executable).with_name("leakguard")), "worker", "--role", role]
         command += ["--topic-prefix", self.prefix, "--loglevel", "warning", *args]
-        # cwd: Faust creates its ``<app id>-data`` folder there, not in the repository.
+        return self.start_process(role, command)
+
+    def start_process(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+        """``command`` with one torch thread, the broker in its environment and ``bench``
+        importable, logging to the work dir; cwd there too (Faust creates its ``<app
+        id>-data`` folder in it)."""
+        env = {**os.environ, "LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS": self.bootstrap}
+        env["PYTHONPATH"] = str(REPO_ROOT)
+        env["OMP_NUM_THREADS"] = "1"  # as the tests: intra-op threads thrash a shared machine
+        log = (self.work / f"{name}-{len(self.processes)}.log").open("wb")
         process = subprocess.Popen(
             command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.work
         )

@@ -11,19 +11,26 @@ the frame's image, staged beforehand as the edge does, is kept) to ``detections`
 1. starts a ``leakguard worker --role cloud`` on that backlog and samples its
    ``leakguard_join_events_in`` counter (Prometheus endpoint) every 50 ms: events/s from the
    first event counted to the last;
-2. runs a bare confluent-kafka loop in this process over the same messages: consume from
+2. starts :mod:`bench.faust_passthrough` workers on the same backlog, one with the cloud
+   app's one-record produce batches and one with Faust's default batching: Faust consuming
+   both topics and producing every message's bytes to a scratch topic, no join (what
+   Faust itself costs per event here);
+3. runs a bare confluent-kafka loop in this process over the same messages: consume from
    both topics, produce each message's bytes to a scratch topic, events/s from the first
    message to the last (what the Kafka I/O alone costs: the ceiling for any Python
    consume-and-produce loop);
-3. prints both, the ratio and the load averages.
+4. prints all four, the join's ratios to the bare loop and to the Faust passthrough, and
+   the load averages.
 
-The worker is stopped (SIGTERM) before the bare loop, so the two never compete.
+Each worker is stopped (SIGTERM) before the next starts, so they never compete.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -34,6 +41,7 @@ from rich.console import Console
 
 from bench.streams_harness import (
     LIBRDKAFKA_WARNING,
+    READER_FETCH_WAIT_MS,
     BenchStack,
     bench_stack,
     free_port,
@@ -88,6 +96,23 @@ def join_rate(stack: BenchStack, events: int, *, port: int) -> float:
     worker = stack.start_worker(
         "cloud", "--frame-store", str(stack.work / "fs"), "--metrics-port", str(port)
     )
+    return drain_rate(stack, worker, events, port=port)
+
+
+def passthrough_rate(stack: BenchStack, events: int, *, port: int, batch_size: int) -> float:
+    """Events/s of a :mod:`bench.faust_passthrough` worker (its own group per batch size,
+    resuming at its committed offsets) draining the ``events`` new events."""
+    command = [sys.executable, "-m", "bench.faust_passthrough", "--bootstrap", stack.bootstrap]
+    command += ["--topic-prefix", stack.prefix, "--app-prefix", f"pass{batch_size}-"]
+    command += ["--metrics-port", str(port), "--producer-batch-size", str(batch_size)]
+    return drain_rate(stack, stack.start_process(f"pass{batch_size}", command), events, port=port)
+
+
+def drain_rate(
+    stack: BenchStack, worker: subprocess.Popen[bytes], events: int, *, port: int
+) -> float:
+    """Events/s of ``worker`` from the first event its ``leakguard_join_events_in`` counter
+    shows to the ``events``-th; the worker is stopped at the end."""
     samples: list[tuple[float, float]] = []
     deadline = time.monotonic() + 900
     try:
@@ -98,15 +123,17 @@ def join_rate(stack: BenchStack, events: int, *, port: int) -> float:
                 if count >= events:
                     break
             if worker.poll() is not None:
-                raise SystemExit(f"cloud worker died; see {stack.work}")
+                raise SystemExit(f"worker died; see the logs in {stack.work}")
             if samples and time.monotonic() - samples[-1][0] > STALL_S and count == samples[-1][1]:
-                raise SystemExit(f"join stalled at {count:.0f} of {events} events for {STALL_S} s")
+                raise SystemExit(
+                    f"worker stalled at {count:.0f} of {events} events for {STALL_S} s"
+                )
             time.sleep(0.05)
     finally:
         stack.stop_worker(worker)
     (t0, c0), (t1, c1) = samples[0], samples[-1]
     if c1 < events:
-        raise SystemExit(f"cloud worker consumed {c1:.0f} of {events} events; see {stack.work}")
+        raise SystemExit(f"worker consumed {c1:.0f} of {events} events; see {stack.work}")
     return (c1 - c0) / (t1 - t0)
 
 
@@ -120,6 +147,9 @@ def bare_rate(stack: BenchStack, events: int, *, group: str) -> float:
             "auto.offset.reset": "earliest",
             "enable.auto.commit": True,
             "log_level": LIBRDKAFKA_WARNING,
+            # Tansu holds every fetch for its max wait: with librdkafka's 500 ms a backlog
+            # read in two fetches measured 8,000 events/s instead of 400,000.
+            "fetch.wait.max.ms": READER_FETCH_WAIT_MS,
         }
     )
     out = make_producer(stack.bootstrap)
@@ -144,6 +174,10 @@ def bare_rate(stack: BenchStack, events: int, *, group: str) -> float:
     return (seen - 1) / (last - first)
 
 
+#: Produce batch sizes of the Faust passthrough: the cloud app's, and Faust's default.
+PASSTHROUGH_BATCHES = (1, 16384)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frames", type=int, default=5000, help="Frames per round.")
@@ -152,24 +186,32 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-join-"))
     port = free_port()
     group = f"bench-bare-{uuid.uuid4().hex[:6]}"
-    rows: list[tuple[float, float]] = []
+    rows: list[dict[str, float]] = []
     with bench_stack(work) as stack:
         for round_ in range(1, args.rounds + 1):
             produce_join_events(stack, args.frames, f"r{round_}")
             events = 2 * args.frames
             before = load_averages()
-            join = join_rate(stack, events, port=port)
-            bare = bare_rate(stack, events, group=group)
-            rows.append((join, bare))
+            row = {"join": join_rate(stack, events, port=port)}
+            for batch in PASSTHROUGH_BATCHES:
+                row[f"faust{batch}"] = passthrough_rate(stack, events, port=port, batch_size=batch)
+            row["bare"] = bare_rate(stack, events, group=group)
+            rows.append(row)
             console.print(
-                f"round {round_}: join {join:,.0f} events/s, bare loop {bare:,.0f} events/s, "
-                f"ratio {join / bare:.4f}; before {before}, after {load_averages()}"
-            )
+                f"round {round_}: " + ", ".join(f"{k} {v:,.0f}" for k, v in row.items())
+                + f" events/s; join/bare {row['join'] / row['bare']:.4f}, "
+                f"join/faust1 {row['join'] / row['faust1']:.3f}; "
+                f"before {before}, after {load_averages()}"
+            )  # fmt: skip
+    medians = {name: statistics.median(row[name] for row in rows) for name in rows[0]}
     console.print(
-        f"median join {statistics.median(r[0] for r in rows):,.0f} events/s per worker, "
-        f"median bare loop {statistics.median(r[1] for r in rows):,.0f} events/s, "
-        f"median ratio {statistics.median(r[0] / r[1] for r in rows):.4f}"
-    )
+        "medians: " + ", ".join(f"{k} {v:,.0f}" for k, v in medians.items()) + " events/s; "
+        f"ratio join/bare {statistics.median(r['join'] / r['bare'] for r in rows):.4f}, "
+        + ", ".join(
+            f"join/faust{b} {statistics.median(r['join'] / r[f'faust{b}'] for r in rows):.3f}"
+            for b in PASSTHROUGH_BATCHES
+        )
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

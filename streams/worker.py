@@ -12,7 +12,7 @@ from streams.kafka_admin import ensure_topics
 from streams.metrics import WorkerMetrics
 from streams.rollout_config import RolloutConfig
 
-__all__ = ["run_worker"]
+__all__ = ["execute_app", "run_worker"]
 
 
 def _build(config: WorkerConfig, rollout: RolloutConfig | None) -> tuple[faust.App, WorkerMetrics]:
@@ -44,6 +44,11 @@ def run_worker(
     app, metrics = _build(config, rollout)
     if config.metrics_port is not None:
         metrics.serve(config.metrics_port)
+    execute_app(app, loglevel=loglevel)
+
+
+def execute_app(app: faust.App, *, loglevel: str = "info") -> None:
+    """Run ``app`` in a Faust worker without its terminal spinner, until it is stopped."""
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     # Faust's terminal spinner sets the root logger to DEBUG so that it can spin on every
     # record: each aiokafka and Faust debug call then builds a record and writes escape

@@ -1,16 +1,21 @@
-"""The frame store: staging, keeping, verified reads and the retention sweep."""
+"""The frame store: staging, keeping (on or off the event loop), verified reads and the
+retention sweep."""
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
+import fsspec
 import pytest
 
 from schemas.events import ImageLink
+from streams.apps.cloud import keep_image
 from streams.exceptions import FrameStoreError
 from streams.frame_store import FrameStore
+from tests.streams.helpers import detection
 
 
 def test_stage_keep_get_on_a_directory(tmp_path: Path) -> None:
@@ -25,6 +30,15 @@ def test_stage_keep_get_on_a_directory(tmp_path: Path) -> None:
         store.get(ImageLink(uri=kept.uri, sha256="0" * 64))
     with pytest.raises(FrameStoreError, match="no staged image"):
         store.keep(checkpoint="cp", lane="1", frame_id="other")
+
+
+def test_a_staged_image_corrupted_before_it_was_kept_fails_when_read(tmp_path: Path) -> None:
+    store = FrameStore(str(tmp_path))
+    staged = store.stage(b"png-bytes", checkpoint="cp", lane="1", frame_id="f")
+    Path(staged.uri).write_bytes(b"flipped")
+    kept = store.keep(checkpoint="cp", lane="1", frame_id="f")
+    with pytest.raises(FrameStoreError, match="does not match its SHA-256"):
+        store.get(kept)
 
 
 def test_memory_filesystem_url() -> None:
@@ -52,3 +66,27 @@ def test_sweep_removes_only_expired_images(tmp_path: Path) -> None:
     assert store.sweep() == 2  # the kept copy and the newer staged frame
     with pytest.raises(FrameStoreError):
         FrameStore(str(tmp_path), kept_retention_s=0)
+
+
+def test_only_stores_on_this_machine_count_as_local(tmp_path: Path) -> None:
+    assert FrameStore(str(tmp_path)).is_local
+    assert FrameStore("memory://leakguard-test-local").is_local
+    memory = fsspec.filesystem("memory")
+    assert not FrameStore("s3://bucket/frames", fs=memory).is_local
+
+
+async def test_a_remote_keep_runs_off_the_event_loop_and_a_local_one_on_it(tmp_path: Path) -> None:
+    threads: dict[str, str] = {}
+
+    class Recording(FrameStore):
+        def keep(self, *, checkpoint: str, lane: str, frame_id: str) -> ImageLink:
+            threads[self._root] = threading.current_thread().name
+            return super().keep(checkpoint=checkpoint, lane=lane, frame_id=frame_id)
+
+    memory = fsspec.filesystem("memory")
+    for store in (Recording(str(tmp_path)), Recording("s3://remote-frames", fs=memory)):
+        staged = store.stage(b"png", checkpoint="cp", lane="1", frame_id="f")
+        kept = await keep_image(store, detection(frame_id="f"))
+        assert kept.sha256 == staged.sha256
+    assert threads[str(tmp_path)] == threading.current_thread().name
+    assert threads["s3://remote-frames"] != threading.current_thread().name
