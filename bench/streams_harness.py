@@ -179,19 +179,22 @@ class BenchStack:
     work: Path
     processes: list[subprocess.Popen[bytes]] = dataclasses.field(default_factory=list)
 
-    def start_worker(self, role: str, *args: str) -> subprocess.Popen[bytes]:
+    def start_worker(self, role: str, *args: str, threads: int = 1) -> subprocess.Popen[bytes]:
         """A ``leakguard worker`` subprocess (see :meth:`start_process`)."""
         command = [str(Path(sys.executable).with_name("leakguard")), "worker", "--role", role]
         command += ["--topic-prefix", self.prefix, "--loglevel", "warning", *args]
-        return self.start_process(role, command)
+        return self.start_process(role, command, threads=threads)
 
-    def start_process(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
-        """``command`` with one torch thread, the broker in its environment and ``bench``
-        importable, logging to the work dir; cwd there too (Faust creates its ``<app
-        id>-data`` folder in it)."""
+    def start_process(
+        self, name: str, command: list[str], *, threads: int = 1
+    ) -> subprocess.Popen[bytes]:
+        """``command`` with ``threads`` torch threads (one by default, as in the tests:
+        intra-op threads thrash a shared machine), the broker in its environment and
+        ``bench`` importable, logging to the work dir; cwd there too (Faust creates its
+        ``<app id>-data`` folder in it)."""
         env = {**os.environ, "LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS": self.bootstrap}
         env["PYTHONPATH"] = str(REPO_ROOT)
-        env["OMP_NUM_THREADS"] = "1"  # as the tests: intra-op threads thrash a shared machine
+        env["OMP_NUM_THREADS"] = str(threads)
         log = (self.work / f"{name}-{len(self.processes)}.log").open("wb")
         process = subprocess.Popen(
             command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.work

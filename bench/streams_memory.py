@@ -11,7 +11,11 @@ samples its ``VmRSS`` once a second together with its progress counter (Promethe
 endpoint). Prints RSS at every tenth of the run, the peak, and the growth from 20 % to the
 end: model loading and Faust's buffers settle early, so growth after that is what a leak
 would show. The edge model is a randomly initialised ``--preset`` artifact (same size and
-cost as a trained one).
+cost as a trained one) unless ``--model`` names one; frames are noise PNGs unless
+``--images`` names a folder of simulated scans (``leakguard data generate``), e.g.
+
+* ``.venv/bin/python -m bench.streams_memory --role edge --model detector/starter
+  --images cluttered/images --threads 2 --frames 10000``
 """
 
 from __future__ import annotations
@@ -41,18 +45,30 @@ from streams.logic.images import png_payload
 
 console = Console()
 #: Progress counter of each role (streams/metrics.py).
+#: Distinct frame images cycled through (the broker keeps every frame in memory).
+IMAGES = 64
 PROGRESS_METRIC = {"edge": "leakguard_frames_in_total", "cloud": "leakguard_join_events_in_total"}
 
 
-def _produce_frames(stack: BenchStack, frames: int, size: int) -> None:
+def _frame_images(folder: Path | None, size: int) -> list[bytes]:
+    """The PNGs of ``folder`` (the first :data:`IMAGES` in name order), else noise PNGs."""
+    if folder is None:
+        return [png(size, seed) for seed in range(IMAGES)]
+    paths = sorted(folder.glob("*.png"))[:IMAGES]
+    if not paths:
+        raise SystemExit(f"no PNG images in {folder}")
+    return [path.read_bytes() for path in paths]
+
+
+def _produce_frames(stack: BenchStack, frames: int, images: list[bytes]) -> None:
     codec = Codec()
-    images = [png_payload(png(size, seed)) for seed in range(16)]
+    payloads = [png_payload(image) for image in images]
     out = producer(stack.bootstrap)
     for index in range(frames):
         lane = str(index % 4)
         frame = ScanFrame(
             checkpoint="cp", lane=lane, frame_id=f"cp/{lane}/{index:09d}", scanner_id="s",
-            view_id="top", image=images[index % len(images)],
+            view_id="top", image=payloads[index % len(payloads)],
         )  # fmt: skip
         out.produce(stack.names.frames, key=f"cp/{lane}".encode(), value=codec.encode(frame))
         out.poll(0)
@@ -63,23 +79,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--role", choices=("edge", "cloud"), default="edge")
     parser.add_argument("--frames", type=int, default=10_000)
-    parser.add_argument("--preset", default="edge", help="Edge model preset.")
-    parser.add_argument("--size", type=int, default=128, help="Frame side in pixels (edge).")
+    parser.add_argument("--preset", default="edge", help="Edge: preset of the random model.")
+    parser.add_argument("--model", type=Path, help="Edge: serve this artifact instead.")
+    parser.add_argument("--images", type=Path, help="Edge: cycle the PNGs of this folder.")
+    parser.add_argument("--size", type=int, default=128, help="Edge: side of noise frames.")
+    parser.add_argument("--threads", type=int, default=1, help="Edge: torch threads.")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     port = free_port()
     target = args.frames if args.role == "edge" else 2 * args.frames
     with bench_stack(work) as stack:
         if args.role == "edge":
-            model = random_model(work / "model", args.preset)
-            _produce_frames(stack, args.frames, args.size)
+            model = (
+                args.model.resolve() if args.model else random_model(work / "model", args.preset)
+            )
+            _produce_frames(stack, args.frames, _frame_images(args.images, args.size))
             role_args: tuple[str, ...] = ("--model", str(model))
         else:
             produce_join_events(stack, args.frames, "m")
             role_args = ()
         console.print(f"{args.role} worker, {args.frames} frames; {load_averages()}")
         worker = stack.start_worker(
-            args.role, *role_args, "--frame-store", str(work / "fs"), "--metrics-port", str(port)
+            args.role,
+            *role_args,
+            "--frame-store",
+            str(work / "fs"),
+            "--metrics-port",
+            str(port),
+            threads=args.threads,
         )
         samples: list[tuple[float, float, float]] = []  # (seconds, progress, RSS MiB)
         started = time.monotonic()
