@@ -15,7 +15,7 @@ cost as a trained one) unless ``--model`` names one; frames are noise PNGs unles
 ``--images`` names a folder of simulated scans (``leakguard data generate``), e.g.
 
 * ``.venv/bin/python -m bench.streams_memory --role edge --model detector/starter
-  --images cluttered/images --threads 2 --frames 10000``
+  --images cluttered/images --claim-check --threads 2 --frames 10000``
 """
 
 from __future__ import annotations
@@ -60,9 +60,24 @@ def _frame_images(folder: Path | None, size: int) -> list[bytes]:
     return [path.read_bytes() for path in paths]
 
 
-def _produce_frames(stack: BenchStack, frames: int, images: list[bytes]) -> None:
+def _produce_frames(
+    stack: BenchStack, frames: int, images: list[bytes], *, claim_check: bool
+) -> None:
+    """``frames`` frames cycling ``images`` over four lanes; inline, or by claim check (the
+    images written once to files the frames point at, as a scanner bridge with a shared
+    store would send them: the broker then holds references, not 10,000 images)."""
     codec = Codec()
-    payloads = [png_payload(image) for image in images]
+    if claim_check:
+        folder = stack.work / "claims"
+        folder.mkdir()
+        for index, image in enumerate(images):
+            (folder / f"{index}.png").write_bytes(image)
+        payloads = [
+            png_payload(image, uri=str(folder / f"{index}.png"))
+            for index, image in enumerate(images)
+        ]
+    else:
+        payloads = [png_payload(image) for image in images]
     out = producer(stack.bootstrap)
     for index in range(frames):
         lane = str(index % 4)
@@ -84,6 +99,13 @@ def main() -> None:
     parser.add_argument("--images", type=Path, help="Edge: cycle the PNGs of this folder.")
     parser.add_argument("--size", type=int, default=128, help="Edge: side of noise frames.")
     parser.add_argument("--threads", type=int, default=1, help="Edge: torch threads.")
+    parser.add_argument(
+        "--claim-check",
+        action="store_true",
+        help="Edge: frames refer to image files instead of carrying them (the embedded broker "
+        "keeps every message in memory; it died while 10,000 inline 640 px scans, 1.7 GB, "
+        "were written).",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     port = free_port()
@@ -93,7 +115,8 @@ def main() -> None:
             model = (
                 args.model.resolve() if args.model else random_model(work / "model", args.preset)
             )
-            _produce_frames(stack, args.frames, _frame_images(args.images, args.size))
+            images = _frame_images(args.images, args.size)
+            _produce_frames(stack, args.frames, images, claim_check=args.claim_check)
             role_args: tuple[str, ...] = ("--model", str(model))
         else:
             produce_join_events(stack, args.frames, "m")

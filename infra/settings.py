@@ -253,6 +253,20 @@ class RetrainSettings(_Block):
         le=1,
         description="Gate: the edges' alarm threshold, at which wrong alarms are counted.",
     )
+    max_miss_rate_rise: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Gate: most a candidate's base-set miss rate may exceed its parent's "
+        "(the edges' rollback bound).",
+    )
+    max_false_alarm_rate_rise: float = Field(
+        default=0.10,
+        ge=0,
+        le=1,
+        description="Gate: most a candidate's base-set false-alarm rate may exceed its "
+        "parent's (the edges' rollback bound).",
+    )
 
 
 class LeakguardSettings(BaseSettings):

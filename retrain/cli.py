@@ -98,6 +98,8 @@ def _retrainer(settings: LeakguardSettings, registry: Registry) -> Retrainer:
         max_base_map_loss_pts=block.max_base_map_loss_pts,
         auto_rollout=block.auto_rollout,
         alarm_threshold=block.alarm_threshold,
+        max_miss_rate_rise=block.max_miss_rate_rise,
+        max_false_alarm_rate_rise=block.max_false_alarm_rate_rise,
     )
     return Retrainer(config=config, registry=registry)
 

@@ -24,6 +24,7 @@ from retrain.exceptions import RegistryError, RetrainConfigError
 from retrain.job import JobProcess, JobResult, JobSpec
 from retrain.registry import ModelRecord, Registry
 from retrain.trainset import FrozenSet, TrainingSetStore
+from streams.rollout_monitor import DEFAULT_MAX_FALSE_ALARM_INCREASE, DEFAULT_MAX_MISS_INCREASE
 
 __all__ = ["Cycle", "CycleResult", "RetrainConfig", "Retrainer"]
 
@@ -53,6 +54,9 @@ class RetrainConfig:
     auto_rollout: AutoRollout = "shadow"
     #: The edges' alarm threshold, at which the gate counts wrong alarm decisions.
     alarm_threshold: float = DEFAULT_ALARM_THRESHOLD
+    #: The edges' rollback bounds, within which the gate keeps the base-set rates.
+    max_miss_rate_rise: float = DEFAULT_MAX_MISS_INCREASE
+    max_false_alarm_rate_rise: float = DEFAULT_MAX_FALSE_ALARM_INCREASE
 
     def __post_init__(self) -> None:
         if self.trigger_samples < 1 or self.schedule_s <= 0 or self.new_sample_weight < 1:
@@ -136,6 +140,8 @@ class Retrainer:
             device=self.config.device,
             max_base_map_loss_pts=self.config.max_base_map_loss_pts,
             alarm_threshold=self.config.alarm_threshold,
+            max_miss_rate_rise=self.config.max_miss_rate_rise,
+            max_false_alarm_rate_rise=self.config.max_false_alarm_rate_rise,
         )
         self._last_cycle_s = self._clock()
         logger.info(

@@ -1,6 +1,6 @@
 """The gate a candidate model must pass before it is rolled out (pure).
 
-Two conditions (issue #8):
+Three conditions (the first two are issue #8's):
 
 * it must not lose more than ``max_base_map_loss_pts`` points of mAP@0.5 (storage media)
   on the fixed base hold-out set, so fixing new mistakes does not forget the old task;
@@ -10,7 +10,13 @@ Two conditions (issue #8):
   outcome join's overlap rule. Counting per object, not per bag: a confuser that alarms in
   a bag that also holds a phone is still a false alarm the guard had to reject, and the
   drift scenario is made of exactly those. Equal is not better: a retrain that fixes
-  nothing is not worth a rollout.
+  nothing is not worth a rollout;
+* on the base set, at the edges' alarm threshold, its miss rate and false-alarm rate must
+  not exceed the parent's by more than the edges' own rollback bounds
+  (:mod:`streams.rollout_monitor`). mAP measures ranking, but a checkpoint alarms at one
+  threshold: a candidate that ranks better with lower scores alarms less, and the edge
+  would roll it back on its live miss rate (the session-4 drift run did exactly that,
+  docs/retrain.md). This predicts that rollback before anything is rolled out.
 """
 
 from __future__ import annotations
@@ -23,11 +29,13 @@ from leakguard.classes import is_storage_medium
 from retrain.exceptions import GateError
 from schemas.events import Box
 from streams.logic.outcomes import DEFAULT_MIN_IOU, iou
+from streams.rollout_monitor import DEFAULT_MAX_FALSE_ALARM_INCREASE, DEFAULT_MAX_MISS_INCREASE
 
 __all__ = [
     "DEFAULT_MAX_BASE_MAP_LOSS_PTS",
     "AlarmMistakes",
     "GateResult",
+    "RateBounds",
     "alarm_mistakes",
     "gate",
 ]
@@ -47,16 +55,39 @@ class GateResult:
 
 @dataclass(frozen=True)
 class AlarmMistakes:
-    """Wrong alarm decisions of a model on a set of frames, per object."""
+    """Alarm decisions of a model on a set of frames, per object: how many alarms and media
+    there were, and how many of them were wrong."""
 
     frames: int
     false_alarms: int
     misses: int
+    alarms: int = 0
+    media: int = 0
 
     @property
     def per_frame(self) -> float:
         """False alarms plus misses, per frame."""
         return (self.false_alarms + self.misses) / self.frames
+
+    @property
+    def miss_rate(self) -> float:
+        """Media no alarm covers, of all media (0 without media): the edge's miss rate."""
+        return self.misses / self.media if self.media else 0.0
+
+    @property
+    def false_alarm_rate(self) -> float:
+        """Alarms on no medium, of all alarms (0 without alarms): the edge's false-alarm
+        rate, the share of alarms a guard rejects."""
+        return self.false_alarms / self.alarms if self.alarms else 0.0
+
+
+@dataclass(frozen=True)
+class RateBounds:
+    """How much worse than its parent's a candidate's base-set error rates may be (the
+    edges' rollback bounds by default)."""
+
+    max_miss_rate_rise: float = DEFAULT_MAX_MISS_INCREASE
+    max_false_alarm_rate_rise: float = DEFAULT_MAX_FALSE_ALARM_INCREASE
 
 
 def _box(xywh: Iterable[float]) -> Box:
@@ -80,7 +111,7 @@ def alarm_mistakes(
     """
     frames = {int(im["id"]) for im in ground_truth.get("images", [])}
     if not frames:
-        raise GateError("the recent-mistakes hold-out set is empty")
+        raise GateError("a hold-out set given to the gate is empty (no images)")
     media: dict[int, list[Box]] = {f: [] for f in frames}
     for ann in ground_truth.get("annotations", []):
         if is_storage_medium(int(ann["category_id"])):
@@ -94,7 +125,13 @@ def alarm_mistakes(
         all(iou(a, m) < min_iou for m in media[f]) for f in frames for a in alarms[f]
     )
     misses = sum(all(iou(a, m) < min_iou for a in alarms[f]) for f in frames for m in media[f])
-    return AlarmMistakes(len(frames), false_alarms, misses)
+    return AlarmMistakes(
+        frames=len(frames),
+        false_alarms=false_alarms,
+        misses=misses,
+        alarms=sum(len(a) for a in alarms.values()),
+        media=sum(len(m) for m in media.values()),
+    )
 
 
 def gate(
@@ -104,10 +141,14 @@ def gate(
     parent_mistakes: float,
     candidate_mistakes: float,
     max_base_map_loss_pts: float = DEFAULT_MAX_BASE_MAP_LOSS_PTS,
+    parent_base_alarms: AlarmMistakes | None = None,
+    candidate_base_alarms: AlarmMistakes | None = None,
+    rate_bounds: RateBounds | None = None,
 ) -> GateResult:
-    """Apply both conditions; mAP values in [0, 1] (None: no base hold-out configured, the
-    first condition is then skipped and says so); mistakes are wrong alarm decisions per
-    frame (:attr:`AlarmMistakes.per_frame`)."""
+    """Apply the conditions; mAP values in [0, 1] (None: no base hold-out configured, the
+    base conditions are then skipped and say so); mistakes are wrong alarm decisions per
+    frame (:attr:`AlarmMistakes.per_frame`); base alarms are both models' decisions on the
+    base set at the edges' threshold (None: that condition is skipped and says so)."""
     reasons = []
     metrics = {
         "gate/parent_mistakes_per_frame": parent_mistakes,
@@ -134,4 +175,39 @@ def gate(
         f"{parent_mistakes:.2f}"
         f" ({'better' if mistakes_ok else 'not better'})"
     )
-    return GateResult(base_ok and mistakes_ok, tuple(reasons), metrics)
+    rates_ok = True
+    if parent_base_alarms is None or candidate_base_alarms is None:
+        reasons.append("base alarm rates: no base hold-out, not checked")
+    else:
+        rates_ok, line = _base_rates(
+            parent_base_alarms, candidate_base_alarms, rate_bounds or RateBounds()
+        )
+        reasons.append(line)
+        for who, alarms in (("parent", parent_base_alarms), ("candidate", candidate_base_alarms)):
+            metrics[f"gate/{who}_base_miss_rate"] = alarms.miss_rate
+            metrics[f"gate/{who}_base_false_alarm_rate"] = alarms.false_alarm_rate
+    return GateResult(base_ok and mistakes_ok and rates_ok, tuple(reasons), metrics)
+
+
+def _base_rates(
+    parent: AlarmMistakes, candidate: AlarmMistakes, bounds: RateBounds
+) -> tuple[bool, str]:
+    """Whether the candidate's base-set rates stay within ``bounds`` of the parent's, and
+    the reason line that says so."""
+    misses_ok = candidate.miss_rate <= parent.miss_rate + bounds.max_miss_rate_rise
+    alarms_ok = (
+        candidate.false_alarm_rate <= parent.false_alarm_rate + bounds.max_false_alarm_rate_rise
+    )
+    problems = [
+        problem
+        for problem, ok in (("misses too many", misses_ok), ("false alarms too many", alarms_ok))
+        if not ok
+    ]
+    line = (
+        f"base alarm rates at the edges' threshold: miss rate {candidate.miss_rate:.2f} vs "
+        f"parent {parent.miss_rate:.2f} (may rise by {bounds.max_miss_rate_rise:.2f}), "
+        f"false-alarm rate {candidate.false_alarm_rate:.2f} vs parent "
+        f"{parent.false_alarm_rate:.2f} (may rise by {bounds.max_false_alarm_rate_rise:.2f}): "
+        f"{', '.join(problems) or 'ok'}"
+    )
+    return not problems, line

@@ -18,14 +18,21 @@ from pathlib import Path
 from typing import Any, Final
 
 from detector.artifacts import load_artifact
+from detector.evaluation.coco_ap import evaluate_coco
 from detector.evaluation.predict import predict_dataset
-from detector.evaluation.runner import evaluate_model
 from detector.training.dataset import CocoDetectionDirectory
 from detector.training.run import run_training, seed_everything
 from detector.training.trainer import TrainConfig
 from leakguard.classes import DEFAULT_ALARM_THRESHOLD, alarm_thresholds
 from retrain.exceptions import TrainingJobError
-from retrain.gate import DEFAULT_MAX_BASE_MAP_LOSS_PTS, alarm_mistakes, gate
+from retrain.gate import (
+    DEFAULT_MAX_BASE_MAP_LOSS_PTS,
+    AlarmMistakes,
+    RateBounds,
+    alarm_mistakes,
+    gate,
+)
+from streams.rollout_monitor import DEFAULT_MAX_FALSE_ALARM_INCREASE, DEFAULT_MAX_MISS_INCREASE
 
 __all__ = ["JobProcess", "JobResult", "JobSpec", "run_job"]
 
@@ -55,8 +62,11 @@ class JobSpec:
     device: str = "cpu"
     seed: int = 0
     max_base_map_loss_pts: float = DEFAULT_MAX_BASE_MAP_LOSS_PTS
-    #: The edges' alarm threshold: the recent-mistakes score counts alarms at it.
+    #: The edges' alarm threshold: the gate counts alarms at it.
     alarm_threshold: float = DEFAULT_ALARM_THRESHOLD
+    #: The edges' rollback bounds: how much the base-set rates may worsen.
+    max_miss_rate_rise: float = DEFAULT_MAX_MISS_INCREASE
+    max_false_alarm_rate_rise: float = DEFAULT_MAX_FALSE_ALARM_INCREASE
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobSpec:
@@ -89,19 +99,32 @@ class JobResult:
         )
 
 
-def _scores(model: Any, spec: JobSpec) -> tuple[float, float | None]:
-    """(wrong alarm decisions per frame on the recent mistakes, base mAP@0.5 of media or
-    None) of ``model``."""
+@dataclass(frozen=True)
+class _Scores:
+    """What the gate needs to know of one model."""
+
+    mistakes_per_frame: float
+    base_map50: float | None
+    base_alarms: AlarmMistakes | None
+
+
+def _scores(model: Any, spec: JobSpec) -> _Scores:
+    """Wrong alarm decisions per frame on the recent mistakes, and on the base set (if any)
+    mAP@0.5 of the media and the alarm decisions, all at the edges' threshold."""
+    thresholds = alarm_thresholds(spec.alarm_threshold)
     mistakes = CocoDetectionDirectory(spec.mistakes_dir)
     rows = predict_dataset(model, mistakes, device=spec.device)
-    wrong = alarm_mistakes(mistakes.coco, rows, alarm_thresholds(spec.alarm_threshold))
-    base = None
-    if spec.base_holdout_dir is not None:
-        report = evaluate_model(
-            model, CocoDetectionDirectory(spec.base_holdout_dir), device=spec.device
-        )
-        base = report.coco.map50_media if report.coco.map50_media is not None else 0.0
-    return wrong.per_frame, base
+    wrong = alarm_mistakes(mistakes.coco, rows, thresholds)
+    if spec.base_holdout_dir is None:
+        return _Scores(wrong.per_frame, None, None)
+    base = CocoDetectionDirectory(spec.base_holdout_dir)
+    base_rows = predict_dataset(model, base, device=spec.device)
+    map50 = evaluate_coco(base.coco, base_rows).map50_media
+    return _Scores(
+        wrong.per_frame,
+        map50 if map50 is not None else 0.0,
+        alarm_mistakes(base.coco, base_rows, thresholds),
+    )
 
 
 def run_job(spec: JobSpec) -> JobResult:
@@ -109,7 +132,7 @@ def run_job(spec: JobSpec) -> JobResult:
     job_dir = Path(spec.job_dir)
     job_dir.mkdir(parents=True, exist_ok=True)
     parent = load_artifact(spec.parent_artifact, device=spec.device)
-    parent_mistakes, parent_base = _scores(parent.model, spec)
+    parent_scores = _scores(parent.model, spec)
     seed_everything(spec.seed)
     config = TrainConfig(
         steps=spec.steps,
@@ -128,13 +151,16 @@ def run_job(spec: JobSpec) -> JobResult:
         model=load_artifact(spec.parent_artifact, device=spec.device).model.train(),
     )
     candidate = load_artifact(outcome.artifact_dir, device=spec.device)
-    candidate_mistakes, candidate_base = _scores(candidate.model, spec)
+    candidate_scores = _scores(candidate.model, spec)
     verdict = gate(
-        parent_base_map50=parent_base,
-        candidate_base_map50=candidate_base,
-        parent_mistakes=parent_mistakes,
-        candidate_mistakes=candidate_mistakes,
+        parent_base_map50=parent_scores.base_map50,
+        candidate_base_map50=candidate_scores.base_map50,
+        parent_mistakes=parent_scores.mistakes_per_frame,
+        candidate_mistakes=candidate_scores.mistakes_per_frame,
         max_base_map_loss_pts=spec.max_base_map_loss_pts,
+        parent_base_alarms=parent_scores.base_alarms,
+        candidate_base_alarms=candidate_scores.base_alarms,
+        rate_bounds=RateBounds(spec.max_miss_rate_rise, spec.max_false_alarm_rate_rise),
     )
     result = JobResult(str(outcome.artifact_dir), verdict.passed, verdict.reasons, verdict.metrics)
     (job_dir / RESULT_FILE).write_text(json.dumps(asdict(result), indent=1))

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from infra.settings import RetrainSettings
 from leakguard.classes import alarm_thresholds
 from retrain.cycle import RetrainConfig
 from retrain.exceptions import GateError, RetrainConfigError
-from retrain.gate import alarm_mistakes, gate
+from retrain.gate import AlarmMistakes, RateBounds, alarm_mistakes, gate
 from retrain.job import JobSpec
 from schemas.events import (
     Box,
@@ -142,7 +143,9 @@ def test_alarm_mistakes_count_alarms_on_no_medium_and_uncovered_media() -> None:
     thresholds = alarm_thresholds(0.5)
     wrong = alarm_mistakes(truth, detections, thresholds)
     assert (wrong.frames, wrong.false_alarms, wrong.misses) == (2, 1, 1)
+    assert (wrong.alarms, wrong.media) == (2, 2)
     assert wrong.per_frame == pytest.approx(1.0)
+    assert (wrong.miss_rate, wrong.false_alarm_rate) == (0.5, 0.5)
     with pytest.raises(GateError, match="empty"):
         alarm_mistakes({"images": []}, [], thresholds)
 
@@ -172,3 +175,42 @@ def test_gate_bounds_base_loss_and_demands_fewer_mistakes() -> None:
     )
     assert not same.passed
     assert "not better" in same.reasons[1]
+
+
+def test_gate_refuses_a_candidate_whose_base_rates_the_edge_would_roll_back() -> None:
+    parent = AlarmMistakes(frames=80, false_alarms=10, misses=81, alarms=100, media=100)
+    quieter = AlarmMistakes(frames=80, false_alarms=1, misses=91, alarms=10, media=100)
+    louder = AlarmMistakes(frames=80, false_alarms=30, misses=80, alarms=120, media=100)
+    scores = {
+        "parent_base_map50": 0.097,
+        "candidate_base_map50": 0.125,
+        "parent_mistakes": 1.87,
+        "candidate_mistakes": 1.80,
+        "parent_base_alarms": parent,
+    }
+    missed = gate(**scores, candidate_base_alarms=quieter)
+    assert not missed.passed
+    assert missed.reasons[2].endswith("(may rise by 0.10): misses too many")
+    assert missed.metrics["gate/candidate_base_miss_rate"] == pytest.approx(0.91)
+    noisy = gate(**scores, candidate_base_alarms=louder)
+    assert not noisy.passed
+    assert noisy.reasons[2].endswith(": false alarms too many")
+    lenient = gate(
+        **scores, candidate_base_alarms=quieter, rate_bounds=RateBounds(max_miss_rate_rise=0.2)
+    )
+    assert lenient.passed, lenient.reasons
+    assert lenient.reasons[2].endswith(": ok")
+    unchecked = gate(**scores)
+    assert unchecked.passed
+    assert "not checked" in unchecked.reasons[2]
+
+
+def test_the_gates_rate_bounds_default_to_the_edges_rollback_bounds() -> None:
+    block = RetrainSettings()
+    edge = RollbackBounds()
+    assert block.max_miss_rate_rise == edge.max_miss_increase == RateBounds().max_miss_rate_rise
+    assert (
+        block.max_false_alarm_rate_rise
+        == edge.max_false_alarm_increase
+        == RateBounds().max_false_alarm_rate_rise
+    )
