@@ -182,7 +182,8 @@ class BenchStack:
     def start_worker(self, role: str, *args: str, threads: int = 1) -> subprocess.Popen[bytes]:
         """A ``leakguard worker`` subprocess (see :meth:`start_process`)."""
         command = [str(Path(sys.executable).with_name("leakguard")), "worker", "--role", role]
-        command += ["--topic-prefix", self.prefix, "--loglevel", "warning", *args]
+        loglevel = os.environ.get("BENCH_WORKER_LOGLEVEL", "warning")  # "info" to debug
+        command += ["--topic-prefix", self.prefix, "--loglevel", loglevel, *args]
         return self.start_process(role, command, threads=threads)
 
     def start_process(
