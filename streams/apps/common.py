@@ -21,6 +21,14 @@ REBALANCE_TIMEOUT_S: Final[float] = 5.0
 #: A killed worker's partitions move after 10 s (Kafka's default is 45 s).
 SESSION_TIMEOUT_S: Final[float] = 10.0
 HEARTBEAT_INTERVAL_S: Final[float] = 1.0
+#: Records one poll hands to Faust. Unbounded (Faust's default), one poll of a backlog
+#: returned every fetched record, and Faust's fetcher polls again only once it has put
+#: them all into the agent's buffer: at an edge's 3 frames/s, 10,000 claim-check frames
+#: kept it from polling for longer than the max poll interval. aiokafka then leaves the
+#: group and rejoins only on the next poll, which Faust never makes for a revoked
+#: assignment: the worker stopped for good (docs/streams.md). A bounded poll returns
+#: within seconds at any rate the workers reach.
+MAX_POLL_RECORDS: Final[int] = 500
 
 
 def build_faust_app(config: WorkerConfig, **overrides: Any) -> faust.App:
@@ -39,6 +47,7 @@ def build_faust_app(config: WorkerConfig, **overrides: Any) -> faust.App:
         "broker_rebalance_timeout": REBALANCE_TIMEOUT_S,
         "broker_session_timeout": SESSION_TIMEOUT_S,
         "broker_heartbeat_interval": HEARTBEAT_INTERVAL_S,
+        "broker_max_poll_records": MAX_POLL_RECORDS,
         "consumer_auto_offset_reset": "earliest",
         "processing_guarantee": "at_least_once",
         "producer_max_request_size": config.max_image_bytes + 1024 * 1024,

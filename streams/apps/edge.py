@@ -49,6 +49,8 @@ __all__ = ["EdgeApp", "build_edge_app", "load_detector"]
 #: Batches handled at once: one in the inference thread, one queued behind it, so the
 #: thread starts the next batch the moment it is free; more only adds latency and memory.
 PIPELINE_DEPTH: Final[int] = 2
+#: Inference batches an edge polls and buffers ahead (see :func:`build_edge_app`).
+PREFETCH_BATCHES: Final[int] = 16
 
 
 def load_detector(config: WorkerConfig) -> FrameDetector:
@@ -149,7 +151,11 @@ def build_edge_app(
     ``rollout`` starts the model manager with the worker."""
     codec = codec if codec is not None else Codec()
     metrics = metrics if metrics is not None else WorkerMetrics()
-    app = build_faust_app(config)
+    # A few batches of frames per poll and in the buffer: at a few frames/s a poll returns
+    # in seconds (see MAX_POLL_RECORDS) and the buffer holds seconds of frames, not 4,096
+    # inline images.
+    prefetch = PREFETCH_BATCHES * config.batch_size
+    app = build_faust_app(config, broker_max_poll_records=prefetch, stream_buffer_maxsize=prefetch)
     frames = app.topic(
         config.topics.frames,
         key_serializer="raw",

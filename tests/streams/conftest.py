@@ -84,12 +84,16 @@ class Workers:
         self.processes: list[subprocess.Popen[bytes]] = []
         self._started = 0
 
-    def start(self, role: str, *args: str) -> subprocess.Popen[bytes]:
+    def start(
+        self, role: str, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """``leakguard worker --role role *args``; ``env`` adds to its environment."""
         env = {
             **os.environ,
             "LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS": self._topics.bootstrap,
             # One torch thread: intra-op threads thrash on a shared 2-core machine.
             "OMP_NUM_THREADS": "1",
+            **(env or {}),
         }
         log = (self._log_dir / f"{role}-{self._started}.log").open("wb")
         self._started += 1

@@ -84,3 +84,54 @@ def test_200_frames_give_exactly_200_detections(
     assert "leakguard_detections_out_total 200.0" in metrics
     assert "leakguard_inference_latency_seconds_count" in metrics
     assert "leakguard_queue_depth 0.0" in metrics
+
+
+#: Faust reads its settings from these environment variables too: a short max poll interval
+#: makes the test show in seconds what took 1,000 s with Faust's default.
+SHORT_MAX_POLL_INTERVAL = {"BROKER_MAX_POLL_INTERVAL": "15"}
+BACKLOG = 6000
+
+
+def test_a_backlog_longer_than_the_max_poll_interval_is_drained(
+    stream_topics: StreamTopics, workers: Workers, tiny_artifact: Path, tmp_path: Path
+) -> None:
+    """A backlog of small claim-check frames: one unbounded poll returned all of them, the
+    agent needed longer than the max poll interval to take them, aiokafka left the group
+    and the worker never polled (so never rejoined) again; it stopped at ~2,000 frames."""
+    codec = Codec()
+    out = stream_topics.producer()
+    payloads = []
+    for seed in range(4):
+        path = tmp_path / f"scan-{seed}.png"
+        path.write_bytes(png(64, 64, seed=seed))
+        payloads.append(png_payload(path.read_bytes(), uri=str(path)))
+    sent = set()
+    for index in range(BACKLOG):
+        lane = str(index % 4)
+        frame = ScanFrame(
+            checkpoint="cp", lane=lane, frame_id=f"cp/{lane}/{index:09d}", scanner_id="s1",
+            view_id="top", image=payloads[index % 4],
+        )  # fmt: skip
+        sent.add(frame.frame_id)
+        out.produce(
+            stream_topics.names.frames, key=f"cp/{lane}".encode(), value=codec.encode(frame)
+        )
+        out.poll(0)
+    out.flush(60)
+    workers.start(
+        "edge",
+        "--model",
+        str(tiny_artifact),
+        "--frame-store",
+        str(tmp_path / "fs"),
+        env=SHORT_MAX_POLL_INTERVAL,
+    )
+    messages = consume(
+        stream_topics.bootstrap,
+        stream_topics.names.detections,
+        until=lambda got: len(got) >= BACKLOG,
+        timeout_s=240,
+        workers=workers,
+    )
+    detected = {codec.decode(m.value(), Detection).frame_id for m in messages}
+    assert detected == sent, f"{len(detected)} of {BACKLOG} frames detected\n{workers.logs()}"
