@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from schemas import Codec, Detection
-from schemas.events import ScanFrame
+from schemas.events import ImagePayload, ScanFrame
 from streams.logic.images import png_payload
 from tests.streams.conftest import StreamTopics, Workers, consume
 from tests.streams.helpers import png
@@ -18,15 +18,21 @@ from tests.streams.helpers import png
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def _frame(index: int, image: bytes, *, lane: str) -> ScanFrame:
+def _frame(index: int, image: ImagePayload, *, lane: str) -> ScanFrame:
     return ScanFrame(
         checkpoint="cp",
         lane=lane,
         frame_id=f"cp/{lane}/{index:09d}",
         scanner_id="s1",
         view_id="top",
-        image=png_payload(image),
+        image=image,
     )
+
+
+def _start_edge(
+    workers: Workers, artifact: Path, store: Path, *args: str, env: dict[str, str] | None = None
+) -> None:
+    workers.start("edge", "--model", str(artifact), "--frame-store", str(store), *args, env=env)
 
 
 def test_200_frames_give_exactly_200_detections(
@@ -36,20 +42,12 @@ def test_200_frames_give_exactly_200_detections(
     with socket.socket() as probe:  # a free port for the worker's /metrics
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    workers.start(
-        "edge",
-        "--model",
-        str(tiny_artifact),
-        "--frame-store",
-        str(tmp_path / "fs"),
-        "--metrics-port",
-        str(port),
-    )
+    _start_edge(workers, tiny_artifact, tmp_path / "fs", "--metrics-port", str(port))
     images = [png(128, 128, seed=i) for i in range(4)]
     out = stream_topics.producer()
     sent = []
     for index in range(200):
-        frame = _frame(index, images[index % 4], lane=str(index % 3))
+        frame = _frame(index, png_payload(images[index % 4]), lane=str(index % 3))
         sent.append(frame.frame_id)
         out.produce(
             stream_topics.names.frames,
@@ -108,24 +106,14 @@ def test_a_backlog_longer_than_the_max_poll_interval_is_drained(
     sent = set()
     for index in range(BACKLOG):
         lane = str(index % 4)
-        frame = ScanFrame(
-            checkpoint="cp", lane=lane, frame_id=f"cp/{lane}/{index:09d}", scanner_id="s1",
-            view_id="top", image=payloads[index % 4],
-        )  # fmt: skip
+        frame = _frame(index, payloads[index % 4], lane=lane)
         sent.add(frame.frame_id)
         out.produce(
             stream_topics.names.frames, key=f"cp/{lane}".encode(), value=codec.encode(frame)
         )
         out.poll(0)
     out.flush(60)
-    workers.start(
-        "edge",
-        "--model",
-        str(tiny_artifact),
-        "--frame-store",
-        str(tmp_path / "fs"),
-        env=SHORT_MAX_POLL_INTERVAL,
-    )
+    _start_edge(workers, tiny_artifact, tmp_path / "fs", env=SHORT_MAX_POLL_INTERVAL)
     messages = consume(
         stream_topics.bootstrap,
         stream_topics.names.detections,
