@@ -18,14 +18,15 @@ from tests.streams.helpers import png
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def _frame(index: int, image: ImagePayload, *, lane: str) -> ScanFrame:
+def _frame(index: int, image: bytes | ImagePayload, *, lane: str) -> ScanFrame:
+    """Frame ``index`` of ``lane``: PNG bytes go inline, a payload as it is (claim check)."""
     return ScanFrame(
         checkpoint="cp",
         lane=lane,
         frame_id=f"cp/{lane}/{index:09d}",
         scanner_id="s1",
         view_id="top",
-        image=image,
+        image=png_payload(image) if isinstance(image, bytes) else image,
     )
 
 
@@ -47,7 +48,7 @@ def test_200_frames_give_exactly_200_detections(
     out = stream_topics.producer()
     sent = []
     for index in range(200):
-        frame = _frame(index, png_payload(images[index % 4]), lane=str(index % 3))
+        frame = _frame(index, images[index % 4], lane=str(index % 3))
         sent.append(frame.frame_id)
         out.produce(
             stream_topics.names.frames,
