@@ -29,13 +29,12 @@ from leakguard.classes import is_storage_medium
 from retrain.exceptions import GateError
 from schemas.events import Box
 from streams.logic.outcomes import DEFAULT_MIN_IOU, iou
-from streams.rollout_monitor import DEFAULT_MAX_FALSE_ALARM_INCREASE, DEFAULT_MAX_MISS_INCREASE
+from streams.rollout_monitor import RollbackBounds
 
 __all__ = [
     "DEFAULT_MAX_BASE_MAP_LOSS_PTS",
     "AlarmMistakes",
     "GateResult",
-    "RateBounds",
     "alarm_mistakes",
     "gate",
 ]
@@ -79,15 +78,6 @@ class AlarmMistakes:
         """Alarms on no medium, of all alarms (0 without alarms): the edge's false-alarm
         rate, the share of alarms a guard rejects."""
         return self.false_alarms / self.alarms if self.alarms else 0.0
-
-
-@dataclass(frozen=True)
-class RateBounds:
-    """How much worse than its parent's a candidate's base-set error rates may be (the
-    edges' rollback bounds by default)."""
-
-    max_miss_rate_rise: float = DEFAULT_MAX_MISS_INCREASE
-    max_false_alarm_rate_rise: float = DEFAULT_MAX_FALSE_ALARM_INCREASE
 
 
 def _box(xywh: Iterable[float]) -> Box:
@@ -143,12 +133,14 @@ def gate(
     max_base_map_loss_pts: float = DEFAULT_MAX_BASE_MAP_LOSS_PTS,
     parent_base_alarms: AlarmMistakes | None = None,
     candidate_base_alarms: AlarmMistakes | None = None,
-    rate_bounds: RateBounds | None = None,
+    rate_bounds: RollbackBounds | None = None,
 ) -> GateResult:
     """Apply the conditions; mAP values in [0, 1] (None: no base hold-out configured, the
     base conditions are then skipped and say so); mistakes are wrong alarm decisions per
     frame (:attr:`AlarmMistakes.per_frame`); base alarms are both models' decisions on the
-    base set at the edges' threshold (None: that condition is skipped and says so)."""
+    base set at the edges' threshold (None: that condition is skipped and says so), held to
+    the two rate bounds of ``rate_bounds`` (the edges' defaults when None; its window
+    fields do not apply to a hold-out set)."""
     reasons = []
     metrics = {
         "gate/parent_mistakes_per_frame": parent_mistakes,
@@ -180,7 +172,7 @@ def gate(
         reasons.append("base alarm rates: no base hold-out, not checked")
     else:
         rates_ok, line = _base_rates(
-            parent_base_alarms, candidate_base_alarms, rate_bounds or RateBounds()
+            parent_base_alarms, candidate_base_alarms, rate_bounds or RollbackBounds()
         )
         reasons.append(line)
         for who, alarms in (("parent", parent_base_alarms), ("candidate", candidate_base_alarms)):
@@ -190,13 +182,13 @@ def gate(
 
 
 def _base_rates(
-    parent: AlarmMistakes, candidate: AlarmMistakes, bounds: RateBounds
+    parent: AlarmMistakes, candidate: AlarmMistakes, bounds: RollbackBounds
 ) -> tuple[bool, str]:
     """Whether the candidate's base-set rates stay within ``bounds`` of the parent's, and
     the reason line that says so."""
-    misses_ok = candidate.miss_rate <= parent.miss_rate + bounds.max_miss_rate_rise
+    misses_ok = candidate.miss_rate <= parent.miss_rate + bounds.max_miss_increase
     alarms_ok = (
-        candidate.false_alarm_rate <= parent.false_alarm_rate + bounds.max_false_alarm_rate_rise
+        candidate.false_alarm_rate <= parent.false_alarm_rate + bounds.max_false_alarm_increase
     )
     problems = [
         problem
@@ -205,9 +197,9 @@ def _base_rates(
     ]
     line = (
         f"base alarm rates at the edges' threshold: miss rate {candidate.miss_rate:.2f} vs "
-        f"parent {parent.miss_rate:.2f} (may rise by {bounds.max_miss_rate_rise:.2f}), "
+        f"parent {parent.miss_rate:.2f} (may rise by {bounds.max_miss_increase:.2f}), "
         f"false-alarm rate {candidate.false_alarm_rate:.2f} vs parent "
-        f"{parent.false_alarm_rate:.2f} (may rise by {bounds.max_false_alarm_rate_rise:.2f}): "
+        f"{parent.false_alarm_rate:.2f} (may rise by {bounds.max_false_alarm_increase:.2f}): "
         f"{', '.join(problems) or 'ok'}"
     )
     return not problems, line

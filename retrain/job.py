@@ -28,11 +28,14 @@ from retrain.exceptions import TrainingJobError
 from retrain.gate import (
     DEFAULT_MAX_BASE_MAP_LOSS_PTS,
     AlarmMistakes,
-    RateBounds,
     alarm_mistakes,
     gate,
 )
-from streams.rollout_monitor import DEFAULT_MAX_FALSE_ALARM_INCREASE, DEFAULT_MAX_MISS_INCREASE
+from streams.rollout_monitor import (
+    DEFAULT_MAX_FALSE_ALARM_INCREASE,
+    DEFAULT_MAX_MISS_INCREASE,
+    RollbackBounds,
+)
 
 __all__ = ["JobProcess", "JobResult", "JobSpec", "run_job"]
 
@@ -160,7 +163,10 @@ def run_job(spec: JobSpec) -> JobResult:
         max_base_map_loss_pts=spec.max_base_map_loss_pts,
         parent_base_alarms=parent_scores.base_alarms,
         candidate_base_alarms=candidate_scores.base_alarms,
-        rate_bounds=RateBounds(spec.max_miss_rate_rise, spec.max_false_alarm_rate_rise),
+        rate_bounds=RollbackBounds(
+            max_miss_increase=spec.max_miss_rate_rise,
+            max_false_alarm_increase=spec.max_false_alarm_rate_rise,
+        ),
     )
     result = JobResult(str(outcome.artifact_dir), verdict.passed, verdict.reasons, verdict.metrics)
     (job_dir / RESULT_FILE).write_text(json.dumps(asdict(result), indent=1))

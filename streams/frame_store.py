@@ -126,7 +126,7 @@ class FrameStore:
         sha256 = source.rsplit("/", 1)[-1][: -len(_SUFFIX)]
         path = self.path("kept", checkpoint=checkpoint, lane=lane, frame_id=frame_id, sha256=sha256)
         try:
-            self._fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            self._make_folder_of(path)
             self._fs.copy(source, path)
         except OSError as exc:
             raise FrameStoreError(f"cannot copy {source} to {path}: {exc}") from exc
@@ -171,9 +171,13 @@ class FrameStore:
         with contextlib.suppress(OSError, NotImplementedError):  # not empty, gone, no folders
             self._fs.rmdir(folder)
 
+    def _make_folder_of(self, path: str) -> None:
+        """Create the folder ``path`` goes into (a no-op on object stores)."""
+        self._fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+
     def _write(self, path: str, data: bytes) -> None:
         try:
-            self._fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            self._make_folder_of(path)
             with self._fs.open(path, "wb") as handle:
                 handle.write(data)
         except OSError as exc:

@@ -151,9 +151,9 @@ def build_edge_app(
     ``rollout`` starts the model manager with the worker."""
     codec = codec if codec is not None else Codec()
     metrics = metrics if metrics is not None else WorkerMetrics()
-    # A few batches of frames per poll and in the buffer: at a few frames/s a poll returns
-    # in seconds (see MAX_POLL_RECORDS) and the buffer holds seconds of frames, not 4,096
-    # inline images.
+    # PREFETCH_BATCHES batches of frames per poll and in the buffer: at a few frames/s a
+    # poll's records are handled well within the max poll interval (see MAX_POLL_RECORDS)
+    # and the buffer holds tens of seconds of frames, not 4,096 inline images.
     prefetch = PREFETCH_BATCHES * config.batch_size
     app = build_faust_app(config, broker_max_poll_records=prefetch, stream_buffer_maxsize=prefetch)
     frames = app.topic(

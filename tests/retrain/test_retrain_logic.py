@@ -13,7 +13,7 @@ from infra.settings import RetrainSettings
 from leakguard.classes import alarm_thresholds
 from retrain.cycle import RetrainConfig
 from retrain.exceptions import GateError, RetrainConfigError
-from retrain.gate import AlarmMistakes, RateBounds, alarm_mistakes, gate
+from retrain.gate import AlarmMistakes, alarm_mistakes, gate
 from retrain.job import JobSpec
 from schemas.events import (
     Box,
@@ -196,7 +196,7 @@ def test_gate_refuses_a_candidate_whose_base_rates_the_edge_would_roll_back() ->
     assert not noisy.passed
     assert noisy.reasons[2].endswith(": false alarms too many")
     lenient = gate(
-        **scores, candidate_base_alarms=quieter, rate_bounds=RateBounds(max_miss_rate_rise=0.2)
+        **scores, candidate_base_alarms=quieter, rate_bounds=RollbackBounds(max_miss_increase=0.2)
     )
     assert lenient.passed, lenient.reasons
     assert lenient.reasons[2].endswith(": ok")
@@ -205,12 +205,8 @@ def test_gate_refuses_a_candidate_whose_base_rates_the_edge_would_roll_back() ->
     assert "not checked" in unchecked.reasons[2]
 
 
-def test_the_gates_rate_bounds_default_to_the_edges_rollback_bounds() -> None:
+def test_the_retrain_rate_bounds_default_to_the_edges_rollback_bounds() -> None:
     block = RetrainSettings()
     edge = RollbackBounds()
-    assert block.max_miss_rate_rise == edge.max_miss_increase == RateBounds().max_miss_rate_rise
-    assert (
-        block.max_false_alarm_rate_rise
-        == edge.max_false_alarm_increase
-        == RateBounds().max_false_alarm_rate_rise
-    )
+    assert block.max_miss_rate_rise == edge.max_miss_increase
+    assert block.max_false_alarm_rate_rise == edge.max_false_alarm_increase
