@@ -16,10 +16,9 @@ is tested in ``tests/retrain/test_retrain_loop.py``):
    the bags (``detector.sim.drift``, ``phone-decoration``). The edge detects
    ``--n-frames`` frames; simulated guards (``streams.logic.guard_policy``) review them.
 3. Every reviewed frame with a mistake becomes annotation tasks
-   (``streams.logic.annotation``) that the auto-labeller turns into ``Annotation`` events
-   (``retrain.annotation.auto_label``). A task knows only the corrected objects, so the
-   frame's confirmed alarms are added to its annotation (the guard confirmed them): the
-   fine-tune must not learn the frame's real media as background.
+   (``streams.logic.annotation``: the corrections and the frame's confirmed alarms) that
+   the auto-labeller turns into ``Annotation`` events (``retrain.annotation.auto_label``),
+   added up per frame by the training set, as the retrain consumer does.
 4. One retrain cycle (``retrain.cycle``): freeze, fine-tune in a child process on the new
    frames plus a replay of base data, gate (base hold-out = the base set below), register.
 5. A candidate that passed the gate goes shadow -> canary (lane 2) -> active at the edge,
@@ -188,8 +187,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     for annotation, png in annotations:
         retrainer.store.add(annotation, png)
+    annotated = len({annotation.frame_id for annotation, _ in annotations})
     console.print(
-        f"{len(annotations)} annotated frames ({seen.decoration_false_alarms} false alarms on "
+        f"{annotated} annotated frames ({seen.decoration_false_alarms} false alarms on "
         f"decorations in {seen.frames} frames); retraining ({args.steps} steps, {args.device})"
     )
     t0 = time.monotonic()
@@ -221,7 +221,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "options": {k: v for k, v in vars(args).items() if k not in ("model", "work")}
         | {"replay": [str(r) for r in replay]},
         "reviewed": dataclasses.asdict(seen),
-        "annotated_frames": len(annotations),
+        "annotated_frames": annotated,
         "candidate": {
             "version": cycle.record.version,
             "state": registry.get(cycle.record.version).state,

@@ -24,7 +24,6 @@ from schemas.events import (
     Detection,
     GuardVerdict,
     ImageLink,
-    LabeledBox,
     ModelStatus,
     ModelUpdate,
     Outcome,
@@ -115,21 +114,11 @@ def review(
     return tally, reviewed
 
 
-def frame_annotation(item: Reviewed, image: ImageLink) -> Annotation | None:
-    """The auto-labels of a frame's tasks merged into one annotation, plus its confirmed
-    alarms; None for a frame without mistakes."""
+def frame_annotations(item: Reviewed, image: ImageLink) -> list[Annotation]:
+    """The auto-labels of a frame's annotation tasks (none for a frame without mistakes);
+    the training set adds up a frame's two."""
     tasks = build_annotation_tasks(item.detection, item.verdict, item.outcomes, image=image)
-    if not tasks:
-        return None
-    labels = [auto_annotation(task) for task in tasks]
-    confirmed = tuple(
-        LabeledBox(class_name=o.class_name, box=o.box) for o in item.outcomes if o.kind == "tp"
-    )
-    return dataclasses.replace(
-        labels[0],
-        objects=tuple(obj for label in labels for obj in label.objects) + confirmed,
-        provenance={**labels[0].provenance, "coverage": "corrections_and_confirmed_alarms"},
-    )
+    return [auto_annotation(task) for task in tasks]
 
 
 class Edge:
@@ -180,7 +169,6 @@ def collect_annotations(
         digest = hashlib.sha256(png).hexdigest()
         path = frames_dir / f"{digest}.png"
         path.write_bytes(png)
-        annotation = frame_annotation(item, ImageLink(uri=path.resolve().as_uri(), sha256=digest))
-        if annotation is not None:
-            found.append((annotation, png))
+        link = ImageLink(uri=path.resolve().as_uri(), sha256=digest)
+        found += [(annotation, png) for annotation in frame_annotations(item, link)]
     return found

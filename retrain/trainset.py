@@ -29,6 +29,7 @@ from PIL import Image
 
 from detector.datasets.coco import IMAGES_DIR, CocoImage, CocoObject, write_annotations
 from leakguard.classes import CLASS_IDS
+from retrain.annotation.auto_label import CORRECTIONS_ONLY, REVIEWED_OBJECTS
 from retrain.exceptions import TrainingSetError
 from schemas.events import Annotation
 
@@ -40,8 +41,9 @@ SAMPLES_FILE: Final[str] = "samples.jsonl"
 PROVENANCE_FILE: Final[str] = "provenance.json"
 #: One frame in this many is held out as a recent mistake the candidate never trains on.
 HOLDOUT_EVERY: Final[int] = 5
-#: ``provenance["coverage"]`` of an auto-label: only the objects its task corrected.
-CORRECTIONS_ONLY: Final[str] = "corrections_only"
+#: ``provenance["coverage"]`` of labels that cover one task of a frame, not the whole
+#: image: a frame's ``fp`` and ``fn`` auto-labels add up.
+PER_TASK_COVERAGES: Final[frozenset[str]] = frozenset({REVIEWED_OBJECTS, CORRECTIONS_ONLY})
 
 
 def is_holdout(frame_key: str) -> bool:
@@ -106,10 +108,10 @@ def _record(annotation: Annotation, width: int, height: int) -> dict[str, Any]:
 
 
 def _partial_of_another_task(current: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """Whether two auto-labels of one frame each hold only their own task's corrections (a
+    """Whether two auto-labels of one frame each hold only their own task's objects (a
     frame with false alarms and misses has an ``fp`` and an ``fn`` task): they add up."""
     coverages = {current["provenance"].get("coverage"), new["provenance"].get("coverage")}
-    return coverages == {CORRECTIONS_ONLY} and bool(current["task_id"] != new["task_id"])
+    return coverages <= PER_TASK_COVERAGES and bool(current["task_id"] != new["task_id"])
 
 
 def _union(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -148,7 +150,7 @@ class TrainingSetStore:
 
         ``image`` must be the bytes behind ``annotation.image`` (checked against its SHA-256).
         A newer annotation of the same frame replaces the older one, except that auto-labels
-        of two different tasks of the frame (``coverage: corrections_only``) are merged.
+        of two different tasks of the frame (:data:`PER_TASK_COVERAGES`) are merged.
         """
         if hashlib.sha256(image).hexdigest() != annotation.image.sha256.lower():
             raise TrainingSetError(f"image of {annotation.frame_id} does not match its SHA-256")

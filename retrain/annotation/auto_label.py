@@ -3,9 +3,11 @@
 For sites without annotators, and for the demo, the ``AnnotationTask`` of a configured
 checkpoint is turned into an ``Annotation`` directly: a detection the guard rejected becomes
 an ``others`` box (subtype ``fp:<predicted class>``), an item the guard marked as missed
-becomes a box of the class the guard gave it. The task knows only the corrected objects, not
-every object in the frame, so the event says so in ``provenance["coverage"]``
-(``corrections_only``); the retrain consumer decides how to weigh such labels.
+becomes a box of the class the guard gave it, and an alarm the guard confirmed keeps its
+box and predicted class. That is every object the guard's review knows, not necessarily
+every object in the frame (a medium neither the detector nor the guard saw is not there),
+so the event says so in ``provenance["coverage"]`` (``reviewed_objects``); the retrain
+consumer adds up the auto-labels of a frame's two tasks.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from typing import Final
 from leakguard import __version__
 from schemas.events import Annotation, AnnotationTask, LabeledBox
 
-__all__ = ["ALL_CHECKPOINTS", "AUTO_LABELLER", "AutoLabelPolicy", "auto_annotation"]
+__all__ = [
+    "ALL_CHECKPOINTS",
+    "AUTO_LABELLER",
+    "CORRECTIONS_ONLY",
+    "REVIEWED_OBJECTS",
+    "AutoLabelPolicy",
+    "auto_annotation",
+]
 
 #: Namespace of auto-label annotation ids; never change it (replays keep their ids).
 AUTO_LABEL_NAMESPACE: Final = uuid.UUID("5d0c8a4e-2f13-5b6a-b7e9-6175746f6c62")
@@ -26,6 +35,12 @@ AUTO_LABEL_NAMESPACE: Final = uuid.UUID("5d0c8a4e-2f13-5b6a-b7e9-6175746f6c62")
 AUTO_LABELLER: Final = f"leakguard-auto-label/{__version__}"
 #: The checkpoint pattern that means "every checkpoint".
 ALL_CHECKPOINTS: Final = "*"
+#: ``provenance["coverage"]`` of an auto-label: the objects of its task, which holds the
+#: task's corrections and the frame's confirmed alarms.
+REVIEWED_OBJECTS: Final = "reviewed_objects"
+#: The coverage of auto-labels made before tasks carried the confirmed alarms (replays of
+#: older topics): the task's corrections only.
+CORRECTIONS_ONLY: Final = "corrections_only"
 
 
 @dataclass(frozen=True)
@@ -70,7 +85,7 @@ def auto_annotation(task: AnnotationTask) -> Annotation:
         annotator=AUTO_LABELLER,
         source="auto_label",
         provenance={
-            "coverage": "corrections_only",
+            "coverage": REVIEWED_OBJECTS,
             "task_reason": task.reason,
             "task_model_version": task.model_version,
             "suggested_by": ",".join(sources),

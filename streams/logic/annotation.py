@@ -2,9 +2,11 @@
 
 A frame with false positives yields one ``fp`` task whose pre-annotations relabel every
 rejected box as ``others`` (look-alikes must learn not to alarm); a frame with false
-negatives yields one ``fn`` task pre-annotated with the guard's boxes. Both refer to the
-image kept in the frame store. Task ids are UUIDv5 of frame and reason, so a replay
-re-sends the same task.
+negatives yields one ``fn`` task pre-annotated with the guard's boxes. Both also carry the
+alarms the guard confirmed in that frame, with their classes: a frame labelled with its
+corrections alone would teach a fine-tune that its real media are background, and an
+annotator starts from every object the review knows. Both refer to the image kept in the
+frame store. Task ids are UUIDv5 of frame and reason, so a replay re-sends the same task.
 """
 
 from __future__ import annotations
@@ -41,17 +43,20 @@ def needs_image(outcomes: Sequence[Outcome]) -> bool:
     return any(o.kind in KEPT_KINDS for o in outcomes)
 
 
-def _pre_annotation(outcome: Outcome, source_id: str) -> PreAnnotation:
-    if outcome.kind == "fp":
+def _pre_annotation(outcome: Outcome, *, model_version: str, guard_id: str) -> PreAnnotation:
+    """A missed item as the guard drew it; an alarm as the detector's box, relabelled
+    ``others`` when the guard rejected it, with its predicted class when confirmed."""
+    if outcome.kind == "fn":
         return PreAnnotation(
-            class_name="others",
-            subtype=f"fp:{outcome.class_name}",
-            box=outcome.box,
-            source="detector",
-            source_id=source_id,
+            class_name=outcome.class_name, box=outcome.box, source="guard", source_id=guard_id
         )
+    rejected = outcome.kind == "fp"
     return PreAnnotation(
-        class_name=outcome.class_name, box=outcome.box, source="guard", source_id=source_id
+        class_name="others" if rejected else outcome.class_name,
+        subtype=f"fp:{outcome.class_name}" if rejected else None,
+        box=outcome.box,
+        source="detector",
+        source_id=model_version,
     )
 
 
@@ -62,14 +67,15 @@ def build_annotation_tasks(
     *,
     image: ImageLink,
 ) -> list[AnnotationTask]:
-    """At most two tasks (``fp`` then ``fn``) for one reviewed frame with mistakes."""
+    """At most two tasks (``fp`` then ``fn``) for one reviewed frame with mistakes, each
+    with the frame's confirmed alarms after its own corrections."""
     tasks: list[AnnotationTask] = []
     reasons: tuple[TaskReasonName, ...] = ("fp", "fn")
+    confirmed = [o for o in outcomes if o.kind == "tp"]
     for reason in reasons:
         wrong = [o for o in outcomes if o.kind == reason]
         if not wrong:
             continue
-        source_id = detection.model_version if reason == "fp" else verdict.guard_id
         tid = task_id(
             checkpoint=detection.checkpoint,
             lane=detection.lane,
@@ -86,7 +92,12 @@ def build_annotation_tasks(
                 task_id=tid,
                 model_version=detection.model_version,
                 image=image,
-                pre_annotations=tuple(_pre_annotation(o, source_id) for o in wrong),
+                pre_annotations=tuple(
+                    _pre_annotation(
+                        o, model_version=detection.model_version, guard_id=verdict.guard_id
+                    )
+                    for o in wrong + confirmed
+                ),
                 reason=reason,
             )
         )

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from detector.training.dataset import CocoDetectionDirectory
+from retrain.annotation.auto_label import CORRECTIONS_ONLY, REVIEWED_OBJECTS
 from retrain.cycle import RetrainConfig, Retrainer
 from retrain.exceptions import TrainingSetError
 from retrain.registry import Registry
@@ -50,19 +51,39 @@ def test_frames_accrue_once_and_freeze_into_a_coco_set_with_provenance(tmp_path:
 def test_auto_labels_of_a_frames_fp_and_fn_tasks_add_up(tmp_path: Path) -> None:
     store = TrainingSetStore(tmp_path / "sets")
     image = png(96, 96, seed=1)
-    partial = {"coverage": "corrections_only"}
-    fp = dataclasses.replace(annotation(1, image), task_id=uuid.uuid4(), provenance=partial)
+    base = annotation(1, image)
+    confirmed = LabeledBox(class_name="phone", box=Box(x1=70, y1=10, x2=90, y2=30))
+    fp = dataclasses.replace(
+        base,
+        task_id=uuid.uuid4(),
+        objects=(*base.objects, confirmed),
+        provenance={"coverage": REVIEWED_OBJECTS},
+    )
     missed = LabeledBox(class_name="usb", box=Box(x1=40, y1=40, x2=70, y2=60))
     fn = dataclasses.replace(
-        fp, annotation_id=uuid.uuid4(), task_id=uuid.uuid4(), objects=(missed,)
+        fp, annotation_id=uuid.uuid4(), task_id=uuid.uuid4(), objects=(missed, confirmed)
     )
     assert store.add(fp, image)
     assert store.add(fn, image)
     assert store.add(dataclasses.replace(fp, annotation_id=uuid.uuid4()), image)  # replayed
     (record,) = store.pending().values()
-    assert sorted(o["class_id"] for o in record["objects"]) == [4, 9]
+    # The rejected alarm, the missed item, and the alarm both tasks carry, once.
+    assert sorted(o["class_id"] for o in record["objects"]) == [3, 4, 9]
+    # An older auto-label (corrections only) of a frame's other task adds up as well.
+    older = dataclasses.replace(
+        fn,
+        annotation_id=uuid.uuid4(),
+        task_id=uuid.uuid4(),
+        objects=(missed,),
+        provenance={"coverage": CORRECTIONS_ONLY},
+    )
+    assert store.add(older, image)
+    (record,) = store.pending().values()
+    assert sorted(o["class_id"] for o in record["objects"]) == [3, 4, 9]
     # A full annotation (Label Studio) of the frame replaces the partial ones.
-    full = dataclasses.replace(fn, annotation_id=uuid.uuid4(), task_id=None, provenance={})
+    full = dataclasses.replace(
+        fn, annotation_id=uuid.uuid4(), task_id=None, objects=(missed,), provenance={}
+    )
     assert store.add(full, image)
     (record,) = store.pending().values()
     assert [o["class_id"] for o in record["objects"]] == [4]

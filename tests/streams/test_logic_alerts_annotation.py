@@ -37,11 +37,14 @@ def test_tasks_for_false_positives_and_negatives() -> None:
     fp, fn = build_annotation_tasks(det, ver, outcomes, image=LINK)
     assert fp.reason == "fp"
     assert fn.reason == "fn"
-    assert [(p.class_name, p.subtype, p.source) for p in fp.pre_annotations] == [
-        ("others", "fp:hdd", "detector")
+    # Each task: its own corrections, then the alarm the guard confirmed (o1, a phone).
+    assert [(p.class_name, p.subtype, p.source, p.box.x1) for p in fp.pre_annotations] == [
+        ("others", "fp:hdd", "detector", 0),
+        ("phone", None, "detector", 20),
     ]
     assert [(p.class_name, p.box.x1, p.source, p.source_id) for p in fn.pre_annotations] == [
-        ("sdcard", 50, "guard", "g7")
+        ("sdcard", 50, "guard", "g7"),
+        ("phone", 20, "detector", "m1"),
     ]
     assert fp.image == LINK
     assert fp.task_id != fn.task_id

@@ -9,7 +9,12 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from leakguard.classes import CLASS_NAMES
-from retrain.annotation.auto_label import AUTO_LABELLER, AutoLabelPolicy, auto_annotation
+from retrain.annotation.auto_label import (
+    AUTO_LABELLER,
+    REVIEWED_OBJECTS,
+    AutoLabelPolicy,
+    auto_annotation,
+)
 from retrain.annotation.exceptions import UnusableAnnotationError
 from retrain.annotation.label_config import SUBTYPES, label_config
 from retrain.annotation.ls_format import (
@@ -181,7 +186,7 @@ def test_auto_annotation_relabels_corrections_and_is_replay_stable() -> None:
         LabeledBox(class_name=p.class_name, subtype=p.subtype, box=p.box)
         for p in task.pre_annotations
     )
-    assert event.provenance["coverage"] == "corrections_only"
+    assert event.provenance["coverage"] == REVIEWED_OBJECTS
     assert event.provenance["suggested_by"] == "detector:m7"
     assert auto_annotation(task).annotation_id == event.annotation_id
     other = fp_task(IMAGE, frame_id="f1")
