@@ -66,9 +66,9 @@ SCANNER_READY_LINE: Final = "publishing "
 #: Review deadlines: simulated guards answer in seconds; a person at the console needs more.
 GUARDS_REVIEW_DEADLINE_S: Final = 8.0
 PERSON_REVIEW_DEADLINE_S: Final = 60.0
-#: The edge workers' alarm score: the interim starter model's operating point (its scores
-#: are low; docs/detector-model.md measures its bag detection rate at several thresholds).
-DEMO_ALARM_THRESHOLD: Final = 0.45
+#: The edge workers' alarm score: the CPU-trained starter model's operating point
+#: (docs/detector-model.md measures its bag detection rate at several thresholds).
+DEMO_ALARM_THRESHOLD: Final = 0.55
 #: How often the cloud looks for frames past their deadline: a small share of the deadline.
 EXPIRY_CHECK_S: Final = 1.0
 
@@ -98,7 +98,7 @@ class DemoOptions:
     - ``edge_workers``: detection workers sharing the frames' partitions (1).
     - ``host`` / ``port``: the first checkpoint's console; the next ones use the next ports.
     - ``model``: model artifact directory (``None``: the starter model).
-    - ``alarm_threshold``: the edge workers' alarm score (0.45, the starter model's
+    - ``alarm_threshold``: the edge workers' alarm score (0.55, the starter model's
       operating point; production's default is 0.5).
     - ``drain_s``: longest wait, after the scanners stop, for in-flight frames (30 s).
     - ``startup_timeout_s``: longest wait for a worker or console to be ready (180 s).
