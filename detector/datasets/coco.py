@@ -116,7 +116,7 @@ def _annotation(ann_id: int, image_id: int, obj: CocoObject) -> dict[str, Any]:
 def coco_document(
     images: Iterable[CocoImage], *, info: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The COCO JSON document for ``images`` (ids kept, annotations numbered from 1)."""
+    """The COCO JSON document for ``images``: image ids kept, annotation ids 1..N, unique."""
     image_entries: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
     for image in sorted(images, key=lambda i: i.image_id):
@@ -129,7 +129,9 @@ def coco_document(
         if image.raw_file_name is not None:
             entry["raw_file_name"] = image.raw_file_name
         image_entries.append(entry)
-        annotations += [_annotation(len(annotations) + 1, image.image_id, o) for o in image.objects]
+        # pycocotools indexes ground truth by annotation id: ids must be unique document-wide.
+        for obj in image.objects:
+            annotations.append(_annotation(len(annotations) + 1, image.image_id, obj))
     return {
         "info": dict(info or {}),
         "images": image_entries,
@@ -150,9 +152,9 @@ def write_annotations(
 def read_coco_document(root: Path) -> dict[str, Any]:
     """The parsed ``annotations.json`` of the data set at ``root``, validated.
 
-    Checks what would otherwise fail hours into a training run: the categories match
-    :mod:`leakguard.classes`, every annotation names a known image and class and has a
-    ``[x, y, w, h]`` box, and every image file exists.
+    Checks what would otherwise fail hours into a training run or skew an evaluation: the
+    categories match :mod:`leakguard.classes`, every annotation has its own id, names a known
+    image and class and has a ``[x, y, w, h]`` box, and every image file exists.
     """
     path = root / ANNOTATIONS_FILE
     try:
@@ -165,8 +167,15 @@ def read_coco_document(root: Path) -> dict[str, Any]:
     if cats != CLASS_NAMES:
         raise DatasetError(f"{path}: categories {cats} disagree with leakguard.classes")
     image_ids = {image["id"] for image in doc.get("images", [])}
+    annotation_ids: set[Any] = set()
     for ann in doc.get("annotations", []):
         _check_annotation(ann, image_ids)
+        if ann.get("id") in annotation_ids:
+            raise DatasetError(
+                f"{path}: annotation id {ann.get('id')} repeats; COCO tools would drop objects "
+                "(write the set again with `leakguard data generate`)"
+            )
+        annotation_ids.add(ann.get("id"))
     for image in doc.get("images", []):
         if not (root / image["file_name"]).is_file():
             raise DatasetError(f"image file missing: {root / image['file_name']}")

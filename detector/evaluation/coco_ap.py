@@ -72,11 +72,13 @@ def evaluate_coco(
     ground_truth: dict[str, Any], detections: Sequence[Mapping[str, Any]]
 ) -> CocoMetrics:
     """Run COCOeval (bbox) and pull per-class AP@0.5, AP@[.5:.95] and PR curves."""
+    # pycocotools indexes ground truth by annotation id and silently keeps one object per
+    # repeated id, so the ids it sees are ours, 1..N, whatever the document held.
     gt = {
         "images": ground_truth.get("images", []),
         "annotations": [
-            {"iscrowd": 0, "area": a["bbox"][2] * a["bbox"][3], **a}
-            for a in ground_truth.get("annotations", [])
+            {"iscrowd": 0, "area": a["bbox"][2] * a["bbox"][3], **a, "id": n}
+            for n, a in enumerate(ground_truth.get("annotations", []), start=1)
         ],
         "categories": [{"id": i, "name": n} for i, n in CLASS_NAMES.items()],
     }

@@ -21,6 +21,7 @@ from detector.datasets.coco import (
     write_annotations,
 )
 from detector.datasets.generate import GenerateJob, generate_dataset
+from detector.evaluation import evaluate_coco
 from detector.exceptions import DatasetError
 from detector.sim.scenes import get_preset
 from leakguard.classes import CLASS_NAMES
@@ -38,6 +39,34 @@ def test_document_has_all_classes_and_coco_boxes() -> None:
     assert ann["iscrowd"] == 0
     assert ann["subtype"] == "microsd"
     assert ann["category_id"] == 6
+
+
+def test_annotation_ids_are_unique_across_and_within_images() -> None:
+    boxes = [(1, (1.0, 1.0, 9.0, 9.0)), (6, (20.0, 20.0, 30.0, 30.0)), (5, (2.0, 40.0, 40.0, 48.0))]
+    images = [
+        CocoImage(i, f"images/{i:06d}.png", 64, 64, tuple(CocoObject(c, "x", b) for c, b in boxes))
+        for i in range(3)
+    ]
+    ids = [ann["id"] for ann in coco_document(images)["annotations"]]
+    assert sorted(ids) == list(range(1, 10))
+
+
+def test_repeated_annotation_ids_are_refused(tmp_path: Path) -> None:
+    image = CocoImage(
+        0,
+        "images/000000.png",
+        32,
+        32,
+        (CocoObject(1, "a", (1.0, 1.0, 5.0, 5.0)), CocoObject(6, "b", (8.0, 8.0, 12.0, 12.0))),
+    )
+    (tmp_path / "images").mkdir()
+    (tmp_path / image.file_name).write_bytes(encode_png(np.zeros((32, 32, 3), np.uint8)))
+    doc = coco_document([image])
+    for ann in doc["annotations"]:
+        ann["id"] = 1
+    (tmp_path / "annotations.json").write_text(json.dumps(doc))
+    with pytest.raises(DatasetError, match="annotation id 1 repeats"):
+        read_dataset(tmp_path)
 
 
 def test_empty_box_is_refused() -> None:
@@ -86,6 +115,12 @@ def test_parallel_generation_equals_serial(tmp_path: Path) -> None:
         raw=True,
     )
     generate_dataset(job, n_images=4, workers=1)
+    doc = json.loads((job.out / "annotations.json").read_text())
+    ids = [ann["id"] for ann in doc["annotations"]]
+    assert len(ids) > 4, "a bag set of four images holds several objects per image"
+    assert len(set(ids)) == len(ids)
+    as_detections = [{**ann, "score": 1.0} for ann in doc["annotations"]]
+    assert evaluate_coco(doc, as_detections).map50_all == pytest.approx(1.0, abs=1e-12)
     parallel = dataclasses.replace(job, out=tmp_path / "parallel")
     generate_dataset(parallel, n_images=4, workers=2)
     serial_records, parallel_records = read_dataset(job.out), read_dataset(parallel.out)

@@ -53,6 +53,39 @@ def test_ap_matches_hand_computed_values() -> None:
     assert len(metrics.pr_curves[1].recall) == 101
 
 
+def _as_detections(ground_truth: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        _det(a["image_id"], a["category_id"], a["bbox"], 1.0) for a in ground_truth["annotations"]
+    ]
+
+
+def test_ground_truth_as_detections_scores_one() -> None:
+    metrics = evaluate_coco(_gt(), _as_detections(_gt()))
+    exactly_one = pytest.approx(1.0, abs=1e-12)
+    assert (metrics.map50_media, metrics.map50_all, metrics.ap50_95) == (exactly_one,) * 3
+    present = {c: v for c, v in metrics.ap50.items() if v is not None}
+    assert present == {1: exactly_one, 6: exactly_one, 9: exactly_one}
+
+
+def test_repeated_ground_truth_ids_still_count_every_object() -> None:
+    """Several objects of one image under one id (what a buggy writer produced) all count."""
+    gt = _gt()
+    for ann in gt["annotations"]:
+        ann["id"] = ann["image_id"]
+    assert evaluate_coco(gt, _as_detections(gt)).map50_media == pytest.approx(1.0, abs=1e-12)
+    # Only one of image 1's two hdds found: hdd recall 1/2, so AP 51/101, not 1.0.
+    one_hdd = [d for d in _as_detections(gt) if d["bbox"] != [50, 50, 20, 20]]
+    assert evaluate_coco(gt, one_hdd).ap50[1] == pytest.approx(51 / 101)
+
+
+def test_no_detections_score_zero_and_no_ground_truth_scores_none() -> None:
+    metrics = evaluate_coco(_gt(), [])
+    assert (metrics.ap50[1], metrics.ap50[6], metrics.map50_media) == (0.0, 0.0, 0.0)
+    empty = evaluate_coco({"images": [{"id": 1, "width": 9, "height": 9}], "annotations": []}, [])
+    assert empty.map50_media is None
+    assert all(v is None for v in empty.ap50.values())
+
+
 def test_localisation_error_lowers_strict_ap_only() -> None:
     shifted = [_det(2, 6, [6, 6, 10, 10], 0.9)]  # IoU 81/119 = 0.68
     metrics = evaluate_coco(_gt(), shifted)
