@@ -266,7 +266,7 @@ def load_artifact(
         weights = load_safetensors(blob)
     except SafetensorError as exc:
         raise ArtifactError(f"{directory}: weights are not valid safetensors: {exc}") from exc
-    model = build_retinanet(card.preset)
+    model = build_retinanet(card.preset, pretrained=False)
     try:
         model.load_state_dict(
             {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}

