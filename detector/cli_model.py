@@ -30,6 +30,7 @@ from detector.exceptions import DetectorError, ModelConfigError
 from detector.model.presets import PRESETS, get_preset
 from detector.training.dataset import CocoDetectionDirectory
 from detector.training.run import run_training, seed_everything
+from detector.training.simulated import DEFAULT_SCENE_MIX, SceneMix, parse_scene_mix
 from detector.training.trainer import TrainConfig
 from leakguard.classes import DEFAULT_ALARM_THRESHOLD, alarm_thresholds
 
@@ -37,6 +38,9 @@ __all__ = ["app", "eval_command", "resolve_device", "train_command"]
 
 DeviceName = Literal["auto", "cpu", "cuda"]
 _console = Console(stderr=True)
+#: Without a terminal (a background run writing a log) a progress line every N steps.
+_LOG_EVERY_STEPS = 50
+DEFAULT_SCENE_MIX_TEXT = SceneMix(DEFAULT_SCENE_MIX).describe()
 
 
 def resolve_device(device: str) -> str:
@@ -63,11 +67,23 @@ def _progress() -> Progress:
 
 
 def train_command(
-    data: Annotated[
-        list[Path],
-        typer.Option(help="Training set (images/*.png + annotations.json); repeat to mix sets."),
+    out: Annotated[
+        Path, typer.Option(help="Run folder: checkpoint/, model/, best/, curves, eval/.")
     ],
-    out: Annotated[Path, typer.Option(help="Run folder: checkpoint/, model/, curves, eval/.")],
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(help="Training set (images/*.png + annotations.json); repeat to mix sets."),
+    ] = None,
+    sim: Annotated[
+        str | None,
+        typer.Option(
+            help="Render a new scene for every sample from simulator presets and shares, "
+            f"e.g. {DEFAULT_SCENE_MIX_TEXT} (with or instead of --data)."
+        ),
+    ] = None,
+    sim_seed: Annotated[
+        int, typer.Option(help="Seed of the rendered scenes; evaluate on another seed.")
+    ] = 1000,
     preset: Annotated[str, typer.Option(help=f"Model preset: {', '.join(PRESETS)}.")] = "edge",
     eval_data: Annotated[
         Path | None, typer.Option(help="Held-out set for periodic and final evaluation.")
@@ -82,12 +98,22 @@ def train_command(
     seed: Annotated[int, typer.Option(help="Seed of init, sample order, augmentation.")] = 0,
     augment: Annotated[bool, typer.Option(help="Flips, quarter turns, scale, gain.")] = True,
     workers: Annotated[int, typer.Option(help="Data loader worker processes.", min=0)] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda (AMP on cuda).")] = "auto",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    amp: Annotated[
+        bool, typer.Option(help="Mixed precision: float16 on CUDA, bfloat16 on a CPU with it.")
+    ] = True,
+    freeze_early_steps: Annotated[
+        int, typer.Option(help="Keep the backbone's stem and first stage frozen this long.", min=0)
+    ] = 0,
     version: Annotated[str, typer.Option(help="Version written to the model card.")] = "0.0.0-dev",
     resume: Annotated[bool, typer.Option(help="Continue from out/checkpoint if present.")] = True,
     half: Annotated[bool, typer.Option(help="Store float16 weights (half the size).")] = False,
 ) -> None:
-    """Train a RetinaNet from scratch; writes a safetensors artifact, curves and reports."""
+    """Train a RetinaNet preset; writes a safetensors artifact, curves and reports.
+
+    A run resumes from OUT/checkpoint with one warm-up and one schedule over --steps, so a
+    long run can be stopped and continued at will; --sim renders a fresh scene per sample.
+    """
     try:
         if optimizer not in ("adamw", "sgd"):
             raise ModelConfigError("--optimizer must be adamw or sgd")
@@ -102,7 +128,10 @@ def train_command(
             seed=seed,
             augment=augment,
             num_workers=workers,
+            amp=amp,
+            freeze_early_steps=freeze_early_steps,
         )
+        scene_mix = parse_scene_mix(sim) if sim is not None else None
         chosen = resolve_device(device)
         seed_everything(seed)
         with _progress() as progress:
@@ -110,10 +139,16 @@ def train_command(
 
             def on_step(step: int, total: int, losses: Mapping[str, float]) -> None:
                 progress.update(task, completed=step, info=f"loss {losses['loss']:.3f}")
+                if not _console.is_terminal and step % _LOG_EVERY_STEPS == 0:
+                    _console.print(f"step {step}/{total} loss {losses['loss']:.3f}")
+
+            def on_eval(metrics: Mapping[str, float]) -> None:
+                shown = ", ".join(f"{k} {100 * v:.1f}" for k, v in metrics.items() if "50" in k)
+                _console.print(f"eval at step {progress.tasks[task].completed:.0f}: {shown}")
 
             outcome = run_training(
                 preset=get_preset(preset),
-                data_dirs=data,
+                data_dirs=data or [],
                 out_dir=out,
                 config=config,
                 eval_dir=eval_data,
@@ -121,7 +156,10 @@ def train_command(
                 version=version,
                 resume=resume,
                 on_step=on_step,
+                on_eval=on_eval,
                 half_artifact=half,
+                scene_mix=scene_mix,
+                scene_seed=sim_seed,
             )
     except DetectorError as exc:
         _console.print(f"[red]error:[/red] {exc}")

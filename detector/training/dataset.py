@@ -10,9 +10,10 @@ bags without media are what teaches the model not to alarm.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +35,7 @@ __all__ = [
     "IMAGES_DIR",
     "CocoDetectionDirectory",
     "Sample",
+    "boxes_and_labels",
     "dataset_fingerprint",
     "to_tensor",
 ]
@@ -62,6 +64,30 @@ class Sample:
         return {"boxes": self.boxes, "labels": self.labels}
 
 
+class LabelledBox(Protocol):
+    """An object of ground truth: a class id and a ``[x1, y1, x2, y2]`` pixel box."""
+
+    @property
+    def class_id(self) -> int: ...
+
+    @property
+    def box_xyxy(self) -> tuple[float, float, float, float]: ...
+
+
+def boxes_and_labels(objects: Iterable[LabelledBox]) -> tuple[Tensor, Tensor]:
+    """Training targets of ``objects``: ``[N, 4]`` x1y1x2y2 float32 pixels and ``[N]`` int64
+    class ids, without boxes thinner than :data:`MIN_BOX_SIDE_PX`."""
+    kept = [
+        obj
+        for obj in objects
+        if obj.box_xyxy[2] - obj.box_xyxy[0] >= MIN_BOX_SIDE_PX
+        and obj.box_xyxy[3] - obj.box_xyxy[1] >= MIN_BOX_SIDE_PX
+    ]
+    boxes = torch.tensor([obj.box_xyxy for obj in kept], dtype=torch.float32)
+    labels = torch.tensor([obj.class_id for obj in kept], dtype=torch.int64)
+    return boxes.reshape(-1, 4), labels
+
+
 def to_tensor(rgb: npt.NDArray[np.uint8]) -> Tensor:
     """``(H, W, 3)`` uint8 pixels to ``[3, H, W]`` float32 in ``[0, 1]``."""
     return torch.from_numpy(rgb.copy()).permute(2, 0, 1).float().div_(255.0)
@@ -88,21 +114,9 @@ class CocoDetectionDirectory(Dataset[Sample]):
     def __len__(self) -> int:
         return len(self._images)
 
-    def boxes_and_labels(self, index: int) -> tuple[Tensor, Tensor]:
-        """Ground truth of one image: ``[N, 4]`` x1y1x2y2 float32 pixels and ``[N]`` int64."""
-        objects = [
-            obj
-            for obj in self._images[index].objects
-            if obj.box_xyxy[2] - obj.box_xyxy[0] >= MIN_BOX_SIDE_PX
-            and obj.box_xyxy[3] - obj.box_xyxy[1] >= MIN_BOX_SIDE_PX
-        ]
-        boxes = torch.tensor([obj.box_xyxy for obj in objects], dtype=torch.float32)
-        labels = torch.tensor([obj.class_id for obj in objects], dtype=torch.int64)
-        return boxes.reshape(-1, 4), labels
-
     def __getitem__(self, index: int) -> Sample:
         image = self._images[index]
-        boxes, labels = self.boxes_and_labels(index)
+        boxes, labels = boxes_and_labels(image.objects)
         return Sample(to_tensor(load_rgb(self.root, image)), boxes, labels, image.image_id)
 
 

@@ -4,6 +4,7 @@ This is what ``leakguard train`` and the retrain jobs call. The run directory ho
 
     checkpoint/            resumable state (see :mod:`detector.training.checkpoint`)
     model/                 the artifact (model.safetensors + model_card.json)
+    best/                  float16 artifact of the best periodic evaluation so far
     training_curves.png    loss and metric curves
     eval/                  report.json, summary.md, pr_curves/ (when eval data is given)
 """
@@ -13,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 import torch
-from torch.utils.data import ConcatDataset
+from torch.utils.data import ConcatDataset, Dataset
 from torchvision.models.detection.retinanet import RetinaNet
 
 from detector.artifacts import ModelCard, save_artifact
@@ -27,11 +28,15 @@ from detector.model.builder import build_retinanet
 from detector.model.presets import DetectorPreset
 from detector.training.curves import plot_training_curves
 from detector.training.dataset import CocoDetectionDirectory, Sample, dataset_fingerprint
+from detector.training.simulated import SceneMix, SimulatedScenes
 from detector.training.trainer import StepCallback, TrainConfig, Trainer
 
-__all__ = ["TrainingOutcome", "run_training", "seed_everything"]
+__all__ = ["EvalCallback", "TrainingOutcome", "run_training", "seed_everything"]
 
 ARTIFACT_DIR: Final[str] = "model"
+BEST_DIR: Final[str] = "best"
+#: The metric that picks the best periodic evaluation: the original study's headline figure.
+BEST_METRIC: Final[str] = "map50_media"
 CURVES_FILE: Final[str] = "training_curves.png"
 EVAL_DIR: Final[str] = "eval"
 
@@ -44,6 +49,40 @@ class TrainingOutcome:
     card: ModelCard
     curves_png: Path
     report: EvaluationReport | None
+
+
+class EvalCallback(Protocol):
+    """Called with the flat metrics of every periodic evaluation."""
+
+    def __call__(self, metrics: Mapping[str, float], /) -> None: ...
+
+
+class _BestTracker:
+    """Writes a float16 artifact whenever an evaluation beats the best one so far."""
+
+    def __init__(
+        self, directory: Path, *, preset: DetectorPreset, version: str, config: TrainConfig
+    ) -> None:
+        self.directory, self.preset, self.version, self.config = directory, preset, version, config
+        self.best: float | None = None
+
+    def offer(
+        self, model: RetinaNet, metrics: Mapping[str, float], provenance: Mapping[str, str]
+    ) -> None:
+        score = metrics.get(BEST_METRIC)
+        if score is None or (self.best is not None and score <= self.best):
+            return
+        self.best = score
+        save_artifact(
+            self.directory,
+            model=model,
+            preset=self.preset,
+            version=self.version,
+            metrics=dict(metrics),
+            data_fingerprint=provenance["data_fingerprint"],
+            training={"config": asdict(self.config), **provenance},
+            half=True,
+        )
 
 
 def seed_everything(seed: int, *, deterministic: bool = True) -> None:
@@ -69,29 +108,47 @@ def run_training(
     version: str = "0.0.0-dev",
     resume: bool = True,
     on_step: StepCallback | None = None,
+    on_eval: EvalCallback | None = None,
     model: RetinaNet | None = None,
     half_artifact: bool = False,
+    scene_mix: SceneMix | None = None,
+    scene_seed: int = 0,
 ) -> TrainingOutcome:
-    """Train ``preset`` on ``data_dirs`` (one data set or several, concatenated); evaluate on
-    ``eval_dir`` if given; write the artifact.
+    """Train ``preset`` on ``data_dirs`` (one data set or several, concatenated) and/or on
+    scenes rendered on the fly from ``scene_mix`` (one new scene per sample, from
+    ``scene_seed``); evaluate on ``eval_dir`` if given; write the artifact.
 
-    ``model`` may be injected (e.g. to fine-tune a loaded artifact); otherwise a fresh
-    from-scratch model is built. ``half_artifact`` stores float16 weights (the ``edge``
-    preset is 53 MB in float32, 27 MB in float16). Call :func:`seed_everything` first for
-    deterministic kernels; the trainer seeds torch itself.
+    ``model`` may be injected (e.g. to fine-tune a loaded artifact); otherwise a fresh model
+    is built (heads random, backbone from the preset's pinned weights if it names any).
+    ``half_artifact`` stores float16 weights (half the size). Each periodic evaluation that
+    beats the best so far on mAP@0.5 (media) also writes a float16 artifact to ``best/``,
+    so a long run's best weights survive whatever happens to it later. Call
+    :func:`seed_everything` first for deterministic kernels; the trainer seeds torch itself.
     """
-    if not data_dirs:
-        raise DatasetError("no training data: give at least one data set directory")
-    train_data: ConcatDataset[Sample] = ConcatDataset(
-        [CocoDetectionDirectory(root) for root in data_dirs]
-    )
+    sources: list[Dataset[Sample]] = [CocoDetectionDirectory(root) for root in data_dirs]
+    if scene_mix is not None:
+        sources.append(
+            SimulatedScenes(scene_mix, seed=scene_seed, length=config.steps * config.batch_size)
+        )
+    if not sources:
+        raise DatasetError("no training data: give a data set directory or a scene mix")
+    train_data: ConcatDataset[Sample] = ConcatDataset(sources)
     eval_data = CocoDetectionDirectory(eval_dir) if eval_dir is not None else None
     model = model if model is not None else build_retinanet(preset)
+    provenance = {"data_fingerprint": dataset_fingerprint(*data_dirs)}
+    if scene_mix is not None:
+        provenance["scene_mix"] = scene_mix.describe()
+        provenance["scene_seed"] = str(scene_seed)
+    best = _BestTracker(out_dir / BEST_DIR, preset=preset, version=version, config=config)
 
     def evaluate(m: RetinaNet) -> Mapping[str, float]:
         if eval_data is None:
             return {}
-        return evaluate_model(m, eval_data, device=device).flat_metrics()
+        metrics = evaluate_model(m, eval_data, device=device).flat_metrics()
+        best.offer(m, metrics, provenance)
+        if on_eval is not None:
+            on_eval(metrics)
+        return metrics
 
     trainer = Trainer(
         model=model,
@@ -114,8 +171,8 @@ def run_training(
         preset=preset,
         version=version,
         metrics=report.flat_metrics() if report is not None else {},
-        data_fingerprint=dataset_fingerprint(*data_dirs),
-        training={"steps": result.step, "config": asdict(config)},
+        data_fingerprint=provenance["data_fingerprint"],
+        training={"steps": result.step, "config": asdict(config), **provenance},
         half=half_artifact,
     )
     curves = plot_training_curves(result.history, out_dir / CURVES_FILE)

@@ -1,7 +1,11 @@
-"""The RetinaNet training loop: AdamW/SGD, warm-up + cosine, clipping, AMP, resumable.
+"""The RetinaNet training loop: AdamW/SGD, warm-up + cosine, clipping, mixed precision,
+frozen early layers for a first stage, resumable.
 
-From-scratch detectors diverge easily in the first hundred steps (focal loss on random
+Fresh detection heads diverge easily in the first hundred steps (focal loss on random
 features, GroupNorm statistics settling), hence the linear warm-up and gradient clipping.
+One warm-up and one cosine schedule span the whole run, however many times it is resumed.
+Mixed precision is float16 with loss scaling on CUDA and bfloat16 (no scaling needed) on a
+CPU that computes it natively, where it nearly halves a step's time.
 The loop is deterministic for a given seed: the sample order and every augmentation draw
 derive from ``(seed, position in the stream)``, so a resumed run sees exactly the batches
 an uninterrupted one would have seen.
@@ -25,12 +29,20 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.models.detection.retinanet import RetinaNet
 
 from detector.exceptions import CheckpointError, DatasetError, ModelConfigError
+from detector.model.builder import early_backbone_parameters
 from detector.model.presets import DetectorPreset
 from detector.training.augment import Augmenter
 from detector.training.checkpoint import CheckpointState, load_checkpoint, save_checkpoint
 from detector.training.dataset import Sample
 
-__all__ = ["EvaluateFn", "StepCallback", "TrainConfig", "TrainResult", "Trainer"]
+__all__ = [
+    "EvaluateFn",
+    "StepCallback",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "autocast_dtype",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -69,10 +81,13 @@ class TrainConfig:
     augment: bool = True
     amp: bool = True
     num_workers: int = 0
+    freeze_early_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
             raise ModelConfigError("steps and batch_size must be >= 1")
+        if self.freeze_early_steps < 0:
+            raise ModelConfigError("freeze_early_steps must be >= 0")
         if self.lr <= 0 or not 0 <= self.min_lr_ratio <= 1:
             raise ModelConfigError("lr must be > 0 and min_lr_ratio in [0, 1]")
         if min(self.warmup_steps, self.eval_every_steps, self.checkpoint_every_steps) < 0:
@@ -89,6 +104,16 @@ class EvaluateFn(Protocol):
     """Scores ``model`` (in eval mode) on held-out data; returns flat metric name -> value."""
 
     def __call__(self, model: RetinaNet, /) -> Mapping[str, float]: ...
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The mixed-precision type for ``device``: float16 on CUDA, bfloat16 on a CPU with
+    native bfloat16 (AVX-512 BF16 or AMX) kernels, else ``None`` (float32 throughout)."""
+    if device.type == "cuda":
+        return torch.float16
+    if device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return torch.bfloat16
+    return None
 
 
 @dataclass
@@ -181,8 +206,9 @@ class Trainer:
         self.train_data = train_data
         self.augmenter = augmenter if augmenter is not None or not config.augment else Augmenter()
         self.evaluate, self.on_step = evaluate, on_step
-        self.use_amp = config.amp and self.device.type == "cuda"
+        self.amp_dtype = autocast_dtype(self.device) if config.amp else None
         self.model.to(self.device)
+        self._early = early_backbone_parameters(model) if config.freeze_early_steps else []
         self.optimizer = self._build_optimizer()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
@@ -193,7 +219,10 @@ class Trainer:
                 min_ratio=config.min_lr_ratio,
             ),
         )
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_amp)
+        # bfloat16 has float32's exponent range: only float16 needs loss scaling.
+        self.scaler = torch.amp.GradScaler(
+            self.device.type, enabled=self.amp_dtype == torch.float16
+        )
         self.history: dict[str, Any] = {"step": [], "lr": [], "loss": [], "eval": []}
         self.step = 0
 
@@ -254,9 +283,14 @@ class Trainer:
     def train_step(self, samples: list[Sample]) -> dict[str, float]:
         """One optimiser step on ``samples``; returns the losses (``loss`` = their sum)."""
         self.model.train()
+        frozen = self.step < self.config.freeze_early_steps
+        for parameter in self._early:
+            parameter.requires_grad_(not frozen)
         images = [s.image.to(self.device, non_blocking=True) for s in samples]
         targets = [{k: v.to(self.device) for k, v in s.target().items()} for s in samples]
-        with torch.autocast(self.device.type, enabled=self.use_amp):
+        with torch.autocast(
+            self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None
+        ):
             loss_dict: dict[str, Tensor] = self.model(images, targets)
         loss = sum(loss_dict.values(), torch.zeros((), device=self.device))
         self.optimizer.zero_grad(set_to_none=True)
@@ -272,7 +306,7 @@ class Trainer:
             self.scaler.update()
         self.scheduler.step()
         self.step += 1
-        losses = {k: float(v.detach()) for k, v in loss_dict.items()}
+        losses = {k: float(v.detach().float()) for k, v in loss_dict.items()}
         losses["loss"] = float(loss.detach())
         return losses
 

@@ -14,8 +14,10 @@ from torchvision.models.detection.retinanet import RetinaNet
 from detector.artifacts import load_artifact
 from detector.exceptions import CheckpointError, DatasetError
 from detector.model import build_retinanet, get_preset
+from detector.model.builder import early_backbone_parameters
 from detector.training import CocoDetectionDirectory, TrainConfig, Trainer, dataset_fingerprint
 from detector.training.run import run_training
+from detector.training.trainer import autocast_dtype
 
 TINY = get_preset("tiny")
 
@@ -35,6 +37,40 @@ def test_loss_falls_on_a_fixed_batch(dataset_dir: Path, tiny_model, tmp_path: Pa
     losses = [trainer.train_step(batch)["loss"] for _ in range(40)]
     assert all(torch.isfinite(torch.tensor(losses)))
     assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
+
+
+def test_mixed_precision_is_bfloat16_on_a_cpu_that_has_it(
+    dataset_dir: Path,
+    tiny_model,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    data = CocoDetectionDirectory(dataset_dir)
+    trainer = _trainer(tiny_model, data, tmp_path, steps=2)
+    native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert trainer.amp_dtype == (torch.bfloat16 if native else None)
+    assert autocast_dtype(torch.device("cuda")) == torch.float16
+    assert _trainer(tiny_model, data, tmp_path, steps=2, amp=False).amp_dtype is None
+    assert not trainer.scaler.is_enabled()
+
+
+def test_early_layers_stay_frozen_for_the_first_stage_only(
+    dataset_dir: Path,
+    tiny_model,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    data = CocoDetectionDirectory(dataset_dir)
+    batch = [data[0], data[1]]
+    trainer = _trainer(tiny_model, data, tmp_path, steps=6, freeze_early_steps=2)
+    early = early_backbone_parameters(tiny_model)
+    before = [p.detach().clone() for p in early]
+    head = tiny_model.head.classification_head.cls_logits.weight
+    head_before = head.detach().clone()
+    trainer.train_step(batch)
+    trainer.train_step(batch)
+    assert all(torch.equal(a, p) for a, p in zip(before, early, strict=True))
+    assert not torch.equal(head_before, head)
+    trainer.train_step(batch)
+    assert not all(torch.equal(a, p) for a, p in zip(before, early, strict=True))
 
 
 def test_image_without_objects_trains(dataset_dir: Path, tiny_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -83,6 +119,9 @@ def test_run_writes_artifact_curves_and_report(dataset_dir: Path, tmp_path: Path
     assert card["training"]["steps"] == 3
     assert len(card["data_fingerprint"]) == 64
     assert load_artifact(outcome.artifact_dir).card.version == "test-1"
+    best = load_artifact(out / "best").card
+    assert best.version == "test-1"
+    assert "map50_media" in best.metrics
 
 
 def test_several_data_sets_train_as_one(dataset_dir: Path, tmp_path: Path) -> None:
