@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +18,14 @@ from typing import Annotated
 import typer
 from confluent_kafka import Producer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from infra.settings import LeakguardSettings, load_settings
@@ -24,6 +33,7 @@ from infra.stack import require_bootstrap_servers
 from retrain.consumer import ConsumerTopics, RetrainConsumer
 from retrain.cycle import CycleResult, RetrainConfig, Retrainer
 from retrain.exceptions import RegistryError
+from retrain.job import JobProgress
 from retrain.keys import load_or_create_private_key, public_key_pem
 from retrain.registry import Registry
 from schemas.codec import Codec
@@ -32,6 +42,8 @@ from schemas.events import ModelUpdate, RolloutModeName, RolloutTarget
 __all__ = ["models_app", "retrain_app"]
 
 console = Console()
+#: How often `retrain run` reads the job's progress file: often enough for a live bar.
+_PROGRESS_POLL_S = 0.5
 
 retrain_app = typer.Typer(
     help="Continuous learning: annotations in, gated and signed models out.",
@@ -120,9 +132,30 @@ def retrain_run(topic_prefix: PrefixOption = "") -> None:
     retrainer = _retrainer(settings, _registry(settings, prefix=topic_prefix, online=True))
     pending = retrainer.store.pending_count()
     console.print(f"retraining on {pending} pending frames (in a child process)...")
-    with console.status("training and evaluating"):
-        result = retrainer.run_once()
-    _print_cycle(result)
+    cycle = retrainer.start()
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[loss]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("starting", total=None, loss="")
+        while not cycle.job.done():
+            _show(progress, task, cycle.job.progress())
+            time.sleep(_PROGRESS_POLL_S)
+        _show(progress, task, cycle.job.progress())
+    _print_cycle(retrainer.finish(cycle))
+
+
+def _show(progress: Progress, task: TaskID, state: JobProgress | None) -> None:
+    if state is None:
+        return
+    loss = "" if state.loss is None else f"loss {state.loss:.3f}"
+    progress.update(
+        task, description=state.phase, completed=state.step, total=state.steps, loss=loss
+    )
 
 
 @retrain_app.command("consume")

@@ -3,8 +3,9 @@ on the hold-out sets, apply the gate.
 
 :func:`run_job` does the work in the calling process; :class:`JobProcess` runs it in a
 spawned child process, so the retrain consumer keeps consuming (and answering its group's
-heartbeats) while torch trains. The child writes ``result.json`` to the job directory; the
-parent reads it when the child has exited. Jobs resume: the trainer checkpoints into the job
+heartbeats) while torch trains. The child writes ``progress.json`` as it goes (phase, step,
+loss), which the parent may read at any time, and ``result.json`` at the end, which the
+parent reads when the child has exited. Jobs resume: the trainer checkpoints into the job
 directory, so a job restarted after a crash continues where it stopped.
 """
 
@@ -12,10 +13,12 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from detector.artifacts import load_artifact
 from detector.evaluation.coco_ap import evaluate_coco
@@ -37,10 +40,12 @@ from streams.rollout_monitor import (
     RollbackBounds,
 )
 
-__all__ = ["JobProcess", "JobResult", "JobSpec", "run_job"]
+__all__ = ["JobPhase", "JobProcess", "JobProgress", "JobResult", "JobSpec", "run_job"]
 
 SPEC_FILE: Final[str] = "job.json"
 RESULT_FILE: Final[str] = "result.json"
+PROGRESS_FILE: Final[str] = "progress.json"
+JobPhase = Literal["scoring parent", "training", "scoring candidate", "gating"]
 RUN_DIR: Final[str] = "run"
 #: Warm-up of a fine-tune: a tenth of its steps (at most 50), the weights are already good.
 _MAX_WARMUP_STEPS: Final[int] = 50
@@ -103,6 +108,31 @@ class JobResult:
 
 
 @dataclass(frozen=True)
+class JobProgress:
+    """Where a running job is: its phase, and in training the step reached and its loss."""
+
+    phase: JobPhase
+    step: int = 0
+    steps: int = 0
+    loss: float | None = None
+
+    def write(self, job_dir: Path) -> None:
+        """Replace ``progress.json`` atomically, so a reader never sees half a file."""
+        staging = job_dir / f".{PROGRESS_FILE}.tmp"
+        staging.write_text(json.dumps(asdict(self)))
+        os.replace(staging, job_dir / PROGRESS_FILE)
+
+    @classmethod
+    def read(cls, job_dir: Path) -> JobProgress | None:
+        """The latest progress the job wrote, or None before its first write."""
+        try:
+            data = json.loads((job_dir / PROGRESS_FILE).read_text())
+        except FileNotFoundError:
+            return None
+        return cls(**data)
+
+
+@dataclass(frozen=True)
 class _Scores:
     """What the gate needs to know of one model."""
 
@@ -134,8 +164,13 @@ def run_job(spec: JobSpec) -> JobResult:
     """Fine-tune, evaluate, gate; writes ``result.json`` into ``spec.job_dir`` and returns it."""
     job_dir = Path(spec.job_dir)
     job_dir.mkdir(parents=True, exist_ok=True)
+    JobProgress("scoring parent", steps=spec.steps).write(job_dir)
     parent = load_artifact(spec.parent_artifact, device=spec.device)
     parent_scores = _scores(parent.model, spec)
+
+    def on_step(step: int, total: int, losses: Mapping[str, float]) -> None:
+        JobProgress("training", step, total, losses["loss"]).write(job_dir)
+
     seed_everything(spec.seed)
     config = TrainConfig(
         steps=spec.steps,
@@ -152,9 +187,12 @@ def run_job(spec: JobSpec) -> JobResult:
         device=spec.device,
         version=f"{parent.card.version}-ft",
         model=load_artifact(spec.parent_artifact, device=spec.device).model.train(),
+        on_step=on_step,
     )
+    JobProgress("scoring candidate", spec.steps, spec.steps).write(job_dir)
     candidate = load_artifact(outcome.artifact_dir, device=spec.device)
     candidate_scores = _scores(candidate.model, spec)
+    JobProgress("gating", spec.steps, spec.steps).write(job_dir)
     verdict = gate(
         parent_base_map50=parent_scores.base_map50,
         candidate_base_map50=candidate_scores.base_map50,
@@ -185,6 +223,7 @@ class JobProcess:
         self.job_dir = Path(spec.job_dir)
         self.job_dir.mkdir(parents=True, exist_ok=True)
         (self.job_dir / RESULT_FILE).unlink(missing_ok=True)
+        (self.job_dir / PROGRESS_FILE).unlink(missing_ok=True)
         spec_path = self.job_dir / SPEC_FILE
         spec_path.write_text(json.dumps(spec.to_dict(), indent=1))
         context = multiprocessing.get_context("spawn")
@@ -200,6 +239,10 @@ class JobProcess:
     def done(self) -> bool:
         """Whether the child has exited."""
         return not self._process.is_alive()
+
+    def progress(self) -> JobProgress | None:
+        """What the child last reported (None until it has started working)."""
+        return JobProgress.read(self.job_dir)
 
     def wait(self, timeout_s: float | None = None) -> JobResult:
         """Wait for the child and read its result; a failed child raises TrainingJobError."""

@@ -14,7 +14,7 @@ from leakguard.classes import alarm_thresholds
 from retrain.cycle import RetrainConfig
 from retrain.exceptions import GateError, RetrainConfigError
 from retrain.gate import AlarmMistakes, alarm_mistakes, gate
-from retrain.job import JobSpec
+from retrain.job import JobProgress, JobSpec
 from schemas.events import (
     Box,
     LabelMapEntry,
@@ -210,3 +210,11 @@ def test_the_retrain_rate_bounds_default_to_the_edges_rollback_bounds() -> None:
     edge = RollbackBounds()
     assert block.max_miss_rate_rise == edge.max_miss_increase
     assert block.max_false_alarm_rate_rise == edge.max_false_alarm_increase
+
+
+def test_job_progress_reads_back_what_was_written_last(tmp_path: Path) -> None:
+    assert JobProgress.read(tmp_path) is None
+    JobProgress("training", 3, 40, 0.75).write(tmp_path)
+    JobProgress("training", 4, 40, 0.5).write(tmp_path)
+    assert JobProgress.read(tmp_path) == JobProgress("training", 4, 40, 0.5)
+    assert [p.name for p in tmp_path.iterdir()] == ["progress.json"]

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from detector.artifacts import MODEL_FILE
 from retrain.consumer import ConsumerTopics, RetrainConsumer
 from retrain.cycle import CycleResult, RetrainConfig, Retrainer
+from retrain.job import JobProgress
 from retrain.registry import Registry
 from schemas import Codec
 from schemas.events import (
@@ -177,6 +178,8 @@ def test_the_whole_loop_on_the_real_broker(
         assert results, "no retrain cycle finished"
         assert consumer.added == 12
         assert results[0].job.passed, results[0].job.reasons
+        reported = JobProgress.read(Path(results[0].job.artifact_dir).parents[1])
+        assert reported == JobProgress("gating", 40, 40, None)
         assert registry.get("v0002").state == "shadow"
         _statuses(stream_topics, workers, _has("v0002", "shadow"))
         registry.promote("v0002", mode="active")
