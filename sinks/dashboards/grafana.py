@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any, Final
 
+from sinks.dashboards.macros import MAX_DATA_POINTS
 from sinks.dashboards.panels import ANNOTATIONS, PANELS, AnnotationQuery, Panel
 
 __all__ = [
@@ -36,6 +37,8 @@ DASHBOARD_UID: Final = "leakguard-checkpoints"
 SCHEMA_VERSION: Final = 39
 #: Panel height in grid rows (Grafana's grid is 24 columns wide).
 PANEL_HEIGHT: Final = 8
+#: The smallest bucket Grafana may pick (the plugin's ``$__interval_s`` is whole seconds).
+MIN_INTERVAL: Final = "1s"
 #: The plugin's query formats: 0 time series, 1 table.
 _FORMAT_TIME_SERIES: Final = 0
 _FORMAT_TABLE: Final = 1
@@ -59,6 +62,9 @@ def _target(sql: str, *, time_series: bool) -> dict[str, Any]:
 
 
 def _panel(panel: Panel, *, panel_id: int, x: int, y: int) -> dict[str, Any]:
+    """One panel; ``maxDataPoints`` and ``interval`` make Grafana's ``$__interval_s`` the
+    bucket :func:`sinks.dashboards.macros.bucket_seconds` gives the console for the same
+    window; ``noValue`` is the text an empty panel shows."""
     return {
         "id": panel_id,
         "type": panel.visualisation,
@@ -67,7 +73,9 @@ def _panel(panel: Panel, *, panel_id: int, x: int, y: int) -> dict[str, Any]:
         "datasource": dict(_DATASOURCE),
         "gridPos": {"h": PANEL_HEIGHT, "w": panel.width, "x": x, "y": y},
         "targets": [_target(panel.sql, time_series=panel.visualisation == "timeseries")],
-        "fieldConfig": {"defaults": {"unit": panel.unit}, "overrides": []},
+        "maxDataPoints": MAX_DATA_POINTS,
+        "interval": MIN_INTERVAL,
+        "fieldConfig": {"defaults": {"unit": panel.unit, "noValue": panel.empty}, "overrides": []},
         "options": {},
     }
 

@@ -4,8 +4,10 @@ This list is the single source of the dashboards: ``sinks.dashboards.grafana`` t
 Grafana JSON for the official ClickHouse data source, and the tests run each query on both
 engines against seeded data. Queries read ``FINAL`` (or aggregate over deduplicated rows) so
 redelivered events never count twice, and use only functions ClickHouse 18.16 has
-(``toStartOfHour``, ``quantile``, ``argMax``; no ``toStartOfInterval``, no window functions).
-Time filtering uses the data source's macro ``$__timeFilter(column)``; see
+(``intDiv``, ``quantile``, ``argMax``; no ``toStartOfInterval``, no window functions).
+Time filtering uses the data source's macro ``$__timeFilter(column)``; time series bucket
+their rows by ``$__interval_s``, the interval Grafana derives from the window (seconds for a
+fresh run, hours for a month), so every window reads as a curve; see
 :func:`sinks.dashboards.macros.expand_macros`.
 """
 
@@ -16,6 +18,7 @@ from typing import Final, Literal, TypeAlias
 
 __all__ = [
     "ANNOTATIONS",
+    "DATA_START_SQL",
     "PANELS",
     "AnnotationQuery",
     "ColumnKind",
@@ -32,16 +35,21 @@ class Panel:
     """One dashboard panel: what it shows and the query behind it.
 
     ``columns`` names the result columns and their kind; the tests check every engine
-    returns exactly these, so a panel never silently breaks on a schema change.
+    returns exactly these, so a panel never silently breaks on a schema change. ``empty``
+    says what will appear when the window holds nothing yet, so an empty panel on a fresh
+    installation reads as "not yet", not as "broken". ``counts``: the values count events
+    per time bucket, so a bucket without a row is a zero, not a gap.
     """
 
     title: str
     description: str
+    empty: str
     sql: str
     visualisation: Visualisation
     columns: tuple[tuple[str, ColumnKind], ...]
     unit: str = "short"
     width: int = 12
+    counts: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,22 +62,29 @@ class AnnotationQuery:
     columns: tuple[tuple[str, ColumnKind], ...]
 
 
+#: A time series' bucket: ``$__interval_s`` seconds, aligned on the epoch like Grafana's.
+_BUCKET: Final = "toDateTime(intDiv(toUInt32({column}), $__interval_s) * $__interval_s)"
+
 PANELS: Final[tuple[Panel, ...]] = (
     Panel(
         title="Checkpoint throughput",
-        description="Scanned frames per hour and checkpoint.",
-        sql="""SELECT toStartOfHour(event_time) AS time, checkpoint, count() AS frames
+        description="Scanned frames per time bucket and checkpoint.",
+        empty="Frames per checkpoint appear here as soon as a scanner sends its first frame.",
+        sql=f"""SELECT {_BUCKET.format(column="event_time")} AS time, checkpoint,
+    count() AS frames
 FROM frames FINAL
 WHERE $__timeFilter(event_time)
 GROUP BY time, checkpoint
 ORDER BY time, checkpoint""",
         visualisation="timeseries",
         columns=(("time", "time"), ("checkpoint", "string"), ("frames", "number")),
+        counts=True,
     ),
     Panel(
         title="Alarm rate",
-        description="Share of frames where the detector raised the alarm, per hour.",
-        sql="""SELECT toStartOfHour(event_time) AS time, avg(alarmed) AS alarm_rate
+        description="Share of frames where the detector raised the alarm, per time bucket.",
+        empty="The share of alarmed frames appears once the detector has processed frames.",
+        sql=f"""SELECT {_BUCKET.format(column="event_time")} AS time, avg(alarmed) AS alarm_rate
 FROM detection_frames FINAL
 WHERE $__timeFilter(event_time)
 GROUP BY time
@@ -80,20 +95,25 @@ ORDER BY time""",
     ),
     Panel(
         title="TP / FP / FN per class",
-        description="Objects per hour by class and outcome (guard-reviewed frames only).",
-        sql="""SELECT toStartOfHour(event_time) AS time, concat(class_name, ' ', kind) AS series,
-    count() AS objects
+        description="Objects per time bucket by class and outcome (guard-reviewed frames only).",
+        empty="True alarms, false alarms and missed items per class appear here once guards "
+        "have answered alarms.",
+        sql=f"""SELECT {_BUCKET.format(column="event_time")} AS time,
+    concat(class_name, ' ', kind) AS series, count() AS objects
 FROM outcomes FINAL
 WHERE $__timeFilter(event_time) AND kind IN ('tp', 'fp', 'fn')
 GROUP BY time, series
 ORDER BY time, series""",
         visualisation="timeseries",
         columns=(("time", "time"), ("series", "string"), ("objects", "number")),
+        counts=True,
         width=24,
     ),
     Panel(
         title="False-alarm rate per lane",
         description="Share of reviewed detections the guards rejected, per checkpoint lane.",
+        empty="Each lane's share of rejected alarms appears once its guards have confirmed or "
+        "cleared alarms.",
         sql="""SELECT concat(checkpoint, '/', lane) AS checkpoint_lane,
     countIf(kind = 'fp') / count() AS false_alarm_rate
 FROM outcomes FINAL
@@ -107,7 +127,8 @@ ORDER BY checkpoint_lane""",
     Panel(
         title="Guard review time",
         description="Seconds from detection to the guard's verdict, per frame: p50 and p95.",
-        sql="""SELECT toStartOfHour(detected) AS time,
+        empty="Review times appear here once a guard has answered an alarm.",
+        sql=f"""SELECT {_BUCKET.format(column="detected")} AS time,
     quantile(0.5)(review_ms) / 1000 AS p50_s, quantile(0.95)(review_ms) / 1000 AS p95_s
 FROM (
     SELECT detection_event_id, min(event_time) AS detected,
@@ -125,6 +146,7 @@ ORDER BY time""",
     Panel(
         title="Unreviewed alarms",
         description="Alarmed frames no guard has given a verdict on.",
+        empty="Alarmed frames still waiting for a guard are counted here.",
         sql="""SELECT count() AS unreviewed_frames
 FROM detection_frames FINAL
 WHERE $__timeFilter(event_time) AND alarmed = 1
@@ -135,8 +157,9 @@ WHERE $__timeFilter(event_time) AND alarmed = 1
     ),
     Panel(
         title="Detector latency",
-        description="Model inference time per frame, p50 and p95, per hour.",
-        sql="""SELECT toStartOfHour(event_time) AS time,
+        description="Model inference time per frame, p50 and p95, per time bucket.",
+        empty="Inference times appear here once the detector has processed frames.",
+        sql=f"""SELECT {_BUCKET.format(column="event_time")} AS time,
     quantile(0.5)(inference_latency_ms) AS p50_ms, quantile(0.95)(inference_latency_ms) AS p95_ms
 FROM detection_frames FINAL
 WHERE $__timeFilter(event_time)
@@ -149,18 +172,25 @@ ORDER BY time""",
     ),
     Panel(
         title="Dead letters",
-        description="Messages a worker could not decode or process, per hour and source topic.",
-        sql="""SELECT toStartOfHour(event_time) AS time, source_topic, count() AS dead_letters
+        description="Messages a worker could not decode or process, per time bucket and "
+        "source topic.",
+        empty="None in this window (good): a message a worker cannot decode or process would "
+        "be counted here, per source topic.",
+        sql=f"""SELECT {_BUCKET.format(column="event_time")} AS time, source_topic,
+    count() AS dead_letters
 FROM dead_letters FINAL
 WHERE $__timeFilter(event_time)
 GROUP BY time, source_topic
 ORDER BY time, source_topic""",
         visualisation="timeseries",
         columns=(("time", "time"), ("source_topic", "string"), ("dead_letters", "number")),
+        counts=True,
     ),
     Panel(
         title="Model versions live per checkpoint",
         description="Each model's latest reported state per checkpoint (shadow, canary, active).",
+        empty="Each checkpoint's models appear here once its edge worker reports a model state "
+        "(shadow, canary or active).",
         sql="""SELECT checkpoint, model_version, argMax(state, event_time_ms) AS latest_state,
     max(event_time) AS since
 FROM model_status FINAL
@@ -176,6 +206,12 @@ ORDER BY checkpoint, model_version""",
         ),
     ),
 )
+
+#: The window's frame count and first frame: a window longer than the data is narrowed to
+#: it (console overview), so a fresh installation's first minutes read as curves.
+DATA_START_SQL: Final = """SELECT count() AS frames, min(event_time) AS first_frame
+FROM frames
+WHERE $__timeFilter(event_time)"""
 
 #: Model rollouts drawn on every time series, so a change in a curve lines up with its cause.
 ANNOTATIONS: Final[tuple[AnnotationQuery, ...]] = (

@@ -9,6 +9,8 @@ missed event costs a moment, never a frame.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated, Any, Final
@@ -28,6 +30,7 @@ from streams.console.verdicts import build_verdict, missed_item
 __all__ = ["item_json", "router"]
 
 router = APIRouter(prefix="/api")
+logger = logging.getLogger(__name__)
 
 #: The overview's window: a day by default, at most the 90 days analytics are kept for.
 DEFAULT_WINDOW_H: Final = 24.0
@@ -44,10 +47,16 @@ class MissedItemIn(BaseModel):
 
 
 class VerdictIn(BaseModel):
-    """The guard's answer: the alarmed objects cleared and the missed items drawn."""
+    """The guard's answer: the alarmed objects cleared and the missed items drawn.
+
+    ``response_ms`` is how long the alarm was on the guard's screen before this answer,
+    measured by the page on its monotonic clock (``None`` when the page never showed it,
+    e.g. an answer sent before the image loaded).
+    """
 
     rejected_object_ids: list[str] = Field(default_factory=list, max_length=100)
     missed_items: list[MissedItemIn] = Field(default_factory=list, max_length=50)
+    response_ms: int | None = Field(default=None, ge=0)
 
 
 def item_json(item: QueueItem) -> dict[str, Any]:
@@ -110,14 +119,17 @@ def frame_image(item_id: int, session: ApiSession, services: Services) -> Respon
 @router.post("/frames/{item_id}/verdict")
 def submit_verdict(
     item_id: int, answer: VerdictIn, session: CheckedSession, services: Services
-) -> dict[str, str]:
+) -> dict[str, Any]:
     """Publish one ``GuardVerdict`` by the signed-in guard on a frame of their lane.
 
     404: not in the queue; 409: answered already or not detected yet; 422: the answer does
-    not fit the frame; 503: Kafka did not acknowledge (the frame stays in the queue).
+    not fit the frame; 503: Kafka did not acknowledge (the frame stays in the queue). The
+    guard's response time is logged and answered back, at most the time the console has
+    held the frame (a page cannot have shown an alarm before the console received it).
     """
     try:
-        if services.queue.item(item_id).lane != session.lane:
+        item = services.queue.item(item_id)
+        if item.lane != session.lane:
             raise HTTPException(403, f"frame {item_id} is not on your lane {session.lane}")
         detection = services.queue.claim(item_id, guard=session.guard)
     except FrameNotFoundError as exc:
@@ -149,10 +161,19 @@ def submit_verdict(
         raise HTTPException(503, str(exc)) from exc
     services.queue.record(item_id, verdict)
     services.changes.bump()
+    response_ms = None
+    if answer.response_ms is not None:
+        held_ms = max(0, int(time.time() * 1000) - item.received_ms)
+        response_ms = min(answer.response_ms, held_ms)
+        logger.info(
+            "frame %s (lane %s) answered by %s (%s) %d ms after the alarm was shown",
+            verdict.frame_id, verdict.lane, verdict.guard_id, verdict.decision, response_ms,
+        )  # fmt: skip
     return {
         "verdict_id": str(verdict.event_id),
         "decision": verdict.decision,
         "guard_id": verdict.guard_id,
+        "response_ms": response_ms,
     }
 
 

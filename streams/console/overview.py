@@ -6,6 +6,11 @@ this module runs exactly that SQL, with the Grafana time macros expanded by
 the page as JSON. A manager sees the same numbers on the console as on Grafana, and a site
 without Grafana still has them. Headline counts are sums over the same panels' rows.
 
+Time series bucket by the interval Grafana would pick for the window
+(:func:`sinks.dashboards.macros.bucket_seconds`), computed over the part of the window that
+holds data: "the last 24 hours" of an installation started three minutes ago is bucketed
+as three minutes (seconds per bucket), so its first minutes read as curves, not one dot.
+
 A failing panel (ClickHouse down, table not migrated yet) shows its error; the others still
 render.
 """
@@ -19,8 +24,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 from sinks.clickhouse.backend import AnalyticsBackend, QueryResult
-from sinks.dashboards.macros import expand_macros
-from sinks.dashboards.panels import PANELS, Panel
+from sinks.dashboards.macros import bucket_seconds, expand_macros
+from sinks.dashboards.panels import DATA_START_SQL, PANELS, Panel
 from sinks.exceptions import SinkError
 
 __all__ = ["LockedBackend", "Overview", "PanelResult", "run_overview"]
@@ -80,8 +85,10 @@ class PanelResult:
         return {
             "title": self.panel.title,
             "description": self.panel.description,
+            "empty": self.panel.empty,
             "visualisation": self.panel.visualisation,
             "unit": self.panel.unit,
+            "counts": self.panel.counts,
             "columns": [{"name": name, "kind": kind} for name, kind in self.panel.columns],
             "rows": self.rows,
             "error": self.error,
@@ -90,11 +97,17 @@ class PanelResult:
 
 @dataclass(frozen=True, slots=True)
 class Overview:
-    """Every panel over ``[start, end]`` and the headline numbers summed from them."""
+    """Every panel over ``[start, end]`` and the headline numbers summed from them.
+
+    ``data_start`` is the window's first frame (``None`` without frames); time series are
+    bucketed by ``interval_s`` seconds.
+    """
 
     start: datetime
     end: datetime
     panels: tuple[PanelResult, ...]
+    interval_s: int
+    data_start: datetime | None = None
 
     def headline(self) -> dict[str, Any]:
         """Frames, unreviewed alarms and TP/FP/FN objects per class over the window."""
@@ -117,6 +130,8 @@ class Overview:
         return {
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
+            "data_start": None if self.data_start is None else self.data_start.isoformat(),
+            "interval_s": self.interval_s,
             "headline": self.headline(),
             "panels": [result.as_json() for result in self.panels],
         }
@@ -132,15 +147,33 @@ def run_overview(
     """Run every panel's SQL over the ``window`` before ``end`` (default now)."""
     end = end if end is not None else datetime.now(UTC)
     start = end - window
+    data_start = _data_start(backend, start=start, end=end)
+    interval_s = bucket_seconds(data_start or start, end)
     results = []
     for panel in panels:
+        sql = expand_macros(panel.sql, start=start, end=end, interval_s=interval_s)
         try:
-            result = backend.query(expand_macros(panel.sql, start=start, end=end))
+            result = backend.query(sql)
         except SinkError as exc:
             results.append(PanelResult(panel, error=str(exc)))
             continue
         results.append(PanelResult(panel, rows=[[_json(v) for v in row] for row in result.rows]))
-    return Overview(start=start, end=end, panels=tuple(results))
+    return Overview(
+        start=start, end=end, panels=tuple(results), interval_s=interval_s, data_start=data_start
+    )
+
+
+def _data_start(backend: AnalyticsBackend, *, start: datetime, end: datetime) -> datetime | None:
+    """The first frame in ``[start, end]``; ``None`` when there is none or it cannot be
+    read (the panels then report the error themselves)."""
+    try:
+        rows = backend.query(expand_macros(DATA_START_SQL, start=start, end=end)).rows
+    except SinkError:
+        return None
+    if not rows or not rows[0][0]:
+        return None
+    first: datetime = rows[0][1]
+    return first if first.tzinfo else first.replace(tzinfo=UTC)
 
 
 def _json(value: Any) -> Any:

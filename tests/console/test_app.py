@@ -4,6 +4,8 @@ recorder of ``conftest.py`` (the Kafka path is the browser test's)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from streams.console.exceptions import PublishError
@@ -132,6 +134,40 @@ def test_a_verdict_carries_the_corrections_and_the_signed_in_guard(console: Cons
     )
     assert again.status_code == 409
     assert len(console.published.verdicts) == 1
+
+
+def test_the_response_time_is_at_most_how_long_the_console_held_the_frame(
+    console: Console,
+) -> None:
+    first, second, third = _alarm(console, "f1"), _alarm(console, "f2"), _alarm(console, "f3")
+    csrf = sign_in(console.client)
+    time.sleep(0.2)
+
+    def answer(item_id: int, response_ms: int | None) -> object:
+        body = {**VERDICT, "response_ms": response_ms}
+        path = f"/api/frames/{item_id}/verdict"
+        sent = console.client.post(path, json=body, headers={"X-CSRF-Token": csrf})
+        assert sent.status_code == 200, sent.text
+        return sent.json()["response_ms"]
+
+    assert answer(first, 150) == 150
+    held = answer(second, 10**9)
+    assert isinstance(held, int)
+    assert 200 <= held < 60_000
+    assert answer(third, None) is None
+    assert len(console.published.verdicts) == 3
+
+
+def test_a_negative_response_time_is_refused(console: Console) -> None:
+    item_id = _alarm(console)
+    csrf = sign_in(console.client)
+    answer = console.client.post(
+        f"/api/frames/{item_id}/verdict",
+        json={**VERDICT, "response_ms": -1},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert answer.status_code == 422
+    assert console.published.verdicts == []
 
 
 def test_a_verdict_on_another_lanes_frame_is_refused(console: Console) -> None:

@@ -2,80 +2,30 @@
 
 Sign in; an alarm appears for a frame produced to Kafka; the guard clears one object and
 draws a missed item; the ``GuardVerdict`` read back from Kafka carries exactly those
-corrections and the guard's id; a request without a session is refused. The screenshot of
-the console goes to ``docs/img/console.png`` for the README.
+corrections and the guard's id; a request without a session is refused.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import time
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from schemas import Codec, GuardVerdict
+from schemas import GuardVerdict
 from schemas.events import Detection, ScanFrame
-from streams.console.server import GRACEFUL_SHUTDOWN_S
+from tests.console.browser import (
+    CODEC,
+    browser,
+    console_url,
+    produce,
+    sign_in,
+    wait_for_alarm,
+)
 from tests.console.helpers import detected
-from tests.console.processes import LEAKGUARD, ConsoleProcess
 from tests.streams.conftest import StreamTopics, consume, stream_topics
 
-__all__ = ["stream_topics"]  # the fixture, imported so this package can use it
+__all__ = ["browser", "console_url", "stream_topics"]  # fixtures, imported to be used here
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "console.png"
-PASSWORD = "night-shift-2026"
-CODEC = Codec()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, driven by Playwright."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: apt-get install -y chromium (scripts/install.sh --dev)"
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--headless"]
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def console_url(stream_topics: StreamTopics, tmp_path: Path) -> Iterator[str]:
-    """A console for checkpoint ``hq`` lane 1 on the session broker, with guard ``ana``."""
-    env = {
-        "LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS": stream_topics.bootstrap,
-        "LEAKGUARD_DATA_DIR": str(tmp_path / "data"),
-    }
-    added = subprocess.run(
-        [LEAKGUARD, "console", "add-guard", "ana", "--password", PASSWORD],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert added.returncode == 0, added.stderr
-    console = ConsoleProcess(
-        "--checkpoint", "hq", "--lane", "1", "--port", "0", "--no-sink",
-        "--topic-prefix", stream_topics.prefix, env=env,
-    )  # fmt: skip
-    try:
-        yield console.wait_ready(timeout_s=180)
-    finally:
-        started = time.monotonic()
-        status = console.stop()
-    assert status == 0, f"console did not stop cleanly ({status}):\n{console.output()}"
-    # The page's live stream is still open: stopping must not wait for it.
-    assert time.monotonic() - started < GRACEFUL_SHUTDOWN_S
 
 
 def _scene() -> tuple[ScanFrame, Detection]:
@@ -105,16 +55,6 @@ def _scene() -> tuple[ScanFrame, Detection]:
     return frame, detection
 
 
-def _sign_in(page: Page, url: str) -> None:
-    page.goto(url + "/")
-    expect(page).to_have_url(url + "/login")
-    page.fill("input[name=guard]", "ana")
-    page.fill("input[name=password]", PASSWORD)
-    page.select_option("select[name=lane]", "1")
-    page.click("button[type=submit]")
-    expect(page.locator("#guard-id")).to_have_text("ana")
-
-
 def _draw(page: Page, box: tuple[float, float, float, float], size: int) -> None:
     """Drag a box given in image pixels on the overlay."""
     area = page.locator("#overlay").bounding_box()
@@ -133,20 +73,13 @@ def test_a_guard_clears_one_object_and_marks_a_missed_item(
     assert refused.status == 401
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
-    _sign_in(page, console_url)
+    sign_in(page, console_url)
 
     frame, detection = _scene()
-    kafka = stream_topics.producer()
-    kafka.produce(stream_topics.names.frames, key=b"hq/1", value=CODEC.encode(frame))
-    kafka.produce(
-        stream_topics.names.detections, key=frame.frame_id.encode(), value=CODEC.encode(detection)
-    )
-    kafka.flush(10)
-
+    produce(stream_topics, (frame, detection))
+    wait_for_alarm(page, frame.frame_id)
     banner = page.locator("#alarm-banner")
-    expect(banner).to_have_attribute("data-frame-id", frame.frame_id, timeout=60_000)
     expect(banner).to_contain_text("ssd 94%")
-    expect(page.locator("#frame-image")).to_have_js_property("complete", True)
 
     page.click("button[data-object-id=o2]")
     page.keyboard.press("1")  # keyboard: clear object 1 ...
@@ -160,9 +93,6 @@ def test_a_guard_clears_one_object_and_marks_a_missed_item(
     page.select_option("#missed-class", "sdcard")
     page.click("#missed-add")
     expect(page.locator("#missed li")).to_have_count(1)
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=str(SCREENSHOT))
 
     page.keyboard.press("Enter")
     expect(page.locator("#status")).to_contain_text("verdict confirmed sent")

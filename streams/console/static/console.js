@@ -1,25 +1,44 @@
-// The guard console: draws the current frame with its boxes, keeps the guard's corrections
-// until they are sent as one verdict, and re-reads the queue on every server-sent event.
+// The guard console: shows the current frame with what alarmed on it, keeps the guard's
+// corrections until they are sent as one verdict, and re-reads the queue on every
+// server-sent event. A tired guard must see only what needs an answer: detections below
+// the alarm threshold stay off the screen until asked for, and then only as faint boxes.
 "use strict";
 
+import { ScanView } from "./scan.js";
+
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
-const SVG = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 
 const state = {
-  queue: null,      // last /api/queue answer
-  currentId: null,  // queue id of the frame on screen
-  pinned: false,    // the guard picked a frame; do not jump to the next alarm
+  queue: null,       // last /api/queue answer
+  currentId: null,   // queue id of the frame on screen
+  pinned: false,     // the guard picked a frame; do not jump to the next alarm
   cleared: new Set(),
-  missed: [],       // {class_name, box}
+  missed: [],        // {class_name, box}
+  showQuiet: false,  // below-threshold detections drawn (asked for with A, per frame)
   drawing: false,
-  draft: null,      // box being drawn [x1, y1, x2, y2]
-  sending: false,   // a verdict is on its way
+  dragging: false,
+  draft: null,       // box being drawn [x1, y1, x2, y2]
+  sending: false,    // a verdict is on its way
+  shownAt: new Map(),  // queue id -> performance.now() when its alarm was first on screen
 };
 
+const view = new ScanView({
+  stage: $("stage"),
+  viewport: $("viewport"),
+  image: $("frame-image"),
+  overlay: $("overlay"),
+  canPan: () => !state.drawing,
+  onChange: (scan) => {
+    $("zoom-level").textContent = `×${scan.zoom.toFixed(1)}`;
+    $("brightness").value = String(scan.brightness);
+    $("contrast").value = String(scan.contrast);
+    $("invert").checked = scan.inverted;
+  },
+});
+
 function el(tag, attrs = {}, text = "") {
-  const node = tag === "svg" || ["rect", "text", "g"].includes(tag)
-    ? document.createElementNS(SVG, tag) : document.createElement(tag);
+  const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
   if (text) node.textContent = text;
   return node;
@@ -37,12 +56,26 @@ function current() {
   return items().find((item) => item.id === state.currentId) || null;
 }
 
+// The objects a guard must answer: the alarmed ones, numbered 1, 2, ... for the keys.
+function alarms(item) {
+  return item && item.detection ? item.detection.objects.filter((o) => o.alarmed) : [];
+}
+
+function quiet(item) {
+  return item && item.detection ? item.detection.objects.filter((o) => !o.alarmed) : [];
+}
+
+function awaitsAnswer(item) {
+  return Boolean(item && item.alarmed && !item.reviewed_by);
+}
+
 function pickCurrent() {
   const q = state.queue;
   const stillThere = current();
   // Stay on a frame the guard picked, is working on, or that still waits for an answer.
-  const busy = state.pinned || state.drawing || state.missed.length > 0 || state.cleared.size > 0;
-  if (stillThere && (busy || (stillThere.alarmed && !stillThere.reviewed_by))) return;
+  const busy = state.pinned || state.drawing || state.missed.length > 0 || state.cleared.size > 0
+    || view.isZoomed();
+  if (stillThere && (busy || awaitsAnswer(stillThere))) return;
   const next = q.pending[0] || q.live;
   select(next ? next.id : null, false);
 }
@@ -51,7 +84,9 @@ function select(id, pinned) {
   if (id !== state.currentId) {
     state.cleared = new Set();
     state.missed = [];
+    state.showQuiet = false;
     stopDrawing();
+    view.resetView();
   }
   state.currentId = id;
   state.pinned = pinned;
@@ -72,10 +107,9 @@ function renderBanner(item) {
   const banner = $("alarm-banner");
   const pending = state.queue ? state.queue.pending.length : 0;
   banner.className = "banner";
-  if (item && item.alarmed && !item.reviewed_by) {
-    const alarms = item.detection.objects.filter((o) => o.alarmed)
-      .map((o) => `${o.class_name} ${pct(o.score)}`).join(", ");
-    banner.textContent = `ALARM · lane ${item.lane} · ${alarms} · frame ${item.frame_id}`;
+  if (awaitsAnswer(item)) {
+    const found = alarms(item).map((o) => `${o.class_name} ${pct(o.score)}`).join(", ");
+    banner.textContent = `⚠ ALARM · lane ${item.lane} · ${found} · frame ${item.frame_id}`;
     banner.dataset.frameId = item.frame_id;
     banner.hidden = false;
   } else if (pending > 0) {
@@ -89,16 +123,46 @@ function renderBanner(item) {
   }
 }
 
+// Starts the guard's response time: the alarm counts as shown once its image is on screen.
+function markShown(item) {
+  const image = $("frame-image");
+  if (!awaitsAnswer(item) || state.shownAt.has(item.id)) return;
+  if (image.getAttribute("src") === item.image_url && image.complete && image.naturalWidth > 0) {
+    state.shownAt.set(item.id, performance.now());
+  }
+}
+
+function boxesOf(item) {
+  const boxes = [];
+  if (state.showQuiet) {
+    quiet(item).forEach((o) => boxes.push({
+      box: o.box, kind: "quiet", title: `${o.class_name} ${pct(o.score)}, below the alarm threshold`,
+    }));
+  }
+  alarms(item).forEach((o, index) => {
+    const label = `${index + 1} ${o.class_name} ${pct(o.score)}`;
+    if (item.reviewed_by) boxes.push({ box: o.box, kind: "answered", tag: `${label} · answered` });
+    else if (state.cleared.has(o.object_id)) boxes.push({ box: o.box, kind: "cleared", tag: `✓ cleared ${label}` });
+    else boxes.push({ box: o.box, kind: "alarmed", tag: `⚠ ${label}` });
+  });
+  state.missed.forEach((m) => boxes.push({ box: m.box, kind: "missed", tag: `+ missed ${m.class_name}` }));
+  if (state.draft) boxes.push({ box: normalise(state.draft), kind: "draft" });
+  return boxes;
+}
+
 function renderFrame(item) {
   const image = $("frame-image");
-  const overlay = $("overlay");
-  overlay.replaceChildren();
   $("image-error").hidden = true;
-  if (!item) { $("frame-title").textContent = "Waiting for the first frame…"; image.removeAttribute("src"); return; }
+  if (!item) {
+    $("frame-title").textContent = "Waiting for the first frame…";
+    image.removeAttribute("src");
+    view.draw([]);
+    return;
+  }
   const model = item.detection ? ` · model ${item.detection.model_version}` : "";
   $("frame-title").textContent = `frame ${item.frame_id} · lane ${item.lane}${model}`;
   $("frame-state").textContent = item.reviewed_by ? `answered by ${item.reviewed_by}`
-    : item.detection ? (item.alarmed ? "ALARM" : "clear") : "detecting…";
+    : item.detection ? (item.alarmed ? "⚠ ALARM" : "no alarm") : "detecting…";
   if (item.image_url) {
     if (image.getAttribute("src") !== item.image_url) image.src = item.image_url;
   } else {
@@ -107,46 +171,31 @@ function renderFrame(item) {
     $("image-error").hidden = false;
   }
   const det = item.detection;
-  if (!det) return;
-  overlay.setAttribute("viewBox", `0 0 ${det.width} ${det.height}`);
-  $("stage").style.setProperty("--aspect", String(det.width / det.height));
-  overlay.setAttribute("preserveAspectRatio", "none");
-  det.objects.forEach((obj, index) => {
-    const kind = state.cleared.has(obj.object_id) ? "cleared" : obj.alarmed ? "alarmed" : "quiet";
-    overlay.append(boxGroup(obj.box, kind, `${index + 1} ${obj.class_name} ${pct(obj.score)}`));
-  });
-  state.missed.forEach((m) => overlay.append(boxGroup(m.box, "missed", `missed ${m.class_name}`)));
-  if (state.draft) {
-    const [x1, y1, x2, y2] = normalise(state.draft);
-    overlay.append(el("rect", { class: "draft", x: x1, y: y1, width: x2 - x1, height: y2 - y1 }));
-  }
-}
-
-function boxGroup(box, kind, label) {
-  const [x1, y1, x2, y2] = box;
-  const group = el("g", { class: kind });
-  group.append(el("rect", { x: x1, y: y1, width: x2 - x1, height: y2 - y1 }));
-  group.append(el("text", { x: x1 + 3, y: Math.max(14, y1 - 4) }, label));
-  return group;
+  const hidden = quiet(item).length;
+  $("quiet-note").textContent = !hidden ? "none on this frame"
+    : state.showQuiet ? `${hidden} shown faint · A hides them` : `${hidden} hidden · A shows them`;
+  $("show-quiet").checked = state.showQuiet;
+  $("show-quiet").disabled = hidden === 0;
+  if (det) view.setSize(det.width, det.height);
+  view.draw(det ? boxesOf(item) : []);
+  markShown(item);
 }
 
 function renderSide(item) {
   const list = $("objects");
   list.replaceChildren();
-  const det = item && item.detection;
-  (det ? det.objects : []).forEach((obj, index) => {
+  alarms(item).forEach((obj, index) => {
     const cleared = state.cleared.has(obj.object_id);
-    const row = el("li", { class: cleared ? "cleared" : "" });
+    const row = el("li", { class: cleared ? "cleared" : "alarmed" });
     row.append(el("span", { class: "label" },
-      `${index + 1}. ${obj.class_name} ${pct(obj.score)}${obj.alarmed ? " ⚠" : ""}`));
-    if (obj.alarmed) {
-      const button = el("button", { type: "button", "data-object-id": obj.object_id },
-        cleared ? "Restore" : "False alarm");
-      button.addEventListener("click", () => toggleObject(obj.object_id));
-      row.append(button);
-    }
+      `${index + 1}. ${cleared ? "cleared:" : "⚠"} ${obj.class_name} ${pct(obj.score)}`));
+    const button = el("button", { type: "button", "data-object-id": obj.object_id },
+      cleared ? "Restore" : "False alarm");
+    button.addEventListener("click", () => toggleObject(obj.object_id));
+    row.append(button);
     list.append(row);
   });
+  $("no-alarm").hidden = !item || !item.detection || alarms(item).length > 0;
   const missed = $("missed");
   missed.replaceChildren();
   state.missed.forEach((m, index) => {
@@ -157,7 +206,7 @@ function renderSide(item) {
     row.append(remove);
     missed.append(row);
   });
-  const answerable = Boolean(det) && !item.reviewed_by;
+  const answerable = Boolean(item && item.detection) && !item.reviewed_by;
   for (const id of ["confirm", "clear-all", "mark-missed"]) $(id).disabled = !answerable;
   const queue = $("queue");
   queue.replaceChildren();
@@ -165,7 +214,7 @@ function renderSide(item) {
   $("queue-count").textContent = String(pending.length);
   pending.forEach((p) => {
     const row = el("li", { class: p.id === state.currentId ? "current" : "" },
-      `${p.frame_id} · ${p.detection.objects.filter((o) => o.alarmed).map((o) => o.class_name).join(", ")}`);
+      `${p.frame_id} · ${alarms(p).map((o) => o.class_name).join(", ")}`);
     row.addEventListener("click", () => select(p.id, true));
     queue.append(row);
   });
@@ -183,6 +232,12 @@ function toggleObject(objectId) {
   render();
 }
 
+function toggleQuiet() {
+  if (!quiet(current()).length) return;
+  state.showQuiet = !state.showQuiet;
+  render();
+}
+
 async function sendVerdict(clearAll) {
   const item = current();
   if (!item || !item.detection || item.reviewed_by || state.sending) return;
@@ -191,32 +246,31 @@ async function sendVerdict(clearAll) {
 }
 
 async function postVerdict(item, clearAll) {
-  const rejected = clearAll ? item.detection.objects.filter((o) => o.alarmed).map((o) => o.object_id)
-    : [...state.cleared];
+  const rejected = clearAll ? alarms(item).map((o) => o.object_id) : [...state.cleared];
+  const shownAt = state.shownAt.get(item.id);
   $("status").textContent = "sending…";
   const response = await fetch(`/api/frames/${item.id}/verdict`, {
     method: "POST",
     credentials: "same-origin",
     headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-    body: JSON.stringify({ rejected_object_ids: rejected, missed_items: state.missed }),
+    body: JSON.stringify({
+      rejected_object_ids: rejected,
+      missed_items: state.missed,
+      response_ms: shownAt === undefined ? null : Math.round(performance.now() - shownAt),
+    }),
   });
   const answer = await response.json();
   if (!response.ok) { $("status").textContent = `not sent: ${answer.detail}`; return; }
+  state.shownAt.delete(item.id);
+  state.cleared = new Set();  // sent: the next alarm starts clean and at the whole image
+  state.missed = [];
+  view.resetView();
   $("status").textContent = `verdict ${answer.decision} sent for frame ${item.frame_id}`;
   state.pinned = false;
   await refresh();
 }
 
 // Drawing a missed item: drag on the overlay, in image pixels.
-function svgPoint(event) {
-  const overlay = $("overlay");
-  const point = overlay.createSVGPoint();
-  point.x = event.clientX; point.y = event.clientY;
-  const p = point.matrixTransform(overlay.getScreenCTM().inverse());
-  const det = current().detection;
-  return [Math.min(Math.max(p.x, 0), det.width), Math.min(Math.max(p.y, 0), det.height)];
-}
-
 function normalise([x1, y1, x2, y2]) {
   return [Math.min(x1, x2), Math.min(y1, y2), Math.max(x1, x2), Math.max(y1, y2)];
 }
@@ -233,6 +287,7 @@ function startDrawing() {
 
 function stopDrawing() {
   state.drawing = false;
+  state.dragging = false;
   state.draft = null;
   $("overlay").classList.remove("drawing");
   $("draw-hint").hidden = true;
@@ -241,16 +296,15 @@ function stopDrawing() {
 
 $("overlay").addEventListener("pointerdown", (event) => {
   if (!state.drawing) return;
-  const [x, y] = svgPoint(event);
+  const [x, y] = view.toImage(event.clientX, event.clientY);
   state.draft = [x, y, x, y];
   state.dragging = true;
   $("overlay").setPointerCapture(event.pointerId);
 });
 $("overlay").addEventListener("pointermove", (event) => {
   if (!state.drawing || !state.dragging) return;
-  const [x, y] = svgPoint(event);
-  state.draft[2] = x; state.draft[3] = y;
-  renderFrame(current());
+  [state.draft[2], state.draft[3]] = view.toImage(event.clientX, event.clientY);
+  view.draw(boxesOf(current()));
 });
 $("overlay").addEventListener("pointerup", () => {
   if (!state.drawing || !state.dragging) return;
@@ -259,6 +313,7 @@ $("overlay").addEventListener("pointerup", () => {
   $("missed-form").hidden = false;
   $("missed-class").focus();
 });
+$("frame-image").addEventListener("load", () => markShown(current()));
 $("missed-add").addEventListener("click", () => {
   if (!state.draft) return;
   state.missed.push({ class_name: $("missed-class").value, box: normalise(state.draft) });
@@ -269,6 +324,17 @@ $("missed-cancel").addEventListener("click", () => { stopDrawing(); render(); })
 $("confirm").addEventListener("click", () => sendVerdict(false));
 $("clear-all").addEventListener("click", () => sendVerdict(true));
 $("mark-missed").addEventListener("click", startDrawing);
+$("zoom-in").addEventListener("click", () => view.zoomIn());
+$("zoom-out").addEventListener("click", () => view.zoomOut());
+$("view-reset").addEventListener("click", () => view.resetAll());
+$("brightness").addEventListener("input", (e) => view.setFilter("brightness", Number(e.target.value)));
+$("contrast").addEventListener("input", (e) => view.setFilter("contrast", Number(e.target.value)));
+$("invert").addEventListener("change", () => view.toggleInvert());
+$("show-quiet").addEventListener("change", toggleQuiet);
+// A click must not leave focus on a view control: Enter then sends the verdict, as it says.
+for (const node of document.querySelectorAll(".scan-tools button, .scan-tools input[type=checkbox]")) {
+  node.addEventListener("mousedown", (event) => event.preventDefault());
+}
 
 function step(delta) {
   const pending = state.queue ? state.queue.pending : [];
@@ -278,24 +344,52 @@ function step(delta) {
   select(next.id, true);
 }
 
+function toggleNth(n) {
+  const obj = alarms(current())[n - 1];
+  if (obj) toggleObject(obj.object_id);
+}
+
+// Every key of the legend on the page (and docs/console.md), by KeyboardEvent.key.
+const KEYS = {
+  Enter: () => sendVerdict(false),
+  x: () => sendVerdict(true),
+  m: startDrawing,
+  a: toggleQuiet,
+  n: () => step(1),
+  p: () => step(-1),
+  l: () => select(state.queue && state.queue.live ? state.queue.live.id : null, false),
+  Escape: () => { stopDrawing(); render(); },
+  "+": () => view.zoomIn(),
+  "=": () => view.zoomIn(),
+  "-": () => view.zoomOut(),
+  0: () => view.resetAll(),
+  ArrowLeft: () => view.panBy(-1, 0),
+  ArrowRight: () => view.panBy(1, 0),
+  ArrowUp: () => view.panBy(0, -1),
+  ArrowDown: () => view.panBy(0, 1),
+  b: () => view.stepFilter("brightness", 1),
+  B: () => view.stepFilter("brightness", -1),
+  c: () => view.stepFilter("contrast", 1),
+  C: () => view.stepFilter("contrast", -1),
+  i: () => view.toggleInvert(),
+};
+for (const letter of ["x", "m", "a", "n", "p", "l", "i"]) KEYS[letter.toUpperCase()] = KEYS[letter];
+for (let n = 1; n <= 9; n += 1) KEYS[String(n)] = () => toggleNth(n);
+
 document.addEventListener("keydown", (event) => {
-  if (event.target.tagName === "BUTTON" && (event.key === "Enter" || event.key === " ")) return;
-  if (event.target.tagName === "SELECT" || event.target.tagName === "INPUT") {
+  const target = event.target;
+  if (event.ctrlKey || event.metaKey || event.altKey) return;  // the browser's own shortcuts
+  if (target.tagName === "BUTTON" && (event.key === "Enter" || event.key === " ")) return;
+  if (target.tagName === "SELECT" || (target.tagName === "INPUT" && !["range", "checkbox"].includes(target.type))) {
     if (event.key === "Enter" && state.draft) { event.preventDefault(); $("missed-add").click(); }
     if (event.key === "Escape") { stopDrawing(); render(); }
     return;
   }
-  const item = current();
-  if (event.key >= "1" && event.key <= "9" && item && item.detection) {
-    const alarmed = item.detection.objects[Number(event.key) - 1];
-    if (alarmed && alarmed.alarmed) toggleObject(alarmed.object_id);
-  } else if (event.key === "Enter") { event.preventDefault(); sendVerdict(false); }
-  else if (event.key === "x" || event.key === "X") sendVerdict(true);
-  else if (event.key === "m" || event.key === "M") startDrawing();
-  else if (event.key === "n" || event.key === "N") step(1);
-  else if (event.key === "p" || event.key === "P") step(-1);
-  else if (event.key === "l" || event.key === "L") select(state.queue && state.queue.live ? state.queue.live.id : null, false);
-  else if (event.key === "Escape") { stopDrawing(); render(); }
+  if (target.type === "range" && event.key.startsWith("Arrow")) return;  // the slider's own keys
+  const action = Object.hasOwn(KEYS, event.key) ? KEYS[event.key] : null;
+  if (!action) return;
+  event.preventDefault();
+  action();
 });
 
 const events = new EventSource("/api/events");

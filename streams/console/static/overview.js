@@ -47,25 +47,53 @@ function seriesOf(panel) {
   return series;
 }
 
-function lineChart(panel) {
+// "2 s", "5 min", "3 h": the bucket a time series is counted in.
+function duration(seconds) {
+  if (seconds < 60) return `${seconds} s`;
+  if (seconds < 3600) return `${seconds / 60} min`;
+  if (seconds < 86400) return `${seconds / 3600} h`;
+  return `${seconds / 86400} d`;
+}
+
+function empty(panel) {
+  return el("p", { class: "empty" }, panel.empty);
+}
+
+// A series' line: through its rows, or for counts through every bucket of [x0, x1] (a bucket
+// without a row counted nothing), so a quiet stretch is drawn as zero, not as a steady value.
+function linePoints(data, counts, x0, x1, bucketMs) {
+  if (!counts) return data;
+  const values = new Map(data);
+  const line = [];
+  for (let t = Math.floor(x0 / bucketMs) * bucketMs; t <= x1; t += bucketMs) line.push([t, values.get(t) || 0]);
+  return line;
+}
+
+function lineChart(panel, x0, x1, bucketMs) {
   const series = seriesOf(panel);
   const points = [...series.values()].flat();
-  const svg = el("svg", { viewBox: "0 0 600 222", preserveAspectRatio: "none" });
-  if (!points.length) return [el("p", { class: "hint" }, "no data in this window")];
-  const xs = points.map((p) => p[0]); const ys = points.map((p) => p[1]);
-  const [x0, x1] = [Math.min(...xs), Math.max(...xs)]; const y1 = Math.max(...ys, 1e-9);
-  const sx = (x) => 40 + ((x - x0) / Math.max(x1 - x0, 1)) * 550;
+  if (!points.length) return [empty(panel)];
+  const svg = el("svg", { viewBox: "0 0 600 222", preserveAspectRatio: "none", role: "img",
+    "aria-label": `${panel.title}, per ${duration(bucketMs / 1000)}` });
+  const first = Math.min(x0, ...points.map((p) => p[0]));
+  const y1 = Math.max(...points.map((p) => p[1]), 1e-9);
+  const sx = (x) => 40 + ((x - first) / Math.max(x1 - first, 1)) * 550;
   const sy = (y) => 200 - (y / y1) * 185;
   svg.append(el("line", { x1: 40, y1: 200, x2: 590, y2: 200, stroke: "#46505e" }));
-  svg.append(el("text", { x: 0, y: 20, fill: "#9aa5b1", "font-size": 12 }, fmt(y1, panel.unit)));
-  const when = (t) => new Date(t).toLocaleString([], { dateStyle: "short", timeStyle: "short" });
-  svg.append(el("text", { x: 40, y: 216, fill: "#9aa5b1", "font-size": 12 }, when(x0)));
-  svg.append(el("text", { x: 590, y: 216, fill: "#9aa5b1", "font-size": 12, "text-anchor": "end" }, when(x1)));
+  svg.append(el("line", { x1: 40, y1: 15, x2: 590, y2: 15, stroke: "#2d3440" }));
+  svg.append(el("text", { x: 44, y: 12, class: "axis" }, fmt(y1, panel.unit)));
+  svg.append(el("text", { x: 36, y: 204, class: "axis", "text-anchor": "end" }, "0"));
+  const short = x1 - first < 86400000;
+  const when = (t) => new Date(t).toLocaleString([], short
+    ? { timeStyle: "medium" } : { dateStyle: "short", timeStyle: "short" });
+  svg.append(el("text", { x: 40, y: 216, class: "axis" }, when(first)));
+  svg.append(el("text", { x: 590, y: 216, class: "axis", "text-anchor": "end" }, when(x1)));
   const legend = el("div", { class: "legend" });
   [...series.entries()].forEach(([name, data], index) => {
     const colour = COLOURS[index % COLOURS.length];
-    const path = data.sort((a, b) => a[0] - b[0]).map(([x, y]) => `${sx(x)},${sy(y)}`).join(" ");
-    svg.append(el("polyline", { points: path, fill: "none", stroke: colour, "stroke-width": 2 }));
+    data.sort((a, b) => a[0] - b[0]);
+    const line = linePoints(data, panel.counts, first, x1, bucketMs).map(([x, y]) => `${sx(x)},${sy(y)}`);
+    svg.append(el("polyline", { points: line.join(" "), fill: "none", stroke: colour, "stroke-width": 2 }));
     data.forEach(([x, y]) => svg.append(el("circle", { cx: sx(x), cy: sy(y), r: 3, fill: colour })));
     const swatch = el("i");
     swatch.style.background = colour;  // CSSOM, not a style attribute: the CSP allows it
@@ -84,7 +112,7 @@ function barChart(panel) {
     svg.append(el("rect", { x: 130, y: y + 4, width: (value / max) * 380, height: 18, fill: COLOURS[1] }));
     svg.append(el("text", { x: 520, y: y + 18, fill: "#e8ecf1", "font-size": 13 }, fmt(value, panel.unit)));
   });
-  return panel.rows.length ? [svg] : [el("p", { class: "hint" }, "no data in this window")];
+  return panel.rows.length ? [svg] : [empty(panel)];
 }
 
 function table(headers, rows) {
@@ -100,14 +128,19 @@ function table(headers, rows) {
   return t;
 }
 
-function renderPanel(panel) {
+function renderPanel(panel, body) {
   const box = el("section", { class: "panel", "data-title": panel.title });
-  box.append(el("h3", {}, panel.title), el("p", { class: "hint" }, panel.description));
+  const bucketMs = body.interval_s * 1000;
+  const per = panel.visualisation === "timeseries" ? ` Per ${duration(body.interval_s)}.` : "";
+  box.append(el("h3", {}, panel.title), el("p", { class: "hint" }, panel.description + per));
   if (panel.error) { box.append(el("p", { class: "error" }, panel.error)); return box; }
-  if (panel.visualisation === "timeseries") box.append(...lineChart(panel));
+  const start = Date.parse(body.data_start || body.start);
+  if (panel.visualisation === "timeseries") box.append(...lineChart(panel, start, Date.parse(body.end), bucketMs));
   else if (panel.visualisation === "barchart") box.append(...barChart(panel));
   else if (panel.visualisation === "stat") {
     box.append(el("div", { class: "value" }, fmt(panel.rows[0] ? panel.rows[0][0] : null, panel.unit)));
+  } else if (!panel.rows.length) {
+    box.append(empty(panel));
   } else {
     box.append(table(panel.columns.map((c) => c.name), panel.rows.map((r) => r.map((v) => fmt(v, "")))));
   }
@@ -133,9 +166,10 @@ async function load() {
       fmt(Object.values(head.outcomes_per_class).reduce((sum, c) => sum + c[kind], 0)))),
   );
   const perClass = Object.entries(head.outcomes_per_class).sort();
-  $("per-class").replaceChildren(el("h3", {}, "TP / FP / FN objects per class"),
-    table(["class", "TP", "FP", "FN"], perClass.map(([name, c]) => [name, c.tp, c.fp, c.fn])));
-  $("panels").replaceChildren(...body.panels.map(renderPanel));
+  $("per-class").replaceChildren(el("h3", {}, "TP / FP / FN objects per class"), perClass.length
+    ? table(["class", "TP", "FP", "FN"], perClass.map(([name, c]) => [name, c.tp, c.fp, c.fn]))
+    : el("p", { class: "empty" }, "Objects per class appear here once guards have answered alarms."));
+  $("panels").replaceChildren(...body.panels.map((panel) => renderPanel(panel, body)));
   $("updated").textContent = `Last update ${new Date().toLocaleTimeString()}.`;
 }
 

@@ -1,0 +1,98 @@
+"""Browser fixtures of the console tests: Debian's Chromium driven by Playwright, a real
+``leakguard console serve`` on the session broker with guard ``ana``, and the steps every
+guard takes (sign in, wait for the alarm)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from schemas import Codec
+from schemas.events import Detection, ScanFrame
+from streams.console.server import GRACEFUL_SHUTDOWN_S
+from tests.console.processes import LEAKGUARD, ConsoleProcess
+from tests.streams.conftest import StreamTopics
+
+CHROMIUM = "/usr/bin/chromium"
+PASSWORD = "night-shift-2026"
+CODEC = Codec()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: apt-get install -y chromium (scripts/install.sh --dev)"
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--headless"]
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def console_url(stream_topics: StreamTopics, tmp_path: Path) -> Iterator[str]:
+    """A console for checkpoint ``hq`` lane 1 on the session broker, with guard ``ana``."""
+    env = {
+        "LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS": stream_topics.bootstrap,
+        "LEAKGUARD_DATA_DIR": str(tmp_path / "data"),
+    }
+    added = subprocess.run(
+        [LEAKGUARD, "console", "add-guard", "ana", "--password", PASSWORD],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert added.returncode == 0, added.stderr
+    console = ConsoleProcess(
+        "--checkpoint", "hq", "--lane", "1", "--port", "0", "--no-sink",
+        "--topic-prefix", stream_topics.prefix, env=env,
+    )  # fmt: skip
+    try:
+        yield console.wait_ready(timeout_s=180)
+    finally:
+        started = time.monotonic()
+        status = console.stop()
+    assert status == 0, f"console did not stop cleanly ({status}):\n{console.output()}"
+    # The page's live stream is still open: stopping must not wait for it.
+    assert time.monotonic() - started < GRACEFUL_SHUTDOWN_S
+
+
+def sign_in(page: Page, url: str) -> None:
+    """Sign ``ana`` in at lane 1 through the form, as a guard does."""
+    page.goto(url + "/")
+    expect(page).to_have_url(url + "/login")
+    page.fill("input[name=guard]", "ana")
+    page.fill("input[name=password]", PASSWORD)
+    page.select_option("select[name=lane]", "1")
+    page.click("button[type=submit]")
+    expect(page.locator("#guard-id")).to_have_text("ana")
+
+
+def produce(topics: StreamTopics, *events: tuple[ScanFrame, Detection]) -> None:
+    """Each frame and its detection to Kafka, keyed as the scanner bridge and the edge do."""
+    kafka = topics.producer()
+    for frame, detection in events:
+        kafka.produce(topics.names.frames, key=b"hq/1", value=CODEC.encode(frame))
+        kafka.produce(
+            topics.names.detections, key=frame.frame_id.encode(), value=CODEC.encode(detection)
+        )
+    kafka.flush(10)
+
+
+def wait_for_alarm(page: Page, frame_id: str) -> None:
+    """Until the banner names ``frame_id`` and its image has loaded."""
+    expect(page.locator("#alarm-banner")).to_have_attribute(
+        "data-frame-id", frame_id, timeout=60_000
+    )
+    expect(page.locator("#frame-image")).to_have_js_property("complete", True)

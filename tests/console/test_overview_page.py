@@ -1,0 +1,114 @@
+"""The managers' overview in Chromium (issue #23): on an empty store every panel says what
+will appear there; the first minutes of a run read as curves in seconds-long buckets; text
+meets WCAG AA contrast.
+
+The console application runs in-process (uvicorn in a thread) on embedded chdb seeded with
+the sinks' own sample events, so the page runs the real panel SQL without a broker.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import uvicorn
+from argon2 import PasswordHasher
+from playwright.sync_api import Browser, Page, expect
+
+from sinks.clickhouse.backend import ChdbBackend
+from sinks.clickhouse.migrations import apply_migrations
+from sinks.dashboards.panels import PANELS
+from streams.console.accounts import GuardStore
+from streams.console.app import create_app
+from streams.console.feed import Changes
+from streams.console.overview import LockedBackend
+from streams.console.review_queue import ReviewQueue
+from streams.console.services import ConsoleServices
+from streams.console.sessions import SessionSigner
+from tests.console.browser import browser
+from tests.console.conftest import PASSWORD, Published
+from tests.console.test_guard_screen import _LOW_CONTRAST_JS
+from tests.console.test_overview import _seed_recent
+from tests.sinks.conftest import chdb_backend
+
+__all__ = ["browser", "chdb_backend"]  # fixtures, imported to be used here
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture
+def overview_url(
+    chdb_backend: ChdbBackend, tmp_path: Path, hasher: PasswordHasher
+) -> Iterator[str]:
+    """The console application on ``chdb_backend`` (migrated, empty), served on a free port."""
+    apply_migrations(chdb_backend)
+    guards = GuardStore(tmp_path / "guards.json", hasher=hasher)
+    guards.set_password("manager", PASSWORD)
+    queue = ReviewQueue(tmp_path / "queue.sqlite")
+    services = ConsoleServices(
+        checkpoint="hq", lanes=("1",), guards=guards,
+        signer=SessionSigner(b"k" * 32, ttl_s=3600), queue=queue, changes=Changes(),
+        publish=Published(), analytics=LockedBackend(chdb_backend),
+    )  # fmt: skip
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(services), host="127.0.0.1", port=0, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        services.stopping.set()
+        server.should_exit = True
+        thread.join(10)
+        queue.close()
+
+
+def _open(browser: Browser, url: str) -> Page:
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(url + "/login")
+    page.fill("input[name=guard]", "manager")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(url + "/overview")
+    expect(page.locator("#updated")).to_contain_text("Last update")
+    return page
+
+
+def test_every_empty_panel_says_what_will_appear_there(browser: Browser, overview_url: str) -> None:
+    page = _open(browser, overview_url)
+    for panel in PANELS:
+        if panel.visualisation == "stat":
+            continue  # a count: zero is its answer
+        section = page.locator(f'section.panel[data-title="{panel.title}"]')
+        expect(section.locator(".empty")).to_have_text(panel.empty)
+    expect(page.locator("#per-class .empty")).to_contain_text("once guards have answered")
+    assert page.evaluate(_LOW_CONTRAST_JS) == []
+
+
+def test_the_first_minutes_of_a_run_read_as_curves(
+    browser: Browser, overview_url: str, chdb_backend: ChdbBackend
+) -> None:
+    _seed_recent(chdb_backend, frames=40, end=datetime.now(UTC))  # under 5 min of data
+    page = _open(browser, overview_url)
+    throughput = page.locator('section.panel[data-title="Checkpoint throughput"]')
+    expect(throughput.locator(".hint")).to_contain_text("Per 10 s.")
+    points = throughput.locator("svg circle")
+    expect(points.first).to_be_visible()
+    assert points.count() > 20
+    # Counts: one line per checkpoint through every bucket, the empty ones at zero.
+    lines = throughput.locator("svg polyline")
+    expect(lines).to_have_count(2)
+    vertices = lines.first.get_attribute("points")
+    assert vertices is not None
+    assert len(vertices.split()) >= 28
+    assert page.evaluate(_LOW_CONTRAST_JS) == []

@@ -1,0 +1,28 @@
+"""Seeds an analytics store with the sample events, for tests that query it."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from schemas import Codec
+from sinks.clickhouse.backend import AnalyticsBackend
+from sinks.clickhouse.migrations import apply_migrations
+from sinks.clickhouse.rows import TABLES, Row, rows_of
+from sinks.clickhouse.samples import START, sample_events
+
+CODEC = Codec()
+
+
+def seed_sample_events(
+    backend: AnalyticsBackend, *, frames: int = 600, start: datetime = START
+) -> None:
+    """Migrate ``backend`` and insert the rows of ``frames`` sample frames from ``start``."""
+    apply_migrations(backend)
+    batches: defaultdict[str, list[Row]] = defaultdict(list)
+    for event in sample_events(frames=frames, start=start):
+        name = type(event).__name__
+        for table, row in rows_of(name, CODEC.decode_record(CODEC.encode(event), name)):
+            batches[table].append(row)
+    for table, rows in batches.items():
+        backend.insert(table, TABLES[table], rows)
