@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import torch
 import typer
@@ -36,7 +36,6 @@ from leakguard.classes import DEFAULT_ALARM_THRESHOLD, alarm_thresholds
 
 __all__ = ["app", "eval_command", "resolve_device", "train_command"]
 
-DeviceName = Literal["auto", "cpu", "cuda"]
 _console = Console(stderr=True)
 #: Without a terminal (a background run writing a log) a progress line every N steps.
 _LOG_EVERY_STEPS = 50

@@ -76,7 +76,6 @@ class EventReader:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="demo-summary", daemon=True)
-        self.undecodable = 0
 
     def start(self) -> None:
         """Start tailing on the reader's thread."""
@@ -103,7 +102,6 @@ class EventReader:
                 event = None
             if event is None:
                 # The workers dead-letter such a message; the summary counts their letter.
-                self.undecodable += 1
                 continue
             with self._lock:
                 self._tally.add(event)

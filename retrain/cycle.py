@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
@@ -76,7 +76,6 @@ class Cycle:
     job: JobProcess
     parent: ModelRecord
     training_set: FrozenSet
-    started_s: float = field(default_factory=time.monotonic)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ tests and several deployments can share one cluster.
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from leakguard.classes import DEFAULT_ALARM_THRESHOLD
@@ -158,7 +158,3 @@ class WorkerConfig:
             self.join_table_changelog: self.join_partitions,
             self.expiry_topic: self.join_partitions,
         }
-
-    def with_options(self, **changes: object) -> WorkerConfig:
-        """A copy with some options changed (validated again)."""
-        return replace(self, **changes)  # type: ignore[arg-type]

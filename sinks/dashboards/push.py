@@ -127,16 +127,6 @@ class GrafanaPublisher:
             )
         )
 
-    def annotate_alert(
-        self, *, alert_id: str, checkpoint: str, lane: str, classes: Sequence[str], at: datetime
-    ) -> dict[str, Any]:
-        """Mark an alert sent to the control centre."""
-        return self.post(
-            alert_annotation(
-                alert_id=alert_id, checkpoint=checkpoint, lane=lane, classes=classes, at=at
-            )
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class AnnotationRequest:
