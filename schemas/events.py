@@ -30,6 +30,7 @@ __all__ = [
     "AnnotationSourceName",
     "AnnotationTask",
     "Box",
+    "ClassCorrection",
     "DeadLetter",
     "DecisionName",
     "DetectedObject",
@@ -111,6 +112,15 @@ class LabeledBox:
     class_name: ObjectClassName
     subtype: str | None = None
     box: Box
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClassCorrection:
+    """A confirmed alarm of the wrong class: the guard says object ``object_id`` is really
+    ``class_name`` (a tablet alarmed as a laptop)."""
+
+    object_id: str
+    class_name: ObjectClassName
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -222,6 +232,8 @@ class GuardVerdict(FrameEventHeader):
     rejected_object_ids: tuple[str, ...] = ()
     missed_items: tuple[LabeledBox, ...] = ()
     note: str | None = None
+    response_ms: int | None = None
+    class_corrections: tuple[ClassCorrection, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

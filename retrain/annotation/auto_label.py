@@ -4,7 +4,8 @@ For sites without annotators, and for the demo, the ``AnnotationTask`` of a conf
 checkpoint is turned into an ``Annotation`` directly: a detection the guard rejected becomes
 an ``others`` box (subtype ``fp:<predicted class>``), an item the guard marked as missed
 becomes a box of the class the guard gave it, and an alarm the guard confirmed keeps its
-box and predicted class. That is every object the guard's review knows, not necessarily
+box and its class: the predicted one, or the guard's where the guard corrected it (the
+task already carries it). That is every object the guard's review knows, not necessarily
 every object in the frame (a medium neither the detector nor the guard saw is not there),
 so the event says so in ``provenance["coverage"]`` (``reviewed_objects``); the retrain
 consumer adds up the auto-labels of a frame's two tasks.

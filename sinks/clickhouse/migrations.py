@@ -3,8 +3,10 @@
 infra owns the DDL (``NNNN_name.sql``, statements separated by ``;``); this module applies
 it to any :class:`~sinks.clickhouse.backend.AnalyticsBackend` and records each applied file
 with its SHA-256 in ``schema_migrations``. An applied file that changed on disk is an error:
-migrations are history, a change is a new file. Every statement is ``IF NOT EXISTS``, so a
-migration interrupted half-way is simply applied again.
+migrations are history, a change is a new file. A migration interrupted half-way is simply
+applied again: every ``CREATE`` is ``IF NOT EXISTS``, and an ``ALTER TABLE t ADD COLUMN c``
+(ClickHouse 18.16 knows no ``IF NOT EXISTS`` there) adds one column and is skipped when
+``t`` has ``c`` already.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ DEFAULT_MIGRATIONS_DIR: Final = (
 )
 #: ``0001_event_tables.sql``: a four-digit version, a name.
 _FILE_NAME: Final = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
+#: ``ALTER TABLE <table> ADD COLUMN <column> ...``: the statement the runner checks before it
+#: runs, since ClickHouse 18.16 cannot say ``IF NOT EXISTS`` there.
+_ADD_COLUMN: Final = re.compile(r"ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)\s", re.IGNORECASE)
+_ADD_COLUMN_CLAUSE: Final = re.compile(r"\bADD\s+COLUMN\b", re.IGNORECASE)
 #: Bookkeeping table; plain MergeTree, one row per applied migration.
 _LEDGER_DDL: Final = (
     "CREATE TABLE IF NOT EXISTS schema_migrations "
@@ -78,11 +84,18 @@ def load_migrations(directory: Path = DEFAULT_MIGRATIONS_DIR) -> list[Migration]
         if match is None:
             raise MigrationError(f"{path.name}: migration files are named NNNN_name.sql")
         text = path.read_text()
+        statements = tuple(split_statements(text))
+        for statement in statements:
+            if _ADD_COLUMN.match(statement) and len(_ADD_COLUMN_CLAUSE.findall(statement)) > 1:
+                raise MigrationError(
+                    f"{path.name}: add one column per ALTER statement, so a migration cut "
+                    "off half-way can be applied again"
+                )
         migrations.append(
             Migration(
                 version=int(match.group(1)),
                 name=match.group(2),
-                statements=tuple(split_statements(text)),
+                statements=statements,
                 sha256=hashlib.sha256(text.encode()).hexdigest(),
             )
         )
@@ -119,7 +132,8 @@ def apply_migrations(
                 )
             continue
         for statement in migration.statements:
-            backend.execute(statement)
+            if not _column_exists(backend, statement):
+                backend.execute(statement)
         backend.insert(
             "schema_migrations",
             ("version", "name", "sha256", "applied_at"),
@@ -128,3 +142,12 @@ def apply_migrations(
         applied.append(migration.version)
     present = tuple(version for version in done if version not in applied)
     return MigrationReport(applied=tuple(applied), present=present)
+
+
+def _column_exists(backend: AnalyticsBackend, statement: str) -> bool:
+    """Whether ``statement`` adds a column its table already has (applied before a cut-off)."""
+    match = _ADD_COLUMN.match(statement)
+    if match is None:
+        return False
+    table, column = match.groups()
+    return any(row[0] == column for row in backend.query(f"DESCRIBE TABLE {table}").rows)

@@ -10,7 +10,9 @@ column order of :data:`TABLES`, which is the order of the DDL in
 ``infra/clickhouse/migrations/`` (a test compares them). Times go in as integers:
 ``DateTime`` as epoch seconds (UTC) and ``event_time_ms`` as epoch milliseconds, because
 ClickHouse 18.16 has no ``DateTime64``. Image bytes and dead-letter originals never reach
-the analytics store; only their sizes do.
+the analytics store; only their sizes do. A ``GuardVerdict`` keeps the guard's response
+time and how many alarms the guard reclassified; the corrected classes themselves are the
+``Outcome``'s ``class_name``.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ TABLES: Final[Mapping[str, tuple[str, ...]]] = {
     ),
     "verdicts": (
         *_FRAME, "model_version", "detection_event_id", "guard_id", "decision",
-        "rejected_objects", "missed_items", "note",
+        "rejected_objects", "missed_items", "note", "response_ms", "reclassified_objects",
     ),
     "outcomes": (
         "outcome_id", *_FRAME, "model_version", "object_id", "kind", "class_name", "score",
@@ -175,6 +177,8 @@ def _verdict(record: Record) -> list[tuple[str, Row]]:
                 len(record["rejected_object_ids"]),
                 len(record["missed_items"]),
                 record["note"],
+                record["response_ms"],
+                len(record["class_corrections"]),
             ),
         )
     ]

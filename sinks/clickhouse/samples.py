@@ -9,6 +9,7 @@ alert for alarming frames, over a few checkpoints, lanes, classes and two model 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 import uuid
@@ -19,6 +20,7 @@ from typing import Final, TypedDict, get_args
 from schemas import (
     Alert,
     Box,
+    ClassCorrection,
     DeadLetter,
     DetectedObject,
     Detection,
@@ -46,6 +48,7 @@ START: Final = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 #: One frame every 7 s per generator: 10,000 frames span most of a day, many hourly buckets.
 FRAME_INTERVAL: Final = timedelta(seconds=7)
 _CLASSES: Final[tuple[ObjectClassName, ...]] = get_args(ObjectClassName)
+_MEDIA: Final[tuple[ObjectClassName, ...]] = tuple(c for c in _CLASSES if c != "others")
 #: The events a frame leads to; the analytics topics carry these, rollouts and dead letters.
 _FRAME_EVENTS: Final = ("ScanFrame", "Detection", "GuardVerdict", "Outcome", "Alert")
 
@@ -147,15 +150,30 @@ def _frame_events(index: int, at: datetime, rng: random.Random) -> list[Event]:
     missed = (LabeledBox(class_name="usb", box=_box(rng)),) if rng.random() < 0.05 else ()
     review = timedelta(milliseconds=round(rng.uniform(2_000, 40_000)))  # Avro keeps ms
     reviewed = _FrameFields(**{**common, "event_time": at + review})
+    # Alarms that stand, 5 % of them reclassified (a tablet alarmed as a laptop).
+    corrections = tuple(
+        ClassCorrection(
+            object_id=o.object_id,
+            class_name=rng.choice([c for c in _MEDIA if c != o.class_name]),
+        )
+        for o in objects
+        if o.alarmed and o.object_id not in rejected and rng.random() < 0.05
+    )
+    # The console's page measures the alarm on screen, a part of the review time; every
+    # seventh verdict comes from a simulated guard, which measures nothing.
+    response_ms = None if index % 7 == 0 else round(review.total_seconds() * rng.uniform(200, 900))
     verdict = GuardVerdict(
         event_id=_uuid(rng), model_version=version, detection_event_id=detection.event_id,
         guard_id=f"guard-{index % 5}", decision="confirmed" if alarmed else "cleared",
-        rejected_object_ids=rejected, missed_items=missed, **reviewed,
+        rejected_object_ids=rejected, missed_items=missed, response_ms=response_ms,
+        class_corrections=corrections, **reviewed,
     )  # fmt: skip
     events.append(verdict)
+    corrected = {c.object_id: c.class_name for c in corrections}
     for o in objects:
         kind: OutcomeKindName = "fp" if o.object_id in rejected else "tp"
-        events.append(_outcome(detection, o, kind, verdict, at + review))
+        judged = dataclasses.replace(o, class_name=corrected.get(o.object_id, o.class_name))
+        events.append(_outcome(detection, judged, kind, verdict, at + review))
     for n, item in enumerate(missed):
         missed_object = DetectedObject(
             object_id=f"missed-{n}", class_name=item.class_name, score=0.0, box=item.box,

@@ -144,6 +144,29 @@ ORDER BY time""",
         unit="s",
     ),
     Panel(
+        title="Guard response time",
+        description="Seconds from an alarm shown on a guard's console to that guard's verdict, "
+        "per guard and time bucket: median (p50) and p90.",
+        empty="Each guard's response times appear here once a guard has answered an alarm "
+        "in the console (simulated guards measure none).",
+        sql=f"""SELECT {_BUCKET.format(column="event_time")} AS time, guard_id,
+    quantile(0.5)(assumeNotNull(response_ms)) / 1000 AS p50_s,
+    quantile(0.9)(assumeNotNull(response_ms)) / 1000 AS p90_s
+FROM verdicts FINAL
+WHERE $__timeFilter(event_time) AND isNotNull(response_ms)
+GROUP BY time, guard_id
+ORDER BY time, guard_id""",
+        visualisation="timeseries",
+        columns=(
+            ("time", "time"),
+            ("guard_id", "string"),
+            ("p50_s", "number"),
+            ("p90_s", "number"),
+        ),
+        unit="s",
+        width=24,
+    ),
+    Panel(
         title="Unreviewed alarms",
         description="Alarmed frames no guard has given a verdict on.",
         empty="Alarmed frames still waiting for a guard are counted here.",

@@ -25,7 +25,7 @@ from streams.console.auth import ApiSession, CheckedSession, Services
 from streams.console.exceptions import FrameNotFoundError, PublishError, VerdictError
 from streams.console.overview import run_overview
 from streams.console.review_queue import QueueItem
-from streams.console.verdicts import build_verdict, missed_item
+from streams.console.verdicts import build_verdict, class_correction, missed_item
 
 __all__ = ["item_json", "router"]
 
@@ -46,8 +46,16 @@ class MissedItemIn(BaseModel):
     box: list[float] = Field(min_length=4, max_length=4)
 
 
+class ClassCorrectionIn(BaseModel):
+    """An alarm the guard confirmed as another storage medium (a tablet alarmed as a laptop)."""
+
+    object_id: str = Field(max_length=64)
+    class_name: str = Field(max_length=32)
+
+
 class VerdictIn(BaseModel):
-    """The guard's answer: the alarmed objects cleared and the missed items drawn.
+    """The guard's answer: the alarmed objects cleared, the missed items drawn and the
+    classes corrected.
 
     ``response_ms`` is how long the alarm was on the guard's screen before this answer,
     measured by the page on its monotonic clock (``None`` when the page never showed it,
@@ -56,6 +64,7 @@ class VerdictIn(BaseModel):
 
     rejected_object_ids: list[str] = Field(default_factory=list, max_length=100)
     missed_items: list[MissedItemIn] = Field(default_factory=list, max_length=50)
+    class_corrections: list[ClassCorrectionIn] = Field(default_factory=list, max_length=100)
     response_ms: int | None = Field(default=None, ge=0)
 
 
@@ -124,8 +133,9 @@ def submit_verdict(
 
     404: not in the queue; 409: answered already or not detected yet; 422: the answer does
     not fit the frame; 503: Kafka did not acknowledge (the frame stays in the queue). The
-    guard's response time is logged and answered back, at most the time the console has
-    held the frame (a page cannot have shown an alarm before the console received it).
+    guard's response time goes into the verdict, is logged and answered back, at most the
+    time the console has held the frame (a page cannot have shown an alarm before the
+    console received it).
     """
     try:
         item = services.queue.item(item_id)
@@ -136,6 +146,10 @@ def submit_verdict(
         raise HTTPException(404, str(exc)) from exc
     except VerdictError as exc:
         raise HTTPException(409, str(exc)) from exc
+    response_ms = None
+    if answer.response_ms is not None:
+        held_ms = max(0, int(time.time() * 1000) - item.received_ms)
+        response_ms = min(answer.response_ms, held_ms)
     try:
         missed = [
             missed_item(
@@ -151,6 +165,10 @@ def submit_verdict(
             guard_id=session.guard,
             rejected_object_ids=answer.rejected_object_ids,
             missed_items=missed,
+            class_corrections=[
+                class_correction(c.object_id, c.class_name) for c in answer.class_corrections
+            ],
+            response_ms=response_ms,
         )
         services.publish(verdict)
     except VerdictError as exc:
@@ -161,10 +179,7 @@ def submit_verdict(
         raise HTTPException(503, str(exc)) from exc
     services.queue.record(item_id, verdict)
     services.changes.bump()
-    response_ms = None
-    if answer.response_ms is not None:
-        held_ms = max(0, int(time.time() * 1000) - item.received_ms)
-        response_ms = min(answer.response_ms, held_ms)
+    if response_ms is not None:
         logger.info(
             "frame %s (lane %s) answered by %s (%s) %d ms after the alarm was shown",
             verdict.frame_id, verdict.lane, verdict.guard_id, verdict.decision, response_ms,

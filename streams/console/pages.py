@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from streams.console.auth import LOGIN_COOKIE, SESSION_COOKIE, PageSession, Services
 from streams.console.services import ConsoleServices
 from streams.console.sessions import tokens_match
-from streams.console.verdicts import MISSED_CLASSES
+from streams.console.verdicts import MEDIA_CLASSES
 
 __all__ = ["router"]
 
@@ -94,7 +94,7 @@ def logout(session: PageSession, csrf_token: Annotated[str, Form(max_length=64)]
 @router.get("/", response_class=HTMLResponse)
 def console_page(request: Request, session: PageSession, services: Services) -> Response:
     """The guard's lane: live frame, alarm banner, actions, review queue."""
-    context = {"session": session, "checkpoint": services.checkpoint, "classes": MISSED_CLASSES}
+    context = {"session": session, "checkpoint": services.checkpoint, "classes": MEDIA_CLASSES}
     return templates.TemplateResponse(request, "console.html", context)
 
 

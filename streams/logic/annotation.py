@@ -5,8 +5,12 @@ rejected box as ``others`` (look-alikes must learn not to alarm); a frame with f
 negatives yields one ``fn`` task pre-annotated with the guard's boxes. Both also carry the
 alarms the guard confirmed in that frame, with their classes: a frame labelled with its
 corrections alone would teach a fine-tune that its real media are background, and an
-annotator starts from every object the review knows. Both refer to the image kept in the
-frame store. Task ids are UUIDv5 of frame and reason, so a replay re-sends the same task.
+annotator starts from every object the review knows. A confirmed alarm the guard
+reclassified (a tablet alarmed as a laptop) carries the guard's class, suggested by the
+guard, and makes an ``fp`` task by itself: the detection was wrong in its class, and
+without a task the fine-tune would never see the right one. Both refer to the image kept
+in the frame store. Task ids are UUIDv5 of frame and reason, so a replay re-sends the same
+task.
 """
 
 from __future__ import annotations
@@ -43,10 +47,13 @@ def needs_image(outcomes: Sequence[Outcome]) -> bool:
     return any(o.kind in KEPT_KINDS for o in outcomes)
 
 
-def _pre_annotation(outcome: Outcome, *, model_version: str, guard_id: str) -> PreAnnotation:
+def _pre_annotation(
+    outcome: Outcome, *, model_version: str, guard_id: str, reclassified: bool
+) -> PreAnnotation:
     """A missed item as the guard drew it; an alarm as the detector's box, relabelled
-    ``others`` when the guard rejected it, with its predicted class when confirmed."""
-    if outcome.kind == "fn":
+    ``others`` when the guard rejected it, with its class when confirmed: the guard's when
+    ``reclassified`` (then the guard suggested it), else the predicted one."""
+    if outcome.kind == "fn" or reclassified:
         return PreAnnotation(
             class_name=outcome.class_name, box=outcome.box, source="guard", source_id=guard_id
         )
@@ -68,13 +75,19 @@ def build_annotation_tasks(
     image: ImageLink,
 ) -> list[AnnotationTask]:
     """At most two tasks (``fp`` then ``fn``) for one reviewed frame with mistakes, each
-    with the frame's confirmed alarms after its own corrections."""
+    with the frame's confirmed alarms after its own corrections.
+
+    The outcomes are :func:`~streams.logic.outcomes.match_outcomes` of ``detection`` and
+    ``verdict``: a true positive whose class differs from the detector's was reclassified.
+    """
     tasks: list[AnnotationTask] = []
     reasons: tuple[TaskReasonName, ...] = ("fp", "fn")
+    predicted = {obj.object_id: obj.class_name for obj in detection.objects}
     confirmed = [o for o in outcomes if o.kind == "tp"]
+    reclassified = {o.object_id for o in confirmed if o.class_name != predicted.get(o.object_id)}
     for reason in reasons:
         wrong = [o for o in outcomes if o.kind == reason]
-        if not wrong:
+        if not wrong and not (reason == "fp" and reclassified):
             continue
         tid = task_id(
             checkpoint=detection.checkpoint,
@@ -94,7 +107,10 @@ def build_annotation_tasks(
                 image=image,
                 pre_annotations=tuple(
                     _pre_annotation(
-                        o, model_version=detection.model_version, guard_id=verdict.guard_id
+                        o,
+                        model_version=detection.model_version,
+                        guard_id=verdict.guard_id,
+                        reclassified=o.object_id in reclassified,
                     )
                     for o in wrong + confirmed
                 ),

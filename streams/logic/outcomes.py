@@ -5,7 +5,11 @@ The rules, from the guard's point of view:
 
 * an alarmed object the guard rejected (``rejected_object_ids``), or every alarmed object
   when the guard cleared the frame, is a false positive (``fp``);
-* any other alarmed object of a confirmed frame is a true positive (``tp``);
+* any other alarmed object of a confirmed frame is a true positive (``tp``); its class is
+  the guard's when the verdict corrects it (``class_corrections``: the alarm was right, its
+  class wrong), else the detector's. A correction of a rejected or non-alarmed object, or
+  to a class that is no storage medium, is ignored: a rejection is said with
+  ``rejected_object_ids``, and the console never sends one;
 * each item the guard marked as missed is a false negative (``fn``, object id
   ``missed-<n>``); when a sub-threshold detection overlaps it (IoU at or above
   ``min_iou``) the outcome carries that detection's score, so analytics can tell "seen but
@@ -13,6 +17,8 @@ The rules, from the guard's point of view:
 * with no verdict in time, every alarmed object is ``unreviewed``.
 
 Non-alarmed detections that no missed item matches are not outcomes: nobody saw them.
+An outcome's ``class_name`` is therefore what the review says the object is; the detector's
+own class stays in the ``Detection`` (``detections`` in the analytics).
 Outcome ids come from :func:`schemas.outcome_id` and the event id equals the outcome id,
 so replaying the same two events yields byte-identical outcomes.
 """
@@ -22,6 +28,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
+from leakguard.classes import CLASS_IDS, is_storage_medium
 from schemas.events import (
     Box,
     DetectedObject,
@@ -108,6 +115,15 @@ def _outcome(
     )
 
 
+def _corrected_classes(verdict: GuardVerdict) -> dict[str, ObjectClassName]:
+    """The guard's class per object id, from the verdict's storage-media corrections."""
+    return {
+        c.object_id: c.class_name
+        for c in verdict.class_corrections
+        if is_storage_medium(CLASS_IDS[c.class_name])
+    }
+
+
 def _best_match(box: Box, candidates: list[DetectedObject], min_iou: float) -> int | None:
     """Index of the candidate overlapping ``box`` most, if any reaches ``min_iou``."""
     best, best_iou = None, min_iou
@@ -125,11 +141,16 @@ def match_outcomes(
     missed items in verdict order. Each sub-threshold detection matches at most one miss."""
     rejected = set(verdict.rejected_object_ids)
     cleared = verdict.decision == "cleared"
+    corrected = _corrected_classes(verdict)
     outcomes: list[Outcome] = []
     for obj in detection.objects:
         if not obj.alarmed:
             continue
         kind: OutcomeKindName = "fp" if cleared or obj.object_id in rejected else "tp"
+        # A rejected alarm keeps the detector's class: it says what was wrongly alarmed on.
+        class_name = (
+            corrected.get(obj.object_id, obj.class_name) if kind == "tp" else obj.class_name
+        )
         outcomes.append(
             _outcome(
                 detection,
@@ -137,7 +158,7 @@ def match_outcomes(
                 kind=kind,
                 obj=obj,
                 box=obj.box,
-                class_name=obj.class_name,
+                class_name=class_name,
                 score=None,
                 verdict=verdict,
                 event_time=verdict.event_time,

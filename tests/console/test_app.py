@@ -22,6 +22,7 @@ def _alarm(console: Console, frame_id: str = "f1", *, lane: str = "1") -> int:
 VERDICT = {
     "rejected_object_ids": ["o2"],
     "missed_items": [{"class_name": "usb_pen", "box": [100, 70, 130, 110]}],
+    "class_corrections": [{"object_id": "o1", "class_name": "tablet"}],
 }
 
 
@@ -127,7 +128,9 @@ def test_a_verdict_carries_the_corrections_and_the_signed_in_guard(console: Cons
     assert [(m.class_name, m.box.x1, m.box.y2) for m in verdict.missed_items] == [
         ("usb_pen", 100, 110)
     ]
+    assert [(c.object_id, c.class_name) for c in verdict.class_corrections] == [("o1", "tablet")]
     assert verdict.decision == "confirmed"
+    assert verdict.response_ms is None
     assert console.services.queue.pending(["1"]) == []
     again = console.client.post(
         f"/api/frames/{item_id}/verdict", json=VERDICT, headers={"X-CSRF-Token": csrf}
@@ -155,7 +158,8 @@ def test_the_response_time_is_at_most_how_long_the_console_held_the_frame(
     assert isinstance(held, int)
     assert 200 <= held < 60_000
     assert answer(third, None) is None
-    assert len(console.published.verdicts) == 3
+    # The verdict on Kafka carries what was answered back, for the analytics.
+    assert [v.response_ms for v in console.published.verdicts] == [150, held, None]
 
 
 def test_a_negative_response_time_is_refused(console: Console) -> None:
@@ -191,6 +195,31 @@ def test_an_answer_that_does_not_fit_the_frame_is_refused_and_the_frame_stays(
     )
     assert answer.status_code == 422
     assert "outside" in answer.json()["detail"]
+    assert len(console.services.queue.pending(["1"])) == 1
+
+
+@pytest.mark.parametrize(
+    ("correction", "reason"),
+    [
+        ({"object_id": "o2", "class_name": "tablet"}, "no alarm left standing"),
+        ({"object_id": "o3", "class_name": "tablet"}, "no alarm left standing"),
+        ({"object_id": "o1", "class_name": "others"}, "must be one of"),
+        ({"object_id": "o1", "class_name": "phone"}, "already"),
+    ],
+)
+def test_a_class_correction_that_does_not_fit_the_frame_is_refused(
+    console: Console, correction: dict[str, str], reason: str
+) -> None:
+    item_id = _alarm(console)
+    csrf = sign_in(console.client)
+    answer = console.client.post(
+        f"/api/frames/{item_id}/verdict",
+        json={**VERDICT, "class_corrections": [correction]},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert answer.status_code == 422
+    assert reason in answer.json()["detail"]
+    assert console.published.verdicts == []
     assert len(console.services.queue.pending(["1"])) == 1
 
 

@@ -10,6 +10,7 @@ is said in words, not only in red.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from schemas import GuardVerdict
+from schemas import ClassCorrection, GuardVerdict
 from schemas.events import DetectedObject, Detection, ScanFrame
 from tests.console.browser import CODEC, browser, console_url, produce, sign_in, wait_for_alarm
 from tests.console.helpers import detected
@@ -211,6 +212,56 @@ def test_a_guard_answers_alarms_with_the_keyboard_alone(
     assert (two.decision, two.rejected_object_ids) == ("cleared", ("a-hdd",))
     assert {one.guard_id, two.guard_id} == {"ana"}
     assert one.detection_event_id == first[1].event_id
+
+
+def test_a_guard_corrects_an_alarms_class_with_the_keyboard(
+    browser: Browser, console_url: str, stream_topics: StreamTopics
+) -> None:
+    """Issue #18: the detector calls the phone a laptop; the guard says phone (R 1, P, Enter),
+    tries the pen as a laptop and takes it back (R 2, L, Esc), clears the pen (2) and sends
+    (Enter): the verdict confirms the phone as a phone."""
+    page = _guard(browser, console_url)
+    frame, detection = _scene(8, 1, {"phone": 0.86, "usb_pen": 0.71})
+    objects = tuple(
+        dataclasses.replace(o, class_name="laptop") if o.object_id == "a-phone" else o
+        for o in detection.objects
+    )
+    produce(stream_topics, (frame, dataclasses.replace(detection, objects=objects)))
+    wait_for_alarm(page, frame.frame_id)
+    rows = page.locator("#objects li")
+    expect(rows).to_have_count(2)
+    expect(page.locator("#objects select.class-pick")).to_have_count(2)
+
+    for key in ("r", "1"):
+        page.keyboard.press(key)
+    expect(page.locator('select[aria-label="Class of alarm 1"]')).to_be_focused()
+    page.keyboard.press("p")
+    page.keyboard.press("Enter")  # keeps the class, does not send
+    expect(rows.nth(0)).to_contain_text("⚠ phone (detected laptop 86%)")
+    expect(page.locator("#status")).not_to_contain_text("sent")
+    expect(page.locator("#overlay g.alarmed text").nth(0)).to_have_text(
+        "⚠ 1 phone (detected laptop 86%)"
+    )
+    for key in ("r", "2", "l"):
+        page.keyboard.press(key)
+    expect(rows.nth(1)).to_contain_text("laptop (detected usb_pen 71%)")
+    page.keyboard.press("Escape")  # not a laptop after all
+    expect(rows.nth(1)).to_contain_text("⚠ usb_pen 71%")
+    assert page.evaluate(_LOW_CONTRAST_JS) == []
+
+    with page.expect_response(lambda r: r.url.endswith("/verdict")) as sent:
+        page.keyboard.press("2")  # the pen is a false alarm ...
+        page.keyboard.press("Enter")  # ... the phone stands, as a phone
+    assert sent.value.json()["decision"] == "confirmed"
+    (message,) = consume(
+        stream_topics.bootstrap, stream_topics.names.verdicts, until=lambda m: len(m) >= 1,
+        timeout_s=30,
+    )  # fmt: skip
+    verdict = CODEC.decode(message.value(), GuardVerdict)
+    assert verdict.frame_id == frame.frame_id
+    assert verdict.rejected_object_ids == ("a-usb_pen",)
+    assert verdict.class_corrections == (ClassCorrection(object_id="a-phone", class_name="phone"),)
+    assert verdict.response_ms is not None
 
 
 def test_zoom_and_pan_keep_every_box_on_its_pixels(

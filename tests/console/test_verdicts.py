@@ -6,7 +6,7 @@ import pytest
 
 from schemas.events import Box
 from streams.console.exceptions import VerdictError
-from streams.console.verdicts import build_verdict, missed_item
+from streams.console.verdicts import build_verdict, class_correction, missed_item
 from streams.logic.outcomes import match_outcomes
 from tests.console.helpers import HEIGHT, WIDTH, two_alarms
 
@@ -31,6 +31,8 @@ def test_the_verdict_names_the_frame_detection_model_and_guard() -> None:
     assert verdict.decision == "confirmed"
     assert verdict.rejected_object_ids == ()
     assert verdict.missed_items == ()
+    assert verdict.class_corrections == ()
+    assert verdict.response_ms is None
 
 
 def test_confirm_makes_every_alarm_a_true_positive() -> None:
@@ -89,3 +91,49 @@ def test_a_missed_item_outside_the_image_or_of_no_medium_class_is_refused(
 ) -> None:
     with pytest.raises(VerdictError, match=reason):
         missed_item(class_name, box, image_width=WIDTH, image_height=HEIGHT)
+
+
+def test_a_corrected_class_stays_a_true_positive_of_the_guards_class() -> None:
+    detection = two_alarms("f1")
+    tablet = class_correction("o1", "tablet")
+    verdict = build_verdict(
+        detection, guard_id="ana", rejected_object_ids=["o2"], class_corrections=[tablet]
+    )
+    assert verdict.class_corrections == (tablet,)
+    assert verdict.decision == "confirmed"
+    outcomes = {o.object_id: (o.kind, o.class_name) for o in match_outcomes(detection, verdict)}
+    assert outcomes == {"o1": ("tp", "tablet"), "o2": ("fp", "usb")}
+
+
+@pytest.mark.parametrize(
+    ("rejected", "corrections", "reason"),
+    [
+        (["o2"], [("o2", "tablet")], "no alarm left standing"),
+        ([], [("o3", "tablet")], "no alarm left standing"),
+        ([], [("o9", "tablet")], "no alarm left standing"),
+        ([], [("o1", "tablet"), ("o1", "laptop")], "corrected twice"),
+        ([], [("o1", "phone")], "is a phone already"),
+    ],
+)
+def test_a_correction_of_what_is_no_standing_alarm_or_no_change_is_refused(
+    rejected: list[str], corrections: list[tuple[str, str]], reason: str
+) -> None:
+    with pytest.raises(VerdictError, match=reason):
+        build_verdict(
+            two_alarms("f1"),
+            guard_id="ana",
+            rejected_object_ids=rejected,
+            class_corrections=[class_correction(o, c) for o, c in corrections],
+        )
+
+
+@pytest.mark.parametrize("class_name", ["others", "pizza", ""])
+def test_an_alarm_is_corrected_to_a_storage_medium_only(class_name: str) -> None:
+    with pytest.raises(VerdictError, match="must be one of"):
+        class_correction("o1", class_name)
+
+
+def test_the_response_time_travels_with_the_verdict() -> None:
+    assert build_verdict(two_alarms("f1"), guard_id="ana", response_ms=2140).response_ms == 2140
+    with pytest.raises(VerdictError, match="negative"):
+        build_verdict(two_alarms("f1"), guard_id="ana", response_ms=-1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import uuid
 from datetime import timedelta
@@ -11,14 +12,17 @@ from pathlib import Path
 import pytest
 
 from detector.training.dataset import CocoDetectionDirectory
-from retrain.annotation.auto_label import CORRECTIONS_ONLY, REVIEWED_OBJECTS
+from leakguard.classes import CLASS_IDS
+from retrain.annotation.auto_label import CORRECTIONS_ONLY, REVIEWED_OBJECTS, auto_annotation
 from retrain.cycle import RetrainConfig, Retrainer
 from retrain.exceptions import TrainingSetError
 from retrain.registry import Registry
 from retrain.trainset import TrainingSetStore
-from schemas.events import Box, LabeledBox, now_ms
+from schemas.events import Box, ImageLink, LabeledBox, now_ms
+from streams.logic.annotation import build_annotation_tasks
+from streams.logic.outcomes import match_outcomes
 from tests.retrain.retrain_helpers import annotation
-from tests.streams.helpers import png
+from tests.streams.helpers import detection, labeled, obj, png, verdict
 
 
 def test_frames_accrue_once_and_freeze_into_a_coco_set_with_provenance(tmp_path: Path) -> None:
@@ -87,6 +91,43 @@ def test_auto_labels_of_a_frames_fp_and_fn_tasks_add_up(tmp_path: Path) -> None:
     assert store.add(full, image)
     (record,) = store.pending().values()
     assert [o["class_id"] for o in record["objects"]] == [4]
+
+
+def test_a_class_the_guard_corrected_is_what_the_fine_tune_learns(tmp_path: Path) -> None:
+    """Issue #18: a tablet alarmed as a laptop and confirmed as a tablet reaches the training
+    set as a tablet, through the cloud worker's tasks and their auto-labels."""
+    image = png(128, 128, seed=3)
+    link = ImageLink(uri="file:///store/cp/1/f.png", sha256=hashlib.sha256(image).hexdigest())
+    det = detection(
+        obj("o0", (10, 10, 50, 40), class_name="laptop"),
+        obj("o1", (60, 10, 80, 30)),
+        obj("o2", (10, 60, 40, 90), class_name="hdd"),
+    )
+    ver = verdict(
+        det,
+        rejected=("o2",),
+        missed=(labeled((90, 90, 110, 110), "sdcard"),),
+        corrected=(("o0", "tablet"),),
+    )
+    tasks = build_annotation_tasks(det, ver, match_outcomes(det, ver), image=link)
+    assert [t.reason for t in tasks] == ["fp", "fn"]
+    store = TrainingSetStore(tmp_path / "sets")
+    for task in tasks:
+        assert store.add(auto_annotation(task), image)
+    (record,) = store.pending().values()
+    by_box = {tuple(o["box"]): o["class_id"] for o in record["objects"]}
+    assert by_box == {
+        (10, 10, 50, 40): CLASS_IDS["tablet"],
+        (60, 10, 80, 30): CLASS_IDS["phone"],
+        (10, 60, 40, 90): CLASS_IDS["others"],
+        (90, 90, 110, 110): CLASS_IDS["sdcard"],
+    }
+    frozen = store.freeze()
+    split = frozen.holdout_dir if frozen.holdout_images else frozen.train_dir
+    coco = json.loads((split / "annotations.json").read_text())
+    categories = sorted(a["category_id"] for a in coco["annotations"])
+    assert categories == sorted(by_box.values())
+    assert CLASS_IDS["laptop"] not in categories
 
 
 def test_bad_images_and_boxes_are_refused(tmp_path: Path) -> None:

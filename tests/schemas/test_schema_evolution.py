@@ -4,17 +4,26 @@ a field added with a default keeps old data readable, removing one without a def
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from schemas import Codec, DeadLetter, IncompatibleSchemaError
+from schemas import (
+    ClassCorrection,
+    Codec,
+    DeadLetter,
+    GuardVerdict,
+    IncompatibleSchemaError,
+    LabeledBox,
+)
 from schemas.compat import check_compatible, find_incompatibilities
 from schemas.convert import to_record
-from schemas.events import now_ms
+from schemas.events import Box, now_ms
 from schemas.store import AVSC_DIR, EVENT_NAMES, HISTORY_DIR, SchemaStore, default_store
 
 
@@ -38,6 +47,41 @@ def test_every_release_holds_every_event() -> None:
     for version in default_store().versions():
         files = sorted(p.stem for p in (HISTORY_DIR / version).glob("*.avsc"))
         assert files == sorted(EVENT_NAMES), version
+
+
+def _release_codec(version: str) -> Codec:
+    """A codec whose current schemas are release ``version``: a consumer not yet upgraded."""
+    store = default_store()
+    release = [schema for schema in store.released if schema.version == version]
+    return Codec(store=SchemaStore(release, store.released))
+
+
+def test_v1_and_v2_guard_verdicts_read_each_other() -> None:
+    """v2 adds the response time and class corrections: v1 verdicts still decode (with the
+    defaults), and a v1 consumer reads a v2 verdict without the new fields."""
+    v1 = _release_codec("v1")
+    verdict = GuardVerdict(
+        checkpoint="hq",
+        lane="1",
+        frame_id="f1",
+        model_version="m1",
+        detection_event_id=uuid.uuid4(),
+        guard_id="ana",
+        decision="confirmed",
+        rejected_object_ids=("o2",),
+        missed_items=(LabeledBox(class_name="usb", box=Box(x1=1, y1=2, x2=30, y2=40)),),
+        response_ms=2140,
+        class_corrections=(ClassCorrection(object_id="o1", class_name="tablet"),),
+    )
+    old_data = v1.encode_record("GuardVerdict", to_record(verdict))
+    assert Codec().decode(old_data, GuardVerdict) == dataclasses.replace(
+        verdict, response_ms=None, class_corrections=()
+    )
+    read_by_v1 = v1.decode_record(Codec().encode(verdict), "GuardVerdict")
+    assert "response_ms" not in read_by_v1
+    assert "class_corrections" not in read_by_v1
+    assert read_by_v1["rejected_object_ids"] == ["o2"]
+    assert read_by_v1["missed_items"][0]["class_name"] == "usb"
 
 
 def _letter() -> DeadLetter:
@@ -94,7 +138,9 @@ def test_added_field_without_default_is_incompatible(tmp_path: Path) -> None:
 
     new_store = _edited_store(tmp_path, "DeadLetter", add_required)
     problems = find_incompatibilities(new_store, mode="backward")
-    assert [(p.reader, p.writer) for p in problems] == [("DeadLetter (current)", "DeadLetter (v1)")]
+    assert [(p.reader, p.writer) for p in problems] == [
+        ("DeadLetter (current)", f"DeadLetter ({version})") for version in new_store.versions()
+    ]
     assert "site" in str(problems[0])
 
 

@@ -32,6 +32,27 @@ def test_migrations_apply_once_and_tables_match_the_row_mapping(
         assert backend.query(f"SELECT count() FROM {view}").rows == [(0,)]
 
 
+def test_a_migration_cut_off_after_adding_a_column_is_applied_again(
+    backend: AnalyticsBackend,
+) -> None:
+    """ClickHouse 18.16 has no ``ADD COLUMN IF NOT EXISTS``: the runner skips a column the
+    table has already, so a migration that died before its ledger row runs again cleanly."""
+    migrations = load_migrations()
+    adds_columns = next(m for m in migrations if m.statements[0].startswith("ALTER TABLE"))
+    apply_migrations(backend, migrations[: adds_columns.version - 1])
+    backend.execute(adds_columns.statements[0])  # cut off here, nothing recorded
+    report = apply_migrations(backend, migrations)
+    assert adds_columns.version in report.applied
+    described = backend.query("DESCRIBE TABLE verdicts")
+    assert tuple(row[0] for row in described.rows) == TABLES["verdicts"]
+
+
+def test_a_migration_adding_two_columns_in_one_statement_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "0001_two.sql").write_text("ALTER TABLE t ADD COLUMN a UInt8, ADD COLUMN b UInt8")
+    with pytest.raises(MigrationError, match="one column per ALTER"):
+        load_migrations(tmp_path)
+
+
 def test_a_changed_applied_migration_is_refused(
     chdb_backend: AnalyticsBackend, tmp_path: Path
 ) -> None:

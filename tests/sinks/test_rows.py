@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from schemas import Codec, ScanFrame
+from schemas import ClassCorrection, Codec, GuardVerdict, ScanFrame
 from schemas.examples import example_detection, example_scan_frame
 from sinks.clickhouse.backend import AnalyticsBackend
 from sinks.clickhouse.migrations import apply_migrations
@@ -78,6 +78,30 @@ def test_records_with_and_without_logical_types_give_the_same_rows() -> None:
         assert rows_of(name, plain) == rows_of(name, _record(event))
 
 
+def test_a_verdict_row_keeps_the_response_time_and_the_reclassified_count() -> None:
+    detection = example_detection(objects=4)
+    verdict = GuardVerdict(
+        checkpoint=detection.checkpoint,
+        lane=detection.lane,
+        frame_id=detection.frame_id,
+        model_version=detection.model_version,
+        detection_event_id=detection.event_id,
+        guard_id="ana",
+        decision="confirmed",
+        rejected_object_ids=("o3",),
+        response_ms=2140,
+        class_corrections=(ClassCorrection(object_id="o1", class_name="tablet"),),
+    )
+    (table, row), *_ = rows_of("GuardVerdict", _record(verdict))
+    mapped = _as_dict(table, row)
+    assert (table, mapped["guard_id"], mapped["rejected_objects"]) == ("verdicts", "ana", 1)
+    assert (mapped["response_ms"], mapped["reclassified_objects"]) == (2140, 1)
+    # A verdict without them (a simulated guard, or v1 data read as v2) maps to NULL and 0.
+    plain = dataclasses.replace(verdict, response_ms=None, class_corrections=())
+    mapped = _as_dict(*rows_of("GuardVerdict", _record(plain))[0])
+    assert (mapped["response_ms"], mapped["reclassified_objects"]) == (None, 0)
+
+
 def test_sample_events_round_trip_exactly() -> None:
     """Sample times are whole milliseconds, so a test may build its expectations from the
     events themselves (``to_record``) instead of through the codec."""
@@ -98,7 +122,8 @@ def test_rows_land_typed_and_deduplicated_on_each_engine(backend: AnalyticsBacke
     apply_migrations(backend)
     batches: defaultdict[str, list[Row]] = defaultdict(list)
     expected: Counter[str] = Counter()
-    for event in sample_events(frames=300):
+    events = list(sample_events(frames=300))
+    for event in events:
         for table, row in rows_of(type(event).__name__, _record(event)):
             batches[table].append(row)
             expected[table] += 1
@@ -118,6 +143,16 @@ def test_rows_land_typed_and_deduplicated_on_each_engine(backend: AnalyticsBacke
     assert isinstance(score, float)
     assert guard is None
     assert review is None
+    verdicts = [e for e in events if isinstance(e, GuardVerdict)]
+    timed = backend.query(
+        "SELECT countIf(isNull(response_ms)), sum(assumeNotNull(response_ms)), "
+        "sum(reclassified_objects) FROM verdicts FINAL"
+    )
+    assert timed.rows[0] == (
+        sum(v.response_ms is None for v in verdicts),
+        sum(v.response_ms or 0 for v in verdicts),
+        sum(len(v.class_corrections) for v in verdicts),
+    )
     targets = backend.query("SELECT targets, metric_names FROM model_updates FINAL LIMIT 1")
     assert targets.rows[0] == (["hq-north/1"], ["map_50", "recall_storage_media"])
 

@@ -8,7 +8,15 @@ from datetime import timedelta
 import numpy as np
 from PIL import Image
 
-from schemas.events import Box, DetectedObject, Detection, GuardVerdict, LabeledBox, now_ms
+from schemas.events import (
+    Box,
+    ClassCorrection,
+    DetectedObject,
+    Detection,
+    GuardVerdict,
+    LabeledBox,
+    now_ms,
+)
 
 
 def png(width: int = 128, height: int = 128, *, seed: int = 0) -> bytes:
@@ -62,8 +70,10 @@ def verdict(
     decision: str = "confirmed",
     rejected: tuple[str, ...] = (),
     missed: tuple[LabeledBox, ...] = (),
+    corrected: tuple[tuple[str, str], ...] = (),
     after_s: float = 3.0,
 ) -> GuardVerdict:
+    """The verdict of guard ``g7`` on ``det``; ``corrected`` holds (object id, class) pairs."""
     return GuardVerdict(
         event_time=det.event_time + timedelta(seconds=after_s),
         checkpoint=det.checkpoint,
@@ -75,6 +85,10 @@ def verdict(
         decision=decision,  # type: ignore[arg-type]
         rejected_object_ids=rejected,
         missed_items=missed,
+        class_corrections=tuple(
+            ClassCorrection(object_id=object_id, class_name=class_name)  # type: ignore[arg-type]
+            for object_id, class_name in corrected
+        ),
     )
 
 

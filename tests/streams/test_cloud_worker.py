@@ -1,7 +1,7 @@
 """The cloud worker for real: scripted detections and verdicts, in a shuffled order, through
 a ``leakguard worker --role cloud`` subprocess on the real broker; the expected TP / FP / FN
-/ unreviewed outcomes, alerts, annotation tasks and kept images come out, and replays and a
-late verdict add nothing."""
+/ unreviewed outcomes, alerts, annotation tasks and kept images come out (a reclassified
+alarm with the guard's class), and replays and a late verdict add nothing."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ UNREVIEWED_AFTER_S = 8
 
 
 def _script(group: str) -> tuple[list[Detection | GuardVerdict], set[tuple[str, str, str]]]:
-    """Events of four frames (detection first) and the outcomes they must give."""
+    """Events of five frames (detection first) and the outcomes they must give."""
     f1 = detection(obj("o0", (0, 0, 10, 10)), obj("o1", (20, 20, 40, 40)), frame_id=f"f1{group}")
     f2 = detection(
         obj("o0", (0, 0, 10, 10)),
@@ -33,6 +33,7 @@ def _script(group: str) -> tuple[list[Detection | GuardVerdict], set[tuple[str, 
     )
     f3 = detection(obj("o0", (0, 0, 10, 10)), frame_id=f"f3{group}")
     f4 = detection(obj("o0", (5, 5, 9, 9)), frame_id=f"f4{group}")
+    f5 = detection(obj("o0", (0, 0, 12, 12), class_name="laptop"), frame_id=f"f5{group}")
     events: list[Detection | GuardVerdict] = [
         f1,
         verdict(f1, rejected=("o1",)),
@@ -41,6 +42,8 @@ def _script(group: str) -> tuple[list[Detection | GuardVerdict], set[tuple[str, 
         f3,
         f4,
         verdict(f4, decision="cleared"),
+        f5,
+        verdict(f5, corrected=(("o0", "tablet"),)),
     ]
     expected = {
         (f"f1{group}", "o0", "tp"),
@@ -49,6 +52,7 @@ def _script(group: str) -> tuple[list[Detection | GuardVerdict], set[tuple[str, 
         (f"f2{group}", "missed-0", "fn"),
         (f"f3{group}", "o0", "unreviewed"),
         (f"f4{group}", "o0", "fp"),
+        (f"f5{group}", "o0", "tp"),
     }
     return events, expected
 
@@ -70,7 +74,7 @@ def test_scripted_verdicts_give_the_expected_outcomes(
     codec = Codec()
     names = stream_topics.names
     store = FrameStore(str(tmp_path / "fs"))
-    for frame_id in (f"f{i}{g}" for i in range(1, 5) for g in "abc"):
+    for frame_id in (f"f{i}{g}" for i in range(1, 6) for g in "abc"):
         store.stage(png(16, 16, seed=len(frame_id)), checkpoint="cp", lane="1", frame_id=frame_id)
     workers.start(
         "cloud",
@@ -116,19 +120,27 @@ def test_scripted_verdicts_give_the_expected_outcomes(
     assert {o.score for o in got if o.kind == "fn"} == {0.3}
     assert {o.guard_id for o in got if o.kind == "unreviewed"} == {None}
     assert len({o.outcome_id for o in got}) == len(got)
+    assert {o.class_name for o in got if o.frame_id[:2] == "f5"} == {"tablet"}
 
     alerts = consume(
-        stream_topics.bootstrap, names.alerts, until=lambda g: len(g) >= 6, timeout_s=10
+        stream_topics.bootstrap, names.alerts, until=lambda g: len(g) >= 9, timeout_s=10
     )
     frames = sorted(codec.decode(m.value(), Alert).frame_id for m in alerts)
-    assert frames == ["f1a", "f1b", "f1c", "f2a", "f2b", "f2c"]
+    assert frames == sorted(f"f{i}{g}" for i in (1, 2, 5) for g in "abc")
     tasks = consume(
-        stream_topics.bootstrap, names.annotation_tasks, until=lambda g: len(g) >= 9, timeout_s=10
+        stream_topics.bootstrap, names.annotation_tasks, until=lambda g: len(g) >= 12, timeout_s=10
     )
     decoded = [codec.decode(m.value(), AnnotationTask) for m in tasks]
     assert sorted((t.frame_id[:2], t.reason) for t in decoded) == sorted(
-        [("f1", "fp"), ("f2", "fn"), ("f4", "fp")] * 3
+        [("f1", "fp"), ("f2", "fn"), ("f4", "fp"), ("f5", "fp")] * 3
     )
+    reclassified = {
+        (p.class_name, p.source)
+        for t in decoded
+        if t.frame_id[:2] == "f5"
+        for p in t.pre_annotations
+    }
+    assert reclassified == {("tablet", "guard")}
     assert all(store.get(t.image) for t in decoded)  # the kept image, verified
     kept = sorted(p.name.split(".")[0] for p in (tmp_path / "fs" / "kept").rglob("*.png"))
-    assert kept == sorted(f"f{i}{g}" for i in (1, 2, 4) for g in "abc")
+    assert kept == sorted(f"f{i}{g}" for i in (1, 2, 4, 5) for g in "abc")

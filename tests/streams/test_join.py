@@ -50,3 +50,15 @@ def test_deadline_makes_unreviewed_and_late_verdicts_are_ignored() -> None:
     assert orphan is not None
     assert on_tick(orphan, now=500.0, codec=CODEC, **options).note == "none"
     assert on_tick(orphan, now=1000.0, codec=CODEC, **options).state is None
+
+
+def test_a_stored_verdict_keeps_its_class_correction() -> None:
+    """The verdict waits in the table as bytes: its v2 fields survive the round trip."""
+    det = detection(obj("o0", (0, 0, 10, 10), class_name="laptop"), obj("o1", (20, 20, 30, 30)))
+    ver = verdict(det, rejected=("o1",), corrected=(("o0", "tablet"),))
+    step = on_event(None, ver, CODEC.encode(ver), now=1.0, codec=CODEC)
+    step = on_event(step.state, det, CODEC.encode(det), now=2.0, codec=CODEC)
+    assert step.resolution is not None
+    assert step.resolution.verdict == ver
+    outcomes = step.resolution.outcomes
+    assert [(o.kind, o.class_name) for o in outcomes] == [("tp", "tablet"), ("fp", "phone")]

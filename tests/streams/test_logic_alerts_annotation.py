@@ -58,3 +58,44 @@ def test_all_correct_frames_need_the_image_but_no_task() -> None:
     assert needs_image(outcomes)
     assert build_annotation_tasks(det, ver, outcomes, image=LINK) == []
     assert not needs_image(unreviewed_outcomes(det, event_time=now_ms()))
+
+
+def test_a_reclassified_alarm_makes_an_fp_task_with_the_guards_class() -> None:
+    det = detection(obj("o0", (0, 0, 10, 10), class_name="laptop"), obj("o1", (20, 20, 30, 30)))
+    ver = verdict(det, corrected=(("o0", "tablet"),))
+    (task,) = build_annotation_tasks(det, ver, match_outcomes(det, ver), image=LINK)
+    assert task.reason == "fp"
+    assert [(p.class_name, p.subtype, p.source, p.source_id) for p in task.pre_annotations] == [
+        ("tablet", None, "guard", "g7"),
+        ("phone", None, "detector", "m1"),
+    ]
+
+
+def test_every_task_of_a_frame_carries_the_corrected_class() -> None:
+    det = detection(
+        obj("o0", (0, 0, 10, 10), class_name="laptop"),
+        obj("o1", (20, 20, 30, 30)),
+        obj("o2", (40, 40, 50, 50), class_name="hdd"),
+    )
+    ver = verdict(
+        det,
+        rejected=("o2",),
+        missed=(labeled((60, 60, 70, 70), "sdcard"),),
+        corrected=(("o0", "tablet"),),
+    )
+    outcomes = match_outcomes(det, ver)
+    fp, fn = build_annotation_tasks(det, ver, outcomes, image=LINK)
+    assert [(p.class_name, p.source) for p in fp.pre_annotations] == [
+        ("others", "detector"),
+        ("tablet", "guard"),
+        ("phone", "detector"),
+    ]
+    assert [(p.class_name, p.source) for p in fn.pre_annotations] == [
+        ("sdcard", "guard"),
+        ("tablet", "guard"),
+        ("phone", "detector"),
+    ]
+    # The control centre hears of the alarm as before: the guard confirmed media.
+    alert = build_alert(det, ver, outcomes)
+    assert alert is not None
+    assert [item.object_id for item in alert.items] == ["o0", "o1"]

@@ -65,3 +65,38 @@ def test_unreviewed_covers_alarmed_objects_only() -> None:
     assert [(o.object_id, o.kind, o.guard_id) for o in outcomes] == [("o0", "unreviewed", None)]
     assert outcomes == unreviewed_outcomes(det, event_time=when)
     assert match_outcomes(detection(), verdict(detection(), decision="cleared")) == []
+
+
+def test_a_reclassified_alarm_is_a_true_positive_of_the_guards_class() -> None:
+    det = detection(
+        obj("o0", (0, 0, 10, 10), class_name="laptop"),
+        obj("o1", (20, 20, 40, 40)),
+        obj("o2", (50, 50, 70, 70), alarmed=False, score=0.3),
+    )
+    plain = match_outcomes(det, verdict(det, rejected=("o1",)))
+    corrected = match_outcomes(det, verdict(det, rejected=("o1",), corrected=(("o0", "tablet"),)))
+    assert [(o.object_id, o.kind, o.class_name) for o in corrected] == [
+        ("o0", "tp", "tablet"),
+        ("o1", "fp", "phone"),
+    ]
+    # The same object and kind: the same outcome id, so a replay still deduplicates.
+    assert [o.outcome_id for o in corrected] == [o.outcome_id for o in plain]
+
+
+def test_corrections_of_no_confirmed_alarm_or_to_no_medium_are_ignored() -> None:
+    det = detection(
+        obj("o0", (0, 0, 10, 10), class_name="laptop"),
+        obj("o1", (20, 20, 40, 40)),
+        obj("o2", (50, 50, 70, 70), alarmed=False, score=0.3),
+    )
+    odd = (("o0", "others"), ("o1", "tablet"), ("o2", "tablet"))
+    outcomes = match_outcomes(det, verdict(det, rejected=("o1",), corrected=odd))
+    assert [(o.object_id, o.kind, o.class_name) for o in outcomes] == [
+        ("o0", "tp", "laptop"),
+        ("o1", "fp", "phone"),
+    ]
+    cleared = verdict(det, decision="cleared", corrected=(("o0", "tablet"),))
+    assert [(o.kind, o.class_name) for o in match_outcomes(det, cleared)] == [
+        ("fp", "laptop"),
+        ("fp", "phone"),
+    ]

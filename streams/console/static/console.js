@@ -1,19 +1,25 @@
 // The guard console: shows the current frame with what alarmed on it, keeps the guard's
-// corrections until they are sent as one verdict, and re-reads the queue on every
-// server-sent event. A tired guard must see only what needs an answer: detections below
-// the alarm threshold stay off the screen until asked for, and then only as faint boxes.
+// corrections (false alarms, classes, missed items) until they are sent as one verdict, and
+// re-reads the queue on every server-sent event. A tired guard must see only what needs an
+// answer: detections below the alarm threshold stay off the screen until asked for, and then
+// only as faint boxes.
 "use strict";
 
 import { ScanView } from "./scan.js";
 
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const $ = (id) => document.getElementById(id);
+// The storage-media classes, as the server renders them for the missed-item form: also what
+// an alarm's class can be corrected to.
+const MEDIA = [...$("missed-class").options].map((option) => option.value);
 
 const state = {
   queue: null,       // last /api/queue answer
   currentId: null,   // queue id of the frame on screen
   pinned: false,     // the guard picked a frame; do not jump to the next alarm
   cleared: new Set(),
+  corrections: new Map(),  // object_id -> the class the guard says a standing alarm is
+  picking: false,    // R was pressed on a frame with several alarms: a number picks one
   missed: [],        // {class_name, box}
   showQuiet: false,  // below-threshold detections drawn (asked for with A, per frame)
   drawing: false,
@@ -74,7 +80,7 @@ function pickCurrent() {
   const stillThere = current();
   // Stay on a frame the guard picked, is working on, or that still waits for an answer.
   const busy = state.pinned || state.drawing || state.missed.length > 0 || state.cleared.size > 0
-    || view.isZoomed();
+    || state.corrections.size > 0 || view.isZoomed();
   if (stillThere && (busy || awaitsAnswer(stillThere))) return;
   const next = q.pending[0] || q.live;
   select(next ? next.id : null, false);
@@ -83,6 +89,8 @@ function pickCurrent() {
 function select(id, pinned) {
   if (id !== state.currentId) {
     state.cleared = new Set();
+    state.corrections = new Map();
+    state.picking = false;
     state.missed = [];
     state.showQuiet = false;
     stopDrawing();
@@ -102,6 +110,13 @@ async function refresh() {
 }
 
 function pct(score) { return `${Math.round(score * 100)}%`; }
+
+// "laptop 86%", or "tablet (detected laptop 86%)" once the guard corrected the class.
+function alarmName(obj) {
+  const corrected = state.corrections.get(obj.object_id);
+  return corrected ? `${corrected} (detected ${obj.class_name} ${pct(obj.score)})`
+    : `${obj.class_name} ${pct(obj.score)}`;
+}
 
 function renderBanner(item) {
   const banner = $("alarm-banner");
@@ -140,7 +155,7 @@ function boxesOf(item) {
     }));
   }
   alarms(item).forEach((o, index) => {
-    const label = `${index + 1} ${o.class_name} ${pct(o.score)}`;
+    const label = `${index + 1} ${alarmName(o)}`;
     if (item.reviewed_by) boxes.push({ box: o.box, kind: "answered", tag: `${label} · answered` });
     else if (state.cleared.has(o.object_id)) boxes.push({ box: o.box, kind: "cleared", tag: `✓ cleared ${label}` });
     else boxes.push({ box: o.box, kind: "alarmed", tag: `⚠ ${label}` });
@@ -182,19 +197,28 @@ function renderFrame(item) {
 }
 
 function renderSide(item) {
+  // A re-render replaces the pickers: the one the guard is choosing with keeps the focus.
+  const focused = document.activeElement;
+  const picking = focused && focused.classList.contains("class-pick") ? focused.dataset.objectId : null;
   const list = $("objects");
   list.replaceChildren();
+  const answerable = Boolean(item && item.detection) && !item.reviewed_by;
   alarms(item).forEach((obj, index) => {
     const cleared = state.cleared.has(obj.object_id);
     const row = el("li", { class: cleared ? "cleared" : "alarmed" });
-    row.append(el("span", { class: "label" },
-      `${index + 1}. ${cleared ? "cleared:" : "⚠"} ${obj.class_name} ${pct(obj.score)}`));
+    row.append(el("span", { class: "label" }, `${index + 1}. ${cleared
+      ? `cleared: ${obj.class_name} ${pct(obj.score)}` : `⚠ ${alarmName(obj)}`}`));
+    if (answerable && !cleared) row.append(classPicker(obj, index + 1));
     const button = el("button", { type: "button", "data-object-id": obj.object_id },
       cleared ? "Restore" : "False alarm");
     button.addEventListener("click", () => toggleObject(obj.object_id));
     row.append(button);
     list.append(row);
   });
+  if (picking) {
+    const picker = [...list.querySelectorAll("select.class-pick")].find((p) => p.dataset.objectId === picking);
+    if (picker) picker.focus();
+  }
   $("no-alarm").hidden = !item || !item.detection || alarms(item).length > 0;
   const missed = $("missed");
   missed.replaceChildren();
@@ -206,7 +230,6 @@ function renderSide(item) {
     row.append(remove);
     missed.append(row);
   });
-  const answerable = Boolean(item && item.detection) && !item.reviewed_by;
   for (const id of ["confirm", "clear-all", "mark-missed"]) $(id).disabled = !answerable;
   const queue = $("queue");
   queue.replaceChildren();
@@ -227,8 +250,48 @@ function render() {
   renderSide(item);
 }
 
+// The class of a standing alarm: the detector's unless the guard picks another medium.
+function classPicker(obj, n) {
+  const picker = el("select", {
+    class: "class-pick", "data-object-id": obj.object_id, "aria-label": `Class of alarm ${n}`,
+  });
+  for (const name of MEDIA) picker.append(el("option", { value: name }, name));
+  picker.value = state.corrections.get(obj.object_id) || obj.class_name;
+  picker.addEventListener("change", () => setClass(obj, picker.value));
+  return picker;
+}
+
+function setClass(obj, className) {
+  if (className === obj.class_name) state.corrections.delete(obj.object_id);
+  else state.corrections.set(obj.object_id, className);
+  render();
+}
+
+// R: the class picker of the alarm left standing, or with several, of the number pressed next.
+function startPicking() {
+  const item = current();
+  if (!item || !item.detection || item.reviewed_by) return;
+  const standing = alarms(item).filter((o) => !state.cleared.has(o.object_id));
+  if (standing.length === 1) focusPicker(standing[0].object_id);
+  else if (standing.length > 1) {
+    state.picking = true;
+    $("status").textContent = "correct the class of which alarm? press its number";
+  }
+}
+
+function focusPicker(objectId) {
+  if (state.picking) $("status").textContent = "";
+  state.picking = false;
+  const picker = [...document.querySelectorAll("select.class-pick")].find((p) => p.dataset.objectId === objectId);
+  if (picker) picker.focus();
+}
+
 function toggleObject(objectId) {
-  if (state.cleared.has(objectId)) state.cleared.delete(objectId); else state.cleared.add(objectId);
+  if (state.cleared.has(objectId)) state.cleared.delete(objectId);
+  else {
+    state.cleared.add(objectId);
+    state.corrections.delete(objectId);  // a false alarm has no class to correct
+  }
   render();
 }
 
@@ -247,6 +310,8 @@ async function sendVerdict(clearAll) {
 
 async function postVerdict(item, clearAll) {
   const rejected = clearAll ? alarms(item).map((o) => o.object_id) : [...state.cleared];
+  const corrections = clearAll ? [] : [...state.corrections]
+    .map(([objectId, className]) => ({ object_id: objectId, class_name: className }));
   const shownAt = state.shownAt.get(item.id);
   $("status").textContent = "sending…";
   const response = await fetch(`/api/frames/${item.id}/verdict`, {
@@ -256,6 +321,7 @@ async function postVerdict(item, clearAll) {
     body: JSON.stringify({
       rejected_object_ids: rejected,
       missed_items: state.missed,
+      class_corrections: corrections,
       response_ms: shownAt === undefined ? null : Math.round(performance.now() - shownAt),
     }),
   });
@@ -263,6 +329,7 @@ async function postVerdict(item, clearAll) {
   if (!response.ok) { $("status").textContent = `not sent: ${answer.detail}`; return; }
   state.shownAt.delete(item.id);
   state.cleared = new Set();  // sent: the next alarm starts clean and at the whole image
+  state.corrections = new Map();
   state.missed = [];
   view.resetView();
   $("status").textContent = `verdict ${answer.decision} sent for frame ${item.frame_id}`;
@@ -346,7 +413,8 @@ function step(delta) {
 
 function toggleNth(n) {
   const obj = alarms(current())[n - 1];
-  if (obj) toggleObject(obj.object_id);
+  if (!obj) return;
+  if (state.picking) focusPicker(obj.object_id); else toggleObject(obj.object_id);
 }
 
 // Every key of the legend on the page (and docs/console.md), by KeyboardEvent.key.
@@ -354,6 +422,7 @@ const KEYS = {
   Enter: () => sendVerdict(false),
   x: () => sendVerdict(true),
   m: startDrawing,
+  r: startPicking,
   a: toggleQuiet,
   n: () => step(1),
   p: () => step(-1),
@@ -373,13 +442,23 @@ const KEYS = {
   C: () => view.stepFilter("contrast", -1),
   i: () => view.toggleInvert(),
 };
-for (const letter of ["x", "m", "a", "n", "p", "l", "i"]) KEYS[letter.toUpperCase()] = KEYS[letter];
+for (const letter of ["x", "m", "r", "a", "n", "p", "l", "i"]) KEYS[letter.toUpperCase()] = KEYS[letter];
 for (let n = 1; n <= 9; n += 1) KEYS[String(n)] = () => toggleNth(n);
 
 document.addEventListener("keydown", (event) => {
   const target = event.target;
   if (event.ctrlKey || event.metaKey || event.altKey) return;  // the browser's own shortcuts
   if (target.tagName === "BUTTON" && (event.key === "Enter" || event.key === " ")) return;
+  if (target.classList.contains("class-pick")) {
+    // The picker takes letters and arrows itself; Enter keeps the class, Esc restores the
+    // detector's, and either hands the keys back to the page (Enter again sends the verdict).
+    if (event.key === "Enter" || event.key === "Escape") {
+      event.preventDefault();
+      target.blur();
+      if (event.key === "Escape") { state.corrections.delete(target.dataset.objectId); render(); }
+    }
+    return;
+  }
   if (target.tagName === "SELECT" || (target.tagName === "INPUT" && !["range", "checkbox"].includes(target.type))) {
     if (event.key === "Enter" && state.draft) { event.preventDefault(); $("missed-add").click(); }
     if (event.key === "Escape") { stopDrawing(); render(); }
@@ -387,6 +466,10 @@ document.addEventListener("keydown", (event) => {
   }
   if (target.type === "range" && event.key.startsWith("Arrow")) return;  // the slider's own keys
   const action = Object.hasOwn(KEYS, event.key) ? KEYS[event.key] : null;
+  if (state.picking && !/^[1-9]$/.test(event.key)) {
+    state.picking = false;  // R then anything but a number: no picker
+    $("status").textContent = "";
+  }
   if (!action) return;
   event.preventDefault();
   action();
