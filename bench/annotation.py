@@ -1,4 +1,4 @@
-"""Benchmark of the annotation bridge against bare Label Studio imports (issue #10).
+"""Benchmark of the annotation bridge against bare Label Studio imports.
 
 Run: ``.venv/bin/python -m bench.annotation [--tasks 30] [--repeats 3] [--latency 10]``
 

@@ -1,4 +1,4 @@
-"""Benchmark of the event codec against the bare Avro libraries (issue #3).
+"""Benchmark of the event codec against the bare Avro libraries.
 
 Run: ``.venv/bin/python -m bench.codec [--rounds 15] [--seconds 0.05]``
 

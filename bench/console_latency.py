@@ -1,4 +1,4 @@
-"""Benchmark: from a frame produced to its alarm shown in the guard's browser (issue #9).
+"""Benchmark: from a frame produced to its alarm shown in the guard's browser.
 
 Run by hand: ``.venv/bin/python -m bench.console_latency [--frames 30] [--size 320]``.
 

@@ -1,4 +1,4 @@
-"""Benchmark: issue #8's drift scenario, one retrain cycle end to end, before/after figures.
+"""Benchmark: the drift scenario, one retrain cycle end to end, before/after figures.
 
 Run by hand::
 

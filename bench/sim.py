@@ -9,7 +9,7 @@ Run by hand: ``.venv/bin/python -m bench.sim [--presets alone bag cluttered] [--
   start-up included) and steady state (first to last finished image); median over repeats.
 * Peak RSS: the largest ``ru_maxrss`` of any finished worker process.
 
-The goal from issue #4: at least 20 images/s for ``cluttered`` on the 2-core machine, and
+The goal: at least 20 images/s for ``cluttered`` on the 2-core machine, and
 under 1 GiB per generator process.
 """
 

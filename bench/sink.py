@@ -1,4 +1,4 @@
-"""Benchmark of the ClickHouse sink against bare inserts of the same rows (issue #7).
+"""Benchmark of the ClickHouse sink against bare inserts of the same rows.
 
 Run: ``.venv/bin/python -m bench.sink [--frames 2000] [--repeats 7] [--batch 10000]``
 

@@ -21,7 +21,7 @@ class DatasetError(DetectorError):
     """A data set on disk is missing, malformed or disagrees with the class table."""
 
 
-# --- model, training, evaluation, artifacts, inference engine (issue #5) ---------------------
+# --- model, training, evaluation, artifacts, inference engine ---------------------
 
 
 class ModelConfigError(DetectorError):

@@ -107,7 +107,7 @@ class ClickHouseSettings(_Block):
 
 
 class SinkSettings(_Block):
-    """How the ClickHouse sink batches (issue #7): per table, by size and by time."""
+    """How the ClickHouse sink batches: per table, by size and by time."""
 
     group_id: str = Field(
         default="leakguard-clickhouse-sink", description="Consumer group of the sink workers."
@@ -124,7 +124,7 @@ class SinkSettings(_Block):
 
 
 class GrafanaSettings(_Block):
-    """Where dashboards are pushed and annotations posted (issue #7)."""
+    """Where dashboards are pushed and annotations posted."""
 
     url: str | None = Field(
         default=None, description="Grafana base URL, e.g. https://grafana.example:3000."
@@ -138,7 +138,7 @@ class GrafanaSettings(_Block):
 
 
 class AlertSettings(_Block):
-    """Where alerts go: the control centre's HTTPS endpoint and the HMAC key (issue #7)."""
+    """Where alerts go: the control centre's HTTPS endpoint and the HMAC key."""
 
     endpoint_url: str | None = Field(
         default=None, description="Control-centre HTTPS endpoint the alerts are POSTed to."
@@ -157,7 +157,7 @@ class AlertSettings(_Block):
 
 
 class AnnotationSettings(_Block):
-    """The annotation bridge (issue #10): Label Studio, its project, and auto-label mode."""
+    """The annotation bridge: Label Studio, its project, and auto-label mode."""
 
     label_studio_url: str | None = Field(
         default=None,
@@ -205,7 +205,7 @@ class AnnotationSettings(_Block):
 
 
 class RetrainSettings(_Block):
-    """Continuous learning and the model registry (issue #8); paths default under the data dir."""
+    """Continuous learning and the model registry; paths default under the data dir."""
 
     registry_dir: Path | None = Field(
         default=None, description="Model registry directory; unset: <data dir>/registry."

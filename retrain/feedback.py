@@ -1,4 +1,4 @@
-"""Edge rollbacks fed back into the registry (issue #8).
+"""Edge rollbacks fed back into the registry.
 
 An edge that rolls a model back by itself says so on ``model.status`` (state ``rejected``,
 ``error`` starting ``rolled back: ``) and remembers it across restarts

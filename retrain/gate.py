@@ -1,6 +1,6 @@
 """The gate a candidate model must pass before it is rolled out (pure).
 
-Three conditions (the first two are issue #8's):
+Three conditions:
 
 * it must not lose more than ``max_base_map_loss_pts`` points of mAP@0.5 (storage media)
   on the fixed base hold-out set, so fixing new mistakes does not forget the old task;
@@ -39,7 +39,7 @@ __all__ = [
     "gate",
 ]
 
-#: Issue #8's bound: at most half a point of mAP@0.5 lost on the base set.
+#: The bound: at most half a point of mAP@0.5 lost on the base set.
 DEFAULT_MAX_BASE_MAP_LOSS_PTS: Final[float] = 0.5
 
 

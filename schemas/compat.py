@@ -11,7 +11,7 @@ without a default fails one direction.
 The check is the ``avro`` library's ``ReaderWriterCompatibilityChecker`` (the port of Java
 Avro's ``SchemaCompatibility``), not a home-made rule set, so "compatible" means what every
 Avro implementation means by it. A test runs :func:`check_compatible` over the repository,
-which makes a breaking change fail CI (issue #3).
+which makes a breaking change fail CI.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 fingerprint.
 
 A consumer reading an Avro single-object message finds the writer's schema here by the
-message's CRC-64-AVRO fingerprint, so data written by any released version stays readable
-(issue #3). Current schemas live in ``schemas/avsc/`` and may refer to the shared named types
+message's CRC-64-AVRO fingerprint, so data written by any released version stays readable.
+Current schemas live in ``schemas/avsc/`` and may refer to the shared named types
 defined there (``Box``, ``ObjectClass``...) by name; the store inlines those definitions so
 every event schema is standalone. Released versions live in ``schemas/history/<version>/``
 already standalone and frozen: a later edit of a shared type cannot rewrite history.

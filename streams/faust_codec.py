@@ -20,7 +20,7 @@ Faust turns an exception raised while decoding into a ``ValueDecodeError`` that 
 into the stream, which ends the agent's loop. So :meth:`AvroEventCodec._loads` never raises
 for bad input: it returns an :class:`Undecodable` that carries the original bytes and the
 :class:`~schemas.exceptions.DecodeError`, and the agent routes it to the dead-letter topic
-with the message's topic, partition and offset (issue #3).
+with the message's topic, partition and offset.
 """
 
 from __future__ import annotations

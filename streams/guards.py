@@ -1,4 +1,4 @@
-"""Simulated guards for demos and tests (issue #6): they see the ground truth the simulator
+"""Simulated guards for demos and tests: they see the ground truth the simulator
 publishes on ``scanner.frames`` and answer each ``Detection`` with a ``GuardVerdict`` after a
 human-like delay, by :class:`~streams.logic.guard_policy.GuardPolicy`.
 

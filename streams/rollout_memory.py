@@ -1,4 +1,4 @@
-"""The versions an edge rolled back, remembered across restarts (issue #8).
+"""The versions an edge rolled back, remembered across restarts.
 
 ``model.updates`` is replayed from the beginning at every start, and a version this worker
 rolled back by itself is still announced there as shadow, canary or active until an

@@ -1,5 +1,5 @@
 """Frame sources: the simulator as a Kafka producer and a bridge for real scanners that
-export PNG files into a folder (issue #6, "Sources").
+export PNG files into a folder.
 
 Both publish ``ScanFrame`` events keyed ``checkpoint/lane`` (one lane's frames stay in order
 on one partition) through :class:`FramePublisher`, which applies back-pressure: when the

@@ -1,4 +1,4 @@
-"""The physics-based dual-energy X-ray scanner simulator (issue #4).
+"""The physics-based dual-energy X-ray scanner simulator.
 
 Scenes are sampled as geometry first (:mod:`detector.sim.scenes`: presets, kind registry,
 exact boxes), then rendered (:mod:`~detector.sim.render` with the NIST/spekpy tables of

@@ -1,4 +1,4 @@
-"""Drift scenarios: a new confuser starts turning up in the bags (issue #8).
+"""Drift scenarios: a new confuser starts turning up in the bags.
 
 A scenario is a named change of a preset's mix: it adds confuser kinds to the clutter, so
 the media in a scene stay what they were and the confuser comes on top, as it would at a

@@ -1,4 +1,4 @@
-"""Errors of the annotation bridge (issue #10).
+"""Errors of the annotation bridge.
 
 Everything raised on purpose derives from :class:`AnnotationError`, a
 :class:`~leakguard.errors.LeakguardError`, so the CLI shows one readable line. The split

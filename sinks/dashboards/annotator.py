@@ -1,4 +1,4 @@
-"""Grafana annotations straight from the event stream (issue #7).
+"""Grafana annotations straight from the event stream.
 
 Every ``ModelUpdate`` (a rollout step) and every ``Alert`` becomes an annotation on the
 leakguard dashboard, so a security manager sees why a curve moved without anyone running a

@@ -1,4 +1,4 @@
-"""The edge app: scanner frames in, detections out (issue #6, "Detect agent").
+"""The edge app: scanner frames in, detections out.
 
 One consumer group per checkpoint site (``leakguard-edge``) scales by the partitions of
 ``scanner.frames``; frames are keyed ``checkpoint/lane``, so one lane's frames stay in order
@@ -8,7 +8,7 @@ frames (waiting at most ``batch_timeout_s``), hands the batch to
 never blocks, and produces one ``Detection`` per frame keyed by frame id (co-partitioned
 with ``guard.verdicts`` for the cloud's join). Undecodable frames and frames whose image is
 rejected go to the dead-letter topic; the agent goes on. With a :class:`RolloutConfig` the
-edge model manager (issue #8, :mod:`streams.rollout_kafka`) runs beside the agent and swaps
+edge model manager runs beside the agent and swaps
 the detector's engine as ``model.updates`` say.
 
 Batches are pipelined: while one batch is in the inference thread, the agent already takes

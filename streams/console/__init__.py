@@ -1,4 +1,4 @@
-"""The guard console and the managers' overview page (issue #9), served by the edge role.
+"""The guard console and the managers' overview page, served by the edge role.
 
 A guard signs in, sees the live scan of their lane with the detector's boxes, and answers
 each alarm: confirm, clear an object as a false alarm, or mark a missed item. Every answer

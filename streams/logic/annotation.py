@@ -33,7 +33,7 @@ __all__ = ["TASK_ID_NAMESPACE", "build_annotation_tasks", "needs_image", "task_i
 
 #: Namespace of deterministic task ids; never change it.
 TASK_ID_NAMESPACE: Final[uuid.UUID] = uuid.UUID("3e2a9f61-7c04-5d1b-8a6e-616e6e6f7461")
-#: Outcome kinds whose frames the frame store keeps (issue #6, "Data storage").
+#: Outcome kinds whose frames the frame store keeps.
 KEPT_KINDS: Final[frozenset[str]] = frozenset({"tp", "fp", "fn"})
 
 

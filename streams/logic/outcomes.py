@@ -1,5 +1,5 @@
 """The outcome join's decision: one detection and its guard verdict in, one ``Outcome`` per
-object out (issue #6).
+object out.
 
 The rules, from the guard's point of view:
 

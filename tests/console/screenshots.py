@@ -1,4 +1,4 @@
-"""The docs' screenshots from a running demo (issue #23), not a test.
+"""The docs' screenshots from a running demo, not a test.
 
 With ``leakguard demo --no-guards`` running, this signs in to the first console on lanes 1
 and 2 as a guard would, answers every alarm from the keyboard for a while (each alarm

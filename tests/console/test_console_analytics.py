@@ -1,4 +1,4 @@
-"""Embedded chdb across processes (issue #9): a second process cannot open the chdb
+"""Embedded chdb across processes: a second process cannot open the chdb
 directory a running process holds, so with embedded analytics the console runs the sink
 itself and its overview shows what that sink wrote."""
 

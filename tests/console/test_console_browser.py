@@ -1,4 +1,4 @@
-"""Acceptance (issue #9): a guard in Chromium against the real console and the real broker.
+"""Acceptance: a guard in Chromium against the real console and the real broker.
 
 Sign in; an alarm appears for a frame produced to Kafka; the guard clears one object and
 draws a missed item; the ``GuardVerdict`` read back from Kafka carries exactly those

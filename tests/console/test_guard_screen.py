@@ -1,4 +1,4 @@
-"""Acceptance (issue #23): the guard's screen spares the guard's attention.
+"""Acceptance: the guard's screen spares the guard's attention.
 
 Chromium against the real console and the real broker. A frame with one alarm and twenty
 detections below the threshold shows one box until the guard asks for more (then faint,
@@ -217,7 +217,7 @@ def test_a_guard_answers_alarms_with_the_keyboard_alone(
 def test_a_guard_corrects_an_alarms_class_with_the_keyboard(
     browser: Browser, console_url: str, stream_topics: StreamTopics
 ) -> None:
-    """Issue #18: the detector calls the phone a laptop; the guard says phone (R 1, P, Enter),
+    """The detector calls the phone a laptop; the guard says phone (R 1, P, Enter),
     tries the pen as a laptop and takes it back (R 2, L, Esc), clears the pen (2) and sends
     (Enter): the verdict confirms the phone as a phone."""
     page = _guard(browser, console_url)

@@ -1,4 +1,4 @@
-"""The managers' overview in Chromium (issue #23): on an empty store every panel says what
+"""The managers' overview in Chromium: on an empty store every panel says what
 will appear there; the first minutes of a run read as curves in seconds-long buckets; text
 meets WCAG AA contrast.
 

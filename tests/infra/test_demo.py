@@ -1,4 +1,4 @@
-"""``leakguard demo`` (issue #9): options, the plan of child processes, the environment and
+"""``leakguard demo``: options, the plan of child processes, the environment and
 the guard account, and the real demo end to end (a short run, Ctrl-C, a dead worker). The
 summary and the child processes have their own files (test_demo_summary, test_demo_children)."""
 

@@ -1,4 +1,4 @@
-"""The demo's live summary: distinct events counted in either topic order (issue #9)."""
+"""The demo's live summary: distinct events counted in either topic order."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Acceptance of issue #8 on the real broker: annotations in => a retrain in a child process
+"""Acceptance on the real broker: annotations in => a retrain in a child process
 => a signed artifact => ModelUpdate => a real edge worker switches version without losing or
 double-processing a frame; tampered, wrongly signed and pickled models are refused while the
 old model serves; a deliberately worse model is rolled back by the edge itself."""

@@ -94,7 +94,7 @@ def test_auto_labels_of_a_frames_fp_and_fn_tasks_add_up(tmp_path: Path) -> None:
 
 
 def test_a_class_the_guard_corrected_is_what_the_fine_tune_learns(tmp_path: Path) -> None:
-    """Issue #18: a tablet alarmed as a laptop and confirmed as a tablet reaches the training
+    """A tablet alarmed as a laptop and confirmed as a tablet reaches the training
     set as a tablet, through the cloud worker's tasks and their auto-labels."""
     image = png(128, 128, seed=3)
     link = ImageLink(uri="file:///store/cp/1/f.png", sha256=hashlib.sha256(image).hexdigest())

@@ -1,4 +1,4 @@
-"""STYLE 10 / issue #3: the Python event classes agree with the ``.avsc`` files, field by
+"""STYLE 10: the Python event classes agree with the ``.avsc`` files, field by
 field, and the class enum agrees with leakguard/classes.py."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue #3: schemas evolve compatibly. Released versions stay in ``schemas/history/``; the
+"""Schemas evolve compatibly. Released versions stay in ``schemas/history/``; the
 current schemas and every release read each other's data (the ``avro`` library's checker);
 a field added with a default keeps old data readable, removing one without a default fails."""
 

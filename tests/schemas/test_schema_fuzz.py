@@ -1,4 +1,4 @@
-"""Issue #3: whatever bytes arrive, decoding yields an event or the codec's DecodeError with a
+"""Whatever bytes arrive, decoding yields an event or the codec's DecodeError with a
 readable reason, never another exception. Over 10,000 inputs from a seeded generator (plain
 ``random``, not Hypothesis, so the 10,000 take seconds and each run sees the same inputs)."""
 

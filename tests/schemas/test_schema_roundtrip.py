@@ -1,4 +1,4 @@
-"""Issue #3: every event type survives encode -> decode unchanged, for any valid content."""
+"""Every event type survives encode -> decode unchanged, for any valid content."""
 
 from __future__ import annotations
 

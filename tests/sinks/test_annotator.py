@@ -1,4 +1,4 @@
-"""Rollouts and alerts become Grafana annotations by themselves, once each (issue #7).
+"""Rollouts and alerts become Grafana annotations by themselves, once each.
 
 The Grafana side is the local endpoint of ``tests/sinks/grafana_api.py``, which answers as
 Grafana's documented HTTP API (no Grafana server can be installed here); the Kafka side is

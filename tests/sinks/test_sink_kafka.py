@@ -1,6 +1,6 @@
 """The sink against the real broker and both real engines: every event exactly once.
 
-Issue #7: 10,000 events on every analytics topic, each delivered twice, land exactly once
+10,000 events on every analytics topic, each delivered twice, land exactly once
 on the ClickHouse server and on chdb.
 """
 
@@ -27,7 +27,7 @@ from tests.sinks.kafka_helpers import (
     uncommitted,
 )
 
-#: Events per analytics topic (issue #7): 80,000 events, 160,000 messages in all.
+#: Events per analytics topic: 80,000 events, 160,000 messages in all.
 EVENTS_PER_TOPIC = 10_000
 #: Generous on a loaded 2-core machine.
 DEADLINE_S = 180.0

@@ -1,4 +1,4 @@
-"""The cloud worker's retention timer (issue #6, "Data storage ... with a retention period"):
+"""The cloud worker's retention timer:
 a real ``leakguard worker --role cloud`` deletes staged images past their retention and
 leaves the younger ones."""
 

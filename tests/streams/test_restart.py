@@ -1,4 +1,4 @@
-"""``kill -9`` of workers in the middle of 1,000 frames, then a restart (issue #6 acceptance).
+"""``kill -9`` of workers in the middle of 1,000 frames, then a restart.
 
 Edge alone: every frame still gets a detection (at least once; a replayed frame repeats its
 frame id). Edge and cloud together, with every verdict already waiting: every frame gets a

@@ -2,7 +2,7 @@
 the drift confuser: metal bag decorations shaped like phones.
 
 The phone-shaped decoration is in no preset's mix; :mod:`detector.sim.drift` switches it on
-(issue #8's drift scenario).
+for the drift scenario.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Acceptance of issue #10 against a real Label Studio and the real broker.
+"""Acceptance against a real Label Studio and the real broker.
 
 3 tasks in => 3 Label Studio tasks with their images and pre-annotations; an annotation
 submitted through Label Studio's API => exactly one ``Annotation`` event; the same webhook
