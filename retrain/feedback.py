@@ -1,7 +1,7 @@
 """Edge rollbacks fed back into the registry.
 
 An edge that rolls a model back by itself says so on ``model.status`` (state ``rejected``,
-``error`` starting ``rolled back: ``) and remembers it across restarts
+``rolled_back`` true, ``error`` the reason) and remembers it across restarts
 (:mod:`streams.rollout_memory`). The other edges would go on trying that model, and the
 registry would go on calling it active; so the retrain consumer reads ``model.status`` too
 and applies the verdict fleet-wide:
@@ -23,7 +23,6 @@ import logging
 from retrain.exceptions import RegistryError
 from retrain.registry import Registry
 from schemas.events import ModelStatus, ModelUpdate
-from streams.rollout_memory import ROLLBACK_ERROR_PREFIX
 
 __all__ = ["apply_edge_rollback", "is_rollback"]
 
@@ -32,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 def is_rollback(status: ModelStatus) -> bool:
     """Whether ``status`` reports an edge's own rollback (not a refusal or a state)."""
-    return status.state == "rejected" and (status.error or "").startswith(ROLLBACK_ERROR_PREFIX)
+    return status.state == "rejected" and status.rolled_back
 
 
 def apply_edge_rollback(registry: Registry, status: ModelStatus) -> ModelUpdate | None:

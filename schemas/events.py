@@ -316,6 +316,7 @@ class ModelStatus(EventHeader):
     shadow_version: str | None = None
     error: str | None = None
     agreement_rate: float | None = None
+    rolled_back: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

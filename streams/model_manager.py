@@ -36,7 +36,7 @@ from streams.detect import Engine, FrameDetector
 from streams.exceptions import ModelRefusedError
 from streams.rollout_config import RolloutConfig
 from streams.rollout_engine import Agreement, RolloutEngine
-from streams.rollout_memory import ROLLBACK_ERROR_PREFIX, ROLLED_BACK_FILE, RolledBackVersions
+from streams.rollout_memory import ROLLED_BACK_FILE, RolledBackVersions
 from streams.rollout_monitor import OutcomeWindows, rollback_reason
 from streams.rollout_state import fold
 
@@ -195,7 +195,7 @@ class ModelManager:
         elif self.active_version == version and self._displaced is not None:
             self._active, self._displaced = self._displaced, None
         self._swap()
-        self._report(version, "rejected", error=ROLLBACK_ERROR_PREFIX + reason)
+        self._report(version, "rejected", error=reason, rolled_back=True)
 
     def tick(self) -> None:
         """Report a running trial's agreement when ``status_interval_s`` has passed."""
@@ -218,6 +218,7 @@ class ModelManager:
         *,
         error: str | None = None,
         agreement: float | None = None,
+        rolled_back: bool = False,
     ) -> None:
         trial = self._trial
         shadow = (
@@ -233,6 +234,7 @@ class ModelManager:
                 shadow_version=shadow,
                 error=error,
                 agreement_rate=agreement,
+                rolled_back=rolled_back,
             )
         )
 

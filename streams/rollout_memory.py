@@ -22,13 +22,10 @@ from typing import Final
 
 from streams.exceptions import StreamsConfigError
 
-__all__ = ["ROLLBACK_ERROR_PREFIX", "ROLLED_BACK_FILE", "RolledBackVersions"]
+__all__ = ["ROLLED_BACK_FILE", "RolledBackVersions"]
 
 #: File name of the memory inside the model cache directory.
 ROLLED_BACK_FILE: Final[str] = "rolled-back.json"
-#: How a rollback's ``ModelStatus.error`` starts (state ``rejected``); the registry side
-#: (:mod:`retrain.feedback`) tells rollbacks from refusals by it.
-ROLLBACK_ERROR_PREFIX: Final[str] = "rolled back: "
 
 
 class RolledBackVersions:

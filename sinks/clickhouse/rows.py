@@ -61,7 +61,7 @@ TABLES: Final[Mapping[str, tuple[str, ...]]] = {
     ),
     "model_status": (
         "event_id", *_TIME, "checkpoint", "lane", "worker_id", "model_version", "state",
-        "active_version", "shadow_version", "error", "agreement_rate",
+        "active_version", "shadow_version", "error", "agreement_rate", "rolled_back",
     ),
     "dead_letters": (
         "event_id", *_TIME, "source_topic", "source_partition", "source_offset",
@@ -268,6 +268,7 @@ def _model_status(record: Record) -> list[tuple[str, Row]]:
                 record["shadow_version"],
                 record["error"],
                 record["agreement_rate"],
+                int(record["rolled_back"]),
             ),
         )
     ]

@@ -14,12 +14,15 @@ from retrain.feedback import apply_edge_rollback, is_rollback
 from retrain.registry import Registry
 from schemas import Codec
 from schemas.events import DeadLetter, ModelStateName, ModelStatus, ModelUpdate, RolloutTarget
-from streams.rollout_memory import ROLLBACK_ERROR_PREFIX
 from tests.streams.conftest import StreamTopics, consume
 
 
 def _status(
-    version: str, *, state: ModelStateName = "rejected", error: str | None = None
+    version: str,
+    *,
+    state: ModelStateName = "rejected",
+    error: str = "miss rate 0.40 > 0.10",
+    rolled_back: bool = True,
 ) -> ModelStatus:
     return ModelStatus(
         checkpoint="hq",
@@ -27,7 +30,8 @@ def _status(
         model_version=version,
         state=state,
         active_version="v0001",
-        error=error if error is not None else ROLLBACK_ERROR_PREFIX + "miss rate 0.40 > 0.10",
+        error=error,
+        rolled_back=rolled_back,
     )
 
 
@@ -69,10 +73,13 @@ def test_a_rolled_back_canary_is_rejected_and_the_active_model_stays(
 def test_refusals_states_and_unknown_versions_are_left_alone(two_versions: Registry) -> None:
     registry = two_versions
     registry.promote("v0002", mode="shadow")
-    refused = _status("v0002", error="refused: weights SHA-256 differs")
+    refused = _status("v0002", error="weights SHA-256 differs", rolled_back=False)
     assert not is_rollback(refused)
-    assert not is_rollback(_status("v0002", state="shadow", error=""))
-    for status in (refused, _status("v0002", state="shadow", error=""), _status("v0042")):
+    # The reason text decides nothing: only the schema's field does.
+    assert not is_rollback(_status("v0002", error="rolled back: miss rate", rolled_back=False))
+    shadow = _status("v0002", state="shadow", error="", rolled_back=False)
+    assert not is_rollback(shadow)
+    for status in (refused, shadow, _status("v0042")):
         assert apply_edge_rollback(registry, status) is None
     assert registry.get("v0002").state == "shadow"
 

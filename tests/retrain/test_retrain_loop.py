@@ -235,6 +235,7 @@ def test_the_whole_loop_on_the_real_broker(
     assert "signature" in errors["v0004"]
     assert "pickled files are never loaded" in errors["v0099"]
     assert all(s.active_version == "v0002" for s in statuses if s.state == "rejected")
+    assert not any(s.rolled_back for s in statuses), "a refusal is no rollback"
     sent = frames.sent
     frames.send(4)
     after = _sent_after(_detections(stream_topics, workers, sent + 4), sent)
@@ -253,8 +254,9 @@ def test_the_whole_loop_on_the_real_broker(
     for outcome in [*baseline, *(_outcome(d, "fp") for d in served)]:
         out.produce(prefix + "outcomes", key=outcome.frame_id.encode(), value=CODEC.encode(outcome))
     out.flush(30)
-    statuses = _statuses(stream_topics, workers, _has("v0005", "rejected", "rolled back"))
+    statuses = _statuses(stream_topics, workers, _has("v0005", "rejected", "false-alarm rate"))
     rollback = next(s for s in statuses if s.model_version == "v0005" and s.state == "rejected")
+    assert rollback.rolled_back
     assert rollback.active_version == "v0002"
     assert "false-alarm rate 1.00" in (rollback.error or "")
     sent = frames.sent

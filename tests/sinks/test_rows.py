@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from schemas import ClassCorrection, Codec, GuardVerdict, ScanFrame
+from schemas import ClassCorrection, Codec, GuardVerdict, ModelStatus, ScanFrame
 from schemas.examples import example_detection, example_scan_frame
 from sinks.clickhouse.backend import AnalyticsBackend
 from sinks.clickhouse.migrations import apply_migrations
@@ -100,6 +100,17 @@ def test_a_verdict_row_keeps_the_response_time_and_the_reclassified_count() -> N
     plain = dataclasses.replace(verdict, response_ms=None, class_corrections=())
     mapped = _as_dict(*rows_of("GuardVerdict", _record(plain))[0])
     assert (mapped["response_ms"], mapped["reclassified_objects"]) == (None, 0)
+
+
+def test_a_model_status_row_says_whether_the_edge_rolled_the_model_back() -> None:
+    status = ModelStatus(
+        checkpoint="hq", worker_id="edge-1", model_version="v0005", state="rejected",
+        error="false-alarm rate 1.00 > 0.30", rolled_back=True,
+    )  # fmt: skip
+    mapped = _as_dict(*rows_of("ModelStatus", _record(status))[0])
+    assert (mapped["state"], mapped["rolled_back"]) == ("rejected", 1)
+    refused = dataclasses.replace(status, error="weights SHA-256 differs", rolled_back=False)
+    assert _as_dict(*rows_of("ModelStatus", _record(refused))[0])["rolled_back"] == 0
 
 
 def test_sample_events_round_trip_exactly() -> None:
