@@ -53,10 +53,6 @@ class KafkaSettings(_Block):
     sasl_username: str | None = Field(default=None, description="SASL user name.")
     sasl_password: SecretStr | None = Field(default=None, description="SASL password.")
     ssl_ca_location: Path | None = Field(default=None, description="CA bundle for TLS.")
-    schema_registry_url: str | None = Field(
-        default=None,
-        description="Confluent Schema Registry URL; unset uses Avro single-object encoding.",
-    )
     client_id_prefix: str = Field(default="leakguard", description="Prefix of client ids.")
 
     @property
