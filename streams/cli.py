@@ -81,6 +81,12 @@ def worker(
             help="Edge: score at which a storage medium alarms (every model it serves).",
         ),
     ] = DEFAULT_ALARM_THRESHOLD,
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device", help="Edge: cpu, cuda or cuda:N, for the served and every rolled-out model."
+        ),
+    ] = "cpu",
     frame_store: Annotated[
         str, typer.Option("--frame-store", help="Frame store URL (directory or fsspec URL).")
     ] = ".leakguard/frames",
@@ -166,6 +172,7 @@ def worker(
         worker_id=worker_id,
         model_path=None if model is None else str(model),
         alarm_threshold=alarm_threshold,
+        device=device,
         frame_store_url=frame_store,
         batch_size=batch_size,
         batch_timeout_s=batch_timeout_s,

@@ -9,6 +9,7 @@ tests and several deployments can share one cluster.
 
 from __future__ import annotations
 
+import re
 import socket
 from dataclasses import dataclass, field
 from typing import Final, Literal
@@ -68,6 +69,10 @@ _TOPIC_FIELDS: Final = (
 )
 
 
+#: The torch devices an edge may name.
+_DEVICE: Final = re.compile(r"cpu|cuda(:\d+)?")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WorkerConfig:
     """One worker's options; each is documented with its default.
@@ -80,6 +85,8 @@ class WorkerConfig:
     - ``model_path``: the edge's model artifact directory (required for ``edge``).
     - ``alarm_threshold``: the score at which a storage medium alarms, for the served model
       and every model rolled out to this edge (0.5); a checkpoint's operating point.
+    - ``device``: where the edge runs its models, the served one and every rolled-out one:
+      ``cpu`` (the default and the tested path), ``cuda`` or ``cuda:N``.
     - ``frame_store_url``: where frame images are staged and kept (fsspec URL).
     - ``batch_size`` / ``batch_timeout_s``: inference batching (8, 0.05 s).
     - ``unreviewed_after_s`` / ``expiry_check_s``: review deadline (600 s) and how often
@@ -99,6 +106,7 @@ class WorkerConfig:
     worker_id: str = ""
     model_path: str | None = None
     alarm_threshold: float = DEFAULT_ALARM_THRESHOLD
+    device: str = "cpu"
     frame_store_url: str = ".leakguard/frames"
     batch_size: int = DEFAULT_BATCH_SIZE
     batch_timeout_s: float = DEFAULT_BATCH_TIMEOUT_S
@@ -122,6 +130,8 @@ class WorkerConfig:
             raise StreamsConfigError(
                 f"alarm_threshold must be in (0, 1], got {self.alarm_threshold}"
             )
+        if not _DEVICE.fullmatch(self.device):
+            raise StreamsConfigError(f"device must be cpu, cuda or cuda:N, got {self.device!r}")
         if self.batch_size < 1 or self.batch_timeout_s <= 0:
             raise StreamsConfigError("batch_size must be >= 1 and batch_timeout_s > 0")
         if self.unreviewed_after_s <= 0 or self.expiry_check_s <= 0:

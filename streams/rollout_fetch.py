@@ -97,14 +97,18 @@ def load_update(
     keys: Mapping[str, Ed25519PublicKey],
     cache_dir: Path,
     thresholds: Mapping[int, float] | None = None,
+    device: str = "cpu",
 ) -> InferenceEngine:
-    """The verified engine of ``update`` (all six checks of the module docstring)."""
+    """The verified engine of ``update`` (all six checks of the module docstring), on
+    ``device``."""
     key = keys.get(update.signing_key_id)
     if key is None:
         raise ModelRefusedError(f"signing key {update.signing_key_id!r} is not trusted here")
     local = fetch_artifact(update, cache_dir=cache_dir)
     try:
-        engine = InferenceEngine.from_artifact(local, public_key=key, thresholds=thresholds)
+        engine = InferenceEngine.from_artifact(
+            local, public_key=key, thresholds=thresholds, device=device
+        )
     except ArtifactError as exc:
         raise ModelRefusedError(str(exc)) from exc
     if engine.model_version != update.model_version:

@@ -42,7 +42,8 @@ class RolloutLoop:
     """Runs a :class:`ModelManager` for ``detector`` on a daemon thread until :meth:`stop`.
 
     ``thresholds`` (class id -> alarm score) apply to every model it loads, so a rollout
-    keeps the checkpoint's operating point; ``None``: the engine's default.
+    keeps the checkpoint's operating point; ``None``: the engine's default. ``device`` is
+    where every loaded model runs, the served model's device.
     """
 
     def __init__(
@@ -55,6 +56,7 @@ class RolloutLoop:
         codec: Codec | None = None,
         client_config: Mapping[str, str] | None = None,
         thresholds: Mapping[int, float] | None = None,
+        device: str = "cpu",
     ) -> None:
         self._config = config
         self._codec = codec if codec is not None else Codec()
@@ -73,7 +75,7 @@ class RolloutLoop:
             config=config,
             worker_id=worker_id,
             load=lambda update: load_update(
-                update, keys=keys, cache_dir=cache, thresholds=thresholds
+                update, keys=keys, cache_dir=cache, thresholds=thresholds, device=device
             ),
             publish=self._publish,
             rolled_back=rolled_back_memory(config),

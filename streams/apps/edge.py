@@ -53,15 +53,31 @@ PIPELINE_DEPTH: Final[int] = 2
 PREFETCH_BATCHES: Final[int] = 16
 
 
+def check_device(device: str) -> None:
+    """Refuse a CUDA device this machine does not have, at start-up and by name."""
+    import torch
+
+    if device == "cpu":
+        return
+    index = int(device.partition(":")[2] or 0)
+    if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+        raise StreamsConfigError(
+            f"device {device} is not available here ({torch.cuda.device_count()} CUDA devices)"
+        )
+
+
 def load_detector(config: WorkerConfig) -> FrameDetector:
     """The detector of ``config``: its verified model artifact and its frame store."""
     from detector.engine import InferenceEngine  # torch: imported only by edge workers
 
     if config.model_path is None:  # WorkerConfig refuses this for edge; keep mypy honest
         raise StreamsConfigError("an edge worker needs a model artifact (model_path)")
+    check_device(config.device)
     return FrameDetector(
         engine=InferenceEngine.from_artifact(
-            config.model_path, thresholds=alarm_thresholds(config.alarm_threshold)
+            config.model_path,
+            device=config.device,
+            thresholds=alarm_thresholds(config.alarm_threshold),
         ),
         store=FrameStore(config.frame_store_url),
         max_image_bytes=config.max_image_bytes,
@@ -200,6 +216,7 @@ def build_edge_app(
             worker_id=config.worker_id,
             codec=codec,
             thresholds=alarm_thresholds(config.alarm_threshold),
+            device=config.device,
         )
         app.task(_start_thread(edge.rollout))
     return edge

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from detector.engine import DetectedObject as EngineObject
 from detector.engine import InferenceEngine
@@ -106,3 +107,23 @@ def test_edge_loads_its_model_at_the_configured_alarm_threshold(
     assert engine.thresholds == dict.fromkeys(STORAGE_MEDIA_CLASS_IDS, 0.3)  # others never
     with pytest.raises(StreamsConfigError, match="alarm_threshold"):
         dataclasses.replace(config, alarm_threshold=0.0)
+
+
+def test_an_edge_names_its_device_and_a_missing_gpu_stops_it_at_start(
+    tiny_artifact: Path, tmp_path: Path
+) -> None:
+    config = WorkerConfig(
+        role="edge",
+        bootstrap_servers="127.0.0.1:9",
+        model_path=str(tiny_artifact),
+        frame_store_url=str(tmp_path / "fs"),
+    )
+    engine = load_detector(config).engine
+    assert isinstance(engine, InferenceEngine)
+    assert {p.device.type for p in engine.model.parameters()} == {"cpu"}
+    for bad in ("gpu", "cuda:x", "cuda:0,1", ""):
+        with pytest.raises(StreamsConfigError, match="device"):
+            dataclasses.replace(config, device=bad)
+    missing = f"cuda:{torch.cuda.device_count()}"  # one past the last GPU, on any machine
+    with pytest.raises(StreamsConfigError, match=f"device {missing} is not available"):
+        load_detector(dataclasses.replace(config, device=missing))
