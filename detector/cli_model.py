@@ -107,6 +107,13 @@ def train_command(
     version: Annotated[str, typer.Option(help="Version written to the model card.")] = "0.0.0-dev",
     resume: Annotated[bool, typer.Option(help="Continue from out/checkpoint if present.")] = True,
     half: Annotated[bool, typer.Option(help="Store float16 weights (half the size).")] = False,
+    init: Annotated[
+        Path | None,
+        typer.Option(
+            help="Start from this artifact's weights (same preset) instead of the preset's "
+            "initial ones, e.g. a committed run's best/ when its checkpoint is gone."
+        ),
+    ] = None,
 ) -> None:
     """Train a RetinaNet preset; writes a safetensors artifact, curves and reports.
 
@@ -131,8 +138,14 @@ def train_command(
             freeze_early_steps=freeze_early_steps,
         )
         scene_mix = parse_scene_mix(sim) if sim is not None else None
+        chosen_preset = get_preset(preset)
         chosen = resolve_device(device)
         seed_everything(seed)
+        start = None if init is None else load_artifact(init, device=chosen)
+        if start is not None and start.card.preset != chosen_preset:
+            raise ModelConfigError(
+                f"--init {init} is a {start.card.preset.name} model, not {preset}"
+            )
         with _progress() as progress:
             task = progress.add_task(f"train {preset} on {chosen}", total=steps, info="")
 
@@ -146,7 +159,8 @@ def train_command(
                 _console.print(f"eval at step {progress.tasks[task].completed:.0f}: {shown}")
 
             outcome = run_training(
-                preset=get_preset(preset),
+                preset=chosen_preset,
+                model=None if start is None else start.model.train(),
                 data_dirs=data or [],
                 out_dir=out,
                 config=config,

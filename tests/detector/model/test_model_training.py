@@ -180,3 +180,31 @@ def test_cli_trains_and_evaluates(dataset_dir: Path, tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 1
+
+
+def test_cli_starts_a_run_from_an_artifact_of_the_same_preset(
+    dataset_dir: Path, tmp_path: Path
+) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from detector.cli_model import eval_command, train_command
+
+    app = typer.Typer()
+    app.command("train")(train_command)
+    app.command("eval")(eval_command)
+    runner = CliRunner()
+    common = ["train", "--data", str(dataset_dir), "--steps", "1", "--batch-size", "2"]
+    first = runner.invoke(app, [*common, "--preset", "tiny", "--out", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    start = load_artifact(tmp_path / "a" / "model").model.state_dict()
+    init = ["--init", str(tmp_path / "a" / "model"), "--lr", "1e-9", "--warmup-steps", "0"]
+    second = runner.invoke(app, [*common, "--preset", "tiny", "--out", str(tmp_path / "b"), *init])
+    assert second.exit_code == 0, second.output
+    continued = load_artifact(tmp_path / "b" / "model").model.state_dict()
+    assert all(torch.allclose(start[k], continued[k], atol=1e-4) for k in start)
+    other = runner.invoke(
+        app, [*common, "--preset", "edge-resnet18", "--out", str(tmp_path / "c"), *init]
+    )
+    assert other.exit_code == 1
+    assert "is a tiny model, not edge-resnet18" in " ".join(other.output.split())
