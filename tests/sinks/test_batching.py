@@ -49,7 +49,18 @@ class _Clock:
 def _model_status_row(event_id: str) -> tuple[str, tuple[Any, ...]]:
     return (
         "model_status",
-        (event_id, 1_700_000_000, 1_700_000_000_000, "hq", None, "w", "m1", "active", *[None] * 4),
+        (
+            event_id,
+            1_700_000_000,
+            1_700_000_000_000,
+            "hq",
+            None,
+            "w",
+            "m1",
+            "active",
+            *[None] * 4,
+            0,
+        ),
     )
 
 
