@@ -67,7 +67,11 @@ class _BestTracker:
         self.best: float | None = None
 
     def offer(
-        self, model: RetinaNet, metrics: Mapping[str, float], provenance: Mapping[str, str]
+        self,
+        model: RetinaNet,
+        step: int,
+        metrics: Mapping[str, float],
+        provenance: Mapping[str, str],
     ) -> None:
         score = metrics.get(BEST_METRIC)
         if score is None or (self.best is not None and score <= self.best):
@@ -80,7 +84,12 @@ class _BestTracker:
             version=self.version,
             metrics=dict(metrics),
             data_fingerprint=provenance["data_fingerprint"],
-            training={"config": asdict(self.config), **provenance},
+            training={
+                "steps": step,
+                "images_seen": step * self.config.batch_size,
+                "config": asdict(self.config),
+                **provenance,
+            },
             half=True,
         )
 
@@ -141,11 +150,11 @@ def run_training(
         provenance["scene_seed"] = str(scene_seed)
     best = _BestTracker(out_dir / BEST_DIR, preset=preset, version=version, config=config)
 
-    def evaluate(m: RetinaNet) -> Mapping[str, float]:
+    def evaluate(m: RetinaNet, step: int) -> Mapping[str, float]:
         if eval_data is None:
             return {}
         metrics = evaluate_model(m, eval_data, device=device).flat_metrics()
-        best.offer(m, metrics, provenance)
+        best.offer(m, step, metrics, provenance)
         if on_eval is not None:
             on_eval(metrics)
         return metrics

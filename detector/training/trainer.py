@@ -101,9 +101,10 @@ class StepCallback(Protocol):
 
 
 class EvaluateFn(Protocol):
-    """Scores ``model`` (in eval mode) on held-out data; returns flat metric name -> value."""
+    """Scores ``model`` (in eval mode, at optimiser step ``step``) on held-out data; returns
+    flat metric name -> value."""
 
-    def __call__(self, model: RetinaNet, /) -> Mapping[str, float]: ...
+    def __call__(self, model: RetinaNet, step: int, /) -> Mapping[str, float]: ...
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
@@ -320,7 +321,7 @@ class Trainer:
         if self.evaluate is None:
             return
         self.model.eval()
-        metrics = dict(self.evaluate(self.model))
+        metrics = dict(self.evaluate(self.model, self.step))
         self.history["eval"].append({"step": self.step, **metrics})
 
     def fit(self, *, resume: bool = True, until_step: int | None = None) -> TrainResult:

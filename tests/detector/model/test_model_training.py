@@ -122,6 +122,8 @@ def test_run_writes_artifact_curves_and_report(dataset_dir: Path, tmp_path: Path
     best = load_artifact(out / "best").card
     assert best.version == "test-1"
     assert "map50_media" in best.metrics
+    assert best.training["steps"] in (2, 3)
+    assert best.training["images_seen"] == 2 * best.training["steps"]
 
 
 def test_several_data_sets_train_as_one(dataset_dir: Path, tmp_path: Path) -> None:
