@@ -68,8 +68,8 @@ GUARDS_REVIEW_DEADLINE_S: Final = 8.0
 PERSON_REVIEW_DEADLINE_S: Final = 60.0
 #: The edge workers' alarm score: the CPU-trained starter model's operating point, the
 #: threshold of its operating curve with the most bags detected while at most 30 % of clean
-#: bags alarm (59.7 % detected, 26.9 % false alarms; docs/detector-model.md).
-DEMO_ALARM_THRESHOLD: Final = 0.55
+#: bags alarm (86.8 % detected, 23.1 % false alarms; docs/detector-model.md).
+DEMO_ALARM_THRESHOLD: Final = 0.3
 #: How often the cloud looks for frames past their deadline: a small share of the deadline.
 EXPIRY_CHECK_S: Final = 1.0
 
@@ -99,7 +99,7 @@ class DemoOptions:
     - ``edge_workers``: detection workers sharing the frames' partitions (1).
     - ``host`` / ``port``: the first checkpoint's console; the next ones use the next ports.
     - ``model``: model artifact directory (``None``: the starter model).
-    - ``alarm_threshold``: the edge workers' alarm score (0.55, the starter model's
+    - ``alarm_threshold``: the edge workers' alarm score (0.3, the starter model's
       operating point; production's default is 0.5).
     - ``drain_s``: longest wait, after the scanners stop, for in-flight frames (30 s).
     - ``startup_timeout_s``: longest wait for a worker or console to be ready (180 s).
