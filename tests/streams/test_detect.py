@@ -92,16 +92,21 @@ def test_prepared_batch_keeps_errors_and_uses_the_engine_in_place_at_inference()
     assert results[1].model_version == "v2"
 
 
-def test_edge_loads_its_model_at_the_configured_alarm_threshold(
-    tiny_artifact: Path, tmp_path: Path
-) -> None:
-    config = WorkerConfig(
+@pytest.fixture
+def edge_config(tiny_artifact: Path, tmp_path: Path) -> WorkerConfig:
+    """An edge worker's options around the tiny model (no broker is contacted)."""
+    return WorkerConfig(
         role="edge",
         bootstrap_servers="127.0.0.1:9",
         model_path=str(tiny_artifact),
         frame_store_url=str(tmp_path / "fs"),
-        alarm_threshold=0.3,
     )
+
+
+def test_edge_loads_its_model_at_the_configured_alarm_threshold(
+    edge_config: WorkerConfig,
+) -> None:
+    config = dataclasses.replace(edge_config, alarm_threshold=0.3)
     engine = load_detector(config).engine
     assert isinstance(engine, InferenceEngine)
     assert engine.thresholds == dict.fromkeys(STORAGE_MEDIA_CLASS_IDS, 0.3)  # others never
@@ -110,14 +115,9 @@ def test_edge_loads_its_model_at_the_configured_alarm_threshold(
 
 
 def test_an_edge_names_its_device_and_a_missing_gpu_stops_it_at_start(
-    tiny_artifact: Path, tmp_path: Path
+    edge_config: WorkerConfig,
 ) -> None:
-    config = WorkerConfig(
-        role="edge",
-        bootstrap_servers="127.0.0.1:9",
-        model_path=str(tiny_artifact),
-        frame_store_url=str(tmp_path / "fs"),
-    )
+    config = edge_config
     engine = load_detector(config).engine
     assert isinstance(engine, InferenceEngine)
     assert {p.device.type for p in engine.model.parameters()} == {"cpu"}
