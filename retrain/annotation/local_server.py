@@ -79,8 +79,9 @@ class LocalLabelStudio(ServiceProcess):
                 str(self.port),
                 "--username",
                 USERNAME,
-                "--password",
-                self.password,
+                # One argument: a URL-safe password may start with "-", which argparse
+                # would take for an option if it came as the next argument.
+                f"--password={self.password}",
                 "--user-token",
                 self.token,
                 "--enable-legacy-api-token",
