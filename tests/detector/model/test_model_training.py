@@ -40,9 +40,7 @@ def test_loss_falls_on_a_fixed_batch(dataset_dir: Path, tiny_model, tmp_path: Pa
 
 
 def test_mixed_precision_is_bfloat16_on_a_cpu_that_has_it(
-    dataset_dir: Path,
-    tiny_model,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    dataset_dir: Path, tiny_model: RetinaNet, tmp_path: Path
 ) -> None:
     data = CocoDetectionDirectory(dataset_dir)
     trainer = _trainer(tiny_model, data, tmp_path, steps=2)
@@ -54,9 +52,7 @@ def test_mixed_precision_is_bfloat16_on_a_cpu_that_has_it(
 
 
 def test_early_layers_stay_frozen_for_the_first_stage_only(
-    dataset_dir: Path,
-    tiny_model,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    dataset_dir: Path, tiny_model: RetinaNet, tmp_path: Path
 ) -> None:
     data = CocoDetectionDirectory(dataset_dir)
     batch = [data[0], data[1]]
