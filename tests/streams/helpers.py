@@ -15,6 +15,7 @@ from schemas.events import (
     Detection,
     GuardVerdict,
     LabeledBox,
+    ObjectClassName,
     now_ms,
 )
 
@@ -70,7 +71,7 @@ def verdict(
     decision: str = "confirmed",
     rejected: tuple[str, ...] = (),
     missed: tuple[LabeledBox, ...] = (),
-    corrected: tuple[tuple[str, str], ...] = (),
+    corrected: tuple[tuple[str, ObjectClassName], ...] = (),
     after_s: float = 3.0,
 ) -> GuardVerdict:
     """The verdict of guard ``g7`` on ``det``; ``corrected`` holds (object id, class) pairs."""
@@ -86,7 +87,7 @@ def verdict(
         rejected_object_ids=rejected,
         missed_items=missed,
         class_corrections=tuple(
-            ClassCorrection(object_id=object_id, class_name=class_name)  # type: ignore[arg-type]
+            ClassCorrection(object_id=object_id, class_name=class_name)
             for object_id, class_name in corrected
         ),
     )
