@@ -1,7 +1,7 @@
-"""The ``leakguard`` command line: the root that every package's commands hang from.
+"""The ``leakguard`` command line: the root that every command group hangs from.
 
-Each package keeps its own commands next to its code (``detector/cli_data.py`` ...) and this
-module mounts them, so ``leakguard --help`` lists every group. Errors leakguard raises on
+The groups live in :mod:`infra.commands` and this module mounts them, so ``leakguard --help``
+lists every group. Errors leakguard raises on
 purpose are shown as one red line and exit with status 1; anything else is a bug and keeps
 its traceback.
 """
@@ -18,7 +18,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
-from infra.cli_lazy import LazyEntry, LazyTarget, lazy_group
+from infra.commands.lazy import LazyEntry, LazyTarget, lazy_group
 from infra.exceptions import TopicDriftError
 from infra.settings import describe_settings, load_settings
 from infra.stack import admin_client, require_bootstrap_servers, stack_down, stack_status, stack_up
@@ -32,55 +32,55 @@ err_console = Console(stderr=True)
 #: Commands whose modules import torch: loaded only when they run.
 _LAZY_COMMANDS = {
     "demo": LazyEntry(
-        LazyTarget("infra.demo_cli"),
+        LazyTarget("infra.commands.demo"),
         "Run the whole loop locally with a live summary: the README's first command.",
     ),
     "console": LazyEntry(
-        LazyTarget("streams.console.cli", app="console_app"),
+        LazyTarget("infra.commands.console", app="console_app"),
         "The guard console and the managers' overview page (web): serve, add-guard.",
     ),
     "worker": LazyEntry(
-        LazyTarget("streams.cli", app="worker_app"),
+        LazyTarget("infra.commands.streams", app="worker_app"),
         "Run a stream worker: --role edge (detect) or cloud (outcome join, alerts, annotation).",
     ),
     "scanner": LazyEntry(
-        LazyTarget("streams.cli", app="scanner_app"),
+        LazyTarget("infra.commands.streams", app="scanner_app"),
         "Frame sources: the simulator as a producer, or a folder a scanner exports into.",
     ),
     "analytics": LazyEntry(
-        LazyTarget("sinks.cli"),
+        LazyTarget("infra.commands.sinks"),
         "ClickHouse analytics: apply the DDL migrations, run the sink worker.",
     ),
     "dashboards": LazyEntry(
-        LazyTarget("sinks.cli", app="dashboards_app"),
+        LazyTarget("infra.commands.sinks", app="dashboards_app"),
         "Grafana dashboards as code: export the JSON and provisioning, push, annotate.",
     ),
     "alerts": LazyEntry(
-        LazyTarget("sinks.cli", app="alerts_app"),
+        LazyTarget("infra.commands.sinks", app="alerts_app"),
         "Deliver alerts to the control centre's API (signed, idempotent, retried).",
     ),
     "annotate": LazyEntry(
-        LazyTarget("retrain.annotate_cli"),
+        LazyTarget("infra.commands.annotate"),
         "Annotation: Label Studio tasks for the detector's mistakes, or auto-labels.",
     ),
     "data": LazyEntry(
-        LazyTarget("detector.cli_data"),
+        LazyTarget("infra.commands.data"),
         "Simulated X-ray data sets: generate them, look at them.",
     ),
     "train": LazyEntry(
-        LazyTarget("detector.cli_model", command="train"),
-        "Train the RetinaNet detector from scratch; writes a safetensors artifact and reports.",
+        LazyTarget("infra.commands.model", command="train"),
+        "Train the RetinaNet detector; writes a safetensors artifact and reports.",
     ),
     "eval": LazyEntry(
-        LazyTarget("detector.cli_model", command="eval"),
+        LazyTarget("infra.commands.model", command="eval"),
         "Evaluate a model: COCO AP per class and checkpoint-level alarm figures.",
     ),
     "retrain": LazyEntry(
-        LazyTarget("retrain.cli", app="retrain_app"),
+        LazyTarget("infra.commands.retrain", app="retrain_app"),
         "Continuous learning: annotations into training sets, gated fine-tuning jobs.",
     ),
     "models": LazyEntry(
-        LazyTarget("retrain.cli", app="models_app"),
+        LazyTarget("infra.commands.retrain", app="models_app"),
         "The model registry: list, show, register, promote, rollback, export the key.",
     ),
 }

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from detector.cli_data import app
 from detector.datasets.coco import (
     CocoImage,
     CocoObject,
@@ -24,6 +23,7 @@ from detector.datasets.generate import GenerateJob, generate_dataset
 from detector.evaluation import evaluate_coco
 from detector.exceptions import DatasetError
 from detector.sim.scenes import get_preset
+from infra.commands.data import app
 from leakguard.classes import CLASS_NAMES
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.demo import (
+from infra.demo.children import ChildSpec
+from infra.demo.plan import (
     ARTIFACT_FILES,
     DEMO_GUARD,
     DEMO_PASSWORD,
@@ -34,7 +35,6 @@ from infra.demo import (
     run_directory,
     signals_stop_the_run,
 )
-from infra.demo_children import ChildSpec
 from infra.exceptions import DemoError
 from infra.processes import free_port, process_alive
 from infra.settings import load_settings

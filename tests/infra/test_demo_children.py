@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.demo_children import ChildGroup, ChildSpec
+from infra.demo.children import ChildGroup, ChildSpec
 from infra.exceptions import DemoError
 from infra.processes import process_alive
 

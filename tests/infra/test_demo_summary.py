@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from PIL import Image
 
-from infra.demo_summary import DemoTally
+from infra.demo.summary import DemoTally
 from schemas.events import (
     Alert,
     Annotation,

@@ -150,7 +150,7 @@ def test_cli_trains_and_evaluates(dataset_dir: Path, tmp_path: Path) -> None:
     import typer
     from typer.testing import CliRunner
 
-    from detector.cli_model import eval_command, train_command
+    from infra.commands.model import eval_command, train_command
 
     app = typer.Typer()
     app.command("train")(train_command)
@@ -186,7 +186,7 @@ def test_cli_starts_a_run_from_an_artifact_of_the_same_preset(
     import typer
     from typer.testing import CliRunner
 
-    from detector.cli_model import eval_command, train_command
+    from infra.commands.model import eval_command, train_command
 
     app = typer.Typer()
     app.command("train")(train_command)

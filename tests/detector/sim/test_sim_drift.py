@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from detector.cli_data import app as data_app
 from detector.datasets.coco import read_dataset
 from detector.exceptions import SimulationError
 from detector.sim.drift import DRIFTS, drifted, get_drift
@@ -25,6 +24,7 @@ from detector.sim.scenes import (
 )
 from detector.sim.shapes import Part, Pose
 from detector.sim.simulate import scene_layout, simulate
+from infra.commands.data import app as data_app
 from leakguard.classes import CLASS_IDS
 
 DECORATION = "phone_decoration"

@@ -1,7 +1,7 @@
 """``leakguard console serve|add-guard``: the guard console and the managers' overview.
 
 This is the wiring layer, so it reads the settings (``LEAKGUARD_KAFKA__*``,
-``LEAKGUARD_CLICKHOUSE__*``, the data dir) the way ``sinks/cli.py`` does; the console's
+``LEAKGUARD_CLICKHOUSE__*``, the data dir) the way ``infra/commands/sinks.py`` does; the console's
 modules themselves take everything as arguments.
 """
 

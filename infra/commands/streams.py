@@ -3,7 +3,7 @@
 
 The broker is ``--bootstrap-servers``, else ``LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS``, else the
 broker ``leakguard stack up`` started. Only this CLI layer reads ``infra``'s settings and
-stack record (as ``sinks/cli.py`` does); the library code below it takes plain values.
+stack record (as ``infra/commands/sinks.py`` does); the library code below it takes plain values.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ child              command
 ``scanner-CP``     ``leakguard scanner simulate`` per checkpoint (its lanes interleaved)
 =================  =====================================================================
 
-The terminal shows a live summary read from the topics (:mod:`infra.demo_reader`). The run
+The terminal shows a live summary read from the topics (:mod:`infra.demo.reader`). The run
 ends after ``duration_s`` (then the scanners stop and the pipeline drains) or on Ctrl-C /
 SIGTERM; children stop in stages, producers first and the broker last.
 
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from infra.demo_children import ChildSpec, leakguard_argv
+from infra.demo.children import ChildSpec, leakguard_argv
 from infra.exceptions import DemoError
 from infra.processes import LOOPBACK
 from infra.settings import LeakguardSettings

@@ -1,6 +1,6 @@
 """The terminal side of ``leakguard demo``: options, start-up progress, the live summary and
-the orderly stop. What runs is planned in :mod:`infra.demo`; the children are
-:mod:`infra.demo_children`; the counts come from :mod:`infra.demo_reader`.
+the orderly stop. What runs is planned in :mod:`infra.demo.plan`; the children are
+:mod:`infra.demo.children`; the counts come from :mod:`infra.demo.reader`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
 
-from infra.demo import (
+from infra.demo.plan import (
     DEMO_ALARM_THRESHOLD,
     DEMO_GUARD,
     DEMO_PASSWORD,
@@ -27,8 +27,8 @@ from infra.demo import (
     signals_stop_the_run,
     starter_model_path,
 )
-from infra.demo_run import DemoRun
-from infra.demo_summary import DemoSummary, summary_table
+from infra.demo.run import DemoRun
+from infra.demo.summary import DemoSummary, summary_table
 from infra.settings import LeakguardSettings, load_settings
 
 console = Console()

@@ -1,4 +1,4 @@
-"""Reads the demo's topics into a :class:`~infra.demo_summary.DemoTally`, live.
+"""Reads the demo's topics into a :class:`~infra.demo.summary.DemoTally`, live.
 
 The reader joins no consumer group: it ``assign()``s every partition from the offsets the
 topics had when the demo started (a group join on the embedded broker takes seconds, and the
@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from confluent_kafka import Consumer, TopicPartition
 
-from infra.demo_summary import DemoSummary, DemoTally
+from infra.demo.summary import DemoSummary, DemoTally
 from schemas.codec import Codec
 from schemas.exceptions import SchemaError
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Final
 
 from infra.broker import EmbeddedBroker
-from infra.demo import (
+from infra.demo.children import ChildGroup, ChildProcess
+from infra.demo.plan import (
     STAGE_REVIEW,
     STAGE_SCANNERS,
     DemoOptions,
@@ -22,9 +23,8 @@ from infra.demo import (
     plan_children,
     write_json,
 )
-from infra.demo_children import ChildGroup, ChildProcess
-from infra.demo_reader import EventReader, start_offsets
-from infra.demo_summary import DemoSummary
+from infra.demo.reader import EventReader, start_offsets
+from infra.demo.summary import DemoSummary
 from infra.exceptions import DemoError
 from infra.settings import LeakguardSettings
 from infra.stack import admin_client
