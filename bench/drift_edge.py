@@ -29,10 +29,11 @@ from schemas.events import (
     Outcome,
     ScanFrame,
 )
+from schemas.geometry import iou
 from streams.detect import FrameDetector
 from streams.logic.annotation import build_annotation_tasks
 from streams.logic.guard_policy import GuardPolicy
-from streams.logic.outcomes import iou, match_outcomes
+from streams.logic.outcomes import match_outcomes
 from streams.model_manager import ModelManager
 from streams.rollout_config import RolloutConfig
 from streams.rollout_fetch import load_update, trusted_keys

@@ -24,7 +24,7 @@ from retrain.exceptions import RegistryError, RetrainConfigError
 from retrain.job import JobProcess, JobResult, JobSpec
 from retrain.registry import ModelRecord, Registry
 from retrain.trainset import FrozenSet, TrainingSetStore
-from streams.rollout_monitor import DEFAULT_MAX_FALSE_ALARM_INCREASE, DEFAULT_MAX_MISS_INCREASE
+from schemas.rollback import DEFAULT_MAX_FALSE_ALARM_INCREASE, DEFAULT_MAX_MISS_INCREASE
 
 __all__ = ["Cycle", "CycleResult", "RetrainConfig", "Retrainer"]
 

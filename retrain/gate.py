@@ -13,7 +13,7 @@ Three conditions:
   nothing is not worth a rollout;
 * on the base set, at the edges' alarm threshold, its miss rate and false-alarm rate must
   not exceed the parent's by more than the edges' own rollback bounds
-  (:mod:`streams.rollout_monitor`). mAP measures ranking, but a checkpoint alarms at one
+  (:mod:`schemas.rollback`). mAP measures ranking, but a checkpoint alarms at one
   threshold: a candidate that ranks better with lower scores alarms less, and the edge
   would roll it back on its live miss rate (the session-4 drift run did exactly that,
   docs/retrain.md). This predicts that rollback before anything is rolled out.
@@ -28,8 +28,8 @@ from typing import Any, Final
 from leakguard.classes import is_storage_medium
 from retrain.exceptions import GateError
 from schemas.events import Box
-from streams.logic.outcomes import DEFAULT_MIN_IOU, iou
-from streams.rollout_monitor import RollbackBounds
+from schemas.geometry import DEFAULT_MIN_IOU, iou
+from schemas.rollback import RollbackBounds
 
 __all__ = [
     "DEFAULT_MAX_BASE_MAP_LOSS_PTS",

@@ -34,7 +34,7 @@ from retrain.gate import (
     alarm_mistakes,
     gate,
 )
-from streams.rollout_monitor import (
+from schemas.rollback import (
     DEFAULT_MAX_FALSE_ALARM_INCREASE,
     DEFAULT_MAX_MISS_INCREASE,
     RollbackBounds,

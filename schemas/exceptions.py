@@ -56,3 +56,8 @@ class DecodeError(SchemaError):
 
 class IncompatibleSchemaError(SchemaError):
     """A schema cannot read data written with an older released version of itself."""
+
+
+class RollbackBoundsError(SchemaError):
+    """Rollback bounds that no edge could enforce (a window smaller than its minimum, or a
+    negative rate bound)."""

@@ -16,7 +16,7 @@ the current one keeps serving. For every update that applies to this worker
   the active model every ``status_interval_s``.
 
 A model that starts serving (canary, or active after a promotion) is judged against the model
-it displaced on live outcomes (:mod:`streams.rollout_monitor`); beyond the bounds it is
+it displaced on live outcomes (:mod:`schemas.rollback`); beyond the bounds it is
 rolled back by itself — the displaced model serves again — and the ``ModelStatus`` says so.
 A version refused or rolled back here is never applied again by this worker; rollbacks are
 remembered across restarts (:mod:`streams.rollout_memory`), so replaying ``model.updates``
@@ -32,12 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.events import ModelStateName, ModelStatus, ModelUpdate, Outcome
+from schemas.rollback import OutcomeWindows, rollback_reason
 from streams.detect import Engine, FrameDetector
 from streams.exceptions import ModelRefusedError
 from streams.rollout_config import RolloutConfig
 from streams.rollout_engine import Agreement, RolloutEngine
 from streams.rollout_memory import ROLLED_BACK_FILE, RolledBackVersions
-from streams.rollout_monitor import OutcomeWindows, rollback_reason
 from streams.rollout_state import fold
 
 __all__ = ["ALL_CHECKPOINTS", "ModelManager", "cache_path", "rolled_back_memory"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from schemas.rollback import RollbackBounds
 from streams.exceptions import StreamsConfigError
-from streams.rollout_monitor import RollbackBounds
 
 __all__ = ["RolloutConfig"]
 

@@ -14,6 +14,12 @@ from typing import Annotated, Final
 import typer
 
 from leakguard.classes import DEFAULT_ALARM_THRESHOLD
+from schemas.rollback import (
+    DEFAULT_MAX_FALSE_ALARM_INCREASE,
+    DEFAULT_MAX_MISS_INCREASE,
+    DEFAULT_MIN_OUTCOMES,
+    RollbackBounds,
+)
 from streams.config import (
     DEFAULT_EXPIRY_CHECK_S,
     DEFAULT_FRAME_SWEEP_INTERVAL_S,
@@ -24,12 +30,6 @@ from streams.config import (
 )
 from streams.frame_store import DEFAULT_KEPT_RETENTION_S, DEFAULT_STAGING_RETENTION_S
 from streams.rollout_config import RolloutConfig
-from streams.rollout_monitor import (
-    DEFAULT_MAX_FALSE_ALARM_INCREASE,
-    DEFAULT_MAX_MISS_INCREASE,
-    DEFAULT_MIN_OUTCOMES,
-    RollbackBounds,
-)
 
 __all__ = ["scanner_app", "worker_app"]
 

@@ -25,8 +25,8 @@ from typing import Final
 
 from leakguard.classes import CLASS_IDS, is_storage_medium
 from schemas.events import DecisionName, Detection, GuardVerdict, LabeledBox
+from schemas.geometry import DEFAULT_MIN_IOU, iou
 from streams.exceptions import StreamsConfigError
-from streams.logic.outcomes import DEFAULT_MIN_IOU, iou
 
 __all__ = ["GuardPolicy", "SimulatedAnswer"]
 

@@ -39,18 +39,15 @@ from schemas.events import (
     OutcomeKindName,
     outcome_id,
 )
+from schemas.geometry import DEFAULT_MIN_IOU, iou
 
 __all__ = [
-    "DEFAULT_MIN_IOU",
-    "iou",
     "join_key",
     "match_outcomes",
     "review_time_ms",
     "unreviewed_outcomes",
 ]
 
-#: Overlap at which a guard's box and a detection count as the same object (COCO's AP50).
-DEFAULT_MIN_IOU: Final[float] = 0.5
 #: Prefix of a false negative's object id; the index in ``missed_items`` follows.
 MISSED_PREFIX: Final[str] = "missed-"
 
@@ -58,17 +55,6 @@ MISSED_PREFIX: Final[str] = "missed-"
 def join_key(*, checkpoint: str, lane: str, frame_id: str) -> str:
     """The key of one frame in the join tables: frame ids are unique only per lane."""
     return f"{checkpoint}\x1f{lane}\x1f{frame_id}"
-
-
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two ``[x1, y1, x2, y2]`` pixel boxes; 0 for empty boxes."""
-    width = min(a.x2, b.x2) - max(a.x1, b.x1)
-    height = min(a.y2, b.y2) - max(a.y1, b.y1)
-    if width <= 0 or height <= 0:
-        return 0.0
-    inter = width * height
-    union = (a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def review_time_ms(detection: Detection, verdict: GuardVerdict) -> int:

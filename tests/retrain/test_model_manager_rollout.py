@@ -24,13 +24,13 @@ from schemas.events import (
     RolloutTarget,
     ScanFrame,
 )
+from schemas.rollback import RollbackBounds
 from streams.detect import FrameDetector
 from streams.exceptions import ModelRefusedError, StreamsConfigError
 from streams.logic.images import png_payload
 from streams.model_manager import ModelManager, rolled_back_memory
 from streams.rollout_config import RolloutConfig
 from streams.rollout_fetch import load_update, trusted_keys
-from streams.rollout_monitor import RollbackBounds
 from tests.streams.helpers import png
 
 torch.set_num_threads(1)

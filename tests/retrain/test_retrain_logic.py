@@ -24,8 +24,8 @@ from schemas.events import (
     RolloutModeName,
     RolloutTarget,
 )
-from streams.exceptions import StreamsConfigError
-from streams.rollout_monitor import OutcomeWindows, Rates, RollbackBounds, rollback_reason
+from schemas.exceptions import RollbackBoundsError
+from schemas.rollback import OutcomeWindows, Rates, RollbackBounds, rollback_reason
 from streams.rollout_state import RolloutPlan, apply, fold, targets_match
 
 
@@ -117,7 +117,7 @@ def test_rollback_needs_enough_outcomes_and_a_worse_rate() -> None:
     assert rollback_reason(Rates(10, 0.3, 0.0), baseline, bounds) is None
     assert "false-alarm" in (rollback_reason(Rates(10, 0.31, 0.0), baseline, bounds) or "")
     assert "miss" in (rollback_reason(Rates(10, 0.2, 0.06), baseline, bounds) or "")
-    with pytest.raises(StreamsConfigError):
+    with pytest.raises(RollbackBoundsError):
         RollbackBounds(window_outcomes=5, min_outcomes=10)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from schemas import outcome_id
 from schemas.events import now_ms
-from streams.logic.outcomes import iou, match_outcomes, unreviewed_outcomes
+from schemas.geometry import iou
+from streams.logic.outcomes import match_outcomes, unreviewed_outcomes
 from tests.streams.helpers import detection, labeled, obj, verdict
 
 

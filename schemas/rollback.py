@@ -1,5 +1,8 @@
 """Live error rates per model version from ``outcomes``, and the rollback decision (pure).
 
+Part of the rollout contract: every edge enforces these bounds on the models it serves, and
+the retrain gate judges candidates by the same rates, so both roles read them from here.
+
 A guard's verdict turns every alarm into a true or false positive and every missed item into
 a false negative (``streams.logic.outcomes``). Per model version the monitor keeps the last
 ``window`` reviewed outcomes and derives two rates:
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from schemas.events import Outcome, OutcomeKindName
-from streams.exceptions import StreamsConfigError
+from schemas.exceptions import RollbackBoundsError
 
 __all__ = [
     "DEFAULT_MAX_FALSE_ALARM_INCREASE",
@@ -54,9 +57,9 @@ class RollbackBounds:
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_outcomes <= self.window_outcomes:
-            raise StreamsConfigError("rollback bounds need 1 <= min_outcomes <= window_outcomes")
+            raise RollbackBoundsError("rollback bounds need 1 <= min_outcomes <= window_outcomes")
         if self.max_false_alarm_increase < 0 or self.max_miss_increase < 0:
-            raise StreamsConfigError("rollback rate bounds must be >= 0")
+            raise RollbackBoundsError("rollback rate bounds must be >= 0")
 
 
 @dataclass(frozen=True, slots=True)
