@@ -38,11 +38,11 @@ from rich.table import Table
 
 from bench.streams_harness import png
 from infra.broker import EmbeddedBroker
+from infra.label_studio import LocalLabelStudio
 from retrain.annotation.auto_label import AutoLabelPolicy
 from retrain.annotation.bridge import AnnotationBridge, BridgeTopics, LabelStudioTarget
 from retrain.annotation.client import LabelStudioClient
 from retrain.annotation.images import image_size, read_image
-from retrain.annotation.local_server import LocalLabelStudio
 from retrain.annotation.ls_format import task_payload
 from retrain.annotation.project import ensure_project, ensure_webhook
 from retrain.annotation.receiver import ReceiverServer, receiver_app

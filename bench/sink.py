@@ -39,11 +39,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from infra.chdb_store import open_chdb_session
 from infra.clickhouse_server import LocalClickHouseServer
 from schemas import Codec
 from sinks.clickhouse.backend import AnalyticsBackend, ChdbBackend, DriverBackend
 from sinks.clickhouse.batching import BatchingSink
+from sinks.clickhouse.chdb_session import open_chdb_session
 from sinks.clickhouse.migrations import apply_migrations
 from sinks.clickhouse.rows import TABLES, TOPIC_EVENTS, Row, rows_of
 from sinks.clickhouse.samples import sample_events

@@ -17,11 +17,11 @@ from typing import Final
 from confluent_kafka.admin import AdminClient
 
 from infra.broker import EmbeddedBroker, resolve_broker_binary, wait_for_metadata
-from infra.chdb_store import open_chdb_session
 from infra.exceptions import BrokerError
 from infra.processes import process_alive, terminate_process
 from infra.settings import LeakguardSettings
 from infra.topics import ApplyReport, apply_topics, load_spec
+from sinks.clickhouse.chdb_session import open_chdb_session
 
 #: syslog level 4: librdkafka's informational lines (queue purges on close) are noise in a CLI.
 LIBRDKAFKA_WARNING: Final = 4

@@ -29,6 +29,11 @@ class AnalyticsUnavailableError(SinkError):
     """
 
 
+class ChdbDirectoryError(SinkError):
+    """chdb cannot be opened in this working directory: it holds a server's ``config.xml``,
+    which chdb would read and obey."""
+
+
 class QueryError(SinkError):
     """The analytics store refused a statement (bad SQL, unknown table, wrong types)."""
 

@@ -25,7 +25,8 @@ from typing import Any, Literal
 
 from schemas.codec import Codec
 from schemas.events import Detection, GuardVerdict, Outcome
-from streams.logic.outcomes import DEFAULT_MIN_IOU, match_outcomes, unreviewed_outcomes
+from schemas.geometry import DEFAULT_MIN_IOU
+from streams.logic.outcomes import match_outcomes, unreviewed_outcomes
 
 __all__ = ["JoinState", "JoinStep", "Resolution", "is_due", "on_event", "on_tick"]
 

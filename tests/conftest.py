@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 
 from infra.broker import EmbeddedBroker
-from infra.chdb_store import open_chdb_session
 from infra.clickhouse_server import LocalClickHouseServer
 from infra.processes import process_alive
+from sinks.clickhouse.chdb_session import open_chdb_session
 
 
 @pytest.fixture(autouse=True)

@@ -13,12 +13,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from infra.annotation import label_studio_client, open_state, running_bridge
 from infra.settings import load_settings
 from infra.stack import require_bootstrap_servers
 from retrain.annotation.auto_label import AutoLabelPolicy
 from retrain.annotation.exceptions import LabelStudioError
 from retrain.annotation.project import ensure_project, ensure_webhook, find_project
-from retrain.annotation.service import label_studio_client, open_state, running_bridge
 
 console = Console()
 

@@ -13,14 +13,14 @@ from typing import Annotated
 
 import typer
 
+from infra.analytics import build_sink_worker, open_backend
 from infra.settings import LeakguardSettings, load_settings
 from infra.stack import require_bootstrap_servers
 from leakguard.errors import LeakguardError
 from sinks.clickhouse.migrations import apply_migrations
-from sinks.clickhouse.service import build_sink_worker, open_backend
+from sinks.dashboards.overview import LockedBackend, overview_source
 from streams.config import TopicNames
 from streams.console.accounts import GuardStore, default_guards_path
-from streams.console.overview import LockedBackend
 from streams.console.server import ConsoleConfig, SinkRunner, run_console
 
 __all__ = ["console_app"]
@@ -110,8 +110,8 @@ def serve(
             ).run
         run_console(
             config,
-            analytics=analytics,
-            analytics_error=error,
+            overview=None if analytics is None else overview_source(analytics),
+            overview_error=error,
             sink=runner,
             on_ready=lambda url: typer.echo(f"console ready at {url}"),
         )

@@ -15,10 +15,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from infra.analytics import build_sink_worker, open_backend
 from infra.settings import load_settings
 from infra.stack import require_bootstrap_servers
 from sinks.clickhouse.migrations import apply_migrations
-from sinks.clickhouse.service import build_sink_worker, open_backend
 from sinks.dashboards.grafana import DEFAULT_EXPORT_DIR, export
 from sinks.dashboards.push import GrafanaPublisher
 from sinks.exceptions import SinkError

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 from urllib.parse import unquote, urlsplit
 
+from sinks.clickhouse.chdb_session import open_chdb_session
 from sinks.exceptions import AnalyticsUnavailableError, QueryError
 
 __all__ = [
@@ -193,16 +194,14 @@ class ChdbBackend:
     """Embedded ClickHouse (chdb) with its files under ``path``.
 
     chdb allows one session per process, so pass ``session`` when one is open already (the
-    tests' fixture); otherwise one is opened with :func:`infra.chdb_store.open_chdb_session`
-    semantics (refusing a working directory that holds a server's ``config.xml``).
+    tests' fixture); otherwise :func:`~sinks.clickhouse.chdb_session.open_chdb_session` opens
+    one (refusing a working directory that holds a server's ``config.xml``).
     """
 
     def __init__(self, *, database: str, path: Path | None = None, session: Any = None) -> None:
         if session is None:
             if path is None:
                 raise QueryError("ChdbBackend needs a path or an open session")
-            from infra.chdb_store import open_chdb_session
-
             session = open_chdb_session(path)
         self._session = session
         self._database = database

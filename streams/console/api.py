@@ -20,10 +20,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 
-from sinks.exceptions import SinkError
+from leakguard.errors import LeakguardError
 from streams.console.auth import ApiSession, CheckedSession, Services
 from streams.console.exceptions import FrameNotFoundError, PublishError, VerdictError
-from streams.console.overview import run_overview
 from streams.console.review_queue import QueueItem
 from streams.console.verdicts import build_verdict, class_correction, missed_item
 
@@ -211,12 +210,9 @@ async def overview(
     hours: Annotated[float, Query(gt=0, le=MAX_OVERVIEW_HOURS)] = DEFAULT_WINDOW_H,
 ) -> dict[str, Any]:
     """Every dashboard panel's rows over the last ``hours`` (503 without analytics)."""
-    if services.analytics is None:
-        raise HTTPException(503, services.analytics_error or "no analytics store")
+    if services.overview is None:
+        raise HTTPException(503, services.overview_error or "no analytics store")
     try:
-        result = await run_in_threadpool(
-            run_overview, services.analytics, window=timedelta(hours=hours)
-        )
-    except SinkError as exc:
+        return await run_in_threadpool(services.overview, timedelta(hours=hours))
+    except LeakguardError as exc:
         raise HTTPException(503, str(exc)) from exc
-    return result.as_json()

@@ -27,7 +27,6 @@ from typing import Final
 
 import uvicorn
 
-from sinks.clickhouse.backend import AnalyticsBackend
 from streams.config import TopicNames
 from streams.console.accounts import GuardStore
 from streams.console.app import create_app
@@ -35,7 +34,7 @@ from streams.console.exceptions import ConsoleError
 from streams.console.feed import FrameFeed
 from streams.console.publisher import VerdictPublisher
 from streams.console.review_queue import ReviewQueue
-from streams.console.services import ConsoleServices
+from streams.console.services import ConsoleServices, OverviewSource
 from streams.console.sessions import DEFAULT_SESSION_TTL_S, SessionSigner, load_or_create_secret
 
 __all__ = ["ConsoleConfig", "SinkRunner", "run_console"]
@@ -132,14 +131,14 @@ class _Server(uvicorn.Server):
 def run_console(
     config: ConsoleConfig,
     *,
-    analytics: AnalyticsBackend | None = None,
-    analytics_error: str | None = None,
+    overview: OverviewSource | None = None,
+    overview_error: str | None = None,
     sink: SinkRunner | None = None,
     on_ready: Callable[[str], None] = lambda url: None,
 ) -> None:
     """Serve the console until SIGINT/SIGTERM; ``on_ready(url)`` once it accepts requests.
 
-    ``analytics`` answers the overview (``None``: the page shows ``analytics_error``);
+    ``overview`` answers the overview page (``None``: the page shows ``overview_error``);
     ``sink`` runs in a thread alongside (the in-process ClickHouse sink for embedded chdb).
     """
     queue = ReviewQueue(config.state_dir / f"queue-{_safe(config.checkpoint)}.sqlite")
@@ -171,8 +170,8 @@ def run_console(
             queue=queue,
             changes=feed.changes,
             publish=publisher.publish,
-            analytics=analytics,
-            analytics_error=analytics_error,
+            overview=overview,
+            overview_error=overview_error,
             secure_cookies=config.secure_cookies,
         )
         server = _Server(

@@ -9,11 +9,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
 
 from fastapi import Request
 
 from schemas.events import GuardVerdict
-from sinks.clickhouse.backend import AnalyticsBackend
 from streams.console.accounts import GuardStore
 from streams.console.feed import Changes
 from streams.console.review_queue import ReviewQueue
@@ -23,12 +24,18 @@ from streams.console.throttle import SignInThrottle
 __all__ = ["ConsoleServices", "get_services"]
 
 
+#: The overview's figures for the window ending now (the dashboard panels' rows as JSON).
+#: The wiring supplies it, so the console holds no analytics code of its own; it raises a
+#: :class:`~leakguard.errors.LeakguardError` when the analytics store fails.
+OverviewSource = Callable[[timedelta], dict[str, Any]]
+
+
 @dataclass(kw_only=True)
 class ConsoleServices:
     """The console's collaborators.
 
-    ``publish`` sends a verdict and returns once Kafka has it; ``analytics`` is ``None``
-    when no analytics store could be opened (``analytics_error`` says why); ``stopping``
+    ``publish`` sends a verdict and returns once Kafka has it; ``overview`` is ``None``
+    when no analytics store could be opened (``overview_error`` says why); ``stopping``
     ends live views so the server can shut down promptly; ``lanes`` empty means any lane.
     """
 
@@ -39,8 +46,8 @@ class ConsoleServices:
     queue: ReviewQueue
     changes: Changes
     publish: Callable[[GuardVerdict], None]
-    analytics: AnalyticsBackend | None = None
-    analytics_error: str | None = None
+    overview: OverviewSource | None = None
+    overview_error: str | None = None
     secure_cookies: bool = False
     throttle: SignInThrottle = field(default_factory=SignInThrottle)
     stopping: threading.Event = field(default_factory=threading.Event)

@@ -263,7 +263,7 @@ def test_pages_forbid_framing_and_foreign_scripts(console: Console) -> None:
 
 
 def test_the_overview_without_analytics_says_why(console: Console) -> None:
-    console.services.analytics_error = "analytics store chdb unavailable: locked"
+    console.services.overview_error = "analytics store chdb unavailable: locked"
     sign_in(console.client)
     answer = console.client.get("/api/overview")
     assert answer.status_code == 503

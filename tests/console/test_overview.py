@@ -12,8 +12,8 @@ from sinks.clickhouse.backend import ChdbBackend
 from sinks.clickhouse.samples import FRAME_INTERVAL, START
 from sinks.dashboards.grafana import dashboard_json
 from sinks.dashboards.macros import MAX_DATA_POINTS, bucket_seconds, expand_macros
+from sinks.dashboards.overview import LockedBackend, overview_source, run_overview
 from sinks.dashboards.panels import PANELS
-from streams.console.overview import LockedBackend, run_overview
 from tests.console.conftest import Console, sign_in
 from tests.sinks.conftest import chdb_backend
 from tests.sinks.seeding import seed_sample_events
@@ -67,7 +67,7 @@ def test_the_overview_api_serves_the_panels_to_a_signed_in_guard(
     console: Console, chdb_backend: ChdbBackend
 ) -> None:
     seed_sample_events(chdb_backend)
-    console.services.analytics = LockedBackend(chdb_backend)
+    console.services.overview = overview_source(LockedBackend(chdb_backend))
     assert console.client.get("/api/overview").status_code == 401
     sign_in(console.client)
     body = console.client.get("/api/overview").json()
@@ -77,7 +77,7 @@ def test_the_overview_api_serves_the_panels_to_a_signed_in_guard(
 
 
 def test_the_overview_window_is_bounded(console: Console, chdb_backend: ChdbBackend) -> None:
-    console.services.analytics = LockedBackend(chdb_backend)
+    console.services.overview = overview_source(LockedBackend(chdb_backend))
     sign_in(console.client)
     assert console.client.get("/api/overview?hours=0").status_code == 422
     assert console.client.get("/api/overview?hours=100000").status_code == 422

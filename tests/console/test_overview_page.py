@@ -21,11 +21,11 @@ from playwright.sync_api import Browser, Page, expect
 
 from sinks.clickhouse.backend import ChdbBackend
 from sinks.clickhouse.migrations import apply_migrations
+from sinks.dashboards.overview import LockedBackend, overview_source
 from sinks.dashboards.panels import PANELS
 from streams.console.accounts import GuardStore
 from streams.console.app import create_app
 from streams.console.feed import Changes
-from streams.console.overview import LockedBackend
 from streams.console.review_queue import ReviewQueue
 from streams.console.services import ConsoleServices
 from streams.console.sessions import SessionSigner
@@ -52,7 +52,8 @@ def overview_url(
     services = ConsoleServices(
         checkpoint="hq", lanes=("1",), guards=guards,
         signer=SessionSigner(b"k" * 32, ttl_s=3600), queue=queue, changes=Changes(),
-        publish=Published(), analytics=LockedBackend(chdb_backend),
+        publish=Published(),
+        overview=overview_source(LockedBackend(chdb_backend)),
     )  # fmt: skip
     server = uvicorn.Server(
         uvicorn.Config(create_app(services), host="127.0.0.1", port=0, log_level="warning")

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from clickhouse_driver import Client
 
-from infra.chdb_store import open_chdb_session
 from infra.clickhouse_server import LocalClickHouseServer
-from infra.exceptions import ClickHouseError
 from infra.processes import process_alive
+from sinks.clickhouse.chdb_session import open_chdb_session
+from sinks.exceptions import ChdbDirectoryError
 
 DDL_PATH = Path(__file__).with_name("probe_table.sql")
 ROWS = [
@@ -76,7 +76,7 @@ def test_chdb_refuses_a_directory_holding_a_server_config(
 ) -> None:
     (tmp_path / "config.xml").write_text("<yandex/>")
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ClickHouseError, match=r"config\.xml"):
+    with pytest.raises(ChdbDirectoryError, match=r"config\.xml"):
         open_chdb_session(tmp_path / "chdb")
 
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from infra.label_studio import LABEL_STUDIO_BIN, LocalLabelStudio
 from infra.processes import process_alive
 from retrain.annotation.auto_label import AutoLabelPolicy
 from retrain.annotation.bridge import AnnotationBridge, BridgeTopics, LabelStudioTarget
 from retrain.annotation.client import LabelStudioClient
-from retrain.annotation.local_server import LABEL_STUDIO_BIN, LocalLabelStudio
 from retrain.annotation.project import ensure_project, ensure_webhook
 from retrain.annotation.receiver import ReceiverServer, receiver_app
 from retrain.annotation.state import BridgeState

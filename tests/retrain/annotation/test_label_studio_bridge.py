@@ -19,11 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
+from infra.label_studio import USERNAME, LocalLabelStudio
 from retrain.annotation.auto_label import AutoLabelPolicy
 from retrain.annotation.bridge import AnnotationBridge
 from retrain.annotation.client import LabelStudioClient
 from retrain.annotation.exceptions import LabelStudioAuthError
-from retrain.annotation.local_server import USERNAME, LocalLabelStudio
 from retrain.annotation.ls_format import TASK_KEY, boxes_from_result
 from retrain.annotation.project import ensure_project
 from retrain.annotation.receiver import SECRET_HEADER

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from infra.annotation import running_bridge
+from infra.label_studio import USERNAME, LocalLabelStudio
 from infra.settings import load_settings
-from retrain.annotation.local_server import USERNAME, LocalLabelStudio
 from retrain.annotation.ls_format import TASK_KEY
-from retrain.annotation.service import running_bridge
 from schemas.events import Annotation
 from tests.retrain.annotation.annotation_helpers import (
     CODEC,

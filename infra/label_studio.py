@@ -24,7 +24,7 @@ from infra.processes import LOOPBACK, ServiceProcess, die_with_parent, free_port
 from retrain.annotation.exceptions import AnnotationError
 
 #: Label Studio's own virtualenv at the repository root (scripts/install_label_studio.sh).
-LABEL_STUDIO_VENV: Final = Path(__file__).resolve().parents[2] / ".venv-labelstudio"
+LABEL_STUDIO_VENV: Final = Path(__file__).resolve().parents[1] / ".venv-labelstudio"
 LABEL_STUDIO_BIN: Final = LABEL_STUDIO_VENV / "bin" / "label-studio"
 #: It starts in about a minute (migrations on an empty SQLite); give a loaded host three.
 STARTUP_TIMEOUT_S: Final = 300.0

@@ -1,6 +1,6 @@
 """Wiring from settings: the analytics backend and the sink worker a process runs.
 
-The CLI and the demo build their collaborators here, so the classes themselves stay free of
+The commands and the demo build their collaborators here, so the classes themselves stay free of
 settings and environment (they take everything keyword-only and are tested with real local
 services).
 """

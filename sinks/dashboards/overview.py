@@ -1,4 +1,4 @@
-"""The managers' overview: the Grafana dashboard's panels, run by the console itself.
+"""The managers' overview: the Grafana dashboard's panels, run for the console's page.
 
 The panels are declared once in ``sinks.dashboards.panels`` (title, SQL, visualisation);
 this module runs exactly that SQL, with the Grafana time macros expanded by
@@ -18,7 +18,7 @@ render.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
@@ -161,6 +161,12 @@ def run_overview(
     return Overview(
         start=start, end=end, panels=tuple(results), interval_s=interval_s, data_start=data_start
     )
+
+
+def overview_source(backend: AnalyticsBackend) -> Callable[[timedelta], dict[str, Any]]:
+    """The overview as a function of its window ending now, in the JSON the console serves:
+    the form in which the wiring hands it to the console, which holds no analytics code."""
+    return lambda window: run_overview(backend, window=window).as_json()
 
 
 def _data_start(backend: AnalyticsBackend, *, start: datetime, end: datetime) -> datetime | None:

@@ -1,8 +1,8 @@
 """Wiring from settings: the Label Studio client, the project, and a running bridge.
 
-The CLI (``leakguard annotate``) and the demo build their collaborators here, so the bridge,
+The command (``leakguard annotate``) and the demo build their collaborators here, so the bridge,
 client and receiver stay free of settings and environment and are tested with real local
-services (as ``sinks/clickhouse/service.py`` does for the sink).
+services (as ``infra/analytics.py`` does for the sink).
 """
 
 from __future__ import annotations

@@ -11,16 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from infra.exceptions import ClickHouseError
+from sinks.exceptions import ChdbDirectoryError
 
 
 def open_chdb_session(path: Path) -> Any:
     """A ``chdb.session.Session`` storing its tables under ``path`` (created if missing).
 
-    Raises :class:`ClickHouseError` when the working directory holds a ``config.xml``.
+    Raises :class:`ChdbDirectoryError` when the working directory holds a ``config.xml``.
     """
     if Path("config.xml").exists():
-        raise ClickHouseError(
+        raise ChdbDirectoryError(
             f"refusing to open chdb in {Path.cwd()}: it holds a config.xml that chdb would "
             "read; run leakguard from another directory"
         )
