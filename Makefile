@@ -16,3 +16,4 @@ install-dev:
 lint:
 	.venv/bin/ruff check leakguard schemas detector streams sinks retrain infra tests bench
 	.venv/bin/mypy
+	.venv/bin/lint-imports

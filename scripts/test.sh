@@ -15,6 +15,8 @@ echo "== ruff"
 .venv/bin/ruff format --check "${packages[@]}" tests bench
 echo "== mypy"
 .venv/bin/mypy
+echo "== import layers"
+.venv/bin/lint-imports
 echo "== pytest"
 .venv/bin/pytest "$@"
 echo "test gate passed in $(( $(date +%s) - start )) s"
