@@ -11,7 +11,7 @@ is tested in ``tests/retrain/test_retrain_loop.py``):
 
 1. The base model (any artifact) is signed into a fresh registry as ``v0001`` and serves an
    edge: a real :class:`~streams.detect.FrameDetector` driven by a real
-   :class:`~streams.model_manager.ModelManager`.
+   :class:`~streams.rollout.manager.ModelManager`.
 2. The checkpoint drifts: the simulator puts metal bag decorations shaped like phones into
    the bags (``detector.sim.drift``, ``phone-decoration``). The edge detects
    ``--n-frames`` frames; simulated guards (``streams.logic.guard_policy``) review them.

@@ -34,9 +34,9 @@ from streams.detect import FrameDetector
 from streams.logic.annotation import build_annotation_tasks
 from streams.logic.guard_policy import GuardPolicy
 from streams.logic.outcomes import match_outcomes
-from streams.model_manager import ModelManager
-from streams.rollout_config import RolloutConfig
-from streams.rollout_fetch import load_update, trusted_keys
+from streams.rollout.config import RolloutConfig
+from streams.rollout.fetch import load_update, trusted_keys
+from streams.rollout.manager import ModelManager
 from streams.sources import frame_from_simulated
 
 CHECKPOINT: Final[str] = "hq"

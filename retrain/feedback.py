@@ -2,7 +2,7 @@
 
 An edge that rolls a model back by itself says so on ``model.status`` (state ``rejected``,
 ``rolled_back`` true, ``error`` the reason) and remembers it across restarts
-(:mod:`streams.rollout_memory`). The other edges would go on trying that model, and the
+(:mod:`streams.rollout.memory`). The other edges would go on trying that model, and the
 registry would go on calling it active; so the retrain consumer reads ``model.status`` too
 and applies the verdict fleet-wide:
 

@@ -10,7 +10,7 @@ import faust
 from streams.config import WorkerConfig
 from streams.kafka_admin import ensure_topics
 from streams.metrics import WorkerMetrics
-from streams.rollout_config import RolloutConfig
+from streams.rollout.config import RolloutConfig
 
 __all__ = ["execute_app", "run_worker"]
 

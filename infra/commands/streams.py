@@ -29,7 +29,7 @@ from streams.config import (
     WorkerConfig,
 )
 from streams.frame_store import DEFAULT_KEPT_RETENTION_S, DEFAULT_STAGING_RETENTION_S
-from streams.rollout_config import RolloutConfig
+from streams.rollout.config import RolloutConfig
 
 __all__ = ["scanner_app", "worker_app"]
 

@@ -41,8 +41,8 @@ from streams.exceptions import StreamsConfigError
 from streams.faust_codec import AvroEventCodec, Undecodable
 from streams.frame_store import FrameStore
 from streams.metrics import WorkerMetrics
-from streams.rollout_config import RolloutConfig
-from streams.rollout_kafka import RolloutLoop
+from streams.rollout.config import RolloutConfig
+from streams.rollout.kafka import RolloutLoop
 
 __all__ = ["EdgeApp", "build_edge_app", "load_detector"]
 

@@ -28,9 +28,9 @@ from schemas.rollback import RollbackBounds
 from streams.detect import FrameDetector
 from streams.exceptions import ModelRefusedError, StreamsConfigError
 from streams.logic.images import png_payload
-from streams.model_manager import ModelManager, rolled_back_memory
-from streams.rollout_config import RolloutConfig
-from streams.rollout_fetch import load_update, trusted_keys
+from streams.rollout.config import RolloutConfig
+from streams.rollout.fetch import load_update, trusted_keys
+from streams.rollout.manager import ModelManager, rolled_back_memory
 from tests.streams.helpers import png
 
 torch.set_num_threads(1)
@@ -263,7 +263,7 @@ def test_loading_an_unknown_key_raises_before_fetching(edge: Edge, tmp_path: Pat
 
 
 def test_agreement_is_per_frame_alarm_decision() -> None:
-    from streams.rollout_engine import RolloutEngine
+    from streams.rollout.engine import RolloutEngine
 
     class Fixed:
         def __init__(self, version: str, alarmed: bool) -> None:

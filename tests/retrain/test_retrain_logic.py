@@ -26,7 +26,7 @@ from schemas.events import (
 )
 from schemas.exceptions import RollbackBoundsError
 from schemas.rollback import OutcomeWindows, Rates, RollbackBounds, rollback_reason
-from streams.rollout_state import RolloutPlan, apply, fold, targets_match
+from streams.rollout.state import RolloutPlan, apply, fold, targets_match
 
 
 def _update(version: str, mode: RolloutModeName, *targets: RolloutTarget) -> ModelUpdate:

@@ -24,9 +24,9 @@ from schemas.dead_letter import MessageSource, send_dead_letter
 from schemas.events import ModelStatus, ModelUpdate, Outcome
 from schemas.exceptions import DecodeError
 from streams.detect import FrameDetector
-from streams.model_manager import ModelManager, cache_path, rolled_back_memory
-from streams.rollout_config import RolloutConfig
-from streams.rollout_fetch import load_update, trusted_keys
+from streams.rollout.config import RolloutConfig
+from streams.rollout.fetch import load_update, trusted_keys
+from streams.rollout.manager import ModelManager, cache_path, rolled_back_memory
 
 __all__ = ["RolloutLoop"]
 

@@ -23,7 +23,7 @@ import numpy as np
 from detector.engine import DetectedObject as EngineObject
 from schemas.events import RolloutTarget, ScanFrame
 from streams.detect import Engine
-from streams.rollout_state import targets_match
+from streams.rollout.state import targets_match
 
 __all__ = ["Agreement", "RolloutEngine", "TrialMode"]
 

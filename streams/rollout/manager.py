@@ -1,15 +1,15 @@
 """The edge model manager: follows ``model.updates``, judges live outcomes, swaps engines.
 
-Kafka-free core (the consumer loop is :mod:`streams.rollout_kafka`); it runs on one thread,
+Kafka-free core (the consumer loop is :mod:`streams.rollout.kafka`); it runs on one thread,
 off the event loop and off the inference thread, so a model loads in the background while
 the current one keeps serving. For every update that applies to this worker
-(:mod:`streams.rollout_state`):
+(:mod:`streams.rollout.state`):
 
-* fetch, verify and load the model (:func:`streams.rollout_fetch.load_update`); a refused
+* fetch, verify and load the model (:func:`streams.rollout.fetch.load_update`); a refused
   model is reported in a ``ModelStatus`` with state ``rejected`` and the reason, and
   nothing changes for the frames;
 * build the engine of the new state — the active model alone, or with a shadow or canary
-  trial (:class:`streams.rollout_engine.RolloutEngine`) — and hand it to
+  trial (:class:`streams.rollout.engine.RolloutEngine`) — and hand it to
   :meth:`streams.detect.FrameDetector.swap_engine`, atomic between two batches, so no frame
   is lost or detected twice;
 * report the new state in a ``ModelStatus``; while a trial runs, report its agreement with
@@ -19,7 +19,7 @@ A model that starts serving (canary, or active after a promotion) is judged agai
 it displaced on live outcomes (:mod:`schemas.rollback`); beyond the bounds it is
 rolled back by itself — the displaced model serves again — and the ``ModelStatus`` says so.
 A version refused or rolled back here is never applied again by this worker; rollbacks are
-remembered across restarts (:mod:`streams.rollout_memory`), so replaying ``model.updates``
+remembered across restarts (:mod:`streams.rollout.memory`), so replaying ``model.updates``
 at start never brings a rolled-back model back.
 """
 
@@ -35,10 +35,10 @@ from schemas.events import ModelStateName, ModelStatus, ModelUpdate, Outcome
 from schemas.rollback import OutcomeWindows, rollback_reason
 from streams.detect import Engine, FrameDetector
 from streams.exceptions import ModelRefusedError
-from streams.rollout_config import RolloutConfig
-from streams.rollout_engine import Agreement, RolloutEngine
-from streams.rollout_memory import ROLLED_BACK_FILE, RolledBackVersions
-from streams.rollout_state import fold
+from streams.rollout.config import RolloutConfig
+from streams.rollout.engine import Agreement, RolloutEngine
+from streams.rollout.memory import ROLLED_BACK_FILE, RolledBackVersions
+from streams.rollout.state import fold
 
 __all__ = ["ALL_CHECKPOINTS", "ModelManager", "cache_path", "rolled_back_memory"]
 
