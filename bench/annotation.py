@@ -42,13 +42,13 @@ from infra.label_studio import LocalLabelStudio
 from retrain.annotation.auto_label import AutoLabelPolicy
 from retrain.annotation.bridge import AnnotationBridge, BridgeTopics, LabelStudioTarget
 from retrain.annotation.client import LabelStudioClient
-from retrain.annotation.images import image_size, read_image
 from retrain.annotation.ls_format import task_payload
 from retrain.annotation.project import ensure_project, ensure_webhook
 from retrain.annotation.receiver import ReceiverServer, receiver_app
 from retrain.annotation.state import BridgeState
 from schemas import Codec
 from schemas.events import AnnotationTask, Box, PreAnnotation
+from schemas.images import png_size, read_link
 from streams.frame_store import FrameStore
 
 CODEC = Codec()
@@ -132,7 +132,7 @@ class Rig:
         project = ensure_project(self.client, title=f"bare {uuid.uuid4().hex[:8]}").project_id
         start = time.perf_counter()
         for task in tasks[1:]:
-            width, height = image_size(read_image(task.image))
+            width, height = png_size(read_link(task.image))
             payload = task_payload(task, image_url="http://x/", width=width, height=height)
             self.client.import_task(project_id=project, task=payload)
         return (len(tasks) - 1) / (time.perf_counter() - start)

@@ -42,10 +42,10 @@ from infra.settings import load_settings
 from infra.stack import admin_client
 from infra.topics import TopicsSpec, apply_topics, load_spec
 from schemas import Codec, Detection, ScanFrame
+from schemas.images import png_payload
 from streams.config import TopicNames
 from streams.console.accounts import default_guards_path, ensure_guard
 from streams.console.feed import FETCH_WAIT_MAX_MS
-from streams.logic.images import png_payload
 from tests.console.processes import ConsoleProcess
 
 console = Console()

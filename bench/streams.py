@@ -43,7 +43,7 @@ from bench.streams_harness import (
 )
 from detector.engine import ImageInput, InferenceEngine, decode_png
 from schemas import Codec, Detection, ScanFrame
-from streams.logic.images import png_payload
+from schemas.images import png_payload
 
 console = Console()
 #: The engine's own batch size (and the worker's default): the fair baseline.

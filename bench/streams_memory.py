@@ -41,7 +41,7 @@ from bench.streams_harness import (
 )
 from bench.streams_join import produce_join_events
 from schemas import Codec, ScanFrame
-from streams.logic.images import png_payload
+from schemas.images import png_payload
 
 console = Console()
 #: Progress counter of each role (streams/metrics.py).

@@ -58,6 +58,11 @@ class IncompatibleSchemaError(SchemaError):
     """A schema cannot read data written with an older released version of itself."""
 
 
+class ImageRejectedError(SchemaError):
+    """An image an event names is missing, too large, corrupt or not the image its SHA-256
+    names: the event is bad input and goes to the dead-letter topic."""
+
+
 class RollbackBoundsError(SchemaError):
     """Rollback bounds that no edge could enforce (a window smaller than its minimum, or a
     negative rate bound)."""

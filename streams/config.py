@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from leakguard.classes import DEFAULT_ALARM_THRESHOLD
+from schemas.images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
 from streams.exceptions import StreamsConfigError
 from streams.frame_store import DEFAULT_KEPT_RETENTION_S, DEFAULT_STAGING_RETENTION_S
-from streams.logic.images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
 
 __all__ = ["JOIN_PARTITIONS", "Role", "TopicNames", "WorkerConfig"]
 

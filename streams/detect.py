@@ -27,9 +27,10 @@ from detector.engine import DetectedObject as EngineObject
 from detector.engine import decode_png
 from detector.exceptions import ImageDecodeError
 from schemas.events import Box, DetectedObject, Detection, ScanFrame, now_ms
-from streams.exceptions import FrameStoreError, ImageRejectedError
+from schemas.exceptions import ImageRejectedError
+from schemas.images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS, frame_image_bytes
+from streams.exceptions import FrameStoreError
 from streams.frame_store import FrameStore
-from streams.logic.images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS, frame_image_bytes
 
 __all__ = [
     "BatchResult",

@@ -17,10 +17,6 @@ class StreamsConfigError(StreamsError):
     """An invalid option or option combination; raised at start-up, never mid-run."""
 
 
-class ImageRejectedError(StreamsError):
-    """A frame image is missing, too large, corrupt or does not match its SHA-256."""
-
-
 class FrameStoreError(StreamsError):
     """The frame store could not write, read or verify an image."""
 

@@ -24,8 +24,9 @@ from detector.sim.stream import SimulatedFrame
 from leakguard.classes import CLASS_NAMES
 from schemas.codec import Codec
 from schemas.events import Box, LabeledBox, ScanFrame
-from streams.exceptions import ImageRejectedError, SourceError
-from streams.logic.images import png_payload
+from schemas.exceptions import ImageRejectedError
+from schemas.images import png_payload
+from streams.exceptions import SourceError
 
 __all__ = [
     "FramePublisher",

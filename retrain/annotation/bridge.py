@@ -38,17 +38,17 @@ from retrain.annotation.client import WEBHOOK_ACTIONS, LabelStudioClient
 from retrain.annotation.exceptions import (
     AnnotationError,
     BridgeConfigurationError,
-    ImageUnavailableError,
     LabelStudioAuthError,
     LabelStudioError,
     LabelStudioUnavailableError,
     UnusableAnnotationError,
 )
-from retrain.annotation.images import image_size, read_image
 from retrain.annotation.ls_format import TASK_KEY, annotation_event, task_payload
 from retrain.annotation.state import AnnotationVersion, BridgeState, CreatedTask
 from schemas import Codec, DecodeError, MessageSource, send_dead_letter
 from schemas.events import Annotation, AnnotationTask
+from schemas.exceptions import ImageRejectedError
+from schemas.images import png_size, read_link
 
 __all__ = ["AnnotationBridge", "BridgeTopics", "LabelStudioTarget", "check_modes"]
 
@@ -224,14 +224,14 @@ class AnnotationBridge:
         value = message.value() or b""
         try:
             task = self._codec.decode(value, AnnotationTask)
-            image = read_image(task.image)
+            image = read_link(task.image)
             if self._policy.applies(task.checkpoint):
                 self._produce(auto_annotation(task))
             elif self._ls is not None:
                 self._create_task(task, image, self._ls)
         except (LabelStudioAuthError, LabelStudioUnavailableError):
             raise  # not the task's fault: stop, or hold the batch and retry
-        except (DecodeError, ImageUnavailableError, LabelStudioError) as exc:
+        except (DecodeError, ImageRejectedError, LabelStudioError) as exc:
             self._dead_letter(message, exc)  # this task cannot be annotated
 
     def _create_task(self, task: AnnotationTask, image: bytes, ls: LabelStudioTarget) -> None:
@@ -247,7 +247,7 @@ class AnnotationBridge:
                 CreatedTask(task_id, ls.project_id, None, task.image.uri, task.image.sha256)
             )
         if ls_task_id is None:
-            width, height = image_size(image)
+            width, height = png_size(image)
             payload = task_payload(
                 task,
                 image_url=f"{ls.bridge_url.rstrip('/')}/images/{task_id}",

@@ -14,7 +14,6 @@ from leakguard.errors import LeakguardError
 __all__ = [
     "AnnotationError",
     "BridgeConfigurationError",
-    "ImageUnavailableError",
     "LabelStudioAuthError",
     "LabelStudioError",
     "LabelStudioUnavailableError",
@@ -45,11 +44,6 @@ class LabelStudioUnavailableError(LabelStudioError):
 
     Transient: the bridge keeps the task, backs off and retries; nothing is committed.
     """
-
-
-class ImageUnavailableError(AnnotationError):
-    """A task's frame image is missing from the frame store, unreadable or not the image
-    its SHA-256 names: the task cannot be annotated and goes to the dead-letter topic."""
 
 
 class UnusableAnnotationError(AnnotationError):

@@ -23,10 +23,11 @@ from typing import Annotated, Final
 import uvicorn
 from fastapi import FastAPI, Header, HTTPException, Request, Response
 
-from retrain.annotation.exceptions import AnnotationError, ImageUnavailableError
-from retrain.annotation.images import read_image
+from retrain.annotation.exceptions import AnnotationError
 from retrain.annotation.state import BridgeState
 from schemas.events import ImageLink
+from schemas.exceptions import ImageRejectedError
+from schemas.images import read_link
 
 __all__ = ["SECRET_HEADER", "ReceiverServer", "receiver_app"]
 
@@ -73,8 +74,8 @@ def receiver_app(*, state: BridgeState, webhook_secret: str | None) -> FastAPI:
         if created is None:
             raise HTTPException(status_code=404, detail="no such task")
         try:
-            data = read_image(ImageLink(uri=created.image_uri, sha256=created.image_sha256))
-        except ImageUnavailableError as exc:
+            data = read_link(ImageLink(uri=created.image_uri, sha256=created.image_sha256))
+        except ImageRejectedError as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from exc
         # Content-addressed (the SHA-256 is fixed per task): browsers may cache it for good.
         headers = {"Cache-Control": "private, max-age=31536000, immutable"}

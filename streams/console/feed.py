@@ -26,12 +26,11 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from schemas.codec import Codec
 from schemas.events import Detection, ScanFrame
-from schemas.exceptions import DecodeError
+from schemas.exceptions import DecodeError, ImageRejectedError
+from schemas.images import frame_image_bytes
 from streams.config import TopicNames
 from streams.console.exceptions import ConsoleError
 from streams.console.review_queue import ReviewQueue
-from streams.exceptions import ImageRejectedError
-from streams.logic.images import frame_image_bytes
 
 __all__ = ["Changes", "FrameFeed"]
 

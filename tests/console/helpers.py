@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from schemas.events import Box, DetectedObject, Detection, ScanFrame
-from streams.logic.images import png_payload
+from schemas.images import png_payload
 
 WIDTH, HEIGHT = 160, 120
 

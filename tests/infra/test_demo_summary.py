@@ -23,7 +23,7 @@ from schemas.events import (
     ScanFrame,
 )
 from schemas.events import outcome_id as make_outcome_id
-from streams.logic.images import png_payload
+from schemas.images import png_payload
 
 
 def _frame(frame_id: str, lane: str = "1") -> ScanFrame:

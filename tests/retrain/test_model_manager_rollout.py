@@ -24,10 +24,10 @@ from schemas.events import (
     RolloutTarget,
     ScanFrame,
 )
+from schemas.images import png_payload
 from schemas.rollback import RollbackBounds
 from streams.detect import FrameDetector
 from streams.exceptions import ModelRefusedError, StreamsConfigError
-from streams.logic.images import png_payload
 from streams.rollout.config import RolloutConfig
 from streams.rollout.fetch import load_update, trusted_keys
 from streams.rollout.manager import ModelManager, rolled_back_memory

@@ -32,8 +32,8 @@ from schemas.events import (
     OutcomeKindName,
     ScanFrame,
 )
+from schemas.images import png_payload
 from streams.frame_store import FrameStore
-from streams.logic.images import png_payload
 from tests.retrain.retrain_helpers import annotation, save_tiny
 from tests.streams.conftest import StreamTopics, Workers, consume
 from tests.streams.helpers import png

@@ -13,7 +13,7 @@ import pytest
 
 from schemas import Codec, DeadLetter, DecodeError, Detection, Outcome
 from schemas.events import GuardVerdict, ScanFrame
-from streams.logic.images import png_payload
+from schemas.images import png_payload
 from tests.streams.conftest import StreamTopics, Workers, consume
 from tests.streams.helpers import png
 

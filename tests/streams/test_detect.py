@@ -14,12 +14,13 @@ from detector.engine import DetectedObject as EngineObject
 from detector.engine import InferenceEngine
 from leakguard.classes import STORAGE_MEDIA_CLASS_IDS
 from schemas.events import ScanFrame
+from schemas.exceptions import ImageRejectedError
+from schemas.images import png_payload
 from streams.apps.edge import load_detector
 from streams.config import WorkerConfig
 from streams.detect import FrameDetector
-from streams.exceptions import ImageRejectedError, StreamsConfigError
+from streams.exceptions import StreamsConfigError
 from streams.frame_store import FrameStore
-from streams.logic.images import png_payload
 from tests.streams.helpers import png
 
 

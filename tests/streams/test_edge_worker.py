@@ -11,7 +11,7 @@ import pytest
 
 from schemas import Codec, Detection
 from schemas.events import ImagePayload, ScanFrame
-from streams.logic.images import png_payload
+from schemas.images import png_payload
 from tests.streams.conftest import StreamTopics, Workers, consume
 from tests.streams.helpers import png
 

@@ -47,8 +47,8 @@ def test_bad_rates_fail_at_start() -> None:
 
 def test_guard_desk_answers_after_the_delay_with_the_frames_truth() -> None:
     from schemas.events import ScanFrame
+    from schemas.images import png_payload
     from streams.guards import GuardDesk
-    from streams.logic.images import png_payload
     from tests.streams.helpers import png
 
     desk = GuardDesk(policy=GuardPolicy(median_delay_s=1.0), max_frames=2)

@@ -1,10 +1,12 @@
-"""Getting a frame's image bytes safely: inline or by claim check, verified and size-capped.
+"""Getting an event's image bytes safely: inline or by claim check, verified and size-capped.
 
-A ``ScanFrame`` carries its PNG inline or a claim-check ``uri`` (docs/events.md). Both paths
-end here, so the same checks apply to both: the declared size is capped before any byte is
-read, a claim check is read through fsspec with a hard cap (a lying store cannot make us read
-more), the SHA-256 must match (the codec does not hash on decode), and the pixel count is
-checked from the PNG header before any pixel is decoded (decompression bombs).
+A ``ScanFrame`` carries its PNG inline or a claim-check ``uri``; an annotation task names the
+frame the edge stored with an ``ImageLink`` (docs/events.md). Every role that reads an image
+an event names reads it here, so the same checks apply to all: the declared size is capped
+before any byte is read, a claim check is read through fsspec with a hard cap (a lying store
+cannot make us read more), the SHA-256 must match (the codec does not hash on decode), and
+the pixel count is checked from the PNG header before any pixel is decoded (decompression
+bombs).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from typing import Final
 
 import fsspec
 
-from schemas.events import ImagePayload
-from streams.exceptions import ImageRejectedError
+from schemas.events import ImageLink, ImagePayload
+from schemas.exceptions import ImageRejectedError
 
 __all__ = [
     "DEFAULT_MAX_IMAGE_BYTES",
@@ -27,6 +29,7 @@ __all__ = [
     "frame_image_bytes",
     "png_payload",
     "png_size",
+    "read_link",
 ]
 
 #: Largest encoded image accepted: a 4k x 4k PNG of noisy scans is ~30 MB; more is abuse.
@@ -79,13 +82,9 @@ def frame_image_bytes(
         data = (fetch or fetch_uri)(image.uri, max_image_bytes)
     else:
         raise ImageRejectedError("frame has neither an inline image nor a claim-check uri")
-    if len(data) > max_image_bytes:
-        raise ImageRejectedError(f"image exceeds {max_image_bytes} bytes")
-    if len(data) != image.size_bytes:
+    if len(data) != image.size_bytes and len(data) <= max_image_bytes:
         raise ImageRejectedError(f"image has {len(data)} bytes, frame says {image.size_bytes}")
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != image.sha256.lower():
-        raise ImageRejectedError(f"image SHA-256 {digest} does not match {image.sha256}")
+    _verify(data, sha256=image.sha256, max_bytes=max_image_bytes)
     width, height = png_size(data)
     if width * height > max_pixels:
         raise ImageRejectedError(f"image {width}x{height} exceeds {max_pixels} pixels")
@@ -94,6 +93,24 @@ def frame_image_bytes(
             f"image is {width}x{height}, frame says {image.width}x{image.height}"
         )
     return data
+
+
+def read_link(
+    link: ImageLink, *, max_bytes: int = DEFAULT_MAX_IMAGE_BYTES, fetch: ImageFetcher | None = None
+) -> bytes:
+    """The encoded image an ``ImageLink`` names, read with the cap and checked against its
+    SHA-256; raises :class:`ImageRejectedError` otherwise."""
+    data = (fetch or fetch_uri)(link.uri, max_bytes)
+    _verify(data, sha256=link.sha256, max_bytes=max_bytes)
+    return data
+
+
+def _verify(data: bytes, *, sha256: str, max_bytes: int) -> None:
+    if len(data) > max_bytes:
+        raise ImageRejectedError(f"image exceeds {max_bytes} bytes")
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256.lower():
+        raise ImageRejectedError(f"image SHA-256 {digest} does not match {sha256}")
 
 
 def png_payload(data: bytes, *, uri: str | None = None) -> ImagePayload:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.exceptions import ImageRejectedError
-from streams.logic.images import frame_image_bytes, png_payload, png_size
+from schemas.exceptions import ImageRejectedError
+from schemas.images import frame_image_bytes, png_payload, png_size
 from tests.streams.helpers import png
 
 
