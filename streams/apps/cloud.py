@@ -44,6 +44,7 @@ from streams.exceptions import FrameStoreError, StreamsError
 from streams.faust_codec import AvroEventCodec, Undecodable
 from streams.frame_store import FrameStore
 from streams.join import Resolution, is_due, on_event, on_tick
+from streams.join_state import FrameEntry
 from streams.logic.alerts import build_alert
 from streams.logic.annotation import build_annotation_tasks, needs_image
 from streams.logic.outcomes import join_key
@@ -135,8 +136,9 @@ class CloudApp:
             return
         if isinstance(value, ExpiryTick):
             key = value.key
+            state = self._entry(key)
             step = on_tick(
-                self.table.get(key),
+                state,
                 now=now,
                 unreviewed_after_s=self.config.unreviewed_after_s,
                 resolved_retention_s=self.config.resolved_retention_s,
@@ -151,17 +153,22 @@ class CloudApp:
             key = join_key(
                 checkpoint=value.checkpoint, lane=value.lane, frame_id=value.frame_id
             ).encode()
-            step = on_event(
-                self.table.get(key), value, raw_value(message), now=now, codec=self.codec
-            )
+            state = self._entry(key)
+            step = on_event(state, value, raw_value(message), now=now, codec=self.codec)
             if step.note == "late_verdict":
                 log.info("verdict for %s came after it went unreviewed; ignored", value.frame_id)
         if step.resolution is not None:
             await self.publish(step.resolution, message)
         if step.state is None:
-            self.table.pop(key, None)
-        elif step.state is not self.table.get(key):
-            self.table[key] = step.state
+            if state is not None:
+                self.table.pop(key, None)
+        elif step.state is not state:
+            self.table[key] = step.state.to_bytes()
+
+    def _entry(self, key: bytes) -> FrameEntry | None:
+        """The join table's entry of ``key``; the table holds each entry's changelog bytes."""
+        data = self.table.get(key)
+        return None if data is None else FrameEntry.from_bytes(data)
 
     async def publish(self, resolution: Resolution, message: Any) -> None:
         """Produce the outcomes, the alert, the kept image and the annotation tasks."""
@@ -207,10 +214,10 @@ class CloudApp:
         now = time.time()
         due = [
             key
-            for key, state in list(self.table.items())
-            if state is not None
+            for key, data in list(self.table.items())
+            if data is not None
             and is_due(
-                state,
+                FrameEntry.from_bytes(data),
                 now=now,
                 unreviewed_after_s=self.config.unreviewed_after_s,
                 resolved_retention_s=self.config.resolved_retention_s,
@@ -253,7 +260,16 @@ def build_cloud_app(
     # key_type=bytes is what makes Faust use the raw serializer for the keys of the table
     # *and* of its changelog, both ways: a ``schema=`` here only governs writes, so the
     # changelog could be written but not read back (recovery stalled after a restart).
-    table = app.Table(JOIN_TABLE, default=None, partitions=config.join_partitions, key_type=bytes)
+    # value_type=bytes does the same for the values: Faust picks a table's serializer only
+    # from its value type, so the table holds FrameEntry.to_bytes() and the changelog gets
+    # exactly those bytes.
+    table = app.Table(
+        JOIN_TABLE,
+        default=None,
+        partitions=config.join_partitions,
+        key_type=bytes,
+        value_type=bytes,
+    )
     cloud = CloudApp(
         app=app,
         config=config,

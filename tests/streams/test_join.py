@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from schemas import Codec
 from streams.join import is_due, on_event, on_tick
+from streams.join_state import FrameEntry
 from tests.streams.helpers import detection, obj, verdict
 
 CODEC = Codec()
@@ -25,7 +26,7 @@ def test_either_order_resolves_once() -> None:
         step = on_event(step.state, second, CODEC.encode(second), now=2.0, codec=CODEC)
         assert step.note == "resolved"
         assert _kinds(step) == ["tp", "fp"]
-        assert step.state == {"d": None, "v": None, "seen": 2.0, "done": "reviewed", "at": 2.0}
+        assert step.state == FrameEntry(seen=2.0, done="reviewed", at=2.0)
         replay = on_event(step.state, first, CODEC.encode(first), now=3.0, codec=CODEC)
         assert replay.note == "duplicate"
         assert replay.resolution is None
