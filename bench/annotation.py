@@ -40,7 +40,7 @@ from bench.streams_harness import png
 from infra.broker import EmbeddedBroker
 from infra.label_studio import LocalLabelStudio
 from retrain.annotation.auto_label import AutoLabelPolicy
-from retrain.annotation.bridge import AnnotationBridge, BridgeTopics, LabelStudioTarget
+from retrain.annotation.bridge import AnnotationBridge, LabelStudioTarget
 from retrain.annotation.client import LabelStudioClient
 from retrain.annotation.ls_format import task_payload
 from retrain.annotation.project import ensure_project, ensure_webhook
@@ -49,6 +49,7 @@ from retrain.annotation.state import BridgeState
 from schemas import Codec
 from schemas.events import AnnotationTask, Box, PreAnnotation
 from schemas.images import png_size, read_link
+from schemas.topics import Topics
 from streams.frame_store import FrameStore
 
 CODEC = Codec()
@@ -85,14 +86,13 @@ def _tasks(root: Path, count: int) -> list[AnnotationTask]:
     return tasks
 
 
-def _topics(bootstrap: str) -> BridgeTopics:
-    prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    topics = BridgeTopics(f"{prefix}.tasks", f"{prefix}.annotations", f"{prefix}.deadletter")
+def _topics(bootstrap: str) -> Topics:
+    topics = Topics().prefixed(f"bench-{uuid.uuid4().hex[:8]}.")
     admin = AdminClient({"bootstrap.servers": bootstrap})  # must outlive its futures
     futures = admin.create_topics(
         [
             NewTopic(t, num_partitions=4)
-            for t in (topics.tasks, topics.annotations, topics.dead_letter)
+            for t in (topics.annotation_tasks, topics.annotations, topics.dead_letters)
         ]
     )
     for future in futures.values():
@@ -151,14 +151,14 @@ class Rig:
         ensure_webhook(self.client, project_id=project, bridge_url=url, secret=None)
         target = None if auto else LabelStudioTarget(self.client, project, url, "label-studio")
         bridge = AnnotationBridge(
-            consumer=_consumer(self.bootstrap, f"{topics.tasks}-g"),
+            consumer=_consumer(self.bootstrap, f"{topics.annotation_tasks}-g"),
             producer=Producer({"bootstrap.servers": self.bootstrap}),
             topics=topics,
             state=state,
             label_studio=target,
             policy=AutoLabelPolicy.of(["*"] if auto else []),
         )
-        reader = _consumer(self.bootstrap, f"{topics.tasks}-r")
+        reader = _consumer(self.bootstrap, f"{topics.annotation_tasks}-r")
         reader.subscribe([topics.annotations])
         read = [0]
 
@@ -175,7 +175,9 @@ class Rig:
 
         def send(batch: list[AnnotationTask]) -> None:
             for task in batch:
-                producer.produce(topics.tasks, value=CODEC.encode(task), key=task.frame_id.encode())
+                producer.produce(
+                    topics.annotation_tasks, value=CODEC.encode(task), key=task.frame_id.encode()
+                )
             producer.flush(30)
 
         def done(count: int) -> Callable[[], bool]:

@@ -43,10 +43,10 @@ from infra.stack import admin_client
 from infra.topics import TopicsSpec, apply_topics, load_spec
 from schemas import Codec, Detection, ScanFrame
 from schemas.images import png_payload
-from streams.config import TopicNames
+from schemas.topics import Topics
 from streams.console.accounts import default_guards_path, ensure_guard
 from streams.console.feed import FETCH_WAIT_MAX_MS
-from tests.console.processes import ConsoleProcess
+from tests.streams.console.processes import ConsoleProcess
 
 console = Console()
 CHROMIUM = "/usr/bin/chromium"
@@ -134,7 +134,7 @@ def main() -> None:
                 }
             ),
         )
-        names = TopicNames().prefixed(prefix)
+        names = Topics().prefixed(prefix)
         env = {"LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS": bootstrap, "LEAKGUARD_DATA_DIR": str(data_dir),
                "OMP_NUM_THREADS": "1"}  # fmt: skip
         worker = subprocess.Popen(

@@ -18,8 +18,9 @@ from typing import Any
 
 import faust
 
+from schemas.topics import Topics
 from streams.apps.common import build_faust_app
-from streams.config import TopicNames, WorkerConfig
+from streams.config import WorkerConfig
 from streams.metrics import WorkerMetrics
 from streams.worker import execute_app
 
@@ -61,7 +62,7 @@ def main() -> None:
     config = WorkerConfig(
         role="cloud",
         bootstrap_servers=args.bootstrap,
-        topics=TopicNames().prefixed(args.topic_prefix),
+        topics=Topics().prefixed(args.topic_prefix),
         app_prefix=args.app_prefix,
         metrics_port=args.metrics_port,
     )

@@ -45,8 +45,8 @@ from sinks.clickhouse.backend import AnalyticsBackend, ChdbBackend, DriverBacken
 from sinks.clickhouse.batching import BatchingSink
 from sinks.clickhouse.chdb_session import open_chdb_session
 from sinks.clickhouse.migrations import apply_migrations
-from sinks.clickhouse.rows import TABLES, TOPIC_EVENTS, Row, rows_of
-from sinks.clickhouse.samples import sample_events
+from sinks.clickhouse.rows import STORED_EVENTS, TABLES, Row, rows_of
+from tests.sinks.samples import sample_events
 
 CODEC = Codec()
 
@@ -118,7 +118,7 @@ def main() -> None:
         parser.error("--repeats must be at least 7 for a meaningful median")
     load_before = _load()
     events = list(sample_events(frames=args.frames))
-    known = set(TOPIC_EVENTS.values())
+    known = set(STORED_EVENTS)
     messages = [(type(e).__name__, CODEC.encode(e)) for e in events if type(e).__name__ in known]
     pairs = [p for name, data in messages for p in rows_of(name, CODEC.decode_record(data, name))]
     batches: dict[str, list[Row]] = defaultdict(list)

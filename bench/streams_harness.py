@@ -31,7 +31,7 @@ from infra.broker import EmbeddedBroker
 from infra.settings import load_settings
 from infra.stack import admin_client
 from infra.topics import TopicsSpec, apply_topics, load_spec
-from streams.config import TopicNames
+from schemas.topics import Topics
 
 __all__ = [
     "BenchStack",
@@ -175,7 +175,7 @@ class BenchStack:
 
     bootstrap: str
     prefix: str
-    names: TopicNames
+    names: Topics
     work: Path
     processes: list[subprocess.Popen[bytes]] = dataclasses.field(default_factory=list)
 
@@ -224,7 +224,7 @@ def bench_stack(work: Path) -> Iterator[BenchStack]:
             admin_client(load_settings(kafka={"bootstrap_servers": bootstrap}), bootstrap),
             TopicsSpec(topics),
         )
-        stack = BenchStack(bootstrap, prefix, TopicNames().prefixed(prefix), work)
+        stack = BenchStack(bootstrap, prefix, Topics().prefixed(prefix), work)
         try:
             yield stack
         finally:

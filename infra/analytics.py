@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Final
 
 from infra.settings import LeakguardSettings
-from infra.topics import load_spec
+from schemas.topics import Topics
 from sinks.clickhouse.backend import AnalyticsBackend, ChdbBackend, DriverBackend
 from sinks.clickhouse.batching import Backoff, BatchingSink
-from sinks.clickhouse.rows import TOPIC_EVENTS
+from sinks.clickhouse.rows import STORED_EVENTS
 from sinks.clickhouse.worker import SinkWorker
 
 __all__ = ["build_sink_worker", "open_backend"]
@@ -38,7 +38,7 @@ def build_sink_worker(
     """A sink worker on every analytics topic of the spec, batching as settings say."""
     from confluent_kafka import Consumer, Producer
 
-    spec = load_spec()
+    topics = Topics()
     client = {"bootstrap.servers": bootstrap_servers, **settings.kafka.client_config()}
     consumer = Consumer(
         {
@@ -59,7 +59,7 @@ def build_sink_worker(
     return SinkWorker(
         consumer=consumer,
         sink=sink,
-        topic_events={spec.topics[topic].name: event for topic, event in TOPIC_EVENTS.items()},
+        topic_events=topics.routes(STORED_EVENTS),
         producer=Producer(client),
-        dead_letter_topic=spec.topics["deadletter"].name,
+        dead_letter_topic=topics.dead_letters,
     )

@@ -15,11 +15,9 @@ from dataclasses import dataclass
 from typing import Final
 
 from infra.settings import LeakguardSettings
-from infra.topics import load_spec
 from retrain.annotation.auto_label import AutoLabelPolicy
 from retrain.annotation.bridge import (
     AnnotationBridge,
-    BridgeTopics,
     LabelStudioTarget,
     check_modes,
 )
@@ -28,8 +26,9 @@ from retrain.annotation.exceptions import BridgeConfigurationError, LabelStudioU
 from retrain.annotation.project import ensure_project, ensure_webhook
 from retrain.annotation.receiver import ReceiverServer, receiver_app
 from retrain.annotation.state import BridgeState
+from schemas.topics import Topics
 
-__all__ = ["RunningBridge", "label_studio_client", "open_state", "running_bridge", "spec_topics"]
+__all__ = ["RunningBridge", "label_studio_client", "open_state", "running_bridge"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,16 +36,6 @@ logger = logging.getLogger(__name__)
 SESSION_TIMEOUT_MS: Final = 10_000
 #: Longest wait between attempts to reach Label Studio at start-up.
 STARTUP_RETRY_MAX_S: Final = 30.0
-
-
-def spec_topics() -> BridgeTopics:
-    """The bridge's topics as ``infra/topics.toml`` names them."""
-    topics = load_spec().topics
-    return BridgeTopics(
-        tasks=topics["annotation.tasks"].name,
-        annotations=topics["annotations"].name,
-        dead_letter=topics["deadletter"].name,
-    )
 
 
 def label_studio_client(settings: LeakguardSettings) -> LabelStudioClient:
@@ -100,7 +89,7 @@ def _wait_for_project(
 
 @contextmanager
 def running_bridge(
-    settings: LeakguardSettings, *, bootstrap_servers: str, topics: BridgeTopics | None = None
+    settings: LeakguardSettings, *, bootstrap_servers: str, topics: Topics | None = None
 ) -> Iterator[RunningBridge]:
     """A bridge on the configured topics, with its receiver serving while the block runs."""
     from confluent_kafka import Consumer, Producer
@@ -148,7 +137,7 @@ def running_bridge(
         bridge = AnnotationBridge(
             consumer=consumer,
             producer=Producer(client_config),
-            topics=topics or spec_topics(),
+            topics=topics or Topics(),
             state=state,
             policy=policy,
             label_studio=target,

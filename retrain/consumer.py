@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Final
 
 from confluent_kafka import Consumer, Message, Producer
@@ -30,31 +29,15 @@ from retrain.feedback import apply_edge_rollback
 from schemas.codec import Codec
 from schemas.dead_letter import MessageSource, send_dead_letter
 from schemas.events import Annotation, ImageLink, ModelStatus
+from schemas.topics import Topics
 
-__all__ = ["ConsumerTopics", "RetrainConsumer"]
+__all__ = ["RetrainConsumer"]
 
 logger = logging.getLogger(__name__)
 
 #: Longest a poll blocks: bounds how late a finished job or a stop request is noticed.
 POLL_TIMEOUT_S: Final[float] = 0.5
 POLL_BATCH: Final[int] = 100
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConsumerTopics:
-    """Topics the consumer reads and writes (names as in ``infra/topics.toml``)."""
-
-    annotations: str = "annotations"
-    model_status: str = "model.status"
-    dead_letters: str = "deadletter"
-
-    def prefixed(self, prefix: str) -> ConsumerTopics:
-        """Every name with ``prefix`` in front (tests share one broker)."""
-        return ConsumerTopics(
-            annotations=prefix + self.annotations,
-            model_status=prefix + self.model_status,
-            dead_letters=prefix + self.dead_letters,
-        )
 
 
 class RetrainConsumer:
@@ -67,7 +50,7 @@ class RetrainConsumer:
         fetch_image: Callable[[ImageLink], bytes],
         bootstrap_servers: str,
         group_id: str = "leakguard-retrain",
-        topics: ConsumerTopics | None = None,
+        topics: Topics | None = None,
         worker_id: str = "retrain",
         codec: Codec | None = None,
         client_config: Mapping[str, str] | None = None,
@@ -75,7 +58,7 @@ class RetrainConsumer:
     ) -> None:
         self.retrainer = retrainer
         self._fetch = fetch_image
-        self._topics = topics if topics is not None else ConsumerTopics()
+        self._topics = topics if topics is not None else Topics()
         self._worker_id = worker_id
         self._codec = codec if codec is not None else Codec()
         self._on_cycle = on_cycle

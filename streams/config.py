@@ -2,9 +2,9 @@
 
 ``infra`` owns the topic spec and the settings; ``streams`` must not import it (dependencies
 point ``infra -> streams``). So the CLI layer reads the spec and the environment and hands
-the worker a :class:`WorkerConfig`. Names of the topics a worker reads and writes live in
-:class:`TopicNames`; ``prefixed`` gives every topic (and the Faust app id) a prefix so that
-tests and several deployments can share one cluster.
+the worker a :class:`WorkerConfig`. The names of the topics a worker reads and writes come
+from the catalogue (:class:`schemas.topics.Topics`); a prefixed catalogue and ``app_prefix``
+let tests and several deployments share one cluster.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from typing import Final, Literal
 
 from leakguard.classes import DEFAULT_ALARM_THRESHOLD
 from schemas.images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
+from schemas.topics import Topics
 from streams.exceptions import StreamsConfigError
 from streams.frame_store import DEFAULT_KEPT_RETENTION_S, DEFAULT_STAGING_RETENTION_S
 
-__all__ = ["JOIN_PARTITIONS", "Role", "TopicNames", "WorkerConfig"]
+__all__ = ["JOIN_PARTITIONS", "Role", "WorkerConfig"]
 
 Role = Literal["edge", "cloud"]
 #: Partitions of ``detections`` and ``guard.verdicts`` (infra/topics.toml): the join's
@@ -39,34 +40,6 @@ DEFAULT_RESOLVED_RETENTION_S: Final[float] = 7 * 86_400.0
 #: How often the cloud deletes frame images past their retention: hourly keeps a day's
 #: staged frames from piling up while a full listing of the store stays rare.
 DEFAULT_FRAME_SWEEP_INTERVAL_S: Final[float] = 3600.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TopicNames:
-    """The Kafka topics of the loop (names as in ``infra/topics.toml``)."""
-
-    frames: str = "scanner.frames"
-    detections: str = "detections"
-    verdicts: str = "guard.verdicts"
-    outcomes: str = "outcomes"
-    alerts: str = "alerts"
-    annotation_tasks: str = "annotation.tasks"
-    dead_letters: str = "deadletter"
-
-    def prefixed(self, prefix: str) -> TopicNames:
-        """Every name with ``prefix`` in front (tests: one prefix per test)."""
-        return TopicNames(**{name: prefix + getattr(self, name) for name in _TOPIC_FIELDS})
-
-
-_TOPIC_FIELDS: Final = (
-    "frames",
-    "detections",
-    "verdicts",
-    "outcomes",
-    "alerts",
-    "annotation_tasks",
-    "dead_letters",
-)
 
 
 #: The torch devices an edge may name.
@@ -101,7 +74,7 @@ class WorkerConfig:
 
     role: Role
     bootstrap_servers: str
-    topics: TopicNames = field(default_factory=TopicNames)
+    topics: Topics = field(default_factory=Topics)
     app_prefix: str = ""
     worker_id: str = ""
     model_path: str | None = None

@@ -20,7 +20,7 @@ from confluent_kafka import Consumer, Producer
 from schemas.codec import Codec
 from schemas.events import Detection, GuardVerdict, LabeledBox, ScanFrame
 from schemas.exceptions import DecodeError
-from streams.config import TopicNames
+from schemas.topics import Topics
 from streams.logic.guard_policy import GuardPolicy
 
 __all__ = ["GuardDesk", "run_guards"]
@@ -62,7 +62,7 @@ class GuardDesk:
 def run_guards(
     *,
     bootstrap_servers: str,
-    topics: TopicNames,
+    topics: Topics,
     policy: GuardPolicy,
     group_id: str = "leakguard-sim-guards",
     should_stop: Callable[[], bool] = lambda: False,

@@ -17,9 +17,9 @@ from infra.analytics import build_sink_worker, open_backend
 from infra.settings import LeakguardSettings, load_settings
 from infra.stack import require_bootstrap_servers
 from leakguard.errors import LeakguardError
+from schemas.topics import Topics
 from sinks.clickhouse.migrations import apply_migrations
 from sinks.dashboards.overview import LockedBackend, overview_source
-from streams.config import TopicNames
 from streams.console.accounts import GuardStore, default_guards_path
 from streams.console.server import ConsoleConfig, SinkRunner, run_console
 
@@ -86,7 +86,7 @@ def serve(
         lanes=tuple(lanes or ()),
         bootstrap_servers=require_bootstrap_servers(settings),
         client_config=settings.kafka.client_config(),
-        topics=TopicNames().prefixed(topic_prefix),
+        topics=Topics().prefixed(topic_prefix),
         state_dir=settings.data_dir / "console",
         guards_file=guards_file or default_guards_path(settings.data_dir),
         host=host,

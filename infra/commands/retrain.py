@@ -30,7 +30,7 @@ from rich.table import Table
 
 from infra.settings import LeakguardSettings, load_settings
 from infra.stack import require_bootstrap_servers
-from retrain.consumer import ConsumerTopics, RetrainConsumer
+from retrain.consumer import RetrainConsumer
 from retrain.cycle import CycleResult, RetrainConfig, Retrainer
 from retrain.exceptions import RegistryError
 from retrain.job import JobProgress
@@ -38,6 +38,7 @@ from retrain.keys import load_or_create_private_key, public_key_pem
 from retrain.registry import Registry
 from schemas.codec import Codec
 from schemas.events import ModelUpdate, RolloutModeName, RolloutTarget
+from schemas.topics import Topics
 
 __all__ = ["models_app", "retrain_app"]
 
@@ -174,7 +175,7 @@ def retrain_consume(topic_prefix: PrefixOption = "") -> None:
         fetch_image=store.get,
         bootstrap_servers=require_bootstrap_servers(settings),
         group_id=settings.retrain.group_id,
-        topics=ConsumerTopics().prefixed(topic_prefix),
+        topics=Topics().prefixed(topic_prefix),
         client_config=settings.kafka.client_config(),
         on_cycle=_print_cycle,
     )

@@ -18,6 +18,7 @@ from rich.console import Console
 from infra.analytics import build_sink_worker, open_backend
 from infra.settings import load_settings
 from infra.stack import require_bootstrap_servers
+from schemas.topics import Topics
 from sinks.clickhouse.migrations import apply_migrations
 from sinks.dashboards.grafana import DEFAULT_EXPORT_DIR, export
 from sinks.dashboards.push import GrafanaPublisher
@@ -124,8 +125,7 @@ def dashboards_annotate(
     """
     from confluent_kafka import Consumer, Producer
 
-    from infra.topics import load_spec
-    from sinks.dashboards.annotator import ANNOTATED_TOPICS, AnnotationWorker
+    from sinks.dashboards.annotator import ANNOTATED_EVENTS, AnnotationWorker
 
     settings = load_settings()
     publisher = _publisher()  # the Grafana settings first: checking them needs no network
@@ -133,16 +133,16 @@ def dashboards_annotate(
         "bootstrap.servers": require_bootstrap_servers(settings),
         **settings.kafka.client_config(),
     }
-    spec = load_spec()
+    topics = Topics()
     worker = AnnotationWorker(
         consumer=Consumer(
             {**client, "group.id": group_id, "enable.auto.commit": False,
              "auto.offset.reset": "earliest"}
         ),
         publisher=publisher,
-        topic_events={spec.topics[topic].name: event for topic, event in ANNOTATED_TOPICS.items()},
+        topic_events=topics.routes(ANNOTATED_EVENTS),
         producer=Producer(client),
-        dead_letter_topic=spec.topics["deadletter"].name,
+        dead_letter_topic=topics.dead_letters,
     )  # fmt: skip
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
@@ -160,7 +160,6 @@ def alerts_deliver() -> None:
     """Consume the alerts topic and deliver every alert until interrupted."""
     from confluent_kafka import Consumer, Producer
 
-    from infra.topics import load_spec
     from sinks.alerts.delivery import AlertDelivery
     from sinks.alerts.store import DeliveryStore
     from sinks.alerts.worker import AlertWorker
@@ -173,7 +172,7 @@ def alerts_deliver() -> None:
         "bootstrap.servers": require_bootstrap_servers(settings),
         **settings.kafka.client_config(),
     }
-    spec = load_spec()
+    topics = Topics()
     store = DeliveryStore(path=settings.data_dir / alerts.state_file_name)
     delivery = AlertDelivery(
         endpoint=alerts.endpoint_url,
@@ -186,9 +185,9 @@ def alerts_deliver() -> None:
              "auto.offset.reset": "earliest"}
         ),
         delivery=delivery,
-        topic=spec.topics["alerts"].name,
+        topic=topics.alerts,
         producer=Producer(client),
-        dead_letter_topic=spec.topics["deadletter"].name,
+        dead_letter_topic=topics.dead_letters,
     )  # fmt: skip
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())

@@ -20,12 +20,12 @@ from schemas.rollback import (
     DEFAULT_MIN_OUTCOMES,
     RollbackBounds,
 )
+from schemas.topics import Topics
 from streams.config import (
     DEFAULT_EXPIRY_CHECK_S,
     DEFAULT_FRAME_SWEEP_INTERVAL_S,
     DEFAULT_UNREVIEWED_AFTER_S,
     Role,
-    TopicNames,
     WorkerConfig,
 )
 from streams.frame_store import DEFAULT_KEPT_RETENTION_S, DEFAULT_STAGING_RETENTION_S
@@ -162,12 +162,13 @@ def worker(
                 max_miss_increase=max_miss_increase,
             ),
             status_interval_s=status_interval_s,
-        ).prefixed(topic_prefix)
+            topics=Topics().prefixed(topic_prefix),
+        )
 
     config = WorkerConfig(
         role=role,
         bootstrap_servers=_bootstrap(bootstrap_servers),
-        topics=TopicNames().prefixed(topic_prefix),
+        topics=Topics().prefixed(topic_prefix),
         app_prefix=topic_prefix,
         worker_id=worker_id,
         model_path=None if model is None else str(model),
@@ -239,7 +240,7 @@ def scanner_simulate(
         for lane in range(1, lanes + 1)
     ]
     publisher = FramePublisher(
-        topic=TopicNames().prefixed(topic_prefix).frames,
+        topic=Topics().prefixed(topic_prefix).frames,
         bootstrap_servers=_bootstrap(bootstrap_servers),
     )
     frames_in_turn = (frame_from_simulated(f) for f in round_robin(lanes_frames))
@@ -269,7 +270,7 @@ def scanner_watch(
     from streams.sources import FramePublisher, watch_folder
 
     publisher = FramePublisher(
-        topic=TopicNames().prefixed(topic_prefix).frames,
+        topic=Topics().prefixed(topic_prefix).frames,
         bootstrap_servers=_bootstrap(bootstrap_servers),
     )
     try:
@@ -303,7 +304,7 @@ def scanner_guards(
     policy = GuardPolicy(
         miss_rate=miss_rate, mistake_rate=mistake_rate, median_delay_s=delay_s, seed=seed
     )
-    topics = TopicNames().prefixed(topic_prefix)
+    topics = Topics().prefixed(topic_prefix)
 
     def ready(partitions: int) -> None:
         typer.echo(f"guards answering {topics.detections} ({partitions} partitions); Ctrl-C stops")

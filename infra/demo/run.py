@@ -29,7 +29,7 @@ from infra.exceptions import DemoError
 from infra.settings import LeakguardSettings
 from infra.stack import admin_client
 from infra.topics import apply_topics, load_spec
-from streams.config import TopicNames
+from schemas.topics import Topics
 
 #: Longest wait, at the end, for the summary to read the topics to their ends.
 FINAL_READ_S: Final = 15.0
@@ -56,7 +56,7 @@ class DemoRun:
         self._settings = settings
         self._model = model
         self._image_px = image_px
-        self._topics = TopicNames()
+        self._topics = Topics()
         self._broker: EmbeddedBroker | None = None
         self._reader: EventReader | None = None
         self._children: ChildGroup | None = None
@@ -108,8 +108,7 @@ class DemoRun:
             self._broker = EmbeddedBroker(log_path=self.log_dir / "broker.log")
             self.bootstrap_servers = self._broker.start().bootstrap_servers
             self._pids["broker"] = self._broker.pid
-        spec = load_spec()
-        apply_topics(admin_client(self._settings, self.bootstrap_servers), spec)
+        apply_topics(admin_client(self._settings, self.bootstrap_servers), load_spec())
         client = {
             "bootstrap.servers": self.bootstrap_servers,
             **self._settings.kafka.client_config(),
@@ -118,7 +117,7 @@ class DemoRun:
         positions = start_offsets(
             client,
             [t.frames, t.detections, t.verdicts, t.outcomes, t.alerts, t.annotation_tasks,
-             spec.topics["annotations"].name, t.dead_letters],
+             t.annotations, t.dead_letters],
         )  # fmt: skip
         self._reader = EventReader(client=client, positions=positions)
         self._reader.start()

@@ -49,8 +49,9 @@ from schemas import Codec, DecodeError, MessageSource, send_dead_letter
 from schemas.events import Annotation, AnnotationTask
 from schemas.exceptions import ImageRejectedError
 from schemas.images import png_size, read_link
+from schemas.topics import Topics
 
-__all__ = ["AnnotationBridge", "BridgeTopics", "LabelStudioTarget", "check_modes"]
+__all__ = ["AnnotationBridge", "LabelStudioTarget", "check_modes"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,15 +65,6 @@ POLL_OVERLAP_S: Final = 60.0
 #: Longest a flush of produced events may take before the step fails (and retries).
 FLUSH_TIMEOUT_S: Final = 30.0
 _CURSOR_KEY: Final = "poll_cursor"
-
-
-@dataclass(frozen=True)
-class BridgeTopics:
-    """Topic names (``infra/topics.toml``; tests use prefixed copies)."""
-
-    tasks: str
-    annotations: str
-    dead_letter: str
 
 
 @dataclass(frozen=True)
@@ -106,7 +98,7 @@ class AnnotationBridge:
         *,
         consumer: Any,
         producer: Any,
-        topics: BridgeTopics,
+        topics: Topics,
         state: BridgeState,
         policy: AutoLabelPolicy,
         label_studio: LabelStudioTarget | None,
@@ -142,7 +134,7 @@ class AnnotationBridge:
 
     def subscribe(self) -> None:
         """Join the consumer group on the task topic."""
-        self._consumer.subscribe([self._topics.tasks])
+        self._consumer.subscribe([self._topics.annotation_tasks])
 
     @property
     def waiting(self) -> int:
@@ -280,7 +272,7 @@ class AnnotationBridge:
             message.value() or b"",
             error,
             source=source,
-            dead_letter_topic=self._topics.dead_letter,
+            dead_letter_topic=self._topics.dead_letters,
             worker_id=self._worker_id,
             codec=self._codec,
         )

@@ -8,11 +8,11 @@ its rows.
 
 from sinks.clickhouse.backend import AnalyticsBackend, ChdbBackend, DriverBackend, QueryResult
 from sinks.clickhouse.migrations import apply_migrations, load_migrations
-from sinks.clickhouse.rows import TABLES, TOPIC_EVENTS, rows_of
+from sinks.clickhouse.rows import STORED_EVENTS, TABLES, rows_of
 
 __all__ = [
+    "STORED_EVENTS",
     "TABLES",
-    "TOPIC_EVENTS",
     "AnalyticsBackend",
     "ChdbBackend",
     "DriverBackend",

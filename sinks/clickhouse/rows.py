@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final, TypeAlias
 
-__all__ = ["EVENT_TABLES", "TABLES", "TOPIC_EVENTS", "Row", "rows_of"]
+__all__ = ["EVENT_TABLES", "STORED_EVENTS", "TABLES", "Row", "rows_of"]
 
 Row: TypeAlias = tuple[Any, ...]
 Record: TypeAlias = Mapping[str, Any]
@@ -69,17 +69,17 @@ TABLES: Final[Mapping[str, tuple[str, ...]]] = {
     ),
 }  # fmt: skip
 
-#: Which event each analytics topic carries (topic names as in infra/topics.toml).
-TOPIC_EVENTS: Final[Mapping[str, str]] = {
-    "scanner.frames": "ScanFrame",
-    "detections": "Detection",
-    "guard.verdicts": "GuardVerdict",
-    "outcomes": "Outcome",
-    "alerts": "Alert",
-    "model.updates": "ModelUpdate",
-    "model.status": "ModelStatus",
-    "deadletter": "DeadLetter",
-}
+#: The events the analytics store keeps; the topics carrying them are the catalogue's.
+STORED_EVENTS: Final[tuple[str, ...]] = (
+    "ScanFrame",
+    "Detection",
+    "GuardVerdict",
+    "Outcome",
+    "Alert",
+    "ModelUpdate",
+    "ModelStatus",
+    "DeadLetter",
+)
 
 
 def _time(record: Record) -> tuple[int, int]:

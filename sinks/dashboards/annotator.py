@@ -34,12 +34,12 @@ from sinks.dashboards.push import (
 from sinks.dead_letters import dead_letter_message
 from sinks.exceptions import SinkError
 
-__all__ = ["ANNOTATED_TOPICS", "AnnotationWorker", "annotation_for"]
+__all__ = ["ANNOTATED_EVENTS", "AnnotationWorker", "annotation_for"]
 
 logger = logging.getLogger(__name__)
 
 #: Spec topic name -> the event it carries, for the events that become annotations.
-ANNOTATED_TOPICS: Final[Mapping[str, str]] = {"model.updates": "ModelUpdate", "alerts": "Alert"}
+ANNOTATED_EVENTS: Final[tuple[str, ...]] = ("ModelUpdate", "Alert")
 #: Rollouts and alerts are rare next to frames: small polls keep a batch's retries short.
 CONSUME_BATCH_MESSAGES: Final = 100
 POLL_TIMEOUT_S: Final = 0.5
@@ -100,7 +100,7 @@ class AnnotationWorker:
         retry_max_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        unknown = set(topic_events.values()) - set(ANNOTATED_TOPICS.values())
+        unknown = set(topic_events.values()) - set(ANNOTATED_EVENTS)
         if unknown:
             raise SinkError(f"no annotations for {', '.join(sorted(unknown))} events")
         self._consumer = consumer

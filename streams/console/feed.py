@@ -28,7 +28,7 @@ from schemas.codec import Codec
 from schemas.events import Detection, ScanFrame
 from schemas.exceptions import DecodeError, ImageRejectedError
 from schemas.images import frame_image_bytes
-from streams.config import TopicNames
+from schemas.topics import Topics
 from streams.console.exceptions import ConsoleError
 from streams.console.review_queue import ReviewQueue
 
@@ -77,7 +77,7 @@ class FrameFeed:
         self,
         *,
         bootstrap_servers: str,
-        topics: TopicNames,
+        topics: Topics,
         queue: ReviewQueue,
         checkpoint: str,
         lanes: Collection[str] = (),

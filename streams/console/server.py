@@ -6,7 +6,7 @@ let uvicorn finish the requests in flight, then stop the threads, deliver what t
 publisher still holds and close the queue, and :func:`run_console` returns normally.
 
 Embedded chdb is in-process: a second process cannot open the chdb directory the sink
-process holds (chdb locks it; ``tests/console/test_console_analytics.py`` shows it). So
+process holds (chdb locks it; ``tests/streams/console/test_console_analytics.py`` shows it). So
 with embedded analytics the console runs the ClickHouse sink itself, in a thread, and its
 overview reads the same session through a lock. With a ClickHouse server the sink runs on
 its own (``leakguard analytics sink``) and the console only queries.
@@ -27,7 +27,7 @@ from typing import Final
 
 import uvicorn
 
-from streams.config import TopicNames
+from schemas.topics import Topics
 from streams.console.accounts import GuardStore
 from streams.console.app import create_app
 from streams.console.exceptions import ConsoleError
@@ -70,7 +70,7 @@ class ConsoleConfig:
     guards_file: Path
     lanes: tuple[str, ...] = ()
     client_config: dict[str, str] = field(default_factory=dict)
-    topics: TopicNames = field(default_factory=TopicNames)
+    topics: Topics = field(default_factory=Topics)
     host: str = "127.0.0.1"
     port: int = 8080
     session_ttl_s: float = DEFAULT_SESSION_TTL_S

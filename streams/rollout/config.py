@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from schemas.rollback import RollbackBounds
+from schemas.topics import Topics
 from streams.exceptions import StreamsConfigError
 
 __all__ = ["RolloutConfig"]
@@ -17,7 +18,8 @@ class RolloutConfig:
     - ``trusted_key_paths``: PEM public keys whose signatures this edge accepts (required).
     - ``cache_dir``: where verified artifacts are copied (``.leakguard/model-cache``).
     - ``checkpoint``: the checkpoint this worker serves (None: every one it gets frames of).
-    - ``updates_topic`` / ``status_topic`` / ``outcomes_topic`` / ``dead_letter_topic``.
+    - ``topics``: the catalogue it reads ``model.updates`` and ``outcomes`` from and writes
+      ``model.status`` and dead letters to.
     - ``bounds``: when a new model is rolled back (:class:`RollbackBounds`).
     - ``status_interval_s``: how often a running trial's agreement is reported (30 s).
     - ``outcome_lookback_s``: outcomes read back at start, to know the current model's
@@ -27,10 +29,7 @@ class RolloutConfig:
     trusted_key_paths: tuple[str, ...]
     cache_dir: str = ".leakguard/model-cache"
     checkpoint: str | None = None
-    updates_topic: str = "model.updates"
-    status_topic: str = "model.status"
-    outcomes_topic: str = "outcomes"
-    dead_letter_topic: str = "deadletter"
+    topics: Topics = field(default_factory=Topics)
     bounds: RollbackBounds = field(default_factory=RollbackBounds)
     status_interval_s: float = 30.0
     outcome_lookback_s: float = 3600.0
@@ -40,13 +39,3 @@ class RolloutConfig:
             raise StreamsConfigError("the model manager needs at least one trusted public key")
         if self.status_interval_s <= 0 or self.outcome_lookback_s < 0:
             raise StreamsConfigError("status_interval_s must be > 0, outcome_lookback_s >= 0")
-
-    def prefixed(self, prefix: str) -> RolloutConfig:
-        """The same options with every topic name prefixed (tests share one broker)."""
-        return replace(
-            self,
-            updates_topic=prefix + self.updates_topic,
-            status_topic=prefix + self.status_topic,
-            outcomes_topic=prefix + self.outcomes_topic,
-            dead_letter_topic=prefix + self.dead_letter_topic,
-        )

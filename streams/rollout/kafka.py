@@ -94,7 +94,7 @@ class RolloutLoop:
 
     def _publish(self, status: ModelStatus) -> None:
         self._producer.produce(
-            self._config.status_topic,
+            self._config.topics.model_status,
             key=status.checkpoint.encode(),
             value=self._codec.encode(status),
         )
@@ -102,13 +102,13 @@ class RolloutLoop:
 
     def _assign(self, consumer: Consumer) -> int:
         """Assign both topics; returns the end offset of ``model.updates`` at start."""
-        updates = self._config.updates_topic
+        updates = self._config.topics.model_updates
         _, high = consumer.get_watermark_offsets(TopicPartition(updates, 0), timeout=10)
         since_ms = int((time.time() - self._config.outcome_lookback_s) * 1000)
-        metadata = consumer.list_topics(self._config.outcomes_topic, timeout=10)
-        partitions = metadata.topics[self._config.outcomes_topic].partitions
+        metadata = consumer.list_topics(self._config.topics.outcomes, timeout=10)
+        partitions = metadata.topics[self._config.topics.outcomes].partitions
         starts = consumer.offsets_for_times(
-            [TopicPartition(self._config.outcomes_topic, p, since_ms) for p in partitions],
+            [TopicPartition(self._config.topics.outcomes, p, since_ms) for p in partitions],
             timeout=10,
         )
         consumer.assign([TopicPartition(updates, 0, OFFSET_BEGINNING), *starts])
@@ -148,7 +148,7 @@ class RolloutLoop:
         for message in consumer.consume(num_messages=POLL_BATCH, timeout=POLL_TIMEOUT_S):
             if message.error() is not None:
                 continue
-            if message.topic() == self._config.updates_topic:
+            if message.topic() == self._config.topics.model_updates:
                 at_end = at_end or message.offset() + 1 >= replay_end
                 update = self._decode_update(message)
                 if update is not None:
@@ -176,7 +176,7 @@ class RolloutLoop:
                     offset=message.offset() or 0,
                     key=message.key(),
                 ),
-                dead_letter_topic=self._config.dead_letter_topic,
+                dead_letter_topic=self._config.topics.dead_letters,
                 worker_id=self._worker_id,
                 codec=self._codec,
             )

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from retrain.consumer import ConsumerTopics, RetrainConsumer
+from retrain.consumer import RetrainConsumer
 from retrain.cycle import RetrainConfig, Retrainer
 from retrain.feedback import apply_edge_rollback, is_rollback
 from retrain.registry import Registry
 from schemas import Codec
 from schemas.events import DeadLetter, ModelStateName, ModelStatus, ModelUpdate, RolloutTarget
+from schemas.topics import Topics
 from tests.streams.conftest import StreamTopics, consume
 
 
@@ -101,7 +102,7 @@ def test_the_retrain_consumer_applies_an_edge_rollback_from_model_status(
         fetch_image=lambda link: b"",
         bootstrap_servers=stream_topics.bootstrap,
         group_id=prefix + "retrain",
-        topics=ConsumerTopics().prefixed(prefix),
+        topics=Topics().prefixed(prefix),
     )
     deadline = time.monotonic() + 60
     consumer.run(should_stop=lambda: len(announced) > 1 or time.monotonic() > deadline)

@@ -18,7 +18,7 @@ from confluent_kafka import Producer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from detector.artifacts import MODEL_FILE
-from retrain.consumer import ConsumerTopics, RetrainConsumer
+from retrain.consumer import RetrainConsumer
 from retrain.cycle import CycleResult, RetrainConfig, Retrainer
 from retrain.job import JobProgress
 from retrain.registry import Registry
@@ -33,6 +33,7 @@ from schemas.events import (
     ScanFrame,
 )
 from schemas.images import png_payload
+from schemas.topics import Topics
 from streams.frame_store import FrameStore
 from tests.retrain.retrain_helpers import annotation, save_tiny
 from tests.streams.conftest import StreamTopics, Workers, consume
@@ -169,7 +170,7 @@ def test_the_whole_loop_on_the_real_broker(
         fetch_image=store.get,
         bootstrap_servers=stream_topics.bootstrap,
         group_id=prefix + "retrain",
-        topics=ConsumerTopics().prefixed(prefix),
+        topics=Topics().prefixed(prefix),
         on_cycle=results.append,
     )
     with Frames(out, stream_topics.names.frames) as frames:

@@ -13,9 +13,10 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from infra.topics import load_spec
 from schemas import Codec, Event
 from schemas.convert import to_record
+from schemas.topics import Topics
 from sinks.clickhouse.backend import AnalyticsBackend
 from sinks.clickhouse.batching import BatchingSink
-from sinks.clickhouse.rows import TABLES, TOPIC_EVENTS, rows_of
+from sinks.clickhouse.rows import STORED_EVENTS, TABLES, rows_of
 from sinks.clickhouse.worker import SinkWorker
 
 CODEC = Codec()
@@ -25,7 +26,7 @@ def make_topics(bootstrap: str, prefix: str) -> dict[str, str]:
     """Create prefixed copies of the analytics topics (spec partition counts) before any
     client touches them; returns spec name -> real name."""
     spec = load_spec()
-    names = {topic: f"{prefix}.{topic}" for topic in TOPIC_EVENTS}
+    names = {topic: f"{prefix}.{topic}" for topic in Topics().routes(STORED_EVENTS)}
     admin = AdminClient({"bootstrap.servers": bootstrap})
     futures = admin.create_topics(
         [NewTopic(names[t], num_partitions=spec.topics[t].partitions) for t in names]
@@ -37,7 +38,7 @@ def make_topics(bootstrap: str, prefix: str) -> dict[str, str]:
 
 def encoded(names: Mapping[str, str], events: Iterable[Event]) -> list[tuple[str, bytes, bytes]]:
     """``(topic, key, value)`` of every event, on the topic that carries its type."""
-    topic_of = {event: names[topic] for topic, event in TOPIC_EVENTS.items()}
+    topic_of = {event: names[topic] for topic, event in Topics().routes(STORED_EVENTS).items()}
     return [
         (
             topic_of[type(event).__name__],
@@ -111,7 +112,7 @@ def make_worker(
     return SinkWorker(
         consumer=consumer,
         sink=sink,
-        topic_events={names[topic]: event for topic, event in TOPIC_EVENTS.items()},
+        topic_events={names[t]: event for t, event in Topics().routes(STORED_EVENTS).items()},
         producer=Producer({"bootstrap.servers": bootstrap}),
         dead_letter_topic=names["deadletter"],
     )

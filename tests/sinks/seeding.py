@@ -9,7 +9,7 @@ from schemas import Codec
 from sinks.clickhouse.backend import AnalyticsBackend
 from sinks.clickhouse.migrations import apply_migrations
 from sinks.clickhouse.rows import TABLES, Row, rows_of
-from sinks.clickhouse.samples import START, sample_events
+from tests.sinks.samples import START, sample_events
 
 CODEC = Codec()
 

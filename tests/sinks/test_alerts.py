@@ -15,9 +15,9 @@ import pytest
 from schemas import Alert, Codec
 from sinks.alerts.delivery import AlertDelivery
 from sinks.alerts.store import DeliveryStore
-from sinks.clickhouse.samples import sample_events
 from sinks.exceptions import SinkError
 from tests.sinks.http_helpers import serving
+from tests.sinks.samples import sample_events
 
 KEY = b"shared-secret-of-the-control-centre"
 CODEC = Codec()

@@ -16,12 +16,13 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from schemas import Alert, Codec, ModelUpdate
-from sinks.clickhouse.samples import sample_events
-from sinks.dashboards.annotator import ANNOTATED_TOPICS, AnnotationWorker, annotation_for
+from schemas.topics import Topics
+from sinks.dashboards.annotator import ANNOTATED_EVENTS, AnnotationWorker, annotation_for
 from sinks.dashboards.grafana import DASHBOARD_UID
 from sinks.dashboards.push import GrafanaPublisher
 from tests.sinks.grafana_api import GrafanaAPI, grafana_api
 from tests.sinks.kafka_helpers import make_topics, produce, produce_raw, uncommitted
+from tests.sinks.samples import sample_events
 
 CODEC = Codec()
 #: Generous for a loaded 2-core machine; Tansu completes a group join after ~6 s.
@@ -98,7 +99,7 @@ def _worker(bootstrap: str, names: dict[str, str], group: str, url: str) -> Anno
     return AnnotationWorker(
         consumer=consumer,
         publisher=GrafanaPublisher(url=url, token="sa-token"),
-        topic_events={names[topic]: event for topic, event in ANNOTATED_TOPICS.items()},
+        topic_events={names[t]: event for t, event in Topics().routes(ANNOTATED_EVENTS).items()},
         producer=Producer({"bootstrap.servers": bootstrap}),
         dead_letter_topic=names["deadletter"],
         retry_max_s=1.0,
@@ -133,7 +134,7 @@ def test_rollouts_and_alerts_from_the_topics_become_one_annotation_each(
     assert sorted(keys) == sorted(expected)  # each exactly once
     assert all(a["dashboardUID"] == DASHBOARD_UID for a in handler.annotations)
     assert handler.fail_first == 0  # the 503s were answered, and retried
-    watched = {topic: names[topic] for topic in ANNOTATED_TOPICS}
+    watched = {topic: names[topic] for topic in Topics().routes(ANNOTATED_EVENTS)}
     assert uncommitted(kafka_bootstrap, watched, unique_name) == []
     dead = {"deadletter": names["deadletter"]}
     assert len(uncommitted(kafka_bootstrap, dead, f"{unique_name}-reader")) == 1

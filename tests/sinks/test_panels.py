@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 
 from sinks.clickhouse.backend import AnalyticsBackend
-from sinks.clickhouse.samples import START
 from sinks.dashboards.macros import expand_macros
 from sinks.dashboards.panels import ANNOTATIONS, PANELS, ColumnKind
+from tests.sinks.samples import START
 from tests.sinks.seeding import seed_sample_events
 
 _KIND_OF_TYPE = (

@@ -13,9 +13,9 @@ from schemas import ClassCorrection, Codec, GuardVerdict, ModelStatus, ScanFrame
 from schemas.examples import example_detection, example_scan_frame
 from sinks.clickhouse.backend import AnalyticsBackend
 from sinks.clickhouse.migrations import apply_migrations
-from sinks.clickhouse.rows import EVENT_TABLES, TABLES, TOPIC_EVENTS, Row, rows_of
-from sinks.clickhouse.samples import sample_events, sample_events_per_type
+from sinks.clickhouse.rows import EVENT_TABLES, STORED_EVENTS, TABLES, Row, rows_of
 from sinks.exceptions import QueryError
+from tests.sinks.samples import sample_events, sample_events_per_type
 
 CODEC = Codec()
 
@@ -123,7 +123,7 @@ def test_sample_events_round_trip_exactly() -> None:
 def test_samples_per_type_give_every_analytics_event_count_times() -> None:
     events = list(sample_events_per_type(count=150))
     counts = Counter(type(event).__name__ for event in events)
-    assert counts == Counter({name: 150 for name in TOPIC_EVENTS.values()})
+    assert counts == Counter({name: 150 for name in STORED_EVENTS})
     identities = {repr(row) for e in events for row in rows_of(type(e).__name__, _record(e))}
     rows = sum(len(rows_of(type(e).__name__, _record(e))) for e in events)
     assert len(identities) == rows  # every event lands as new rows

@@ -12,7 +12,6 @@ from infra.clickhouse_server import LocalClickHouseServer
 from sinks.clickhouse.backend import DriverBackend
 from sinks.clickhouse.batching import Backoff, BatchingSink
 from sinks.clickhouse.migrations import apply_migrations
-from sinks.clickhouse.samples import sample_events
 from tests.sinks.kafka_helpers import (
     expected_rows,
     final_counts,
@@ -21,6 +20,7 @@ from tests.sinks.kafka_helpers import (
     produce,
     uncommitted,
 )
+from tests.sinks.samples import sample_events
 
 #: The issue's outage: the server is stopped this long while events keep arriving.
 OUTAGE_S = 30.0

@@ -20,7 +20,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from infra.settings import load_settings
 from infra.stack import admin_client
 from infra.topics import TopicsSpec, apply_topics, load_spec
-from streams.config import TopicNames
+from schemas.topics import Topics
 
 #: Where the ``leakguard`` console script of this virtualenv lives.
 LEAKGUARD = str(Path(sys.executable).with_name("leakguard"))
@@ -32,7 +32,7 @@ class StreamTopics:
 
     bootstrap: str
     prefix: str
-    names: TopicNames
+    names: Topics
     producers: list[Producer] = field(default_factory=list)
 
     def producer(self, **extra: Any) -> Producer:
@@ -66,7 +66,7 @@ def stream_topics(kafka_bootstrap: str, unique_name: str) -> Iterator[StreamTopi
     )
     settings = load_settings(kafka={"bootstrap_servers": kafka_bootstrap})
     apply_topics(admin_client(settings, kafka_bootstrap), prefixed)
-    topics = StreamTopics(kafka_bootstrap, prefix, TopicNames().prefixed(prefix))
+    topics = StreamTopics(kafka_bootstrap, prefix, Topics().prefixed(prefix))
     try:
         yield topics
     finally:

@@ -20,9 +20,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from PIL import Image
 
 from infra.processes import LOOPBACK
-from retrain.annotation.bridge import BridgeTopics
 from schemas import Codec, Event
 from schemas.events import AnnotationTask, Box, ImageLink, PreAnnotation
+from schemas.topics import Topics
 from streams.frame_store import FrameStore
 
 CODEC = Codec()
@@ -94,18 +94,14 @@ def _task(
     )
 
 
-def make_topics(bootstrap: str, prefix: str) -> BridgeTopics:
+def make_topics(bootstrap: str, prefix: str) -> Topics:
     """Prefixed copies of the bridge's topics, created before any client touches them."""
-    topics = BridgeTopics(
-        tasks=f"{prefix}.annotation.tasks",
-        annotations=f"{prefix}.annotations",
-        dead_letter=f"{prefix}.deadletter",
-    )
+    topics = Topics().prefixed(f"{prefix}.")
     admin = AdminClient({"bootstrap.servers": bootstrap})
     futures = admin.create_topics(
         [
             NewTopic(name, num_partitions=2)
-            for name in (topics.tasks, topics.annotations, topics.dead_letter)
+            for name in (topics.annotation_tasks, topics.annotations, topics.dead_letters)
         ]
     )
     for future in futures.values():

@@ -18,11 +18,12 @@ import pytest
 from infra.label_studio import LABEL_STUDIO_BIN, LocalLabelStudio
 from infra.processes import process_alive
 from retrain.annotation.auto_label import AutoLabelPolicy
-from retrain.annotation.bridge import AnnotationBridge, BridgeTopics, LabelStudioTarget
+from retrain.annotation.bridge import AnnotationBridge, LabelStudioTarget
 from retrain.annotation.client import LabelStudioClient
 from retrain.annotation.project import ensure_project, ensure_webhook
 from retrain.annotation.receiver import ReceiverServer, receiver_app
 from retrain.annotation.state import BridgeState
+from schemas.topics import Topics
 from tests.retrain.annotation.annotation_helpers import kafka_consumer, make_topics
 
 WEBHOOK_SECRET = "test-webhook-secret"
@@ -58,7 +59,7 @@ class BridgeRig:
     """One test's bridge: its topics, state, receiver and Label Studio project."""
 
     bootstrap: str
-    topics: BridgeTopics
+    topics: Topics
     state: BridgeState
     receiver_url: str
     project_id: int | None

@@ -37,10 +37,10 @@ def test_auto_label_emits_corrections_and_dead_letters_a_missing_image(
         fn_task(link_b, frame_id="b"),
     ]
     values = [CODEC.encode(task) for task in tasks] + [b"not avro at all"]
-    produce(kafka_rig.bootstrap, kafka_rig.topics.tasks, values)
+    produce(kafka_rig.bootstrap, kafka_rig.topics.annotation_tasks, values)
     bridge = kafka_rig.bridge(policy=AutoLabelPolicy.of(["*"]), client=None)
     annotations = TopicReader(kafka_rig.bootstrap, kafka_rig.topics.annotations)
-    letters = TopicReader(kafka_rig.bootstrap, kafka_rig.topics.dead_letter)
+    letters = TopicReader(kafka_rig.bootstrap, kafka_rig.topics.dead_letters)
     with running(bridge, threading.Event()):
         got = annotations.events(Annotation, at_least=2, timeout_s=90, settle_s=2)
         dead = letters.events(DeadLetter, at_least=2, timeout_s=60)

@@ -104,11 +104,11 @@ def test_tasks_annotations_webhooks_and_dead_letters(
     ]
     missing = fn_task(ImageLink(uri=str(store / "nothing.png"), sha256="1" * 64), frame_id="gone")
     values = [CODEC.encode(task) for task in (*tasks, missing)]
-    produce(rig.bootstrap, rig.topics.tasks, values)
+    produce(rig.bootstrap, rig.topics.annotation_tasks, values)
     bridge = rig.bridge(policy=NO_AUTO_LABEL, client=ls_client)
     assert rig.project_id is not None
     annotations = TopicReader(rig.bootstrap, rig.topics.annotations)
-    letters = TopicReader(rig.bootstrap, rig.topics.dead_letter)
+    letters = TopicReader(rig.bootstrap, rig.topics.dead_letters)
     with running(bridge, threading.Event()):
         created = _wait(
             lambda: len(ls := _project_tasks(label_studio, rig.project_id)) >= 3 and ls,
@@ -214,7 +214,7 @@ def test_label_studio_down_then_back_creates_every_task_once(
         fn_task(kept_image(store, frame_id=f"d{i}", seed=10 + i)[0], frame_id=f"d{i}")
         for i in range(3)
     ]
-    produce(rig.bootstrap, rig.topics.tasks, [CODEC.encode(task) for task in tasks])
+    produce(rig.bootstrap, rig.topics.annotation_tasks, [CODEC.encode(task) for task in tasks])
     bridge = rig.bridge(policy=NO_AUTO_LABEL, client=far)
     assert rig.project_id is not None
     try:
@@ -242,7 +242,7 @@ def _committed(rig: BridgeRig) -> int:
 
     consumer = kafka_consumer(rig.bootstrap, f"{rig.unique}-bridge")
     try:
-        partitions = [TopicPartition(rig.topics.tasks, p) for p in range(2)]
+        partitions = [TopicPartition(rig.topics.annotation_tasks, p) for p in range(2)]
         committed = consumer.committed(partitions, timeout=30)
         return sum(max(c.offset, 0) for c in committed)
     finally:
@@ -259,7 +259,7 @@ def test_polling_finds_an_annotation_no_webhook_announced(
     rig.project_id = quiet.project_id
     store = rig.tmp_path / "frames"
     task: AnnotationTask = fn_task(kept_image(store, frame_id="p0", seed=20)[0], frame_id="p0")
-    produce(rig.bootstrap, rig.topics.tasks, [CODEC.encode(task)])
+    produce(rig.bootstrap, rig.topics.annotation_tasks, [CODEC.encode(task)])
     bridge = rig.bridge(policy=NO_AUTO_LABEL, client=ls_client, poll_interval_s=1.0)
     annotations = TopicReader(rig.bootstrap, rig.topics.annotations)
     with running(bridge, threading.Event()):
@@ -280,13 +280,13 @@ def test_a_refused_token_stops_the_bridge_without_committing(
 ) -> None:
     refused = LabelStudioClient(url=label_studio.url, token="not-the-token")
     task = fn_task(kept_image(rig.tmp_path / "frames", frame_id="t0", seed=40)[0], frame_id="t0")
-    produce(rig.bootstrap, rig.topics.tasks, [CODEC.encode(task)])
+    produce(rig.bootstrap, rig.topics.annotation_tasks, [CODEC.encode(task)])
     bridge = rig.bridge(policy=NO_AUTO_LABEL, client=refused)
     bridge.subscribe()
     with pytest.raises(LabelStudioAuthError, match="refused the API token"):
         _step_for(bridge, seconds=60)
     refused.close()
-    letters = TopicReader(rig.bootstrap, rig.topics.dead_letter)
+    letters = TopicReader(rig.bootstrap, rig.topics.dead_letters)
     assert letters.read(at_least=1, timeout_s=3) == []  # a good task is not dead-lettered
     letters.close()
     assert _committed(rig) == 0

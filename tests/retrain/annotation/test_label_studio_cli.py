@@ -109,7 +109,7 @@ def test_bridge_built_from_settings_round_trips_an_annotation(
     )
     topics = make_topics(kafka_bootstrap, unique_name)
     task = fn_task(kept_image(tmp_path / "frames", frame_id="s0", seed=30)[0], frame_id="s0")
-    produce(kafka_bootstrap, topics.tasks, [CODEC.encode(task)])
+    produce(kafka_bootstrap, topics.annotation_tasks, [CODEC.encode(task)])
     annotations = TopicReader(kafka_bootstrap, topics.annotations)
     with running_bridge(settings, bootstrap_servers=kafka_bootstrap, topics=topics) as bridge:
         assert bridge.project_id is not None

@@ -20,8 +20,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from schemas import ClassCorrection, GuardVerdict
 from schemas.events import DetectedObject, Detection, ScanFrame
-from tests.console.browser import CODEC, browser, console_url, produce, sign_in, wait_for_alarm
-from tests.console.helpers import detected
+from tests.streams.console.browser import CODEC, browser, console_url, produce, sign_in, wait_for_alarm
+from tests.streams.console.helpers import detected
 from tests.streams.conftest import StreamTopics, consume, stream_topics
 
 __all__ = ["browser", "console_url", "stream_topics"]  # fixtures, imported to be used here

@@ -9,7 +9,7 @@ import pytest
 from schemas.events import GuardVerdict
 from streams.console.exceptions import FrameNotFoundError, VerdictError
 from streams.console.review_queue import ReviewQueue
-from tests.console.helpers import detected, detection, frame, png, two_alarms
+from tests.streams.console.helpers import detected, detection, frame, png, two_alarms
 
 
 def test_a_frame_and_its_detection_meet_in_either_order(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from streams.console.throttle import SignInThrottle
-from tests.console.conftest import PASSWORD, Clock, Console
+from tests.streams.console.conftest import PASSWORD, Clock, Console
 
 
 def test_the_fifth_failure_blocks_the_name_until_the_window_passes() -> None:

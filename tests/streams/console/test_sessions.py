@@ -12,7 +12,7 @@ from streams.console.sessions import (
     load_or_create_secret,
     tokens_match,
 )
-from tests.console.conftest import Clock
+from tests.streams.console.conftest import Clock
 
 KEY = b"0123456789abcdef0123456789abcdef"
 

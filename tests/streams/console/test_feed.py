@@ -13,7 +13,7 @@ import pytest
 from schemas import Codec
 from streams.console.feed import FrameFeed
 from streams.console.review_queue import ReviewQueue
-from tests.console.helpers import frame, two_alarms
+from tests.streams.console.helpers import frame, two_alarms
 from tests.streams.conftest import StreamTopics, stream_topics
 
 __all__ = ["stream_topics"]  # the fixture, imported so this package can use it

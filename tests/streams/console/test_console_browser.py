@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from schemas import GuardVerdict
 from schemas.events import Detection, ScanFrame
-from tests.console.browser import (
+from tests.streams.console.browser import (
     CODEC,
     browser,
     console_url,
@@ -20,7 +20,7 @@ from tests.console.browser import (
     sign_in,
     wait_for_alarm,
 )
-from tests.console.helpers import detected
+from tests.streams.console.helpers import detected
 from tests.streams.conftest import StreamTopics, consume, stream_topics
 
 __all__ = ["browser", "console_url", "stream_topics"]  # fixtures, imported to be used here

@@ -29,10 +29,10 @@ from streams.console.feed import Changes
 from streams.console.review_queue import ReviewQueue
 from streams.console.services import ConsoleServices
 from streams.console.sessions import SessionSigner
-from tests.console.browser import browser
-from tests.console.conftest import PASSWORD, Published
-from tests.console.test_guard_screen import _LOW_CONTRAST_JS
-from tests.console.test_overview import _seed_recent
+from tests.streams.console.browser import browser
+from tests.streams.console.conftest import PASSWORD, Published
+from tests.streams.console.test_guard_screen import _LOW_CONTRAST_JS
+from tests.streams.console.test_overview import _seed_recent
 from tests.sinks.conftest import chdb_backend
 
 __all__ = ["browser", "chdb_backend"]  # fixtures, imported to be used here

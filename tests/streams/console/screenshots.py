@@ -7,7 +7,7 @@ alarm that has detections below the threshold as ``console.png`` and, at the end
 managers' overview as ``overview.png``::
 
     .venv/bin/leakguard demo --no-guards --duration 300 &
-    .venv/bin/python tests/console/screenshots.py --answer-s 180
+    .venv/bin/python tests/streams/console/screenshots.py --answer-s 180
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from schemas.events import Box
 from streams.console.exceptions import VerdictError
 from streams.console.verdicts import build_verdict, class_correction, missed_item
 from streams.logic.outcomes import match_outcomes
-from tests.console.helpers import HEIGHT, WIDTH, two_alarms
+from tests.streams.console.helpers import HEIGHT, WIDTH, two_alarms
 
 
 def _kinds(verdict_args: dict[str, object]) -> dict[str, str]:

@@ -16,12 +16,15 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from schemas import Codec
 from schemas.events import Detection, ScanFrame
 from streams.console.server import GRACEFUL_SHUTDOWN_S
-from tests.console.processes import LEAKGUARD, ConsoleProcess
+from tests.streams.console.processes import LEAKGUARD, ConsoleProcess
 from tests.streams.conftest import StreamTopics
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "night-shift-2026"
 CODEC = Codec()
+#: What the page shows after a round trip through Kafka (a verdict sent, an alarm shown)
+#: takes longer than Playwright's 5 s default on a loaded two-core machine.
+EXPECT_TIMEOUT_MS = 20_000
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +34,7 @@ def browser() -> Iterator[Browser]:
         pytest.fail(
             f"{CHROMIUM} is missing: apt-get install -y chromium (scripts/install.sh --dev)"
         )
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--headless"]

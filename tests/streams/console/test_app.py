@@ -9,8 +9,8 @@ import time
 import pytest
 
 from streams.console.exceptions import PublishError
-from tests.console.conftest import PASSWORD, Console, sign_in
-from tests.console.helpers import frame, png, two_alarms
+from tests.streams.console.conftest import PASSWORD, Console, sign_in
+from tests.streams.console.helpers import frame, png, two_alarms
 
 
 def _alarm(console: Console, frame_id: str = "f1", *, lane: str = "1") -> int:

@@ -20,8 +20,8 @@ from infra.stack import admin_client
 from infra.topics import apply_topics, load_spec
 from schemas import Codec
 from streams.console.accounts import default_guards_path, ensure_guard
-from tests.console.helpers import frame
-from tests.console.processes import LEAKGUARD, ConsoleProcess
+from tests.streams.console.helpers import frame
+from tests.streams.console.processes import LEAKGUARD, ConsoleProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sinks.clickhouse.backend import ChdbBackend
-from sinks.clickhouse.samples import FRAME_INTERVAL, START
 from sinks.dashboards.grafana import dashboard_json
 from sinks.dashboards.macros import MAX_DATA_POINTS, bucket_seconds, expand_macros
 from sinks.dashboards.overview import LockedBackend, overview_source, run_overview
 from sinks.dashboards.panels import PANELS
-from tests.console.conftest import Console, sign_in
+from tests.streams.console.conftest import Console, sign_in
 from tests.sinks.conftest import chdb_backend
+from tests.sinks.samples import FRAME_INTERVAL, START
 from tests.sinks.seeding import seed_sample_events
 
 __all__ = ["chdb_backend"]  # the fixture, imported so this package can use it

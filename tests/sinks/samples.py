@@ -1,4 +1,4 @@
-"""Deterministic sample events of every analytics type, for tests, benchmarks and demos.
+"""Deterministic sample events of every analytics type, for the tests and the benchmarks.
 
 The sink's tests need thousands of valid events on every topic, the dashboard tests need
 seeded tables where every panel finds rows, and the benchmark needs the same mix; one
@@ -36,7 +36,7 @@ from schemas import (
     outcome_id,
 )
 from schemas.events import LabelMapEntry, ObjectClassName, OutcomeKindName
-from sinks.clickhouse.rows import TOPIC_EVENTS
+from sinks.clickhouse.rows import STORED_EVENTS
 
 __all__ = ["CHECKPOINTS", "MODEL_VERSIONS", "sample_events", "sample_events_per_type"]
 
@@ -256,7 +256,7 @@ def sample_events_per_type(
     letters are generated as a steady stream (status heartbeats, one update per step).
     """
     rng = random.Random(seed)
-    taken: dict[str, int] = {name: 0 for name in TOPIC_EVENTS.values()}
+    taken: dict[str, int] = {name: 0 for name in STORED_EVENTS}
 
     def wanted(event: Event) -> bool:
         name = type(event).__name__
