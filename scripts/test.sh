@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 start=$(date +%s)
 scripts/install.sh --dev
-# Label Studio in its own venv: the annotation tests start it (issue #10).
+# Label Studio in its own venv: the annotation tests start it.
 scripts/install_label_studio.sh
 
 packages=(leakguard schemas detector streams sinks retrain infra)
