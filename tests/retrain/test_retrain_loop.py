@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from confluent_kafka import Producer
+from confluent_kafka import Message, Producer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from detector.artifacts import MODEL_FILE
@@ -112,6 +112,12 @@ def _detections(topics: StreamTopics, workers: Workers, count: int) -> list[Dete
     return [CODEC.decode(m.value(), Detection) for m in messages]
 
 
+def _lanes_served(messages: list[Message], version: str) -> set[str]:
+    """The lanes of the detections in ``messages`` that ``version`` made."""
+    detections = (CODEC.decode(m.value() or b"", Detection) for m in messages)
+    return {d.lane for d in detections if d.model_version == version}
+
+
 def _sent_after(detections: list[Detection], first: int) -> list[Detection]:
     """Detections of the frames with index >= ``first``, in frame order."""
     picked = [d for d in detections if int(d.frame_id.rsplit("/", 1)[1]) >= first]
@@ -185,7 +191,13 @@ def test_the_whole_loop_on_the_real_broker(
         _statuses(stream_topics, workers, _has("v0002", "shadow"))
         registry.promote("v0002", mode="active")
         _statuses(stream_topics, workers, _has("v0002", "active"))
-        time.sleep(2)
+        consume(  # frames keep coming until both lanes have been served by v0002
+            stream_topics.bootstrap,
+            stream_topics.names.detections,
+            until=lambda got: _lanes_served(got, "v0002") == {"0", "1"},
+            timeout_s=180,
+            workers=workers,
+        )
     detections = _detections(stream_topics, workers, frames.sent)
     assert len(detections) == frames.sent  # none lost, none twice
     assert len({d.frame_id for d in detections}) == frames.sent

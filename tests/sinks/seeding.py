@@ -6,10 +6,10 @@ from collections import defaultdict
 from datetime import datetime
 
 from schemas import Codec
-from sinks.clickhouse.backend import AnalyticsBackend
+from sinks.clickhouse.backend import AnalyticsBackend, ChdbBackend
 from sinks.clickhouse.migrations import apply_migrations
 from sinks.clickhouse.rows import TABLES, Row, rows_of
-from tests.sinks.samples import START, sample_events
+from tests.sinks.samples import FRAME_INTERVAL, START, sample_events
 
 CODEC = Codec()
 
@@ -26,3 +26,10 @@ def seed_sample_events(
             batches[table].append(row)
     for table, rows in batches.items():
         backend.insert(table, TABLES[table], rows)
+
+
+def seed_recent(backend: ChdbBackend, *, frames: int, end: datetime) -> datetime:
+    """``frames`` sample frames (7 s apart) ending just before ``end``; their first time."""
+    start = end - frames * FRAME_INTERVAL
+    seed_sample_events(backend, frames=frames, start=start)
+    return start

@@ -14,10 +14,13 @@ from schemas.events import (
     DetectedObject,
     Detection,
     GuardVerdict,
+    ImagePayload,
     LabeledBox,
     ObjectClassName,
+    ScanFrame,
     now_ms,
 )
+from schemas.images import png_payload
 
 
 def png(width: int = 128, height: int = 128, *, seed: int = 0) -> bytes:
@@ -94,3 +97,15 @@ def verdict(
 
 
 __all__ = ["detection", "labeled", "now_ms", "obj", "png", "verdict"]
+
+
+def scan_frame(index: int, image: bytes | ImagePayload, *, lane: str) -> ScanFrame:
+    """Frame ``index`` of ``lane``: PNG bytes go inline, a payload as it is (claim check)."""
+    return ScanFrame(
+        checkpoint="cp",
+        lane=lane,
+        frame_id=f"cp/{lane}/{index:09d}",
+        scanner_id="s1",
+        view_id="top",
+        image=png_payload(image) if isinstance(image, bytes) else image,
+    )

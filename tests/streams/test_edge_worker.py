@@ -10,24 +10,11 @@ import httpx
 import pytest
 
 from schemas import Codec, Detection
-from schemas.events import ImagePayload, ScanFrame
 from schemas.images import png_payload
 from tests.streams.conftest import StreamTopics, Workers, consume
-from tests.streams.helpers import png
+from tests.streams.helpers import png, scan_frame
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _frame(index: int, image: bytes | ImagePayload, *, lane: str) -> ScanFrame:
-    """Frame ``index`` of ``lane``: PNG bytes go inline, a payload as it is (claim check)."""
-    return ScanFrame(
-        checkpoint="cp",
-        lane=lane,
-        frame_id=f"cp/{lane}/{index:09d}",
-        scanner_id="s1",
-        view_id="top",
-        image=png_payload(image) if isinstance(image, bytes) else image,
-    )
 
 
 def _start_edge(
@@ -48,7 +35,7 @@ def test_200_frames_give_exactly_200_detections(
     out = stream_topics.producer()
     sent = []
     for index in range(200):
-        frame = _frame(index, images[index % 4], lane=str(index % 3))
+        frame = scan_frame(index, images[index % 4], lane=str(index % 3))
         sent.append(frame.frame_id)
         out.produce(
             stream_topics.names.frames,
@@ -107,7 +94,7 @@ def test_a_backlog_longer_than_the_max_poll_interval_is_drained(
     sent = set()
     for index in range(BACKLOG):
         lane = str(index % 4)
-        frame = _frame(index, payloads[index % 4], lane=lane)
+        frame = scan_frame(index, payloads[index % 4], lane=lane)
         sent.add(frame.frame_id)
         out.produce(
             stream_topics.names.frames, key=f"cp/{lane}".encode(), value=codec.encode(frame)

@@ -25,8 +25,7 @@ import pytest
 from schemas import Codec, Detection, Outcome
 from schemas.events import GuardVerdict
 from tests.streams.conftest import StreamTopics, Workers, consume
-from tests.streams.helpers import detection, obj, png
-from tests.streams.test_edge_worker import _frame
+from tests.streams.helpers import detection, obj, png, scan_frame
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -43,7 +42,7 @@ def _send_frames(topics: StreamTopics, codec: Codec) -> None:
     images = [png(128, 128, seed=i) for i in range(4)]
     out = topics.producer()
     for index in range(FRAMES):
-        frame = _frame(index, images[index % 4], lane=str(index % 4))
+        frame = scan_frame(index, images[index % 4], lane=str(index % 4))
         out.produce(topics.names.frames, key=f"cp/{frame.lane}".encode(), value=codec.encode(frame))
     assert out.flush(60) == 0
 

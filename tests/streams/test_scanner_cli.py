@@ -19,8 +19,7 @@ from schemas import Codec, GuardVerdict, ScanFrame
 from schemas.events import LabeledBox
 from streams.sources import FramePublisher
 from tests.streams.conftest import LEAKGUARD, StreamTopics, consume
-from tests.streams.helpers import detection, labeled, obj, png
-from tests.streams.test_edge_worker import _frame
+from tests.streams.helpers import detection, labeled, obj, png, scan_frame
 
 pytestmark = pytest.mark.integration
 
@@ -141,7 +140,7 @@ def test_publisher_waits_when_the_producer_queue_is_full(
     image = png(64, 64)
     with caplog.at_level(logging.DEBUG, logger="streams.sources"):
         for index in range(40):
-            publisher.publish(_frame(index, image, lane="1"))
+            publisher.publish(scan_frame(index, image, lane="1"))
     assert publisher.flush(30) == 0
     assert any("queue is full" in r.getMessage() for r in caplog.records)
     ids = [f.frame_id for _, _, f in _frames(stream_topics, 40)]
@@ -181,7 +180,7 @@ def test_simulated_guards_answer_each_detection_from_the_ground_truth(
         )
         frame = ScanFrame(
             checkpoint="cp", lane="1", frame_id="cp/1/000000001", scanner_id="sim",
-            view_id="top", image=_frame(1, png(16, 16), lane="1").image, ground_truth=truth,
+            view_id="top", image=scan_frame(1, png(16, 16), lane="1").image, ground_truth=truth,
         )  # fmt: skip
         # o0 covers the phone (confirmed), o1 covers nothing (rejected), the usb is missed.
         seen = detection(obj("o0", (0, 0, 10, 10)), obj("o1", (30, 30, 40, 40)))

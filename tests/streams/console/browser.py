@@ -16,12 +16,44 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from schemas import Codec
 from schemas.events import Detection, ScanFrame
 from streams.console.server import GRACEFUL_SHUTDOWN_S
-from tests.streams.console.processes import LEAKGUARD, ConsoleProcess
 from tests.streams.conftest import StreamTopics
+from tests.streams.console.processes import LEAKGUARD, ConsoleProcess
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "night-shift-2026"
 CODEC = Codec()
+
+LOW_CONTRAST_JS = """() => {
+  const rgba = (css) => (css.match(/[\\d.]+/g) || []).map(Number);
+  const channel = (v) => {
+    v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  };
+  const luminance = ([r, g, b]) => 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  const backdrop = (node) => {
+    for (let n = node; n; n = n.parentElement) {
+      const colour = rgba(getComputedStyle(n).backgroundColor);
+      if (colour.length === 3 || (colour.length === 4 && colour[3] > 0)) return colour;
+    }
+    return [255, 255, 255];
+  };
+  const failures = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode.parentElement;
+    const text = walker.currentNode.textContent.trim();
+    if (!text || !node || node.closest("svg") || !node.getClientRects().length) continue;
+    if (node.closest("button:disabled")) continue;  // WCAG exempts inactive controls
+    const style = getComputedStyle(node);
+    const pair = [luminance(rgba(style.color)), luminance(backdrop(node))];
+    const [hi, lo] = pair.sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (Number(style.fontWeight) >= 700 && size >= 18.66);
+    if (ratio < (large ? 3 : 4.5)) failures.push(`${text.slice(0, 40)}: ${ratio.toFixed(2)}`);
+  }
+  return failures;
+}"""
 #: What the page shows after a round trip through Kafka (a verdict sent, an alarm shown)
 #: takes longer than Playwright's 5 s default on a loaded two-core machine.
 EXPECT_TIMEOUT_MS = 20_000

@@ -12,6 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from schemas import GuardVerdict
 from schemas.events import Detection, ScanFrame
+from tests.streams.conftest import StreamTopics, consume, stream_topics
 from tests.streams.console.browser import (
     CODEC,
     browser,
@@ -21,7 +22,6 @@ from tests.streams.console.browser import (
     wait_for_alarm,
 )
 from tests.streams.console.helpers import detected
-from tests.streams.conftest import StreamTopics, consume, stream_topics
 
 __all__ = ["browser", "console_url", "stream_topics"]  # fixtures, imported to be used here
 

@@ -13,8 +13,8 @@ import pytest
 from schemas import Codec
 from streams.console.feed import FrameFeed
 from streams.console.review_queue import ReviewQueue
-from tests.streams.console.helpers import frame, two_alarms
 from tests.streams.conftest import StreamTopics, stream_topics
+from tests.streams.console.helpers import frame, two_alarms
 
 __all__ = ["stream_topics"]  # the fixture, imported so this package can use it
 

@@ -20,9 +20,17 @@ from playwright.sync_api import Browser, Page, expect
 
 from schemas import ClassCorrection, GuardVerdict
 from schemas.events import DetectedObject, Detection, ScanFrame
-from tests.streams.console.browser import CODEC, browser, console_url, produce, sign_in, wait_for_alarm
-from tests.streams.console.helpers import detected
 from tests.streams.conftest import StreamTopics, consume, stream_topics
+from tests.streams.console.browser import (
+    CODEC,
+    LOW_CONTRAST_JS,
+    browser,
+    console_url,
+    produce,
+    sign_in,
+    wait_for_alarm,
+)
+from tests.streams.console.helpers import detected
 
 __all__ = ["browser", "console_url", "stream_topics"]  # fixtures, imported to be used here
 
@@ -51,37 +59,6 @@ _MISALIGNMENT_JS = """() => {
 }"""
 
 #: Every visible text outside the scan whose contrast is below WCAG AA (4.5:1, 3:1 large).
-_LOW_CONTRAST_JS = """() => {
-  const rgba = (css) => (css.match(/[\\d.]+/g) || []).map(Number);
-  const channel = (v) => {
-    v /= 255;
-    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
-  };
-  const luminance = ([r, g, b]) => 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
-  const backdrop = (node) => {
-    for (let n = node; n; n = n.parentElement) {
-      const colour = rgba(getComputedStyle(n).backgroundColor);
-      if (colour.length === 3 || (colour.length === 4 && colour[3] > 0)) return colour;
-    }
-    return [255, 255, 255];
-  };
-  const failures = [];
-  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  while (walker.nextNode()) {
-    const node = walker.currentNode.parentElement;
-    const text = walker.currentNode.textContent.trim();
-    if (!text || !node || node.closest("svg") || !node.getClientRects().length) continue;
-    if (node.closest("button:disabled")) continue;  // WCAG exempts inactive controls
-    const style = getComputedStyle(node);
-    const pair = [luminance(rgba(style.color)), luminance(backdrop(node))];
-    const [hi, lo] = pair.sort((a, b) => b - a);
-    const ratio = (hi + 0.05) / (lo + 0.05);
-    const size = parseFloat(style.fontSize);
-    const large = size >= 24 || (Number(style.fontWeight) >= 700 && size >= 18.66);
-    if (ratio < (large ? 3 : 4.5)) failures.push(`${text.slice(0, 40)}: ${ratio.toFixed(2)}`);
-  }
-  return failures;
-}"""
 
 
 def _scene(
@@ -171,7 +148,7 @@ def test_only_the_alarm_is_drawn_until_the_guard_asks_for_more(
     expect(banner).to_contain_text("ALARM")
     expect(page.locator("#frame-state")).to_contain_text("ALARM")
     expect(page.locator("#objects li")).to_contain_text("⚠")
-    assert page.evaluate(_LOW_CONTRAST_JS) == []
+    assert page.evaluate(LOW_CONTRAST_JS) == []
 
 
 def test_a_guard_answers_alarms_with_the_keyboard_alone(
@@ -249,7 +226,7 @@ def test_a_guard_corrects_an_alarms_class_with_the_keyboard(
     expect(rows.nth(1)).to_contain_text("laptop (detected usb_pen 71%)")
     page.keyboard.press("Escape")  # not a laptop after all
     expect(rows.nth(1)).to_contain_text("⚠ usb_pen 71%")
-    assert page.evaluate(_LOW_CONTRAST_JS) == []
+    assert page.evaluate(LOW_CONTRAST_JS) == []
 
     with page.expect_response(lambda r: r.url.endswith("/verdict")) as sent:
         page.keyboard.press("2")  # the pen is a false alarm ...

@@ -13,10 +13,10 @@ from sinks.dashboards.grafana import dashboard_json
 from sinks.dashboards.macros import MAX_DATA_POINTS, bucket_seconds, expand_macros
 from sinks.dashboards.overview import LockedBackend, overview_source, run_overview
 from sinks.dashboards.panels import PANELS
-from tests.streams.console.conftest import Console, sign_in
 from tests.sinks.conftest import chdb_backend
-from tests.sinks.samples import FRAME_INTERVAL, START
-from tests.sinks.seeding import seed_sample_events
+from tests.sinks.samples import START
+from tests.sinks.seeding import seed_recent, seed_sample_events
+from tests.streams.console.conftest import Console, sign_in
 
 __all__ = ["chdb_backend"]  # the fixture, imported so this package can use it
 
@@ -106,19 +106,12 @@ def test_the_bucket_follows_the_window_as_grafana_picks_it(
     assert sql == f"SELECT {bucket_s}"
 
 
-def _seed_recent(backend: ChdbBackend, *, frames: int, end: datetime) -> datetime:
-    """``frames`` sample frames (7 s apart) ending just before ``end``; their first time."""
-    start = end - frames * FRAME_INTERVAL
-    seed_sample_events(backend, frames=frames, start=start)
-    return start
-
-
 @pytest.mark.parametrize("window", [timedelta(hours=24), timedelta(days=30)])
 def test_a_fresh_run_reads_as_a_curve_over_any_window(
     chdb_backend: ChdbBackend, window: timedelta
 ) -> None:
     end = datetime.now(UTC).replace(microsecond=0)
-    first = _seed_recent(chdb_backend, frames=40, end=end)  # 4 min 40 s of data
+    first = seed_recent(chdb_backend, frames=40, end=end)  # 4 min 40 s of data
     overview = run_overview(chdb_backend, end=end, window=window)
     assert overview.data_start == first
     assert overview.interval_s == bucket_seconds(first, end) == 10

@@ -29,11 +29,10 @@ from streams.console.feed import Changes
 from streams.console.review_queue import ReviewQueue
 from streams.console.services import ConsoleServices
 from streams.console.sessions import SessionSigner
-from tests.streams.console.browser import browser
-from tests.streams.console.conftest import PASSWORD, Published
-from tests.streams.console.test_guard_screen import _LOW_CONTRAST_JS
-from tests.streams.console.test_overview import _seed_recent
 from tests.sinks.conftest import chdb_backend
+from tests.sinks.seeding import seed_recent
+from tests.streams.console.browser import LOW_CONTRAST_JS, browser
+from tests.streams.console.conftest import PASSWORD, Published
 
 __all__ = ["browser", "chdb_backend"]  # fixtures, imported to be used here
 
@@ -93,13 +92,13 @@ def test_every_empty_panel_says_what_will_appear_there(browser: Browser, overvie
         section = page.locator(f'section.panel[data-title="{panel.title}"]')
         expect(section.locator(".empty")).to_have_text(panel.empty)
     expect(page.locator("#per-class .empty")).to_contain_text("once guards have answered")
-    assert page.evaluate(_LOW_CONTRAST_JS) == []
+    assert page.evaluate(LOW_CONTRAST_JS) == []
 
 
 def test_the_first_minutes_of_a_run_read_as_curves(
     browser: Browser, overview_url: str, chdb_backend: ChdbBackend
 ) -> None:
-    _seed_recent(chdb_backend, frames=40, end=datetime.now(UTC))  # under 5 min of data
+    seed_recent(chdb_backend, frames=40, end=datetime.now(UTC))  # under 5 min of data
     page = _open(browser, overview_url)
     throughput = page.locator('section.panel[data-title="Checkpoint throughput"]')
     expect(throughput.locator(".hint")).to_contain_text("Per 10 s.")
@@ -112,4 +111,4 @@ def test_the_first_minutes_of_a_run_read_as_curves(
     vertices = lines.first.get_attribute("points")
     assert vertices is not None
     assert len(vertices.split()) >= 28
-    assert page.evaluate(_LOW_CONTRAST_JS) == []
+    assert page.evaluate(LOW_CONTRAST_JS) == []
