@@ -92,9 +92,9 @@ def _frame_id(key: bytes) -> bytes:
 
 
 async def keep_image(store: FrameStore, detection: Detection) -> ImageLink:
-    """Keep the frame's staged image: on the event loop for a local store, whose keep is a
-    sub-millisecond file copy cheaper than an executor hand-off (the join ran 1.5x faster
-    so), in the executor for a remote one, which would block the loop for a round trip."""
+    """Keep the frame's staged image: on the event loop for a local store, whose keep (a hard
+    link) is far cheaper than an executor hand-off, in the executor for a remote one, which
+    would block the loop for a round trip."""
 
     def keep() -> ImageLink:
         return store.keep(
@@ -238,10 +238,7 @@ def build_cloud_app(
     """The cloud Faust app; the frame store is opened at ``config.frame_store_url`` if absent."""
     codec = codec if codec is not None else Codec()
     metrics = metrics if metrics is not None else WorkerMetrics()
-    # One record per produce batch: Tansu answers ListOffsets with the last batch's base
-    # offset + 1, so Faust's table recovery (which reads the changelog up to that "end")
-    # would miss the other records of a multi-record batch after a restart.
-    app = build_faust_app(config, producer_max_batch_size=1)
+    app = build_faust_app(config)
     join_codec = JoinCodec(codec=codec)
     joined = app.topic(
         config.topics.detections,

@@ -4,6 +4,7 @@ retention sweep."""
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -39,6 +40,22 @@ def test_a_staged_image_corrupted_before_it_was_kept_fails_when_read(tmp_path: P
     kept = store.keep(checkpoint="cp", lane="1", frame_id="f")
     with pytest.raises(FrameStoreError, match="does not match its SHA-256"):
         store.get(kept)
+
+
+def test_keeping_on_disk_is_idempotent_and_outlives_its_folder_and_a_new_staging(
+    tmp_path: Path,
+) -> None:
+    store = FrameStore(str(tmp_path))
+    staged = store.stage(b"png-bytes", checkpoint="cp", lane="1", frame_id="f")
+    kept = store.keep(checkpoint="cp", lane="1", frame_id="f")
+    assert store.keep(checkpoint="cp", lane="1", frame_id="f") == kept  # a replayed keep
+    shutil.rmtree(tmp_path / "kept")  # removed behind the store's back
+    assert store.keep(checkpoint="cp", lane="1", frame_id="f") == kept
+    # The edge writes the frame again (a replay): a new file, the kept one is not rewritten.
+    assert store.stage(b"png-bytes", checkpoint="cp", lane="1", frame_id="f") == staged
+    assert Path(staged.uri).stat().st_ino != Path(kept.uri).stat().st_ino
+    assert store.get(kept) == b"png-bytes"
+    assert [p.name for p in Path(staged.uri).parent.iterdir()] == [Path(staged.uri).name]
 
 
 def test_memory_filesystem_url() -> None:
