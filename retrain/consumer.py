@@ -27,7 +27,7 @@ from retrain.cycle import Cycle, CycleResult, Retrainer
 from retrain.exceptions import RegistryError
 from retrain.feedback import apply_edge_rollback
 from schemas.codec import Codec
-from schemas.dead_letter import MessageSource, send_dead_letter
+from schemas.consume import EventBatches
 from schemas.events import Annotation, ImageLink, ModelStatus
 from schemas.topics import Topics
 
@@ -59,7 +59,6 @@ class RetrainConsumer:
         self.retrainer = retrainer
         self._fetch = fetch_image
         self._topics = topics if topics is not None else Topics()
-        self._worker_id = worker_id
         self._codec = codec if codec is not None else Codec()
         self._on_cycle = on_cycle
         common = {"bootstrap.servers": bootstrap_servers, **(client_config or {})}
@@ -72,12 +71,22 @@ class RetrainConsumer:
             }
         )
         self._producer = Producer(common)
+        self._batches = EventBatches(
+            consumer=self._consumer,
+            producer=self._producer,
+            routes=self._topics.routes(("Annotation", "ModelStatus")),
+            dead_letter_topic=self._topics.dead_letters,
+            worker_id=worker_id,
+            codec=self._codec,
+            batch_messages=POLL_BATCH,
+            poll_timeout_s=POLL_TIMEOUT_S,
+        )
         self.cycle: Cycle | None = None
         self.added = 0
 
     def run(self, *, should_stop: Callable[[], bool]) -> None:
         """Consume until ``should_stop()``; a running job is waited for before returning."""
-        self._consumer.subscribe([self._topics.annotations, self._topics.model_status])
+        self._batches.subscribe()
         try:
             while not should_stop():
                 self.poll_once()
@@ -89,13 +98,11 @@ class RetrainConsumer:
 
     def poll_once(self) -> None:
         """One batch: add frames, commit, then finish or start a cycle as due."""
-        messages = self._consumer.consume(num_messages=POLL_BATCH, timeout=POLL_TIMEOUT_S)
+        messages = self._batches.poll()
         for message in messages:
-            if message.error() is None:
-                self._handle(message)
+            self._handle(message)
         if messages:
-            self._producer.flush(10)  # dead letters out before their offsets are committed
-            self._consumer.commit(asynchronous=False)
+            self._batches.commit()
         if self.cycle is not None and self.cycle.job.done():
             self._finish(self.cycle)
         if self.cycle is None and (reason := self.retrainer.due()) is not None:
@@ -116,38 +123,19 @@ class RetrainConsumer:
             self._on_cycle(result)
 
     def _handle(self, message: Message) -> None:
-        raw = message.value() or b""
+        event = self._batches.event(message)
         try:
-            if message.topic() == self._topics.model_status:
-                self._on_status(self._codec.decode(raw, ModelStatus))
-                return
-            annotation = self._codec.decode(raw, Annotation)
-            if self.retrainer.store.add(annotation, self._fetch(annotation.image)):
+            if isinstance(event, ModelStatus):
+                self._on_status(event)
+            elif isinstance(event, Annotation) and self.retrainer.store.add(
+                event, self._fetch(event.image)
+            ):
                 self.added += 1
-        except LeakguardError as exc:
-            logger.warning(
-                "dead-lettering %s at offset %s: %s", message.topic(), message.offset(), exc
-            )
-            send_dead_letter(
-                self._produce,
-                raw,
-                exc,
-                source=MessageSource(
-                    topic=message.topic() or "",
-                    partition=message.partition() or 0,
-                    offset=message.offset() or 0,
-                    key=message.key(),
-                ),
-                dead_letter_topic=self._topics.dead_letters,
-                worker_id=self._worker_id,
-                codec=self._codec,
-            )
+        except LeakguardError as exc:  # an image that cannot be fetched, a malformed box
+            self._batches.dead_letter(message, exc)
 
     def _on_status(self, status: ModelStatus) -> None:
         try:
             apply_edge_rollback(self.retrainer.registry, status)
         except RegistryError as exc:  # a valid report the registry cannot act on: say so
             logger.error("cannot apply the rollback of %s: %s", status.model_version, exc)
-
-    def _produce(self, *, topic: str, key: bytes | None, value: bytes) -> None:
-        self._producer.produce(topic, key=key, value=value)

@@ -45,7 +45,8 @@ from retrain.annotation.exceptions import (
 )
 from retrain.annotation.ls_format import TASK_KEY, annotation_event, task_payload
 from retrain.annotation.state import AnnotationVersion, BridgeState, CreatedTask
-from schemas import Codec, DecodeError, MessageSource, send_dead_letter
+from schemas import Codec
+from schemas.consume import EventBatches
 from schemas.events import Annotation, AnnotationTask
 from schemas.exceptions import ImageRejectedError
 from schemas.images import png_size, read_link
@@ -114,6 +115,17 @@ class AnnotationBridge:
             raise BridgeConfigurationError("poll and retry intervals must be positive")
         self._consumer = consumer
         self._producer = producer
+        self._codec = codec if codec is not None else Codec()
+        self._batches = EventBatches(
+            consumer=consumer,
+            producer=producer,
+            routes=topics.routes(("AnnotationTask",)),
+            dead_letter_topic=topics.dead_letters,
+            worker_id=worker_id,
+            codec=self._codec,
+            batch_messages=CONSUME_BATCH_MESSAGES,
+            poll_timeout_s=POLL_TIMEOUT_S,
+        )
         self._topics = topics
         self._state = state
         self._policy = policy
@@ -121,8 +133,6 @@ class AnnotationBridge:
         self._poll_interval_s = poll_interval_s
         self._retry_initial_s = retry_initial_s
         self._retry_max_s = retry_max_s
-        self._worker_id = worker_id
-        self._codec = codec if codec is not None else Codec()
         self._clock = clock
         self._pending: deque[Any] = deque()
         self._retry_delay_s = 0.0
@@ -134,7 +144,7 @@ class AnnotationBridge:
 
     def subscribe(self) -> None:
         """Join the consumer group on the task topic."""
-        self._consumer.subscribe([self._topics.annotation_tasks])
+        self._batches.subscribe()
 
     @property
     def waiting(self) -> int:
@@ -146,8 +156,7 @@ class AnnotationBridge:
         if self._pending:
             self._retry_pending()
         else:
-            messages = self._consumer.consume(CONSUME_BATCH_MESSAGES, POLL_TIMEOUT_S)
-            self._pending.extend(m for m in messages if m.error() is None)
+            self._pending.extend(self._batches.poll())
             if self._pending:
                 self._handle_pending()
         if self._ls is not None:
@@ -176,8 +185,8 @@ class AnnotationBridge:
             # Paused: polling keeps the consumer in its group. A partition assigned by a
             # rebalance meanwhile is not paused: its messages join the held batch (the commit
             # after the batch covers them too) and it is paused as well.
-            messages = self._consumer.consume(CONSUME_BATCH_MESSAGES, POLL_TIMEOUT_S)
-            self._pending.extend(m for m in messages if m.error() is None)
+            messages = self._batches.poll()
+            self._pending.extend(messages)
             if messages:
                 self._consumer.pause(self._consumer.assignment())
             return
@@ -213,9 +222,10 @@ class AnnotationBridge:
         )
 
     def _handle(self, message: Any) -> None:
-        value = message.value() or b""
+        task = self._batches.event(message)
+        if not isinstance(task, AnnotationTask):
+            return  # dead-lettered
         try:
-            task = self._codec.decode(value, AnnotationTask)
             image = read_link(task.image)
             if self._policy.applies(task.checkpoint):
                 self._produce(auto_annotation(task))
@@ -223,8 +233,8 @@ class AnnotationBridge:
                 self._create_task(task, image, self._ls)
         except (LabelStudioAuthError, LabelStudioUnavailableError):
             raise  # not the task's fault: stop, or hold the batch and retry
-        except (DecodeError, ImageRejectedError, LabelStudioError) as exc:
-            self._dead_letter(message, exc)  # this task cannot be annotated
+        except (ImageRejectedError, LabelStudioError) as exc:
+            self._batches.dead_letter(message, exc)  # this task cannot be annotated
 
     def _create_task(self, task: AnnotationTask, image: bytes, ls: LabelStudioTarget) -> None:
         task_id = str(task.task_id)
@@ -250,31 +260,6 @@ class AnnotationBridge:
             logger.info("task %s -> Label Studio task %d", task_id, ls_task_id)
         self._state.record_task(
             CreatedTask(task_id, ls.project_id, ls_task_id, task.image.uri, task.image.sha256)
-        )
-
-    def _dead_letter(self, message: Any, error: Exception) -> None:
-        source = MessageSource(
-            topic=message.topic(),
-            partition=message.partition(),
-            offset=message.offset(),
-            key=message.key(),
-        )
-        reason = error.reason if isinstance(error, DecodeError) else str(error)
-        logger.warning(
-            "dead-lettering %s[%d]@%d: %s", source.topic, source.partition, source.offset, reason
-        )
-
-        def produce(*, topic: str, key: bytes | None, value: bytes) -> None:
-            self._producer.produce(topic, value=value, key=key)
-
-        send_dead_letter(
-            produce,
-            message.value() or b"",
-            error,
-            source=source,
-            dead_letter_topic=self._topics.dead_letters,
-            worker_id=self._worker_id,
-            codec=self._codec,
         )
 
     # -- annotations ---------------------------------------------------------------------------

@@ -12,9 +12,9 @@ from __future__ import annotations
 import threading
 from typing import Any, Final
 
-from schemas import Codec, DecodeError
+from schemas import Codec
+from schemas.consume import EventBatches
 from sinks.alerts.delivery import AlertDelivery
-from sinks.dead_letters import dead_letter_message
 
 __all__ = ["AlertWorker"]
 
@@ -37,39 +37,31 @@ class AlertWorker:
         worker_id: str = "alert-delivery",
         codec: Codec | None = None,
     ) -> None:
-        self._consumer = consumer
+        self._batches = EventBatches(
+            consumer=consumer,
+            producer=producer,
+            routes={topic: "Alert"},
+            dead_letter_topic=dead_letter_topic,
+            worker_id=worker_id,
+            codec=codec,
+            batch_messages=CONSUME_BATCH_MESSAGES,
+            poll_timeout_s=POLL_TIMEOUT_S,
+        )
         self._delivery = delivery
-        self._topic = topic
-        self._producer = producer
-        self._dead_letter_topic = dead_letter_topic
-        self._worker_id = worker_id
-        self._codec = codec if codec is not None else Codec()
 
     def subscribe(self) -> None:
         """Join the consumer group on the alerts topic."""
-        self._consumer.subscribe([self._topic])
+        self._batches.subscribe()
 
     def step(self) -> int:
         """Record one batch of alerts, commit it, run one delivery round; returns accepted."""
-        messages = self._consumer.consume(CONSUME_BATCH_MESSAGES, POLL_TIMEOUT_S)
-        taken = [m for m in messages if m.error() is None]
-        for message in taken:
-            try:
-                record = self._codec.decode_record(message.value() or b"", "Alert")
-            except DecodeError as exc:
-                dead_letter_message(
-                    self._producer,
-                    message,
-                    exc,
-                    dead_letter_topic=self._dead_letter_topic,
-                    worker_id=self._worker_id,
-                    codec=self._codec,
-                )
-                continue
-            self._delivery.enqueue(record)
-        if taken:
-            self._producer.flush(10)
-            self._consumer.commit(asynchronous=False)
+        messages = self._batches.poll()
+        for message in messages:
+            decoded = self._batches.record(message)
+            if decoded is not None:
+                self._delivery.enqueue(decoded[1])
+        if messages:
+            self._batches.commit()
         return self._delivery.deliver_due()
 
     def run(self, stop: threading.Event) -> None:
@@ -79,4 +71,4 @@ class AlertWorker:
             while not stop.is_set():
                 self.step()
         finally:
-            self._consumer.close()
+            self._batches.consumer.close()

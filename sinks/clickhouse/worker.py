@@ -5,9 +5,9 @@ from a confluent-kafka consumer (auto-commit off), decode each with
 ``Codec.decode_record`` (without logical types), map it with
 :func:`~sinks.clickhouse.rows.rows_of`, buffer; insert a table alone when it is full, and
 when the time bound is reached flush every table and commit exactly the offsets that
-covered. Undecodable
-messages go to the dead-letter topic (``schemas.send_dead_letter``) and their offsets are
-committed with the batch, after the dead-letter producer has delivered them.
+covered. Polling, decoding and dead letters follow :class:`schemas.consume.EventBatches`:
+undecodable messages go to the dead-letter topic and their offsets are committed with the
+batch, after the dead-letter producer has delivered them.
 
 When ClickHouse is down the flush raises ``BackpressureError``: the worker pauses its
 partitions (so memory stays bounded by the batch limits), keeps polling so it stays in its
@@ -29,10 +29,10 @@ from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from schemas import Codec, DecodeError
+from schemas import Codec
+from schemas.consume import DeadLettersUndeliveredError, EventBatches
 from sinks.clickhouse.batching import BatchingSink, TopicPartition
 from sinks.clickhouse.rows import rows_of
-from sinks.dead_letters import dead_letter_message
 from sinks.exceptions import BackpressureError, SinkError
 
 __all__ = ["SinkWorker"]
@@ -43,8 +43,6 @@ logger = logging.getLogger(__name__)
 CONSUME_BATCH_MESSAGES: Final = 1000
 #: How long one poll waits for messages when the topics are idle.
 POLL_TIMEOUT_S: Final = 0.2
-#: Time the dead-letter producer gets to deliver before a commit is held back.
-DEAD_LETTER_FLUSH_TIMEOUT_S: Final = 10.0
 #: Lag (a Prometheus gauge) is refreshed at most this often: scrapes come every 15 s or so.
 LAG_REFRESH_S: Final = 5.0
 
@@ -73,12 +71,17 @@ class SinkWorker:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._consumer = consumer
+        self._batches = EventBatches(
+            consumer=consumer,
+            producer=producer,
+            routes=topic_events,
+            dead_letter_topic=dead_letter_topic,
+            worker_id=worker_id,
+            codec=codec,
+            batch_messages=CONSUME_BATCH_MESSAGES,
+            poll_timeout_s=POLL_TIMEOUT_S,
+        )
         self._sink = sink
-        self._topic_events = dict(topic_events)
-        self._producer = producer
-        self._dead_letter_topic = dead_letter_topic
-        self._worker_id = worker_id
-        self._codec = codec if codec is not None else Codec()
         self._sleep = sleep
         self.registry = registry if registry is not None else CollectorRegistry()
         self._lag_gauge = Gauge(
@@ -103,9 +106,7 @@ class SinkWorker:
 
     def subscribe(self) -> None:
         """Join the consumer group on every analytics topic."""
-        self._consumer.subscribe(
-            list(self._topic_events), on_assign=self._on_assign, on_revoke=self._on_revoke
-        )
+        self._batches.subscribe(on_assign=self._on_assign, on_revoke=self._on_revoke)
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; then flush what it can and close the consumer."""
@@ -119,7 +120,7 @@ class SinkWorker:
 
     def step(self, stop: threading.Event | None = None) -> int:
         """One poll and, when due, one flush with its commit. Returns messages polled."""
-        messages = self._consumer.consume(CONSUME_BATCH_MESSAGES, POLL_TIMEOUT_S)
+        messages = self._batches.poll()
         for message in messages:
             self._take(message)
         if self._sink.due():
@@ -129,35 +130,12 @@ class SinkWorker:
         return len(messages)
 
     def _take(self, message: Any) -> None:
-        error = message.error()
-        if error is not None:
-            if error.fatal():
-                raise SinkError(f"Kafka consumer failed: {error}")
-            logger.warning("consumer error (librdkafka retries): %s", error)
-            return
-        topic, partition, offset = message.topic(), message.partition(), message.offset()
-        value = message.value()
-        try:
-            event_name = self._topic_events[topic]
-            if value is None:
-                raise DecodeError("message has no value (tombstone)")
-            record = self._codec.decode_record(value, event_name, logical_types=False)
-            rows = rows_of(event_name, record)
-        except DecodeError as exc:
-            self._dead_letter(message, exc)
-            rows = []
-        self._sink.add((topic, partition), offset, rows)
-
-    def _dead_letter(self, message: Any, error: DecodeError) -> None:
-        dead_letter_message(
-            self._producer,
-            message,
-            error,
-            dead_letter_topic=self._dead_letter_topic,
-            worker_id=self._worker_id,
-            codec=self._codec,
-        )
-        self._dead_letters_total.inc()
+        """Buffer the rows of ``message``; a dead-lettered one still advances its offset."""
+        decoded = self._batches.record(message, logical_types=False)
+        if decoded is None:
+            self._dead_letters_total.inc()
+        rows = [] if decoded is None else rows_of(*decoded)
+        self._sink.add((message.topic(), message.partition()), message.offset(), rows)
 
     def _flush_until_written(self, stop: threading.Event | None, *, only_full: bool) -> None:
         """Flush (and commit unless ``only_full``), backing off while the store is
@@ -188,7 +166,7 @@ class SinkWorker:
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             message = self._consumer.poll(min(left, POLL_TIMEOUT_S))
-            if message is not None and message.error() is None:
+            if message is not None and self._batches.usable(message):
                 # A partition assigned during the wait is not paused: keep its message.
                 self._take(message)
 
@@ -198,19 +176,8 @@ class SinkWorker:
             self._rows_total.labels(table=table).inc(count)
         if only_full:
             return
-        if self._producer.flush(DEAD_LETTER_FLUSH_TIMEOUT_S) > 0:
-            raise SinkError("dead letters were not delivered; the batch is not committed")
-        if result.offsets:
-            from confluent_kafka import TopicPartition as KafkaPartition
-
-            self._consumer.commit(
-                offsets=[
-                    KafkaPartition(topic, partition, offset)
-                    for (topic, partition), offset in result.offsets.items()
-                ],
-                asynchronous=False,
-            )
-            self._committed.update(result.offsets)
+        self._batches.commit(result.offsets)
+        self._committed.update(result.offsets)
         if time.monotonic() - self._lag_at >= LAG_REFRESH_S:
             self.lag()
 
@@ -227,7 +194,7 @@ class SinkWorker:
         """Write what is buffered if the store answers; else the next owner re-reads it."""
         try:
             self._flush_and_commit()
-        except (BackpressureError, SinkError) as exc:
+        except (SinkError, DeadLettersUndeliveredError) as exc:
             logger.warning("partitions revoked with an unwritten batch (%s): discarded", exc)
             self._sink.discard()
         for partition in partitions:

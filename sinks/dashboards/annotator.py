@@ -24,14 +24,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from schemas import Codec, DecodeError
+from schemas import Codec
+from schemas.consume import EventBatches
 from sinks.dashboards.push import (
     AnnotationRequest,
     GrafanaPublisher,
     alert_annotation,
     rollout_annotation,
 )
-from sinks.dead_letters import dead_letter_message
 from sinks.exceptions import SinkError
 
 __all__ = ["ANNOTATED_EVENTS", "AnnotationWorker", "annotation_for"]
@@ -45,8 +45,6 @@ CONSUME_BATCH_MESSAGES: Final = 100
 POLL_TIMEOUT_S: Final = 0.5
 #: First wait after Grafana failed, doubled per failure up to ``retry_max_s``.
 RETRY_INITIAL_S: Final = 0.5
-#: Time the dead-letter producer gets to deliver before a commit is held back.
-DEAD_LETTER_FLUSH_TIMEOUT_S: Final = 10.0
 
 
 def annotation_for(event_name: str, record: Mapping[str, Any]) -> AnnotationRequest:
@@ -104,12 +102,17 @@ class AnnotationWorker:
         if unknown:
             raise SinkError(f"no annotations for {', '.join(sorted(unknown))} events")
         self._consumer = consumer
+        self._batches = EventBatches(
+            consumer=consumer,
+            producer=producer,
+            routes=topic_events,
+            dead_letter_topic=dead_letter_topic,
+            worker_id=worker_id,
+            codec=codec,
+            batch_messages=CONSUME_BATCH_MESSAGES,
+            poll_timeout_s=POLL_TIMEOUT_S,
+        )
         self._publisher = publisher
-        self._topic_events = dict(topic_events)
-        self._producer = producer
-        self._dead_letter_topic = dead_letter_topic
-        self._worker_id = worker_id
-        self._codec = codec if codec is not None else Codec()
         self._retry_max_s = retry_max_s
         self._clock = clock
         self.posted = 0
@@ -117,7 +120,7 @@ class AnnotationWorker:
 
     def subscribe(self) -> None:
         """Join the consumer group on the annotated topics."""
-        self._consumer.subscribe(list(self._topic_events))
+        self._batches.subscribe()
 
     def run(self, stop: threading.Event) -> None:
         """Annotate until ``stop`` is set, then close the consumer."""
@@ -134,41 +137,18 @@ class AnnotationWorker:
         Returns early without a commit when ``stop`` is set while Grafana is failing: the
         messages are read again later and their annotations are not doubled.
         """
-        messages = self._consumer.consume(CONSUME_BATCH_MESSAGES, POLL_TIMEOUT_S)
+        messages = self._batches.poll()
         offsets: dict[tuple[str, int], int] = {}
         for message in messages:
-            error = message.error()
-            if error is not None:
-                if error.fatal():
-                    raise SinkError(f"Kafka consumer failed: {error}")
-                logger.warning("consumer error (librdkafka retries): %s", error)
-                continue
-            request = self._request(message)
-            if request is not None and not self._post_until_done(request, stop):
-                return len(messages)
+            decoded = self._batches.record(message)
+            if decoded is not None:
+                request = annotation_for(*decoded)
+                if not self._post_until_done(request, stop):
+                    return len(messages)
             offsets[message.topic(), message.partition()] = message.offset() + 1
         if offsets:
             self._commit(offsets)
         return len(messages)
-
-    def _request(self, message: Any) -> AnnotationRequest | None:
-        """The message's annotation, or None once an undecodable one is dead-lettered."""
-        try:
-            value = message.value()
-            if value is None:
-                raise DecodeError("message has no value (tombstone)")
-            name = self._topic_events[message.topic()]
-            return annotation_for(name, self._codec.decode_record(value, name))
-        except DecodeError as exc:
-            dead_letter_message(
-                self._producer,
-                message,
-                exc,
-                dead_letter_topic=self._dead_letter_topic,
-                worker_id=self._worker_id,
-                codec=self._codec,
-            )
-            return None
 
     def _post_until_done(self, request: AnnotationRequest, stop: threading.Event | None) -> bool:
         """Post ``request``, backing off while Grafana fails; False if stopped meanwhile."""
@@ -209,15 +189,10 @@ class AnnotationWorker:
                 )
 
     def _commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
-        if self._producer.flush(DEAD_LETTER_FLUSH_TIMEOUT_S) > 0:
-            raise SinkError("dead letters were not delivered; the batch is not committed")
-        from confluent_kafka import KafkaException, TopicPartition
+        from confluent_kafka import KafkaException
 
         try:
-            self._consumer.commit(
-                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-                asynchronous=False,
-            )
+            self._batches.commit(offsets)
         except KafkaException as exc:
             # Typically a rebalance took the partitions meanwhile: their next owner reads
             # the messages again and finds the annotations already posted.

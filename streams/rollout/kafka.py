@@ -17,10 +17,10 @@ import time
 from collections.abc import Mapping
 from typing import Final
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from schemas.codec import Codec
-from schemas.dead_letter import MessageSource, send_dead_letter
+from schemas.consume import EventBatches
 from schemas.events import ModelStatus, ModelUpdate, Outcome
 from schemas.exceptions import DecodeError
 from streams.detect import FrameDetector
@@ -116,12 +116,22 @@ class RolloutLoop:
 
     def _run(self) -> None:
         consumer = Consumer(self._consumer_config)
+        batches = EventBatches(
+            consumer=consumer,
+            producer=self._producer,
+            routes=self._config.topics.routes(("ModelUpdate", "Outcome")),
+            dead_letter_topic=self._config.topics.dead_letters,
+            worker_id=self._worker_id,
+            codec=self._codec,
+            batch_messages=POLL_BATCH,
+            poll_timeout_s=POLL_TIMEOUT_S,
+        )
         try:
             replay_end = self._assign(consumer)
             history: list[ModelUpdate] = []
             replaying = replay_end > 0
             while not self._stop.is_set():
-                updates, outcomes, at_end = self._poll(consumer, replay_end)
+                updates, outcomes, at_end = self._poll(batches, replay_end)
                 if replaying:
                     history += updates
                     if at_end:
@@ -140,48 +150,25 @@ class RolloutLoop:
             self._producer.flush(10)
 
     def _poll(
-        self, consumer: Consumer, replay_end: int
+        self, batches: EventBatches, replay_end: int
     ) -> tuple[list[ModelUpdate], list[Outcome], bool]:
+        """One batch: the updates (an undecodable one is dead-lettered, the edge being a
+        consumer of record of ``model.updates``) and the outcomes (an undecodable one is
+        skipped: the cloud worker that produced it dead-letters its own input)."""
         updates: list[ModelUpdate] = []
         outcomes: list[Outcome] = []
         at_end = False
-        for message in consumer.consume(num_messages=POLL_BATCH, timeout=POLL_TIMEOUT_S):
-            if message.error() is not None:
-                continue
+        for message in batches.poll():
             if message.topic() == self._config.topics.model_updates:
                 at_end = at_end or message.offset() + 1 >= replay_end
-                update = self._decode_update(message)
-                if update is not None:
+                update = batches.event(message)
+                if isinstance(update, ModelUpdate):
                     updates.append(update)
+                else:  # dead-lettered; this reader never commits, so it delivers at once
+                    batches.deliver()
             else:
                 try:
                     outcomes.append(self._codec.decode(message.value() or b"", Outcome))
                 except DecodeError as exc:
                     logger.warning("skipping an undecodable outcome: %s", exc)
         return updates, outcomes, at_end
-
-    def _decode_update(self, message: Message) -> ModelUpdate | None:
-        raw = message.value() or b""
-        try:
-            return self._codec.decode(raw, ModelUpdate)
-        except DecodeError as exc:
-            logger.warning("dead-lettering an undecodable model update: %s", exc)
-            send_dead_letter(
-                self._produce,
-                raw,
-                exc,
-                source=MessageSource(
-                    topic=message.topic() or "",
-                    partition=message.partition() or 0,
-                    offset=message.offset() or 0,
-                    key=message.key(),
-                ),
-                dead_letter_topic=self._config.topics.dead_letters,
-                worker_id=self._worker_id,
-                codec=self._codec,
-            )
-            return None
-
-    def _produce(self, *, topic: str, key: bytes | None, value: bytes) -> None:
-        self._producer.produce(topic, key=key, value=value)
-        self._producer.flush(10)
