@@ -7,9 +7,8 @@ services).
 
 from __future__ import annotations
 
-from typing import Final
-
 from infra.settings import LeakguardSettings
+from schemas.consume import worker_config
 from schemas.topics import Topics
 from sinks.clickhouse.backend import AnalyticsBackend, ChdbBackend, DriverBackend
 from sinks.clickhouse.batching import Backoff, BatchingSink
@@ -17,10 +16,6 @@ from sinks.clickhouse.rows import STORED_EVENTS
 from sinks.clickhouse.worker import SinkWorker
 
 __all__ = ["build_sink_worker", "open_backend"]
-
-#: librdkafka's 45 s default makes a restarted worker wait long to rejoin; 10 s is enough
-#: for a sink whose polls never block longer than a back-off step.
-SESSION_TIMEOUT_MS: Final = 10_000
 
 
 def open_backend(settings: LeakguardSettings) -> AnalyticsBackend:
@@ -41,14 +36,11 @@ def build_sink_worker(
     topics = Topics()
     client = {"bootstrap.servers": bootstrap_servers, **settings.kafka.client_config()}
     consumer = Consumer(
-        {
-            **client,
-            "group.id": settings.sink.group_id,
-            "client.id": f"{settings.kafka.client_id_prefix}-clickhouse-sink",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "session.timeout.ms": SESSION_TIMEOUT_MS,
-        }
+        worker_config(
+            client,
+            group_id=settings.sink.group_id,
+            client_id=f"{settings.kafka.client_id_prefix}-clickhouse-sink",
+        )
     )
     sink = BatchingSink(
         backend=backend,

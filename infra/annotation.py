@@ -26,14 +26,13 @@ from retrain.annotation.exceptions import BridgeConfigurationError, LabelStudioU
 from retrain.annotation.project import ensure_project, ensure_webhook
 from retrain.annotation.receiver import ReceiverServer, receiver_app
 from retrain.annotation.state import BridgeState
+from schemas.consume import worker_config
 from schemas.topics import Topics
 
 __all__ = ["RunningBridge", "label_studio_client", "open_state", "running_bridge"]
 
 logger = logging.getLogger(__name__)
 
-#: As the sink: a restarted bridge rejoins its group quickly.
-SESSION_TIMEOUT_MS: Final = 10_000
 #: Longest wait between attempts to reach Label Studio at start-up.
 STARTUP_RETRY_MAX_S: Final = 30.0
 
@@ -125,14 +124,11 @@ def running_bridge(
                 tool_version=f"label-studio {version}",
             )
         consumer = Consumer(
-            {
-                **client_config,
-                "group.id": annotation.group_id,
-                "client.id": f"{settings.kafka.client_id_prefix}-annotation-bridge",
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "session.timeout.ms": SESSION_TIMEOUT_MS,
-            }
+            worker_config(
+                client_config,
+                group_id=annotation.group_id,
+                client_id=f"{settings.kafka.client_id_prefix}-annotation-bridge",
+            )
         )
         bridge = AnnotationBridge(
             consumer=consumer,

@@ -27,7 +27,7 @@ from retrain.cycle import Cycle, CycleResult, Retrainer
 from retrain.exceptions import RegistryError
 from retrain.feedback import apply_edge_rollback
 from schemas.codec import Codec
-from schemas.consume import EventBatches
+from schemas.consume import EventBatches, worker_config
 from schemas.events import Annotation, ImageLink, ModelStatus
 from schemas.topics import Topics
 
@@ -62,14 +62,7 @@ class RetrainConsumer:
         self._codec = codec if codec is not None else Codec()
         self._on_cycle = on_cycle
         common = {"bootstrap.servers": bootstrap_servers, **(client_config or {})}
-        self._consumer = Consumer(
-            {
-                **common,
-                "group.id": group_id,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-            }
-        )
+        self._consumer = Consumer(worker_config(common, group_id=group_id))
         self._producer = Producer(common)
         self._batches = EventBatches(
             consumer=self._consumer,

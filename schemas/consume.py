@@ -29,12 +29,49 @@ from schemas.dead_letter import MessageSource, send_dead_letter
 from schemas.events import EVENT_TYPES, Event
 from schemas.exceptions import DecodeError, SchemaError
 
-__all__ = ["ConsumerFailedError", "DeadLettersUndeliveredError", "EventBatches"]
+__all__ = [
+    "ConsumerFailedError",
+    "DeadLettersUndeliveredError",
+    "EventBatches",
+    "reader_config",
+    "worker_config",
+]
 
 logger = logging.getLogger(__name__)
 
 #: Time the producer gets to deliver dead letters before a commit is held back.
 DEAD_LETTER_FLUSH_TIMEOUT_S: Final = 10.0
+#: librdkafka's 45 s default makes a restarted worker wait long to rejoin its group; 10 s is
+#: enough for loops whose polls never block longer than a back-off step.
+SESSION_TIMEOUT_MS: Final = 10_000
+
+
+def worker_config(
+    client: Mapping[str, Any], *, group_id: str, client_id: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """Consumer settings of a group member that commits only after its work (what
+    :class:`EventBatches` expects): no auto-commit, a new group starts at the earliest
+    offset so nothing produced before its first start is skipped, a short session.
+
+    ``client`` holds ``bootstrap.servers`` and the cluster's security settings; ``extra``
+    adds or overrides librdkafka properties.
+    """
+    named = {} if client_id is None else {"client.id": client_id}
+    return {
+        **client,
+        **named,
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "session.timeout.ms": SESSION_TIMEOUT_MS,
+        **extra,
+    }
+
+
+def reader_config(client: Mapping[str, Any], *, name: str, **extra: Any) -> dict[str, Any]:
+    """Consumer settings of a reader that ``assign()``s its partitions: librdkafka wants a
+    group id (``name``) although the reader joins no group and commits nothing."""
+    return {**client, "group.id": name, "enable.auto.commit": False, **extra}
 
 
 class ConsumerFailedError(SchemaError):

@@ -18,6 +18,7 @@ from rich.console import Console
 from infra.analytics import build_sink_worker, open_backend
 from infra.settings import load_settings
 from infra.stack import require_bootstrap_servers
+from schemas.consume import worker_config
 from schemas.topics import Topics
 from sinks.clickhouse.migrations import apply_migrations
 from sinks.dashboards.grafana import DEFAULT_EXPORT_DIR, export
@@ -135,10 +136,7 @@ def dashboards_annotate(
     }
     topics = Topics()
     worker = AnnotationWorker(
-        consumer=Consumer(
-            {**client, "group.id": group_id, "enable.auto.commit": False,
-             "auto.offset.reset": "earliest"}
-        ),
+        consumer=Consumer(worker_config(client, group_id=group_id)),
         publisher=publisher,
         topic_events=topics.routes(ANNOTATED_EVENTS),
         producer=Producer(client),
@@ -180,10 +178,7 @@ def alerts_deliver() -> None:
         store=store,
     )
     worker = AlertWorker(
-        consumer=Consumer(
-            {**client, "group.id": alerts.group_id, "enable.auto.commit": False,
-             "auto.offset.reset": "earliest"}
-        ),
+        consumer=Consumer(worker_config(client, group_id=alerts.group_id)),
         delivery=delivery,
         topic=topics.alerts,
         producer=Producer(client),

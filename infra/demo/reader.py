@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from infra.demo.summary import DemoSummary, DemoTally
 from schemas.codec import Codec
+from schemas.consume import reader_config
 from schemas.exceptions import SchemaError
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ _REQUEST_TIMEOUT_S: Final = 10.0
 
 def start_offsets(client: dict[str, Any], topics: Sequence[str]) -> list[TopicPartition]:
     """Every partition of ``topics`` at its current end: where this run's events begin."""
-    consumer = Consumer({**client, "group.id": "leakguard-demo-offsets"})
+    consumer = Consumer(reader_config(client, name="leakguard-demo-offsets"))
     try:
         metadata = consumer.list_topics(timeout=_REQUEST_TIMEOUT_S)
         positions = []
@@ -60,12 +61,11 @@ class EventReader:
     ) -> None:
         self._client = dict(client)
         self._consumer = Consumer(
-            {
-                **self._client,
-                "group.id": "leakguard-demo-summary",  # librdkafka wants one; assign() joins none
-                "enable.auto.commit": False,
-                "fetch.message.max.bytes": 16 * 1024 * 1024,
-            }
+            reader_config(
+                self._client,
+                name="leakguard-demo-summary",
+                **{"fetch.message.max.bytes": 16 * 1024 * 1024},
+            )
         )
         self._consumer.assign(list(positions))
         self._next: dict[tuple[str, int], int] = {

@@ -25,6 +25,7 @@ from typing import Any, Final
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from schemas.codec import Codec
+from schemas.consume import reader_config
 from schemas.events import Detection, ScanFrame
 from schemas.exceptions import DecodeError, ImageRejectedError
 from schemas.images import frame_image_bytes
@@ -94,14 +95,11 @@ class FrameFeed:
         self.changes = changes if changes is not None else Changes()
         self._codec = codec if codec is not None else Codec()
         self._consumer = consumer or Consumer(
-            {
-                "bootstrap.servers": bootstrap_servers,
-                **(client_config or {}),
-                "group.id": f"leakguard-console-{checkpoint}",  # required; assign() joins none
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "fetch.wait.max.ms": FETCH_WAIT_MAX_MS,
-            }
+            reader_config(
+                {"bootstrap.servers": bootstrap_servers, **(client_config or {})},
+                name=f"leakguard-console-{checkpoint}",
+                **{"auto.offset.reset": "earliest", "fetch.wait.max.ms": FETCH_WAIT_MAX_MS},
+            )
         )
         self.skipped = 0
 

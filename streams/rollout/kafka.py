@@ -20,7 +20,7 @@ from typing import Final
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from schemas.codec import Codec
-from schemas.consume import EventBatches
+from schemas.consume import EventBatches, reader_config
 from schemas.events import ModelStatus, ModelUpdate, Outcome
 from schemas.exceptions import DecodeError
 from streams.detect import FrameDetector
@@ -62,11 +62,7 @@ class RolloutLoop:
         self._codec = codec if codec is not None else Codec()
         self._worker_id = worker_id
         common = {"bootstrap.servers": bootstrap_servers, **(client_config or {})}
-        self._consumer_config = {
-            **common,
-            "group.id": f"leakguard-model-manager-{worker_id}",  # required; never joined
-            "enable.auto.commit": False,
-        }
+        self._consumer_config = reader_config(common, name=f"leakguard-model-manager-{worker_id}")
         self._producer = Producer(common)
         keys = trusted_keys(config.trusted_key_paths)
         cache = cache_path(config)
