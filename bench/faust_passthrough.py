@@ -7,8 +7,8 @@ broker, machine and app settings (:func:`streams.apps.common.build_faust_app`). 
 progress is the ``leakguard_join_events_in_total`` counter on ``--metrics-port``, as the
 cloud worker's, so both are sampled the same way.
 
-``--producer-batch-size 1`` is what the cloud app runs with (the Tansu ``ListOffsets``
-workaround, docs/streams.md); a larger one shows what that workaround costs.
+``--producer-batch-size 16384`` (Faust's default) is what the cloud app runs with; ``1``
+shows what one-record batches would cost.
 """
 
 from __future__ import annotations

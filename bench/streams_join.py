@@ -11,10 +11,10 @@ the frame's image, staged beforehand as the edge does, is kept) to ``detections`
 1. starts a ``leakguard worker --role cloud`` on that backlog and samples its
    ``leakguard_join_events_in`` counter (Prometheus endpoint) every 50 ms: events/s from the
    first event counted to the last;
-2. starts :mod:`bench.faust_passthrough` workers on the same backlog, one with the cloud
-   app's one-record produce batches and one with Faust's default batching: Faust consuming
-   both topics and producing every message's bytes to a scratch topic, no join (what
-   Faust itself costs per event here);
+2. starts :mod:`bench.faust_passthrough` workers on the same backlog, one with one-record
+   produce batches and one with Faust's default batching (what the cloud app uses): Faust
+   consuming both topics and producing every message's bytes to a scratch topic, no join
+   (what Faust itself costs per event here);
 3. runs a bare confluent-kafka loop in this process over the same messages: consume from
    both topics, produce each message's bytes to a scratch topic, events/s from the first
    message to the last (what the Kafka I/O alone costs: the ceiling for any Python
@@ -174,7 +174,8 @@ def bare_rate(stack: BenchStack, events: int, *, group: str) -> float:
     return (seen - 1) / (last - first)
 
 
-#: Produce batch sizes of the Faust passthrough: the cloud app's, and Faust's default.
+#: Produce batch sizes of the Faust passthrough: one record, and Faust's default (the cloud
+#: app's).
 PASSTHROUGH_BATCHES = (1, 16384)
 
 

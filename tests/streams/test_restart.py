@@ -4,7 +4,8 @@ Edge alone: every frame still gets a detection (at least once; a replayed frame 
 frame id). Edge and cloud together, with every verdict already waiting: every frame gets a
 detection, and the outcomes, deduplicated by their id, are exactly one per alarmed object
 with the kind the verdict asks for: the join table came back from its changelog and replays
-produced no second outcome for any object.
+produced no second outcome for any object. A cloud worker killed with verdicts joined and
+written to the table's changelog in multi-record batches recovers every one of them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any
 
 import httpx
 import pytest
+from confluent_kafka import Consumer
+from confluent_kafka import TopicPartition as KafkaPartition
 
 from schemas import Codec, Detection, Outcome
 from schemas.events import GuardVerdict
@@ -197,17 +200,35 @@ def test_kill_9_of_edge_and_cloud_mid_stream_then_restart_duplicates_no_outcome(
     assert got == expected, f"{len(outcomes) - len(by_id)} repeated outcome messages"
 
 
+def _partitions_reported_short(bootstrap: str, topic: str) -> int:
+    """How many partitions of ``topic`` hold records past the end the broker reports."""
+    records = consume(bootstrap, topic, until=lambda _: False, timeout_s=3)
+    ends: dict[int, int] = {}
+    for message in records:
+        ends[message.partition()] = max(ends.get(message.partition(), 0), message.offset() + 1)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused-reader"})
+    try:
+        reported = {
+            partition: consumer.get_watermark_offsets(KafkaPartition(topic, partition), 10)[1]
+            for partition in ends
+        }
+    finally:
+        consumer.close()
+    return sum(reported[partition] < end for partition, end in ends.items())
+
+
 def test_cloud_join_table_survives_kill_9_through_its_changelog(
     stream_topics: StreamTopics, workers: Workers, tmp_path: Path
 ) -> None:
     """Verdicts joined before the kill, detections after: the restarted worker still has
-    the verdicts (recovered from the changelog) and resolves every frame."""
+    the verdicts (recovered from the changelog, whose multi-record batches the broker
+    reports short) and resolves every frame."""
     codec = Codec()
     names = stream_topics.names
     args = ("--frame-store", str(tmp_path / "fs"), "--unreviewed-after", "3600")
     port = free_port()
     cloud = workers.start("cloud", *args, "--metrics-port", str(port))
-    frames = 40
+    frames = 400
     out = stream_topics.producer()
     for index in range(frames):
         verdict = GuardVerdict(
@@ -222,6 +243,10 @@ def test_cloud_join_table_survives_kill_9_through_its_changelog(
         time.sleep(0.5)
     assert _joined(port) == frames
     time.sleep(2)  # the table's changelog writes leave with the producer's next batch
+    changelog = f"{stream_topics.prefix}leakguard-cloud-frames-changelog"
+    assert _partitions_reported_short(stream_topics.bootstrap, changelog) > 0, (
+        "no changelog partition ends in a multi-record batch: the test proves nothing"
+    )
     _kill(workers, cloud)
     workers.start("cloud", *args)
     for index in range(frames):
