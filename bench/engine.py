@@ -3,11 +3,13 @@
 Run by hand: ``.venv/bin/python -m bench.engine [--device cpu|cuda] [--preset edge]``.
 
 * Images/s at batch 1 and batch 8 for ``InferenceEngine.predict`` (uint8 arrays in,
-  ``DetectedObject`` lists out: conversion, lock, chunking, post-processing) and for the bare
-  ``model(tensors)`` under ``torch.inference_mode`` on the same tensors, same model object,
-  interleaved in the same run; medians over repeats and the engine overhead in percent.
-* Peak resident memory of a fresh process that loads the artifact and serves batch 8,
-  measured in a subprocess (``ru_maxrss``) so this process's own allocations do not count.
+  ``DetectedObject`` lists out: conversion, lock, chunking, backbone and head in slices of
+  ``slice_size`` images, post-processing) and for the bare ``model(tensors)`` under
+  ``torch.inference_mode`` on the same tensors, same model object, interleaved in the same
+  run; medians over repeats and the engine overhead in percent.
+* Peak resident memory of a fresh process that loads the artifact and serves batch 8, once
+  through the engine and once through the bare forward, each measured in its own subprocess
+  (``VmHWM``) so this process's own allocations do not count.
 
 The model is freshly initialised (no trained weights are needed to time it); its class
 biases are raised so every image yields a full set of detections, which makes
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -41,7 +42,7 @@ from detector.model import build_retinanet, get_preset
 BUSY_LOGIT_BIAS: Final[float] = -1.4
 #: Untimed calls of each path first: the first calls pay for allocation and lazy init.
 WARMUP_CALLS: Final[int] = 2
-#: ``ru_maxrss`` is in KiB on Linux.
+#: ``/proc/self/status`` gives memory in KiB.
 KIB: Final[int] = 1024
 
 console = Console()
@@ -117,19 +118,34 @@ def measure_throughput(
     return batch / statistics.median(bare_s), batch / statistics.median(engine_s), ratio
 
 
-def serve_rss(artifact: Path, *, device: str, batch: int, size: int) -> None:
-    """Child process: load, serve ``batch`` three times, print peak RSS (MiB) as JSON."""
+def serve_rss(artifact: Path, *, device: str, batch: int, size: int, bare: bool) -> None:
+    """Child process: load, serve ``batch`` three times (``bare``: the model's own forward on
+    the preprocessed frames), print peak RSS (MiB) as JSON."""
     engine = InferenceEngine.from_artifact(artifact, device=device, max_batch_size=batch)
     frames = _frames(batch, size)
+    tensors = [t.to(engine.device) for t in engine.preprocess(frames)] if bare else []
     for _ in range(3):
-        engine.predict(frames)
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / KIB
-    sys.stdout.write(json.dumps({"peak_rss_mib": peak_mib}) + "\n")
+        if bare:
+            with torch.inference_mode():
+                engine.model(tensors)
+        else:
+            engine.predict(frames)
+    sys.stdout.write(json.dumps({"peak_rss_mib": _peak_rss_kib() / KIB}) + "\n")
 
 
-def _child_rss(artifact: Path, args: argparse.Namespace) -> float:
+def _peak_rss_kib() -> int:
+    """This process image's peak RSS. Not ``ru_maxrss``: Linux carries that across ``exec``
+    from the parent's memory, so a child spawned by this benchmark would report the parent's
+    batch-8 forwards as its own."""
+    status = Path("/proc/self/status").read_text()
+    line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(line.split()[1])
+
+
+def _child_rss(artifact: Path, args: argparse.Namespace, *, bare: bool) -> float:
     command = [sys.executable, "-m", "bench.engine", "--serve-rss", str(artifact)]
     command += ["--device", args.device, "--size", str(args.size), "--threads", str(args.threads)]
+    command += ["--bare"] if bare else []
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return float(json.loads(out.strip().splitlines()[-1])["peak_rss_mib"])
 
@@ -144,10 +160,11 @@ def main() -> None:
         "--threads", type=int, default=1, help="torch intra-op threads (1: stable on shared hosts)"
     )
     parser.add_argument("--serve-rss", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.serve_rss is not None:
-        serve_rss(args.serve_rss, device=args.device, batch=8, size=args.size)
+        serve_rss(args.serve_rss, device=args.device, batch=8, size=args.size, bare=args.bare)
         return
     with tempfile.TemporaryDirectory() as tmp:
         artifact = _make_artifact(args.preset, Path(tmp) / "artifact")
@@ -163,8 +180,12 @@ def main() -> None:
             )
             table.add_row(str(batch), f"{bare:.2f}", f"{served:.2f}", f"{100 * (ratio - 1):+.1f} %")
         console.print(table)
-        rss = _child_rss(artifact, args)
-        console.print(f"peak RSS serving {args.preset} at batch 8 on {args.device}: {rss:.0f} MiB")
+        served_rss = _child_rss(artifact, args, bare=False)
+        bare_rss = _child_rss(artifact, args, bare=True)
+        console.print(
+            f"peak RSS serving {args.preset} at batch 8 on {args.device}: engine "
+            f"{served_rss:.0f} MiB, bare forward {bare_rss:.0f} MiB"
+        )
 
 
 if __name__ == "__main__":

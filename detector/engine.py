@@ -7,7 +7,8 @@ on its own:
 
 * :func:`decode_png` / :func:`to_tensor` — bytes or ``HxWx3`` uint8 arrays to ``[3, H, W]``
   float32 in ``[0, 1]``, with a pixel cap against decompression bombs;
-* :meth:`InferenceEngine.infer` — batched ``torch.inference_mode`` forward;
+* :meth:`InferenceEngine.infer` — batched ``torch.inference_mode`` forward, whose
+  backbone and head run a few images at a time (see :func:`forward_in_slices`);
 * :func:`postprocess` — model outputs to :class:`DetectedObject` with per-class thresholds.
 
 Detections below the alarm threshold are returned too (down to ``min_score``, flagged
@@ -42,6 +43,7 @@ __all__ = [
     "ImageInput",
     "InferenceEngine",
     "decode_png",
+    "forward_in_slices",
     "postprocess",
     "to_tensor",
 ]
@@ -53,8 +55,11 @@ DEFAULT_MIN_SCORE: Final[float] = 0.1
 DEFAULT_MAX_PIXELS: Final[int] = 48_000_000
 #: A threshold no score reaches.
 _NEVER: Final[float] = float("inf")
-#: Images per forward pass; 8 keeps the edge preset under 1.5 GiB RSS on CPU.
+#: Images per forward pass: resized, padded and post-processed together.
 DEFAULT_MAX_BATCH_SIZE: Final[int] = 8
+#: Images per backbone + head pass: their activations set peak memory (over 100 MiB per
+#: 640 px frame for the Lite0 ``edge``), and on CPU two at a time are no slower than eight.
+DEFAULT_SLICE_SIZE: Final[int] = 2
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,43 @@ def postprocess(
     return objects
 
 
+def forward_in_slices(
+    model: RetinaNet, images: Sequence[Tensor], *, slice_size: int
+) -> list[dict[str, Tensor]]:
+    """Eval-mode ``model(images)``, with the backbone and head run ``slice_size`` images at a
+    time.
+
+    The early backbone stages hold the largest activations (Lite0 expands to 96 channels at
+    half the input resolution), so slicing bounds peak memory by ``slice_size`` rather than
+    the batch. Everything else is torchvision's own eval path on the whole batch: one resize
+    and padding, so the result equals ``model(images)`` up to float noise whatever the
+    slice size. ``images``: ``[3, H, W]`` float tensors in ``[0, 1]`` on the model's device;
+    returns per image ``{"boxes": [K, 4] x1y1x2y2 input px, "scores": [K], "labels": [K]}``.
+    """
+    original_sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
+    batch, _ = model.transform(list(images))
+    sliced: dict[str, list[Tensor]] = {}
+    features: list[Tensor] = []
+    for start in range(0, batch.tensors.shape[0], slice_size):
+        maps = model.backbone(batch.tensors[start : start + slice_size])
+        features = [maps] if isinstance(maps, Tensor) else list(maps.values())
+        for key, value in model.head(features).items():
+            sliced.setdefault(key, []).append(value)
+    head_outputs = {key: torch.cat(parts) for key, parts in sliced.items()}
+    # The anchor generator reads only the maps' sizes, which every slice shares.
+    anchors = model.anchor_generator(batch, features)
+    locations = [f.shape[-2] * f.shape[-1] for f in features]
+    per_location = head_outputs["cls_logits"].shape[1] // sum(locations)
+    per_level = [n * per_location for n in locations]
+    split_outputs = {key: list(torch.split(v, per_level, dim=1)) for key, v in head_outputs.items()}
+    split_anchors = [list(torch.split(a, per_level)) for a in anchors]
+    detections = model.postprocess_detections(split_outputs, split_anchors, batch.image_sizes)
+    result: list[dict[str, Tensor]] = model.transform.postprocess(
+        detections, batch.image_sizes, original_sizes
+    )
+    return result
+
+
 def _resolve_thresholds(thresholds: Mapping[int, float] | None) -> Mapping[int, float]:
     resolved: dict[int, float] = alarm_thresholds()
     for class_id, value in (thresholds or {}).items():
@@ -152,10 +194,13 @@ class InferenceEngine:
         thresholds: Mapping[int, float] | None = None,
         min_score: float = DEFAULT_MIN_SCORE,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+        slice_size: int = DEFAULT_SLICE_SIZE,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         if max_batch_size < 1:
             raise ModelConfigError("max_batch_size must be >= 1")
+        if slice_size < 1:
+            raise ModelConfigError("slice_size must be >= 1")
         if not model.score_thresh <= min_score <= 1.0:
             raise ModelConfigError(
                 f"min_score {min_score} below the model's score floor {model.score_thresh}"
@@ -166,6 +211,7 @@ class InferenceEngine:
         self.thresholds = _resolve_thresholds(thresholds)
         self.min_score = min_score
         self.max_batch_size = max_batch_size
+        self.slice_size = slice_size
         self.max_pixels = max_pixels
         self._lock = threading.Lock()
 
@@ -179,6 +225,7 @@ class InferenceEngine:
         public_key: Ed25519PublicKey | None = None,
         min_score: float = DEFAULT_MIN_SCORE,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+        slice_size: int = DEFAULT_SLICE_SIZE,
     ) -> InferenceEngine:
         """Load a hash-checked (and, with ``public_key``, signature-checked) artifact."""
         loaded = load_artifact(path, public_key=public_key, device=device)
@@ -189,6 +236,7 @@ class InferenceEngine:
             thresholds=thresholds,
             min_score=min_score,
             max_batch_size=max_batch_size,
+            slice_size=slice_size,
         )
 
     @property
@@ -221,17 +269,18 @@ class InferenceEngine:
         return tensors
 
     def infer(self, tensors: Sequence[Tensor]) -> list[dict[str, Tensor]]:
-        """Forward ``[3, H, W]`` tensors in chunks of ``max_batch_size`` under the lock.
+        """Forward ``[3, H, W]`` tensors in chunks of ``max_batch_size`` under the lock, each
+        chunk's backbone and head ``slice_size`` images at a time.
 
         torchvision pads a chunk to its largest image, so scores of differently sized images
         can differ in the last digits from one-by-one calls; same-size frames (one scanner)
-        batch cleanly.
+        batch cleanly. Slicing does not change the padding.
         """
         outputs: list[dict[str, Tensor]] = []
         with self._lock, torch.inference_mode():
             for start in range(0, len(tensors), self.max_batch_size):
                 chunk = [t.to(self._device) for t in tensors[start : start + self.max_batch_size]]
-                outputs.extend(self._model(chunk))
+                outputs.extend(forward_in_slices(self._model, chunk, slice_size=self.slice_size))
         return outputs
 
     def predict(

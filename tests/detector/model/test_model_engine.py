@@ -1,5 +1,5 @@
 """Inference engine: preprocessing, inference and post-processing, each on its own, and
-together from PNG bytes, in batches and from several threads."""
+together from PNG bytes, in batches, in backbone slices and from several threads."""
 
 from __future__ import annotations
 
@@ -13,7 +13,14 @@ import torch
 from PIL import Image
 
 from detector.artifacts import save_artifact
-from detector.engine import DetectedObject, InferenceEngine, decode_png, postprocess, to_tensor
+from detector.engine import (
+    DetectedObject,
+    InferenceEngine,
+    decode_png,
+    forward_in_slices,
+    postprocess,
+    to_tensor,
+)
 from detector.exceptions import ImageDecodeError, ModelConfigError
 from detector.model import MODEL_NUM_CLASSES, get_preset
 from leakguard.classes import OTHERS_CLASS_ID
@@ -115,6 +122,35 @@ def test_batching_and_threads_give_per_image_results(engine: InferenceEngine) ->
     assert results == one_by_one
 
 
+def test_slices_give_the_bare_forward(engine: InferenceEngine) -> None:
+    # Mixed widths: the whole batch is padded to the widest, sliced or not.
+    tensors = engine.preprocess(_images(5))
+    with torch.inference_mode():
+        bare = engine.model(tensors)
+        for slice_size in (1, 2, 5):
+            sliced = forward_in_slices(engine.model, tensors, slice_size=slice_size)
+            assert len(sliced) == len(bare)
+            for s, b in zip(sliced, bare, strict=True):
+                assert torch.equal(s["labels"], b["labels"])
+                torch.testing.assert_close(s["scores"], b["scores"], rtol=1e-4, atol=1e-5)
+                torch.testing.assert_close(s["boxes"], b["boxes"], rtol=1e-4, atol=1e-3)
+    assert any(len(b["scores"]) for b in bare)
+
+
+def test_batch_in_uneven_slices_gives_per_image_results(engine: InferenceEngine) -> None:
+    sliced = InferenceEngine(
+        model=engine.model,
+        model_version="v7",
+        thresholds={6: 0.95, OTHERS_CLASS_ID: 0.0},
+        max_batch_size=8,
+        slice_size=3,  # slices of 3, 3 and 2 images
+    )
+    arrays = _images(8, same_size=True)
+    one_by_one = [engine.predict([a])[0] for a in arrays]
+    assert any(one_by_one)
+    assert _same(sliced.predict(arrays), one_by_one)
+
+
 def test_bad_frame_in_a_batch_is_named(engine: InferenceEngine) -> None:
     with pytest.raises(ImageDecodeError, match="image 1"):
         engine.predict([_images(1)[0], b"garbage"])
@@ -132,3 +168,5 @@ def test_invalid_options_fail_at_construction(tiny_model) -> None:  # type: igno
         InferenceEngine(model=tiny_model, model_version="x", thresholds={42: 0.5})
     with pytest.raises(ModelConfigError):
         InferenceEngine(model=tiny_model, model_version="x", min_score=0.0)
+    with pytest.raises(ModelConfigError, match="slice_size"):
+        InferenceEngine(model=tiny_model, model_version="x", slice_size=0)
