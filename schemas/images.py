@@ -82,9 +82,10 @@ def frame_image_bytes(
         data = (fetch or fetch_uri)(image.uri, max_image_bytes)
     else:
         raise ImageRejectedError("frame has neither an inline image nor a claim-check uri")
-    if len(data) != image.size_bytes and len(data) <= max_image_bytes:
+    _check_size(data, max_image_bytes)
+    if len(data) != image.size_bytes:
         raise ImageRejectedError(f"image has {len(data)} bytes, frame says {image.size_bytes}")
-    _verify(data, sha256=image.sha256, max_bytes=max_image_bytes)
+    _check_hash(data, image.sha256)
     width, height = png_size(data)
     if width * height > max_pixels:
         raise ImageRejectedError(f"image {width}x{height} exceeds {max_pixels} pixels")
@@ -101,13 +102,17 @@ def read_link(
     """The encoded image an ``ImageLink`` names, read with the cap and checked against its
     SHA-256; raises :class:`ImageRejectedError` otherwise."""
     data = (fetch or fetch_uri)(link.uri, max_bytes)
-    _verify(data, sha256=link.sha256, max_bytes=max_bytes)
+    _check_size(data, max_bytes)
+    _check_hash(data, link.sha256)
     return data
 
 
-def _verify(data: bytes, *, sha256: str, max_bytes: int) -> None:
+def _check_size(data: bytes, max_bytes: int) -> None:
     if len(data) > max_bytes:
         raise ImageRejectedError(f"image exceeds {max_bytes} bytes")
+
+
+def _check_hash(data: bytes, sha256: str) -> None:
     digest = hashlib.sha256(data).hexdigest()
     if digest != sha256.lower():
         raise ImageRejectedError(f"image SHA-256 {digest} does not match {sha256}")

@@ -6,14 +6,12 @@ leakguard.
 
 from __future__ import annotations
 
-import signal
-import threading
-
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from infra.annotation import label_studio_client, open_state, running_bridge
+from infra.processes import stop_on_signals
 from infra.settings import load_settings
 from infra.stack import require_bootstrap_servers
 from retrain.annotation.auto_label import AutoLabelPolicy
@@ -115,9 +113,7 @@ def sync() -> None:
     Annotations come back by webhook, with polling as fallback. Runs until Ctrl-C or SIGTERM.
     """
     settings = load_settings()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    stop = stop_on_signals()
     with running_bridge(settings, bootstrap_servers=require_bootstrap_servers(settings)) as running:
         if running.bridge_url is None:
             console.print("auto-labelling every checkpoint; Ctrl-C stops")

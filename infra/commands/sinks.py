@@ -6,16 +6,15 @@ Kafka client imports.
 
 from __future__ import annotations
 
-import signal
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from infra.analytics import build_sink_worker, open_backend
+from infra.processes import stop_on_signals
 from infra.settings import load_settings
 from infra.stack import require_bootstrap_servers
 from schemas.consume import worker_config
@@ -52,13 +51,7 @@ def sink() -> None:
     """Consume the analytics topics into ClickHouse until interrupted (Ctrl-C, SIGTERM)."""
     settings = load_settings()
     backend = open_backend(settings)
-    stop = threading.Event()
-
-    def _stop(signum: int, frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop = stop_on_signals()
     try:
         apply_migrations(backend)
         worker = build_sink_worker(
@@ -142,9 +135,7 @@ def dashboards_annotate(
         producer=Producer(client),
         dead_letter_topic=topics.dead_letters,
     )  # fmt: skip
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    stop = stop_on_signals()
     console.print(f"annotating {settings.grafana.url} from rollouts and alerts; Ctrl-C stops")
     worker.run(stop)
     console.print(f"{worker.posted} annotations posted or found")
@@ -184,9 +175,7 @@ def alerts_deliver() -> None:
         producer=Producer(client),
         dead_letter_topic=topics.dead_letters,
     )  # fmt: skip
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    stop = stop_on_signals()
     console.print(f"delivering alerts to {alerts.endpoint_url}; Ctrl-C stops")
     try:
         worker.run(stop)
