@@ -219,6 +219,7 @@ class Detection(FrameEventHeader):
     image_height: int
     objects: tuple[DetectedObject, ...]
     alarmed: bool
+    image: ImageLink | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -26,7 +26,7 @@ import numpy as np
 from detector.engine import DetectedObject as EngineObject
 from detector.engine import decode_png
 from detector.exceptions import ImageDecodeError
-from schemas.events import Box, DetectedObject, Detection, ScanFrame, now_ms
+from schemas.events import Box, DetectedObject, Detection, ImageLink, ScanFrame, now_ms
 from schemas.exceptions import ImageRejectedError
 from schemas.images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS, frame_image_bytes
 from streams.exceptions import FrameStoreError
@@ -78,8 +78,10 @@ def to_detection(
     *,
     model_version: str,
     latency_ms: float,
+    image: ImageLink | None = None,
 ) -> Detection:
-    """The ``Detection`` event of one frame; object ids ``o0, o1, ...`` in score order."""
+    """The ``Detection`` event of one frame; object ids ``o0, o1, ...`` in score order;
+    ``image`` is where the frame's image was staged."""
     detected = tuple(
         DetectedObject(
             object_id=f"o{index}",
@@ -101,17 +103,20 @@ def to_detection(
         image_height=frame.image.height,
         objects=detected,
         alarmed=any(obj.alarmed for obj in detected),
+        image=image,
     )
 
 
 @dataclass
 class PreparedBatch:
     """Frames ready for inference: decoded ``HxWx3`` uint8 arrays for the frames at
-    ``slots``, the error of every frame that failed in ``results`` (``None`` elsewhere)."""
+    ``slots`` with where each was staged, the error of every frame that failed in
+    ``results`` (``None`` elsewhere)."""
 
     frames: tuple[ScanFrame, ...]
     results: list[BatchResult | None]
     arrays: list[np.ndarray] = field(default_factory=list)
+    links: list[ImageLink | None] = field(default_factory=list)
     slots: list[int] = field(default_factory=list)
 
 
@@ -143,7 +148,7 @@ class FrameDetector:
             previous, self._engine = self._engine, engine
         return previous
 
-    def _prepare(self, frame: ScanFrame) -> np.ndarray:
+    def _prepare(self, frame: ScanFrame) -> tuple[np.ndarray, ImageLink | None]:
         data = frame_image_bytes(
             frame.image, max_image_bytes=self._max_image_bytes, max_pixels=self._max_pixels
         )
@@ -151,11 +156,12 @@ class FrameDetector:
             array = decode_png(data, max_pixels=self._max_pixels)
         except ImageDecodeError as exc:
             raise ImageRejectedError(str(exc)) from exc
-        if self._store is not None:
-            self._store.stage(
-                data, checkpoint=frame.checkpoint, lane=frame.lane, frame_id=frame.frame_id
-            )
-        return array
+        if self._store is None:
+            return array, None
+        link = self._store.stage(
+            data, checkpoint=frame.checkpoint, lane=frame.lane, frame_id=frame.frame_id
+        )
+        return array, link
 
     def prepare(self, frames: Sequence[ScanFrame]) -> PreparedBatch:
         """Verify, decode and stage ``frames``; a frame that fails keeps its error.
@@ -166,10 +172,13 @@ class FrameDetector:
         batch = PreparedBatch(frames=tuple(frames), results=[None] * len(frames))
         for index, frame in enumerate(frames):
             try:
-                batch.arrays.append(self._prepare(frame))
-                batch.slots.append(index)
+                array, link = self._prepare(frame)
             except (ImageRejectedError, FrameStoreError) as exc:
                 batch.results[index] = exc
+                continue
+            batch.arrays.append(array)
+            batch.links.append(link)
+            batch.slots.append(index)
         return batch
 
     def infer(self, batch: PreparedBatch) -> list[BatchResult]:
@@ -182,9 +191,14 @@ class FrameDetector:
             served = [batch.frames[index] for index in batch.slots]
             predictions = _serve(engine, served, batch.arrays)
             latency_ms = (time.perf_counter() - started) * 1000.0
-            for index, (version, objects) in zip(batch.slots, predictions, strict=True):
+            served_at = zip(batch.slots, batch.links, predictions, strict=True)
+            for index, link, (version, objects) in served_at:
                 results[index] = to_detection(
-                    batch.frames[index], objects, model_version=version, latency_ms=latency_ms
+                    batch.frames[index],
+                    objects,
+                    model_version=version,
+                    latency_ms=latency_ms,
+                    image=link,
                 )
         return [result for result in results if result is not None]
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import time
 import uuid
@@ -52,6 +53,8 @@ _SUFFIX: Final[str] = ".png"
 #: Suffix of a staged image being written on local disk (never matches ``_SUFFIX``, so
 #: neither a keep nor the sweep takes a half-written file for an image).
 _PARTIAL_SUFFIX: Final[str] = ".part"
+#: A staged image's name as an event gives it: nothing else may reach a store path.
+_SHA256: Final[re.Pattern[str]] = re.compile("[0-9a-f]{64}")
 #: fsspec protocols served by this machine's disk or memory.
 _LOCAL_PROTOCOLS: Final[frozenset[str]] = frozenset({"file", "local", "memory"})
 
@@ -126,8 +129,13 @@ class FrameStore:
         self._write(path, data)
         return ImageLink(uri=self.uri(path), sha256=sha256)
 
-    def keep(self, *, checkpoint: str, lane: str, frame_id: str) -> ImageLink:
+    def keep(
+        self, *, checkpoint: str, lane: str, frame_id: str, sha256: str | None = None
+    ) -> ImageLink:
         """Keep the frame's staged image in the kept area; raises when none was staged.
+
+        ``sha256`` names the staged image (the one the detection's ``ImageLink`` points to);
+        without it, from an edge that sent no link, the frame's last staged image by name.
 
         On an object store this is a server-side copy (the image never passes through the
         worker); on local disk a hard link, which shares the staged file's modification
@@ -136,11 +144,14 @@ class FrameStore:
         (:meth:`get`), as every image is.
         """
         folder = self._staging_folder(checkpoint=checkpoint, lane=lane, frame_id=frame_id)
-        staged = sorted(name for name in self._names(folder) if name.endswith(_SUFFIX))
-        if not staged:
-            raise FrameStoreError(f"no staged image for frame {checkpoint}/{lane}/{frame_id}")
-        source = f"{folder}/{staged[-1]}"
-        sha256 = staged[-1][: -len(_SUFFIX)]
+        if sha256 is None:
+            staged = sorted(name for name in self._names(folder) if name.endswith(_SUFFIX))
+            if not staged:
+                raise FrameStoreError(f"no staged image for frame {checkpoint}/{lane}/{frame_id}")
+            sha256 = staged[-1][: -len(_SUFFIX)]
+        elif _SHA256.fullmatch(sha256) is None:
+            raise FrameStoreError(f"not a SHA-256 (64 lower-case hex digits): {sha256[:80]!r}")
+        source = f"{folder}/{sha256}{_SUFFIX}"
         path = self.path("kept", checkpoint=checkpoint, lane=lane, frame_id=frame_id, sha256=sha256)
         try:
             if self._on_disk:
@@ -182,13 +193,17 @@ class FrameStore:
     def sweep(self) -> int:
         """Delete images older than their area's retention; returns how many went.
 
-        Safe to run from several workers at once: an image another sweep deleted first is
-        skipped. Blocking (it lists the whole store): call it from an executor thread.
+        Half-written staged files an edge left behind when it died mid-write go after the
+        staging retention too (one being written now is far younger). Safe to run from
+        several workers at once: an image another sweep deleted first is skipped. Blocking
+        (it lists the whole store): call it from an executor thread.
         """
         now = self._clock()
         removed = 0
         for area, retention_s in self.retention_s.items():
-            for path in self._glob(f"{self._root}/{area}/**/*{_SUFFIX}"):
+            suffixes = (_SUFFIX, _PARTIAL_SUFFIX) if area == "staging" else (_SUFFIX,)
+            paths = [p for s in suffixes for p in self._glob(f"{self._root}/{area}/**/*{s}")]
+            for path in paths:
                 try:
                     modified = self._fs.modified(path).timestamp()
                 except (OSError, NotImplementedError):

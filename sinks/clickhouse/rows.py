@@ -9,8 +9,9 @@ a frame with nothing found still counts for throughput and latency). Rows are tu
 column order of :data:`TABLES`, which is the order of the DDL in
 ``infra/clickhouse/migrations/`` (a test compares them). Times go in as integers:
 ``DateTime`` as epoch seconds (UTC) and ``event_time_ms`` as epoch milliseconds, because
-ClickHouse 18.16 has no ``DateTime64``. Image bytes and dead-letter originals never reach
-the analytics store; only their sizes do. A ``GuardVerdict`` keeps the guard's response
+ClickHouse 18.16 has no ``DateTime64``. Images never reach the analytics store (the sink
+does not read ``scanner.frames``: a frame counts once it is detected), and a dead letter's
+original bytes only by their size. A ``GuardVerdict`` keeps the guard's response
 time and how many alarms the guard reclassified; the corrected classes themselves are the
 ``Outcome``'s ``class_name``.
 """
@@ -32,10 +33,6 @@ _BOX: Final = ("x1", "y1", "x2", "y2")
 
 #: Columns of every analytics table, in DDL order.
 TABLES: Final[Mapping[str, tuple[str, ...]]] = {
-    "frames": (
-        *_FRAME, "scanner_id", "view_id", "image_width", "image_height",
-        "image_size_bytes", "image_sha256", "image_inline", "ground_truth_objects",
-    ),
     "detection_frames": (
         *_FRAME, "model_version", "inference_latency_ms", "image_width", "image_height",
         "object_count", "alarmed",
@@ -71,7 +68,6 @@ TABLES: Final[Mapping[str, tuple[str, ...]]] = {
 
 #: The events the analytics store keeps; the topics carrying them are the catalogue's.
 STORED_EVENTS: Final[tuple[str, ...]] = (
-    "ScanFrame",
     "Detection",
     "GuardVerdict",
     "Outcome",
@@ -108,27 +104,6 @@ def _box(box: Record) -> Row:
 
 def _optional_str(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def _scan_frame(record: Record) -> list[tuple[str, Row]]:
-    image = record["image"]
-    truth = record["ground_truth"]
-    return [
-        (
-            "frames",
-            (
-                *_frame(record),
-                record["scanner_id"],
-                record["view_id"],
-                image["width"],
-                image["height"],
-                image["size_bytes"],
-                image["sha256"],
-                int(image["inline"] is not None),
-                None if truth is None else len(truth),
-            ),
-        )
-    ]
 
 
 def _detection(record: Record) -> list[tuple[str, Row]]:
@@ -294,7 +269,6 @@ def _dead_letter(record: Record) -> list[tuple[str, Row]]:
 
 
 _MAPPERS: Final[Mapping[str, Callable[[Record], list[tuple[str, Row]]]]] = {
-    "ScanFrame": _scan_frame,
     "Detection": _detection,
     "GuardVerdict": _verdict,
     "Outcome": _outcome,
@@ -306,7 +280,6 @@ _MAPPERS: Final[Mapping[str, Callable[[Record], list[tuple[str, Row]]]]] = {
 
 #: The tables each event type writes to.
 EVENT_TABLES: Final[Mapping[str, tuple[str, ...]]] = {
-    "ScanFrame": ("frames",),
     "Detection": ("detection_frames", "detections"),
     "GuardVerdict": ("verdicts",),
     "Outcome": ("outcomes",),

@@ -68,11 +68,11 @@ _BUCKET: Final = "toDateTime(intDiv(toUInt32({column}), $__interval_s) * $__inte
 PANELS: Final[tuple[Panel, ...]] = (
     Panel(
         title="Checkpoint throughput",
-        description="Scanned frames per time bucket and checkpoint.",
-        empty="Frames per checkpoint appear here as soon as a scanner sends its first frame.",
+        description="Frames the detector processed per time bucket and checkpoint.",
+        empty="Frames per checkpoint appear here as soon as the detector has processed one.",
         sql=f"""SELECT {_BUCKET.format(column="event_time")} AS time, checkpoint,
     count() AS frames
-FROM frames FINAL
+FROM detection_frames FINAL
 WHERE $__timeFilter(event_time)
 GROUP BY time, checkpoint
 ORDER BY time, checkpoint""",
@@ -233,7 +233,7 @@ ORDER BY checkpoint, model_version""",
 #: The window's frame count and first frame: a window longer than the data is narrowed to
 #: it (console overview), so a fresh installation's first minutes read as curves.
 DATA_START_SQL: Final = """SELECT count() AS frames, min(event_time) AS first_frame
-FROM frames
+FROM detection_frames
 WHERE $__timeFilter(event_time)"""
 
 #: Model rollouts drawn on every time series, so a change in a curve lines up with its cause.

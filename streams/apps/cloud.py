@@ -98,7 +98,10 @@ async def keep_image(store: FrameStore, detection: Detection) -> ImageLink:
 
     def keep() -> ImageLink:
         return store.keep(
-            checkpoint=detection.checkpoint, lane=detection.lane, frame_id=detection.frame_id
+            checkpoint=detection.checkpoint,
+            lane=detection.lane,
+            frame_id=detection.frame_id,
+            sha256=None if detection.image is None else detection.image.sha256,
         )
 
     if store.is_local:

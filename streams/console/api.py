@@ -80,9 +80,7 @@ def item_json(item: QueueItem) -> dict[str, Any]:
         "image_error": item.image_error,
         "reviewed_by": item.reviewed_by,
         "alarmed": item.alarmed,
-        "detection": None
-        if detection is None
-        else {
+        "detection": {
             "model_version": detection.model_version,
             "width": detection.image_width,
             "height": detection.image_height,

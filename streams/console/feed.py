@@ -1,5 +1,8 @@
-"""Kafka into the review queue: the console's own reader of ``scanner.frames`` and
-``detections``.
+"""Kafka into the review queue: the console's own reader of ``detections``.
+
+Each ``Detection`` links to the image the edge staged in the frame store before sending
+it, so the console reads the images of its own checkpoint's frames from there and never
+consumes ``scanner.frames``, whose messages carry the whole fleet's images.
 
 The console reads every partition with ``assign()`` rather than joining a consumer group: a
 console must see all frames of its checkpoint, and two consoles of one checkpoint (two
@@ -9,9 +12,11 @@ partition starts at its end as it is then, resolved (and stored) before the cons
 is ready, so a frame produced after "ready" is never skipped, and one produced while the
 console is down is read after its restart.
 
-Messages that do not decode are skipped with a warning: the edge worker, the consumer of
-record of both topics, already sends them to the dead-letter topic, and a second dead
-letter from the console would count the same bad message twice.
+Messages that do not decode are skipped with a warning: the cloud worker, the consumer of
+record of ``detections``, already sends them to the dead-letter topic, and a second dead
+letter from the console would count the same bad message twice. A detection whose image
+cannot be read (no link, gone, too large, wrong hash) still enters the queue, with the
+reason instead of the image, so the guard sees the alarm.
 """
 
 from __future__ import annotations
@@ -26,9 +31,9 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from schemas.codec import Codec
 from schemas.consume import reader_config
-from schemas.events import Detection, ScanFrame
+from schemas.events import Detection
 from schemas.exceptions import DecodeError, ImageRejectedError
-from schemas.images import frame_image_bytes
+from schemas.images import DEFAULT_MAX_IMAGE_BYTES, read_link
 from schemas.topics import Topics
 from streams.console.exceptions import ConsoleError
 from streams.console.review_queue import ReviewQueue
@@ -71,8 +76,8 @@ class Changes:
 
 
 class FrameFeed:
-    """Reads frames and detections of ``checkpoint`` (and ``lanes``, all when empty) into
-    ``queue``; ``consumer`` is a confluent-kafka ``Consumer`` (built when absent)."""
+    """Reads detections of ``checkpoint`` (and ``lanes``, all when empty) and their images
+    into ``queue``; ``consumer`` is a confluent-kafka ``Consumer`` (built when absent)."""
 
     def __init__(
         self,
@@ -86,12 +91,13 @@ class FrameFeed:
         client_config: dict[str, str] | None = None,
         consumer: Any = None,
         codec: Codec | None = None,
+        max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
     ) -> None:
-        self._topics = (topics.frames, topics.detections)
+        self._topics = (topics.detections,)
         self._queue = queue
         self._checkpoint = checkpoint
         self._lanes = frozenset(lanes)
-        self._key_prefix = f"{checkpoint}/".encode()
+        self._max_image_bytes = max_image_bytes
         self.changes = changes if changes is not None else Changes()
         self._codec = codec if codec is not None else Codec()
         self._consumer = consumer or Consumer(
@@ -104,7 +110,7 @@ class FrameFeed:
         self.skipped = 0
 
     def assign(self) -> None:
-        """Take every partition of both topics at the stored offset, else at today's end.
+        """Take every partition at the stored offset, else at today's end.
 
         The end offsets taken are stored at once: a partition that gets no message before a
         restart must resume from here too, not from the end as it is at the restart.
@@ -158,19 +164,13 @@ class FrameFeed:
             if message.error() is not None:
                 logger.warning("Kafka consumer error (librdkafka retries): %s", message.error())
                 continue
-            if not self._skippable(message.topic(), message.key()):
-                changed |= self._take(message.value())
+            changed |= self._take(message.value())
             offsets[(message.topic(), message.partition())] = message.offset() + 1
         if offsets:
             self._queue.save_offsets(offsets)
         if changed:
             self.changes.bump()
         return len(messages)
-
-    def _skippable(self, topic: str, key: bytes | None) -> bool:
-        """Whether a frame is another checkpoint's by its key (``checkpoint/lane``, the
-        topic spec's), so its image is never decoded here; keyless frames are decoded."""
-        return topic == self._topics[0] and key is not None and not key.startswith(self._key_prefix)
 
     def _take(self, value: bytes | None) -> bool:
         """Store one message's event when it is for this console; whether it was."""
@@ -180,19 +180,22 @@ class FrameFeed:
             self.skipped += 1
             logger.warning("skipping an undecodable message (the edge dead-letters it): %s", exc)
             return False
-        if not isinstance(event, ScanFrame | Detection) or not self._mine(event):
+        if not isinstance(event, Detection) or not self._mine(event):
             return False
-        if isinstance(event, Detection):
-            self._queue.add_detection(event)
-            return True
-        try:
-            image, error = frame_image_bytes(event.image), None
-        except ImageRejectedError as exc:
-            image, error = None, str(exc)
-        self._queue.add_frame(event, image=image, image_error=error)
+        image, error = self._image(event)
+        self._queue.add_detection(event, image=image, image_error=error)
         return True
 
-    def _mine(self, event: ScanFrame | Detection) -> bool:
+    def _image(self, detection: Detection) -> tuple[bytes | None, str | None]:
+        """The verified image the detection links to, or why there is none."""
+        if detection.image is None:
+            return None, "the edge sent no image link (it runs without a frame store)"
+        try:
+            return read_link(detection.image, max_bytes=self._max_image_bytes), None
+        except ImageRejectedError as exc:
+            return None, str(exc)
+
+    def _mine(self, event: Detection) -> bool:
         return event.checkpoint == self._checkpoint and (
             not self._lanes or event.lane in self._lanes
         )

@@ -1,10 +1,10 @@
 """The review queue: frames of the console's lanes, their detections and who reviewed them.
 
 It lives in SQLite under the data dir, not in the browser or in memory, so a page reload,
-a second screen or a console restart shows the same queue. A frame and its detection arrive
-on two topics in either order; the row is complete once both are in. Kafka offsets are
-stored in the same transaction as the rows they produced, so after a restart the feed
-resumes exactly where the queue stands (no frame lost, none counted twice).
+a second screen or a console restart shows the same queue. A frame enters with its
+detection and the image the detection links to (or why that image could not be read).
+Kafka offsets are stored in the same transaction as the rows they produced, so after a
+restart the feed resumes exactly where the queue stands (no frame lost, none counted twice).
 
 Rows that need nothing more (reviewed, or never alarmed) are pruned down to the most recent
 few per lane; images of pending alarms are never pruned.
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Final
 
 from schemas.codec import Codec
-from schemas.events import Detection, GuardVerdict, ScanFrame
+from schemas.events import Detection, GuardVerdict
 from streams.console.exceptions import FrameNotFoundError, VerdictError
 
 __all__ = ["DEFAULT_KEEP_PER_LANE", "QueueItem", "ReviewQueue"]
@@ -39,8 +39,8 @@ CREATE TABLE IF NOT EXISTS frames (
     received_ms INTEGER NOT NULL,
     image BLOB,
     image_error TEXT,
-    detection BLOB,
-    alarmed INTEGER,
+    detection BLOB NOT NULL,
+    alarmed INTEGER NOT NULL,
     reviewed_by TEXT,
     verdict_id TEXT,
     reviewed_ms INTEGER,
@@ -62,7 +62,7 @@ _COLUMNS: Final = (
 
 @dataclass(frozen=True, slots=True)
 class QueueItem:
-    """One frame as the console shows it; ``detection`` is ``None`` while it is detected."""
+    """One detected frame as the console shows it."""
 
     id: int
     checkpoint: str
@@ -71,14 +71,14 @@ class QueueItem:
     received_ms: int
     has_image: bool
     image_error: str | None
-    detection: Detection | None
+    detection: Detection
     reviewed_by: str | None
     reviewed_ms: int | None
 
     @property
     def alarmed(self) -> bool:
         """Whether the detector raised the alarm on this frame."""
-        return self.detection is not None and self.detection.alarmed
+        return self.detection.alarmed
 
 
 class ReviewQueue:
@@ -100,6 +100,10 @@ class ReviewQueue:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        # A queue written by a console that read scanner.frames may hold frames whose
+        # detection had not come yet: that detection, still ahead of the stored offset,
+        # adds the frame again with its image.
+        self._db.execute("DELETE FROM frames WHERE detection IS NULL")
         self._lock = threading.Lock()
         self._codec = codec if codec is not None else Codec()
         self._keep = keep_per_lane
@@ -115,35 +119,24 @@ class ReviewQueue:
                 raise
             self._db.execute("COMMIT")
 
-    def add_frame(
-        self,
-        frame: ScanFrame,
-        *,
-        image: bytes | None,
-        image_error: str | None = None,
+    def add_detection(
+        self, detection: Detection, *, image: bytes | None, image_error: str | None = None
     ) -> None:
-        """Store a frame's verified image (or why there is none); a replay changes nothing."""
+        """Store a frame's detection with its verified image (or why there is none); a
+        replayed detection of a known frame changes nothing."""
         with self._transaction() as db:
-            self._ensure_row(db, frame.checkpoint, frame.lane, frame.frame_id)
             db.execute(
-                "UPDATE frames SET image = ?, image_error = ? "
-                "WHERE checkpoint = ? AND lane = ? AND frame_id = ? AND image IS NULL",
-                (image, image_error, frame.checkpoint, frame.lane, frame.frame_id),
-            )
-
-    def add_detection(self, detection: Detection) -> None:
-        """Store a frame's detection; a replayed detection of a known frame changes nothing."""
-        with self._transaction() as db:
-            self._ensure_row(db, detection.checkpoint, detection.lane, detection.frame_id)
-            db.execute(
-                "UPDATE frames SET detection = ?, alarmed = ? "
-                "WHERE checkpoint = ? AND lane = ? AND frame_id = ? AND detection IS NULL",
+                "INSERT OR IGNORE INTO frames (checkpoint, lane, frame_id, received_ms, image, "
+                "image_error, detection, alarmed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    self._codec.encode(detection),
-                    int(detection.alarmed),
                     detection.checkpoint,
                     detection.lane,
                     detection.frame_id,
+                    _now_ms(),
+                    image,
+                    image_error,
+                    self._codec.encode(detection),
+                    int(detection.alarmed),
                 ),
             )
 
@@ -210,8 +203,6 @@ class ReviewQueue:
             ).fetchone()
             if row is None:
                 raise FrameNotFoundError(f"frame {item_id} is not in the queue")
-            if row[0] is None:
-                raise VerdictError("the frame has no detection yet")
             if row[1] is not None:
                 raise VerdictError(f"the frame was already answered by {row[1]}")
             db.execute(
@@ -266,20 +257,12 @@ class ReviewQueue:
                 received_ms=row[4],
                 has_image=bool(row[5]),
                 image_error=row[6],
-                detection=None if row[7] is None else self._codec.decode(bytes(row[7]), Detection),
+                detection=self._codec.decode(bytes(row[7]), Detection),
                 reviewed_by=row[8],
                 reviewed_ms=row[9],
             )
             for row in rows
         ]
-
-    @staticmethod
-    def _ensure_row(db: sqlite3.Connection, checkpoint: str, lane: str, frame_id: str) -> None:
-        db.execute(
-            "INSERT OR IGNORE INTO frames (checkpoint, lane, frame_id, received_ms) "
-            "VALUES (?, ?, ?, ?)",
-            (checkpoint, lane, frame_id, _now_ms()),
-        )
 
 
 def _now_ms() -> int:

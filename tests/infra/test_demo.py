@@ -220,7 +220,6 @@ _CHDB_COUNTS = """
 import json, sys
 from chdb import session
 queries = {
-    "frames": "SELECT count(DISTINCT frame_id) FROM leakguard.frames",
     "detected": "SELECT count(DISTINCT frame_id) FROM leakguard.detection_frames",
     "alerts": "SELECT count(DISTINCT alert_id) FROM leakguard.alerts",
     "tp": "SELECT count(DISTINCT outcome_id) FROM leakguard.outcomes WHERE kind = 'tp'",
@@ -283,7 +282,6 @@ def test_short_demo_shows_every_part_of_the_loop(tiny_artifact: Path, tmp_path: 
     # The summary (read from Kafka) agrees with what the console's sink stored in chdb.
     stored = _chdb_counts(data_dir / "demo" / "chdb")
     assert stored == {
-        "frames": summary["frames"],
         "detected": summary["detected"],
         "alerts": summary["alerts"],
         "tp": summary["outcomes"]["tp"],

@@ -17,13 +17,14 @@ from schemas import (
     ClassCorrection,
     Codec,
     DeadLetter,
+    Detection,
     GuardVerdict,
     IncompatibleSchemaError,
     LabeledBox,
 )
 from schemas.compat import check_compatible, find_incompatibilities
 from schemas.convert import to_record
-from schemas.events import Box, now_ms
+from schemas.events import Box, DetectedObject, ImageLink, now_ms
 from schemas.store import AVSC_DIR, EVENT_NAMES, HISTORY_DIR, SchemaStore, default_store
 
 
@@ -82,6 +83,37 @@ def test_v1_and_v2_guard_verdicts_read_each_other() -> None:
     assert "class_corrections" not in read_by_v1
     assert read_by_v1["rejected_object_ids"] == ["o2"]
     assert read_by_v1["missed_items"][0]["class_name"] == "usb"
+
+
+def test_v2_and_v3_detections_read_each_other() -> None:
+    """v3 adds the staged image's link: a v2 detection decodes with no link, and a v2
+    consumer reads a v3 detection without it."""
+    v2 = _release_codec("v2")
+    detection = Detection(
+        checkpoint="hq",
+        lane="1",
+        frame_id="f1",
+        model_version="m1",
+        inference_latency_ms=12.5,
+        image_width=640,
+        image_height=480,
+        objects=(
+            DetectedObject(
+                object_id="o0",
+                class_name="usb",
+                score=0.9,
+                box=Box(x1=1, y1=2, x2=30, y2=40),
+                alarmed=True,
+            ),
+        ),
+        alarmed=True,
+        image=ImageLink(uri="file:///store/staging/hq/1/f1/ab.png", sha256="ab" * 32),
+    )
+    old_data = v2.encode_record("Detection", to_record(detection))
+    assert Codec().decode(old_data, Detection) == dataclasses.replace(detection, image=None)
+    read_by_v2 = v2.decode_record(Codec().encode(detection), "Detection")
+    assert "image" not in read_by_v2
+    assert read_by_v2["objects"][0]["class_name"] == "usb"
 
 
 def _letter() -> DeadLetter:

@@ -26,13 +26,12 @@ from schemas import (
     Detection,
     Event,
     GuardVerdict,
-    ImagePayload,
+    ImageLink,
     LabeledBox,
     ModelStatus,
     ModelUpdate,
     Outcome,
     RolloutTarget,
-    ScanFrame,
     outcome_id,
 )
 from schemas.events import LabelMapEntry, ObjectClassName, OutcomeKindName
@@ -50,7 +49,7 @@ FRAME_INTERVAL: Final = timedelta(seconds=7)
 _CLASSES: Final[tuple[ObjectClassName, ...]] = get_args(ObjectClassName)
 _MEDIA: Final[tuple[ObjectClassName, ...]] = tuple(c for c in _CLASSES if c != "others")
 #: The events a frame leads to; the analytics topics carry these, rollouts and dead letters.
-_FRAME_EVENTS: Final = ("ScanFrame", "Detection", "GuardVerdict", "Outcome", "Alert")
+_FRAME_EVENTS: Final = ("Detection", "GuardVerdict", "Outcome", "Alert")
 
 
 class _FrameFields(TypedDict):
@@ -115,11 +114,10 @@ def _frame_events(index: int, at: datetime, rng: random.Random) -> list[Event]:
     frame_id = f"{checkpoint}/{lane}/{index:09d}"
     common = _FrameFields(event_time=at, checkpoint=checkpoint, lane=lane, frame_id=frame_id)
     version = MODEL_VERSIONS[index % 3 == 0]
-    image = ImagePayload(
-        encoding="png", width=1920, height=1080, size_bytes=400_000,
-        sha256=hashlib.sha256(frame_id.encode()).hexdigest(), uri=f"file:///frames/{index}.png",
-    )  # fmt: skip
-    frame = ScanFrame(event_id=_uuid(rng), scanner_id="s1", view_id="top", image=image, **common)
+    image = ImageLink(
+        uri=f"file:///frames/staging/{index}.png",
+        sha256=hashlib.sha256(frame_id.encode()).hexdigest(),
+    )
     objects = tuple(
         DetectedObject(
             object_id=f"o{i}",
@@ -140,9 +138,10 @@ def _frame_events(index: int, at: datetime, rng: random.Random) -> list[Event]:
     alarmed = any(o.alarmed for o in objects)
     detection = Detection(
         event_id=_uuid(rng), model_version=version, inference_latency_ms=rng.uniform(20, 120),
-        image_width=1920, image_height=1080, objects=objects, alarmed=alarmed, **common,
+        image_width=1920, image_height=1080, objects=objects, alarmed=alarmed, image=image,
+        **common,
     )  # fmt: skip
-    events: list[Event] = [frame, detection]
+    events: list[Event] = [detection]
     if index % 10 == 9:  # every tenth frame is never reviewed
         events.extend(_outcome(detection, o, "unreviewed", None, at) for o in objects)
         return events
@@ -233,7 +232,7 @@ def _dead_letter(index: int, at: datetime, rng: random.Random) -> DeadLetter:
 
 
 def sample_events(*, frames: int, seed: int = 7, start: datetime = START) -> Iterator[Event]:
-    """Events of ``frames`` frames (and their detections, verdicts, outcomes, alerts), the
+    """Events of ``frames`` frames (their detections, verdicts, outcomes, alerts), the
     model rollout events first and one dead letter every 500 frames; same seed, same events.
     """
     rng = random.Random(seed)

@@ -28,7 +28,7 @@ def test_migrations_apply_once_and_tables_match_the_row_mapping(
     for table, columns in TABLES.items():
         described = backend.query(f"DESCRIBE TABLE {table}")
         assert tuple(row[0] for row in described.rows) == columns, table
-    for view in ("frames_hourly", "detections_hourly", "outcomes_hourly"):
+    for view in ("detections_hourly", "outcomes_hourly"):
         assert backend.query(f"SELECT count() FROM {view}").rows == [(0,)]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from schemas import ClassCorrection, Codec, GuardVerdict, ModelStatus, ScanFrame
+from schemas import ClassCorrection, Codec, GuardVerdict, ModelStatus
 from schemas.examples import example_detection, example_scan_frame
 from sinks.clickhouse.backend import AnalyticsBackend
 from sinks.clickhouse.migrations import apply_migrations
@@ -47,12 +47,11 @@ def test_a_detection_with_no_objects_still_counts_as_a_frame() -> None:
     assert [table for table, _ in rows] == ["detection_frames"]
 
 
-def test_frame_rows_keep_image_metadata_never_the_bytes() -> None:
-    frame: ScanFrame = example_scan_frame()
-    row = _as_dict(*rows_of("ScanFrame", _record(frame))[0])
-    assert row["image_size_bytes"] == frame.image.size_bytes
-    assert row["image_inline"] == int(frame.image.inline is not None)
-    assert not any(isinstance(value, bytes) for value in row.values())
+def test_scanner_frames_are_not_stored_a_frame_counts_once_detected() -> None:
+    """The sink never reads scanner.frames (whole images); a frame is its detection's row."""
+    assert "ScanFrame" not in STORED_EVENTS
+    with pytest.raises(KeyError):
+        rows_of("ScanFrame", _record(example_scan_frame()))
 
 
 def test_event_times_are_utc_epoch_values() -> None:

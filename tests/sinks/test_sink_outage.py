@@ -63,7 +63,7 @@ def test_server_down_for_30_s_loses_and_doubles_nothing(
         worker = make_worker(kafka_bootstrap, names, unique_name, sink)
         worker_thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
         worker_thread.start()
-        assert _wait_for(lambda: final_counts(backend)["frames"] > 0, DEADLINE_S)
+        assert _wait_for(lambda: final_counts(backend)["detection_frames"] > 0, DEADLINE_S)
 
         server.stop()
         produce(kafka_bootstrap, names, events[half:])  # events keep coming while it is down
@@ -81,7 +81,7 @@ def test_server_down_for_30_s_loses_and_doubles_nothing(
         worker_thread.join(timeout=30)
         assert final_counts(backend) == expected
         assert uncommitted(kafka_bootstrap, names, unique_name) == []
-        raw = backend.query("SELECT count() FROM frames").rows[0][0]
+        raw = backend.query("SELECT count() FROM detection_frames").rows[0][0]
         assert raw >= FRAMES  # redelivered copies may sit unmerged; FINAL hides them
     finally:
         stop.set()

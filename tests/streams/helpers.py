@@ -14,6 +14,7 @@ from schemas.events import (
     DetectedObject,
     Detection,
     GuardVerdict,
+    ImageLink,
     ImagePayload,
     LabeledBox,
     ObjectClassName,
@@ -50,7 +51,9 @@ def obj(
     )
 
 
-def detection(*objects: DetectedObject, frame_id: str = "cp/1/000000001") -> Detection:
+def detection(
+    *objects: DetectedObject, frame_id: str = "cp/1/000000001", image: ImageLink | None = None
+) -> Detection:
     return Detection(
         checkpoint="cp",
         lane="1",
@@ -61,6 +64,7 @@ def detection(*objects: DetectedObject, frame_id: str = "cp/1/000000001") -> Det
         image_height=128,
         objects=objects,
         alarmed=any(o.alarmed for o in objects),
+        image=image,
     )
 
 

@@ -67,6 +67,10 @@ def test_bad_frame_fails_alone_and_images_are_staged(tmp_path: Path) -> None:
     assert first.alarmed
     assert engine.calls == [2]
     assert len(list(tmp_path.rglob("*.png"))) == 2
+    for result, frame in ((first, _frame(0)), (third, _frame(2))):
+        assert result.image is not None  # readers fetch the image the edge staged
+        assert result.image.sha256 == frame.image.sha256
+        assert Path(result.image.uri).read_bytes() == frame.image.inline
 
 
 def test_swapped_engine_serves_the_next_batch() -> None:
@@ -78,6 +82,7 @@ def test_swapped_engine_serves_the_next_batch() -> None:
     assert not isinstance(before, Exception)
     assert not isinstance(after, Exception)
     assert (before.model_version, after.model_version) == ("v1", "v2")
+    assert before.image is None  # no frame store, nothing staged to link
 
 
 def test_prepared_batch_keeps_errors_and_uses_the_engine_in_place_at_inference() -> None:

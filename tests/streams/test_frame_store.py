@@ -58,6 +58,24 @@ def test_keeping_on_disk_is_idempotent_and_outlives_its_folder_and_a_new_staging
     assert [p.name for p in Path(staged.uri).parent.iterdir()] == [Path(staged.uri).name]
 
 
+async def test_the_cloud_keeps_the_image_the_detection_links_not_another_staged_one(
+    tmp_path: Path,
+) -> None:
+    """An edge replay may stage a second image under one frame id; the kept one is the image
+    the guard was shown (the detection's link), and a link naming no image fails."""
+    store = FrameStore(str(tmp_path))
+    first = store.stage(b"first", checkpoint="cp", lane="1", frame_id="f")
+    second = store.stage(b"second", checkpoint="cp", lane="1", frame_id="f")
+    for shown in (first, second):
+        kept = await keep_image(store, detection(frame_id="f", image=shown))
+        assert store.get(kept) == (b"first" if shown is first else b"second")
+    with pytest.raises(FrameStoreError, match="cannot keep"):
+        store.keep(checkpoint="cp", lane="1", frame_id="f", sha256="e" * 64)
+    for hostile in ("../../../etc/passwd", "A" * 64, "0" * 63):
+        with pytest.raises(FrameStoreError, match="not a SHA-256"):
+            store.keep(checkpoint="cp", lane="1", frame_id="f", sha256=hostile)
+
+
 def test_memory_filesystem_url() -> None:
     store = FrameStore("memory://leakguard-test-frames")
     store.stage(b"x", checkpoint="c", lane="2", frame_id="f")
@@ -79,8 +97,12 @@ def test_sweep_removes_only_expired_images(tmp_path: Path) -> None:
     assert store.sweep() == 1
     assert not old.exists()
     assert not old.parent.exists()  # the frame's staging folder goes with its image
+    # An edge that died mid-write left a half-written file: it goes with the staged images.
+    leftover = tmp_path / "staging" / "c" / "1" / "new" / f"{'0' * 64}.png.0a1b.part"
+    leftover.write_bytes(b"half")
     now[0] += 7200
-    assert store.sweep() == 2  # the kept copy and the newer staged frame
+    assert store.sweep() == 3  # the kept copy, the newer staged frame and the leftover
+    assert not leftover.exists()
     with pytest.raises(FrameStoreError):
         FrameStore(str(tmp_path), kept_retention_s=0)
 
@@ -96,9 +118,11 @@ async def test_a_remote_keep_runs_off_the_event_loop_and_a_local_one_on_it(tmp_p
     threads: dict[str, str] = {}
 
     class Recording(FrameStore):
-        def keep(self, *, checkpoint: str, lane: str, frame_id: str) -> ImageLink:
+        def keep(
+            self, *, checkpoint: str, lane: str, frame_id: str, sha256: str | None = None
+        ) -> ImageLink:
             threads[self._root] = threading.current_thread().name
-            return super().keep(checkpoint=checkpoint, lane=lane, frame_id=frame_id)
+            return super().keep(checkpoint=checkpoint, lane=lane, frame_id=frame_id, sha256=sha256)
 
     memory = fsspec.filesystem("memory")
     for store in (Recording(str(tmp_path)), Recording("s3://remote-frames", fs=memory)):

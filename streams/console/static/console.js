@@ -64,11 +64,11 @@ function current() {
 
 // The objects a guard must answer: the alarmed ones, numbered 1, 2, ... for the keys.
 function alarms(item) {
-  return item && item.detection ? item.detection.objects.filter((o) => o.alarmed) : [];
+  return item ? item.detection.objects.filter((o) => o.alarmed) : [];
 }
 
 function quiet(item) {
-  return item && item.detection ? item.detection.objects.filter((o) => !o.alarmed) : [];
+  return item ? item.detection.objects.filter((o) => !o.alarmed) : [];
 }
 
 function awaitsAnswer(item) {
@@ -174,15 +174,15 @@ function renderFrame(item) {
     view.draw([]);
     return;
   }
-  const model = item.detection ? ` · model ${item.detection.model_version}` : "";
-  $("frame-title").textContent = `frame ${item.frame_id} · lane ${item.lane}${model}`;
+  $("frame-title").textContent =
+    `frame ${item.frame_id} · lane ${item.lane} · model ${item.detection.model_version}`;
   $("frame-state").textContent = item.reviewed_by ? `answered by ${item.reviewed_by}`
-    : item.detection ? (item.alarmed ? "⚠ ALARM" : "no alarm") : "detecting…";
+    : item.alarmed ? "⚠ ALARM" : "no alarm";
   if (item.image_url) {
     if (image.getAttribute("src") !== item.image_url) image.src = item.image_url;
   } else {
     image.removeAttribute("src");
-    $("image-error").textContent = item.image_error || "image not received yet";
+    $("image-error").textContent = item.image_error;
     $("image-error").hidden = false;
   }
   const det = item.detection;
@@ -191,8 +191,8 @@ function renderFrame(item) {
     : state.showQuiet ? `${hidden} shown faint · A hides them` : `${hidden} hidden · A shows them`;
   $("show-quiet").checked = state.showQuiet;
   $("show-quiet").disabled = hidden === 0;
-  if (det) view.setSize(det.width, det.height);
-  view.draw(det ? boxesOf(item) : []);
+  view.setSize(det.width, det.height);
+  view.draw(boxesOf(item));
   markShown(item);
 }
 
@@ -202,7 +202,7 @@ function renderSide(item) {
   const picking = focused && focused.classList.contains("class-pick") ? focused.dataset.objectId : null;
   const list = $("objects");
   list.replaceChildren();
-  const answerable = Boolean(item && item.detection) && !item.reviewed_by;
+  const answerable = Boolean(item) && !item.reviewed_by;
   alarms(item).forEach((obj, index) => {
     const cleared = state.cleared.has(obj.object_id);
     const row = el("li", { class: cleared ? "cleared" : "alarmed" });
@@ -219,7 +219,7 @@ function renderSide(item) {
     const picker = [...list.querySelectorAll("select.class-pick")].find((p) => p.dataset.objectId === picking);
     if (picker) picker.focus();
   }
-  $("no-alarm").hidden = !item || !item.detection || alarms(item).length > 0;
+  $("no-alarm").hidden = !item || alarms(item).length > 0;
   const missed = $("missed");
   missed.replaceChildren();
   state.missed.forEach((m, index) => {
@@ -270,7 +270,7 @@ function setClass(obj, className) {
 // R: the class picker of the alarm left standing, or with several, of the number pressed next.
 function startPicking() {
   const item = current();
-  if (!item || !item.detection || item.reviewed_by) return;
+  if (!item || item.reviewed_by) return;
   const standing = alarms(item).filter((o) => !state.cleared.has(o.object_id));
   if (standing.length === 1) focusPicker(standing[0].object_id);
   else if (standing.length > 1) {
@@ -303,7 +303,7 @@ function toggleQuiet() {
 
 async function sendVerdict(clearAll) {
   const item = current();
-  if (!item || !item.detection || item.reviewed_by || state.sending) return;
+  if (!item || item.reviewed_by || state.sending) return;
   state.sending = true;  // one verdict per frame: a double press must not send twice
   try { await postVerdict(item, clearAll); } finally { state.sending = false; }
 }
@@ -344,7 +344,7 @@ function normalise([x1, y1, x2, y2]) {
 
 function startDrawing() {
   const item = current();
-  if (!item || !item.detection || item.reviewed_by) return;
+  if (!item || item.reviewed_by) return;
   state.drawing = true;
   state.draft = null;
   $("overlay").classList.add("drawing");

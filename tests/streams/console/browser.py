@@ -16,7 +16,9 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from schemas import Codec
 from schemas.events import Detection, ScanFrame
 from streams.console.server import GRACEFUL_SHUTDOWN_S
+from streams.frame_store import FrameStore
 from tests.streams.conftest import StreamTopics
+from tests.streams.console.helpers import staged
 from tests.streams.console.processes import LEAKGUARD, ConsoleProcess
 
 CHROMIUM = "/usr/bin/chromium"
@@ -115,13 +117,20 @@ def sign_in(page: Page, url: str) -> None:
     expect(page.locator("#guard-id")).to_have_text("ana")
 
 
-def produce(topics: StreamTopics, *events: tuple[ScanFrame, Detection]) -> None:
-    """Each frame and its detection to Kafka, keyed as the scanner bridge and the edge do."""
+@pytest.fixture
+def frame_store(tmp_path: Path) -> FrameStore:
+    """The frame store the edge of these tests stages its images in."""
+    return FrameStore(str(tmp_path / "frames"))
+
+
+def produce(topics: StreamTopics, store: FrameStore, *events: tuple[ScanFrame, Detection]) -> None:
+    """Each detection to Kafka as the edge sends it: keyed by frame id, linked to its frame's
+    image staged in ``store`` (the console reads the image from there)."""
     kafka = topics.producer()
     for frame, detection in events:
-        kafka.produce(topics.names.frames, key=b"hq/1", value=CODEC.encode(frame))
+        linked = staged(store, frame, detection)
         kafka.produce(
-            topics.names.detections, key=frame.frame_id.encode(), value=CODEC.encode(detection)
+            topics.names.detections, key=frame.frame_id.encode(), value=CODEC.encode(linked)
         )
     kafka.flush(10)
 

@@ -1,14 +1,17 @@
-"""Event builders of the console tests: a frame with an inline PNG and its detection."""
+"""Event builders of the console tests: a frame with an inline PNG and its detection, linked
+to the frame's image as the edge stages it."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import numpy as np
 from PIL import Image
 
 from schemas.events import Box, DetectedObject, Detection, ScanFrame
-from schemas.images import png_payload
+from schemas.images import frame_image_bytes, png_payload
+from streams.frame_store import FrameStore
 
 WIDTH, HEIGHT = 160, 120
 
@@ -79,3 +82,14 @@ def two_alarms(frame_id: str, *, checkpoint: str = "hq", lane: str = "1") -> Det
         checkpoint=checkpoint,
         lane=lane,
     )
+
+
+def staged(store: FrameStore, frame: ScanFrame, detection: Detection) -> Detection:
+    """``detection`` as the edge sends it: linked to ``frame``'s image staged in ``store``."""
+    link = store.stage(
+        frame_image_bytes(frame.image),
+        checkpoint=frame.checkpoint,
+        lane=frame.lane,
+        frame_id=frame.frame_id,
+    )
+    return dataclasses.replace(detection, image=link)

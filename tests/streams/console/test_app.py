@@ -10,12 +10,11 @@ import pytest
 
 from streams.console.exceptions import PublishError
 from tests.streams.console.conftest import PASSWORD, Console, sign_in
-from tests.streams.console.helpers import frame, png, two_alarms
+from tests.streams.console.helpers import png, two_alarms
 
 
 def _alarm(console: Console, frame_id: str = "f1", *, lane: str = "1") -> int:
-    console.services.queue.add_frame(frame(frame_id, lane=lane), image=png())
-    console.services.queue.add_detection(two_alarms(frame_id, lane=lane))
+    console.services.queue.add_detection(two_alarms(frame_id, lane=lane), image=png())
     return next(i.id for i in console.services.queue.pending([lane]) if i.frame_id == frame_id)
 
 

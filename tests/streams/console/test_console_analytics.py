@@ -20,7 +20,7 @@ from infra.stack import admin_client
 from infra.topics import apply_topics, load_spec
 from schemas import Codec
 from streams.console.accounts import default_guards_path, ensure_guard
-from tests.streams.console.helpers import frame
+from tests.streams.console.helpers import two_alarms
 from tests.streams.console.processes import LEAKGUARD, ConsoleProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -69,8 +69,8 @@ def test_the_overview_shows_what_the_console_s_own_sink_wrote(
     checkpoint = f"cp-{uuid.uuid4().hex[:8]}"
     kafka = Producer({"bootstrap.servers": kafka_bootstrap, "partitioner": "murmur2_random"})
     for index in range(3):
-        event = frame(f"f{index}", checkpoint=checkpoint)
-        kafka.produce("scanner.frames", key=f"{checkpoint}/1".encode(), value=Codec().encode(event))
+        event = two_alarms(f"f{index}", checkpoint=checkpoint)
+        kafka.produce("detections", key=event.frame_id.encode(), value=Codec().encode(event))
     kafka.flush(10)
     kafka.close()
 

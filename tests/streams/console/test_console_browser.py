@@ -12,18 +12,25 @@ from playwright.sync_api import Browser, Page, expect
 
 from schemas import GuardVerdict
 from schemas.events import Detection, ScanFrame
+from streams.frame_store import FrameStore
 from tests.streams.conftest import StreamTopics, consume, stream_topics
 from tests.streams.console.browser import (
     CODEC,
     browser,
     console_url,
+    frame_store,
     produce,
     sign_in,
     wait_for_alarm,
 )
 from tests.streams.console.helpers import detected
 
-__all__ = ["browser", "console_url", "stream_topics"]  # fixtures, imported to be used here
+__all__ = [
+    "browser",
+    "console_url",
+    "frame_store",
+    "stream_topics",
+]  # fixtures, imported to be used here
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -67,7 +74,10 @@ def _draw(page: Page, box: tuple[float, float, float, float], size: int) -> None
 
 
 def test_a_guard_clears_one_object_and_marks_a_missed_item(
-    browser: Browser, console_url: str, stream_topics: StreamTopics
+    browser: Browser,
+    console_url: str,
+    stream_topics: StreamTopics,
+    frame_store: FrameStore,
 ) -> None:
     refused = browser.new_context().request.get(console_url + "/api/queue")
     assert refused.status == 401
@@ -76,7 +86,7 @@ def test_a_guard_clears_one_object_and_marks_a_missed_item(
     sign_in(page, console_url)
 
     frame, detection = _scene()
-    produce(stream_topics, (frame, detection))
+    produce(stream_topics, frame_store, (frame, detection))
     wait_for_alarm(page, frame.frame_id)
     banner = page.locator("#alarm-banner")
     expect(banner).to_contain_text("ssd 94%")

@@ -1,5 +1,6 @@
-"""The console's Kafka feed on the real broker: its checkpoint only, bad messages skipped,
-and a restart resumes from the stored offsets without losing or repeating a frame."""
+"""The console's Kafka feed on the real broker: its checkpoint's detections only, each with
+the image its link names in the frame store, bad messages skipped, and a restart resumes from
+the stored offsets without losing or repeating a frame."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import pytest
 from schemas import Codec
 from streams.console.feed import FrameFeed
 from streams.console.review_queue import ReviewQueue
+from streams.frame_store import FrameStore
 from tests.streams.conftest import StreamTopics, stream_topics
-from tests.streams.console.helpers import frame, two_alarms
+from tests.streams.console.helpers import frame, png, staged, two_alarms
 
 __all__ = ["stream_topics"]  # the fixture, imported so this package can use it
 
@@ -31,11 +33,13 @@ def _feed(topics: StreamTopics, queue: ReviewQueue) -> FrameFeed:
     return feed
 
 
-def _produce(topics: StreamTopics, frame_id: str, *, checkpoint: str = "hq") -> None:
+def _produce(
+    topics: StreamTopics, store: FrameStore, frame_id: str, *, checkpoint: str = "hq"
+) -> None:
     kafka = topics.producer()
-    scan = frame(frame_id, checkpoint=checkpoint)
-    kafka.produce(topics.names.frames, key=f"{checkpoint}/1".encode(), value=CODEC.encode(scan))
-    detection = two_alarms(frame_id, checkpoint=checkpoint)
+    detection = staged(
+        store, frame(frame_id, checkpoint=checkpoint), two_alarms(frame_id, checkpoint=checkpoint)
+    )
     kafka.produce(topics.names.detections, key=frame_id.encode(), value=CODEC.encode(detection))
     kafka.flush(10)
 
@@ -55,13 +59,14 @@ def test_the_feed_keeps_its_checkpoint_skips_bad_messages_and_resumes(
     stream_topics: StreamTopics, tmp_path: Path
 ) -> None:
     queue = ReviewQueue(tmp_path / "queue.sqlite")
+    store = FrameStore(str(tmp_path / "frames"))
     feed = _feed(stream_topics, queue)
-    _produce(stream_topics, "a")
-    _produce(stream_topics, "elsewhere", checkpoint="lab")
+    _produce(stream_topics, store, "a")
+    _produce(stream_topics, store, "elsewhere", checkpoint="lab")
     kafka = stream_topics.producer()
     kafka.produce(stream_topics.names.detections, key=b"junk", value=b"not avro at all")
     kafka.flush(10)
-    _produce(stream_topics, "b")
+    _produce(stream_topics, store, "b")
     _step_until(feed, lambda: len(_complete(queue)) == 2)
     assert _complete(queue) == ["a", "b"]
     assert feed.skipped == 1
@@ -71,8 +76,35 @@ def test_the_feed_keeps_its_checkpoint_skips_bad_messages_and_resumes(
     stopped = threading.Event()
     stopped.set()
     feed.run(stopped)  # stops at once and closes the consumer: the console is down
-    _produce(stream_topics, "c")
+    _produce(stream_topics, store, "c")
     again = _feed(stream_topics, queue)
     _step_until(again, lambda: len(_complete(queue)) == 3)
     assert _complete(queue) == ["a", "b", "c"]
     assert again.skipped == 0  # the bad message before the stored offsets is not read again
+
+
+def test_a_detection_whose_image_cannot_be_read_still_alarms_with_the_reason(
+    stream_topics: StreamTopics, tmp_path: Path
+) -> None:
+    """No link (an edge without a frame store), a swept image, a link whose hash does not
+    match: the guard still sees each alarm, with why its image is missing."""
+    queue = ReviewQueue(tmp_path / "queue.sqlite")
+    store = FrameStore(str(tmp_path / "frames"))
+    feed = _feed(stream_topics, queue)
+    swept = staged(store, frame("swept"), two_alarms("swept"))
+    assert swept.image is not None
+    Path(swept.image.uri).unlink()
+    forged = staged(store, frame("forged"), two_alarms("forged"))
+    assert forged.image is not None
+    Path(forged.image.uri).write_bytes(png(seed=9))
+    kafka = stream_topics.producer()
+    for detection in (two_alarms("unlinked"), swept, forged):
+        value = CODEC.encode(detection)
+        kafka.produce(stream_topics.names.detections, key=detection.frame_id.encode(), value=value)
+    kafka.flush(10)
+    _step_until(feed, lambda: len(queue.pending(["1"])) == 3)
+    reasons = {item.frame_id: item.image_error for item in queue.pending(["1"])}
+    assert not any(item.has_image for item in queue.pending(["1"]))
+    assert "no image link" in str(reasons["unlinked"])
+    assert "cannot read" in str(reasons["swept"])
+    assert "does not match" in str(reasons["forged"])

@@ -20,19 +20,26 @@ from playwright.sync_api import Browser, Page, expect
 
 from schemas import ClassCorrection, GuardVerdict
 from schemas.events import DetectedObject, Detection, ScanFrame
+from streams.frame_store import FrameStore
 from tests.streams.conftest import StreamTopics, consume, stream_topics
 from tests.streams.console.browser import (
     CODEC,
     LOW_CONTRAST_JS,
     browser,
     console_url,
+    frame_store,
     produce,
     sign_in,
     wait_for_alarm,
 )
 from tests.streams.console.helpers import detected
 
-__all__ = ["browser", "console_url", "stream_topics"]  # fixtures, imported to be used here
+__all__ = [
+    "browser",
+    "console_url",
+    "frame_store",
+    "stream_topics",
+]  # fixtures, imported to be used here
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -112,11 +119,14 @@ def _box(page: Page, selector: str) -> dict[str, float]:
 
 
 def test_only_the_alarm_is_drawn_until_the_guard_asks_for_more(
-    browser: Browser, console_url: str, stream_topics: StreamTopics
+    browser: Browser,
+    console_url: str,
+    stream_topics: StreamTopics,
+    frame_store: FrameStore,
 ) -> None:
     page = _guard(browser, console_url)
     frame, detection = _scene(8, 1, {"phone": 0.86})
-    produce(stream_topics, (frame, detection))
+    produce(stream_topics, frame_store, (frame, detection))
     wait_for_alarm(page, frame.frame_id)
 
     boxes = page.locator("#overlay rect")
@@ -152,16 +162,19 @@ def test_only_the_alarm_is_drawn_until_the_guard_asks_for_more(
 
 
 def test_a_guard_answers_alarms_with_the_keyboard_alone(
-    browser: Browser, console_url: str, stream_topics: StreamTopics
+    browser: Browser,
+    console_url: str,
+    stream_topics: StreamTopics,
+    frame_store: FrameStore,
 ) -> None:
     page = _guard(browser, console_url)
     first = _scene(8, 1, {"phone": 0.86, "usb_pen": 0.71})
     second = _scene(8, 2, {"hdd": 0.77})
     # Detections are keyed by frame, so two frames' may reach the console in either order:
     # the second is sent once the first is on screen, and waits in the queue behind it.
-    produce(stream_topics, first)
+    produce(stream_topics, frame_store, first)
     wait_for_alarm(page, first[0].frame_id)
-    produce(stream_topics, second)
+    produce(stream_topics, frame_store, second)
     expect(page.locator("#objects li")).to_have_count(2)
     page.wait_for_timeout(400)  # the guard looks before answering
     answers: list[dict[str, Any]] = []
@@ -194,7 +207,10 @@ def test_a_guard_answers_alarms_with_the_keyboard_alone(
 
 
 def test_a_guard_corrects_an_alarms_class_with_the_keyboard(
-    browser: Browser, console_url: str, stream_topics: StreamTopics
+    browser: Browser,
+    console_url: str,
+    stream_topics: StreamTopics,
+    frame_store: FrameStore,
 ) -> None:
     """The detector calls the phone a laptop; the guard says phone (R 1, P, Enter),
     tries the pen as a laptop and takes it back (R 2, L, Esc), clears the pen (2) and sends
@@ -205,7 +221,7 @@ def test_a_guard_corrects_an_alarms_class_with_the_keyboard(
         dataclasses.replace(o, class_name="laptop") if o.object_id == "a-phone" else o
         for o in detection.objects
     )
-    produce(stream_topics, (frame, dataclasses.replace(detection, objects=objects)))
+    produce(stream_topics, frame_store, (frame, dataclasses.replace(detection, objects=objects)))
     wait_for_alarm(page, frame.frame_id)
     rows = page.locator("#objects li")
     expect(rows).to_have_count(2)
@@ -244,11 +260,14 @@ def test_a_guard_corrects_an_alarms_class_with_the_keyboard(
 
 
 def test_zoom_and_pan_keep_every_box_on_its_pixels(
-    browser: Browser, console_url: str, stream_topics: StreamTopics
+    browser: Browser,
+    console_url: str,
+    stream_topics: StreamTopics,
+    frame_store: FrameStore,
 ) -> None:
     page = _guard(browser, console_url)
     frame, detection = _scene(3, 1, {"sdcard": 0.66})
-    produce(stream_topics, (frame, detection))
+    produce(stream_topics, frame_store, (frame, detection))
     wait_for_alarm(page, frame.frame_id)
     page.keyboard.press("a")  # the faint boxes too
     expect(page.locator("#overlay rect")).to_have_count(1 + QUIET)

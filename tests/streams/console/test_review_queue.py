@@ -1,7 +1,8 @@
-"""The review queue: frames and detections in either order, persisted, claimed once."""
+"""The review queue: detected frames with their images, persisted, claimed once."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -9,62 +10,87 @@ import pytest
 from schemas.events import GuardVerdict
 from streams.console.exceptions import FrameNotFoundError, VerdictError
 from streams.console.review_queue import ReviewQueue
-from tests.streams.console.helpers import detected, detection, frame, png, two_alarms
+from tests.streams.console.helpers import detected, detection, png, two_alarms
 
 
-def test_a_frame_and_its_detection_meet_in_either_order(tmp_path: Path) -> None:
+def test_a_detection_enters_with_its_image_or_the_reason_it_has_none(tmp_path: Path) -> None:
     queue = ReviewQueue(tmp_path / "q.sqlite")
-    queue.add_frame(frame("a"), image=png(0))
     first = two_alarms("a")
-    queue.add_detection(first)
-    queue.add_detection(two_alarms("b"))
-    queue.add_frame(frame("b", seed=1), image=png(1))
+    queue.add_detection(first, image=png(0))
+    queue.add_detection(two_alarms("b"), image=None, image_error="image gone")
     pending = queue.pending(["1"])
     assert [item.frame_id for item in pending] == ["a", "b"]
-    assert all(item.has_image and item.alarmed for item in pending)
-    assert queue.image(pending[1].id) == png(1)
+    assert all(item.alarmed for item in pending)
+    assert [(item.has_image, item.image_error) for item in pending] == [
+        (True, None),
+        (False, "image gone"),
+    ]
+    assert queue.image(pending[0].id) == png(0)
     assert pending[0].detection == first
+    with pytest.raises(FrameNotFoundError, match="no image"):
+        queue.image(pending[1].id)
 
 
 def test_only_alarmed_unanswered_frames_of_the_lane_wait(tmp_path: Path) -> None:
     queue = ReviewQueue(tmp_path / "q.sqlite")
-    queue.add_detection(two_alarms("alarm"))
-    queue.add_detection(detection("quiet", detected("o1", (1, 1, 9, 9), alarmed=False)))
-    queue.add_detection(two_alarms("other-lane", lane="2"))
-    queue.add_frame(frame("no-detection-yet"), image=png())
+    queue.add_detection(two_alarms("alarm"), image=png())
+    queue.add_detection(
+        detection("quiet", detected("o1", (1, 1, 9, 9), alarmed=False)), image=png()
+    )
+    queue.add_detection(two_alarms("other-lane", lane="2"), image=png())
     assert [item.frame_id for item in queue.pending(["1"])] == ["alarm"]
     assert [item.frame_id for item in queue.pending(["1", "2"])] == ["alarm", "other-lane"]
     live = queue.latest("1")
     assert live is not None
-    assert live.frame_id == "no-detection-yet"
-    assert live.detection is None
+    assert live.frame_id == "quiet"
+    assert not live.alarmed
 
 
 def test_the_queue_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "q.sqlite"
     first = ReviewQueue(path)
-    first.add_frame(frame("a"), image=png())
-    first.add_detection(two_alarms("a"))
-    first.save_offsets({("scanner.frames", 3): 17})
+    first.add_detection(two_alarms("a"), image=png())
+    first.save_offsets({("detections", 3): 17})
     first.close()
     again = ReviewQueue(path)
     assert [item.frame_id for item in again.pending(["1"])] == ["a"]
-    assert again.offsets() == {("scanner.frames", 3): 17}
+    assert again.offsets() == {("detections", 3): 17}
+
+
+def test_frames_an_older_console_stored_without_a_detection_wait_for_it(tmp_path: Path) -> None:
+    """A console that read scanner.frames stored a frame before its detection came; that
+    detection is still ahead of the stored offset and must be able to add the frame."""
+    path = tmp_path / "q.sqlite"
+    older = sqlite3.connect(path)
+    older.executescript(
+        "CREATE TABLE frames (id INTEGER PRIMARY KEY, checkpoint TEXT NOT NULL, lane TEXT NOT "
+        "NULL, frame_id TEXT NOT NULL, received_ms INTEGER NOT NULL, image BLOB, image_error "
+        "TEXT, detection BLOB, alarmed INTEGER, reviewed_by TEXT, verdict_id TEXT, reviewed_ms "
+        "INTEGER, UNIQUE (checkpoint, lane, frame_id));"
+        "INSERT INTO frames (checkpoint, lane, frame_id, received_ms, image) "
+        "VALUES ('hq', '1', 'a', 1, x'00');"
+    )
+    older.close()
+    queue = ReviewQueue(path)
+    assert queue.latest("1") is None
+    queue.add_detection(two_alarms("a"), image=png())
+    (item,) = queue.pending(["1"])
+    assert queue.image(item.id) == png()
 
 
 def test_a_replayed_detection_changes_nothing(tmp_path: Path) -> None:
     queue = ReviewQueue(tmp_path / "q.sqlite")
     original = two_alarms("a")
-    queue.add_detection(original)
-    queue.add_detection(two_alarms("a"))  # same frame, new event id
+    queue.add_detection(original, image=png(0))
+    queue.add_detection(two_alarms("a"), image=png(1))  # same frame, new event id
     (item,) = queue.pending(["1"])
-    assert item.detection is not None
     assert item.detection.event_id == original.event_id
+    assert queue.image(item.id) == png(0)
 
 
 def test_a_frame_is_answered_once(tmp_path: Path) -> None:
     queue = ReviewQueue(tmp_path / "q.sqlite")
-    queue.add_detection(two_alarms("a"))
+    queue.add_detection(two_alarms("a"), image=png())
     (item,) = queue.pending(["1"])
     detection_event = queue.claim(item.id, guard="ana")
     assert detection_event.frame_id == "a"
@@ -75,22 +101,21 @@ def test_a_frame_is_answered_once(tmp_path: Path) -> None:
     assert [i.frame_id for i in queue.pending(["1"])] == ["a"]
 
 
-def test_a_frame_without_detection_cannot_be_answered(tmp_path: Path) -> None:
+def test_a_frame_not_in_the_queue_cannot_be_answered(tmp_path: Path) -> None:
     queue = ReviewQueue(tmp_path / "q.sqlite")
-    queue.add_frame(frame("a"), image=png())
+    queue.add_detection(two_alarms("a"), image=png())
     item = queue.latest("1")
     assert item is not None
-    with pytest.raises(VerdictError, match="no detection yet"):
-        queue.claim(item.id, guard="ana")
     with pytest.raises(FrameNotFoundError):
         queue.claim(item.id + 100, guard="ana")
 
 
 def test_pruning_keeps_pending_alarms_and_the_most_recent_frames(tmp_path: Path) -> None:
     queue = ReviewQueue(tmp_path / "q.sqlite", keep_per_lane=2)
-    queue.add_detection(two_alarms("old-alarm"))
+    queue.add_detection(two_alarms("old-alarm"), image=png())
     for index in range(5):
-        queue.add_detection(detection(f"quiet-{index}", detected("o", (1, 1, 9, 9), alarmed=False)))
+        quiet = detection(f"quiet-{index}", detected("o", (1, 1, 9, 9), alarmed=False))
+        queue.add_detection(quiet, image=png())
     assert queue.prune() == 3
     assert [item.frame_id for item in queue.pending(["1"])] == ["old-alarm"]
     live = queue.latest("1")
@@ -103,7 +128,7 @@ def test_pruning_keeps_pending_alarms_and_the_most_recent_frames(tmp_path: Path)
 def test_the_published_verdict_is_recorded(tmp_path: Path) -> None:
     queue = ReviewQueue(tmp_path / "q.sqlite")
     detection_event = two_alarms("a")
-    queue.add_detection(detection_event)
+    queue.add_detection(detection_event, image=png())
     (item,) = queue.pending(["1"])
     queue.claim(item.id, guard="ana")
     verdict = GuardVerdict(
