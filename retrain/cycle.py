@@ -22,7 +22,7 @@ from typing import Final, Literal
 from leakguard.classes import DEFAULT_ALARM_THRESHOLD
 from retrain.exceptions import RegistryError, RetrainConfigError
 from retrain.job import JobProcess, JobResult, JobSpec
-from retrain.registry import ModelRecord, Registry
+from retrain.registry import GATE, ModelRecord, Registry
 from retrain.trainset import FrozenSet, TrainingSetStore
 from schemas.rollback import DEFAULT_MAX_FALSE_ALARM_INCREASE, DEFAULT_MAX_MISS_INCREASE
 
@@ -164,11 +164,14 @@ class Retrainer:
         )
         if not result.passed:
             record = self.registry.reject(
-                record.version, reason="gate: " + "; ".join(result.reasons)
+                record.version, reason="; ".join(result.reasons), decided_by=GATE
             )
         elif self.config.auto_rollout != "none":
             self.registry.promote(
-                record.version, mode=self.config.auto_rollout, reason="gate passed"
+                record.version,
+                mode=self.config.auto_rollout,
+                reason="passed: " + "; ".join(result.reasons),
+                decided_by=GATE,
             )
             record = self.registry.get(record.version)
         logger.info("candidate %s: %s", record.version, record.state)

@@ -47,10 +47,11 @@ def apply_edge_rollback(registry: Registry, status: ModelStatus) -> ModelUpdate 
         )
         return None
     reason = f"edge {status.worker_id} at {status.checkpoint}: {status.error}"
+    edge = f"edge:{status.worker_id}"
     if record.state == "active":
         logger.warning("rolling back %s in the registry: %s", version, reason)
-        return registry.rollback(reason=reason)
+        return registry.rollback(reason=reason, decided_by=edge)
     if record.state in ("shadow", "canary", "candidate"):
         logger.warning("rejecting %s in the registry: %s", version, reason)
-        registry.reject(version, reason=reason)
+        registry.reject(version, reason=reason, decided_by=edge)
     return None

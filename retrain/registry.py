@@ -50,7 +50,7 @@ from schemas.events import (
     RolloutTarget,
 )
 
-__all__ = ["ALLOWED_TRANSITIONS", "ModelRecord", "Registry", "StateChange"]
+__all__ = ["ALLOWED_TRANSITIONS", "GATE", "OPERATOR", "ModelRecord", "Registry", "StateChange"]
 
 RECORD_FILE: Final[str] = "registry.json"
 MODELS_DIR: Final[str] = "models"
@@ -68,13 +68,22 @@ ALLOWED_TRANSITIONS: Final[Mapping[ModelStateName, frozenset[ModelStateName]]] =
 _ROLLOUT_STATES: Final[frozenset[ModelStateName]] = frozenset({"shadow", "canary", "active"})
 
 
+#: Who took a step when the caller does not say: someone using the registry by hand.
+OPERATOR: Final[str] = "operator"
+#: The retrain gate, which rolls out a candidate it passed.
+GATE: Final[str] = "gate"
+
+
 @dataclass(frozen=True)
 class StateChange:
-    """One entry of a version's history: the new state, when, and why."""
+    """One entry of a version's history: the new state, when, why, and who or what took
+    the step (``gate``, ``operator[:name]``, ``edge:<worker id>``; empty in histories
+    written before registries recorded it)."""
 
     state: ModelStateName
     at: str
     reason: str = ""
+    decided_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -202,6 +211,7 @@ class Registry:
         metrics: Mapping[str, float] | None = None,
         state: ModelStateName = "candidate",
         reason: str = "registered",
+        decided_by: str = OPERATOR,
     ) -> ModelRecord:
         """Copy a verified artifact in as a new version, re-versioned, re-carded and signed.
 
@@ -237,7 +247,7 @@ class Registry:
             data_fingerprint=card.data_fingerprint,
             metrics=dict(card.metrics),
             training_set=training_set,
-            history=(StateChange(state, _now(), reason),),
+            history=(StateChange(state, _now(), reason, decided_by),),
             created_at=_now(),
         )
         (staging / RECORD_FILE).write_text(json.dumps(record.to_dict(), indent=2))
@@ -263,6 +273,7 @@ class Registry:
         record: ModelRecord,
         state: ModelStateName,
         reason: str,
+        decided_by: str,
         targets: tuple[RolloutTarget, ...] = (),
     ) -> ModelRecord:
         if state not in ALLOWED_TRANSITIONS[record.state]:
@@ -274,15 +285,15 @@ class Registry:
             record,
             state=state,
             targets=targets,
-            history=(*record.history, StateChange(state, _now(), reason)),
+            history=(*record.history, StateChange(state, _now(), reason, decided_by)),
         )
         path = self.artifact_dir(record.version) / RECORD_FILE
         _write_atomic(path, json.dumps(updated.to_dict(), indent=2))
         return updated
 
-    def reject(self, version: str, *, reason: str) -> ModelRecord:
+    def reject(self, version: str, *, reason: str, decided_by: str = OPERATOR) -> ModelRecord:
         """Mark ``version`` rejected (gate failed, refused at the edge, rolled back)."""
-        return self._set_state(self.get(version), "rejected", reason)
+        return self._set_state(self.get(version), "rejected", reason, decided_by)
 
     def promote(
         self,
@@ -291,16 +302,20 @@ class Registry:
         mode: RolloutModeName,
         targets: Sequence[RolloutTarget] = (),
         reason: str = "promoted",
+        decided_by: str = OPERATOR,
     ) -> ModelUpdate:
-        """Move ``version`` to ``mode`` and announce it; an activation retires the old active."""
+        """Move ``version`` to ``mode`` and announce it; an activation retires the old active.
+        ``decided_by`` and ``reason`` travel in the announcement (the managers' view)."""
         record = self.get(version)
         previous = self.active()
-        updated = self._set_state(record, mode, reason, tuple(targets))
+        updated = self._set_state(record, mode, reason, decided_by, tuple(targets))
         if mode == "active" and previous is not None and previous.version != version:
-            self._set_state(previous, "retired", f"replaced by {version}")
+            self._set_state(previous, "retired", f"replaced by {version}", decided_by)
         return self._announce_record(updated)
 
-    def rollback(self, *, reason: str = "rolled back by an operator") -> ModelUpdate:
+    def rollback(
+        self, *, reason: str = "rolled back by an operator", decided_by: str = OPERATOR
+    ) -> ModelUpdate:
         """Reject the active model and re-activate the one it replaced (its parent when that
         is retired, else the newest retired model); announces the re-activation."""
         current = self.active()
@@ -312,14 +327,17 @@ class Registry:
         )
         if target is None:
             raise RegistryError(f"{current.version} has no retired predecessor to go back to")
-        self._set_state(current, "rejected", reason)
-        restored = self._set_state(target, "active", f"rollback from {current.version}")
+        self._set_state(current, "rejected", reason, decided_by)
+        restored = self._set_state(
+            target, "active", f"rollback from {current.version}: {reason}", decided_by
+        )
         return self._announce_record(restored)
 
     def update_event(self, record: ModelRecord) -> ModelUpdate:
         """The ``ModelUpdate`` announcing ``record`` in its current rollout state."""
         if record.state not in _ROLLOUT_STATES:
             raise RegistryError(f"{record.version} is {record.state}: nothing to roll out")
+        step = record.history[-1] if record.history else None
         return ModelUpdate(
             model_version=record.version,
             parent_version=record.parent,
@@ -333,6 +351,8 @@ class Registry:
             metrics=dict(record.metrics),
             rollout_mode=record.state,  # type: ignore[arg-type]  # checked just above
             targets=record.targets,
+            decided_by=None if step is None else step.decided_by or None,
+            reason=None if step is None else step.reason or None,
         )
 
     def _announce_record(self, record: ModelRecord) -> ModelUpdate:

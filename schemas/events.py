@@ -302,6 +302,8 @@ class ModelUpdate(EventHeader):
     metrics: Mapping[str, float] = field(default_factory=dict)
     rollout_mode: RolloutModeName
     targets: tuple[RolloutTarget, ...] = ()
+    decided_by: str | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,6 +8,7 @@ commands need the broker (``leakguard stack up`` or ``LEAKGUARD_KAFKA__BOOTSTRAP
 
 from __future__ import annotations
 
+import getpass
 import json
 import signal
 import time
@@ -35,7 +36,7 @@ from retrain.cycle import CycleResult, RetrainConfig, Retrainer
 from retrain.exceptions import RegistryError
 from retrain.job import JobProgress
 from retrain.keys import load_or_create_private_key, public_key_pem
-from retrain.registry import Registry
+from retrain.registry import OPERATOR, Registry
 from schemas.codec import Codec
 from schemas.events import ModelUpdate, RolloutModeName, RolloutTarget
 from schemas.topics import Topics
@@ -59,6 +60,23 @@ models_app = typer.Typer(
 
 PrefixOption = Annotated[
     str, typer.Option("--topic-prefix", help="Prefix of every topic name (tests).")
+]
+
+
+def _operator(name: str | None) -> str:
+    """``operator:<name>`` for a rollout step taken at this command line (the login name
+    when ``--by`` is not given), as the managers' view of the rollout shows it."""
+    if name is None:
+        try:
+            name = getpass.getuser()
+        except (KeyError, OSError):  # no login name (a container's anonymous uid)
+            name = "unknown"
+    return f"{OPERATOR}:{name}"
+
+
+ByOption = Annotated[
+    str | None,
+    typer.Option("--by", help="Who takes this step, for the rollout history (default: login)."),
 ]
 
 
@@ -241,14 +259,17 @@ def models_register(
         bool, typer.Option("--activate", help="Make it the active model and announce it.")
     ] = False,
     topic_prefix: PrefixOption = "",
+    by: ByOption = None,
 ) -> None:
     """Sign an artifact into the registry (e.g. the first, from-scratch model)."""
     settings = load_settings()
     registry = _registry(settings, prefix=topic_prefix, online=activate)
-    record = registry.register(artifact, parent=parent, reason="registered by an operator")
+    record = registry.register(artifact, parent=parent, decided_by=_operator(by))
     console.print(f"registered [bold]{record.version}[/] (key {record.signing_key_id})")
     if activate:
-        registry.promote(record.version, mode="active", reason="first activation")
+        registry.promote(
+            record.version, mode="active", reason="first activation", decided_by=_operator(by)
+        )
 
 
 def _targets(values: list[str]) -> tuple[RolloutTarget, ...]:
@@ -267,21 +288,30 @@ def models_promote(
         list[str] | None,
         typer.Option("--target", help="checkpoint or checkpoint/lane (repeatable; none: all)."),
     ] = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the history.")] = "promoted",
     topic_prefix: PrefixOption = "",
+    by: ByOption = None,
 ) -> None:
     """Move a version to shadow, canary or active and announce it to the edges."""
     registry = _registry(load_settings(), prefix=topic_prefix, online=True)
-    registry.promote(version, mode=to, targets=_targets(target or []), reason="operator")
+    registry.promote(
+        version,
+        mode=to,
+        targets=_targets(target or []),
+        reason=reason,
+        decided_by=_operator(by),
+    )
 
 
 @models_app.command("rollback")
 def models_rollback(
     reason: Annotated[str, typer.Option("--reason", help="Why, for the history.")] = "operator",
     topic_prefix: PrefixOption = "",
+    by: ByOption = None,
 ) -> None:
     """Reject the active model and re-activate the one it replaced; announce it."""
     registry = _registry(load_settings(), prefix=topic_prefix, online=True)
-    event = registry.rollback(reason=reason)
+    event = registry.rollback(reason=reason, decided_by=_operator(by))
     console.print(f"[yellow]rolled back[/]: {event.model_version} is active again")
 
 

@@ -257,7 +257,7 @@ class ChdbBackend:
             raise QueryError(f"rows for {table} must have {len(names)} values each")
         try:
             # chdb's Python(name) looks the name up in the calling frames' variables.
-            columns_of = map(list, zip(*rows, strict=True))
+            columns_of = (_arrow_column(list(values)) for values in zip(*rows, strict=True))
             leakguard_rows = pa.table(dict(zip(names, columns_of, strict=True)))  # noqa: F841
         except (pa.ArrowException, OverflowError) as exc:
             raise QueryError(f"rows for {table} do not convert to Arrow: {exc}") from exc
@@ -267,6 +267,22 @@ class ChdbBackend:
     def close(self) -> None:
         """Close the embedded session."""
         self._session.close()
+
+
+def _arrow_column(values: list[Any]) -> Any:
+    """``values`` as an Arrow array, typed where inference cannot: a column of only ``None``
+    is inferred as Arrow's ``null`` type and one of only empty lists as ``list<null>``, which
+    chdb refuses to convert ("Cannot convert NULL to a non-nullable type"), so a batch of
+    model updates that all target every checkpoint failed for good. They go as (lists of)
+    strings, which ClickHouse converts to the column's Nullable or Array type."""
+    import pyarrow as pa
+
+    array = pa.array(values)
+    if pa.types.is_null(array.type):
+        return array.cast(pa.string())
+    if pa.types.is_list(array.type) and pa.types.is_null(array.type.value_type):
+        return array.cast(pa.list_(pa.string()))
+    return array
 
 
 def _converter(kind: str) -> Any:

@@ -55,6 +55,7 @@ TABLES: Final[Mapping[str, tuple[str, ...]]] = {
     "model_updates": (
         "event_id", *_TIME, "model_version", "parent_version", "artifact_uri", "sha256",
         "signing_key_id", "rollout_mode", "targets", "metric_names", "metric_values",
+        "decided_by", "reason",
     ),
     "model_status": (
         "event_id", *_TIME, "checkpoint", "lane", "worker_id", "model_version", "state",
@@ -222,6 +223,8 @@ def _model_update(record: Record) -> list[tuple[str, Row]]:
                 targets,
                 [name for name, _ in metrics],
                 [float(value) for _, value in metrics],
+                record["decided_by"],
+                record["reason"],
             ),
         )
     ]

@@ -65,6 +65,56 @@ class AnnotationQuery:
 #: A time series' bucket: ``$__interval_s`` seconds, aligned on the epoch like Grafana's.
 _BUCKET: Final = "toDateTime(intDiv(toUInt32({column}), $__interval_s) * $__interval_s)"
 
+#: The managers' view of rollouts: per model version announced in the window, its latest
+#: rollout step with who or what took it and why, the gate's base-set mAP, the agreement
+#: the edges measured while it ran beside the active model, whether an edge rolled it back,
+#: and how the guards judged the alarms it raised (its canary and active rates). One JOIN
+#: per SELECT, USING and named subqueries: what ClickHouse 18.16 and today's both take.
+#: The joined figures are Nullable, so a version nothing was measured for reads NULL (the
+#: default a non-matching row gets), not 0.
+_ROLLOUTS_SQL: Final = """SELECT model_version, rollout_mode, decided_by, reason, since,
+    gate_base_map50, edge_agreement, rolled_back, reviewed_alarms, false_alarm_share
+FROM
+(
+    SELECT model_version, rollout_mode, decided_by, reason, since, gate_base_map50,
+        edge_agreement, rolled_back
+    FROM
+    (
+        SELECT model_version,
+            argMax(rollout_mode, event_time_ms) AS rollout_mode,
+            argMax(decided_by, event_time_ms) AS decided_by,
+            argMax(reason, event_time_ms) AS reason,
+            max(event_time) AS since,
+            argMax(if(has(metric_names, 'gate/candidate_base_map50'),
+                metric_values[indexOf(metric_names, 'gate/candidate_base_map50')], NULL),
+                event_time_ms) AS gate_base_map50
+        FROM model_updates FINAL
+        WHERE $__timeFilter(event_time)
+        GROUP BY model_version
+    ) AS updates
+    ANY LEFT JOIN
+    (
+        SELECT model_version,
+            countIf(state IN ('shadow', 'canary') AND isNotNull(agreement_rate)) AS measured,
+            if(measured = 0, NULL, sumIf(assumeNotNull(agreement_rate),
+                state IN ('shadow', 'canary') AND isNotNull(agreement_rate)) / measured)
+                AS edge_agreement,
+            toNullable(max(rolled_back)) AS rolled_back
+        FROM model_status FINAL
+        GROUP BY model_version
+    ) AS statuses USING model_version
+) AS rollouts
+ANY LEFT JOIN
+(
+    SELECT model_version,
+        toNullable(countIf(kind IN ('tp', 'fp'))) AS reviewed_alarms,
+        if(reviewed_alarms = 0, NULL, countIf(kind = 'fp') / reviewed_alarms)
+            AS false_alarm_share
+    FROM outcomes FINAL
+    GROUP BY model_version
+) AS reviews USING model_version
+ORDER BY since DESC, model_version"""
+
 PANELS: Final[tuple[Panel, ...]] = (
     Panel(
         title="Checkpoint throughput",
@@ -210,6 +260,29 @@ ORDER BY time, source_topic""",
         counts=True,
     ),
     Panel(
+        title="Model rollouts",
+        description="Each model announced in this window: its latest rollout step, who or "
+        "what took it (gate, operator, an edge's rollback) and why, the gate's base-set "
+        "mAP@0.5, the agreement the edges measured in shadow and canary, whether an edge rolled "
+        "it back, and the share of its reviewed alarms the guards rejected.",
+        empty="Rollouts appear here when the registry announces a model (a retrain cycle "
+        "whose candidate passed the gate, or an operator's promotion).",
+        sql=_ROLLOUTS_SQL,
+        visualisation="table",
+        columns=(
+            ("model_version", "string"),
+            ("rollout_mode", "string"),
+            ("decided_by", "string"),
+            ("reason", "string"),
+            ("since", "time"),
+            ("gate_base_map50", "number"),
+            ("edge_agreement", "number"),
+            ("rolled_back", "number"),
+            ("reviewed_alarms", "number"),
+            ("false_alarm_share", "number"),
+        ),
+    ),
+    Panel(
         title="Model versions live per checkpoint",
         description="Each model's latest reported state per checkpoint (shadow, canary, active).",
         empty="Each checkpoint's models appear here once its edge worker reports a model state "
@@ -241,7 +314,8 @@ ANNOTATIONS: Final[tuple[AnnotationQuery, ...]] = (
     AnnotationQuery(
         name="Model rollouts",
         sql="""SELECT event_time AS time,
-    concat('model ', model_version, ' → ', rollout_mode) AS text, rollout_mode AS tags
+    concat('model ', model_version, ' → ', rollout_mode, ' by ', ifNull(decided_by, '?'),
+        ': ', ifNull(reason, '')) AS text, rollout_mode AS tags
 FROM model_updates FINAL
 WHERE $__timeFilter(event_time)
 ORDER BY time""",

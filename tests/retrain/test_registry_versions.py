@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from detector.artifacts import load_artifact
 from retrain.exceptions import RegistryError
 from retrain.keys import load_or_create_private_key
-from retrain.registry import Registry
+from retrain.registry import GATE, Registry
 from schemas.events import ModelUpdate, RolloutTarget
 
 
@@ -37,12 +37,23 @@ def test_promotion_announces_and_activation_retires_the_previous_model(
     registry = Registry(registry.root, signing_key=registry._key, announce=announced.append)
     registry.register(alarming_artifact, parent=None, state="active")
     registry.register(quiet_artifact, parent="v0001")
-    registry.promote("v0002", mode="canary", targets=(RolloutTarget(checkpoint="hq", lane="2"),))
-    registry.promote("v0002", mode="active")
-    assert [(u.model_version, u.rollout_mode) for u in announced] == [
-        ("v0002", "canary"),
-        ("v0002", "active"),
+    registry.promote(
+        "v0002",
+        mode="canary",
+        targets=(RolloutTarget(checkpoint="hq", lane="2"),),
+        reason="passed: base mAP@0.5 66.0 vs parent 65.1",
+        decided_by=GATE,
+    )
+    registry.promote("v0002", mode="active", reason="canary looked fine", decided_by="operator:ana")
+    assert [(u.model_version, u.rollout_mode, u.decided_by) for u in announced] == [
+        ("v0002", "canary", "gate"),
+        ("v0002", "active", "operator:ana"),
     ]
+    assert [u.reason for u in announced] == [
+        "passed: base mAP@0.5 66.0 vs parent 65.1",
+        "canary looked fine",
+    ]
+    assert registry.get("v0001").history[-1].decided_by == "operator:ana"  # its retirement
     canary = announced[0]
     assert canary.targets == (RolloutTarget(checkpoint="hq", lane="2"),)
     assert canary.parent_version == "v0001"
@@ -57,8 +68,10 @@ def test_rollback_rejects_the_active_model_and_reactivates_its_parent(
     registry.register(alarming_artifact, parent=None, state="active")
     registry.register(quiet_artifact, parent="v0001")
     registry.promote("v0002", mode="active")
-    event = registry.rollback(reason="too many false alarms")
+    event = registry.rollback(reason="too many false alarms", decided_by="edge:edge-hq-1")
     assert (event.model_version, event.rollout_mode) == ("v0001", "active")
+    assert event.decided_by == "edge:edge-hq-1"
+    assert event.reason == "rollback from v0002: too many false alarms"
     assert registry.get("v0002").state == "rejected"
     assert registry.get("v0002").history[-1].reason == "too many false alarms"
     with pytest.raises(RegistryError, match="cannot become"):
@@ -89,3 +102,19 @@ def test_signing_key_is_created_once_with_private_permissions(tmp_path: Path) ->
     assert path.stat().st_mode & 0o777 == 0o600
     again = load_or_create_private_key(path)
     assert first.public_key().public_bytes_raw() == again.public_key().public_bytes_raw()
+
+
+def test_a_history_written_before_decisions_were_recorded_announces_none(
+    registry: Registry, alarming_artifact: Path
+) -> None:
+    """A registry.json of an older release has no ``decided_by``: the update says nothing
+    rather than inventing who took the step."""
+    record = registry.register(alarming_artifact, parent=None, state="active")
+    path = registry.artifact_dir(record.version) / "registry.json"
+    data = json.loads(path.read_text())
+    for change in data["history"]:
+        del change["decided_by"]
+    path.write_text(json.dumps(data))
+    event = registry.update_event(registry.get(record.version))
+    assert event.decided_by is None
+    assert event.reason == "registered"

@@ -87,9 +87,11 @@ def _model_events(at: datetime, rng: random.Random) -> list[Event]:
                     LabelMapEntry(class_id=i + 1, class_name=name)
                     for i, name in enumerate(_CLASSES)
                 ),
-                metrics={"map_50": 0.71, "recall_storage_media": 0.93},
+                metrics={"gate/candidate_base_map50": 0.71, "recall_storage_media": 0.93},
                 rollout_mode="active" if version == MODEL_VERSIONS[0] else "canary",
                 targets=(RolloutTarget(checkpoint=CHECKPOINTS[0], lane=LANES[0]),),
+                decided_by="gate" if version == MODEL_VERSIONS[1] else "operator:ana",
+                reason="passed: base mAP@0.5 71.0 vs parent 70.2",
             )
         )
         events.extend(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 
-from schemas import Codec
+from schemas import Codec, Event
 from sinks.clickhouse.backend import AnalyticsBackend, ChdbBackend
 from sinks.clickhouse.migrations import apply_migrations
 from sinks.clickhouse.rows import TABLES, Row, rows_of
@@ -18,9 +19,14 @@ def seed_sample_events(
     backend: AnalyticsBackend, *, frames: int = 600, start: datetime = START
 ) -> None:
     """Migrate ``backend`` and insert the rows of ``frames`` sample frames from ``start``."""
+    seed_events(backend, sample_events(frames=frames, start=start))
+
+
+def seed_events(backend: AnalyticsBackend, events: Iterable[Event]) -> None:
+    """Migrate ``backend`` and insert the rows of ``events``, as the sink would."""
     apply_migrations(backend)
     batches: defaultdict[str, list[Row]] = defaultdict(list)
-    for event in sample_events(frames=frames, start=start):
+    for event in events:
         name = type(event).__name__
         for table, row in rows_of(name, CODEC.decode_record(CODEC.encode(event), name)):
             batches[table].append(row)

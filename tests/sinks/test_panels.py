@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
 
 import pytest
 
+from schemas.events import Box, ModelStatus, ModelUpdate, Outcome
 from sinks.clickhouse.backend import AnalyticsBackend
 from sinks.dashboards.macros import expand_macros
 from sinks.dashboards.panels import ANNOTATIONS, PANELS, ColumnKind
 from tests.sinks.samples import START
-from tests.sinks.seeding import seed_sample_events
+from tests.sinks.seeding import seed_events, seed_sample_events
 
 _KIND_OF_TYPE = (
     (re.compile(r"(Nullable\()?DateTime"), "time"),
@@ -49,3 +51,91 @@ def test_the_time_filter_excludes_rows_outside_the_range(backend: AnalyticsBacke
 def test_naive_times_are_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         expand_macros("SELECT 1", start=START.replace(tzinfo=None), end=START)
+
+
+def _update(
+    version: str, mode: str, decided_by: str, at: datetime, **metrics: float
+) -> ModelUpdate:
+    return ModelUpdate(
+        event_time=at,
+        model_version=version,
+        artifact_uri=f"file:///models/{version}",
+        sha256="0" * 64,
+        signature=b"\x01" * 64,
+        signing_key_id="k1",
+        label_map=(),
+        metrics=metrics,
+        rollout_mode=mode,  # type: ignore[arg-type]
+        decided_by=decided_by,
+        reason=f"{mode} by {decided_by}",
+    )
+
+
+def _status(
+    version: str, state: str, agreement: float | None, *, rolled_back: bool = False
+) -> ModelStatus:
+    return ModelStatus(
+        event_time=START,
+        checkpoint="hq",
+        worker_id="edge-1",
+        model_version=version,
+        state=state,  # type: ignore[arg-type]
+        agreement_rate=agreement,
+        rolled_back=rolled_back,
+    )
+
+
+def _outcome(version: str, kind: str, index: int) -> Outcome:
+    box = Box(x1=1, y1=1, x2=9, y2=9)
+    return Outcome(
+        event_time=START,
+        checkpoint="hq",
+        lane="1",
+        frame_id=f"f{index}",
+        outcome_id=uuid.uuid4(),
+        model_version=version,
+        object_id="o0",
+        kind=kind,  # type: ignore[arg-type]
+        class_name="phone",
+        score=0.9,
+        box=box,
+        detection_event_id=uuid.uuid4(),
+    )
+
+
+def test_the_rollout_panel_reports_each_version_s_decision_and_measured_rates(
+    backend: AnalyticsBackend,
+) -> None:
+    """Known answers: v2 went shadow then canary by the gate (edges agreed 0.9 and 0.7) and
+    an edge rolled it back; 1 of its 4 reviewed alarms was false. v3 was announced by an
+    operator and nothing was measured for it yet: NULL, not 0."""
+    at = START + timedelta(hours=1)
+    events = [
+        _update("v2", "shadow", "gate", at, **{"gate/candidate_base_map50": 0.66}),
+        _update("v2", "canary", "gate", at + timedelta(minutes=5)),
+        _update("v3", "active", "operator:ana", at + timedelta(minutes=9)),
+        _status("v2", "shadow", 0.9),
+        _status("v2", "canary", 0.7),
+        _status("v2", "rejected", None, rolled_back=True),
+        *(_outcome("v2", kind, i) for i, kind in enumerate(("tp", "tp", "tp", "fp", "fn"))),
+    ]
+    seed_events(backend, events)
+    panel = next(p for p in PANELS if p.title == "Model rollouts")
+    sql = expand_macros(panel.sql, start=START, end=START + timedelta(days=1))
+    rows = {
+        row[0]: dict(zip(backend.query(sql).columns, row, strict=True))
+        for row in backend.query(sql).rows
+    }
+    v2, v3 = rows["v2"], rows["v3"]
+    assert (v2["rollout_mode"], v2["decided_by"], v2["reason"]) == (
+        "canary",
+        "gate",
+        "canary by gate",
+    )
+    assert v2["gate_base_map50"] == pytest.approx(0.66)  # the gate's figure stays with v2
+    assert v2["edge_agreement"] == pytest.approx(0.8)
+    assert v2["rolled_back"] == 1
+    assert (v2["reviewed_alarms"], v2["false_alarm_share"]) == (4, pytest.approx(0.25))
+    assert (v3["rollout_mode"], v3["decided_by"]) == ("active", "operator:ana")
+    assert [v3[k] for k in ("edge_agreement", "rolled_back", "reviewed_alarms")] == [None] * 3
+    assert list(rows) == ["v3", "v2"]  # latest step first

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from schemas import ClassCorrection, Codec, GuardVerdict, ModelStatus
+from schemas import ClassCorrection, Codec, GuardVerdict, ModelStatus, ModelUpdate
 from schemas.examples import example_detection, example_scan_frame
 from sinks.clickhouse.backend import AnalyticsBackend
 from sinks.clickhouse.migrations import apply_migrations
@@ -163,8 +163,15 @@ def test_rows_land_typed_and_deduplicated_on_each_engine(backend: AnalyticsBacke
         sum(v.response_ms or 0 for v in verdicts),
         sum(len(v.class_corrections) for v in verdicts),
     )
-    targets = backend.query("SELECT targets, metric_names FROM model_updates FINAL LIMIT 1")
-    assert targets.rows[0] == (["hq-north/1"], ["map_50", "recall_storage_media"])
+    targets = backend.query(
+        "SELECT targets, metric_names, decided_by FROM model_updates FINAL "
+        "ORDER BY model_version LIMIT 1"
+    )
+    assert targets.rows[0] == (
+        ["hq-north/1"],
+        ["gate/candidate_base_map50", "recall_storage_media"],
+        "operator:ana",
+    )
 
 
 def test_a_row_of_the_wrong_length_is_a_query_error(chdb_backend: AnalyticsBackend) -> None:
@@ -179,3 +186,31 @@ def test_a_value_arrow_cannot_hold_is_a_query_error(chdb_backend: AnalyticsBacke
     row = ("6c1f3a52-9d0e-5b8a-a0c4-4c65616b6775", 1, 1000, "t", 0, 2**70, "E", "r", 2, "w")
     with pytest.raises(QueryError, match="Arrow"):
         chdb_backend.insert("dead_letters", TABLES["dead_letters"], [row])
+
+
+def test_a_batch_whose_columns_hold_only_nulls_or_empty_arrays_inserts(
+    backend: AnalyticsBackend,
+) -> None:
+    """Model updates that all target every checkpoint and carry no parent or metrics: type
+    inference has nothing to go on in those columns, and the batch must still go in."""
+    apply_migrations(backend)
+    update = ModelUpdate(
+        model_version="m1",
+        artifact_uri="file:///models/m1",
+        sha256="0" * 64,
+        signature=b"\x01" * 64,
+        signing_key_id="k1",
+        label_map=(),
+        rollout_mode="active",
+    )
+    rows = [
+        row
+        for event in (update, dataclasses.replace(update, model_version="m2"))
+        for _, row in rows_of("ModelUpdate", _record(event))
+    ]
+    backend.insert("model_updates", TABLES["model_updates"], rows)
+    stored = backend.query(
+        "SELECT model_version, parent_version, targets, metric_values, decided_by "
+        "FROM model_updates FINAL ORDER BY model_version"
+    )
+    assert stored.rows == [("m1", None, [], [], None), ("m2", None, [], [], None)]
