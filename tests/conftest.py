@@ -2,6 +2,8 @@
 
 - ``kafka_broker``: the embedded Tansu broker (session-scoped), the same code as the demo.
 - ``kafka_bootstrap``: its ``host:port``.
+- ``stream_topics``: every topic of the spec under a prefix of this test's own
+  (:class:`tests.kafka_kit.StreamTopics`).
 - ``clickhouse_server``: Debian's ``clickhouse-server`` on free ports (session-scoped).
 - ``chdb_session``: an embedded chdb session in a temporary directory.
 - ``tiny_artifact``: a random ``tiny`` RetinaNet artifact that alarms on every frame.
@@ -25,6 +27,7 @@ from infra.broker import EmbeddedBroker
 from infra.clickhouse_server import LocalClickHouseServer
 from infra.processes import process_alive
 from sinks.clickhouse.chdb_session import open_chdb_session
+from tests.kafka_kit import StreamTopics
 
 
 @pytest.fixture(autouse=True)
@@ -56,6 +59,18 @@ def kafka_bootstrap(kafka_broker: EmbeddedBroker) -> str:
 def unique_name() -> str:
     """A name no other test uses: topics and groups on the shared broker never collide."""
     return f"t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def stream_topics(kafka_bootstrap: str, unique_name: str) -> Iterator[StreamTopics]:
+    """Every topic of the spec, created under a prefix no other test uses. The test's
+    producers are closed at its end, so none is left to log "Connect failed" when the
+    session broker stops."""
+    topics = StreamTopics.create(kafka_bootstrap, f"{unique_name}-")
+    try:
+        yield topics
+    finally:
+        topics.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """Fixtures of the retrain tests: tiny real models, a signing key, a registry holding them.
 
-The worker, topic and Kafka helpers of the streams tests are reused as they are (the edge
-model manager runs inside a real ``leakguard worker --role edge``).
+The worker fixture of the streams tests is reused as it is (the edge model manager runs
+inside a real ``leakguard worker --role edge``); topics and Kafka plumbing come from
+tests/conftest.py and tests/kafka_kit.py.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from retrain.keys import public_key_pem
 from retrain.registry import Registry
 from tests.retrain.retrain_helpers import save_tiny
-from tests.streams.conftest import stream_topics, workers
+from tests.streams.conftest import workers
 
-__all__ = ["stream_topics", "workers"]
+__all__ = ["workers"]
 
 
 @pytest.fixture(scope="session")

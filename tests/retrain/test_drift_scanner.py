@@ -9,7 +9,8 @@ import pytest
 
 from schemas import Codec
 from schemas.events import ScanFrame
-from tests.streams.conftest import LEAKGUARD, StreamTopics, consume
+from tests.kafka_kit import StreamTopics, read_topic
+from tests.streams.conftest import LEAKGUARD
 
 N_FRAMES = 8
 
@@ -27,7 +28,7 @@ def test_scanner_simulate_with_drift_publishes_labelled_decorations(
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    messages = consume(
+    messages = read_topic(
         stream_topics.bootstrap,
         stream_topics.names.frames,
         until=lambda m: len(m) >= N_FRAMES,

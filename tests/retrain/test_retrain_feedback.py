@@ -14,8 +14,7 @@ from retrain.feedback import apply_edge_rollback, is_rollback
 from retrain.registry import Registry
 from schemas import Codec
 from schemas.events import DeadLetter, ModelStateName, ModelStatus, ModelUpdate, RolloutTarget
-from schemas.topics import Topics
-from tests.streams.conftest import StreamTopics, consume
+from tests.kafka_kit import StreamTopics, produce, read_topic
 
 
 def _status(
@@ -93,16 +92,20 @@ def test_the_retrain_consumer_applies_an_edge_rollback_from_model_status(
     registry = Registry(two_versions.root, announce=announced.append)
     registry.promote("v0002", mode="active")
     prefix = stream_topics.prefix
-    out = stream_topics.producer()
-    out.produce(prefix + "model.status", key=b"hq", value=b"not a status")
-    out.produce(prefix + "model.status", key=b"hq", value=Codec().encode(_status("v0002")))
-    out.flush(30)
+    status_topic = stream_topics.names.model_status
+    produce(
+        stream_topics.producer(),
+        [
+            (status_topic, b"hq", b"not a status"),
+            (status_topic, b"hq", Codec().encode(_status("v0002"))),
+        ],
+    )
     consumer = RetrainConsumer(
         retrainer=Retrainer(config=RetrainConfig(workdir=tmp_path / "work"), registry=registry),
         fetch_image=lambda link: b"",
         bootstrap_servers=stream_topics.bootstrap,
         group_id=prefix + "retrain",
-        topics=Topics().prefixed(prefix),
+        topics=stream_topics.names,
     )
     deadline = time.monotonic() + 60
     consumer.run(should_stop=lambda: len(announced) > 1 or time.monotonic() > deadline)
@@ -111,8 +114,11 @@ def test_the_retrain_consumer_applies_an_edge_rollback_from_model_status(
         ("v0001", "active"),
     ]
     assert registry.get("v0002").state == "rejected"
-    dead = consume(
-        stream_topics.bootstrap, prefix + "deadletter", until=lambda m: bool(m), timeout_s=30
+    dead = read_topic(
+        stream_topics.bootstrap,
+        stream_topics.names.dead_letters,
+        until=lambda m: bool(m),
+        timeout_s=30,
     )
     letter = Codec().decode(dead[0].value(), DeadLetter)
-    assert (letter.source_topic, letter.original) == (prefix + "model.status", b"not a status")
+    assert (letter.source_topic, letter.original) == (status_topic, b"not a status")

@@ -35,8 +35,9 @@ from schemas.events import (
 from schemas.images import png_payload
 from schemas.topics import Topics
 from streams.frame_store import FrameStore
+from tests.kafka_kit import StreamTopics, read_topic
 from tests.retrain.retrain_helpers import annotation, save_tiny
-from tests.streams.conftest import StreamTopics, Workers, consume
+from tests.streams.conftest import Workers
 from tests.streams.helpers import png
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -85,12 +86,12 @@ class Frames:
 
 
 def _statuses(topics: StreamTopics, workers: Workers, until: object) -> list[ModelStatus]:
-    messages = consume(
+    messages = read_topic(
         topics.bootstrap,
         topics.prefix + "model.status",
         until=lambda got: until([CODEC.decode(m.value(), ModelStatus) for m in got]),  # type: ignore[operator]
         timeout_s=180,
-        workers=workers,
+        check=workers.check_alive,
     )
     return [CODEC.decode(m.value(), ModelStatus) for m in messages]
 
@@ -102,12 +103,12 @@ def _has(version: str, state: str, fragment: str = "") -> object:
 
 
 def _detections(topics: StreamTopics, workers: Workers, count: int) -> list[Detection]:
-    messages = consume(
+    messages = read_topic(
         topics.bootstrap,
         topics.names.detections,
         until=lambda got: len(got) >= count,
         timeout_s=180,
-        workers=workers,
+        check=workers.check_alive,
     )
     return [CODEC.decode(m.value(), Detection) for m in messages]
 
@@ -191,12 +192,12 @@ def test_the_whole_loop_on_the_real_broker(
         _statuses(stream_topics, workers, _has("v0002", "shadow"))
         registry.promote("v0002", mode="active")
         _statuses(stream_topics, workers, _has("v0002", "active"))
-        consume(  # frames keep coming until both lanes have been served by v0002
+        read_topic(  # frames keep coming until both lanes have been served by v0002
             stream_topics.bootstrap,
             stream_topics.names.detections,
             until=lambda got: _lanes_served(got, "v0002") == {"0", "1"},
             timeout_s=180,
-            workers=workers,
+            check=workers.check_alive,
         )
     detections = _detections(stream_topics, workers, frames.sent)
     assert len(detections) == frames.sent  # none lost, none twice
@@ -207,7 +208,7 @@ def test_the_whole_loop_on_the_real_broker(
         switch = versions.index("v0002")
         assert set(versions[:switch]) == {"v0001"}
         assert set(versions[switch:]) == {"v0002"}
-    dead = consume(
+    dead = read_topic(
         stream_topics.bootstrap,
         stream_topics.names.dead_letters,
         until=lambda got: len(got) >= 1,

@@ -6,15 +6,19 @@ from __future__ import annotations
 import time
 
 import pytest
-from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from schemas import Codec
 from schemas.consume import EventBatches
 from schemas.events import Alert, DeadLetter
-from tests.sinks.kafka_helpers import uncommitted
+from tests.kafka_kit import (
+    create_topics,
+    group_consumer,
+    make_producer,
+    publish,
+    read_topic,
+    uncommitted,
+)
 from tests.sinks.samples import sample_events
-from tests.streams.conftest import consume
 
 pytestmark = pytest.mark.integration
 
@@ -22,13 +26,12 @@ CODEC = Codec()
 
 
 def _create(bootstrap: str, *topics: str) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    for future in admin.create_topics([NewTopic(t, num_partitions=1) for t in topics]).values():
-        future.result(timeout=30)
+    """One partition each: the dead letters' offsets are then the order of production."""
+    create_topics(bootstrap, dict.fromkeys(topics, 1))
 
 
 def _dead_letters(bootstrap: str, topic: str, count: int) -> list[DeadLetter]:
-    messages = consume(bootstrap, topic, until=lambda got: len(got) >= count, timeout_s=60)
+    messages = read_topic(bootstrap, topic, until=lambda got: len(got) >= count, timeout_s=60)
     return [CODEC.decode(m.value() or b"", DeadLetter) for m in messages]
 
 
@@ -38,22 +41,21 @@ def test_a_batch_is_decoded_bad_messages_are_dead_lettered_and_then_committed(
     topic, dead = f"{unique_name}.alerts", f"{unique_name}.deadletter"
     _create(kafka_bootstrap, topic, dead)
     alerts = [e for e in sample_events(frames=40) if isinstance(e, Alert)][:3]
-    producer = Producer({"bootstrap.servers": kafka_bootstrap})
-    for alert in alerts:
-        producer.produce(topic, value=CODEC.encode(alert), key=b"cp")
-    producer.produce(topic, value=b"not avro", key=b"bad")
-    producer.produce(topic, value=None, key=b"tombstone")
-    assert producer.flush(30) == 0
+    publish(
+        kafka_bootstrap,
+        [
+            *((topic, b"cp", CODEC.encode(alert)) for alert in alerts),
+            (topic, b"bad", b"not avro"),
+            (topic, b"tombstone", None),
+        ],
+    )
     batches = EventBatches(
-        consumer=Consumer(
-            {"bootstrap.servers": kafka_bootstrap, "group.id": unique_name,
-             "auto.offset.reset": "earliest", "enable.auto.commit": False}
-        ),
-        producer=Producer({"bootstrap.servers": kafka_bootstrap}),
+        consumer=group_consumer(kafka_bootstrap, unique_name),
+        producer=make_producer(kafka_bootstrap),
         routes={topic: "Alert"},
         dead_letter_topic=dead,
         worker_id="test-worker",
-    )  # fmt: skip
+    )
     batches.subscribe()
     messages = []
     deadline = time.monotonic() + 60
@@ -64,9 +66,9 @@ def test_a_batch_is_decoded_bad_messages_are_dead_lettered_and_then_committed(
         assert decoded[:3] == alerts
         assert decoded[3:] == [None, None]
         assert batches.dead_letters == 2
-        assert len(uncommitted(kafka_bootstrap, {"alerts": topic}, unique_name)) == 5
+        assert len(uncommitted(kafka_bootstrap, unique_name, [topic])) == 5
         batches.commit()
-        assert uncommitted(kafka_bootstrap, {"alerts": topic}, unique_name) == []
+        assert uncommitted(kafka_bootstrap, unique_name, [topic]) == []
     finally:
         batches.consumer.close()
     letters = _dead_letters(kafka_bootstrap, dead, 2)
@@ -83,17 +85,12 @@ def test_a_message_from_a_topic_without_a_route_is_dead_lettered_not_guessed(
     topic, dead = f"{unique_name}.outcomes", f"{unique_name}.deadletter"
     _create(kafka_bootstrap, topic, dead)
     alert = next(e for e in sample_events(frames=40) if isinstance(e, Alert))
-    producer = Producer({"bootstrap.servers": kafka_bootstrap})
-    producer.produce(topic, value=CODEC.encode(alert))
-    assert producer.flush(30) == 0
-    consumer = Consumer(
-        {"bootstrap.servers": kafka_bootstrap, "group.id": unique_name,
-         "auto.offset.reset": "earliest", "enable.auto.commit": False}
-    )  # fmt: skip
+    publish(kafka_bootstrap, [(topic, None, CODEC.encode(alert))])
+    consumer = group_consumer(kafka_bootstrap, unique_name)
     consumer.subscribe([topic])
     batches = EventBatches(
         consumer=consumer,
-        producer=Producer({"bootstrap.servers": kafka_bootstrap}),
+        producer=make_producer(kafka_bootstrap),
         routes={f"{unique_name}.alerts": "Alert"},
         dead_letter_topic=dead,
         worker_id="test-worker",

@@ -13,9 +13,11 @@ from typing import Any, ClassVar
 import pytest
 
 from schemas import Alert, Codec
+from schemas.topics import Topics
 from sinks.alerts.delivery import AlertDelivery
 from sinks.alerts.store import DeliveryStore
 from sinks.exceptions import SinkError
+from tests.kafka_kit import group_consumer, make_producer, make_topics, publish
 from tests.sinks.http_helpers import serving
 from tests.sinks.samples import sample_events
 
@@ -171,38 +173,27 @@ def test_the_worker_delivers_alerts_from_the_topic_once(
     kafka_bootstrap: str,
     unique_name: str,
 ) -> None:
-    from confluent_kafka import Consumer, Producer
-    from confluent_kafka.admin import AdminClient, NewTopic
-
     from sinks.alerts.worker import AlertWorker
 
     url, handler = centre
-    topic, dead = f"{unique_name}.alerts", f"{unique_name}.deadletter"
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    for future in admin.create_topics([NewTopic(topic, 4), NewTopic(dead, 1)]).values():
-        future.result(timeout=30)
+    spec = Topics()
+    topics = make_topics(kafka_bootstrap, f"{unique_name}.", only=(spec.alerts, spec.dead_letters))
     alerts = [e for e in sample_events(frames=60) if isinstance(e, Alert)][:5]
-    producer = Producer({"bootstrap.servers": kafka_bootstrap})
-    for alert in alerts * 2:  # at-least-once upstream: every alert twice
-        producer.produce(topic, CODEC.encode(alert), key=alert.checkpoint.encode())
-    producer.produce(topic, b"garbage")
-    producer.flush(30)
-    consumer = Consumer(
-        {
-            "bootstrap.servers": kafka_bootstrap,
-            "group.id": unique_name,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "session.timeout.ms": 6000,
-        }
-    )
+    publish(
+        kafka_bootstrap,
+        [
+            *((topics.alerts, a.checkpoint.encode(), CODEC.encode(a)) for a in alerts * 2),
+            (topics.alerts, None, b"garbage"),
+        ],
+    )  # at-least-once upstream: every alert twice
+    consumer = group_consumer(kafka_bootstrap, unique_name)
     store = DeliveryStore(path=tmp_path / "deliveries.sqlite")
     worker = AlertWorker(
         consumer=consumer,
         delivery=AlertDelivery(endpoint=url, key=KEY, store=store),
-        topic=topic,
-        producer=Producer({"bootstrap.servers": kafka_bootstrap}),
-        dead_letter_topic=dead,
+        topic=topics.alerts,
+        producer=make_producer(kafka_bootstrap),
+        dead_letter_topic=topics.dead_letters,
     )
     worker.subscribe()
     try:

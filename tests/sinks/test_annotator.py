@@ -13,15 +13,15 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from confluent_kafka import Consumer, Producer
 
 from schemas import Alert, Codec, ModelUpdate
 from schemas.topics import Topics
 from sinks.dashboards.annotator import ANNOTATED_EVENTS, AnnotationWorker, annotation_for
 from sinks.dashboards.grafana import DASHBOARD_UID
 from sinks.dashboards.push import GrafanaPublisher
+from tests.kafka_kit import group_consumer, make_producer, publish, uncommitted
 from tests.sinks.grafana_api import GrafanaAPI, grafana_api
-from tests.sinks.kafka_helpers import make_topics, produce, produce_raw, uncommitted
+from tests.sinks.kafka_helpers import analytics_topics, encoded
 from tests.sinks.samples import sample_events
 
 CODEC = Codec()
@@ -85,23 +85,13 @@ def test_a_keyed_annotation_is_posted_once_and_found_after(
     assert {r["auth"] for r in handler.received} == {"Bearer sa-token"}
 
 
-def _worker(bootstrap: str, names: dict[str, str], group: str, url: str) -> AnnotationWorker:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": group,
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "session.timeout.ms": 6000,
-            "heartbeat.interval.ms": 500,
-        }
-    )
+def _worker(bootstrap: str, topics: Topics, group: str, url: str) -> AnnotationWorker:
     return AnnotationWorker(
-        consumer=consumer,
+        consumer=group_consumer(bootstrap, group),
         publisher=GrafanaPublisher(url=url, token="sa-token"),
-        topic_events={names[t]: event for t, event in Topics().routes(ANNOTATED_EVENTS).items()},
-        producer=Producer({"bootstrap.servers": bootstrap}),
-        dead_letter_topic=names["deadletter"],
+        topic_events=topics.routes(ANNOTATED_EVENTS),
+        producer=make_producer(bootstrap),
+        dead_letter_topic=topics.dead_letters,
         retry_max_s=1.0,
     )
 
@@ -115,14 +105,14 @@ def test_rollouts_and_alerts_from_the_topics_become_one_annotation_each(
     rollout step and per alert, garbage dead-lettered, every offset committed."""
     url, handler = grafana
     handler.fail_first = 5
-    names = make_topics(kafka_bootstrap, unique_name)
+    topics = analytics_topics(kafka_bootstrap, unique_name)
     events = _annotated_events(60)
-    produce(kafka_bootstrap, names, events)
-    produce(kafka_bootstrap, names, events)  # at-least-once: every event a second time
-    produce_raw(kafka_bootstrap, names["alerts"], [b"not avro"])
+    publish(kafka_bootstrap, encoded(topics, events))
+    publish(kafka_bootstrap, encoded(topics, events))  # at-least-once: every event a second time
+    publish(kafka_bootstrap, [(topics.alerts, None, b"not avro")])
     expected = {str(e.event_id) for e in events if isinstance(e, ModelUpdate)}
     expected |= {str(e.alert_id) for e in events if isinstance(e, Alert)}
-    worker = _worker(kafka_bootstrap, names, unique_name, url)
+    worker = _worker(kafka_bootstrap, topics, unique_name, url)
     worker.subscribe()
     deadline = time.monotonic() + DEADLINE_S
     try:
@@ -134,7 +124,6 @@ def test_rollouts_and_alerts_from_the_topics_become_one_annotation_each(
     assert sorted(keys) == sorted(expected)  # each exactly once
     assert all(a["dashboardUID"] == DASHBOARD_UID for a in handler.annotations)
     assert handler.fail_first == 0  # the 503s were answered, and retried
-    watched = {topic: names[topic] for topic in Topics().routes(ANNOTATED_EVENTS)}
-    assert uncommitted(kafka_bootstrap, watched, unique_name) == []
-    dead = {"deadletter": names["deadletter"]}
-    assert len(uncommitted(kafka_bootstrap, dead, f"{unique_name}-reader")) == 1
+    assert uncommitted(kafka_bootstrap, unique_name, topics.routes(ANNOTATED_EVENTS)) == []
+    dead = [topics.dead_letters]
+    assert len(uncommitted(kafka_bootstrap, f"{unique_name}-reader", dead)) == 1

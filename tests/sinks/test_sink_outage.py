@@ -12,13 +12,14 @@ from infra.clickhouse_server import LocalClickHouseServer
 from sinks.clickhouse.backend import DriverBackend
 from sinks.clickhouse.batching import Backoff, BatchingSink
 from sinks.clickhouse.migrations import apply_migrations
+from tests.kafka_kit import publish, uncommitted
 from tests.sinks.kafka_helpers import (
+    analytics_topics,
+    encoded,
     expected_rows,
     final_counts,
-    make_topics,
     make_worker,
-    produce,
-    uncommitted,
+    stored_topics,
 )
 from tests.sinks.samples import sample_events
 
@@ -49,26 +50,27 @@ def test_server_down_for_30_s_loses_and_doubles_nothing(
     try:
         backend = DriverBackend(url=server.url, database="outage")
         apply_migrations(backend)
-        names = make_topics(kafka_bootstrap, unique_name)
+        topics = analytics_topics(kafka_bootstrap, unique_name)
         events = list(sample_events(frames=FRAMES))
         half = len(events) // 2
-        produce(kafka_bootstrap, names, events[:half])
-        produce(kafka_bootstrap, names, events[:half])
+        publish(kafka_bootstrap, encoded(topics, events[:half]))
+        publish(kafka_bootstrap, encoded(topics, events[:half]))
         sink = BatchingSink(
             backend=DriverBackend(url=server.url, database="outage"),
             max_batch_rows=2_000,
             flush_interval_s=0.5,
             backoff=Backoff(initial_s=0.5, max_s=4.0),
         )
-        worker = make_worker(kafka_bootstrap, names, unique_name, sink)
+        worker = make_worker(kafka_bootstrap, topics, unique_name, sink)
         worker_thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
         worker_thread.start()
         assert _wait_for(lambda: final_counts(backend)["detection_frames"] > 0, DEADLINE_S)
 
         server.stop()
-        produce(kafka_bootstrap, names, events[half:])  # events keep coming while it is down
-        produce(kafka_bootstrap, names, events[half:])
-        time.sleep(OUTAGE_S)
+        # events keep coming while it is down
+        publish(kafka_bootstrap, encoded(topics, events[half:]))
+        publish(kafka_bootstrap, encoded(topics, events[half:]))
+        time.sleep(OUTAGE_S)  # the outage itself: time passes with the server down
         retries = worker.registry.get_sample_value("leakguard_sink_insert_retries_total")
         assert retries is not None
         assert retries > 0
@@ -80,7 +82,7 @@ def test_server_down_for_30_s_loses_and_doubles_nothing(
         stop.set()
         worker_thread.join(timeout=30)
         assert final_counts(backend) == expected
-        assert uncommitted(kafka_bootstrap, names, unique_name) == []
+        assert uncommitted(kafka_bootstrap, unique_name, stored_topics(topics)) == []
         raw = backend.query("SELECT count() FROM detection_frames").rows[0][0]
         assert raw >= FRAMES  # redelivered copies may sit unmerged; FINAL hides them
     finally:

@@ -6,15 +6,16 @@ alarm with the guard's class), and replays and a late verdict add nothing."""
 from __future__ import annotations
 
 import random
-import time
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Message
 
 from schemas import Alert, AnnotationTask, Codec, Outcome
 from schemas.events import Detection, GuardVerdict
 from streams.frame_store import FrameStore
-from tests.streams.conftest import StreamTopics, Workers, consume
+from tests.kafka_kit import StreamTopics, ends_of, read_topic, wait_committed
+from tests.streams.conftest import Workers
 from tests.streams.helpers import detection, labeled, obj, png, verdict
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -68,6 +69,31 @@ def _arrivals() -> tuple[list[Detection | GuardVerdict], set[tuple[str, str, str
     return events, expected_a | expected_b | expected_c
 
 
+def _count(events: list[Detection | GuardVerdict], kind: type[Detection | GuardVerdict]) -> int:
+    return sum(isinstance(event, kind) for event in events)
+
+
+def _sent(topics: StreamTopics, topic: str, count: int) -> list[Message]:
+    """The ``count`` messages the test sent to ``topic``."""
+    sent = read_topic(topics.bootstrap, topic, until=lambda got: len(got) >= count, timeout_s=30)
+    assert len(sent) == count, f"{len(sent)} of {count} messages on {topic}"
+    return sent
+
+
+def _wait_handled(
+    topics: StreamTopics, workers: Workers, *, detections: int, verdicts: int
+) -> None:
+    """Until the cloud worker's group has committed past the ``detections`` and ``verdicts``
+    messages sent: Faust flushes what it produced before it commits, so every outcome those
+    messages caused is on the broker then."""
+    sent = [
+        *_sent(topics, topics.names.detections, detections),
+        *_sent(topics, topics.names.verdicts, verdicts),
+    ]
+    group = f"{topics.prefix}leakguard-cloud"  # the worker's Faust app id
+    wait_committed(topics.bootstrap, group, ends_of(sent), timeout_s=90, check=workers.check_alive)
+
+
 def test_scripted_verdicts_give_the_expected_outcomes(
     stream_topics: StreamTopics, workers: Workers, tmp_path: Path
 ) -> None:
@@ -97,37 +123,41 @@ def test_scripted_verdicts_give_the_expected_outcomes(
     out.flush(10)
 
     def outcomes() -> list[Outcome]:
-        messages = consume(
+        messages = read_topic(
             stream_topics.bootstrap,
             names.outcomes,
             until=lambda got: len(got) >= len(expected),
             timeout_s=90,
-            workers=workers,
+            check=workers.check_alive,
         )
         return [codec.decode(m.value(), Outcome) for m in messages]
 
     got = outcomes()
     assert {(o.frame_id, o.object_id, o.kind) for o in got} == expected, workers.logs()
     # Replays of every event and a verdict for the unreviewed frame add nothing.
-    for event in events:
+    late = [verdict(e) for e in events if isinstance(e, Detection) and e.frame_id[:2] == "f3"]
+    for event in [*events, *late]:
         send(event)
-    for unanswered in [e for e in events if isinstance(e, Detection) and e.frame_id[:2] == "f3"]:
-        send(verdict(unanswered))
     out.flush(10)
-    time.sleep(4)
-    again = consume(stream_topics.bootstrap, names.outcomes, until=lambda _: False, timeout_s=3)
+    _wait_handled(
+        stream_topics,
+        workers,
+        detections=2 * _count(events, Detection),
+        verdicts=2 * _count(events, GuardVerdict) + len(late),
+    )
+    again = read_topic(stream_topics.bootstrap, names.outcomes, until=lambda _: False, timeout_s=3)
     assert len(again) == len(expected)
     assert {o.score for o in got if o.kind == "fn"} == {0.3}
     assert {o.guard_id for o in got if o.kind == "unreviewed"} == {None}
     assert len({o.outcome_id for o in got}) == len(got)
     assert {o.class_name for o in got if o.frame_id[:2] == "f5"} == {"tablet"}
 
-    alerts = consume(
+    alerts = read_topic(
         stream_topics.bootstrap, names.alerts, until=lambda g: len(g) >= 9, timeout_s=10
     )
     frames = sorted(codec.decode(m.value(), Alert).frame_id for m in alerts)
     assert frames == sorted(f"f{i}{g}" for i in (1, 2, 5) for g in "abc")
-    tasks = consume(
+    tasks = read_topic(
         stream_topics.bootstrap, names.annotation_tasks, until=lambda g: len(g) >= 12, timeout_s=10
     )
     decoded = [codec.decode(m.value(), AnnotationTask) for m in tasks]

@@ -14,7 +14,8 @@ import pytest
 from schemas import Codec, DeadLetter, DecodeError, Detection, Outcome
 from schemas.events import GuardVerdict, ScanFrame
 from schemas.images import png_payload
-from tests.streams.conftest import StreamTopics, Workers, consume
+from tests.kafka_kit import StreamTopics, read_topic
+from tests.streams.conftest import Workers
 from tests.streams.helpers import png
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -97,12 +98,12 @@ def test_malformed_messages_are_dead_lettered_and_valid_ones_processed(
 
     detections = [
         codec.decode(m.value(), Detection)
-        for m in consume(
+        for m in read_topic(
             stream_topics.bootstrap,
             names.detections,
             until=lambda got: len(got) >= VALID_FRAMES + 300,
             timeout_s=120,
-            workers=workers,
+            check=workers.check_alive,
         )
         if m.value() is not None
         and m.value()[:2] == b"\xc3\x01"
@@ -122,24 +123,24 @@ def test_malformed_messages_are_dead_lettered_and_valid_ones_processed(
         out.produce(names.verdicts, key=det.frame_id.encode(), value=codec.encode(verdict))
     out.flush(10)
     alarmed = sum(o.alarmed for d in detections for o in d.objects)
-    outcomes = consume(
+    outcomes = read_topic(
         stream_topics.bootstrap,
         names.outcomes,
         until=lambda got: len(got) >= alarmed,
         timeout_s=60,
-        workers=workers,
+        check=workers.check_alive,
     )
     assert {codec.decode(m.value(), Outcome).kind for m in outcomes} == {"tp"}
     assert len(outcomes) == alarmed
 
     letters = [
         codec.decode(m.value(), DeadLetter)
-        for m in consume(
+        for m in read_topic(
             stream_topics.bootstrap,
             names.dead_letters,
             until=lambda got: len(got) >= 1000,
             timeout_s=60,
-            workers=workers,
+            check=workers.check_alive,
         )
     ]
     assert len(letters) == 1000

@@ -11,7 +11,8 @@ import pytest
 
 from schemas import Codec, Detection
 from schemas.images import png_payload
-from tests.streams.conftest import StreamTopics, Workers, consume
+from tests.kafka_kit import StreamTopics, read_topic
+from tests.streams.conftest import Workers
 from tests.streams.helpers import png, scan_frame
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -43,12 +44,12 @@ def test_200_frames_give_exactly_200_detections(
             value=codec.encode(frame),
         )
     out.flush(30)
-    messages = consume(
+    messages = read_topic(
         stream_topics.bootstrap,
         stream_topics.names.detections,
         until=lambda got: len(got) >= 200,
         timeout_s=120,
-        workers=workers,
+        check=workers.check_alive,
     )
     detections = [codec.decode(m.value(), Detection) for m in messages]
     assert len(detections) == 200, workers.logs()
@@ -102,12 +103,12 @@ def test_a_backlog_longer_than_the_max_poll_interval_is_drained(
         out.poll(0)
     out.flush(60)
     _start_edge(workers, tiny_artifact, tmp_path / "fs", env=SHORT_MAX_POLL_INTERVAL)
-    messages = consume(
+    messages = read_topic(
         stream_topics.bootstrap,
         stream_topics.names.detections,
         until=lambda got: len(got) >= BACKLOG,
         timeout_s=240,
-        workers=workers,
+        check=workers.check_alive,
     )
     detected = {codec.decode(m.value(), Detection).frame_id for m in messages}
     assert detected == sent, f"{len(detected)} of {BACKLOG} frames detected\n{workers.logs()}"

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from streams.frame_store import FrameStore
-from tests.streams.conftest import StreamTopics, Workers
+from tests.kafka_kit import StreamTopics
+from tests.streams.conftest import Workers
 from tests.streams.helpers import png
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

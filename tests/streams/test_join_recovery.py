@@ -14,7 +14,7 @@ from faust.types import TP
 from streams.apps.common import build_faust_app
 from streams.apps.recovery import end_reader, read_end_offsets
 from streams.config import WorkerConfig
-from tests.streams.conftest import StreamTopics
+from tests.kafka_kit import StreamTopics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -22,12 +22,11 @@ from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka import Consumer
-from confluent_kafka import TopicPartition as KafkaPartition
 
 from schemas import Codec, Detection, Outcome
 from schemas.events import GuardVerdict
-from tests.streams.conftest import StreamTopics, Workers, consume
+from tests.kafka_kit import StreamTopics, ends_of, read_topic, reported_ends
+from tests.streams.conftest import Workers
 from tests.streams.helpers import detection, obj, png, scan_frame
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -107,22 +106,22 @@ def test_kill_9_mid_stream_then_restart_loses_no_frame(
     args = ("--model", str(tiny_artifact), "--frame-store", str(tmp_path / "fs"))
     first = workers.start("edge", *args)
     _send_frames(stream_topics, codec)
-    partial = consume(
+    partial = read_topic(
         stream_topics.bootstrap,
         stream_topics.names.detections,
         until=lambda got: len(got) >= 150,
         timeout_s=120,
-        workers=workers,
+        check=workers.check_alive,
     )
     assert 150 <= len(partial) < FRAMES
     _kill(workers, first)
     workers.start("edge", *args)
-    messages = consume(
+    messages = read_topic(
         stream_topics.bootstrap,
         stream_topics.names.detections,
         until=lambda got: len(got) >= FRAMES and len(_detected_frames(got, codec)) >= FRAMES,
         timeout_s=180,
-        workers=workers,
+        check=workers.check_alive,
     )
     assert _detected_frames(messages, codec) == {_frame_id(i) for i in range(FRAMES)}
 
@@ -137,17 +136,17 @@ def test_kill_9_of_edge_and_cloud_mid_stream_then_restart_duplicates_no_outcome(
     edge, cloud = workers.start("edge", *edge_args), workers.start("cloud", *cloud_args)
     _send_verdicts(stream_topics, codec)
     _send_frames(stream_topics, codec)
-    before_kill = consume(
+    before_kill = read_topic(
         stream_topics.bootstrap,
         names.outcomes,
         until=lambda got: len(got) >= 600,  # three objects a frame: ~200 frames resolved
         timeout_s=240,
-        workers=workers,
+        check=workers.check_alive,
     )
     _kill(workers, edge)
     _kill(workers, cloud)
     detected_at_kill = _detected_frames(
-        consume(stream_topics.bootstrap, names.detections, until=lambda _: False, timeout_s=3),
+        read_topic(stream_topics.bootstrap, names.detections, until=lambda _: False, timeout_s=3),
         codec,
     )
     assert len(before_kill) >= 600
@@ -155,12 +154,12 @@ def test_kill_9_of_edge_and_cloud_mid_stream_then_restart_duplicates_no_outcome(
     workers.start("edge", *edge_args)
     workers.start("cloud", *cloud_args)
 
-    detections = consume(
+    detections = read_topic(
         stream_topics.bootstrap,
         names.detections,
         until=lambda got: len(got) >= FRAMES and len(_detected_frames(got, codec)) >= FRAMES,
         timeout_s=300,
-        workers=workers,
+        check=workers.check_alive,
     )
     alarmed: dict[str, set[frozenset[str]]] = defaultdict(set)
     for message in detections:
@@ -181,15 +180,15 @@ def test_kill_9_of_edge_and_cloud_mid_stream_then_restart_duplicates_no_outcome(
         decoded = (codec.decode(m.value(), Outcome) for m in messages)
         return {str(o.outcome_id): o for o in decoded}
 
-    outcomes = consume(
+    outcomes = read_topic(
         stream_topics.bootstrap,
         names.outcomes,
         until=lambda got: len(distinct(got)) >= len(expected),
         timeout_s=300,
-        workers=workers,
+        check=workers.check_alive,
     )
     # Late extras would come within the join's next steps: read on a little longer.
-    outcomes += consume(
+    outcomes += read_topic(
         stream_topics.bootstrap, names.outcomes, until=lambda _: False, timeout_s=5
     )[len(outcomes) :]
     by_id = distinct(outcomes)
@@ -200,21 +199,14 @@ def test_kill_9_of_edge_and_cloud_mid_stream_then_restart_duplicates_no_outcome(
     assert got == expected, f"{len(outcomes) - len(by_id)} repeated outcome messages"
 
 
-def _partitions_reported_short(bootstrap: str, topic: str) -> int:
-    """How many partitions of ``topic`` hold records past the end the broker reports."""
-    records = consume(bootstrap, topic, until=lambda _: False, timeout_s=3)
-    ends: dict[int, int] = {}
-    for message in records:
-        ends[message.partition()] = max(ends.get(message.partition(), 0), message.offset() + 1)
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused-reader"})
-    try:
-        reported = {
-            partition: consumer.get_watermark_offsets(KafkaPartition(topic, partition), 10)[1]
-            for partition in ends
-        }
-    finally:
-        consumer.close()
-    return sum(reported[partition] < end for partition, end in ends.items())
+def _partitions_reported_short(bootstrap: str, topic: str, records: int) -> int:
+    """How many partitions of ``topic`` hold records past the end the broker reports, once
+    ``records`` records can be read from it."""
+    ends = ends_of(
+        read_topic(bootstrap, topic, until=lambda got: len(got) >= records, timeout_s=60)
+    )
+    reported = reported_ends(bootstrap, topic, (partition for _, partition in ends))
+    return sum(reported[partition] < end for (_, partition), end in ends.items())
 
 
 def test_cloud_join_table_survives_kill_9_through_its_changelog(
@@ -247,10 +239,10 @@ def test_cloud_join_table_survives_kill_9_through_its_changelog(
             workers.check_alive()
             time.sleep(0.5)
         assert _joined(port) == frames
-        time.sleep(2)  # the table's changelog writes leave with the producer's next batch
-        if _partitions_reported_short(stream_topics.bootstrap, changelog) > 0:
+        # One changelog record a joined verdict: read until the table's writes are all out.
+        if _partitions_reported_short(stream_topics.bootstrap, changelog, frames) > 0:
             break
-    assert _partitions_reported_short(stream_topics.bootstrap, changelog) > 0, (
+    assert _partitions_reported_short(stream_topics.bootstrap, changelog, frames) > 0, (
         "no changelog partition ends in a multi-record batch: the test proves nothing"
     )
     _kill(workers, cloud)
@@ -259,9 +251,9 @@ def test_cloud_join_table_survives_kill_9_through_its_changelog(
         seen = detection(obj("o0", (0, 0, 10, 10)), frame_id=f"f{index}")
         out.produce(names.detections, key=seen.frame_id.encode(), value=codec.encode(seen))
     assert out.flush(30) == 0
-    outcomes = consume(
+    outcomes = read_topic(
         stream_topics.bootstrap, names.outcomes, until=lambda got: len(got) >= frames,
-        timeout_s=180, workers=workers,
+        timeout_s=180, check=workers.check_alive,
     )  # fmt: skip
     decoded = [codec.decode(m.value(), Outcome) for m in outcomes]
     assert sorted(o.frame_id for o in decoded) == sorted(f"f{i}" for i in range(frames))

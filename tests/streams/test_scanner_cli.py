@@ -18,10 +18,14 @@ from infra.broker import EmbeddedBroker
 from schemas import Codec, GuardVerdict, ScanFrame
 from schemas.events import LabeledBox
 from streams.sources import FramePublisher
-from tests.streams.conftest import LEAKGUARD, StreamTopics, consume
+from tests.kafka_kit import StreamTopics, ends_of, produce, read_topic, wait_committed
+from tests.streams.conftest import LEAKGUARD
 from tests.streams.helpers import detection, labeled, obj, png, scan_frame
 
 pytestmark = pytest.mark.integration
+
+#: The consumer group of ``leakguard scanner guards`` (``run_guards``' default).
+GUARDS_GROUP = "leakguard-sim-guards"
 
 
 def _run(
@@ -36,7 +40,7 @@ def _run(
 
 
 def _frames(topics: StreamTopics, count: int) -> list[tuple[bytes, int, ScanFrame]]:
-    messages = consume(
+    messages = read_topic(
         topics.bootstrap, topics.names.frames, until=lambda got: len(got) >= count, timeout_s=30
     )
     codec = Codec()
@@ -185,14 +189,18 @@ def test_simulated_guards_answer_each_detection_from_the_ground_truth(
         # o0 covers the phone (confirmed), o1 covers nothing (rejected), the usb is missed.
         seen = detection(obj("o0", (0, 0, 10, 10)), obj("o1", (30, 30, 40, 40)))
         out = stream_topics.producer()
-        out.produce(stream_topics.names.frames, key=b"cp/1", value=codec.encode(frame))
-        assert out.flush(10) == 0
-        time.sleep(1)  # the guards remember the frame before its detection comes
-        out.produce(
-            stream_topics.names.detections, key=seen.frame_id.encode(), value=codec.encode(seen)
+        produce(out, [(stream_topics.names.frames, b"cp/1", codec.encode(frame))])
+        # The guards remember the frame before its detection comes: they have read it once
+        # their group has committed past it (auto-commit, at most 5 s).
+        sent = read_topic(
+            stream_topics.bootstrap,
+            stream_topics.names.frames,
+            until=lambda got: len(got) >= 1,
+            timeout_s=30,
         )
-        assert out.flush(10) == 0
-        messages = consume(
+        wait_committed(stream_topics.bootstrap, GUARDS_GROUP, ends_of(sent), timeout_s=60)
+        produce(out, [(stream_topics.names.detections, seen.frame_id.encode(), codec.encode(seen))])
+        messages = read_topic(
             stream_topics.bootstrap, stream_topics.names.verdicts,
             until=lambda got: len(got) >= 1, timeout_s=60,
         )  # fmt: skip

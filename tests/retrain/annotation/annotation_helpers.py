@@ -1,6 +1,7 @@
 """Builders and plumbing shared by the annotation tests: frame images in a real frame
-store, annotation tasks as the cloud worker writes them, Kafka topics and readers, and a
-TCP relay that stands for a network path to Label Studio that can go down and come back."""
+store, annotation tasks as the cloud worker writes them, the bridge's topics, and a TCP
+relay that stands for a network path to Label Studio that can go down and come back. The
+Kafka plumbing itself is tests/kafka_kit.py."""
 
 from __future__ import annotations
 
@@ -8,25 +9,26 @@ import contextlib
 import io
 import socket
 import threading
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Final
 
 import numpy as np
-from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 from PIL import Image
 
 from infra.processes import LOOPBACK
-from schemas import Codec, Event
+from schemas import Codec
 from schemas.events import AnnotationTask, Box, ImageLink, PreAnnotation
 from schemas.topics import Topics
 from streams.frame_store import FrameStore
+from tests.kafka_kit import create_topics, publish
 
 CODEC = Codec()
-E = TypeVar("E", bound=Event)
+#: Partitions of each of the bridge's topics in these tests (the spec has 4, 4 and 1).
+BRIDGE_PARTITIONS: Final = 2
+#: The key of every task these tests send: one partition, so tasks arrive in order.
+TASK_MESSAGE_KEY: Final = b"frame"
 
 
 def png(width: int, height: int, *, seed: int) -> bytes:
@@ -94,72 +96,18 @@ def _task(
     )
 
 
-def make_topics(bootstrap: str, prefix: str) -> Topics:
-    """Prefixed copies of the bridge's topics, created before any client touches them."""
+def bridge_topics(bootstrap: str, prefix: str) -> Topics:
+    """The bridge's topics (tasks, annotations, dead letters) under ``<prefix>.``, created
+    before any client touches them; returns the catalogue under that prefix."""
     topics = Topics().prefixed(f"{prefix}.")
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    futures = admin.create_topics(
-        [
-            NewTopic(name, num_partitions=2)
-            for name in (topics.annotation_tasks, topics.annotations, topics.dead_letters)
-        ]
-    )
-    for future in futures.values():
-        future.result(timeout=30)
+    names = (topics.annotation_tasks, topics.annotations, topics.dead_letters)
+    create_topics(bootstrap, dict.fromkeys(names, BRIDGE_PARTITIONS))
     return topics
 
 
-def kafka_consumer(bootstrap: str, group: str) -> Consumer:
-    return Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": group,
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            # Tansu completes a join only after about the session timeout: keep it short.
-            "session.timeout.ms": 6000,
-            "heartbeat.interval.ms": 500,
-        }
-    )
-
-
-def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap})
-    for value in values:
-        producer.produce(topic, value=value, key=b"frame")
-    if producer.flush(30) != 0:
-        raise RuntimeError("test messages were not delivered")
-
-
-class TopicReader:
-    """Reads every message of one topic from the start, accumulating them across calls."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self._consumer = kafka_consumer(bootstrap, f"reader-{uuid.uuid4().hex[:8]}")
-        self._consumer.subscribe([topic])
-        self.values: list[bytes] = []
-
-    def read(self, *, at_least: int, timeout_s: float, settle_s: float = 0.0) -> list[bytes]:
-        """All values so far, once there are ``at_least`` (then read ``settle_s`` longer, to
-        catch extra messages that must not be there)."""
-        deadline = time.monotonic() + timeout_s
-        while len(self.values) < at_least and time.monotonic() < deadline:
-            self._poll(0.5)
-        settle_until = time.monotonic() + settle_s
-        while time.monotonic() < settle_until:
-            self._poll(0.5)
-        return list(self.values)
-
-    def events(self, event_type: type[E], **kwargs: float) -> list[E]:
-        return [CODEC.decode(value, event_type) for value in self.read(**kwargs)]  # type: ignore[arg-type]
-
-    def _poll(self, timeout_s: float) -> None:
-        message = self._consumer.poll(timeout_s)
-        if message is not None and message.error() is None:
-            self.values.append(message.value() or b"")
-
-    def close(self) -> None:
-        self._consumer.close()
+def send_tasks(bootstrap: str, topics: Topics, values: Iterable[bytes]) -> None:
+    """``values`` (encoded tasks, or garbage) on the task topic, delivered, in order."""
+    publish(bootstrap, [(topics.annotation_tasks, TASK_MESSAGE_KEY, value) for value in values])
 
 
 class Relay:

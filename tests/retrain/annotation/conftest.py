@@ -24,7 +24,8 @@ from retrain.annotation.project import ensure_project, ensure_webhook
 from retrain.annotation.receiver import ReceiverServer, receiver_app
 from retrain.annotation.state import BridgeState
 from schemas.topics import Topics
-from tests.retrain.annotation.annotation_helpers import kafka_consumer, make_topics
+from tests.kafka_kit import group_consumer, make_producer
+from tests.retrain.annotation.annotation_helpers import bridge_topics
 
 WEBHOOK_SECRET = "test-webhook-secret"
 
@@ -66,6 +67,11 @@ class BridgeRig:
     unique: str
     tmp_path: Path
 
+    @property
+    def group(self) -> str:
+        """The consumer group of the rig's bridges."""
+        return f"{self.unique}-bridge"
+
     def bridge(
         self,
         *,
@@ -81,11 +87,9 @@ class BridgeRig:
                 bridge_url=self.receiver_url,
                 tool_version="label-studio test",
             )
-        from confluent_kafka import Producer
-
         return AnnotationBridge(
-            consumer=kafka_consumer(self.bootstrap, f"{self.unique}-bridge"),
-            producer=Producer({"bootstrap.servers": self.bootstrap}),
+            consumer=group_consumer(self.bootstrap, self.group),
+            producer=make_producer(self.bootstrap),
             topics=self.topics,
             state=self.state,
             policy=policy,
@@ -108,7 +112,7 @@ def _rig(
     try:
         rig = BridgeRig(
             bootstrap=kafka_bootstrap,
-            topics=make_topics(kafka_bootstrap, unique_name),
+            topics=bridge_topics(kafka_bootstrap, unique_name),
             state=state,
             receiver_url=f"http://127.0.0.1:{receiver.port}",
             project_id=project_id,

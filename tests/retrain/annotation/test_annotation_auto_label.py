@@ -10,14 +10,14 @@ import pytest
 from retrain.annotation.auto_label import AUTO_LABELLER, AutoLabelPolicy
 from retrain.annotation.exceptions import BridgeConfigurationError
 from schemas.events import Annotation, DeadLetter, ImageLink
+from tests.kafka_kit import TopicReader
 from tests.retrain.annotation.annotation_helpers import (
     CODEC,
-    TopicReader,
     fn_task,
     fp_task,
     kept_image,
-    produce,
     running,
+    send_tasks,
 )
 from tests.retrain.annotation.conftest import BridgeRig
 
@@ -37,7 +37,7 @@ def test_auto_label_emits_corrections_and_dead_letters_a_missing_image(
         fn_task(link_b, frame_id="b"),
     ]
     values = [CODEC.encode(task) for task in tasks] + [b"not avro at all"]
-    produce(kafka_rig.bootstrap, kafka_rig.topics.annotation_tasks, values)
+    send_tasks(kafka_rig.bootstrap, kafka_rig.topics, values)
     bridge = kafka_rig.bridge(policy=AutoLabelPolicy.of(["*"]), client=None)
     annotations = TopicReader(kafka_rig.bootstrap, kafka_rig.topics.annotations)
     letters = TopicReader(kafka_rig.bootstrap, kafka_rig.topics.dead_letters)

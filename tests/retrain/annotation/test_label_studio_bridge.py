@@ -28,16 +28,15 @@ from retrain.annotation.ls_format import TASK_KEY, boxes_from_result
 from retrain.annotation.project import ensure_project
 from retrain.annotation.receiver import SECRET_HEADER
 from schemas.events import Annotation, AnnotationTask, DeadLetter, ImageLink
+from tests.kafka_kit import TopicReader, committed
 from tests.retrain.annotation.annotation_helpers import (
     CODEC,
     Relay,
-    TopicReader,
     fn_task,
     fp_task,
-    kafka_consumer,
     kept_image,
-    produce,
     running,
+    send_tasks,
 )
 from tests.retrain.annotation.conftest import WEBHOOK_SECRET, BridgeRig
 
@@ -104,7 +103,7 @@ def test_tasks_annotations_webhooks_and_dead_letters(
     ]
     missing = fn_task(ImageLink(uri=str(store / "nothing.png"), sha256="1" * 64), frame_id="gone")
     values = [CODEC.encode(task) for task in (*tasks, missing)]
-    produce(rig.bootstrap, rig.topics.annotation_tasks, values)
+    send_tasks(rig.bootstrap, rig.topics, values)
     bridge = rig.bridge(policy=NO_AUTO_LABEL, client=ls_client)
     assert rig.project_id is not None
     annotations = TopicReader(rig.bootstrap, rig.topics.annotations)
@@ -214,7 +213,7 @@ def test_label_studio_down_then_back_creates_every_task_once(
         fn_task(kept_image(store, frame_id=f"d{i}", seed=10 + i)[0], frame_id=f"d{i}")
         for i in range(3)
     ]
-    produce(rig.bootstrap, rig.topics.annotation_tasks, [CODEC.encode(task) for task in tasks])
+    send_tasks(rig.bootstrap, rig.topics, [CODEC.encode(task) for task in tasks])
     bridge = rig.bridge(policy=NO_AUTO_LABEL, client=far)
     assert rig.project_id is not None
     try:
@@ -238,15 +237,8 @@ def test_label_studio_down_then_back_creates_every_task_once(
 
 def _committed(rig: BridgeRig) -> int:
     """Messages of the task topic below the bridge group's committed offsets."""
-    from confluent_kafka import TopicPartition
-
-    consumer = kafka_consumer(rig.bootstrap, f"{rig.unique}-bridge")
-    try:
-        partitions = [TopicPartition(rig.topics.annotation_tasks, p) for p in range(2)]
-        committed = consumer.committed(partitions, timeout=30)
-        return sum(max(c.offset, 0) for c in committed)
-    finally:
-        consumer.close()
+    offsets = committed(rig.bootstrap, rig.group, [rig.topics.annotation_tasks])
+    return sum(max(offset, 0) for offset in offsets.values())
 
 
 def test_polling_finds_an_annotation_no_webhook_announced(
@@ -259,7 +251,7 @@ def test_polling_finds_an_annotation_no_webhook_announced(
     rig.project_id = quiet.project_id
     store = rig.tmp_path / "frames"
     task: AnnotationTask = fn_task(kept_image(store, frame_id="p0", seed=20)[0], frame_id="p0")
-    produce(rig.bootstrap, rig.topics.annotation_tasks, [CODEC.encode(task)])
+    send_tasks(rig.bootstrap, rig.topics, [CODEC.encode(task)])
     bridge = rig.bridge(policy=NO_AUTO_LABEL, client=ls_client, poll_interval_s=1.0)
     annotations = TopicReader(rig.bootstrap, rig.topics.annotations)
     with running(bridge, threading.Event()):
@@ -280,7 +272,7 @@ def test_a_refused_token_stops_the_bridge_without_committing(
 ) -> None:
     refused = LabelStudioClient(url=label_studio.url, token="not-the-token")
     task = fn_task(kept_image(rig.tmp_path / "frames", frame_id="t0", seed=40)[0], frame_id="t0")
-    produce(rig.bootstrap, rig.topics.annotation_tasks, [CODEC.encode(task)])
+    send_tasks(rig.bootstrap, rig.topics, [CODEC.encode(task)])
     bridge = rig.bridge(policy=NO_AUTO_LABEL, client=refused)
     bridge.subscribe()
     with pytest.raises(LabelStudioAuthError, match="refused the API token"):

@@ -16,14 +16,14 @@ from infra.label_studio import USERNAME, LocalLabelStudio
 from infra.settings import load_settings
 from retrain.annotation.ls_format import TASK_KEY
 from schemas.events import Annotation
+from tests.kafka_kit import TopicReader
 from tests.retrain.annotation.annotation_helpers import (
     CODEC,
-    TopicReader,
+    bridge_topics,
     fn_task,
     kept_image,
-    make_topics,
-    produce,
     running,
+    send_tasks,
 )
 
 LEAKGUARD = str(Path(sys.executable).with_name("leakguard"))
@@ -107,9 +107,9 @@ def test_bridge_built_from_settings_round_trips_an_annotation(
             "webhook_secret": "from-settings",
         }
     )
-    topics = make_topics(kafka_bootstrap, unique_name)
+    topics = bridge_topics(kafka_bootstrap, unique_name)
     task = fn_task(kept_image(tmp_path / "frames", frame_id="s0", seed=30)[0], frame_id="s0")
-    produce(kafka_bootstrap, topics.annotation_tasks, [CODEC.encode(task)])
+    send_tasks(kafka_bootstrap, topics, [CODEC.encode(task)])
     annotations = TopicReader(kafka_bootstrap, topics.annotations)
     with running_bridge(settings, bootstrap_servers=kafka_bootstrap, topics=topics) as bridge:
         assert bridge.project_id is not None

@@ -17,7 +17,7 @@ from schemas import Codec
 from schemas.events import Detection, ScanFrame
 from streams.console.server import GRACEFUL_SHUTDOWN_S
 from streams.frame_store import FrameStore
-from tests.streams.conftest import StreamTopics
+from tests.kafka_kit import StreamTopics
 from tests.streams.console.helpers import staged
 from tests.streams.console.processes import LEAKGUARD, ConsoleProcess
 

@@ -13,13 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from confluent_kafka import Producer
 
-from infra.settings import load_settings
-from infra.stack import admin_client
-from infra.topics import apply_topics, load_spec
 from schemas import Codec
+from schemas.topics import Topics
 from streams.console.accounts import default_guards_path, ensure_guard
+from tests.kafka_kit import make_topics, publish
 from tests.streams.console.helpers import two_alarms
 from tests.streams.console.processes import LEAKGUARD, ConsoleProcess
 
@@ -31,8 +29,7 @@ PASSWORD = "overview-pass"
 @pytest.fixture
 def console_with_sink(kafka_bootstrap: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     """A console on the spec's own topics with embedded chdb (so the sink runs inside)."""
-    settings = load_settings(kafka={"bootstrap_servers": kafka_bootstrap})
-    apply_topics(admin_client(settings, kafka_bootstrap), load_spec())
+    make_topics(kafka_bootstrap, "")
     data_dir = tmp_path / "data"
     ensure_guard(default_guards_path(data_dir), "manager", PASSWORD)
     env = {
@@ -67,12 +64,11 @@ def test_the_overview_shows_what_the_console_s_own_sink_wrote(
 ) -> None:
     url, env = console_with_sink
     checkpoint = f"cp-{uuid.uuid4().hex[:8]}"
-    kafka = Producer({"bootstrap.servers": kafka_bootstrap, "partitioner": "murmur2_random"})
-    for index in range(3):
-        event = two_alarms(f"f{index}", checkpoint=checkpoint)
-        kafka.produce("detections", key=event.frame_id.encode(), value=Codec().encode(event))
-    kafka.flush(10)
-    kafka.close()
+    events = [two_alarms(f"f{index}", checkpoint=checkpoint) for index in range(3)]
+    publish(
+        kafka_bootstrap,
+        [(Topics().detections, e.frame_id.encode(), Codec().encode(e)) for e in events],
+    )
 
     client = _signed_in(url)
     deadline = time.monotonic() + 90

@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 from schemas import GuardVerdict
 from schemas.events import Detection, ScanFrame
 from streams.frame_store import FrameStore
-from tests.streams.conftest import StreamTopics, consume, stream_topics
+from tests.kafka_kit import StreamTopics, read_topic
 from tests.streams.console.browser import (
     CODEC,
     browser,
@@ -29,7 +29,6 @@ __all__ = [
     "browser",
     "console_url",
     "frame_store",
-    "stream_topics",
 ]  # fixtures, imported to be used here
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -107,7 +106,7 @@ def test_a_guard_clears_one_object_and_marks_a_missed_item(
     page.keyboard.press("Enter")
     expect(page.locator("#status")).to_contain_text("verdict confirmed sent")
 
-    messages = consume(
+    messages = read_topic(
         stream_topics.bootstrap, stream_topics.names.verdicts, until=lambda m: len(m) >= 1,
         timeout_s=30,
     )  # fmt: skip

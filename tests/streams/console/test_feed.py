@@ -15,10 +15,8 @@ from schemas import Codec
 from streams.console.feed import FrameFeed
 from streams.console.review_queue import ReviewQueue
 from streams.frame_store import FrameStore
-from tests.streams.conftest import StreamTopics, stream_topics
+from tests.kafka_kit import StreamTopics
 from tests.streams.console.helpers import frame, png, staged, two_alarms
-
-__all__ = ["stream_topics"]  # the fixture, imported so this package can use it
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Page, expect
 from schemas import ClassCorrection, GuardVerdict
 from schemas.events import DetectedObject, Detection, ScanFrame
 from streams.frame_store import FrameStore
-from tests.streams.conftest import StreamTopics, consume, stream_topics
+from tests.kafka_kit import StreamTopics, read_topic
 from tests.streams.console.browser import (
     CODEC,
     LOW_CONTRAST_JS,
@@ -38,7 +38,6 @@ __all__ = [
     "browser",
     "console_url",
     "frame_store",
-    "stream_topics",
 ]  # fixtures, imported to be used here
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -191,7 +190,7 @@ def test_a_guard_answers_alarms_with_the_keyboard_alone(
     assert [a["decision"] for a in answers] == ["confirmed", "cleared"]
     assert answers[0]["response_ms"] >= 400
     assert all(a["response_ms"] is not None for a in answers)
-    messages = consume(
+    messages = read_topic(
         stream_topics.bootstrap, stream_topics.names.verdicts, until=lambda m: len(m) >= 2,
         timeout_s=30,
     )  # fmt: skip
@@ -248,7 +247,7 @@ def test_a_guard_corrects_an_alarms_class_with_the_keyboard(
         page.keyboard.press("2")  # the pen is a false alarm ...
         page.keyboard.press("Enter")  # ... the phone stands, as a phone
     assert sent.value.json()["decision"] == "confirmed"
-    (message,) = consume(
+    (message,) = read_topic(
         stream_topics.bootstrap, stream_topics.names.verdicts, until=lambda m: len(m) >= 1,
         timeout_s=30,
     )  # fmt: skip

@@ -11,9 +11,7 @@ import pytest
 
 from streams.console.exceptions import ConsoleError
 from streams.console.server import ConsoleConfig, run_console
-from tests.streams.conftest import StreamTopics, stream_topics
-
-__all__ = ["stream_topics"]  # the fixture, imported so this package can use it
+from tests.kafka_kit import StreamTopics
 
 pytestmark = pytest.mark.integration
 
