@@ -86,7 +86,7 @@ def main() -> None:
                         page.keyboard.press(str(n))
                 page.keyboard.press("Enter")
                 answered.add(frame_id)
-            time.sleep(0.3)
+            time.sleep(0.3)  # between looks at the screens, for --answer-s in all
         overview = pages[0]
         overview.goto(args.url + "/overview")
         overview.wait_for_selector("#updated:has-text('Last update')", timeout=60_000)

@@ -143,7 +143,7 @@ def test_the_response_time_is_at_most_how_long_the_console_held_the_frame(
 ) -> None:
     first, second, third = _alarm(console, "f1"), _alarm(console, "f2"), _alarm(console, "f3")
     csrf = sign_in(console.client)
-    time.sleep(0.2)
+    time.sleep(0.2)  # the console holds the frames this long at least: held >= 200 ms
 
     def answer(item_id: int, response_ms: int | None) -> object:
         body = {**VERDICT, "response_ms": response_ms}
