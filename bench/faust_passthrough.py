@@ -8,7 +8,9 @@ progress is the ``leakguard_join_events_in_total`` counter on ``--metrics-port``
 cloud worker's, so both are sampled the same way.
 
 ``--producer-batch-size 16384`` (Faust's default) is what the cloud app runs with; ``1``
-shows what one-record batches would cost.
+shows what one-record batches would cost. ``--producer-linger-ms`` (Faust's default 0) set
+to the cloud app's :data:`~streams.apps.cloud.PRODUCER_LINGER_MS` gives the passthrough the
+join's producer settings too.
 """
 
 from __future__ import annotations
@@ -25,13 +27,17 @@ from streams.metrics import WorkerMetrics
 from streams.worker import execute_app
 
 
-def build_passthrough_app(config: WorkerConfig, *, producer_batch_size: int) -> faust.App:
+def build_passthrough_app(
+    config: WorkerConfig, *, producer_batch_size: int, producer_linger_ms: int = 0
+) -> faust.App:
     """An app with one agent that forwards every input message's key and bytes to the
     ``outcomes`` topic, counting each in :class:`WorkerMetrics` ``join_events_in``."""
     metrics = WorkerMetrics()
     if config.metrics_port is not None:
         metrics.serve(config.metrics_port, addr="127.0.0.1")
-    app = build_faust_app(config, producer_max_batch_size=producer_batch_size)
+    app = build_faust_app(
+        config, producer_max_batch_size=producer_batch_size, producer_linger_ms=producer_linger_ms
+    )
     source = app.topic(
         config.topics.detections,
         config.topics.verdicts,
@@ -58,6 +64,7 @@ def main() -> None:
     )
     parser.add_argument("--metrics-port", type=int, required=True)
     parser.add_argument("--producer-batch-size", type=int, default=1)
+    parser.add_argument("--producer-linger-ms", type=int, default=0)
     args = parser.parse_args()
     config = WorkerConfig(
         role="cloud",
@@ -66,7 +73,11 @@ def main() -> None:
         app_prefix=args.app_prefix,
         metrics_port=args.metrics_port,
     )
-    app = build_passthrough_app(config, producer_batch_size=args.producer_batch_size)
+    app = build_passthrough_app(
+        config,
+        producer_batch_size=args.producer_batch_size,
+        producer_linger_ms=args.producer_linger_ms,
+    )
     execute_app(app, loglevel="warning")
 
 

@@ -12,14 +12,15 @@ the frame's image, staged beforehand as the edge does, is kept) to ``detections`
    ``leakguard_join_events_in`` counter (Prometheus endpoint) every 50 ms: events/s from the
    first event counted to the last;
 2. starts :mod:`bench.faust_passthrough` workers on the same backlog, one with one-record
-   produce batches and one with Faust's default batching (what the cloud app uses): Faust
-   consuming both topics and producing every message's bytes to a scratch topic, no join
-   (what Faust itself costs per event here);
+   produce batches, one with Faust's default producer settings and one with the cloud
+   app's (Faust's default batches, the app's linger): Faust consuming both topics and
+   producing every message's bytes to a scratch topic, no join (what Faust itself costs
+   per event here);
 3. runs a bare confluent-kafka loop in this process over the same messages: consume from
    both topics, produce each message's bytes to a scratch topic, events/s from the first
    message to the last (what the Kafka I/O alone costs: the ceiling for any Python
    consume-and-produce loop);
-4. prints all four, the join's ratios to the bare loop and to the Faust passthrough, and
+4. prints all five, the join's ratios to the bare loop and to the Faust passthrough, and
    the load averages.
 
 Each worker is stopped (SIGTERM) before the next starts, so they never compete.
@@ -35,6 +36,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Final
 
 from confluent_kafka import Consumer
 from rich.console import Console
@@ -52,6 +54,7 @@ from bench.streams_harness import (
 from bench.streams_harness import producer as make_producer
 from schemas import Codec
 from schemas.events import Box, DetectedObject, Detection, GuardVerdict
+from streams.apps.cloud import PRODUCER_LINGER_MS
 from streams.frame_store import FrameStore
 
 console = Console()
@@ -63,7 +66,7 @@ EVENTS_METRIC = "leakguard_join_events_in_total"
 
 def produce_join_events(stack: BenchStack, frames: int, run: str) -> None:
     """``frames`` detections and their confirming verdicts, interleaved, keyed by frame id;
-    each frame's image staged as the edge would have, so the join keeps it (TP frame)."""
+    each frame's image staged and linked as the edge does, so the join keeps it (TP frame)."""
     codec = Codec()
     store = FrameStore(str(stack.work / "fs"))
     image = png(16, 0)
@@ -72,17 +75,18 @@ def produce_join_events(stack: BenchStack, frames: int, run: str) -> None:
         object_id="o0", class_name="phone", score=0.9, box=Box(x1=1, y1=1, x2=9, y2=9), alarmed=True
     )
     for index in range(frames):
+        lane, frame_id = str(index % 4), f"{run}/{index:09d}"
+        link = store.stage(image, checkpoint="cp", lane=lane, frame_id=frame_id)
         detection = Detection(
-            checkpoint="cp", lane=str(index % 4), frame_id=f"{run}/{index:09d}",
-            model_version="m1", inference_latency_ms=5.0, image_width=640, image_height=640,
-            objects=(phone,), alarmed=True,
+            checkpoint="cp", lane=lane, frame_id=frame_id, model_version="m1",
+            inference_latency_ms=5.0, image_width=640, image_height=640, objects=(phone,),
+            alarmed=True, image=link,
         )  # fmt: skip
         verdict = GuardVerdict(
             checkpoint="cp", lane=detection.lane, frame_id=detection.frame_id,
             model_version="m1", detection_event_id=detection.event_id, guard_id="g1",
             decision="confirmed",
         )  # fmt: skip
-        store.stage(image, checkpoint="cp", lane=detection.lane, frame_id=detection.frame_id)
         key = detection.frame_id.encode()
         out.produce(stack.names.detections, key=key, value=codec.encode(detection))
         out.produce(stack.names.verdicts, key=key, value=codec.encode(verdict))
@@ -99,13 +103,17 @@ def join_rate(stack: BenchStack, events: int, *, port: int) -> float:
     return drain_rate(stack, worker, events, port=port)
 
 
-def passthrough_rate(stack: BenchStack, events: int, *, port: int, batch_size: int) -> float:
-    """Events/s of a :mod:`bench.faust_passthrough` worker (its own group per batch size,
-    resuming at its committed offsets) draining the ``events`` new events."""
+def passthrough_rate(
+    stack: BenchStack, events: int, *, port: int, batch_size: int, linger_ms: int
+) -> float:
+    """Events/s of a :mod:`bench.faust_passthrough` worker (its own group per producer
+    setting, resuming at its committed offsets) draining the ``events`` new events."""
+    name = f"pass{batch_size}-{linger_ms}"
     command = [sys.executable, "-m", "bench.faust_passthrough", "--bootstrap", stack.bootstrap]
-    command += ["--topic-prefix", stack.prefix, "--app-prefix", f"pass{batch_size}-"]
+    command += ["--topic-prefix", stack.prefix, "--app-prefix", f"{name}-"]
     command += ["--metrics-port", str(port), "--producer-batch-size", str(batch_size)]
-    return drain_rate(stack, stack.start_process(f"pass{batch_size}", command), events, port=port)
+    command += ["--producer-linger-ms", str(linger_ms)]
+    return drain_rate(stack, stack.start_process(name, command), events, port=port)
 
 
 def drain_rate(
@@ -174,9 +182,14 @@ def bare_rate(stack: BenchStack, events: int, *, group: str) -> float:
     return (seen - 1) / (last - first)
 
 
-#: Produce batch sizes of the Faust passthrough: one record, and Faust's default (the cloud
-#: app's).
-PASSTHROUGH_BATCHES = (1, 16384)
+#: Producer settings of the Faust passthrough by name: (batch size, linger ms). One record
+#: per batch; Faust's defaults; Faust's default batches with the cloud app's linger, the
+#: join's own producer settings.
+PASSTHROUGHS: Final[dict[str, tuple[int, int]]] = {
+    "faust1": (1, 0),
+    "faust": (16384, 0),
+    "faust_linger": (16384, PRODUCER_LINGER_MS),
+}
 
 
 def main() -> None:
@@ -194,14 +207,17 @@ def main() -> None:
             events = 2 * args.frames
             before = load_averages()
             row = {"join": join_rate(stack, events, port=port)}
-            for batch in PASSTHROUGH_BATCHES:
-                row[f"faust{batch}"] = passthrough_rate(stack, events, port=port, batch_size=batch)
+            for name, (batch, linger) in PASSTHROUGHS.items():
+                row[name] = passthrough_rate(
+                    stack, events, port=port, batch_size=batch, linger_ms=linger
+                )
             row["bare"] = bare_rate(stack, events, group=group)
             rows.append(row)
             console.print(
                 f"round {round_}: " + ", ".join(f"{k} {v:,.0f}" for k, v in row.items())
                 + f" events/s; join/bare {row['join'] / row['bare']:.4f}, "
-                f"join/faust1 {row['join'] / row['faust1']:.3f}; "
+                f"join/faust {row['join'] / row['faust']:.3f}, "
+                f"join/faust_linger {row['join'] / row['faust_linger']:.3f}; "
                 f"before {before}, after {load_averages()}"
             )  # fmt: skip
     medians = {name: statistics.median(row[name] for row in rows) for name in rows[0]}
@@ -209,8 +225,8 @@ def main() -> None:
         "medians: " + ", ".join(f"{k} {v:,.0f}" for k, v in medians.items()) + " events/s; "
         f"ratio join/bare {statistics.median(r['join'] / r['bare'] for r in rows):.4f}, "
         + ", ".join(
-            f"join/faust{b} {statistics.median(r['join'] / r[f'faust{b}'] for r in rows):.3f}"
-            for b in PASSTHROUGH_BATCHES
+            f"join/{name} {statistics.median(r['join'] / r[name] for r in rows):.3f}"
+            for name in PASSTHROUGHS
         )
     )  # fmt: skip
 

@@ -50,7 +50,14 @@ from streams.logic.annotation import build_annotation_tasks, needs_image
 from streams.logic.outcomes import join_key
 from streams.metrics import WorkerMetrics
 
-__all__ = ["CloudApp", "ExpiryTick", "JoinCodec", "build_cloud_app", "keep_image"]
+__all__ = [
+    "PRODUCER_LINGER_MS",
+    "CloudApp",
+    "ExpiryTick",
+    "JoinCodec",
+    "build_cloud_app",
+    "keep_image",
+]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +65,12 @@ log = logging.getLogger(__name__)
 TICK_MARKER: Final[bytes] = b"\x00LGTICK\x00"
 #: Name of the join table; its changelog is ``<app id>-frames-changelog``.
 JOIN_TABLE: Final[str] = "frames"
+#: How long the producer waits to fill a request. Outcomes, alerts and changelog entries
+#: follow a guard's answer, which takes seconds, so 50 ms more is invisible there; sending
+#: each as its own request (Faust's default, 0 ms) cost a loopback socket write per event,
+#: 40 % of the worker's time in a profile of ``bench.streams_join`` (1,144 events/s on a
+#: loaded 2-core machine; 1,602 at 10 ms, 1,861 at 50 ms).
+PRODUCER_LINGER_MS: Final[int] = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +268,7 @@ def build_cloud_app(
     """The cloud Faust app; the frame store is opened at ``config.frame_store_url`` if absent."""
     codec = codec if codec is not None else Codec()
     metrics = metrics if metrics is not None else WorkerMetrics()
-    app = build_faust_app(config)
+    app = build_faust_app(config, producer_linger_ms=PRODUCER_LINGER_MS)
     join_codec = JoinCodec(codec=codec)
     joined = app.topic(
         config.topics.detections,
