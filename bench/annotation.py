@@ -48,7 +48,7 @@ from retrain.annotation.receiver import ReceiverServer, receiver_app
 from retrain.annotation.state import BridgeState
 from schemas import Codec
 from schemas.events import AnnotationTask, Box, PreAnnotation
-from schemas.images import png_size, read_link
+from schemas.images import ImageReader, png_size
 from schemas.topics import Topics
 from streams.frame_store import FrameStore
 
@@ -127,12 +127,13 @@ class Rig:
     def __init__(self, bootstrap: str, ls: LocalLabelStudio, root: Path) -> None:
         self.bootstrap, self.ls, self.root = bootstrap, ls, root
         self.client = LabelStudioClient(url=ls.url, token=ls.token)
+        self.images = ImageReader(roots=(str(root / "frames"),))
 
     def bare(self, tasks: list[AnnotationTask]) -> float:
         project = ensure_project(self.client, title=f"bare {uuid.uuid4().hex[:8]}").project_id
         start = time.perf_counter()
         for task in tasks[1:]:
-            width, height = png_size(read_link(task.image))
+            width, height = png_size(self.images.link(task.image))
             payload = task_payload(task, image_url="http://x/", width=width, height=height)
             self.client.import_task(project_id=project, task=payload)
         return (len(tasks) - 1) / (time.perf_counter() - start)
@@ -143,7 +144,9 @@ class Rig:
         topics = _topics(self.bootstrap)
         state = BridgeState(path=self.root / f"{uuid.uuid4().hex}.sqlite")
         receiver = ReceiverServer(
-            receiver_app(state=state, webhook_secret=None), host="127.0.0.1", port=0
+            receiver_app(state=state, webhook_secret=None, images=self.images),
+            host="127.0.0.1",
+            port=0,
         )
         receiver.start()
         url = f"http://127.0.0.1:{receiver.port}"
@@ -157,6 +160,7 @@ class Rig:
             state=state,
             label_studio=target,
             policy=AutoLabelPolicy.of(["*"] if auto else []),
+            images=self.images,
         )
         reader = _consumer(self.bootstrap, f"{topics.annotation_tasks}-r")
         reader.subscribe([topics.annotations])

@@ -124,6 +124,8 @@ def main() -> None:
             images = _frame_images(args.images, args.size)
             _produce_frames(stack, args.frames, images, claim_check=args.claim_check)
             role_args: tuple[str, ...] = ("--model", str(model))
+            if args.claim_check:
+                role_args += ("--claim-check-root", str(stack.work / "claims"))
         else:
             produce_join_events(stack, args.frames, "m")
             role_args = ()

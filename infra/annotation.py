@@ -27,6 +27,7 @@ from retrain.annotation.project import ensure_project, ensure_webhook
 from retrain.annotation.receiver import ReceiverServer, receiver_app
 from retrain.annotation.state import BridgeState
 from schemas.consume import worker_config
+from schemas.images import ImageReader
 from schemas.topics import Topics
 
 __all__ = ["RunningBridge", "label_studio_client", "open_state", "running_bridge"]
@@ -97,6 +98,7 @@ def running_bridge(
     policy = AutoLabelPolicy.of(annotation.auto_label_checkpoints)
     check_modes(policy, label_studio_configured=annotation.label_studio_url is not None)
     client_config = {"bootstrap.servers": bootstrap_servers, **settings.kafka.client_config()}
+    images = ImageReader(roots=(annotation.frame_store_url,))
     with ExitStack() as stack:
         state = open_state(settings)
         stack.callback(state.close)
@@ -108,7 +110,9 @@ def running_bridge(
             secret = annotation.webhook_secret
             receiver = ReceiverServer(
                 receiver_app(
-                    state=state, webhook_secret=secret.get_secret_value() if secret else None
+                    state=state,
+                    webhook_secret=secret.get_secret_value() if secret else None,
+                    images=images,
                 ),
                 host=annotation.listen_host,
                 port=annotation.listen_port,
@@ -137,6 +141,7 @@ def running_bridge(
             state=state,
             policy=policy,
             label_studio=target,
+            images=images,
             poll_interval_s=annotation.poll_interval_s,
         )
         yield RunningBridge(bridge, bridge_url, target.project_id if target else None)

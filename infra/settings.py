@@ -193,6 +193,11 @@ class AnnotationSettings(_Block):
     group_id: str = Field(
         default="leakguard-annotation-bridge", description="Consumer group of the bridge."
     )
+    frame_store_url: str = Field(
+        default=".leakguard/frames",
+        description="Frame store the tasks' images are read from (the cloud worker's "
+        "--frame-store); a task naming an image anywhere else is dead-lettered.",
+    )
 
     @property
     def state_file_name(self) -> str:

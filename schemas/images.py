@@ -1,20 +1,37 @@
-"""Getting an event's image bytes safely: inline or by claim check, verified and size-capped.
+"""Getting an event's image bytes safely: inline or by claim check, confined, verified and
+size-capped.
 
-A ``ScanFrame`` carries its PNG inline or a claim-check ``uri``; an annotation task names the
-frame the edge stored with an ``ImageLink`` (docs/events.md). Every role that reads an image
-an event names reads it here, so the same checks apply to all: the declared size is capped
-before any byte is read, a claim check is read through fsspec with a hard cap (a lying store
-cannot make us read more), the SHA-256 must match (the codec does not hash on decode), and
-the pixel count is checked from the PNG header before any pixel is decoded (decompression
-bombs).
+A ``ScanFrame`` carries its PNG inline or a claim-check ``uri``; a ``Detection`` and an
+annotation task name the frame the edge stored with an ``ImageLink`` (docs/events.md). Every
+role that reads an image an event names reads it through an :class:`ImageReader`, so the
+same checks apply to all, and an event's URI is treated as what it is, input from outside:
+
+* it must lie under one of the reader's roots (the frame store, the scanners' claim-check
+  folders: settings, never the event); ``..``, symbolic links out of a root and other
+  schemes are refused, so an event cannot make a worker read ``/etc/shadow``;
+* on local disk only a regular file is read (a FIFO or ``/dev/zero`` would block or never
+  end), elsewhere the read runs in a helper thread with a deadline, so a store that never
+  answers cannot stall the caller;
+* the declared size is capped before any byte is read, the read itself is capped (a lying
+  store cannot make us read more), the SHA-256 must match (the codec does not hash on
+  decode), and the pixel count is checked from the PNG header before any pixel is decoded
+  (decompression bombs);
+* a refusal says what was wrong with the event, never what the file it named holds (its
+  size or hash), so dead letters cannot be used to probe files.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import posixpath
+import stat
 import struct
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 import fsspec
 
@@ -24,33 +41,173 @@ from schemas.exceptions import ImageRejectedError
 __all__ = [
     "DEFAULT_MAX_IMAGE_BYTES",
     "DEFAULT_MAX_PIXELS",
-    "ImageFetcher",
-    "fetch_uri",
-    "frame_image_bytes",
+    "DEFAULT_READ_TIMEOUT_S",
+    "ImageReader",
     "png_payload",
     "png_size",
-    "read_link",
 ]
 
 #: Largest encoded image accepted: a 4k x 4k PNG of noisy scans is ~30 MB; more is abuse.
 DEFAULT_MAX_IMAGE_BYTES: Final[int] = 64 * 1024 * 1024
 #: Largest decoded image, as the engine's own cap: 8k x 6k covers every scanner.
 DEFAULT_MAX_PIXELS: Final[int] = 48_000_000
+#: How long a read from a remote store may take: an image is a few MB on a local network.
+DEFAULT_READ_TIMEOUT_S: Final[float] = 10.0
 #: PNG signature followed by the IHDR chunk header: width and height follow at bytes 16-24.
 _PNG_HEAD: Final[bytes] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+#: fsspec protocols that are this machine's disk.
+_LOCAL: Final[frozenset[str]] = frozenset({"file", "local"})
+#: Remote reads in flight at once; one that times out keeps its thread until it ends.
+_REMOTE_READERS: Final[int] = 4
+_remote = ThreadPoolExecutor(max_workers=_REMOTE_READERS, thread_name_prefix="image-read")
 
-#: Reads at most ``max_bytes + 1`` bytes from a claim-check URI.
-ImageFetcher = Callable[[str, int], bytes]
+
+@dataclass(frozen=True)
+class _Root:
+    """A root as reads compare against it: protocol and normalised path."""
+
+    protocol: str
+    path: str
+
+    def holds(self, protocol: str, path: str) -> bool:
+        return protocol == self.protocol and (
+            path == self.path or path.startswith(self.path.rstrip("/") + "/")
+        )
 
 
-def fetch_uri(uri: str, max_bytes: int) -> bytes:
-    """Read up to ``max_bytes + 1`` bytes of ``uri`` through fsspec (file, s3, memory...)."""
-    try:
-        with fsspec.open(uri, "rb") as handle:
-            data: bytes = handle.read(max_bytes + 1)
-    except (OSError, ValueError, ImportError) as exc:
-        raise ImageRejectedError(f"cannot read claim check {uri}: {exc}") from exc
-    return data
+def _split(uri: str) -> tuple[str, str]:
+    """``(protocol, path)`` of a URL or plain path, fsspec's way (``file`` for a path)."""
+    protocol, path = fsspec.core.split_protocol(uri)
+    return (protocol or "file"), path
+
+
+def _root(url: str) -> _Root:
+    protocol, path = _split(url)
+    if protocol in _LOCAL:
+        return _Root("file", os.path.realpath(path))
+    return _Root(protocol, posixpath.normpath("/" + path.lstrip("/")))
+
+
+@dataclass(frozen=True)
+class ImageReader:
+    """Reads the images events name, from under ``roots`` only (fsspec URLs or directories;
+    none: inline images only), at most ``max_bytes`` encoded and ``max_pixels`` decoded,
+    remote reads within ``timeout_s``; ``storage_options`` go to fsspec (credentials)."""
+
+    roots: Sequence[str] = ()
+    max_bytes: int = DEFAULT_MAX_IMAGE_BYTES
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    timeout_s: float = DEFAULT_READ_TIMEOUT_S
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
+    _roots: tuple[_Root, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Resolved once: a root given through a symbolic link holds the files it points to.
+        object.__setattr__(self, "_roots", tuple(_root(url) for url in self.roots))
+
+    def read(self, uri: str) -> bytes:
+        """The bytes at ``uri`` (at most ``max_bytes``): refused when outside the roots,
+        not a regular file, too large, unreadable or too slow."""
+        protocol, path = _split(uri)
+        if protocol in _LOCAL:
+            data = self._read_local(uri, path)
+        else:
+            data = self._read_remote(uri, protocol, path)
+        if len(data) > self.max_bytes:
+            raise ImageRejectedError(f"image exceeds {self.max_bytes} bytes")
+        return data
+
+    def link(self, link: ImageLink) -> bytes:
+        """The encoded image an ``ImageLink`` names, checked against its SHA-256."""
+        data = self.read(link.uri)
+        _check_hash(data, link.sha256)
+        return data
+
+    def frame(self, image: ImagePayload) -> bytes:
+        """The verified encoded image of a frame payload, inline or by claim check.
+
+        Refused when over ``max_bytes`` (declared or actual), not a PNG, over
+        ``max_pixels`` by its header, unlike the declared width, height or size, or when its
+        SHA-256 differs from ``image.sha256``.
+        """
+        if image.size_bytes > self.max_bytes:
+            raise ImageRejectedError(f"image of {image.size_bytes} bytes exceeds {self.max_bytes}")
+        if image.inline is not None:
+            data = bytes(image.inline)
+            if len(data) > self.max_bytes:
+                raise ImageRejectedError(f"image exceeds {self.max_bytes} bytes")
+        elif image.uri is not None:
+            data = self.read(image.uri)
+        else:
+            raise ImageRejectedError("frame has neither an inline image nor a claim-check uri")
+        if len(data) != image.size_bytes:
+            raise ImageRejectedError(f"image size differs from the frame's {image.size_bytes}")
+        _check_hash(data, image.sha256)
+        width, height = png_size(data)
+        if width * height > self.max_pixels:
+            raise ImageRejectedError(f"image {width}x{height} exceeds {self.max_pixels} pixels")
+        if (width, height) != (image.width, image.height):
+            raise ImageRejectedError(
+                f"image is {width}x{height}, frame says {image.width}x{image.height}"
+            )
+        return data
+
+    def _allowed(self, protocol: str, path: str) -> bool:
+        return any(root.holds(protocol, path) for root in self._roots)
+
+    def _refuse(self, uri: str) -> ImageRejectedError:
+        return ImageRejectedError(
+            f"{uri[:200]} is outside the image roots this worker reads from "
+            f"({', '.join(self.roots) or 'none: inline images only'})"
+        )
+
+    def _read_local(self, uri: str, path: str) -> bytes:
+        real = os.path.realpath(path)
+        if not self._allowed("file", real):
+            raise self._refuse(uri)
+        try:
+            # O_NONBLOCK: opening a FIFO must not wait for a writer.
+            descriptor = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            raise ImageRejectedError(f"cannot read {uri[:200]}: {exc.strerror}") from exc
+        try:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                raise ImageRejectedError(f"{uri[:200]} is not a regular file")
+            chunks: list[bytes] = []
+            left = self.max_bytes + 1
+            while left > 0 and (chunk := os.read(descriptor, min(left, 1 << 20))):
+                chunks.append(chunk)
+                left -= len(chunk)
+            return b"".join(chunks)
+        except OSError as exc:
+            raise ImageRejectedError(f"cannot read {uri[:200]}: {exc.strerror}") from exc
+        finally:
+            os.close(descriptor)
+
+    def _read_remote(self, uri: str, protocol: str, path: str) -> bytes:
+        parts = path.split("/")
+        if (
+            ".." in parts
+            or "." in parts
+            or not self._allowed(protocol, posixpath.normpath("/" + path.lstrip("/")))
+        ):
+            raise self._refuse(uri)
+
+        def fetch() -> bytes:
+            with fsspec.open(uri, "rb", **self.storage_options) as handle:
+                data: bytes = handle.read(self.max_bytes + 1)
+            return data
+
+        future = _remote.submit(fetch)
+        try:
+            return future.result(timeout=self.timeout_s)
+        except FutureTimeout as exc:
+            future.cancel()
+            raise ImageRejectedError(
+                f"reading {uri[:200]} took longer than {self.timeout_s:g} s"
+            ) from exc
+        except Exception as exc:  # a store client raises anything; it is this image's failure
+            raise ImageRejectedError(f"cannot read {uri[:200]}: {exc}") from exc
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -61,61 +218,9 @@ def png_size(data: bytes) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def frame_image_bytes(
-    image: ImagePayload,
-    *,
-    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    fetch: ImageFetcher | None = None,
-) -> bytes:
-    """The verified encoded image of a frame payload.
-
-    Raises :class:`ImageRejectedError` when the image is over ``max_image_bytes`` (declared
-    or actual), not a PNG, over ``max_pixels`` by its header, disagrees with the declared
-    width/height/size, or its SHA-256 differs from ``image.sha256``.
-    """
-    if image.size_bytes > max_image_bytes:
-        raise ImageRejectedError(f"image of {image.size_bytes} bytes exceeds {max_image_bytes}")
-    if image.inline is not None:
-        data = bytes(image.inline)
-    elif image.uri is not None:
-        data = (fetch or fetch_uri)(image.uri, max_image_bytes)
-    else:
-        raise ImageRejectedError("frame has neither an inline image nor a claim-check uri")
-    _check_size(data, max_image_bytes)
-    if len(data) != image.size_bytes:
-        raise ImageRejectedError(f"image has {len(data)} bytes, frame says {image.size_bytes}")
-    _check_hash(data, image.sha256)
-    width, height = png_size(data)
-    if width * height > max_pixels:
-        raise ImageRejectedError(f"image {width}x{height} exceeds {max_pixels} pixels")
-    if (width, height) != (image.width, image.height):
-        raise ImageRejectedError(
-            f"image is {width}x{height}, frame says {image.width}x{image.height}"
-        )
-    return data
-
-
-def read_link(
-    link: ImageLink, *, max_bytes: int = DEFAULT_MAX_IMAGE_BYTES, fetch: ImageFetcher | None = None
-) -> bytes:
-    """The encoded image an ``ImageLink`` names, read with the cap and checked against its
-    SHA-256; raises :class:`ImageRejectedError` otherwise."""
-    data = (fetch or fetch_uri)(link.uri, max_bytes)
-    _check_size(data, max_bytes)
-    _check_hash(data, link.sha256)
-    return data
-
-
-def _check_size(data: bytes, max_bytes: int) -> None:
-    if len(data) > max_bytes:
-        raise ImageRejectedError(f"image exceeds {max_bytes} bytes")
-
-
 def _check_hash(data: bytes, sha256: str) -> None:
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != sha256.lower():
-        raise ImageRejectedError(f"image SHA-256 {digest} does not match {sha256}")
+    if hashlib.sha256(data).hexdigest() != sha256.lower():
+        raise ImageRejectedError("image does not match its SHA-256")
 
 
 def png_payload(data: bytes, *, uri: str | None = None) -> ImagePayload:

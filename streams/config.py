@@ -65,6 +65,9 @@ class WorkerConfig:
     - ``unreviewed_after_s`` / ``expiry_check_s``: review deadline (600 s) and how often
       it is checked (5 s); ``resolved_retention_s``: replay protection (7 days).
     - ``max_image_bytes`` / ``max_pixels``: image caps against abuse and bombs.
+    - ``claim_check_roots``: where the edge may read claim-check images (fsspec URLs or
+      directories; none by default: inline frames only). A frame naming anything else is
+      dead-lettered, so an event cannot make the edge read a file of its choosing.
     - ``staging_retention_s`` / ``kept_retention_s``: frame store retention of staged
       (1 day) and kept (90 days) images; ``frame_sweep_interval_s``: how often the cloud
       deletes expired images (3600 s).
@@ -88,6 +91,7 @@ class WorkerConfig:
     resolved_retention_s: float = DEFAULT_RESOLVED_RETENTION_S
     max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
     max_pixels: int = DEFAULT_MAX_PIXELS
+    claim_check_roots: tuple[str, ...] = ()
     staging_retention_s: float = DEFAULT_STAGING_RETENTION_S
     kept_retention_s: float = DEFAULT_KEPT_RETENTION_S
     frame_sweep_interval_s: float = DEFAULT_FRAME_SWEEP_INTERVAL_S

@@ -28,7 +28,7 @@ from detector.engine import decode_png
 from detector.exceptions import ImageDecodeError
 from schemas.events import Box, DetectedObject, Detection, ImageLink, ScanFrame, now_ms
 from schemas.exceptions import ImageRejectedError
-from schemas.images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS, frame_image_bytes
+from schemas.images import ImageReader
 from streams.exceptions import FrameStoreError
 from streams.frame_store import FrameStore
 
@@ -128,13 +128,11 @@ class FrameDetector:
         *,
         engine: Engine,
         store: FrameStore | None = None,
-        max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
+        images: ImageReader | None = None,
     ) -> None:
         self._engine = engine
         self._store = store
-        self._max_image_bytes = max_image_bytes
-        self._max_pixels = max_pixels
+        self._images = images if images is not None else ImageReader()
         self._lock = threading.Lock()
 
     @property
@@ -149,11 +147,9 @@ class FrameDetector:
         return previous
 
     def _prepare(self, frame: ScanFrame) -> tuple[np.ndarray, ImageLink | None]:
-        data = frame_image_bytes(
-            frame.image, max_image_bytes=self._max_image_bytes, max_pixels=self._max_pixels
-        )
+        data = self._images.frame(frame.image)
         try:
-            array = decode_png(data, max_pixels=self._max_pixels)
+            array = decode_png(data, max_pixels=self._images.max_pixels)
         except ImageDecodeError as exc:
             raise ImageRejectedError(str(exc)) from exc
         if self._store is None:
@@ -175,6 +171,11 @@ class FrameDetector:
                 array, link = self._prepare(frame)
             except (ImageRejectedError, FrameStoreError) as exc:
                 batch.results[index] = exc
+                continue
+            except Exception as exc:  # any error of one frame fails that frame alone
+                batch.results[index] = ImageRejectedError(
+                    f"preparing the frame failed: {type(exc).__name__}: {exc}"
+                )
                 continue
             batch.arrays.append(array)
             batch.links.append(link)

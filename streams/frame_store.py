@@ -36,6 +36,8 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from schemas.events import ImageLink
+from schemas.exceptions import ImageRejectedError
+from schemas.images import ImageReader
 from streams.exceptions import FrameStoreError
 
 __all__ = [
@@ -74,6 +76,8 @@ class FrameStore:
     ) -> None:
         if staging_retention_s <= 0 or kept_retention_s <= 0:
             raise FrameStoreError("frame store retention periods must be positive")
+        self.url = url
+        """The URL the store was opened at: readers of its images confine them to it."""
         if fs is None:
             fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
         else:
@@ -89,6 +93,7 @@ class FrameStore:
             "kept": kept_retention_s,
         }
         self._clock = clock
+        self._reader = ImageReader(roots=(url,), storage_options=storage_options or {})
 
     def path(self, area: Area, *, checkpoint: str, lane: str, frame_id: str, sha256: str) -> str:
         """The store path of one image (quoted parts: frame ids may contain ``/``).
@@ -100,11 +105,11 @@ class FrameStore:
         if area == "staging":
             folder = self._staging_folder(checkpoint=checkpoint, lane=lane, frame_id=frame_id)
             return f"{folder}/{sha256.lower()}{_SUFFIX}"
-        parts = (quote(checkpoint, safe=""), quote(lane, safe=""), quote(frame_id, safe=""))
+        parts = (_key(checkpoint), _key(lane), _key(frame_id))
         return f"{self._root}/{area}/{'/'.join(parts)}.{sha256.lower()}{_SUFFIX}"
 
     def _staging_folder(self, *, checkpoint: str, lane: str, frame_id: str) -> str:
-        parts = (quote(checkpoint, safe=""), quote(lane, safe=""), quote(frame_id, safe=""))
+        parts = (_key(checkpoint), _key(lane), _key(frame_id))
         return f"{self._root}/staging/{'/'.join(parts)}"
 
     @property
@@ -183,12 +188,12 @@ class FrameStore:
             shutil.copyfile(source, path)
 
     def get(self, link: ImageLink) -> bytes:
-        """The image behind ``link``, verified against its SHA-256."""
-        path = link.uri.split("://", 1)[1] if "://" in link.uri else link.uri
-        data = self._read(path)
-        if hashlib.sha256(data).hexdigest() != link.sha256.lower():
-            raise FrameStoreError(f"{link.uri} does not match its SHA-256")
-        return data
+        """The image behind ``link``, read only from this store (an event's link naming a
+        file elsewhere is refused), capped and verified against its SHA-256."""
+        try:
+            return self._reader.link(link)
+        except ImageRejectedError as exc:
+            raise FrameStoreError(str(exc)) from exc
 
     def sweep(self) -> int:
         """Delete images older than their area's retention; returns how many went.
@@ -243,14 +248,6 @@ class FrameStore:
         except OSError as exc:
             raise FrameStoreError(f"cannot write {path}: {exc}") from exc
 
-    def _read(self, path: str) -> bytes:
-        try:
-            with self._fs.open(path, "rb") as handle:
-                data: bytes = handle.read()
-        except OSError as exc:
-            raise FrameStoreError(f"cannot read {path}: {exc}") from exc
-        return data
-
     def _names(self, folder: str) -> list[str]:
         """The file names in one folder; none when it does not exist (nothing staged)."""
         try:
@@ -267,3 +264,13 @@ class FrameStore:
             return [str(p) for p in self._fs.glob(pattern)]
         except (OSError, ValueError) as exc:
             raise FrameStoreError(f"cannot list {pattern}: {exc}") from exc
+
+
+def _key(part: str) -> str:
+    """One path segment from an event's checkpoint, lane or frame id: URL-quoted (frame ids
+    may hold ``/``), and never ``.``, ``..`` or empty, which quoting leaves as they are and
+    which would step out of the store or collapse a level."""
+    quoted = quote(part, safe="")
+    if quoted in ("", ".", ".."):
+        return "%" + quoted.replace(".", "%2E")  # "%" alone is never a quote() result
+    return quoted

@@ -72,6 +72,14 @@ def serve(
     secure_cookies: Annotated[
         bool, typer.Option("--secure-cookies", help="Send cookies over HTTPS only (behind TLS).")
     ] = False,
+    frame_store: Annotated[
+        str,
+        typer.Option(
+            "--frame-store",
+            help="The edge's frame store (its --frame-store): frame images are read from "
+            "there and nowhere else.",
+        ),
+    ] = ".leakguard/frames",
     topic_prefix: Annotated[
         str, typer.Option("--topic-prefix", help="Prefix of every topic (tests).")
     ] = "",
@@ -93,6 +101,7 @@ def serve(
         port=port,
         session_ttl_s=session_hours * 3600.0,
         secure_cookies=secure_cookies,
+        frame_store_url=frame_store,
     )
     if not GuardStore(config.guards_file).accounts():
         logger.warning(

@@ -90,6 +90,15 @@ def worker(
     frame_store: Annotated[
         str, typer.Option("--frame-store", help="Frame store URL (directory or fsspec URL).")
     ] = ".leakguard/frames",
+    claim_check_roots: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--claim-check-root",
+            help="Edge: a directory or fsspec URL scanners write claim-check images under "
+            "(repeatable; none: inline frames only). Frames naming anything else are "
+            "dead-lettered.",
+        ),
+    ] = None,
     topic_prefix: PrefixOption = "",
     unreviewed_after_s: Annotated[
         float, typer.Option("--unreviewed-after", help="Seconds until a frame is unreviewed.")
@@ -175,6 +184,7 @@ def worker(
         alarm_threshold=alarm_threshold,
         device=device,
         frame_store_url=frame_store,
+        claim_check_roots=tuple(claim_check_roots or ()),
         batch_size=batch_size,
         batch_timeout_s=batch_timeout_s,
         unreviewed_after_s=unreviewed_after_s,

@@ -211,7 +211,7 @@ def plan_children(
     (its default with embedded chdb, which only one process can open), so no separate
     ``sink`` child runs and that console stops last.
     """
-    frames = str(run_dir / "frames")
+    frames = str(frames_dir(run_dir))
     specs = [
         _cloud(options, frames),
         *_edges(options, frames, model),
@@ -223,7 +223,7 @@ def plan_children(
     if options.guards:
         specs.append(_guards(options))
     if options.consoles:
-        specs.extend(_consoles(options, runs_sink=console_runs_sink))
+        specs.extend(_consoles(options, frames, runs_sink=console_runs_sink))
     specs.extend(_scanners(options, image_px))
     return specs
 
@@ -262,7 +262,7 @@ def _guards(options: DemoOptions) -> ChildSpec:
     return ChildSpec("guards", argv, STAGE_REVIEW, ready_line=GUARDS_READY_LINE)
 
 
-def _consoles(options: DemoOptions, *, runs_sink: bool) -> list[ChildSpec]:
+def _consoles(options: DemoOptions, frames: str, *, runs_sink: bool) -> list[ChildSpec]:
     """One console per checkpoint; each starts alone, so the first one holds chdb's lock
     before the next one tries to open it (and then serves guards without the overview)."""
     lanes = [arg for lane in range(1, options.lanes + 1) for arg in ("--lane", str(lane))]
@@ -272,7 +272,7 @@ def _consoles(options: DemoOptions, *, runs_sink: bool) -> list[ChildSpec]:
         argv = leakguard_argv(
             "console", "serve", "--host", options.host,
             "--port", str(options.console_port(index)), "--checkpoint", checkpoint, *lanes,
-            "--sink" if with_sink else "--no-sink",
+            "--frame-store", frames, "--sink" if with_sink else "--no-sink",
         )  # fmt: skip
         stage = STAGE_SINK if with_sink else STAGE_REVIEW
         name = f"console-{checkpoint}"
@@ -329,6 +329,12 @@ def run_directory(settings: LeakguardSettings) -> Iterator[Path]:
         yield run_dir
 
 
+def frames_dir(run_dir: Path) -> Path:
+    """The demo's frame store: the edges stage, the cloud keeps, consoles and the
+    annotation bridge read."""
+    return run_dir / "frames"
+
+
 def child_environment(
     run_dir: Path, bootstrap_servers: str, *, edge_workers: int
 ) -> dict[str, str]:
@@ -346,6 +352,8 @@ def child_environment(
         **os.environ,
         "LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS": bootstrap_servers,
         "LEAKGUARD_DATA_DIR": str(run_dir),
+        # The annotation bridge reads the images the cloud keeps, and nothing else.
+        "LEAKGUARD_ANNOTATION__FRAME_STORE_URL": str(frames_dir(run_dir)),
     }
 
 

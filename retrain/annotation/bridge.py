@@ -49,7 +49,7 @@ from schemas import Codec
 from schemas.consume import EventBatches
 from schemas.events import Annotation, AnnotationTask
 from schemas.exceptions import ImageRejectedError
-from schemas.images import png_size, read_link
+from schemas.images import ImageReader, png_size
 from schemas.topics import Topics
 
 __all__ = ["AnnotationBridge", "LabelStudioTarget", "check_modes"]
@@ -103,6 +103,7 @@ class AnnotationBridge:
         state: BridgeState,
         policy: AutoLabelPolicy,
         label_studio: LabelStudioTarget | None,
+        images: ImageReader,
         poll_interval_s: float = 60.0,
         retry_initial_s: float = 1.0,
         retry_max_s: float = 60.0,
@@ -130,6 +131,7 @@ class AnnotationBridge:
         self._state = state
         self._policy = policy
         self._ls = label_studio
+        self._images = images
         self._poll_interval_s = poll_interval_s
         self._retry_initial_s = retry_initial_s
         self._retry_max_s = retry_max_s
@@ -226,7 +228,7 @@ class AnnotationBridge:
         if not isinstance(task, AnnotationTask):
             return  # dead-lettered
         try:
-            image = read_link(task.image)
+            image = self._images.link(task.image)
             if self._policy.applies(task.checkpoint):
                 self._produce(auto_annotation(task))
             elif self._ls is not None:

@@ -27,7 +27,7 @@ from retrain.annotation.exceptions import AnnotationError
 from retrain.annotation.state import BridgeState
 from schemas.events import ImageLink
 from schemas.exceptions import ImageRejectedError
-from schemas.images import read_link
+from schemas.images import ImageReader
 
 __all__ = ["SECRET_HEADER", "ReceiverServer", "receiver_app"]
 
@@ -39,8 +39,9 @@ MAX_WEBHOOK_BYTES: Final = 4 * 1024 * 1024
 STARTUP_TIMEOUT_S: Final = 30.0
 
 
-def receiver_app(*, state: BridgeState, webhook_secret: str | None) -> FastAPI:
-    """The FastAPI app of the receiver over ``state``."""
+def receiver_app(*, state: BridgeState, webhook_secret: str | None, images: ImageReader) -> FastAPI:
+    """The FastAPI app of the receiver over ``state``; task images are read through
+    ``images`` (confined to the frame store)."""
     app = FastAPI(title="leakguard annotation bridge", docs_url=None, redoc_url=None)
 
     @app.get("/health")
@@ -74,7 +75,7 @@ def receiver_app(*, state: BridgeState, webhook_secret: str | None) -> FastAPI:
         if created is None:
             raise HTTPException(status_code=404, detail="no such task")
         try:
-            data = read_link(ImageLink(uri=created.image_uri, sha256=created.image_sha256))
+            data = images.link(ImageLink(uri=created.image_uri, sha256=created.image_sha256))
         except ImageRejectedError as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from exc
         # Content-addressed (the SHA-256 is fixed per task): browsers may cache it for good.

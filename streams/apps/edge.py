@@ -34,6 +34,7 @@ import faust
 from leakguard.classes import alarm_thresholds
 from schemas.codec import Codec
 from schemas.events import Detection, ScanFrame
+from schemas.images import ImageReader
 from streams.apps.common import DeadLetters, build_faust_app, raw_value
 from streams.config import WorkerConfig
 from streams.detect import BatchResult, FrameDetector, PreparedBatch
@@ -80,8 +81,11 @@ def load_detector(config: WorkerConfig) -> FrameDetector:
             thresholds=alarm_thresholds(config.alarm_threshold),
         ),
         store=FrameStore(config.frame_store_url),
-        max_image_bytes=config.max_image_bytes,
-        max_pixels=config.max_pixels,
+        images=ImageReader(
+            roots=config.claim_check_roots,
+            max_bytes=config.max_image_bytes,
+            max_pixels=config.max_pixels,
+        ),
     )
 
 

@@ -33,7 +33,7 @@ from schemas.codec import Codec
 from schemas.consume import reader_config
 from schemas.events import Detection
 from schemas.exceptions import DecodeError, ImageRejectedError
-from schemas.images import DEFAULT_MAX_IMAGE_BYTES, read_link
+from schemas.images import ImageReader
 from schemas.topics import Topics
 from streams.console.exceptions import ConsoleError
 from streams.console.review_queue import ReviewQueue
@@ -77,7 +77,8 @@ class Changes:
 
 class FrameFeed:
     """Reads detections of ``checkpoint`` (and ``lanes``, all when empty) and their images
-    into ``queue``; ``consumer`` is a confluent-kafka ``Consumer`` (built when absent)."""
+    (through ``images``, confined to the frame store) into ``queue``; ``consumer`` is a
+    confluent-kafka ``Consumer`` (built when absent)."""
 
     def __init__(
         self,
@@ -91,13 +92,13 @@ class FrameFeed:
         client_config: dict[str, str] | None = None,
         consumer: Any = None,
         codec: Codec | None = None,
-        max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
+        images: ImageReader | None = None,
     ) -> None:
         self._topics = (topics.detections,)
         self._queue = queue
         self._checkpoint = checkpoint
         self._lanes = frozenset(lanes)
-        self._max_image_bytes = max_image_bytes
+        self._images = images if images is not None else ImageReader()
         self.changes = changes if changes is not None else Changes()
         self._codec = codec if codec is not None else Codec()
         self._consumer = consumer or Consumer(
@@ -191,7 +192,7 @@ class FrameFeed:
         if detection.image is None:
             return None, "the edge sent no image link (it runs without a frame store)"
         try:
-            return read_link(detection.image, max_bytes=self._max_image_bytes), None
+            return self._images.link(detection.image), None
         except ImageRejectedError as exc:
             return None, str(exc)
 

@@ -27,6 +27,7 @@ from typing import Final
 
 import uvicorn
 
+from schemas.images import ImageReader
 from schemas.topics import Topics
 from streams.console.accounts import GuardStore
 from streams.console.app import create_app
@@ -62,6 +63,8 @@ class ConsoleConfig:
     - ``guards_file``: the accounts file (see ``streams.console.accounts``).
     - ``host`` / ``port``: where to listen (``port=0`` picks a free port).
     - ``session_ttl_s``: session lifetime (8 h); ``secure_cookies``: set behind HTTPS.
+    - ``frame_store_url``: the edge's frame store, the only place frame images are read
+      from (a detection linking anywhere else alarms without its image).
     """
 
     checkpoint: str
@@ -75,6 +78,7 @@ class ConsoleConfig:
     port: int = 8080
     session_ttl_s: float = DEFAULT_SESSION_TTL_S
     secure_cookies: bool = False
+    frame_store_url: str = ".leakguard/frames"
 
     def __post_init__(self) -> None:
         if not self.checkpoint:
@@ -153,6 +157,7 @@ def run_console(
             queue=queue,
             checkpoint=config.checkpoint,
             lanes=config.lanes,
+            images=ImageReader(roots=(config.frame_store_url,)),
         )
         feed.assign()
         publisher = VerdictPublisher(

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from schemas.events import Box, ModelStatus, ModelUpdate, Outcome
+from schemas.events import Box, Event, ModelStatus, ModelUpdate, Outcome
 from sinks.clickhouse.backend import AnalyticsBackend
 from sinks.dashboards.macros import expand_macros
 from sinks.dashboards.panels import ANNOTATIONS, PANELS, ColumnKind
@@ -110,7 +110,7 @@ def test_the_rollout_panel_reports_each_version_s_decision_and_measured_rates(
     an edge rolled it back; 1 of its 4 reviewed alarms was false. v3 was announced by an
     operator and nothing was measured for it yet: NULL, not 0."""
     at = START + timedelta(hours=1)
-    events = [
+    events: list[Event] = [
         _update("v2", "shadow", "gate", at, **{"gate/candidate_base_map50": 0.66}),
         _update("v2", "canary", "gate", at + timedelta(minutes=5)),
         _update("v3", "active", "operator:ana", at + timedelta(minutes=9)),

@@ -13,9 +13,9 @@ import torch
 from detector.engine import DetectedObject as EngineObject
 from detector.engine import InferenceEngine
 from leakguard.classes import STORAGE_MEDIA_CLASS_IDS
-from schemas.events import ScanFrame
+from schemas.events import ImagePayload, ScanFrame
 from schemas.exceptions import ImageRejectedError
-from schemas.images import png_payload
+from schemas.images import ImageReader, png_payload
 from streams.apps.edge import load_detector
 from streams.config import WorkerConfig
 from streams.detect import FrameDetector
@@ -133,3 +133,31 @@ def test_an_edge_names_its_device_and_a_missing_gpu_stops_it_at_start(
     missing = f"cuda:{torch.cuda.device_count()}"  # one past the last GPU, on any machine
     with pytest.raises(StreamsConfigError, match=f"device {missing} is not available"):
         load_detector(dataclasses.replace(config, device=missing))
+
+
+def test_a_claim_check_outside_the_roots_and_an_unexpected_error_fail_their_frame_alone(
+    tmp_path: Path,
+) -> None:
+    """A frame naming a file out of the scanners' folders is refused; any other error while
+    one frame is prepared (here a reader that breaks on one frame) fails that frame only."""
+    scanner = tmp_path / "scanner"
+    scanner.mkdir()
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(png(30, 24, seed=5))
+    outside = dataclasses.replace(
+        _frame(0), image=png_payload(secret.read_bytes(), uri=str(secret))
+    )
+
+    class Breaking(ImageReader):
+        def frame(self, image: ImagePayload) -> bytes:
+            if image.sha256 == _frame(2).image.sha256:
+                raise RuntimeError("a bug in a store client")
+            return super().frame(image)
+
+    detector = FrameDetector(engine=_Engine("v1"), images=Breaking(roots=(str(scanner),)))
+    results = detector.run_batch([outside, _frame(1), _frame(2), _frame(3)])
+    assert isinstance(results[0], ImageRejectedError)
+    assert "outside the image roots" in str(results[0])
+    assert isinstance(results[2], ImageRejectedError)
+    assert "RuntimeError: a bug in a store client" in str(results[2])
+    assert [r.frame_id for r in results if not isinstance(r, Exception)] == ["f1", "f3"]

@@ -88,8 +88,10 @@ def test_a_backlog_longer_than_the_max_poll_interval_is_drained(
     codec = Codec()
     out = stream_topics.producer()
     payloads = []
+    scanner_folder = tmp_path / "scanner"
+    scanner_folder.mkdir()
     for seed in range(4):
-        path = tmp_path / f"scan-{seed}.png"
+        path = scanner_folder / f"scan-{seed}.png"
         path.write_bytes(png(64, 64, seed=seed))
         payloads.append(png_payload(path.read_bytes(), uri=str(path)))
     sent = set()
@@ -102,7 +104,14 @@ def test_a_backlog_longer_than_the_max_poll_interval_is_drained(
         )
         out.poll(0)
     out.flush(60)
-    _start_edge(workers, tiny_artifact, tmp_path / "fs", env=SHORT_MAX_POLL_INTERVAL)
+    _start_edge(
+        workers,
+        tiny_artifact,
+        tmp_path / "fs",
+        "--claim-check-root",
+        str(scanner_folder),
+        env=SHORT_MAX_POLL_INTERVAL,
+    )
     messages = read_topic(
         stream_topics.bootstrap,
         stream_topics.names.detections,

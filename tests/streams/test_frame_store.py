@@ -3,6 +3,7 @@ retention sweep."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import threading
@@ -131,3 +132,25 @@ async def test_a_remote_keep_runs_off_the_event_loop_and_a_local_one_on_it(tmp_p
         assert kept.sha256 == staged.sha256
     assert threads[str(tmp_path)] == threading.current_thread().name
     assert threads["s3://remote-frames"] != threading.current_thread().name
+
+
+def test_hostile_frame_keys_stay_inside_the_store(tmp_path: Path) -> None:
+    """Checkpoint, lane and frame id come from events: ``..``, ``.``, empty parts and
+    slashes become plain names inside the store, never steps out of it."""
+    root = tmp_path / "store"
+    store = FrameStore(str(root))
+    for checkpoint, lane, frame_id in (("..", "..", "../../../escaped"), (".", "", "..")):
+        staged = store.stage(b"png", checkpoint=checkpoint, lane=lane, frame_id=frame_id)
+        kept = store.keep(checkpoint=checkpoint, lane=lane, frame_id=frame_id)
+        for link in (staged, kept):
+            assert Path(link.uri).resolve().is_relative_to(root.resolve()), link.uri
+            assert store.get(link) == b"png"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store"]
+
+
+def test_a_link_out_of_the_store_is_refused(tmp_path: Path) -> None:
+    store = FrameStore(str(tmp_path / "store"))
+    outside = tmp_path / "other.png"
+    outside.write_bytes(b"png")
+    with pytest.raises(FrameStoreError, match="outside the image roots"):
+        store.get(ImageLink(uri=str(outside), sha256=hashlib.sha256(b"png").hexdigest()))

@@ -20,6 +20,7 @@ from PIL import Image
 from infra.processes import LOOPBACK
 from schemas import Codec
 from schemas.events import AnnotationTask, Box, ImageLink, PreAnnotation
+from schemas.images import ImageReader
 from schemas.topics import Topics
 from streams.frame_store import FrameStore
 from tests.kafka_kit import create_topics, publish
@@ -38,6 +39,12 @@ def png(width: int, height: int, *, seed: int) -> bytes:
     pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def frame_images(tmp_path: Path) -> ImageReader:
+    """The bridge's image reader, confined to the frame store of the tests
+    (``tmp_path / "frames"``, where :func:`kept_image` keeps)."""
+    return ImageReader(roots=(str(tmp_path / "frames"),))
 
 
 def kept_image(store_dir: Path, *, frame_id: str, seed: int) -> tuple[ImageLink, bytes]:

@@ -25,7 +25,7 @@ from retrain.annotation.receiver import ReceiverServer, receiver_app
 from retrain.annotation.state import BridgeState
 from schemas.topics import Topics
 from tests.kafka_kit import group_consumer, make_producer
-from tests.retrain.annotation.annotation_helpers import bridge_topics
+from tests.retrain.annotation.annotation_helpers import bridge_topics, frame_images
 
 WEBHOOK_SECRET = "test-webhook-secret"
 
@@ -94,6 +94,7 @@ class BridgeRig:
             state=self.state,
             policy=policy,
             label_studio=target,
+            images=frame_images(self.tmp_path),
             poll_interval_s=poll_interval_s,
             retry_initial_s=0.5,
             retry_max_s=2.0,
@@ -106,7 +107,9 @@ def _rig(
 ) -> Iterator[tuple[BridgeRig, ReceiverServer]]:
     state = BridgeState(path=tmp_path / "bridge.sqlite")
     receiver = ReceiverServer(
-        receiver_app(state=state, webhook_secret=WEBHOOK_SECRET), host="127.0.0.1", port=0
+        receiver_app(state=state, webhook_secret=WEBHOOK_SECRET, images=frame_images(tmp_path)),
+        host="127.0.0.1",
+        port=0,
     )
     receiver.start()
     try:

@@ -12,7 +12,7 @@ import pytest
 
 from retrain.annotation.receiver import SECRET_HEADER, ReceiverServer, receiver_app
 from retrain.annotation.state import AnnotationVersion, BridgeState, CreatedTask
-from tests.retrain.annotation.annotation_helpers import kept_image
+from tests.retrain.annotation.annotation_helpers import frame_images, kept_image
 
 SECRET = "s3cret"
 
@@ -25,9 +25,11 @@ def state(tmp_path: Path) -> Iterator[BridgeState]:
 
 
 @pytest.fixture
-def receiver(state: BridgeState) -> Iterator[str]:
+def receiver(state: BridgeState, tmp_path: Path) -> Iterator[str]:
     server = ReceiverServer(
-        receiver_app(state=state, webhook_secret=SECRET), host="127.0.0.1", port=0
+        receiver_app(state=state, webhook_secret=SECRET, images=frame_images(tmp_path)),
+        host="127.0.0.1",
+        port=0,
     )
     server.start()
     yield f"http://127.0.0.1:{server.port}"
@@ -63,6 +65,14 @@ def test_images_are_served_only_for_known_tasks_and_verified(
     assert answer.content == data
     Path(link.uri).write_bytes(b"tampered")
     assert httpx.get(f"{receiver}/images/t1").status_code == 404
+    # A task's link comes from an event: one naming a file out of the frame store serves
+    # nothing, even with the file's right hash.
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(data)
+    state.record_task(CreatedTask("t2", 1, 11, str(outside), link.sha256))
+    refused = httpx.get(f"{receiver}/images/t2")
+    assert refused.status_code == 404
+    assert "outside the image roots" in refused.text
 
 
 def test_state_remembers_versions_and_tasks_across_reopen(tmp_path: Path) -> None:

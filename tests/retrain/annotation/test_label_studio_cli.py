@@ -105,6 +105,7 @@ def test_bridge_built_from_settings_round_trips_an_annotation(
             "project_title": f"settings {unique_name}",
             "listen_port": 0,
             "webhook_secret": "from-settings",
+            "frame_store_url": str(tmp_path / "frames"),
         }
     )
     topics = bridge_topics(kafka_bootstrap, unique_name)

@@ -78,8 +78,11 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def console_url(stream_topics: StreamTopics, tmp_path: Path) -> Iterator[str]:
-    """A console for checkpoint ``hq`` lane 1 on the session broker, with guard ``ana``."""
+def console_url(
+    stream_topics: StreamTopics, frame_store: FrameStore, tmp_path: Path
+) -> Iterator[str]:
+    """A console for checkpoint ``hq`` lane 1 on the session broker, with guard ``ana``,
+    reading images from the tests' frame store."""
     env = {
         "LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS": stream_topics.bootstrap,
         "LEAKGUARD_DATA_DIR": str(tmp_path / "data"),
@@ -94,7 +97,7 @@ def console_url(stream_topics: StreamTopics, tmp_path: Path) -> Iterator[str]:
     assert added.returncode == 0, added.stderr
     console = ConsoleProcess(
         "--checkpoint", "hq", "--lane", "1", "--port", "0", "--no-sink",
-        "--topic-prefix", stream_topics.prefix, env=env,
+        "--topic-prefix", stream_topics.prefix, "--frame-store", frame_store.url, env=env,
     )  # fmt: skip
     try:
         yield console.wait_ready(timeout_s=180)

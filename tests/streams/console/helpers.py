@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from schemas.events import Box, DetectedObject, Detection, ScanFrame
-from schemas.images import frame_image_bytes, png_payload
+from schemas.images import ImageReader, png_payload
 from streams.frame_store import FrameStore
 
 WIDTH, HEIGHT = 160, 120
@@ -87,7 +87,7 @@ def two_alarms(frame_id: str, *, checkpoint: str = "hq", lane: str = "1") -> Det
 def staged(store: FrameStore, frame: ScanFrame, detection: Detection) -> Detection:
     """``detection`` as the edge sends it: linked to ``frame``'s image staged in ``store``."""
     link = store.stage(
-        frame_image_bytes(frame.image),
+        ImageReader().frame(frame.image),
         checkpoint=frame.checkpoint,
         lane=frame.lane,
         frame_id=frame.frame_id,

@@ -4,6 +4,8 @@ the stored offsets without losing or repeating a frame."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -12,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from schemas import Codec
+from schemas.events import ImageLink
+from schemas.images import ImageReader
 from streams.console.feed import FrameFeed
 from streams.console.review_queue import ReviewQueue
 from streams.frame_store import FrameStore
@@ -23,9 +27,13 @@ pytestmark = pytest.mark.integration
 CODEC = Codec()
 
 
-def _feed(topics: StreamTopics, queue: ReviewQueue) -> FrameFeed:
+def _feed(topics: StreamTopics, queue: ReviewQueue, store: FrameStore) -> FrameFeed:
     feed = FrameFeed(
-        bootstrap_servers=topics.bootstrap, topics=topics.names, queue=queue, checkpoint="hq"
+        bootstrap_servers=topics.bootstrap,
+        topics=topics.names,
+        queue=queue,
+        checkpoint="hq",
+        images=ImageReader(roots=(store.url,)),
     )
     feed.assign()
     return feed
@@ -58,7 +66,7 @@ def test_the_feed_keeps_its_checkpoint_skips_bad_messages_and_resumes(
 ) -> None:
     queue = ReviewQueue(tmp_path / "queue.sqlite")
     store = FrameStore(str(tmp_path / "frames"))
-    feed = _feed(stream_topics, queue)
+    feed = _feed(stream_topics, queue, store)
     _produce(stream_topics, store, "a")
     _produce(stream_topics, store, "elsewhere", checkpoint="lab")
     kafka = stream_topics.producer()
@@ -75,7 +83,7 @@ def test_the_feed_keeps_its_checkpoint_skips_bad_messages_and_resumes(
     stopped.set()
     feed.run(stopped)  # stops at once and closes the consumer: the console is down
     _produce(stream_topics, store, "c")
-    again = _feed(stream_topics, queue)
+    again = _feed(stream_topics, queue, store)
     _step_until(again, lambda: len(_complete(queue)) == 3)
     assert _complete(queue) == ["a", "b", "c"]
     assert again.skipped == 0  # the bad message before the stored offsets is not read again
@@ -85,24 +93,32 @@ def test_a_detection_whose_image_cannot_be_read_still_alarms_with_the_reason(
     stream_topics: StreamTopics, tmp_path: Path
 ) -> None:
     """No link (an edge without a frame store), a swept image, a link whose hash does not
-    match: the guard still sees each alarm, with why its image is missing."""
+    match, a link out of the frame store: the guard still sees each alarm, with why its
+    image is missing."""
     queue = ReviewQueue(tmp_path / "queue.sqlite")
     store = FrameStore(str(tmp_path / "frames"))
-    feed = _feed(stream_topics, queue)
+    feed = _feed(stream_topics, queue, store)
     swept = staged(store, frame("swept"), two_alarms("swept"))
     assert swept.image is not None
     Path(swept.image.uri).unlink()
     forged = staged(store, frame("forged"), two_alarms("forged"))
     assert forged.image is not None
     Path(forged.image.uri).write_bytes(png(seed=9))
+    elsewhere = tmp_path / "elsewhere.png"
+    elsewhere.write_bytes(png(seed=4))
+    outside = dataclasses.replace(
+        two_alarms("outside"),
+        image=ImageLink(uri=str(elsewhere), sha256=hashlib.sha256(png(seed=4)).hexdigest()),
+    )
     kafka = stream_topics.producer()
-    for detection in (two_alarms("unlinked"), swept, forged):
+    for detection in (two_alarms("unlinked"), swept, forged, outside):
         value = CODEC.encode(detection)
         kafka.produce(stream_topics.names.detections, key=detection.frame_id.encode(), value=value)
     kafka.flush(10)
-    _step_until(feed, lambda: len(queue.pending(["1"])) == 3)
+    _step_until(feed, lambda: len(queue.pending(["1"])) == 4)
     reasons = {item.frame_id: item.image_error for item in queue.pending(["1"])}
     assert not any(item.has_image for item in queue.pending(["1"]))
     assert "no image link" in str(reasons["unlinked"])
     assert "cannot read" in str(reasons["swept"])
     assert "does not match" in str(reasons["forged"])
+    assert "outside the image roots" in str(reasons["outside"])  # a link cannot read any file

@@ -60,7 +60,7 @@ def test_a_missing_table_fails_its_panels_only(chdb_backend: ChdbBackend) -> Non
     chdb_backend.execute("DROP TABLE model_status")
     overview = run_overview(chdb_backend, end=START + timedelta(days=1))
     failed = [p.panel.title for p in overview.panels if p.error]
-    assert failed == ["Model versions live per checkpoint"]
+    assert failed == ["Model rollouts", "Model versions live per checkpoint"]
 
 
 def test_the_overview_api_serves_the_panels_to_a_signed_in_guard(
