@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 #: One slot per frame: its detection, or why the frame could not be detected.
-BatchResult = Detection | ImageRejectedError | FrameStoreError
+BatchResult = Detection | ImageRejectedError
 
 
 class Engine(Protocol):
@@ -111,13 +111,15 @@ def to_detection(
 class PreparedBatch:
     """Frames ready for inference: decoded ``HxWx3`` uint8 arrays for the frames at
     ``slots`` with where each was staged, the error of every frame that failed in
-    ``results`` (``None`` elsewhere)."""
+    ``results`` (``None`` elsewhere), and the frames detected although their image could
+    not be staged (``unstaged``: frame id and why)."""
 
     frames: tuple[ScanFrame, ...]
     results: list[BatchResult | None]
     arrays: list[np.ndarray] = field(default_factory=list)
     links: list[ImageLink | None] = field(default_factory=list)
     slots: list[int] = field(default_factory=list)
+    unstaged: list[tuple[str, FrameStoreError]] = field(default_factory=list)
 
 
 class FrameDetector:
@@ -146,7 +148,9 @@ class FrameDetector:
             previous, self._engine = self._engine, engine
         return previous
 
-    def _prepare(self, frame: ScanFrame) -> tuple[np.ndarray, ImageLink | None]:
+    def _prepare(
+        self, frame: ScanFrame, batch: PreparedBatch
+    ) -> tuple[np.ndarray, ImageLink | None]:
         data = self._images.frame(frame.image)
         try:
             array = decode_png(data, max_pixels=self._images.max_pixels)
@@ -154,9 +158,16 @@ class FrameDetector:
             raise ImageRejectedError(str(exc)) from exc
         if self._store is None:
             return array, None
-        link = self._store.stage(
-            data, checkpoint=frame.checkpoint, lane=frame.lane, frame_id=frame.frame_id
-        )
+        try:
+            link = self._store.stage(
+                data, checkpoint=frame.checkpoint, lane=frame.lane, frame_id=frame.frame_id
+            )
+        except FrameStoreError as exc:
+            # Fail closed: a full or broken store must not silence the alarm. The frame is
+            # detected without a link (the console shows why its image is missing) and the
+            # failure is reported by the caller.
+            batch.unstaged.append((frame.frame_id, exc))
+            return array, None
         return array, link
 
     def prepare(self, frames: Sequence[ScanFrame]) -> PreparedBatch:
@@ -168,8 +179,8 @@ class FrameDetector:
         batch = PreparedBatch(frames=tuple(frames), results=[None] * len(frames))
         for index, frame in enumerate(frames):
             try:
-                array, link = self._prepare(frame)
-            except (ImageRejectedError, FrameStoreError) as exc:
+                array, link = self._prepare(frame, batch)
+            except ImageRejectedError as exc:
                 batch.results[index] = exc
                 continue
             except Exception as exc:  # any error of one frame fails that frame alone

@@ -28,6 +28,11 @@ class WorkerMetrics:
         self.detections_out = Counter(
             "leakguard_detections_out", "Detection events produced", registry=r
         )
+        self.frames_unstaged = Counter(
+            "leakguard_frames_unstaged",
+            "Frames detected although the frame store refused their image (alarm without image)",
+            registry=r,
+        )
         self.inference_latency = Histogram(
             "leakguard_inference_latency_seconds",
             "Wall time of one inference batch",

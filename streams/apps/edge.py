@@ -23,6 +23,7 @@ least once).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +47,8 @@ from streams.rollout.config import RolloutConfig
 from streams.rollout.kafka import RolloutLoop
 
 __all__ = ["EdgeApp", "build_edge_app", "load_detector"]
+
+log = logging.getLogger(__name__)
 
 #: Batches handled at once: one in the inference thread, one queued behind it, so the
 #: thread starts the next batch the moment it is free; more only adds latency and memory.
@@ -132,6 +135,9 @@ class EdgeApp:
                     self.prepare_executor, self.detector.prepare, [e.value for e in frames]
                 )
                 results = await loop.run_in_executor(self.executor, self._infer, prepared)
+                for frame_id, error in prepared.unstaged:
+                    self.metrics.frames_unstaged.inc()
+                    log.error("frame %s detected without its image: %s", frame_id, error)
             if after is not None:
                 await after
             for event in events:

@@ -13,13 +13,13 @@ import torch
 from detector.engine import DetectedObject as EngineObject
 from detector.engine import InferenceEngine
 from leakguard.classes import STORAGE_MEDIA_CLASS_IDS
-from schemas.events import ImagePayload, ScanFrame
+from schemas.events import Detection, ImagePayload, ScanFrame
 from schemas.exceptions import ImageRejectedError
 from schemas.images import ImageReader, png_payload
 from streams.apps.edge import load_detector
 from streams.config import WorkerConfig
 from streams.detect import FrameDetector
-from streams.exceptions import StreamsConfigError
+from streams.exceptions import FrameStoreError, StreamsConfigError
 from streams.frame_store import FrameStore
 from tests.streams.helpers import png
 
@@ -161,3 +161,18 @@ def test_a_claim_check_outside_the_roots_and_an_unexpected_error_fail_their_fram
     assert isinstance(results[2], ImageRejectedError)
     assert "RuntimeError: a bug in a store client" in str(results[2])
     assert [r.frame_id for r in results if not isinstance(r, Exception)] == ["f1", "f3"]
+
+
+def test_a_frame_whose_image_cannot_be_staged_still_alarms_without_a_link(
+    tmp_path: Path,
+) -> None:
+    """Fail closed: a full or broken frame store must not silence the alarm; the frame is
+    detected without a link and the failure is handed back to be reported."""
+    blocked = tmp_path / "store"
+    blocked.write_bytes(b"a file where the store's folder should be")
+    detector = FrameDetector(engine=_Engine("v1"), store=FrameStore(str(blocked)))
+    prepared = detector.prepare([_frame(0), _frame(1)])
+    results = detector.infer(prepared)
+    assert all(isinstance(r, Detection) and r.alarmed and r.image is None for r in results)
+    assert [frame_id for frame_id, _ in prepared.unstaged] == ["f0", "f1"]
+    assert all(isinstance(error, FrameStoreError) for _, error in prepared.unstaged)
