@@ -114,8 +114,10 @@ def queue_state(session: ApiSession, services: Services) -> dict[str, Any]:
 
 @router.get("/frames/{item_id}/image")
 def frame_image(item_id: int, session: ApiSession, services: Services) -> Response:
-    """The frame's verified PNG."""
+    """The frame's verified PNG, for a guard of the frame's lane only (403 otherwise)."""
     try:
+        if services.queue.item(item_id).lane != session.lane:
+            raise HTTPException(403, f"frame {item_id} is not on your lane {session.lane}")
         png = services.queue.image(item_id)
     except FrameNotFoundError as exc:
         raise HTTPException(404, str(exc)) from exc

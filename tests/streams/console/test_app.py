@@ -173,7 +173,7 @@ def test_a_negative_response_time_is_refused(console: Console) -> None:
     assert console.published.verdicts == []
 
 
-def test_a_verdict_on_another_lanes_frame_is_refused(console: Console) -> None:
+def test_another_lanes_frame_can_be_neither_answered_nor_seen(console: Console) -> None:
     item_id = _alarm(console, lane="2")
     csrf = sign_in(console.client, lane="1")
     answer = console.client.post(
@@ -181,6 +181,9 @@ def test_a_verdict_on_another_lanes_frame_is_refused(console: Console) -> None:
     )
     assert answer.status_code == 403
     assert console.published.verdicts == []
+    image = console.client.get(f"/api/frames/{item_id}/image")
+    assert image.status_code == 403
+    assert image.content != png()
 
 
 def test_an_answer_that_does_not_fit_the_frame_is_refused_and_the_frame_stays(
