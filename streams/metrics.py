@@ -47,6 +47,11 @@ class WorkerMetrics:
             "Detections, verdicts and ticks the join consumed",
             registry=r,
         )
+        self.join_entries_dropped = Counter(
+            "leakguard_join_entries_dropped",
+            "Join table entries recovered from the changelog that were no entry (dropped)",
+            registry=r,
+        )
         self.outcomes = Counter(
             "leakguard_outcomes", "Outcome events produced", ["kind"], registry=r
         )

@@ -27,6 +27,7 @@ from typing import Any, Final
 
 import faust
 from faust.serializers import codecs
+from mode import CrashingSupervisor
 
 from schemas.codec import Codec
 from schemas.events import (
@@ -44,7 +45,7 @@ from streams.exceptions import FrameStoreError, StreamsError
 from streams.faust_codec import AvroEventCodec, Undecodable
 from streams.frame_store import FrameStore
 from streams.join import Resolution, is_due, on_event, on_tick
-from streams.join_state import FrameEntry
+from streams.join_state import FrameEntry, FrameEntryError
 from streams.logic.alerts import build_alert
 from streams.logic.annotation import build_annotation_tasks, needs_image
 from streams.logic.outcomes import join_key
@@ -142,6 +143,15 @@ class CloudApp:
             return GuardVerdict
         return None
 
+    async def handle_safely(self, event: Any) -> None:
+        """:meth:`handle`, with any error of this event made its dead letter (reason and
+        original bytes), never the agent's: one event cannot stop the join."""
+        try:
+            await self.handle(event)
+        except Exception as exc:
+            log.exception("event at %s:%s failed", event.message.topic, event.message.offset)
+            self.dead_letters.send(event.message, raw_value(event.message), exc)
+
     async def handle(self, event: Any) -> None:
         """One event of the joined stream: update the table, publish what resolves."""
         self.metrics.join_events_in.inc()
@@ -182,9 +192,22 @@ class CloudApp:
             self.table[key] = step.state.to_bytes()
 
     def _entry(self, key: bytes) -> FrameEntry | None:
-        """The join table's entry of ``key``; the table holds each entry's changelog bytes."""
+        """The join table's entry of ``key``; the table holds each entry's changelog bytes.
+
+        Bytes that are no entry (written to the changelog topic by someone else: the table
+        is recovered from it) are dropped, so the event goes on as the frame's first rather
+        than being lost with the bad state.
+        """
         data = self.table.get(key)
-        return None if data is None else FrameEntry.from_bytes(data)
+        if data is None:
+            return None
+        try:
+            return FrameEntry.from_bytes(data)
+        except FrameEntryError as exc:
+            log.error("join entry %r is not an entry (%s): dropped", key, exc)
+            self.table.pop(key, None)
+            self.metrics.join_entries_dropped.inc()
+            return None
 
     async def publish(self, resolution: Resolution, message: Any) -> None:
         """Produce the outcomes, the alert, the kept image and the annotation tasks."""
@@ -239,20 +262,26 @@ class CloudApp:
         self.metrics.frames_swept.inc(removed)
         return removed
 
+    def _due(self, data: bytes | None, now: float) -> bool:
+        """Whether an entry's deadline has passed; bytes that are no entry are due too, so
+        their tick drops them (:meth:`_entry`)."""
+        if data is None:
+            return False
+        try:
+            entry = FrameEntry.from_bytes(data)
+        except FrameEntryError:
+            return True
+        return is_due(
+            entry,
+            now=now,
+            unreviewed_after_s=self.config.unreviewed_after_s,
+            resolved_retention_s=self.config.resolved_retention_s,
+        )
+
     async def send_due_ticks(self) -> int:
         """Send an expiry tick for every local entry whose deadline has passed."""
         now = time.time()
-        due = [
-            key
-            for key, data in list(self.table.items())
-            if data is not None
-            and is_due(
-                FrameEntry.from_bytes(data),
-                now=now,
-                unreviewed_after_s=self.config.unreviewed_after_s,
-                resolved_retention_s=self.config.resolved_retention_s,
-            )
-        ]
+        due = [key for key, data in list(self.table.items()) if self._due(data, now)]
         for key in due:
             await self.expiry.send(key=_frame_id(key), value=ExpiryTick(key=key))
         return len(due)
@@ -308,10 +337,12 @@ def build_cloud_app(
         dead_letters=DeadLetters(app, config, metrics, codec),
     )
 
-    @app.agent(joined, name="outcome-join")
+    # A crash that escapes the agent ends the worker for its supervisor to restart, instead
+    # of leaving a live process that joins nothing.
+    @app.agent(joined, name="outcome-join", supervisor_strategy=CrashingSupervisor)
     async def outcome_join(stream: Any) -> None:
         async for event in stream.events():
-            await cloud.handle(event)
+            await cloud.handle_safely(event)
 
     async def review_deadline() -> None:
         await cloud.send_due_ticks()

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import faust
+from mode import CrashingSupervisor
 
 from leakguard.classes import alarm_thresholds
 from schemas.codec import Codec
@@ -128,13 +129,17 @@ class EdgeApp:
         self.metrics.queue_depth.inc(len(events))
         frames = [event for event in events if not isinstance(event.value, Undecodable)]
         try:
-            results: list[BatchResult] = []
+            results: Sequence[BatchResult | Exception] = ()
             if frames:
                 loop = asyncio.get_running_loop()
                 prepared = await loop.run_in_executor(
                     self.prepare_executor, self.detector.prepare, [e.value for e in frames]
                 )
-                results = await loop.run_in_executor(self.executor, self._infer, prepared)
+                try:
+                    results = await loop.run_in_executor(self.executor, self._infer, prepared)
+                except Exception as exc:  # the engine failed: this batch's frames, not the agent
+                    log.exception("inference failed on a batch of %d frames", len(frames))
+                    results = [exc] * len(frames)
                 for frame_id, error in prepared.unstaged:
                     self.metrics.frames_unstaged.inc()
                     log.error("frame %s detected without its image: %s", frame_id, error)
@@ -204,7 +209,9 @@ def build_edge_app(
         dead_letters=DeadLetters(app, config, metrics, codec),
     )
 
-    @app.agent(frames, name="detect")
+    # A crash that escapes the agent (say, the dead-letter producer failing) ends the worker
+    # for its supervisor to restart, instead of leaving a live process that detects nothing.
+    @app.agent(frames, name="detect", supervisor_strategy=CrashingSupervisor)
     async def detect(stream: Any) -> None:
         in_flight: deque[asyncio.Future[None]] = deque()
         try:
