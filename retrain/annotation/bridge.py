@@ -47,6 +47,7 @@ from retrain.annotation.ls_format import TASK_KEY, annotation_event, task_payloa
 from retrain.annotation.state import AnnotationVersion, BridgeState, CreatedTask
 from schemas import Codec
 from schemas.consume import EventBatches
+from schemas.dead_letter import MessageSource, send_dead_letter
 from schemas.events import Annotation, AnnotationTask
 from schemas.exceptions import ImageRejectedError
 from schemas.images import ImageReader, png_size
@@ -55,6 +56,12 @@ from schemas.topics import Topics
 __all__ = ["AnnotationBridge", "LabelStudioTarget", "check_modes"]
 
 logger = logging.getLogger(__name__)
+
+#: The dead-letter source of a webhook row: the receiver's inbox (offset: the row's id).
+WEBHOOK_SOURCE: Final = "label-studio-webhook"
+#: What a webhook body of the wrong shape raises in its handling (a string for an id, a list
+#: for an object, a missing key); errors of Kafka or Label Studio are not among them.
+_MALFORMED: Final = (ValueError, TypeError, KeyError, AttributeError)
 
 #: Messages per consume call and the longest it waits: the webhook inbox is drained between.
 CONSUME_BATCH_MESSAGES: Final = 50
@@ -132,6 +139,7 @@ class AnnotationBridge:
         self._policy = policy
         self._ls = label_studio
         self._images = images
+        self._worker_id = worker_id
         self._poll_interval_s = poll_interval_s
         self._retry_initial_s = retry_initial_s
         self._retry_max_s = retry_max_s
@@ -268,11 +276,31 @@ class AnnotationBridge:
 
     def _drain_webhooks(self) -> None:
         for inbox_id, body in self._state.webhooks(limit=INBOX_BATCH):
-            payload = json.loads(body)
-            annotation, task = payload.get("annotation"), payload.get("task")
-            if payload.get("action") in WEBHOOK_ACTIONS and annotation and task:
-                self._emit(annotation, task.get("data") or {})
+            try:
+                self._webhook(body)
+            except _MALFORMED as exc:
+                # Well-formed JSON whose fields are not what Label Studio sends: that row's
+                # failure (dead letter, original body), never the bridge's.
+                self._dead_letter_webhook(inbox_id, body, exc)
             self._state.drop_webhook(inbox_id)
+
+    def _webhook(self, body: bytes) -> None:
+        payload = json.loads(body)
+        annotation, task = payload.get("annotation"), payload.get("task")
+        if payload.get("action") in WEBHOOK_ACTIONS and annotation and task:
+            self._emit(annotation, task.get("data") or {})
+
+    def _dead_letter_webhook(self, inbox_id: int, body: bytes, error: Exception) -> None:
+        send_dead_letter(
+            lambda *, topic, key, value: self._producer.produce(topic, key=key, value=value),
+            body,
+            error,
+            source=MessageSource(topic=WEBHOOK_SOURCE, partition=0, offset=inbox_id),
+            dead_letter_topic=self._topics.dead_letters,
+            worker_id=self._worker_id,
+            codec=self._codec,
+        )
+        self._flush()
 
     def _poll(self) -> None:
         if self._ls is None:

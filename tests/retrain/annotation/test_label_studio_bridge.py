@@ -21,7 +21,7 @@ import pytest
 
 from infra.label_studio import USERNAME, LocalLabelStudio
 from retrain.annotation.auto_label import AutoLabelPolicy
-from retrain.annotation.bridge import AnnotationBridge
+from retrain.annotation.bridge import WEBHOOK_SOURCE, AnnotationBridge
 from retrain.annotation.client import LabelStudioClient
 from retrain.annotation.exceptions import LabelStudioAuthError
 from retrain.annotation.ls_format import TASK_KEY, boxes_from_result
@@ -190,6 +190,23 @@ def test_tasks_annotations_webhooks_and_dead_letters(
             assert answer.status_code == 200
         _wait(lambda: rig.state.counts().inbox == 0, timeout_s=30, what="the webhooks handled")
         assert len(annotations.read(at_least=1, timeout_s=1, settle_s=3)) == 1
+
+        # Well-formed JSON of the wrong shape (an id that is no number): that row's dead
+        # letter, with its body; the bridge goes on.
+        hostile = json.dumps({**payload, "annotation": {**payload["annotation"], "id": "x"}})
+        answer = httpx.post(
+            f"{rig.receiver_url}/webhook",
+            content=hostile,
+            headers={SECRET_HEADER: WEBHOOK_SECRET},
+        )
+        assert answer.status_code == 200
+        webhook_letters = [
+            d
+            for d in letters.events(DeadLetter, at_least=2, timeout_s=60)
+            if d.source_topic == WEBHOOK_SOURCE
+        ]
+        assert [d.original for d in webhook_letters] == [hostile.encode()]
+        assert "invalid literal for int" in webhook_letters[0].reason
 
         # An update is a new version => one more event, with a new annotation id.
         label_studio.api(
