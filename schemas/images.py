@@ -118,9 +118,12 @@ class ImageReader:
         return data
 
     def link(self, link: ImageLink) -> bytes:
-        """The encoded image an ``ImageLink`` names, checked against its SHA-256."""
+        """The encoded PNG an ``ImageLink`` names, checked against its SHA-256 and, from its
+        header, against ``max_pixels`` (whoever decodes it next: a console's browser, the
+        training set, Label Studio)."""
         data = self.read(link.uri)
         _check_hash(data, link.sha256)
+        self._check_pixels(data)
         return data
 
     def frame(self, image: ImagePayload) -> bytes:
@@ -143,14 +146,19 @@ class ImageReader:
         if len(data) != image.size_bytes:
             raise ImageRejectedError(f"image size differs from the frame's {image.size_bytes}")
         _check_hash(data, image.sha256)
-        width, height = png_size(data)
-        if width * height > self.max_pixels:
-            raise ImageRejectedError(f"image {width}x{height} exceeds {self.max_pixels} pixels")
+        width, height = self._check_pixels(data)
         if (width, height) != (image.width, image.height):
             raise ImageRejectedError(
                 f"image is {width}x{height}, frame says {image.width}x{image.height}"
             )
         return data
+
+    def _check_pixels(self, data: bytes) -> tuple[int, int]:
+        """``(width, height)`` of PNG ``data``; refused over ``max_pixels`` (bombs)."""
+        width, height = png_size(data)
+        if width * height > self.max_pixels:
+            raise ImageRejectedError(f"image {width}x{height} exceeds {self.max_pixels} pixels")
+        return width, height
 
     def _allowed(self, protocol: str, path: str) -> bool:
         return any(root.holds(protocol, path) for root in self._roots)

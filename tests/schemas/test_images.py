@@ -62,7 +62,7 @@ def test_claim_check_read_is_capped_even_when_the_store_lies(tmp_path: Path) -> 
         reader.frame(payload)
 
 
-def test_decompression_bomb_is_refused_from_the_header() -> None:
+def test_decompression_bomb_is_refused_from_the_header(tmp_path: Path) -> None:
     # A valid PNG header claiming 100k x 100k pixels: refused before any pixel is decoded.
     ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
     chunk = b"IHDR" + ihdr
@@ -73,6 +73,13 @@ def test_decompression_bomb_is_refused_from_the_header() -> None:
     payload = dataclasses.replace(payload, sha256=hashlib.sha256(bomb).hexdigest())
     with pytest.raises(ImageRejectedError, match="exceeds 48000000 pixels"):
         ImageReader().frame(payload)
+    # The same bomb behind an ImageLink: refused before a console, the training set or
+    # Label Studio decodes it.
+    path = tmp_path / "bomb.png"
+    path.write_bytes(bomb)
+    link = ImageLink(uri=str(path), sha256=hashlib.sha256(bomb).hexdigest())
+    with pytest.raises(ImageRejectedError, match="exceeds 48000000 pixels"):
+        ImageReader(roots=(str(tmp_path),)).link(link)
     with pytest.raises(ImageRejectedError, match="not a PNG"):
         png_size(b"GIF89a" + b"\0" * 30)
 
