@@ -170,7 +170,9 @@ def run_console(
             lanes=config.lanes,
             guards=GuardStore(config.guards_file),
             signer=SessionSigner(
-                load_or_create_secret(config.state_dir / "session.key"), ttl_s=config.session_ttl_s
+                load_or_create_secret(config.state_dir / "session.key"),
+                checkpoint=config.checkpoint,
+                ttl_s=config.session_ttl_s,
             ),
             queue=queue,
             changes=feed.changes,

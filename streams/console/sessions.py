@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import json
 import math
 import os
 import secrets
@@ -84,15 +85,18 @@ def load_or_create_secret(path: Path) -> bytes:
 
 
 class SessionSigner:
-    """Issues and checks session cookies and sign-in tokens.
+    """Issues and checks session cookies and sign-in tokens of one ``checkpoint``'s console.
 
-    ``clock`` (seconds since the epoch) is injectable so expiry can be tested without waiting.
+    The checkpoint is part of every signature, so a cookie of one checkpoint's console is
+    refused by another's even where they share the data dir and so the key. ``clock``
+    (seconds since the epoch) is injectable so expiry can be tested without waiting.
     """
 
     def __init__(
         self,
         secret: bytes,
         *,
+        checkpoint: str,
         ttl_s: float = DEFAULT_SESSION_TTL_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -104,8 +108,13 @@ class SessionSigner:
             def get_timestamp(self) -> int:
                 return int(clock())
 
-        self._sessions = URLSafeTimedSerializer(secret, salt="leakguard-session", signer=_Signer)
-        self._logins = URLSafeTimedSerializer(secret, salt="leakguard-login", signer=_Signer)
+        scope = json.dumps(checkpoint)  # quoted: no checkpoint name can extend another's salt
+        self._sessions = URLSafeTimedSerializer(
+            secret, salt=f"leakguard-session:{scope}", signer=_Signer
+        )
+        self._logins = URLSafeTimedSerializer(
+            secret, salt=f"leakguard-login:{scope}", signer=_Signer
+        )
 
     def issue(self, *, guard: str, lane: str) -> tuple[str, Session]:
         """A new session (fresh CSRF token) and its cookie value."""

@@ -71,7 +71,7 @@ def console(tmp_path: Path, hasher: PasswordHasher) -> Iterator[Console]:
         checkpoint="hq",
         lanes=("1", "2"),
         guards=guards,
-        signer=SessionSigner(b"k" * 32, ttl_s=3600, clock=clock),
+        signer=SessionSigner(b"k" * 32, checkpoint="hq", ttl_s=3600, clock=clock),
         queue=queue,
         changes=Changes(),
         publish=published,

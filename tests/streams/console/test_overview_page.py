@@ -50,7 +50,8 @@ def overview_url(
     queue = ReviewQueue(tmp_path / "queue.sqlite")
     services = ConsoleServices(
         checkpoint="hq", lanes=("1",), guards=guards,
-        signer=SessionSigner(b"k" * 32, ttl_s=3600), queue=queue, changes=Changes(),
+        signer=SessionSigner(b"k" * 32, checkpoint="hq", ttl_s=3600),
+        queue=queue, changes=Changes(),
         publish=Published(),
         overview=overview_source(LockedBackend(chdb_backend)),
     )  # fmt: skip

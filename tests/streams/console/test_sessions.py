@@ -18,7 +18,7 @@ KEY = b"0123456789abcdef0123456789abcdef"
 
 
 def test_a_session_reads_back_with_its_guard_lane_and_csrf_token() -> None:
-    signer = SessionSigner(KEY, ttl_s=60)
+    signer = SessionSigner(KEY, checkpoint="hq", ttl_s=60)
     cookie, session = signer.issue(guard="ana", lane="2")
     assert signer.read(cookie) == session
     assert session.guard == "ana"
@@ -27,14 +27,14 @@ def test_a_session_reads_back_with_its_guard_lane_and_csrf_token() -> None:
 
 
 def test_each_session_gets_its_own_csrf_token() -> None:
-    signer = SessionSigner(KEY)
+    signer = SessionSigner(KEY, checkpoint="hq")
     first = signer.issue(guard="ana", lane="1")[1]
     assert first.csrf != signer.issue(guard="ana", lane="1")[1].csrf
 
 
 def test_a_session_expires_after_its_lifetime() -> None:
     clock = Clock()
-    signer = SessionSigner(KEY, ttl_s=600, clock=clock)
+    signer = SessionSigner(KEY, checkpoint="hq", ttl_s=600, clock=clock)
     cookie, _ = signer.issue(guard="ana", lane="1")
     clock.now += 599
     assert signer.read(cookie) is not None
@@ -43,20 +43,32 @@ def test_a_session_expires_after_its_lifetime() -> None:
 
 
 def test_an_altered_or_foreign_cookie_is_refused() -> None:
-    signer = SessionSigner(KEY)
+    signer = SessionSigner(KEY, checkpoint="hq")
     cookie, _ = signer.issue(guard="ana", lane="1")
     payload, signature = cookie.rsplit(".", 1)
     # The last base64 character may carry unused bits: alter one in the middle.
     flipped = signature[:5] + ("A" if signature[5] != "A" else "B") + signature[6:]
     assert signer.read(f"{payload}.{flipped}") is None
-    assert SessionSigner(b"x" * 32).read(cookie) is None
+    assert SessionSigner(b"x" * 32, checkpoint="hq").read(cookie) is None
     assert signer.read("") is None
     assert signer.read(None) is None
 
 
+def test_a_cookie_of_another_checkpoint_s_console_is_refused_though_the_key_is_shared() -> None:
+    """Consoles of one data dir share the session key: the checkpoint in the signature keeps
+    a guard of the lab's console out of headquarters' (and its sign-in tokens too)."""
+    here, there = SessionSigner(KEY, checkpoint="hq"), SessionSigner(KEY, checkpoint="lab")
+    cookie, _ = there.issue(guard="ana", lane="1")
+    assert there.read(cookie) is not None
+    assert here.read(cookie) is None
+    login_cookie, token = there.login_token()
+    assert not here.check_login_token(login_cookie, token)
+    assert SessionSigner(KEY, checkpoint='hq"').read(here.issue(guard="g", lane="1")[0]) is None
+
+
 def test_a_sign_in_token_matches_its_cookie_only_and_expires() -> None:
     clock = Clock()
-    signer = SessionSigner(KEY, clock=clock)
+    signer = SessionSigner(KEY, checkpoint="hq", clock=clock)
     cookie, token = signer.login_token()
     _other_cookie, other_token = signer.login_token()
     assert signer.check_login_token(cookie, token)
@@ -67,7 +79,7 @@ def test_a_sign_in_token_matches_its_cookie_only_and_expires() -> None:
 
 
 def test_a_session_cookie_is_not_a_sign_in_token() -> None:
-    signer = SessionSigner(KEY)
+    signer = SessionSigner(KEY, checkpoint="hq")
     cookie, session = signer.issue(guard="ana", lane="1")
     assert not signer.check_login_token(cookie, session.csrf)
 
