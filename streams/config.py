@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -52,6 +53,9 @@ class WorkerConfig:
 
     - ``role``: ``edge`` (detect agent) or ``cloud`` (outcome join, alerts, annotation).
     - ``bootstrap_servers``: Kafka ``host:port[,...]``.
+    - ``client_config``: the librdkafka security settings of every Kafka client
+      (``security.protocol``, ``sasl.*``, ``ssl.*``); the Faust app gets them as its
+      ``broker_credentials``, the model manager as they are.
     - ``topics``: topic names; ``app_prefix``: prefix of the Faust app id and its internal
       topics (default ``""``: app ids ``leakguard-edge`` / ``leakguard-cloud``).
     - ``worker_id``: stamped on dead letters (default: host name and role).
@@ -77,6 +81,7 @@ class WorkerConfig:
 
     role: Role
     bootstrap_servers: str
+    client_config: Mapping[str, str] = field(default_factory=dict)
     topics: Topics = field(default_factory=Topics)
     app_prefix: str = ""
     worker_id: str = ""

@@ -12,7 +12,7 @@ import heapq
 import itertools
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from confluent_kafka import Consumer, Producer
@@ -64,6 +64,7 @@ def run_guards(
     bootstrap_servers: str,
     topics: Topics,
     policy: GuardPolicy,
+    client_config: Mapping[str, str] | None = None,
     group_id: str = "leakguard-sim-guards",
     should_stop: Callable[[], bool] = lambda: False,
     on_ready: Callable[[int], None] | None = None,
@@ -78,14 +79,9 @@ def run_guards(
     """
     codec = codec if codec is not None else Codec()
     desk = GuardDesk(policy=policy)
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": group_id,
-            "auto.offset.reset": "latest",
-        }
-    )
-    producer = Producer({"bootstrap.servers": bootstrap_servers, "partitioner": "murmur2_random"})
+    common = {"bootstrap.servers": bootstrap_servers, **(client_config or {})}
+    consumer = Consumer({**common, "group.id": group_id, "auto.offset.reset": "latest"})
+    producer = Producer({**common, "partitioner": "murmur2_random"})
 
     def assigned(client: Any, partitions: list[Any]) -> None:
         # Pin "latest" to the end offsets now: resolved lazily, it could skip a frame

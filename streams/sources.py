@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -98,6 +98,7 @@ class FramePublisher:
         *,
         topic: str,
         bootstrap_servers: str | None = None,
+        client_config: Mapping[str, str] | None = None,
         producer: Any = None,
         codec: Codec | None = None,
     ) -> None:
@@ -107,6 +108,7 @@ class FramePublisher:
             producer = Producer(
                 {
                     "bootstrap.servers": bootstrap_servers,
+                    **(client_config or {}),
                     "partitioner": "murmur2_random",  # the partitioner Faust and Java use
                     "message.max.bytes": 12_000_000,
                     "linger.ms": 5,

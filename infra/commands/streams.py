@@ -52,6 +52,13 @@ PrefixOption = Annotated[
 ]
 
 
+def _client_config() -> dict[str, str]:
+    """The settings' Kafka security block (``LEAKGUARD_KAFKA__*``), for every client."""
+    from infra.settings import load_settings
+
+    return load_settings().kafka.client_config()
+
+
 def _bootstrap(servers: str | None) -> str:
     """``servers`` if given, else the configured cluster or the running ``stack up`` broker.
 
@@ -177,6 +184,7 @@ def worker(
     config = WorkerConfig(
         role=role,
         bootstrap_servers=_bootstrap(bootstrap_servers),
+        client_config=_client_config(),
         topics=Topics().prefixed(topic_prefix),
         app_prefix=topic_prefix,
         worker_id=worker_id,
@@ -252,6 +260,7 @@ def scanner_simulate(
     publisher = FramePublisher(
         topic=Topics().prefixed(topic_prefix).frames,
         bootstrap_servers=_bootstrap(bootstrap_servers),
+        client_config=_client_config(),
     )
     frames_in_turn = (frame_from_simulated(f) for f in round_robin(lanes_frames))
     typer.echo(f"publishing {checkpoint} lanes 1..{lanes} at {rate:g} frames/s each")
@@ -282,6 +291,7 @@ def scanner_watch(
     publisher = FramePublisher(
         topic=Topics().prefixed(topic_prefix).frames,
         bootstrap_servers=_bootstrap(bootstrap_servers),
+        client_config=_client_config(),
     )
     try:
         report = watch_folder(
@@ -321,6 +331,7 @@ def scanner_guards(
 
     run_guards(
         bootstrap_servers=_bootstrap(bootstrap_servers),
+        client_config=_client_config(),
         topics=topics,
         policy=policy,
         on_ready=ready,

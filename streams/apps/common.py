@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import ssl
+from collections.abc import Mapping
 from typing import Any, Final
 
 import faust
@@ -11,9 +13,13 @@ from schemas.codec import Codec
 from schemas.dead_letter import SourceMessage, send_dead_letter
 from streams.apps.recovery import OrderedTableManager
 from streams.config import WorkerConfig
+from streams.exceptions import StreamsConfigError
 from streams.metrics import WorkerMetrics
 
-__all__ = ["DeadLetters", "build_faust_app", "raw_value"]
+__all__ = ["DeadLetters", "build_faust_app", "faust_credentials", "raw_value"]
+
+#: SASL mechanisms aiokafka (under Faust) speaks with a user name and password.
+_PASSWORD_MECHANISMS: Final = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"})
 
 #: Rebalances finish in seconds, not Faust's default minute, so a restarted worker resumes
 #: quickly; Tansu answers a JoinGroup only once the rebalance timeout has passed.
@@ -55,9 +61,48 @@ def build_faust_app(config: WorkerConfig, **overrides: Any) -> faust.App:
         "worker_redirect_stdouts": False,
         # Faust's recovery hand-over drops events fetched while it seeks (recovery.py).
         "TableManager": OrderedTableManager,
+        **faust_credentials(config.client_config),
     }
     options.update(overrides)
     return faust.App(config.app_id, **options)
+
+
+def faust_credentials(client_config: Mapping[str, str]) -> dict[str, Any]:
+    """Faust's ``broker_credentials`` for the librdkafka security settings every other
+    client of leakguard gets (``security.protocol``, ``sasl.*``, ``ssl.*``), so the workers
+    reach a secured cluster as the consoles, sinks and bridges do; none for ``PLAINTEXT``.
+
+    Raises :class:`StreamsConfigError` for a protocol or mechanism Faust cannot speak, rather
+    than falling back to an unsecured connection.
+    """
+    protocol = client_config.get("security.protocol", "PLAINTEXT").upper()
+    if protocol == "PLAINTEXT":
+        return {}
+    context = None
+    if protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(
+            ssl.Purpose.SERVER_AUTH, cafile=client_config.get("ssl.ca.location")
+        )
+        certificate = client_config.get("ssl.certificate.location")
+        if certificate:
+            context.load_cert_chain(certificate, client_config.get("ssl.key.location"))
+    if protocol == "SSL":
+        return {"broker_credentials": faust.SSLCredentials(context)}
+    if protocol not in ("SASL_PLAINTEXT", "SASL_SSL"):
+        raise StreamsConfigError(f"unknown Kafka security.protocol {protocol!r}")
+    mechanism = client_config.get("sasl.mechanism", "PLAIN").upper()
+    if mechanism not in _PASSWORD_MECHANISMS:
+        raise StreamsConfigError(
+            f"SASL mechanism {mechanism} is not supported by the workers "
+            f"(use one of {', '.join(sorted(_PASSWORD_MECHANISMS))})"
+        )
+    credentials = faust.SASLCredentials(
+        username=client_config.get("sasl.username"),
+        password=client_config.get("sasl.password"),
+        mechanism=mechanism,
+        ssl_context=context,
+    )
+    return {"broker_credentials": credentials}
 
 
 class DeadLetters:

@@ -230,6 +230,7 @@ def build_edge_app(
             detector=edge.detector,
             config=rollout,
             bootstrap_servers=config.bootstrap_servers,
+            client_config=config.client_config,
             worker_id=config.worker_id,
             codec=codec,
             thresholds=alarm_thresholds(config.alarm_threshold),
