@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import fsspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -44,6 +45,12 @@ __all__ = ["fetch_artifact", "load_update", "trusted_keys"]
 
 #: Hex digits of the weights hash in a cache directory name: unique per artifact.
 _CACHE_HASH_DIGITS = 16
+#: A model version as it may name a cache folder: no separators, no leading dot.
+_VERSION: Final[re.Pattern[str]] = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]{0,99}")
+_SHA256: Final[re.Pattern[str]] = re.compile(r"[0-9a-fA-F]{64}")
+#: Largest weights or card file fetched: the edge preset's float16 weights are 10 MB, a
+#: float32 ResNet-50 RetinaNet about 150 MB; more is not a model.
+MAX_ARTIFACT_FILE_BYTES: Final[int] = 512 * 1024 * 1024
 
 
 def trusted_keys(paths: Sequence[Path | str]) -> dict[str, Ed25519PublicKey]:
@@ -53,14 +60,25 @@ def trusted_keys(paths: Sequence[Path | str]) -> dict[str, Ed25519PublicKey]:
 
 
 def _copy(fs: Any, source: str, target: Path) -> None:
+    """Copy at most :data:`MAX_ARTIFACT_FILE_BYTES`; a larger file is refused, not cut."""
+    copied = 0
     with fs.open(source, "rb") as src, target.open("wb") as dst:
-        shutil.copyfileobj(src, dst)
+        while chunk := src.read(1 << 20):
+            copied += len(chunk)
+            if copied > MAX_ARTIFACT_FILE_BYTES:
+                raise ModelRefusedError(f"{source} exceeds {MAX_ARTIFACT_FILE_BYTES} bytes")
+            dst.write(chunk)
 
 
 def fetch_artifact(update: ModelUpdate, *, cache_dir: Path) -> Path:
     """Copy the update's artifact into the cache, with the update's signature; checks 2-4."""
     if {e.class_id: e.class_name for e in update.label_map} != CLASS_NAMES:
         raise ModelRefusedError("label map disagrees with leakguard.classes")
+    # Both name the cache folder: an event must not be able to make that a path elsewhere.
+    if _VERSION.fullmatch(update.model_version) is None:
+        raise ModelRefusedError(f"model version {update.model_version[:100]!r} is not a name")
+    if _SHA256.fullmatch(update.sha256) is None:
+        raise ModelRefusedError("sha256 is not 64 hex digits")
     try:
         fs, root = fsspec.core.url_to_fs(update.artifact_uri)
         is_dir = fs.isdir(root)
@@ -78,8 +96,10 @@ def fetch_artifact(update: ModelUpdate, *, cache_dir: Path) -> Path:
     try:
         for name in (MODEL_FILE, CARD_FILE):
             _copy(fs, f"{str(root).rstrip('/')}/{name}", staging / name)
-    except (OSError, FileNotFoundError) as exc:
+    except (OSError, FileNotFoundError, ModelRefusedError) as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, ModelRefusedError):
+            raise
         raise ModelRefusedError(f"{update.artifact_uri}: cannot fetch {exc}") from exc
     digest = hashlib.sha256((staging / MODEL_FILE).read_bytes()).hexdigest()
     if digest != update.sha256.lower():

@@ -168,6 +168,22 @@ def test_a_pickle_file_is_refused_without_being_read(edge: Edge, tmp_path: Path)
     _assert_refused(edge, update, "pickled files are never loaded")
 
 
+@pytest.mark.parametrize("version", ["../../escaped", "/etc/leakguard", ".hidden", "v" * 101])
+def test_a_version_that_is_no_name_cannot_place_files_outside_the_cache(
+    edge: Edge, tmp_path: Path, version: str
+) -> None:
+    """The version names the cache folder: ``..`` and the like are refused before anything
+    is written, and nothing appears outside the cache."""
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    update = dataclasses.replace(
+        edge.registry.promote("v0002", mode="shadow"), model_version=version
+    )
+    _assert_refused(edge, update, "is not a name")
+    cache = tmp_path / "cache"
+    after = [p for p in sorted(str(p) for p in tmp_path.rglob("*")) if p not in before]
+    assert all(Path(p).is_relative_to(cache) for p in after), after
+
+
 def _outcomes(version: str, kind: OutcomeKindName, n: int) -> list[Outcome]:
     import uuid
 
