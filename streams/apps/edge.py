@@ -25,14 +25,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
 import faust
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from mode import CrashingSupervisor
 
+from detector.engine import InferenceEngine
+from detector.exceptions import ArtifactError
 from leakguard.classes import alarm_thresholds
 from schemas.codec import Codec
 from schemas.events import Detection, ScanFrame
@@ -45,6 +48,7 @@ from streams.faust_codec import AvroEventCodec, Undecodable
 from streams.frame_store import FrameStore
 from streams.metrics import WorkerMetrics
 from streams.rollout.config import RolloutConfig
+from streams.rollout.fetch import trusted_keys
 from streams.rollout.kafka import RolloutLoop
 
 __all__ = ["EdgeApp", "build_edge_app", "load_detector"]
@@ -71,19 +75,38 @@ def check_device(device: str) -> None:
         )
 
 
-def load_detector(config: WorkerConfig) -> FrameDetector:
-    """The detector of ``config``: its verified model artifact and its frame store."""
-    from detector.engine import InferenceEngine  # torch: imported only by edge workers
+def load_detector(
+    config: WorkerConfig, *, trusted: Mapping[str, Ed25519PublicKey] | None = None
+) -> FrameDetector:
+    """The detector of ``config``: its verified model artifact and its frame store.
 
+    With ``trusted`` keys (an edge that takes rolled-out models) the start-up model must be
+    signed by one of them too: an edge that refuses unsigned updates must not start on an
+    unsigned model. Raises :class:`StreamsConfigError` when none of them verifies it.
+    """
     if config.model_path is None:  # WorkerConfig refuses this for edge; keep mypy honest
         raise StreamsConfigError("an edge worker needs a model artifact (model_path)")
     check_device(config.device)
+    thresholds = alarm_thresholds(config.alarm_threshold)
+    keys: list[Ed25519PublicKey | None] = list(trusted.values()) if trusted else [None]
+    refusals: list[str] = []
+    for key in keys:
+        try:
+            engine = InferenceEngine.from_artifact(
+                config.model_path, device=config.device, thresholds=thresholds, public_key=key
+            )
+            break
+        except ArtifactError as exc:
+            if key is None:
+                raise
+            refusals.append(str(exc))
+    else:
+        raise StreamsConfigError(
+            f"the start-up model {config.model_path} is not signed by a trusted key: "
+            + "; ".join(refusals)
+        )
     return FrameDetector(
-        engine=InferenceEngine.from_artifact(
-            config.model_path,
-            device=config.device,
-            thresholds=alarm_thresholds(config.alarm_threshold),
-        ),
+        engine=engine,
         store=FrameStore(config.frame_store_url),
         images=ImageReader(
             roots=config.claim_check_roots,
@@ -200,7 +223,12 @@ def build_edge_app(
     edge = EdgeApp(
         app=app,
         config=config,
-        detector=detector if detector is not None else load_detector(config),
+        detector=detector
+        if detector is not None
+        else load_detector(
+            config,
+            trusted=None if rollout is None else trusted_keys(rollout.trusted_key_paths),
+        ),
         metrics=metrics,
         executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference"),
         # One thread decodes and stages the next batch while the current one infers.

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from detector.artifacts import public_key_id, sign_artifact
 from detector.engine import DetectedObject as EngineObject
 from detector.engine import InferenceEngine
 from leakguard.classes import STORAGE_MEDIA_CLASS_IDS
@@ -176,3 +179,21 @@ def test_a_frame_whose_image_cannot_be_staged_still_alarms_without_a_link(
     assert all(isinstance(r, Detection) and r.alarmed and r.image is None for r in results)
     assert [frame_id for frame_id, _ in prepared.unstaged] == ["f0", "f1"]
     assert all(isinstance(error, FrameStoreError) for _, error in prepared.unstaged)
+
+
+def test_an_edge_that_trusts_keys_starts_only_on_a_model_they_signed(
+    edge_config: WorkerConfig, tiny_artifact: Path, tmp_path: Path
+) -> None:
+    """An edge that refuses unsigned updates must not start on an unsigned model either."""
+    registry_key, other_key = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    trusted = {public_key_id(registry_key.public_key()): registry_key.public_key()}
+    with pytest.raises(StreamsConfigError, match="not signed by a trusted key"):
+        load_detector(edge_config, trusted=trusted)  # the tiny artifact carries no signature
+    signed = tmp_path / "signed"
+    shutil.copytree(tiny_artifact, signed)
+    sign_artifact(signed, other_key)
+    config = dataclasses.replace(edge_config, model_path=str(signed))
+    with pytest.raises(StreamsConfigError, match="not signed by a trusted key"):
+        load_detector(config, trusted=trusted)
+    sign_artifact(signed, registry_key)
+    assert load_detector(config, trusted=trusted).engine.model_version
