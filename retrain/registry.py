@@ -8,6 +8,7 @@ Layout (one directory per version; every file written to a temporary name and re
     <root>/models/v0007/signature           Ed25519 signature of the card (registry key)
     <root>/models/v0007/registry.json       parent, state, rollout, history of state changes
     <root>/keys/<key id>.pem                public halves of the keys that signed models
+    <root>/decisions                        the number of the last rollout decision
 
 States: ``candidate`` (registered, gated), ``shadow``, ``canary``, ``active``, ``retired``
 (replaced by a newer active model) and ``rejected`` (failed its gate, refused, rolled back).
@@ -15,14 +16,22 @@ Every change of a rollout state (shadow, canary, active, and the re-activation a
 makes) is announced as a :class:`~schemas.events.ModelUpdate` through the injected
 ``announce`` callback, so the edges follow the registry; ``retired`` and ``rejected`` are the
 registry's own bookkeeping, which the ``ModelUpdate`` contract has no mode for.
+
+Each announcement is a signed decision (:mod:`schemas.decisions`): numbered one higher than
+the registry's last one and signed with its key, so an edge refuses a forged or replayed
+decision. Numbering, signing and announcing happen under an exclusive lock on the decisions
+file, so two processes sharing a registry (the retrain consumer and an operator) announce
+in the order of their numbers.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +51,7 @@ from detector.exceptions import ArtifactError
 from leakguard.classes import CLASS_NAMES
 from retrain.exceptions import RegistryError
 from retrain.keys import public_key_pem
+from schemas.decisions import decision_message
 from schemas.events import (
     LabelMapEntry,
     ModelStateName,
@@ -55,6 +65,7 @@ __all__ = ["ALLOWED_TRANSITIONS", "GATE", "OPERATOR", "ModelRecord", "Registry",
 RECORD_FILE: Final[str] = "registry.json"
 MODELS_DIR: Final[str] = "models"
 KEYS_DIR: Final[str] = "keys"
+DECISIONS_FILE: Final[str] = "decisions"
 #: Which state may follow which: a rejected model never comes back; a retired one may, as
 #: the target of a rollback.
 ALLOWED_TRANSITIONS: Final[Mapping[ModelStateName, frozenset[ModelStateName]]] = {
@@ -145,8 +156,8 @@ def _write_atomic(path: Path, text: str) -> None:
 class Registry:
     """Versions under ``root``; ``announce`` receives every rollout ``ModelUpdate``.
 
-    ``signing_key`` is needed only to register (sign) models; listing, promoting and rolling
-    back work with the public records alone.
+    ``signing_key`` is needed to register (sign) models and to announce decisions (promote,
+    roll back); listing, reading and rejecting work with the public records alone.
     """
 
     def __init__(
@@ -219,8 +230,7 @@ class Registry:
         before signing, so the signature covers the version the edges will report. Raises
         :class:`RegistryError` without a signing key or for an artifact that does not verify.
         """
-        if self._key is None:
-            raise RegistryError("registering a model needs the registry's signing key")
+        key = self._require_key("registering a model")
         if parent is not None:
             self.get(parent)
         try:
@@ -235,8 +245,8 @@ class Registry:
         shutil.copyfile(artifact_dir / MODEL_FILE, staging / MODEL_FILE)
         card = replace(card, version=version, metrics={**card.metrics, **(metrics or {})})
         (staging / CARD_FILE).write_text(json.dumps(card.to_dict(), indent=2))
-        signature = sign_artifact(staging, self._key)
-        key_id = public_key_id(self._key.public_key())
+        signature = sign_artifact(staging, key)
+        key_id = public_key_id(key.public_key())
         record = ModelRecord(
             version=version,
             parent=parent,
@@ -254,6 +264,11 @@ class Registry:
         os.replace(staging, target)
         self._publish_key()
         return record
+
+    def _require_key(self, action: str) -> Ed25519PrivateKey:
+        if self._key is None:
+            raise RegistryError(f"{action} needs the registry's signing key")
+        return self._key
 
     def _publish_key(self) -> None:
         if self._key is None:
@@ -306,6 +321,7 @@ class Registry:
     ) -> ModelUpdate:
         """Move ``version`` to ``mode`` and announce it; an activation retires the old active.
         ``decided_by`` and ``reason`` travel in the announcement (the managers' view)."""
+        self._require_key("announcing a rollout decision")
         record = self.get(version)
         previous = self.active()
         updated = self._set_state(record, mode, reason, decided_by, tuple(targets))
@@ -318,6 +334,7 @@ class Registry:
     ) -> ModelUpdate:
         """Reject the active model and re-activate the one it replaced (its parent when that
         is retired, else the newest retired model); announces the re-activation."""
+        self._require_key("announcing a rollout decision")
         current = self.active()
         if current is None:
             raise RegistryError("no active model to roll back")
@@ -333,12 +350,29 @@ class Registry:
         )
         return self._announce_record(restored)
 
+    def announce_current(self) -> list[ModelUpdate]:
+        """Announce every version in a rollout state again, active first, each as a new
+        decision: edges that refused the old announcements (unsigned, or by a key they no
+        longer trust) get decisions they accept, and the trials stay beside the active."""
+        self._require_key("announcing a rollout decision")
+        order: dict[str, int] = {"active": 0, "canary": 1, "shadow": 2}
+        current = sorted(
+            (r for r in self.versions() if r.state in _ROLLOUT_STATES), key=lambda r: order[r.state]
+        )
+        return [self._announce_record(record) for record in current]
+
     def update_event(self, record: ModelRecord) -> ModelUpdate:
-        """The ``ModelUpdate`` announcing ``record`` in its current rollout state."""
+        """A new decision announcing ``record`` in its current rollout state: numbered after
+        the registry's last one and signed (needs the signing key)."""
+        with self._next_decision() as sequence:
+            return self._decision(record, sequence)
+
+    def _decision(self, record: ModelRecord, sequence: int) -> ModelUpdate:
         if record.state not in _ROLLOUT_STATES:
             raise RegistryError(f"{record.version} is {record.state}: nothing to roll out")
+        key = self._require_key("announcing a rollout decision")
         step = record.history[-1] if record.history else None
-        return ModelUpdate(
+        unsigned = ModelUpdate(
             model_version=record.version,
             parent_version=record.parent,
             artifact_uri=self.artifact_dir(record.version).resolve().as_uri(),
@@ -353,10 +387,32 @@ class Registry:
             targets=record.targets,
             decided_by=None if step is None else step.decided_by or None,
             reason=None if step is None else step.reason or None,
+            sequence=sequence,
         )
+        return replace(unsigned, decision_signature=key.sign(decision_message(unsigned)))
+
+    @contextmanager
+    def _next_decision(self) -> Iterator[int]:
+        """The next decision number, held under an exclusive lock on the decisions file until
+        the block ends; written and synced first, so a crash never hands a number out twice."""
+        path = self.root / DECISIONS_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o644), "r+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            text = handle.read().strip()
+            if text and not text.isdigit():
+                raise RegistryError(f"{path} holds no decision number: {text[:40]!r}")
+            number = int(text or 0) + 1
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{number}\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+            yield number
 
     def _announce_record(self, record: ModelRecord) -> ModelUpdate:
-        event = self.update_event(record)
-        if self._announce is not None:
-            self._announce(event)
+        with self._next_decision() as sequence:
+            event = self._decision(record, sequence)
+            if self._announce is not None:
+                self._announce(event)
         return event

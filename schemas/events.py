@@ -304,6 +304,8 @@ class ModelUpdate(EventHeader):
     targets: tuple[RolloutTarget, ...] = ()
     decided_by: str | None = None
     reason: str | None = None
+    sequence: int | None = None
+    decision_signature: bytes | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -28,3 +28,8 @@ class SourceError(StreamsError):
 class ModelRefusedError(StreamsError):
     """A model a ``ModelUpdate`` announced failed a check (untrusted key, bad hash or
     signature, not an artifact); the edge keeps serving its current model."""
+
+
+class DecisionRefusedError(StreamsError):
+    """A ``ModelUpdate`` is no decision of a trusted registry (unsigned, signed by an
+    untrusted key, altered) or replays an older one; it is dead-lettered, never applied."""

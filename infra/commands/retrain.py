@@ -1,5 +1,5 @@
 """``leakguard retrain run|consume|status`` and ``leakguard models list|show|register|
-promote|rollback|export-key``, mounted lazily by ``infra/cli.py`` (they import torch).
+promote|rollback|announce|export-key``, mounted lazily by ``infra/cli.py`` (they import torch).
 
 Every state change that rolls a model out is announced on ``model.updates``, so these
 commands need the broker (``leakguard stack up`` or ``LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS``);
@@ -313,6 +313,18 @@ def models_rollback(
     registry = _registry(load_settings(), prefix=topic_prefix, online=True)
     event = registry.rollback(reason=reason, decided_by=_operator(by))
     console.print(f"[yellow]rolled back[/]: {event.model_version} is active again")
+
+
+@models_app.command("announce")
+def models_announce(
+    topic_prefix: PrefixOption = "",
+) -> None:
+    """Announce every version now in shadow, canary or active again, as new signed
+    decisions: after a registry upgrade or a key change, so edges have decisions to accept."""
+    registry = _registry(load_settings(), prefix=topic_prefix, online=True)
+    events = registry.announce_current()
+    if not events:
+        console.print("nothing to announce: no version is in shadow, canary or active")
 
 
 @models_app.command("export-key")

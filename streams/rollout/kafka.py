@@ -4,9 +4,10 @@ Every edge worker must see every ``ModelUpdate`` (a consumer group would hand th
 partition of ``model.updates`` to one worker only), so the loop uses ``assign()`` with no
 group: ``model.updates`` from the beginning (the topic is kept forever and replayed, then
 folded, at start), ``outcomes`` from ``outcome_lookback_s`` ago. ``ModelStatus`` events go
-to ``model.status`` keyed by checkpoint. An undecodable ``ModelUpdate`` is dead-lettered
-with its original bytes; an undecodable outcome is skipped (the cloud's consumers of record
-dead-letter those, and every edge reads them).
+to ``model.status`` keyed by checkpoint. An undecodable ``ModelUpdate``, and one that is no
+genuine, newer decision of a trusted registry (:mod:`streams.rollout.decisions`), is
+dead-lettered with its original bytes and never reaches the manager; an undecodable outcome
+is skipped (the cloud's consumers of record dead-letter those, and every edge reads them).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
@@ -24,7 +25,9 @@ from schemas.consume import EventBatches, reader_config
 from schemas.events import ModelStatus, ModelUpdate, Outcome
 from schemas.exceptions import DecodeError
 from streams.detect import FrameDetector
+from streams.exceptions import DecisionRefusedError
 from streams.rollout.config import RolloutConfig
+from streams.rollout.decisions import DecisionChecker
 from streams.rollout.fetch import load_update, trusted_keys
 from streams.rollout.manager import ModelManager, cache_path, rolled_back_memory
 
@@ -65,6 +68,7 @@ class RolloutLoop:
         self._consumer_config = reader_config(common, name=f"leakguard-model-manager-{worker_id}")
         self._producer = Producer(common)
         keys = trusted_keys(config.trusted_key_paths)
+        self._decisions = DecisionChecker(keys)
         cache = cache_path(config)
         self.manager = ModelManager(
             detector=detector,
@@ -148,8 +152,8 @@ class RolloutLoop:
     def _poll(
         self, batches: EventBatches, replay_end: int
     ) -> tuple[list[ModelUpdate], list[Outcome], bool]:
-        """One batch: the updates (an undecodable one is dead-lettered, the edge being a
-        consumer of record of ``model.updates``) and the outcomes (an undecodable one is
+        """One batch: the updates (an undecodable or refused one is dead-lettered, the edge
+        being a consumer of record of ``model.updates``) and the outcomes (an undecodable one is
         skipped: the cloud worker that produced it dead-letters its own input)."""
         updates: list[ModelUpdate] = []
         outcomes: list[Outcome] = []
@@ -157,14 +161,27 @@ class RolloutLoop:
         for message in batches.poll():
             if message.topic() == self._config.topics.model_updates:
                 at_end = at_end or message.offset() + 1 >= replay_end
-                update = batches.event(message)
-                if isinstance(update, ModelUpdate):
+                update = self._decision(batches, message)
+                if update is not None:
                     updates.append(update)
-                else:  # dead-lettered; this reader never commits, so it delivers at once
-                    batches.deliver()
             else:
                 try:
                     outcomes.append(self._codec.decode(message.value() or b"", Outcome))
                 except DecodeError as exc:
                     logger.warning("skipping an undecodable outcome: %s", exc)
         return updates, outcomes, at_end
+
+    def _decision(self, batches: EventBatches, message: Any) -> ModelUpdate | None:
+        """The message's update when it decodes and is a genuine, newer decision; otherwise
+        None, and the message is dead-lettered (this reader never commits, so at once)."""
+        update = batches.event(message)
+        if isinstance(update, ModelUpdate):
+            try:
+                self._decisions.accept(update)
+            except DecisionRefusedError as exc:
+                logger.warning("refusing a model update: %s", exc)
+                batches.dead_letter(message, exc)
+            else:
+                return update
+        batches.deliver()
+        return None

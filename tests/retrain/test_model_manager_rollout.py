@@ -174,10 +174,10 @@ def test_a_version_that_is_no_name_cannot_place_files_outside_the_cache(
 ) -> None:
     """The version names the cache folder: ``..`` and the like are refused before anything
     is written, and nothing appears outside the cache."""
-    before = sorted(str(p) for p in tmp_path.rglob("*"))
     update = dataclasses.replace(
         edge.registry.promote("v0002", mode="shadow"), model_version=version
     )
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
     _assert_refused(edge, update, "is not a name")
     cache = tmp_path / "cache"
     after = [p for p in sorted(str(p) for p in tmp_path.rglob("*")) if p not in before]

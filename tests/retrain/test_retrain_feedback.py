@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from retrain.consumer import RetrainConsumer
 from retrain.cycle import RetrainConfig, Retrainer
@@ -86,10 +87,13 @@ def test_refusals_states_and_unknown_versions_are_left_alone(two_versions: Regis
 
 @pytest.mark.integration
 def test_the_retrain_consumer_applies_an_edge_rollback_from_model_status(
-    stream_topics: StreamTopics, two_versions: Registry, tmp_path: Path
+    stream_topics: StreamTopics,
+    two_versions: Registry,
+    signing_key: Ed25519PrivateKey,
+    tmp_path: Path,
 ) -> None:
     announced: list[ModelUpdate] = []
-    registry = Registry(two_versions.root, announce=announced.append)
+    registry = Registry(two_versions.root, signing_key=signing_key, announce=announced.append)
     registry.promote("v0002", mode="active")
     prefix = stream_topics.prefix
     status_topic = stream_topics.names.model_status

@@ -25,6 +25,7 @@ from retrain.registry import Registry
 from schemas import Codec
 from schemas.events import (
     Box,
+    DeadLetter,
     Detection,
     ModelStatus,
     ModelUpdate,
@@ -96,6 +97,17 @@ def _statuses(topics: StreamTopics, workers: Workers, until: object) -> list[Mod
     return [CODEC.decode(m.value(), ModelStatus) for m in messages]
 
 
+def _refused_decisions(messages: list[Message]) -> list[str]:
+    """The reasons of the dead letters of ``model.updates`` messages the edge refused."""
+    letters = (CODEC.decode(m.value() or b"", DeadLetter) for m in messages)
+    return [
+        d.reason
+        for d in letters
+        if d.source_topic.endswith("model.updates")
+        and d.error_class.endswith("DecisionRefusedError")
+    ]
+
+
 def _has(version: str, state: str, fragment: str = "") -> object:
     return lambda got: any(
         s.model_version == version and s.state == state and fragment in (s.error or "") for s in got
@@ -136,7 +148,10 @@ def test_the_whole_loop_on_the_real_broker(
     prefix = stream_topics.prefix
     out = stream_topics.producer()
 
+    decisions: list[ModelUpdate] = []
+
     def announce(update: ModelUpdate) -> None:
+        decisions.append(update)
         out.produce(
             prefix + "model.updates", key=update.model_version.encode(), value=CODEC.encode(update)
         )
@@ -216,7 +231,8 @@ def test_the_whole_loop_on_the_real_broker(
     )
     assert any(m.value() and b"not an annotation" in m.value() for m in dead)
 
-    # refused while v0002 keeps serving: tampered weights, wrong signature, a pickle
+    # refused while v0002 keeps serving: tampered weights and a bad artifact signature (the
+    # edge reports them), a decision no registry made and a replayed old one (dead letters)
     registry.register(Path(results[0].job.artifact_dir), parent="v0002")
     registry.register(Path(results[0].job.artifact_dir), parent="v0002")
     tampered = registry.artifact_dir("v0003") / MODEL_FILE
@@ -224,32 +240,40 @@ def test_the_whole_loop_on_the_real_broker(
     blob[-1] ^= 0xFF
     tampered.write_bytes(bytes(blob))
     registry.promote("v0003", mode="canary")
-    forged = dataclasses.replace(
-        registry.update_event(dataclasses.replace(registry.get("v0004"), state="canary")),
-        signature=bytes(64),
-    )
-    announce(forged)
+    badly_signed = dataclasses.replace(registry.get("v0004"), state="canary", signature=bytes(64))
+    announce(registry.update_event(badly_signed))
     pickle = tmp_path / "model.pt"
     torch.save({"w": torch.zeros(2)}, pickle)
-    announce(
-        dataclasses.replace(
-            forged,
-            model_version="v0099",
-            artifact_uri=pickle.as_uri(),
-            sha256=hashlib.sha256(pickle.read_bytes()).hexdigest(),
-        )
+    forged = dataclasses.replace(
+        decisions[-1],
+        model_version="v0099",
+        artifact_uri=pickle.as_uri(),
+        sha256=hashlib.sha256(pickle.read_bytes()).hexdigest(),
+        sequence=(decisions[-1].sequence or 0) + 1,
     )
+    announce(forged)
+    announce(decisions[0])  # v0001's activation once more: a downgrade if it were applied
     statuses = _statuses(
         stream_topics,
         workers,
-        lambda got: all(_has(v, "rejected")(got) for v in ("v0003", "v0004", "v0099")),  # type: ignore[operator]
+        lambda got: all(_has(v, "rejected")(got) for v in ("v0003", "v0004")),  # type: ignore[operator]
     )
     errors = {s.model_version: s.error or "" for s in statuses if s.state == "rejected"}
     assert "SHA-256" in errors["v0003"]
     assert "signature" in errors["v0004"]
-    assert "pickled files are never loaded" in errors["v0099"]
     assert all(s.active_version == "v0002" for s in statuses if s.state == "rejected")
     assert not any(s.rolled_back for s in statuses), "a refusal is no rollback"
+    refused = read_topic(
+        stream_topics.bootstrap,
+        stream_topics.names.dead_letters,
+        until=lambda got: len(_refused_decisions(got)) >= 2,
+        timeout_s=60,
+        check=workers.check_alive,
+    )
+    reasons = _refused_decisions(refused)
+    assert any("signature does not match" in r for r in reasons), reasons
+    assert any("a replay" in r for r in reasons), reasons
+    assert not any(s.model_version == "v0099" for s in statuses)
     sent = frames.sent
     frames.send(4)
     after = _sent_after(_detections(stream_topics, workers, sent + 4), sent)
