@@ -1,4 +1,5 @@
-"""Wiring from settings: the Label Studio client, the project, and a running bridge.
+"""Wiring from settings: the Label Studio client, the bridge's secret, the project, and a
+running bridge.
 
 The command (``leakguard annotate``) and the demo build their collaborators here, so the bridge,
 client and receiver stay free of settings and environment and are tested with real local
@@ -12,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 from infra.settings import LeakguardSettings
@@ -23,19 +25,32 @@ from retrain.annotation.bridge import (
 )
 from retrain.annotation.client import LabelStudioClient
 from retrain.annotation.exceptions import BridgeConfigurationError, LabelStudioUnavailableError
+from retrain.annotation.image_urls import ImageUrlSigner
 from retrain.annotation.project import ensure_project, ensure_webhook
 from retrain.annotation.receiver import ReceiverServer, receiver_app
+from retrain.annotation.secret import check_secret, create_secret_file, read_secret_file
 from retrain.annotation.state import BridgeState
 from schemas.consume import worker_config
 from schemas.images import ImageReader
 from schemas.topics import Topics
 
-__all__ = ["RunningBridge", "label_studio_client", "open_state", "running_bridge"]
+__all__ = [
+    "RunningBridge",
+    "label_studio_client",
+    "open_state",
+    "running_bridge",
+    "webhook_secret",
+    "webhook_secret_path",
+]
 
 logger = logging.getLogger(__name__)
 
 #: Longest wait between attempts to reach Label Studio at start-up.
 STARTUP_RETRY_MAX_S: Final = 30.0
+#: The secret ``leakguard annotate setup`` creates, under the data dir.
+WEBHOOK_SECRET_FILE: Final = "annotation/webhook.secret"
+#: The variable that overrides the secret file.
+WEBHOOK_SECRET_VARIABLE: Final = "LEAKGUARD_ANNOTATION__WEBHOOK_SECRET"
 
 
 def label_studio_client(settings: LeakguardSettings) -> LabelStudioClient:
@@ -55,6 +70,24 @@ def open_state(settings: LeakguardSettings) -> BridgeState:
     return BridgeState(path=settings.data_dir / settings.annotation.state_file_name)
 
 
+def webhook_secret_path(settings: LeakguardSettings) -> Path:
+    """Where ``setup`` keeps the bridge's secret (mode 0600)."""
+    return settings.data_dir / WEBHOOK_SECRET_FILE
+
+
+def webhook_secret(settings: LeakguardSettings, *, create: bool) -> str:
+    """The bridge's shared secret: the variable when set, else the file under the data dir.
+
+    Only ``setup`` creates the file (``create``); the bridge refuses to start without one,
+    since a receiver without a secret would take annotations from anyone.
+    """
+    configured = settings.annotation.webhook_secret
+    if configured is not None:
+        return check_secret(configured.get_secret_value(), source=WEBHOOK_SECRET_VARIABLE)
+    path = webhook_secret_path(settings)
+    return create_secret_file(path) if create else read_secret_file(path)
+
+
 @dataclass(frozen=True)
 class RunningBridge:
     """A bridge ready to ``run``, and where its receiver listens (``None``: auto-label only)."""
@@ -65,11 +98,10 @@ class RunningBridge:
 
 
 def _wait_for_project(
-    client: LabelStudioClient, settings: LeakguardSettings, *, bridge_url: str
+    client: LabelStudioClient, settings: LeakguardSettings, *, bridge_url: str, secret: str
 ) -> tuple[int, str]:
     """Set up the project and webhook, waiting while Label Studio is down; (id, version)."""
     annotation = settings.annotation
-    secret = annotation.webhook_secret.get_secret_value() if annotation.webhook_secret else None
     delay_s = 1.0
     while True:
         try:
@@ -105,14 +137,13 @@ def running_bridge(
         target = None
         bridge_url = None
         if annotation.label_studio_url is not None:
+            secret = webhook_secret(settings, create=False)
+            image_urls = ImageUrlSigner(secret)
             client = label_studio_client(settings)
             stack.callback(client.close)
-            secret = annotation.webhook_secret
             receiver = ReceiverServer(
                 receiver_app(
-                    state=state,
-                    webhook_secret=secret.get_secret_value() if secret else None,
-                    images=images,
+                    state=state, webhook_secret=secret, images=images, image_urls=image_urls
                 ),
                 host=annotation.listen_host,
                 port=annotation.listen_port,
@@ -120,12 +151,15 @@ def running_bridge(
             receiver.start()
             stack.callback(receiver.stop)
             bridge_url = annotation.bridge_url or f"http://{receiver.host}:{receiver.port}"
-            project_id, version = _wait_for_project(client, settings, bridge_url=bridge_url)
+            project_id, version = _wait_for_project(
+                client, settings, bridge_url=bridge_url, secret=secret
+            )
             target = LabelStudioTarget(
                 client=client,
                 project_id=project_id,
                 bridge_url=bridge_url,
                 tool_version=f"label-studio {version}",
+                image_urls=image_urls,
             )
         consumer = Consumer(
             worker_config(

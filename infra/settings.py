@@ -185,7 +185,10 @@ class AnnotationSettings(_Block):
         default=8765, ge=0, le=65535, description="Port of the bridge (0: any free port)."
     )
     webhook_secret: SecretStr | None = Field(
-        default=None, description="Shared secret Label Studio sends with every webhook."
+        default=None,
+        description="Shared secret Label Studio sends with every webhook and the key of image "
+        "URLs (at least 32 characters); unset: <data dir>/annotation/webhook.secret, created by "
+        "`leakguard annotate setup`.",
     )
     poll_interval_s: float = Field(
         default=60.0, gt=0, description="Polling for annotations, the fallback for lost webhooks."

@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from infra.annotation import label_studio_client, open_state, running_bridge
+from infra.annotation import (
+    WEBHOOK_SECRET_VARIABLE,
+    label_studio_client,
+    open_state,
+    running_bridge,
+    webhook_secret,
+    webhook_secret_path,
+)
 from infra.processes import stop_on_signals
 from infra.settings import load_settings
 from infra.stack import require_bootstrap_servers
 from retrain.annotation.auto_label import AutoLabelPolicy
-from retrain.annotation.exceptions import LabelStudioError
+from retrain.annotation.exceptions import LabelStudioError, WebhookSecretError
 from retrain.annotation.project import ensure_project, ensure_webhook, find_project
 
 console = Console()
@@ -32,11 +40,15 @@ def setup() -> None:
 
     Idempotent. Needs LEAKGUARD_ANNOTATION__LABEL_STUDIO_URL and __API_TOKEN; the webhook
     goes to LEAKGUARD_ANNOTATION__BRIDGE_URL (default http://<listen host>:<listen port>).
+    The webhook carries the bridge's secret: LEAKGUARD_ANNOTATION__WEBHOOK_SECRET when set,
+    else <data dir>/annotation/webhook.secret, created here (random, mode 0600) when absent.
+    `sync` refuses to start without it.
     """
     settings = load_settings()
     annotation = settings.annotation
     client = label_studio_client(settings)
     try:
+        secret = webhook_secret(settings, create=True)
         version = client.version()
         project = ensure_project(
             client, title=annotation.project_title, project_id=annotation.project_id
@@ -44,12 +56,8 @@ def setup() -> None:
         bridge_url = annotation.bridge_url or (
             f"http://{annotation.listen_host}:{annotation.listen_port}"
         )
-        secret = annotation.webhook_secret
         hook_id = ensure_webhook(
-            client,
-            project_id=project.project_id,
-            bridge_url=bridge_url,
-            secret=secret.get_secret_value() if secret else None,
+            client, project_id=project.project_id, bridge_url=bridge_url, secret=secret
         )
     finally:
         client.close()
@@ -59,13 +67,22 @@ def setup() -> None:
         f"project {project.project_id} {project.title!r} {verb}"
         + (", labelling config updated" if project.config_updated else "")
     )
-    console.print(f"webhook {hook_id} -> {bridge_url}/webhook")
+    secret_from = (
+        WEBHOOK_SECRET_VARIABLE
+        if annotation.webhook_secret is not None
+        else str(webhook_secret_path(settings))
+    )
+    console.print(f"webhook {hook_id} -> {bridge_url}/webhook, secret from {secret_from}")
     console.print(f"open {client.url}/projects/{project.project_id}/data to annotate")
 
 
 @app.command("status")
 def status() -> None:
-    """Show Label Studio's project counts, the bridge's state and the auto-label checkpoints."""
+    """Show Label Studio's project counts, the bridge's state and the auto-label checkpoints.
+
+    Exits 1 when Label Studio is configured but unreachable, or the bridge has no usable
+    webhook secret (`sync` would not start).
+    """
     settings = load_settings()
     annotation = settings.annotation
     table = Table("", "", title="annotation", show_header=False)
@@ -80,10 +97,16 @@ def status() -> None:
     table.add_row("annotation versions emitted", str(counts.emitted))
     table.add_row("annotation versions not used", str(counts.rejected))
     table.add_row("webhooks waiting", str(counts.inbox))
-    reachable = True
+    ready = True
     if annotation.label_studio_url is None:
         table.add_row("Label Studio", "not configured (auto-label only)")
     else:
+        try:
+            webhook_secret(settings, create=False)
+            table.add_row("webhook secret", "set")
+        except WebhookSecretError as exc:
+            table.add_row("webhook secret", f"[red]{escape(str(exc))}[/]")
+            ready = False
         client = label_studio_client(settings)
         try:
             table.add_row("Label Studio", f"{client.version()} at {client.url}")
@@ -98,11 +121,11 @@ def status() -> None:
                 table.add_row("tasks annotated", str(info.get("num_tasks_with_annotations")))
         except LabelStudioError as exc:
             table.add_row("Label Studio", f"[red]{exc}[/]")
-            reachable = False
+            ready = False
         finally:
             client.close()
     console.print(table)
-    if not reachable:
+    if not ready:
         raise typer.Exit(1)
 
 
@@ -111,6 +134,8 @@ def sync() -> None:
     """Run the bridge: tasks to Label Studio or auto-labels, annotations back as events.
 
     Annotations come back by webhook, with polling as fallback. Runs until Ctrl-C or SIGTERM.
+    With Label Studio configured it needs the webhook secret `setup` creates (or
+    LEAKGUARD_ANNOTATION__WEBHOOK_SECRET) and refuses to start without it.
     """
     settings = load_settings()
     stop = stop_on_signals()

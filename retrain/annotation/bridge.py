@@ -19,6 +19,9 @@ receiver stored, and every ``poll_interval_s`` the tasks Label Studio changed si
 poll (the fallback for lost webhooks). A version (annotation id + ``updated_at``) is emitted
 once: the state remembers it after the event is flushed, and its event id is derived from
 it, so even a crash in between only repeats the same event id.
+
+A task's image URL in Label Studio is signed and expires; the step also re-signs, in small
+batches, the URLs that near their end (:mod:`retrain.annotation.image_urls`).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from retrain.annotation.exceptions import (
     LabelStudioUnavailableError,
     UnusableAnnotationError,
 )
+from retrain.annotation.image_urls import ImageUrlSigner, refresh_image_urls
 from retrain.annotation.ls_format import TASK_KEY, annotation_event, task_payload
 from retrain.annotation.state import AnnotationVersion, BridgeState, CreatedTask
 from schemas import Codec
@@ -73,16 +77,22 @@ POLL_OVERLAP_S: Final = 60.0
 #: Longest a flush of produced events may take before the step fails (and retries).
 FLUSH_TIMEOUT_S: Final = 30.0
 _CURSOR_KEY: Final = "poll_cursor"
+#: How often image URLs are checked for renewal: they are renewed days before they expire.
+IMAGE_URL_CHECK_INTERVAL_S: Final = 3600.0
+#: Image URLs renewed per step (two Label Studio calls each), so tasks and webhooks wait little.
+IMAGE_URL_BATCH: Final = 20
 
 
 @dataclass(frozen=True)
 class LabelStudioTarget:
-    """The Label Studio side: client, project, and the URL that reaches this bridge."""
+    """The Label Studio side: client, project, the URL that reaches this bridge, and the
+    signer of the image URLs put in tasks (the receiver checks them with the same secret)."""
 
     client: LabelStudioClient
     project_id: int
     bridge_url: str
     tool_version: str
+    image_urls: ImageUrlSigner
 
 
 def check_modes(policy: AutoLabelPolicy, *, label_studio_configured: bool) -> None:
@@ -148,6 +158,7 @@ class AnnotationBridge:
         self._retry_delay_s = 0.0
         self._retry_at = 0.0
         self._next_poll_at = 0.0
+        self._next_url_check_at = 0.0
         self._annotators: dict[int, str] = {}
 
     # -- the loop ------------------------------------------------------------------------------
@@ -176,6 +187,8 @@ class AnnotationBridge:
                     # Scheduled first: a failed poll waits its turn, not hammering Label Studio.
                     self._next_poll_at = self._clock() + self._poll_interval_s
                     self._poll()
+                if self._clock() >= self._next_url_check_at:
+                    self._renew_image_urls(self._ls)
             except LabelStudioUnavailableError as exc:
                 logger.warning("annotations wait for Label Studio: %s", exc)
 
@@ -187,6 +200,21 @@ class AnnotationBridge:
                 self.step()
         finally:
             self._consumer.close()
+
+    def _renew_image_urls(self, ls: LabelStudioTarget) -> None:
+        # Scheduled first, as polls are; a full batch means more are due: go on next step.
+        self._next_url_check_at = self._clock() + IMAGE_URL_CHECK_INTERVAL_S
+        renewed = refresh_image_urls(
+            state=self._state,
+            client=ls.client,
+            signer=ls.image_urls,
+            bridge_url=ls.bridge_url,
+            limit=IMAGE_URL_BATCH,
+        )
+        if renewed:
+            logger.info("image URLs of %d Label Studio task(s) renewed", renewed)
+        if renewed == IMAGE_URL_BATCH:
+            self._next_url_check_at = self._clock()
 
     # -- tasks ---------------------------------------------------------------------------------
 
@@ -258,19 +286,19 @@ class AnnotationBridge:
             self._state.record_task(
                 CreatedTask(task_id, ls.project_id, None, task.image.uri, task.image.sha256)
             )
+        url_expires_at = None
         if ls_task_id is None:
             width, height = png_size(image)
-            payload = task_payload(
-                task,
-                image_url=f"{ls.bridge_url.rstrip('/')}/images/{task_id}",
-                width=width,
-                height=height,
-            )
+            image_url, url_expires_at = ls.image_urls.url(ls.bridge_url, task_id)
+            payload = task_payload(task, image_url=image_url, width=width, height=height)
             ls_task_id = ls.client.import_task(project_id=ls.project_id, task=payload)
             logger.info("task %s -> Label Studio task %d", task_id, ls_task_id)
         self._state.record_task(
             CreatedTask(task_id, ls.project_id, ls_task_id, task.image.uri, task.image.sha256)
         )
+        # A task found after a cut-off attempt keeps its URL's expiry unknown: renewed soon.
+        if url_expires_at is not None:
+            self._state.set_image_url_expiry(task_id, url_expires_at)
 
     # -- annotations ---------------------------------------------------------------------------
 

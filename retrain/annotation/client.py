@@ -189,6 +189,15 @@ class LabelStudioClient:
         answer: dict[str, Any] = self._call("GET", f"/api/tasks/{task_id}/")
         return answer
 
+    def update_task_data(self, task_id: int, changes: Mapping[str, Any]) -> None:
+        """Change some keys of a task's ``data``, keeping the others.
+
+        Label Studio replaces ``data`` as a whole on PATCH, so the current data is read first.
+        """
+        data = dict(self.task(task_id).get("data") or {})
+        data.update(changes)
+        self._call("PATCH", f"/api/tasks/{task_id}/", json={"data": data})
+
     def tasks_updated_after(
         self, *, project_id: int, after: str | None
     ) -> Iterator[dict[str, Any]]:

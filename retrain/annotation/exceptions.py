@@ -18,6 +18,7 @@ __all__ = [
     "LabelStudioError",
     "LabelStudioUnavailableError",
     "UnusableAnnotationError",
+    "WebhookSecretError",
 ]
 
 
@@ -32,6 +33,11 @@ class LabelStudioError(AnnotationError):
 class BridgeConfigurationError(AnnotationError):
     """The bridge's settings cannot work together (e.g. no Label Studio and not every
     checkpoint auto-labelled); raised at start-up, naming the variable to set."""
+
+
+class WebhookSecretError(BridgeConfigurationError):
+    """The bridge has no usable shared secret (none created, too short, readable by others);
+    it does not start without one, since the receiver would be open to anyone."""
 
 
 class LabelStudioAuthError(LabelStudioError):

@@ -4,7 +4,8 @@ The project is found by id (``LEAKGUARD_ANNOTATION__PROJECT_ID``) or by title, a
 with leakguard's labelling config when absent; a project whose config has drifted gets the
 current one back (Label Studio refuses a config that would orphan existing labels, and the
 error says so). The webhook to the bridge is created once and updated in place, never
-duplicated, so running ``setup`` again is safe.
+duplicated, so running ``setup`` again is safe. The hook carries the bridge's shared secret
+(:mod:`retrain.annotation.secret`), without which the receiver refuses it.
 """
 
 from __future__ import annotations
@@ -78,15 +79,12 @@ def webhook_url(bridge_url: str) -> str:
 
 
 def ensure_webhook(
-    client: LabelStudioClient, *, project_id: int, bridge_url: str, secret: str | None
+    client: LabelStudioClient, *, project_id: int, bridge_url: str, secret: str
 ) -> int:
-    """Point the project's webhook at the bridge (create or update); returns its id.
-
-    A bridge without ``secret`` still marks its hook with an empty secret header so that a
-    later ``setup`` from another address finds and moves it instead of adding a second.
-    """
+    """Point the project's webhook at the bridge with ``secret`` (create or update); returns
+    its id."""
     url = webhook_url(bridge_url)
-    headers = {SECRET_HEADER: secret or ""}
+    headers = {SECRET_HEADER: secret}
     # Ours: the same URL, or a hook carrying our secret header (the bridge moved host).
     existing = [
         hook

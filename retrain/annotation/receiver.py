@@ -2,12 +2,19 @@
 
 * ``POST /webhook`` — Label Studio posts every created or updated annotation here. It waits
   at most a second for the answer (its ``WEBHOOK_TIMEOUT``), so the body is only checked
-  (shared secret, JSON with an ``action``) and stored in the state's inbox; the bridge loop
-  turns it into an event. A webhook that is lost anyway is picked up by polling.
-* ``GET /images/{task_id}`` — the frame image of a task the bridge created, read from the
-  frame store and verified against its SHA-256. Only images of known tasks are served, so
+  (shared secret, size, JSON with an ``action``) and stored in the state's inbox; the bridge
+  loop turns it into an event. A webhook that is lost anyway is picked up by polling.
+* ``GET /images/{task_id}?expires=..&token=..`` — the frame image of a task the bridge
+  created, read from the frame store and verified against its SHA-256, for a URL the bridge
+  signed (:mod:`retrain.annotation.image_urls`). Only images of known tasks are served, so
   the endpoint cannot be used to read arbitrary frame-store paths.
 * ``GET /health``.
+
+There is no unauthenticated mode: the app is not built without a secret. A request without
+the right secret or signature is refused before anything is read or looked up, so a
+refusal tells nothing about which tasks exist. A webhook body is read in chunks and refused
+as soon as it passes :data:`MAX_WEBHOOK_BYTES` (or its ``Content-Length`` says it would),
+so a large body costs the bridge no more memory than the cap.
 
 FastAPI served by uvicorn in a background thread of the bridge process.
 """
@@ -21,15 +28,17 @@ import time
 from typing import Annotated, Final
 
 import uvicorn
-from fastapi import FastAPI, Header, HTTPException, Request, Response
+from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
 
 from retrain.annotation.exceptions import AnnotationError
+from retrain.annotation.image_urls import EXPIRES_PARAM, TOKEN_PARAM, ImageUrlSigner
+from retrain.annotation.secret import check_secret
 from retrain.annotation.state import BridgeState
 from schemas.events import ImageLink
 from schemas.exceptions import ImageRejectedError
 from schemas.images import ImageReader
 
-__all__ = ["SECRET_HEADER", "ReceiverServer", "receiver_app"]
+__all__ = ["MAX_WEBHOOK_BYTES", "SECRET_HEADER", "ReceiverServer", "receiver_app"]
 
 #: The header carrying the shared webhook secret (set on the webhook by ``annotate setup``).
 SECRET_HEADER: Final = "X-Leakguard-Webhook-Secret"
@@ -39,9 +48,36 @@ MAX_WEBHOOK_BYTES: Final = 4 * 1024 * 1024
 STARTUP_TIMEOUT_S: Final = 30.0
 
 
-def receiver_app(*, state: BridgeState, webhook_secret: str | None, images: ImageReader) -> FastAPI:
+async def _bounded_body(request: Request, *, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it is known to pass ``limit`` bytes: from
+    its ``Content-Length`` before reading, else while the chunks arrive."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(status_code=413, detail="webhook body too large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(status_code=413, detail="webhook body too large")
+    return bytes(body)
+
+
+def receiver_app(
+    *,
+    state: BridgeState,
+    webhook_secret: str,
+    images: ImageReader,
+    image_urls: ImageUrlSigner | None = None,
+) -> FastAPI:
     """The FastAPI app of the receiver over ``state``; task images are read through
-    ``images`` (confined to the frame store)."""
+    ``images`` (confined to the frame store).
+
+    ``webhook_secret`` is required (:func:`~retrain.annotation.secret.check_secret`);
+    ``image_urls`` checks image URLs and is built from it when absent.
+    """
+    checked = check_secret(webhook_secret, source="the receiver's settings")
+    secret = checked.encode()
+    signer = image_urls if image_urls is not None else ImageUrlSigner(checked)
     app = FastAPI(title="leakguard annotation bridge", docs_url=None, redoc_url=None)
 
     @app.get("/health")
@@ -51,15 +87,11 @@ def receiver_app(*, state: BridgeState, webhook_secret: str | None, images: Imag
     @app.post("/webhook")
     async def webhook(
         request: Request,
-        secret: Annotated[str | None, Header(alias=SECRET_HEADER)] = None,
+        given: Annotated[str | None, Header(alias=SECRET_HEADER)] = None,
     ) -> dict[str, bool]:
-        if webhook_secret is not None and not hmac.compare_digest(
-            (secret or "").encode(), webhook_secret.encode()
-        ):
+        if not hmac.compare_digest((given or "").encode(), secret):
             raise HTTPException(status_code=401, detail=f"missing or wrong {SECRET_HEADER}")
-        body = await request.body()
-        if len(body) > MAX_WEBHOOK_BYTES:
-            raise HTTPException(status_code=413, detail="webhook body too large")
+        body = await _bounded_body(request, limit=MAX_WEBHOOK_BYTES)
         try:
             payload = json.loads(body)
         except ValueError as exc:
@@ -70,7 +102,13 @@ def receiver_app(*, state: BridgeState, webhook_secret: str | None, images: Imag
         return {"accepted": True}
 
     @app.get("/images/{task_id}")
-    def image(task_id: str) -> Response:
+    def image(
+        task_id: str,
+        expires: Annotated[str | None, Query(alias=EXPIRES_PARAM)] = None,
+        token: Annotated[str | None, Query(alias=TOKEN_PARAM)] = None,
+    ) -> Response:
+        if not signer.verify(task_id, expires=expires, token=token):
+            raise HTTPException(status_code=403, detail="missing, wrong or expired image URL")
         created = state.task(task_id)
         if created is None:
             raise HTTPException(status_code=404, detail="no such task")

@@ -5,7 +5,9 @@ Three things must survive a crash or restart of the bridge:
 * ``tasks`` — which ``AnnotationTask`` became which Label Studio task (and so which image
   the bridge serves for it): a re-delivered task is not created twice. A row is written
   *before* the task is created (``ls_task_id`` null) and completed after, so only a task
-  whose creation was interrupted needs a lookup in Label Studio;
+  whose creation was interrupted needs a lookup in Label Studio. ``url_expires_at`` is when
+  the signed image URL in the Label Studio task stops working (null: never signed), so the
+  bridge knows which to renew;
 * ``emitted`` — which annotation *versions* (Label Studio annotation id + ``updated_at``)
   have become ``Annotation`` events: a re-delivered webhook or an overlapping poll never
   produces a second event;
@@ -38,7 +40,8 @@ _SCHEMA: Final = (
         ls_task_id INTEGER,
         image_uri TEXT NOT NULL,
         image_sha256 TEXT NOT NULL,
-        created_at REAL NOT NULL
+        created_at REAL NOT NULL,
+        url_expires_at REAL
     )""",
     """CREATE TABLE IF NOT EXISTS emitted (
         project_id INTEGER NOT NULL,
@@ -57,6 +60,8 @@ _SCHEMA: Final = (
     )""",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
+#: Columns added since the first release, added to a state file that lacks them.
+_ADDED_COLUMNS: Final = (("tasks", "url_expires_at", "REAL"),)
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,10 @@ class BridgeState:
             self._db.execute("PRAGMA journal_mode=WAL")
             for statement in _SCHEMA:
                 self._db.execute(statement)
+            for table, column, kind in _ADDED_COLUMNS:
+                present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     # -- tasks -----------------------------------------------------------------------------
 
@@ -119,7 +128,8 @@ class BridgeState:
         already has its Label Studio id keeps it."""
         with self._lock:
             self._db.execute(
-                "INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(task_id) DO UPDATE "
+                "INSERT INTO tasks (task_id, project_id, ls_task_id, image_uri, image_sha256, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(task_id) DO UPDATE "
                 "SET ls_task_id = excluded.ls_task_id WHERE tasks.ls_task_id IS NULL",
                 (
                     created.task_id,
@@ -130,6 +140,25 @@ class BridgeState:
                     time.time(),
                 ),
             )
+
+    def set_image_url_expiry(self, task_id: str, expires_at: float) -> None:
+        """Remember when the signed image URL now in ``task_id``'s Label Studio task expires."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE tasks SET url_expires_at = ? WHERE task_id = ?", (expires_at, task_id)
+            )
+
+    def tasks_with_image_urls_due(self, *, before: float, limit: int) -> list[tuple[str, int]]:
+        """``(task_id, ls_task_id)`` of created tasks whose image URL expires before
+        ``before`` or was never signed, soonest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT task_id, ls_task_id FROM tasks WHERE ls_task_id IS NOT NULL AND "
+                "(url_expires_at IS NULL OR url_expires_at < ?) "
+                "ORDER BY coalesce(url_expires_at, 0), task_id LIMIT ?",
+                (before, limit),
+            ).fetchall()
+        return [(str(row[0]), int(row[1])) for row in rows]
 
     # -- annotation versions -----------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from infra.processes import process_alive
 from retrain.annotation.auto_label import AutoLabelPolicy
 from retrain.annotation.bridge import AnnotationBridge, LabelStudioTarget
 from retrain.annotation.client import LabelStudioClient
+from retrain.annotation.image_urls import ImageUrlSigner
 from retrain.annotation.project import ensure_project, ensure_webhook
 from retrain.annotation.receiver import ReceiverServer, receiver_app
 from retrain.annotation.state import BridgeState
@@ -27,7 +28,7 @@ from schemas.topics import Topics
 from tests.kafka_kit import group_consumer, make_producer
 from tests.retrain.annotation.annotation_helpers import bridge_topics, frame_images
 
-WEBHOOK_SECRET = "test-webhook-secret"
+WEBHOOK_SECRET = "test-webhook-secret-0123456789abcdef"
 
 
 @pytest.fixture(scope="session")
@@ -86,6 +87,7 @@ class BridgeRig:
                 project_id=self.project_id,
                 bridge_url=self.receiver_url,
                 tool_version="label-studio test",
+                image_urls=ImageUrlSigner(WEBHOOK_SECRET),
             )
         return AnnotationBridge(
             consumer=group_consumer(self.bootstrap, self.group),

@@ -4,7 +4,8 @@
 submitted through Label Studio's API => exactly one ``Annotation`` event; the same webhook
 delivered twice => still one; an update => one more; Label Studio unreachable for a while
 => the tasks wait and are created once it is back, none lost or doubled, offsets committed
-only then; polling picks up an annotation no webhook announced.
+only then; polling picks up an annotation no webhook announced; a task's image URL is
+signed, and one that is unsigned (or nearly expired) is re-signed in Label Studio.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from retrain.annotation.auto_label import AutoLabelPolicy
 from retrain.annotation.bridge import WEBHOOK_SOURCE, AnnotationBridge
 from retrain.annotation.client import LabelStudioClient
 from retrain.annotation.exceptions import LabelStudioAuthError
-from retrain.annotation.ls_format import TASK_KEY, boxes_from_result
+from retrain.annotation.label_config import IMAGE_NAME
+from retrain.annotation.ls_format import TASK_KEY, boxes_from_result, task_payload
 from retrain.annotation.project import ensure_project
 from retrain.annotation.receiver import SECRET_HEADER
+from retrain.annotation.state import CreatedTask
 from schemas.events import Annotation, AnnotationTask, DeadLetter, ImageLink
 from tests.kafka_kit import TopicReader, committed
 from tests.retrain.annotation.annotation_helpers import (
@@ -126,6 +129,8 @@ def test_tasks_annotations_webhooks_and_dead_letters(
             ls_task = by_task[str(task.task_id)]
             image = httpx.get(ls_task["data"]["image"], timeout=30)
             assert image.status_code == 200
+            unsigned = ls_task["data"]["image"].split("?")[0]
+            assert httpx.get(unsigned, timeout=30).status_code == 403
             assert hashlib.sha256(image.content).hexdigest() == link.sha256
             assert image.content == data
             [prediction] = ls_task["predictions"]
@@ -250,6 +255,37 @@ def test_label_studio_down_then_back_creates_every_task_once(
     finally:
         relay.down()
         far.close()
+
+
+def test_an_unsigned_image_url_is_renewed_in_label_studio(
+    rig: BridgeRig, ls_client: LabelStudioClient
+) -> None:
+    link, data = kept_image(rig.tmp_path / "frames", frame_id="u0", seed=50)
+    task = fn_task(link, frame_id="u0")
+    assert rig.project_id is not None
+    # A task as the bridge created them before image URLs were signed.
+    old = task_payload(
+        task, image_url=f"{rig.receiver_url}/images/{task.task_id}", width=160, height=120
+    )
+    ls_task_id = ls_client.import_task(project_id=rig.project_id, task=old)
+    rig.state.record_task(
+        CreatedTask(str(task.task_id), rig.project_id, ls_task_id, link.uri, link.sha256)
+    )
+    assert httpx.get(old["data"][IMAGE_NAME], timeout=30).status_code == 403
+
+    def renewed_data() -> dict[str, Any] | None:
+        data_now: dict[str, Any] = ls_client.task(ls_task_id)["data"]
+        return data_now if data_now[IMAGE_NAME] != old["data"][IMAGE_NAME] else None
+
+    bridge = rig.bridge(policy=NO_AUTO_LABEL, client=ls_client)
+    with running(bridge, threading.Event()):
+        renewed = _wait(renewed_data, timeout_s=60, what="the image URL renewed")
+    image = httpx.get(renewed[IMAGE_NAME], timeout=30)
+    assert (image.status_code, image.content) == (200, data)
+    assert {k: v for k, v in renewed.items() if k != IMAGE_NAME} == {
+        k: v for k, v in old["data"].items() if k != IMAGE_NAME
+    }
+    assert rig.state.tasks_with_image_urls_due(before=time.time() + 86400, limit=10) == []
 
 
 def _committed(rig: BridgeRig) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ from infra.annotation import running_bridge
 from infra.label_studio import USERNAME, LocalLabelStudio
 from infra.settings import load_settings
 from retrain.annotation.ls_format import TASK_KEY
+from retrain.annotation.receiver import SECRET_HEADER
 from schemas.events import Annotation
 from tests.kafka_kit import TopicReader
 from tests.retrain.annotation.annotation_helpers import (
@@ -59,6 +61,21 @@ def test_sync_refuses_checkpoints_with_neither_label_studio_nor_auto_label(tmp_p
     assert "LEAKGUARD_ANNOTATION__LABEL_STUDIO_URL" in result.stderr
 
 
+def test_sync_refuses_to_start_without_a_webhook_secret(tmp_path: Path) -> None:
+    env = {
+        "LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:1",  # never reached: checked first
+        "LEAKGUARD_ANNOTATION__LABEL_STUDIO_URL": "http://127.0.0.1:9",
+        "LEAKGUARD_ANNOTATION__API_TOKEN": "token",
+    }
+    result = _annotate(["sync"], env, tmp_path)
+    assert result.returncode == 1
+    assert "no webhook secret" in result.stderr
+    assert "leakguard annotate setup" in result.stderr
+    short = _annotate(["sync"], {**env, "LEAKGUARD_ANNOTATION__WEBHOOK_SECRET": "x" * 8}, tmp_path)
+    assert short.returncode == 1
+    assert "LEAKGUARD_ANNOTATION__WEBHOOK_SECRET is shorter than 32" in short.stderr
+
+
 @pytest.mark.integration
 @pytest.mark.slow
 def test_setup_is_idempotent_and_status_reports_the_project(
@@ -83,9 +100,19 @@ def test_setup_is_idempotent_and_status_reports_the_project(
     assert len(projects) == 1
     hooks = label_studio.api("GET", "/api/webhooks/", params={"project": projects[0]["id"]})
     assert [h["url"] for h in hooks] == ["http://127.0.0.1:9/webhook"]
+    # setup made the secret (private, kept by the second run) and gave it to the webhook.
+    secret_file = Path(os.environ["LEAKGUARD_DATA_DIR"]) / "annotation" / "webhook.secret"
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    assert hooks[0]["headers"] == {SECRET_HEADER: secret_file.read_text()}
+    assert secret_file.read_text() not in first.stdout + second.stdout
     status = _annotate(["status"], env, tmp_path)
     assert status.returncode == 0, status.stderr
     assert title in status.stdout
+    assert "webhook secret" in status.stdout
+    secret_file.unlink()
+    unset = _annotate(["status"], env, tmp_path)
+    assert unset.returncode == 1
+    assert "no webhook secret" in unset.stdout
     refused = _annotate(
         ["status"], {**env, "LEAKGUARD_ANNOTATION__API_TOKEN": "wrong-token"}, tmp_path
     )
@@ -104,7 +131,7 @@ def test_bridge_built_from_settings_round_trips_an_annotation(
             "api_token": label_studio.token,
             "project_title": f"settings {unique_name}",
             "listen_port": 0,
-            "webhook_secret": "from-settings",
+            "webhook_secret": "from-settings-0123456789abcdef-0123",
             "frame_store_url": str(tmp_path / "frames"),
         }
     )
