@@ -14,6 +14,7 @@ __all__ = [
     "MigrationError",
     "QueryError",
     "SinkError",
+    "ValuesRefusedError",
 ]
 
 
@@ -36,6 +37,15 @@ class ChdbDirectoryError(SinkError):
 
 class QueryError(SinkError):
     """The analytics store refused a statement (bad SQL, unknown table, wrong types)."""
+
+
+class ValuesRefusedError(QueryError):
+    """The store refused the values of an insert, not the statement: a number out of the
+    column type's range, text that does not parse, a NULL in a column without ``Nullable``.
+
+    The rows are at fault, so retrying cannot help: the sink dead-letters the events they
+    came from and writes the rest of the batch.
+    """
 
 
 class MigrationError(SinkError):

@@ -5,13 +5,15 @@ the embedded default keeps the same tables in-process with ``chdb``. Everything 
 module (migrations, the sink, dashboard queries) talks to :class:`AnalyticsBackend` only, so
 one DDL file and one query text serve both, and the tests run every statement on each.
 
-Two differences are handled here and nowhere else:
+The differences are handled here and nowhere else:
 
 - inserts: the driver sends rows as a native block (``INSERT ... VALUES`` plus the rows;
-  inline literal values hang the 18.16 server), chdb takes SQL text, so rows go as
-  ``FORMAT JSONEachRow`` lines;
+  inline literal values hang the 18.16 server), chdb reads them as an Arrow table;
 - results: the driver returns Python values, chdb returns JSON; :class:`QueryResult` holds
-  both the same way (``DateTime`` as naive UTC ``datetime``, integers as ``int``).
+  both the same way (``DateTime`` as naive UTC ``datetime``, integers as ``int``);
+- errors: both engines' failures become the same three errors
+  (:func:`~sinks.clickhouse.failures.engine_error`): unavailable (retry later), values
+  refused (dead-letter the rows), or a query error.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from typing import Any, Final, Protocol
 from urllib.parse import unquote, urlsplit
 
 from sinks.clickhouse.chdb_session import open_chdb_session
-from sinks.exceptions import AnalyticsUnavailableError, QueryError
+from sinks.clickhouse.failures import chdb_error_code, engine_error, excerpt
+from sinks.exceptions import AnalyticsUnavailableError, QueryError, ValuesRefusedError
 
 __all__ = [
     "AnalyticsBackend",
@@ -40,12 +43,6 @@ DEFAULT_NATIVE_PORT: Final = 9000
 CONNECT_TIMEOUT_S: Final = 3.0
 #: Seconds a statement may take on the wire; large inserts on a loaded 2-core host need many.
 SEND_RECEIVE_TIMEOUT_S: Final = 120.0
-#: Server error codes that mean "try again later", not "this statement is wrong":
-#: 159 timeout, 202 too many simultaneous queries, 209 socket timeout, 210 network error,
-#: 241 memory limit, 252 too many parts, 319 unknown status of insert.
-_TRANSIENT_SERVER_CODES: Final = frozenset({159, 202, 209, 210, 241, 252, 319})
-#: Longest statement excerpt copied into an error message.
-_MAX_SQL_CHARS: Final = 200
 
 
 @dataclass(frozen=True)
@@ -80,11 +77,6 @@ class AnalyticsBackend(Protocol):
     def close(self) -> None:
         """Release connections or the embedded session."""
         ...
-
-
-def _excerpt(sql: str) -> str:
-    flat = " ".join(sql.split())
-    return flat if len(flat) <= _MAX_SQL_CHARS else flat[:_MAX_SQL_CHARS] + "..."
 
 
 class DriverBackend:
@@ -151,20 +143,19 @@ class DriverBackend:
     @staticmethod
     def _run(client: Any, sql: str, *params: Any, **options: Any) -> Any:
         from clickhouse_driver.errors import Error as DriverError
-        from clickhouse_driver.errors import NetworkError, ServerException, SocketTimeoutError
+        from clickhouse_driver.errors import NetworkError, SocketTimeoutError
 
         try:
             return client.execute(sql, *params, **options)
         except (NetworkError, SocketTimeoutError, OSError, EOFError) as exc:
             client.disconnect()
             raise AnalyticsUnavailableError(f"ClickHouse unreachable: {exc}") from exc
-        except ServerException as exc:
-            if exc.code in _TRANSIENT_SERVER_CODES:
-                raise AnalyticsUnavailableError(f"ClickHouse busy (code {exc.code})") from exc
-            message = str(exc).splitlines()[0:2]
-            raise QueryError(f"{' '.join(message)} in: {_excerpt(sql)}") from exc
         except DriverError as exc:
-            raise QueryError(f"{exc} in: {_excerpt(sql)}") from exc
+            # The server's errors and the driver's own checks of the values both carry a
+            # ClickHouse code (a value out of its column's range is 53, found before sending).
+            raise engine_error(getattr(exc, "code", None), str(exc), sql=sql) from exc
+        except UnicodeError as exc:
+            raise ValuesRefusedError(f"text that is not UTF-8 in: {excerpt(sql)}") from exc
 
 
 def _client_kwargs(url: str, *, password: str | None) -> dict[str, Any]:
@@ -218,8 +209,9 @@ class ChdbBackend:
     def _raw(self, sql: str, fmt: str = "CSV") -> Any:
         try:
             return self._session.query(sql, fmt)
-        except Exception as exc:  # chdb raises plain RuntimeError for every failure
-            raise QueryError(f"{str(exc).strip().splitlines()[0]} in: {_excerpt(sql)}") from exc
+        except Exception as exc:  # chdb raises one exception class for every failure
+            text = str(exc)
+            raise engine_error(chdb_error_code(text), text, sql=sql) from exc
 
     def execute(self, sql: str) -> None:
         """Run a statement that returns nothing."""
@@ -259,8 +251,8 @@ class ChdbBackend:
             # chdb's Python(name) looks the name up in the calling frames' variables.
             columns_of = (_arrow_column(list(values)) for values in zip(*rows, strict=True))
             leakguard_rows = pa.table(dict(zip(names, columns_of, strict=True)))  # noqa: F841
-        except (pa.ArrowException, OverflowError) as exc:
-            raise QueryError(f"rows for {table} do not convert to Arrow: {exc}") from exc
+        except (pa.ArrowException, OverflowError, UnicodeError) as exc:
+            raise ValuesRefusedError(f"rows for {table} do not convert to Arrow: {exc}") from exc
         sql = f"INSERT INTO {table} ({', '.join(names)}) SELECT * FROM Python(leakguard_rows)"
         self._raw(sql)
 
