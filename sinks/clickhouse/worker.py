@@ -7,13 +7,18 @@ from a confluent-kafka consumer (auto-commit off), decode each with
 when the time bound is reached flush every table and commit exactly the offsets that
 covered. Polling, decoding and dead letters follow :class:`schemas.consume.EventBatches`:
 undecodable messages go to the dead-letter topic and their offsets are committed with the
-batch, after the dead-letter producer has delivered them.
+batch, after the dead-letter producer has delivered them. So do events with a value the
+store would refuse (a negative width, a time before 1970): the batching sink refuses them
+before they are buffered, or finds them when the store refuses a block, and the worker
+dead-letters them (``sinks.exceptions.ValuesRefusedError``, the message's own bytes) while
+the rest of the batch lands.
 
-When ClickHouse is down the flush raises ``BackpressureError``: the worker pauses its
-partitions (so memory stays bounded by the batch limits), keeps polling so it stays in its
-consumer group, waits ``retry_after_s`` and tries again, indefinitely. Rows are never lost
-(nothing is committed before the insert) and never doubled (a retried or redelivered insert
-collapses by event id in ``ReplacingMergeTree``; queries read ``FINAL``). On a rebalance the
+When ClickHouse is down or out of disk the flush raises ``BackpressureError``: the worker
+pauses its partitions (so memory stays bounded by the batch limits), keeps polling so it
+stays in its consumer group, waits ``retry_after_s`` and tries again, indefinitely. Rows are
+never lost (nothing is committed before the insert) and never doubled (a retried or
+redelivered insert collapses by event id in ``ReplacingMergeTree``; queries read
+``FINAL``). On a rebalance the
 worker tries one flush and otherwise drops its buffer: the partitions' next owner starts
 from the last commit. Lag per partition (high watermark minus committed offset) is exported
 as the Prometheus gauge ``leakguard_sink_lag_messages`` and returned by :meth:`lag`.
@@ -24,16 +29,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from schemas import Codec
 from schemas.consume import DeadLettersUndeliveredError, EventBatches
-from sinks.clickhouse.batching import BatchingSink, TopicPartition
+from sinks.clickhouse.batching import BatchingSink, Refusal, TopicPartition
 from sinks.clickhouse.rows import rows_of
-from sinks.exceptions import BackpressureError, SinkError
+from sinks.exceptions import BackpressureError, SinkError, ValuesRefusedError
 
 __all__ = ["SinkWorker"]
 
@@ -135,7 +140,19 @@ class SinkWorker:
         if decoded is None:
             self._dead_letters_total.inc()
         rows = [] if decoded is None else rows_of(*decoded)
-        self._sink.add((message.topic(), message.partition()), message.offset(), rows)
+        source = (message.topic(), message.partition())
+        refusal = self._sink.add(source, message.offset(), rows, origin=message)
+        if refusal is not None:
+            self._dead_letter_refused([refusal])
+
+    def _dead_letter_refused(self, refusals: Sequence[Refusal]) -> None:
+        """Send each message with a refused row to dead letters once (a detection may have
+        several refused objects)."""
+        messages = {id(refusal.origin): refusal for refusal in refusals}
+        for refusal in messages.values():
+            error = ValuesRefusedError(f"{refusal.table}: {refusal.reason}")
+            self._batches.dead_letter(refusal.origin, error)
+            self._dead_letters_total.inc()
 
     def _flush_until_written(self, stop: threading.Event | None, *, only_full: bool) -> None:
         """Flush (and commit unless ``only_full``), backing off while the store is
@@ -174,6 +191,7 @@ class SinkWorker:
         result = self._sink.flush(only_full=only_full)
         for table, count in result.rows.items():
             self._rows_total.labels(table=table).inc(count)
+        self._dead_letter_refused(result.refused)
         if only_full:
             return
         self._batches.commit(result.offsets)

@@ -72,6 +72,7 @@ def _dead_letter_row(event_id: str) -> tuple[str, tuple[Any, ...]]:
 
 
 def test_size_and_time_bounds_make_a_batch_due(chdb_backend: AnalyticsBackend) -> None:
+    apply_migrations(chdb_backend)
     clock = _Clock()
     sink = BatchingSink(backend=chdb_backend, max_batch_rows=2, flush_interval_s=1.0, clock=clock)
     assert not sink.due()
@@ -113,6 +114,7 @@ def test_offsets_come_back_only_when_every_table_was_written(
 
 
 def test_discard_forgets_rows_and_offsets(chdb_backend: AnalyticsBackend) -> None:
+    apply_migrations(chdb_backend)
     sink = BatchingSink(backend=chdb_backend)
     sink.add(("t", 0), 1, [_dead_letter_row("a")])
     sink.discard()
@@ -135,3 +137,82 @@ def test_a_full_table_goes_out_alone_and_commits_nothing(chdb_backend: Analytics
     final = sink.flush()
     assert final.rows == {"model_status": 1}
     assert final.offsets == {("dl", 0): 2, ("ms", 0): 1}
+
+
+def test_an_event_with_a_value_out_of_range_is_refused_whole_and_its_offset_moves(
+    chdb_backend: AnalyticsBackend,
+) -> None:
+    apply_migrations(chdb_backend)
+    sink = BatchingSink(backend=chdb_backend)
+    frame = ("e1", 1, 1000, "hq", "1", "f", "m", 1.0, 640, 480, 1, 1)
+    hostile = [
+        ("detection_frames", (*frame[:8], -5, *frame[9:])),
+        ("detections", ("e1", 1, 1000, "hq", "1", "f", "m", "o0", "usb_stick", 0.9, 0, 0, 1, 1, 1)),
+    ]  # fmt: skip
+    refusal = sink.add(("det", 0), 7, hostile, origin="message 7")
+    assert refusal is not None
+    assert (refusal.origin, refusal.table) == ("message 7", "detection_frames")
+    assert refusal.reason == "image_width: -5 is outside UInt32 [0, 4294967295]"
+    assert sink.add(("det", 0), 8, [("detection_frames", frame)], origin="message 8") is None
+    assert sink.buffered_rows == 1  # not the hostile event's detections row either
+    result = sink.flush()
+    assert result.offsets == {("det", 0): 9}
+    assert result.rows == {"detection_frames": 1}
+    stored = chdb_backend.query("SELECT event_id, image_width FROM detection_frames FINAL")
+    assert stored.rows == [("e1", 640)]
+
+
+def test_a_block_the_engine_refuses_is_halved_until_the_refused_rows_stand_alone(
+    chdb_backend: AnalyticsBackend,
+) -> None:
+    """2**63 fits UInt64, so it passes the checks, but chdb's Arrow path takes signed 64-bit
+    integers only: a refusal by the engine itself, found among 100 rows."""
+    apply_migrations(chdb_backend)
+    sink = BatchingSink(backend=chdb_backend)
+    for offset in range(100):
+        table, row = _dead_letter_row(f"e{offset}")
+        if offset in (13, 77):
+            row = (*row[:8], 2**63, *row[9:])
+        assert sink.add(("dl", 0), offset, [(table, row)], origin=offset) is None
+    result = sink.flush()
+    assert [refusal.origin for refusal in result.refused] == [13, 77]
+    assert "do not convert to Arrow" in result.refused[0].reason
+    assert result.rows == {"dead_letters": 98}
+    assert result.offsets == {("dl", 0): 100}
+    assert chdb_backend.query("SELECT count() FROM dead_letters FINAL").rows == [(98,)]
+
+
+def test_a_block_of_too_many_months_goes_in_as_smaller_blocks(backend: AnalyticsBackend) -> None:
+    """Forged event times can spread one block over more months than ClickHouse takes in
+    one insert (100 partitions); nothing is wrong with any row, so every row lands."""
+    apply_migrations(backend)
+    sink = BatchingSink(backend=backend)
+    month_s = 31 * 86_400
+    for offset in range(150):
+        table, row = _dead_letter_row(f"e{offset}")
+        at = 1_000_000_000 + offset * month_s
+        sink.add(("dl", 0), offset, [(table, (row[0], at, at * 1000, *row[3:]))], origin=offset)
+    result = sink.flush()
+    assert result.refused == ()
+    assert result.rows == {"dead_letters": 150}
+    assert backend.query("SELECT count() FROM dead_letters FINAL").rows == [(150,)]
+
+
+def test_refusals_found_before_an_outage_come_back_with_the_flush_that_succeeds(
+    chdb_backend: AnalyticsBackend,
+) -> None:
+    """Their offsets are committed with the rest, so they must not be lost in between."""
+    apply_migrations(chdb_backend)
+    backend = _Outage(chdb_backend)
+    sink = BatchingSink(backend=backend)
+    table, row = _dead_letter_row("bad")
+    sink.add(("dl", 0), 0, [(table, (*row[:8], 2**63, *row[9:]))], origin="bad")
+    sink.add(("dl", 0), 1, [_dead_letter_row("good")], origin="good")
+    sink.add(("ms", 0), 0, [_model_status_row("m")], origin="m")
+    backend.down_tables = {"model_status"}
+    with pytest.raises(BackpressureError):
+        sink.flush()
+    backend.down_tables = set()
+    result = sink.flush()
+    assert [refusal.origin for refusal in result.refused] == ["bad"]
+    assert result.offsets == {("dl", 0): 2, ("ms", 0): 1}
