@@ -8,7 +8,8 @@ signature anyone who can guess a frame id could fetch the frame.
 
 A URL is fixed in Label Studio when the task is created, so the bridge re-signs the URLs of
 tasks whose signature nears its end (:func:`refresh_image_urls`); that is also how tasks
-created before images were signed, or under a rotated secret, get a working URL.
+created before images were signed, or under a rotated secret (all URLs are due when the key
+changes), get a working URL.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ EXPIRES_PARAM: Final = "expires"
 TOKEN_PARAM: Final = "token"
 #: Separates the key's purpose from the secret: the webhook secret itself signs nothing.
 _KEY_PURPOSE: Final = b"leakguard annotation image urls v1"
+#: The state's note of which key signed the URLs in Label Studio (a fingerprint, not the key).
+_KEY_ID_STATE: Final = "image_url_key_id"
 
 
 class ImageUrlSigner:
@@ -71,6 +74,8 @@ class ImageUrlSigner:
         if ttl_s <= 0:
             raise BridgeConfigurationError(f"image URL lifetime must be positive, got {ttl_s}")
         self._key = hmac.new(secret.encode(), _KEY_PURPOSE, hashlib.sha256).digest()
+        #: Names the key without revealing it: a hash of the key, not of the secret.
+        self.key_id = hashlib.sha256(self._key).hexdigest()[:16]
         self.ttl_s = ttl_s
         self._clock = clock
 
@@ -113,9 +118,13 @@ def refresh_image_urls(
     """Re-sign the image URL of up to ``limit`` Label Studio tasks whose URL expires within
     half its lifetime (or was never signed); returns how many were due.
 
+    When the key changed since the last round (the secret was rotated), every URL is due.
     A task Label Studio no longer has is logged and not tried again until its new expiry
     would be due; an unreachable Label Studio or a refused token stops the round.
     """
+    if state.get(_KEY_ID_STATE) != signer.key_id:
+        state.forget_image_url_expiries()
+        state.put(_KEY_ID_STATE, signer.key_id)
     due = state.tasks_with_image_urls_due(before=signer.renew_before(), limit=limit)
     for task_id, ls_task_id in due:
         url, expires = signer.url(bridge_url, task_id)

@@ -148,6 +148,11 @@ class BridgeState:
                 "UPDATE tasks SET url_expires_at = ? WHERE task_id = ?", (expires_at, task_id)
             )
 
+    def forget_image_url_expiries(self) -> None:
+        """Mark every task's image URL as due for renewal (the signing key changed)."""
+        with self._lock:
+            self._db.execute("UPDATE tasks SET url_expires_at = NULL")
+
     def tasks_with_image_urls_due(self, *, before: float, limit: int) -> list[tuple[str, int]]:
         """``(task_id, ls_task_id)`` of created tasks whose image URL expires before
         ``before`` or was never signed, soonest first."""

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -25,6 +26,12 @@ from retrain.annotation.auto_label import AutoLabelPolicy
 from retrain.annotation.bridge import WEBHOOK_SOURCE, AnnotationBridge
 from retrain.annotation.client import LabelStudioClient
 from retrain.annotation.exceptions import LabelStudioAuthError
+from retrain.annotation.image_urls import (
+    EXPIRES_PARAM,
+    TOKEN_PARAM,
+    ImageUrlSigner,
+    refresh_image_urls,
+)
 from retrain.annotation.label_config import IMAGE_NAME
 from retrain.annotation.ls_format import TASK_KEY, boxes_from_result, task_payload
 from retrain.annotation.project import ensure_project
@@ -286,6 +293,19 @@ def test_an_unsigned_image_url_is_renewed_in_label_studio(
         k: v for k, v in old["data"].items() if k != IMAGE_NAME
     }
     assert rig.state.tasks_with_image_urls_due(before=time.time() + 86400, limit=10) == []
+    # A rotated secret: every URL is re-signed with the new key, not only those near expiry.
+    rotated = ImageUrlSigner("rotated-webhook-secret-0123456789abcdef")
+    renewals = refresh_image_urls(
+        state=rig.state,
+        client=ls_client,
+        signer=rotated,
+        bridge_url=rig.receiver_url,
+        limit=10,
+    )
+    assert renewals == 1
+    query = parse_qs(urlsplit(ls_client.task(ls_task_id)["data"][IMAGE_NAME]).query)
+    [expires], [token] = query[EXPIRES_PARAM], query[TOKEN_PARAM]
+    assert rotated.verify(str(task.task_id), expires=expires, token=token)
 
 
 def _committed(rig: BridgeRig) -> int:
