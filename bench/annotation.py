@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import secrets
 import statistics
 import tempfile
 import threading
@@ -42,6 +43,7 @@ from infra.label_studio import LocalLabelStudio
 from retrain.annotation.auto_label import AutoLabelPolicy
 from retrain.annotation.bridge import AnnotationBridge, LabelStudioTarget
 from retrain.annotation.client import LabelStudioClient
+from retrain.annotation.image_urls import ImageUrlSigner
 from retrain.annotation.ls_format import task_payload
 from retrain.annotation.project import ensure_project, ensure_webhook
 from retrain.annotation.receiver import ReceiverServer, receiver_app
@@ -143,16 +145,23 @@ class Rig:
     ) -> tuple[float, list[float]]:
         topics = _topics(self.bootstrap)
         state = BridgeState(path=self.root / f"{uuid.uuid4().hex}.sqlite")
+        secret = secrets.token_hex(32)
         receiver = ReceiverServer(
-            receiver_app(state=state, webhook_secret=None, images=self.images),
+            receiver_app(state=state, webhook_secret=secret, images=self.images),
             host="127.0.0.1",
             port=0,
         )
         receiver.start()
         url = f"http://127.0.0.1:{receiver.port}"
         project = ensure_project(self.client, title=f"bridge {uuid.uuid4().hex[:8]}").project_id
-        ensure_webhook(self.client, project_id=project, bridge_url=url, secret=None)
-        target = None if auto else LabelStudioTarget(self.client, project, url, "label-studio")
+        ensure_webhook(self.client, project_id=project, bridge_url=url, secret=secret)
+        target = (
+            None
+            if auto
+            else LabelStudioTarget(
+                self.client, project, url, "label-studio", ImageUrlSigner(secret)
+            )
+        )
         bridge = AnnotationBridge(
             consumer=_consumer(self.bootstrap, f"{topics.annotation_tasks}-g"),
             producer=Producer({"bootstrap.servers": self.bootstrap}),
