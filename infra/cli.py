@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -25,6 +26,7 @@ from infra.stack import admin_client, require_bootstrap_servers, stack_down, sta
 from infra.topics import DEFAULT_SPEC_PATH, apply_topics, load_spec
 from leakguard import __version__
 from leakguard.errors import LeakguardError
+from schemas.authenticity import EventKeyring, add_keys
 
 console = Console()
 err_console = Console(stderr=True)
@@ -81,7 +83,7 @@ _LAZY_COMMANDS = {
     ),
     "models": LazyEntry(
         LazyTarget("infra.commands.retrain", app="models_app"),
-        "The model registry: list, show, register, promote, rollback, export the key.",
+        "The model registry: list, show, register, promote, rollback, announce, export the key.",
     ),
 }
 
@@ -100,9 +102,14 @@ stack_app = typer.Typer(
 topics_app = typer.Typer(
     help="Create and check the Kafka topics of the spec.", no_args_is_help=True
 )
+keys_app = typer.Typer(
+    help="Producer keys: who may send detections and verdicts for which checkpoint.",
+    no_args_is_help=True,
+)
 app.add_typer(config_app, name="config")
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
+app.add_typer(keys_app, name="keys")
 
 
 def _version(value: bool) -> None:
@@ -209,6 +216,50 @@ def topics_show() -> None:
             topic.name, str(topic.partitions), topic.key, retention, f"{topic.max_message_bytes:,}"
         )
     console.print(table)
+
+
+KeyringOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--keyring",
+        help="Keyring file (default: LEAKGUARD_SECURITY__EVENT_KEYRING, else "
+        "<data dir>/keys/events.json).",
+    ),
+]
+
+
+def _keyring_path(keyring: Path | None) -> Path:
+    settings = load_settings()
+    return keyring or settings.security.event_keyring or settings.data_dir / "keys" / "events.json"
+
+
+@keys_app.command("add")
+def keys_add(
+    principals: Annotated[
+        list[str],
+        typer.Argument(
+            help="Producers, each ROLE:CHECKPOINT: edge:hq (detections of hq), guard:hq (the "
+            "verdicts of hq's consoles); a checkpoint of * speaks for every checkpoint."
+        ),
+    ],
+    keyring: KeyringOption = None,
+) -> None:
+    """Give each producer a fresh random key in the keyring (mode 0600); existing keys stay.
+
+    Hand each process the keys it needs: an edge or a console its own (a console also its
+    checkpoint's edge key, to check detections), the cloud worker those of every producer.
+    """
+    path = _keyring_path(keyring)
+    added = add_keys(path, principals)
+    console.print(f"{path}: added {', '.join(added) or 'nothing (every key existed)'}")
+
+
+@keys_app.command("list")
+def keys_list(keyring: KeyringOption = None) -> None:
+    """The producers a keyring holds keys of (never the keys)."""
+    path = _keyring_path(keyring)
+    for principal in sorted(EventKeyring.load(path).principals):
+        console.print(principal)
 
 
 def main() -> None:

@@ -273,6 +273,18 @@ class RetrainSettings(_Block):
     )
 
 
+class SecuritySettings(_Block):
+    """Who may produce what (``LEAKGUARD_SECURITY__*``)."""
+
+    event_keyring: Path | None = Field(
+        default=None,
+        description="Keyring of producer keys (`leakguard keys add`): edges tag their "
+        "detections and guard consoles their verdicts with their checkpoint's key, and the "
+        "cloud worker and the consoles refuse events without a valid tag. Unset: events "
+        "carry no tags and every producer on the topics is trusted.",
+    )
+
+
 class LeakguardSettings(BaseSettings):
     """Effective configuration of one leakguard process (frozen after start-up)."""
 
@@ -297,6 +309,7 @@ class LeakguardSettings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     retrain: RetrainSettings = Field(default_factory=RetrainSettings)
     annotation: AnnotationSettings = Field(default_factory=AnnotationSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     @property
     def chdb_path(self) -> Path:

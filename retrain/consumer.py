@@ -26,6 +26,7 @@ from leakguard.errors import LeakguardError
 from retrain.cycle import Cycle, CycleResult, Retrainer
 from retrain.exceptions import RegistryError
 from retrain.feedback import apply_edge_rollback
+from schemas.authenticity import EventKeyring
 from schemas.codec import Codec
 from schemas.consume import EventBatches, worker_config
 from schemas.events import Annotation, ImageLink, ModelStatus
@@ -55,8 +56,10 @@ class RetrainConsumer:
         codec: Codec | None = None,
         client_config: Mapping[str, str] | None = None,
         on_cycle: Callable[[CycleResult], None] | None = None,
+        keyring: EventKeyring | None = None,
     ) -> None:
         self.retrainer = retrainer
+        self._keyring = keyring
         self._fetch = fetch_image
         self._topics = topics if topics is not None else Topics()
         self._codec = codec if codec is not None else Codec()
@@ -119,6 +122,8 @@ class RetrainConsumer:
         event = self._batches.event(message)
         try:
             if isinstance(event, ModelStatus):
+                if self._keyring is not None:  # a forged rollback would reject a good model
+                    self._keyring.check(event, message.value() or b"", message.headers())
                 self._on_status(event)
             elif isinstance(event, Annotation) and self.retrainer.store.add(
                 event, self._fetch(event.image)

@@ -76,6 +76,11 @@ class WorkerConfig:
       (1 day) and kept (90 days) images; ``frame_sweep_interval_s``: how often the cloud
       deletes expired images (3600 s).
     - ``metrics_port``: Prometheus endpoint port (``None``: no endpoint).
+    - ``checkpoint``: the checkpoint an edge serves (None: every one); its detections are
+      tagged with that checkpoint's key.
+    - ``event_keyring``: keyring file of producer keys (:mod:`schemas.authenticity`; None:
+      no tags). The edge tags its detections with it; the cloud refuses (dead-letters)
+      detections and verdicts whose producer tag is missing or wrong.
     - ``join_partitions``: partitions of the join's internal topics (8, as ``detections``).
     """
 
@@ -102,6 +107,8 @@ class WorkerConfig:
     frame_sweep_interval_s: float = DEFAULT_FRAME_SWEEP_INTERVAL_S
     metrics_port: int | None = None
     join_partitions: int = JOIN_PARTITIONS
+    checkpoint: str | None = None
+    event_keyring: str | None = None
 
     def __post_init__(self) -> None:
         if self.role not in ("edge", "cloud"):

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from confluent_kafka import Consumer, Producer
 
+from schemas.authenticity import Tagger
 from schemas.codec import Codec
 from schemas.events import Detection, GuardVerdict, LabeledBox, ScanFrame
 from schemas.exceptions import DecodeError
@@ -69,8 +70,10 @@ def run_guards(
     should_stop: Callable[[], bool] = lambda: False,
     on_ready: Callable[[int], None] | None = None,
     codec: Codec | None = None,
+    tag: Tagger | None = None,
 ) -> None:
-    """Answer every detection until ``should_stop``; undecodable messages are skipped (the
+    """Answer every detection until ``should_stop``, tagging each verdict with ``tag`` when
+    given (:mod:`schemas.authenticity`); undecodable messages are skipped (the
     workers dead-letter them; the simulated guard is a demo tool, not a consumer of record).
 
     Guards start at the latest offsets (a demo answers what happens now, not a backlog), so
@@ -107,8 +110,12 @@ def run_guards(
                 elif isinstance(event, Detection):
                     desk.on_detection(event, now=time.monotonic())
             for verdict in desk.due(now=time.monotonic()):
+                value = codec.encode(verdict)
                 producer.produce(
-                    topics.verdicts, key=verdict.frame_id.encode(), value=codec.encode(verdict)
+                    topics.verdicts,
+                    key=verdict.frame_id.encode(),
+                    value=value,
+                    headers=None if tag is None else tag(value),
                 )
             producer.poll(0)
     finally:

@@ -52,6 +52,11 @@ class WorkerMetrics:
             "Join table entries recovered from the changelog that were no entry (dropped)",
             registry=r,
         )
+        self.events_unauthenticated = Counter(
+            "leakguard_events_unauthenticated",
+            "Detections and verdicts refused for a missing or wrong producer tag",
+            registry=r,
+        )
         self.outcomes = Counter(
             "leakguard_outcomes", "Outcome events produced", ["kind"], registry=r
         )

@@ -102,6 +102,7 @@ def serve(
         session_ttl_s=session_hours * 3600.0,
         secure_cookies=secure_cookies,
         frame_store_url=frame_store,
+        event_keyring=settings.security.event_keyring,
     )
     if not GuardStore(config.guards_file).accounts():
         logger.warning(

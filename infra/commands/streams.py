@@ -59,6 +59,14 @@ def _client_config() -> dict[str, str]:
     return load_settings().kafka.client_config()
 
 
+def _event_keyring() -> str | None:
+    """The settings' producer keyring (``LEAKGUARD_SECURITY__EVENT_KEYRING``), if any."""
+    from infra.settings import load_settings
+
+    path = load_settings().security.event_keyring
+    return None if path is None else str(path)
+
+
 def _bootstrap(servers: str | None) -> str:
     """``servers`` if given, else the configured cluster or the running ``stack up`` broker.
 
@@ -201,6 +209,8 @@ def worker(
         kept_retention_s=kept_retention_h * 3600,
         frame_sweep_interval_s=sweep_interval_s,
         metrics_port=metrics_port,
+        checkpoint=checkpoint,
+        event_keyring=_event_keyring(),
     )
     run_worker(config, loglevel=loglevel, rollout=rollout)
 
@@ -317,7 +327,11 @@ def scanner_guards(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the guards' choices.")] = 0,
     topic_prefix: PrefixOption = "",
 ) -> None:
-    """Simulated guards: answer every detection from the simulator's ground truth."""
+    """Simulated guards: answer every detection from the simulator's ground truth.
+
+    With a producer keyring (``LEAKGUARD_SECURITY__EVENT_KEYRING``) they tag their verdicts
+    with its ``guard:*`` key, as a guard desk that serves every checkpoint."""
+    from schemas.authenticity import EventKeyring
     from streams.guards import run_guards
     from streams.logic.guard_policy import GuardPolicy
 
@@ -329,10 +343,12 @@ def scanner_guards(
     def ready(partitions: int) -> None:
         typer.echo(f"guards answering {topics.detections} ({partitions} partitions); Ctrl-C stops")
 
+    keyring = _event_keyring()
     run_guards(
         bootstrap_servers=_bootstrap(bootstrap_servers),
         client_config=_client_config(),
         topics=topics,
         policy=policy,
         on_ready=ready,
+        tag=None if keyring is None else EventKeyring.load(keyring).tagger("guard", None),
     )

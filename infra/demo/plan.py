@@ -339,7 +339,9 @@ def child_environment(
 ) -> dict[str, str]:
     """The children's environment: ours, with the demo's broker and data dir.
 
-    Unless you set them: every checkpoint is auto-labelled (the demo has no annotators), and
+    Unless you set them: detections and verdicts are tagged with the demo's producer keys
+    (:func:`add_demo_event_keys`), every checkpoint is auto-labelled (the demo has no
+    annotators), and
     torch's intra-op threads (``OMP_NUM_THREADS``) are split between the edge workers, so
     several workers do not each take every core. (One worker keeps torch's default, every
     core: the ``edge`` preset answered at p50 2.8 s with two threads, 5.9 s with one, on
@@ -347,6 +349,7 @@ def child_environment(
     threads = max(1, len(os.sched_getaffinity(0)) // edge_workers)
     return {
         "OMP_NUM_THREADS": str(threads),
+        "LEAKGUARD_SECURITY__EVENT_KEYRING": str(event_keyring_path(run_dir)),
         **AUTO_LABEL_ENV,
         **os.environ,
         "LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS": bootstrap_servers,
@@ -354,6 +357,20 @@ def child_environment(
         # The annotation bridge reads the images the cloud keeps, and nothing else.
         "LEAKGUARD_ANNOTATION__FRAME_STORE_URL": str(frames_dir(run_dir)),
     }
+
+
+def event_keyring_path(run_dir: Path) -> Path:
+    """The demo's producer keyring."""
+    return run_dir / "keys" / "events.json"
+
+
+def add_demo_event_keys(run_dir: Path, options: DemoOptions) -> None:
+    """Producer keys for the demo's children (kept across runs of one data dir): the edges
+    and the simulated guards serve every checkpoint, each console its own."""
+    from schemas.authenticity import add_keys
+
+    consoles = [f"guard:{checkpoint}" for checkpoint in options.checkpoint_ids]
+    add_keys(event_keyring_path(run_dir), ["edge:*", "guard:*", *consoles])
 
 
 def add_demo_guard(run_dir: Path) -> None:

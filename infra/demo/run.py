@@ -18,6 +18,7 @@ from infra.demo.plan import (
     STAGE_REVIEW,
     STAGE_SCANNERS,
     DemoOptions,
+    add_demo_event_keys,
     add_demo_guard,
     child_environment,
     plan_children,
@@ -88,6 +89,7 @@ class DemoRun:
             run_dir=self.run_dir,
             console_runs_sink=self._settings.clickhouse.embedded,
         )
+        add_demo_event_keys(self.run_dir, self.options)
         if self.options.consoles:
             add_demo_guard(self.run_dir)
         step("starting the workers, the guards and the consoles")

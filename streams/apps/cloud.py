@@ -13,8 +13,9 @@ recovered from its changelog after a restart) sees them in arrival order. The de
   ``-expiry`` topic, because Faust lets only a stream's own events modify a table;
 * a second timer deletes frame store images past their retention (``sweep``), staged
   frames the edge wrote included, so the store does not grow without bound;
-* undecodable events, events on the wrong topic and frames whose image cannot be kept go to
-  the dead-letter topic; the agent goes on.
+* undecodable events, events on the wrong topic, detections and verdicts without a valid
+  producer tag (with a keyring, :mod:`schemas.authenticity`) and frames whose image cannot
+  be kept go to the dead-letter topic; the agent goes on.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import faust
 from faust.serializers import codecs
 from mode import CrashingSupervisor
 
+from schemas.authenticity import AuthenticityError, EventKeyring
 from schemas.codec import Codec
 from schemas.events import (
     Alert,
@@ -39,7 +41,7 @@ from schemas.events import (
     ImageLink,
     Outcome,
 )
-from streams.apps.common import DeadLetters, build_faust_app, raw_value
+from streams.apps.common import DeadLetters, build_faust_app, event_keyring, raw_value
 from streams.config import WorkerConfig
 from streams.exceptions import FrameStoreError, StreamsError
 from streams.faust_codec import AvroEventCodec, Undecodable
@@ -135,6 +137,7 @@ class CloudApp:
     table: Any
     expiry: Any
     dead_letters: DeadLetters
+    keyring: EventKeyring | None = None
 
     def _expected_type(self, topic: str) -> type[Detection] | type[GuardVerdict] | None:
         if topic == self.config.topics.detections:
@@ -176,6 +179,13 @@ class CloudApp:
                 error = StreamsError(f"{type(value).__name__} does not belong on {message.topic}")
                 self.dead_letters.send(message, raw_value(message), error)
                 return
+            if self.keyring is not None:
+                try:
+                    self.keyring.check(value, raw_value(message), message.headers)
+                except AuthenticityError as exc:
+                    self.metrics.events_unauthenticated.inc()
+                    self.dead_letters.send(message, raw_value(message), exc)
+                    return
             key = join_key(
                 checkpoint=value.checkpoint, lane=value.lane, frame_id=value.frame_id
             ).encode()
@@ -335,6 +345,7 @@ def build_cloud_app(
         table=table,
         expiry=app.topic(config.expiry_topic, key_serializer="raw", value_serializer=join_codec),
         dead_letters=DeadLetters(app, config, metrics, codec),
+        keyring=event_keyring(config),
     )
 
     # A crash that escapes the agent ends the worker for its supervisor to restart, instead

@@ -9,6 +9,7 @@ from typing import Any, Final
 
 import faust
 
+from schemas.authenticity import AuthenticityError, EventKeyring, Tagger
 from schemas.codec import Codec
 from schemas.dead_letter import SourceMessage, send_dead_letter
 from streams.apps.recovery import OrderedTableManager
@@ -16,7 +17,14 @@ from streams.config import WorkerConfig
 from streams.exceptions import StreamsConfigError
 from streams.metrics import WorkerMetrics
 
-__all__ = ["DeadLetters", "build_faust_app", "faust_credentials", "raw_value"]
+__all__ = [
+    "DeadLetters",
+    "build_faust_app",
+    "event_keyring",
+    "faust_credentials",
+    "producer_tagger",
+    "raw_value",
+]
 
 #: SASL mechanisms aiokafka (under Faust) speaks with a user name and password.
 _PASSWORD_MECHANISMS: Final = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"})
@@ -133,6 +141,29 @@ class DeadLetters:
             codec=self._codec,
         )
         self._metrics.dead_letters.labels(topic=message.topic).inc()
+
+
+def event_keyring(config: WorkerConfig) -> EventKeyring | None:
+    """The worker's producer keyring (None when it runs without tags); an unusable keyring
+    stops the worker at start-up."""
+    if config.event_keyring is None:
+        return None
+    try:
+        return EventKeyring.load(config.event_keyring)
+    except AuthenticityError as exc:
+        raise StreamsConfigError(str(exc)) from exc
+
+
+def producer_tagger(config: WorkerConfig, role: str) -> Tagger | None:
+    """How the worker tags what it produces as ``role`` for its checkpoint (None without a
+    keyring); a keyring without the worker's key stops it at start-up."""
+    keyring = event_keyring(config)
+    if keyring is None:
+        return None
+    try:
+        return keyring.tagger(role, config.checkpoint)
+    except AuthenticityError as exc:
+        raise StreamsConfigError(str(exc)) from exc
 
 
 def raw_value(message: Any) -> bytes:

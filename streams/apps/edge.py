@@ -37,10 +37,11 @@ from mode import CrashingSupervisor
 from detector.engine import InferenceEngine
 from detector.exceptions import ArtifactError
 from leakguard.classes import alarm_thresholds
+from schemas.authenticity import Tagger
 from schemas.codec import Codec
 from schemas.events import Detection, ScanFrame
 from schemas.images import ImageReader
-from streams.apps.common import DeadLetters, build_faust_app, raw_value
+from streams.apps.common import DeadLetters, build_faust_app, producer_tagger, raw_value
 from streams.config import WorkerConfig
 from streams.detect import BatchResult, FrameDetector, PreparedBatch
 from streams.exceptions import StreamsConfigError
@@ -128,7 +129,9 @@ class EdgeApp:
     prepare_executor: ThreadPoolExecutor
     detections: Any
     dead_letters: DeadLetters
+    codec: Codec
     rollout: RolloutLoop | None = None
+    tag: Tagger | None = None
 
     def _infer(self, batch: PreparedBatch) -> list[BatchResult]:
         """Inference on one prepared batch, timed; runs in the inference thread."""
@@ -173,7 +176,12 @@ class EdgeApp:
                     self.dead_letters.send(event.message, event.value.original, event.value.error)
             for event, result in zip(frames, results, strict=True):
                 if isinstance(result, Detection):
-                    await self.detections.send(key=event.value.frame_id.encode(), value=result)
+                    value = self.codec.encode(result)
+                    await self.detections.send(
+                        key=event.value.frame_id.encode(),
+                        value=value,
+                        headers=None if self.tag is None else self.tag(value),
+                    )
                     self.metrics.detections_out.inc()
                 else:
                     self.dead_letters.send(event.message, raw_value(event.message), result)
@@ -215,11 +223,8 @@ def build_edge_app(
         key_serializer="raw",
         value_serializer=AvroEventCodec(event_type=ScanFrame, codec=codec),
     )
-    detections = app.topic(
-        config.topics.detections,
-        key_serializer="raw",
-        value_serializer=AvroEventCodec(event_type=Detection, codec=codec),
-    )
+    # Encoded here rather than by the topic: the producer tag covers the exact bytes sent.
+    detections = app.topic(config.topics.detections, key_serializer="raw", value_serializer="raw")
     edge = EdgeApp(
         app=app,
         config=config,
@@ -235,6 +240,8 @@ def build_edge_app(
         prepare_executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare"),
         detections=detections,
         dead_letters=DeadLetters(app, config, metrics, codec),
+        codec=codec,
+        tag=producer_tagger(config, "edge"),
     )
 
     # A crash that escapes the agent (say, the dead-letter producer failing) ends the worker
@@ -263,6 +270,7 @@ def build_edge_app(
             codec=codec,
             thresholds=alarm_thresholds(config.alarm_threshold),
             device=config.device,
+            tag=edge.tag,
         )
         app.task(_start_thread(edge.rollout))
     return edge

@@ -16,7 +16,9 @@ Messages that do not decode are skipped with a warning: the cloud worker, the co
 record of ``detections``, already sends them to the dead-letter topic, and a second dead
 letter from the console would count the same bad message twice. A detection whose image
 cannot be read (no link, gone, too large, wrong hash) still enters the queue, with the
-reason instead of the image, so the guard sees the alarm.
+reason instead of the image, so the guard sees the alarm. With a keyring
+(:mod:`schemas.authenticity`), a detection that its checkpoint's edge did not tag is skipped
+and counted (the cloud dead-letters it): a forged alarm never reaches a guard's screen.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any, Final
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from schemas.authenticity import AuthenticityError, EventKeyring, Headers
 from schemas.codec import Codec
 from schemas.consume import reader_config
 from schemas.events import Detection
@@ -93,6 +96,7 @@ class FrameFeed:
         consumer: Any = None,
         codec: Codec | None = None,
         images: ImageReader | None = None,
+        keyring: EventKeyring | None = None,
     ) -> None:
         self._topics = (topics.detections,)
         self._queue = queue
@@ -108,7 +112,9 @@ class FrameFeed:
                 **{"auto.offset.reset": "earliest", "fetch.wait.max.ms": FETCH_WAIT_MAX_MS},
             )
         )
+        self._keyring = keyring
         self.skipped = 0
+        self.unauthenticated = 0
 
     def assign(self) -> None:
         """Take every partition at the stored offset, else at today's end.
@@ -165,7 +171,7 @@ class FrameFeed:
             if message.error() is not None:
                 logger.warning("Kafka consumer error (librdkafka retries): %s", message.error())
                 continue
-            changed |= self._take(message.value())
+            changed |= self._take(message.value(), message.headers())
             offsets[(message.topic(), message.partition())] = message.offset() + 1
         if offsets:
             self._queue.save_offsets(offsets)
@@ -173,7 +179,7 @@ class FrameFeed:
             self.changes.bump()
         return len(messages)
 
-    def _take(self, value: bytes | None) -> bool:
+    def _take(self, value: bytes | None, headers: Headers) -> bool:
         """Store one message's event when it is for this console; whether it was."""
         try:
             event = self._codec.decode_any(value or b"")
@@ -183,6 +189,13 @@ class FrameFeed:
             return False
         if not isinstance(event, Detection) or not self._mine(event):
             return False
+        if self._keyring is not None:
+            try:
+                self._keyring.check(event, value or b"", headers)
+            except AuthenticityError as exc:
+                self.unauthenticated += 1
+                logger.warning("skipping a detection (the cloud dead-letters it): %s", exc)
+                return False
         image, error = self._image(event)
         self._queue.add_detection(event, image=image, image_error=error)
         return True

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from schemas.authenticity import Tagger
 from schemas.codec import Codec
 from schemas.events import GuardVerdict
 from streams.console.exceptions import PublishError
@@ -24,7 +25,8 @@ DELIVERY_TIMEOUT_S: Final = 10.0
 
 
 class VerdictPublisher:
-    """Publishes :class:`GuardVerdict` events to ``topic``; ``producer`` built when absent."""
+    """Publishes :class:`GuardVerdict` events to ``topic``, tagged by ``tag`` (the console's
+    guard key, :mod:`schemas.authenticity`) when given; ``producer`` built when absent."""
 
     def __init__(
         self,
@@ -35,8 +37,10 @@ class VerdictPublisher:
         producer: Any = None,
         codec: Codec | None = None,
         timeout_s: float = DELIVERY_TIMEOUT_S,
+        tag: Tagger | None = None,
     ) -> None:
         self.topic = topic
+        self._tag = tag
         self._codec = codec if codec is not None else Codec()
         self._timeout_s = timeout_s
         self._producer = producer or Producer(
@@ -59,11 +63,13 @@ class VerdictPublisher:
             if error is not None:
                 errors.append(error)
 
+        value = self._codec.encode(verdict)
         with self._lock:
             self._producer.produce(
                 self.topic,
                 key=verdict.frame_id.encode(),
-                value=self._codec.encode(verdict),
+                value=value,
+                headers=None if self._tag is None else self._tag(value),
                 on_delivery=delivered,
             )
             left = self._producer.flush(self._timeout_s)

@@ -27,6 +27,7 @@ from typing import Final
 
 import uvicorn
 
+from schemas.authenticity import EventKeyring
 from schemas.images import ImageReader
 from schemas.topics import Topics
 from streams.console.accounts import GuardStore
@@ -65,6 +66,9 @@ class ConsoleConfig:
     - ``session_ttl_s``: session lifetime (8 h); ``secure_cookies``: set behind HTTPS.
     - ``frame_store_url``: the edge's frame store, the only place frame images are read
       from (a detection linking anywhere else alarms without its image).
+    - ``event_keyring``: keyring of producer keys (:mod:`schemas.authenticity`; None: no
+      tags). The console tags its verdicts with the checkpoint's guard key and shows only
+      detections tagged by the checkpoint's edge.
     """
 
     checkpoint: str
@@ -79,6 +83,7 @@ class ConsoleConfig:
     session_ttl_s: float = DEFAULT_SESSION_TTL_S
     secure_cookies: bool = False
     frame_store_url: str = ".leakguard/frames"
+    event_keyring: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.checkpoint:
@@ -145,6 +150,7 @@ def run_console(
     ``overview`` answers the overview page (``None``: the page shows ``overview_error``);
     ``sink`` runs in a thread alongside (the in-process ClickHouse sink for embedded chdb).
     """
+    keyring = None if config.event_keyring is None else EventKeyring.load(config.event_keyring)
     queue = ReviewQueue(config.state_dir / f"queue-{_safe(config.checkpoint)}.sqlite")
     threads: list[threading.Thread] = []
     stop = threading.Event()
@@ -158,12 +164,14 @@ def run_console(
             checkpoint=config.checkpoint,
             lanes=config.lanes,
             images=ImageReader(roots=(config.frame_store_url,)),
+            keyring=keyring,
         )
         feed.assign()
         publisher = VerdictPublisher(
             bootstrap_servers=config.bootstrap_servers,
             client_config=config.client_config,
             topic=config.topics.verdicts,
+            tag=None if keyring is None else keyring.tagger("guard", config.checkpoint),
         )
         services = ConsoleServices(
             checkpoint=config.checkpoint,

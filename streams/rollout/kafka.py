@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
+from schemas.authenticity import Tagger
 from schemas.codec import Codec
 from schemas.consume import EventBatches, reader_config
 from schemas.events import ModelStatus, ModelUpdate, Outcome
@@ -46,7 +47,8 @@ class RolloutLoop:
 
     ``thresholds`` (class id -> alarm score) apply to every model it loads, so a rollout
     keeps the checkpoint's operating point; ``None``: the engine's default. ``device`` is
-    where every loaded model runs, the served model's device.
+    where every loaded model runs, the served model's device. ``tag`` tags each
+    ``ModelStatus`` with the edge's producer key (:mod:`schemas.authenticity`).
     """
 
     def __init__(
@@ -60,8 +62,10 @@ class RolloutLoop:
         client_config: Mapping[str, str] | None = None,
         thresholds: Mapping[int, float] | None = None,
         device: str = "cpu",
+        tag: Tagger | None = None,
     ) -> None:
         self._config = config
+        self._tag = tag
         self._codec = codec if codec is not None else Codec()
         self._worker_id = worker_id
         common = {"bootstrap.servers": bootstrap_servers, **(client_config or {})}
@@ -93,10 +97,12 @@ class RolloutLoop:
         self._thread.join(timeout_s)
 
     def _publish(self, status: ModelStatus) -> None:
+        value = self._codec.encode(status)
         self._producer.produce(
             self._config.topics.model_status,
             key=status.checkpoint.encode(),
-            value=self._codec.encode(status),
+            value=value,
+            headers=None if self._tag is None else self._tag(value),
         )
         self._producer.flush(10)
 

@@ -112,3 +112,24 @@ def test_topics_apply_without_a_broker_explains_what_to_do(tmp_path: Path) -> No
     result = _run(["topics", "apply"], tmp_path)
     assert result.returncode == 1
     assert "leakguard stack up" in result.stderr
+
+
+def test_keys_add_and_list_keep_keys_private(tmp_path: Path) -> None:
+    """`keys add` writes the data dir's keyring (0600), keeps existing keys, refuses a bad
+    producer name in one red line; `keys list` names the producers, never their keys."""
+    data = {"LEAKGUARD_DATA_DIR": str(tmp_path / "data")}
+    first = _run(["keys", "add", "edge:hq", "guard:hq"], tmp_path, **data)
+    assert first.returncode == 0, first.stderr
+    ring = tmp_path / "data" / "keys" / "events.json"
+    keys = json.loads(ring.read_text())
+    assert sorted(keys) == ["edge:hq", "guard:hq"]
+    assert ring.stat().st_mode & 0o777 == 0o600
+    again = _run(["keys", "add", "edge:hq", "edge:*"], tmp_path, **data)
+    assert "added edge:*" in again.stdout
+    assert json.loads(ring.read_text())["edge:hq"] == keys["edge:hq"]
+    listed = _run(["keys", "list"], tmp_path, **data)
+    assert listed.stdout.split() == ["edge:*", "edge:hq", "guard:hq"]
+    assert keys["edge:hq"] not in listed.stdout
+    bad = _run(["keys", "add", "cloud"], tmp_path, **data)
+    assert bad.returncode == 1
+    assert "is no producer" in bad.stderr

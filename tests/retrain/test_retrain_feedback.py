@@ -3,6 +3,7 @@ retrain consumer applying a rollback report from ``model.status`` on the real br
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from retrain.cycle import RetrainConfig, Retrainer
 from retrain.feedback import apply_edge_rollback, is_rollback
 from retrain.registry import Registry
 from schemas import Codec
+from schemas.authenticity import EventKeyring, add_keys
 from schemas.events import DeadLetter, ModelStateName, ModelStatus, ModelUpdate, RolloutTarget
 from tests.kafka_kit import StreamTopics, produce, read_topic
 
@@ -126,3 +128,58 @@ def test_the_retrain_consumer_applies_an_edge_rollback_from_model_status(
     )
     letter = Codec().decode(dead[0].value(), DeadLetter)
     assert (letter.source_topic, letter.original) == (status_topic, b"not a status")
+
+
+@pytest.mark.integration
+def test_with_a_keyring_only_the_edge_s_own_rollback_report_counts(
+    stream_topics: StreamTopics,
+    two_versions: Registry,
+    signing_key: Ed25519PrivateKey,
+    tmp_path: Path,
+) -> None:
+    """A forged report (no tag, or another checkpoint's edge) would reject a good model for
+    ever: it is dead-lettered; the edge's own report rolls the model back."""
+    ring = tmp_path / "events.json"
+    add_keys(ring, ["edge:hq", "edge:lab"])
+    keyring = EventKeyring.load(ring)
+    announced: list[ModelUpdate] = []
+    registry = Registry(two_versions.root, signing_key=signing_key, announce=announced.append)
+    registry.promote("v0002", mode="active")
+    topic = stream_topics.names.model_status
+    value = Codec().encode(_status("v0002"))
+    out = stream_topics.producer()
+    out.produce(topic, key=b"hq", value=value)
+    out.produce(topic, key=b"hq", value=value, headers=keyring.headers("edge:lab", value))
+    assert out.flush(10) == 0
+    consumer = RetrainConsumer(
+        retrainer=Retrainer(config=RetrainConfig(workdir=tmp_path / "work"), registry=registry),
+        fetch_image=lambda link: b"",
+        bootstrap_servers=stream_topics.bootstrap,
+        group_id=stream_topics.prefix + "retrain",
+        topics=stream_topics.names,
+        keyring=keyring,
+    )
+    stop = threading.Event()
+    running = threading.Thread(target=consumer.run, kwargs={"should_stop": stop.is_set})
+    running.start()
+    try:
+        dead = read_topic(
+            stream_topics.bootstrap,
+            stream_topics.names.dead_letters,
+            until=lambda got: len(got) >= 2,
+            timeout_s=60,
+        )
+        reasons = [Codec().decode(m.value(), DeadLetter).reason for m in dead]
+        assert any("no producer tag" in r for r in reasons), reasons
+        assert any("another checkpoint's" in r for r in reasons), reasons
+        assert registry.get("v0002").state == "active"
+        out.produce(topic, key=b"hq", value=value, headers=keyring.headers("edge:hq", value))
+        assert out.flush(10) == 0
+        deadline = time.monotonic() + 60
+        while len(announced) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        running.join(30)
+    assert registry.get("v0002").state == "rejected"
+    assert [u.model_version for u in announced] == ["v0002", "v0001"]

@@ -51,7 +51,7 @@ class Workers:
                 "--topic-prefix",
                 self._topics.prefix,
                 "--loglevel",
-                "warning",
+                os.environ.get("LEAKGUARD_TEST_WORKER_LOGLEVEL", "warning"),
                 *args,
             ],
             stdout=log,

@@ -256,5 +256,7 @@ def test_cloud_join_table_survives_kill_9_through_its_changelog(
         timeout_s=180, check=workers.check_alive,
     )  # fmt: skip
     decoded = [codec.decode(m.value(), Outcome) for m in outcomes]
-    assert sorted(o.frame_id for o in decoded) == sorted(f"f{i}" for i in range(frames))
+    assert sorted(o.frame_id for o in decoded) == sorted(f"f{i}" for i in range(frames)), (
+        f"{len(decoded)} of {frames} frames resolved after the restart:\n{workers.logs()}"
+    )
     assert {o.kind for o in decoded} == {"tp"}

@@ -14,12 +14,15 @@ from pathlib import Path
 import pytest
 
 from schemas import Codec
-from schemas.events import ImageLink
+from schemas.authenticity import EventKeyring, add_keys
+from schemas.events import GuardVerdict, ImageLink
 from schemas.images import ImageReader
 from streams.console.feed import FrameFeed
+from streams.console.publisher import VerdictPublisher
 from streams.console.review_queue import ReviewQueue
+from streams.console.verdicts import build_verdict
 from streams.frame_store import FrameStore
-from tests.kafka_kit import StreamTopics
+from tests.kafka_kit import StreamTopics, read_topic
 from tests.streams.console.helpers import frame, png, staged, two_alarms
 
 pytestmark = pytest.mark.integration
@@ -122,3 +125,55 @@ def test_a_detection_whose_image_cannot_be_read_still_alarms_with_the_reason(
     assert "cannot read" in str(reasons["swept"])
     assert "does not match" in str(reasons["forged"])
     assert "outside the image roots" in str(reasons["outside"])  # a link cannot read any file
+
+
+def test_with_a_keyring_only_its_edge_s_detections_reach_the_guard_and_verdicts_are_tagged(
+    stream_topics: StreamTopics, tmp_path: Path
+) -> None:
+    """A forged alarm (no tag, or another checkpoint's edge) never reaches the screen; the
+    guard's verdict leaves tagged with the checkpoint's guard key."""
+    ring = tmp_path / "events.json"
+    add_keys(ring, ["edge:hq", "edge:lab", "guard:hq"])
+    keyring = EventKeyring.load(ring)
+    queue = ReviewQueue(tmp_path / "queue.sqlite")
+    store = FrameStore(str(tmp_path / "frames"))
+    feed = FrameFeed(
+        bootstrap_servers=stream_topics.bootstrap,
+        topics=stream_topics.names,
+        queue=queue,
+        checkpoint="hq",
+        images=ImageReader(roots=(store.url,)),
+        keyring=keyring,
+    )
+    feed.assign()
+    kafka = stream_topics.producer()
+    for frame_id, principal in (("a", "edge:hq"), ("b", None), ("c", "edge:lab"), ("d", "edge:hq")):
+        value = CODEC.encode(staged(store, frame(frame_id), two_alarms(frame_id)))
+        headers = None if principal is None else keyring.headers(principal, value)
+        kafka.produce(
+            stream_topics.names.detections, key=frame_id.encode(), value=value, headers=headers
+        )
+    kafka.flush(10)
+    _step_until(feed, lambda: len(_complete(queue)) == 2 and feed.unauthenticated == 2)
+    assert sorted(_complete(queue)) == ["a", "d"]  # partitions interleave
+    assert feed.unauthenticated == 2
+    stopped = threading.Event()
+    stopped.set()
+    feed.run(stopped)  # closes the consumer
+
+    publisher = VerdictPublisher(
+        bootstrap_servers=stream_topics.bootstrap,
+        topic=stream_topics.names.verdicts,
+        tag=keyring.tagger("guard", "hq"),
+    )
+    answer = build_verdict(two_alarms("a"), guard_id="g1")
+    publisher.publish(answer)
+    publisher.close()
+    (message,) = read_topic(
+        stream_topics.bootstrap,
+        stream_topics.names.verdicts,
+        until=lambda got: len(got) >= 1,
+        timeout_s=30,
+    )
+    event = CODEC.decode(message.value(), GuardVerdict)
+    assert keyring.check(event, message.value(), message.headers()) == "guard:hq"
