@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.exceptions import ConfigurationError
+from schemas.authenticity import EventKeyring
 
 ENV_PREFIX: Final = "LEAKGUARD_"
 ENV_NESTED_DELIMITER: Final = "__"
@@ -283,6 +284,10 @@ class SecuritySettings(_Block):
         "cloud worker and the consoles refuse events without a valid tag. Unset: events "
         "carry no tags and every producer on the topics is trusted.",
     )
+
+    def keyring(self) -> EventKeyring | None:
+        """The producer keyring, loaded and checked (None when unset)."""
+        return None if self.event_keyring is None else EventKeyring.load(self.event_keyring)
 
 
 class LeakguardSettings(BaseSettings):

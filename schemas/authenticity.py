@@ -6,7 +6,8 @@ USB stick into a false alarm (no alert, and an annotation that teaches it as ``o
 So each producer tags the bytes it sends with its own key, and the consumers that act on
 them (the cloud's join, the consoles) check the tag and that the producer may speak for the
 event: an edge's key for the detections and rollout reports (``ModelStatus``) of its
-checkpoint, a guard console's key for the verdicts of its checkpoint.
+checkpoint, a guard console's key for the verdicts of its checkpoint, the cloud worker's
+(``cloud:*``) for the outcomes, alerts and annotation tasks the join decides.
 
 A producer is named ``<role>:<checkpoint>`` (``edge:hq``, ``guard:hq``), or
 ``<role>:*`` for one that serves every checkpoint (an edge worker without ``--checkpoint``).
@@ -36,7 +37,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Final, TypeAlias
 
-from schemas.events import Detection, GuardVerdict, ModelStatus
+from schemas.events import Alert, AnnotationTask, Detection, GuardVerdict, ModelStatus, Outcome
 from schemas.exceptions import SchemaError
 
 __all__ = [
@@ -56,14 +57,24 @@ PRINCIPAL_HEADER: Final[str] = "leakguard-principal"
 _DOMAIN: Final[bytes] = b"leakguard.event-mac.v1\n"
 #: Fewer random bytes than this is no key.
 MIN_KEY_BYTES: Final[int] = 32
-#: Which role may produce which event type: an edge's rollout reports are its own too.
-ROLE_OF: Final[Mapping[type, str]] = {Detection: "edge", ModelStatus: "edge", GuardVerdict: "guard"}
+#: Which role may produce which event type: an edge its detections and rollout reports, a
+#: guard console its verdicts, the cloud worker what the outcome join decides.
+ROLE_OF: Final[Mapping[str, str]] = {
+    "Detection": "edge",
+    "ModelStatus": "edge",
+    "GuardVerdict": "guard",
+    "Outcome": "cloud",
+    "Alert": "cloud",
+    "AnnotationTask": "cloud",
+}
 #: Any checkpoint, in a principal's name.
 ANY_CHECKPOINT: Final[str] = "*"
 
 #: Kafka headers as clients give them: pairs (confluent-kafka, aiokafka) or a mapping.
 Headers: TypeAlias = Sequence[tuple[str, bytes | None]] | Mapping[str, bytes | None] | None
-AuthenticEvent: TypeAlias = Detection | GuardVerdict | ModelStatus
+AuthenticEvent: TypeAlias = (
+    Detection | GuardVerdict | ModelStatus | Outcome | Alert | AnnotationTask
+)
 #: A producer's tagging function: the headers for one value it sends.
 Tagger: TypeAlias = Callable[[bytes], list[tuple[str, bytes]]]
 
@@ -97,7 +108,7 @@ class EventKeyring:
             if role not in ROLE_OF.values() or not checkpoint:
                 raise AuthenticityError(
                     f"{principal!r} is no producer: expected one of "
-                    f"{', '.join(sorted(ROLE_OF.values()))} ':' a checkpoint or '*'"
+                    f"{', '.join(sorted(set(ROLE_OF.values())))} ':' a checkpoint or '*'"
                 )
             if len(key) < MIN_KEY_BYTES:
                 raise AuthenticityError(
@@ -152,7 +163,12 @@ class EventKeyring:
     def check(self, event: AuthenticEvent, value: bytes, headers: Headers) -> str:
         """The principal that produced ``event`` (decoded from ``value``), or
         :class:`AuthenticityError` saying why it cannot be trusted."""
-        what = f"{type(event).__name__} of {event.checkpoint[:60]!r}"
+        return self.verify(type(event).__name__, event.checkpoint, value, headers)
+
+    def verify(self, kind: str, checkpoint: str, value: bytes, headers: Headers) -> str:
+        """:meth:`check` for a consumer that decodes records, not events: ``kind`` is the
+        event type's name and ``checkpoint`` the record's."""
+        what = f"{kind} of {checkpoint[:60]!r}"
         raw_principal = _header(headers, PRINCIPAL_HEADER)
         tag = _header(headers, MAC_HEADER)
         if raw_principal is None or tag is None:
@@ -163,10 +179,10 @@ class EventKeyring:
             raise AuthenticityError(f"{what} claims producer {principal[:60]!r}, unknown here")
         if not hmac.compare_digest(tag, _tag(key, value)):
             raise AuthenticityError(f"{what}: the tag of {principal} does not match")
-        role, _, checkpoint = principal.partition(":")
-        if ROLE_OF.get(type(event)) != role:
+        role, _, speaks_for = principal.partition(":")
+        if ROLE_OF.get(kind) != role:
             raise AuthenticityError(f"{what} comes from {principal}, which may not send it")
-        if checkpoint not in (ANY_CHECKPOINT, event.checkpoint):
+        if speaks_for not in (ANY_CHECKPOINT, checkpoint):
             raise AuthenticityError(f"{what} comes from {principal}, another checkpoint's")
         return principal
 

@@ -37,7 +37,6 @@ from retrain.exceptions import RegistryError
 from retrain.job import JobProgress
 from retrain.keys import load_or_create_private_key, public_key_pem
 from retrain.registry import OPERATOR, Registry
-from schemas.authenticity import EventKeyring
 from schemas.codec import Codec
 from schemas.events import ModelUpdate, RolloutModeName, RolloutTarget
 from schemas.topics import Topics
@@ -197,9 +196,7 @@ def retrain_consume(topic_prefix: PrefixOption = "") -> None:
         topics=Topics().prefixed(topic_prefix),
         client_config=settings.kafka.client_config(),
         on_cycle=_print_cycle,
-        keyring=None
-        if settings.security.event_keyring is None
-        else EventKeyring.load(settings.security.event_keyring),
+        keyring=settings.security.keyring(),
     )
     block = settings.retrain
     console.print(

@@ -134,6 +134,7 @@ def dashboards_annotate(
         topic_events=topics.routes(ANNOTATED_EVENTS),
         producer=Producer(client),
         dead_letter_topic=topics.dead_letters,
+        keyring=settings.security.keyring(),
     )  # fmt: skip
     stop = stop_on_signals()
     console.print(f"annotating {settings.grafana.url} from rollouts and alerts; Ctrl-C stops")

@@ -331,7 +331,7 @@ def scanner_guards(
 
     With a producer keyring (``LEAKGUARD_SECURITY__EVENT_KEYRING``) they tag their verdicts
     with its ``guard:*`` key, as a guard desk that serves every checkpoint."""
-    from schemas.authenticity import EventKeyring
+    from infra.settings import load_settings
     from streams.guards import run_guards
     from streams.logic.guard_policy import GuardPolicy
 
@@ -343,12 +343,12 @@ def scanner_guards(
     def ready(partitions: int) -> None:
         typer.echo(f"guards answering {topics.detections} ({partitions} partitions); Ctrl-C stops")
 
-    keyring = _event_keyring()
+    keyring = load_settings().security.keyring()
     run_guards(
         bootstrap_servers=_bootstrap(bootstrap_servers),
         client_config=_client_config(),
         topics=topics,
         policy=policy,
         on_ready=ready,
-        tag=None if keyring is None else EventKeyring.load(keyring).tagger("guard", None),
+        tag=None if keyring is None else keyring.tagger("guard", None),
     )

@@ -4,7 +4,9 @@ Offsets are committed once the alerts are recorded in the (durable) delivery sto
 they are delivered: from then on the store owns the retries, so an unreachable control
 centre never holds back the topic, and a crash before the commit only re-records alerts the
 store already has (it deduplicates by ``alert_id``). Undecodable messages go to the
-dead-letter topic.
+dead-letter topic, and so do alerts the cloud worker did not tag when a producer keyring is
+given (:mod:`schemas.authenticity`): alert ids are derived from the frame, so a forged alert
+recorded first would otherwise make the store drop the real one as a duplicate.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import threading
 from typing import Any, Final
 
 from schemas import Codec
+from schemas.authenticity import AuthenticityError, EventKeyring
 from schemas.consume import EventBatches
 from sinks.alerts.delivery import AlertDelivery
 
@@ -36,6 +39,7 @@ class AlertWorker:
         dead_letter_topic: str,
         worker_id: str = "alert-delivery",
         codec: Codec | None = None,
+        keyring: EventKeyring | None = None,
     ) -> None:
         self._batches = EventBatches(
             consumer=consumer,
@@ -48,6 +52,7 @@ class AlertWorker:
             poll_timeout_s=POLL_TIMEOUT_S,
         )
         self._delivery = delivery
+        self._keyring = keyring
 
     def subscribe(self) -> None:
         """Join the consumer group on the alerts topic."""
@@ -58,11 +63,24 @@ class AlertWorker:
         messages = self._batches.poll()
         for message in messages:
             decoded = self._batches.record(message)
-            if decoded is not None:
+            if decoded is not None and self._authentic(message, decoded[1]):
                 self._delivery.enqueue(decoded[1])
         if messages:
             self._batches.commit()
         return self._delivery.deliver_due()
+
+    def _authentic(self, message: Any, record: dict[str, Any]) -> bool:
+        """Whether the alert may be recorded; a forged one is dead-lettered."""
+        if self._keyring is None:
+            return True
+        try:
+            self._keyring.verify(
+                "Alert", str(record["checkpoint"]), message.value(), message.headers()
+            )
+        except AuthenticityError as exc:
+            self._batches.dead_letter(message, exc)
+            return False
+        return True
 
     def run(self, stop: threading.Event) -> None:
         """Consume and deliver until ``stop`` is set."""

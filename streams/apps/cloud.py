@@ -15,7 +15,8 @@ recovered from its changelog after a restart) sees them in arrival order. The de
   frames the edge wrote included, so the store does not grow without bound;
 * undecodable events, events on the wrong topic, detections and verdicts without a valid
   producer tag (with a keyring, :mod:`schemas.authenticity`) and frames whose image cannot
-  be kept go to the dead-letter topic; the agent goes on.
+  be kept go to the dead-letter topic; the agent goes on. With a keyring, what the worker
+  produces is tagged with its ``cloud:*`` key.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import faust
 from faust.serializers import codecs
 from mode import CrashingSupervisor
 
-from schemas.authenticity import AuthenticityError, EventKeyring
+from schemas.authenticity import AuthenticityError, EventKeyring, Tagger
 from schemas.codec import Codec
 from schemas.events import (
     Alert,
@@ -41,7 +42,13 @@ from schemas.events import (
     ImageLink,
     Outcome,
 )
-from streams.apps.common import DeadLetters, build_faust_app, event_keyring, raw_value
+from streams.apps.common import (
+    DeadLetters,
+    build_faust_app,
+    event_keyring,
+    producer_tagger,
+    raw_value,
+)
 from streams.config import WorkerConfig
 from streams.exceptions import FrameStoreError, StreamsError
 from streams.faust_codec import AvroEventCodec, Undecodable
@@ -138,6 +145,7 @@ class CloudApp:
     expiry: Any
     dead_letters: DeadLetters
     keyring: EventKeyring | None = None
+    tag: Tagger | None = None
 
     def _expected_type(self, topic: str) -> type[Detection] | type[GuardVerdict] | None:
         if topic == self.config.topics.detections:
@@ -253,8 +261,9 @@ class CloudApp:
         Delivery is the same: Faust flushes the producer before it commits an offset.
         """
         value = self.codec.encode(event)
+        headers = None if self.tag is None else self.tag(value)
         await self.app.producer.send(
-            topic, key, value, partition=None, timestamp=None, headers=None
+            topic, key, value, partition=None, timestamp=None, headers=headers
         )
 
     async def sweep_frames(self) -> int:
@@ -346,6 +355,7 @@ def build_cloud_app(
         expiry=app.topic(config.expiry_topic, key_serializer="raw", value_serializer=join_codec),
         dead_letters=DeadLetters(app, config, metrics, codec),
         keyring=event_keyring(config),
+        tag=producer_tagger(config, "cloud"),
     )
 
     # A crash that escapes the agent ends the worker for its supervisor to restart, instead

@@ -41,7 +41,13 @@ from schemas.authenticity import Tagger
 from schemas.codec import Codec
 from schemas.events import Detection, ScanFrame
 from schemas.images import ImageReader
-from streams.apps.common import DeadLetters, build_faust_app, producer_tagger, raw_value
+from streams.apps.common import (
+    DeadLetters,
+    build_faust_app,
+    event_keyring,
+    producer_tagger,
+    raw_value,
+)
 from streams.config import WorkerConfig
 from streams.detect import BatchResult, FrameDetector, PreparedBatch
 from streams.exceptions import StreamsConfigError
@@ -271,6 +277,7 @@ def build_edge_app(
             thresholds=alarm_thresholds(config.alarm_threshold),
             device=config.device,
             tag=edge.tag,
+            keyring=event_keyring(config),
         )
         app.task(_start_thread(edge.rollout))
     return edge

@@ -7,7 +7,8 @@ folded, at start), ``outcomes`` from ``outcome_lookback_s`` ago. ``ModelStatus``
 to ``model.status`` keyed by checkpoint. An undecodable ``ModelUpdate``, and one that is no
 genuine, newer decision of a trusted registry (:mod:`streams.rollout.decisions`), is
 dead-lettered with its original bytes and never reaches the manager; an undecodable outcome
-is skipped (the cloud's consumers of record dead-letter those, and every edge reads them).
+is skipped (the cloud's consumers of record dead-letter those, and every edge reads them), as
+is, with a producer keyring, an outcome the cloud worker did not tag.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from typing import Any, Final
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from schemas.authenticity import Tagger
+from schemas.authenticity import EventKeyring, Tagger
 from schemas.codec import Codec
 from schemas.consume import EventBatches, reader_config
 from schemas.events import ModelStatus, ModelUpdate, Outcome
-from schemas.exceptions import DecodeError
+from schemas.exceptions import SchemaError
 from streams.detect import FrameDetector
 from streams.exceptions import DecisionRefusedError
 from streams.rollout.config import RolloutConfig
@@ -48,7 +49,9 @@ class RolloutLoop:
     ``thresholds`` (class id -> alarm score) apply to every model it loads, so a rollout
     keeps the checkpoint's operating point; ``None``: the engine's default. ``device`` is
     where every loaded model runs, the served model's device. ``tag`` tags each
-    ``ModelStatus`` with the edge's producer key (:mod:`schemas.authenticity`).
+    ``ModelStatus`` with the edge's producer key (:mod:`schemas.authenticity`); with
+    ``keyring``, outcomes the cloud worker did not tag are skipped, so forged false alarms
+    cannot make the edge roll a good model back.
     """
 
     def __init__(
@@ -63,9 +66,11 @@ class RolloutLoop:
         thresholds: Mapping[int, float] | None = None,
         device: str = "cpu",
         tag: Tagger | None = None,
+        keyring: EventKeyring | None = None,
     ) -> None:
         self._config = config
         self._tag = tag
+        self._keyring = keyring
         self._codec = codec if codec is not None else Codec()
         self._worker_id = worker_id
         common = {"bootstrap.servers": bootstrap_servers, **(client_config or {})}
@@ -172,9 +177,13 @@ class RolloutLoop:
                     updates.append(update)
             else:
                 try:
-                    outcomes.append(self._codec.decode(message.value() or b"", Outcome))
-                except DecodeError as exc:
-                    logger.warning("skipping an undecodable outcome: %s", exc)
+                    outcome = self._codec.decode(message.value() or b"", Outcome)
+                    if self._keyring is not None:
+                        self._keyring.check(outcome, message.value() or b"", message.headers())
+                except SchemaError as exc:
+                    logger.warning("skipping an outcome: %s", exc)
+                else:
+                    outcomes.append(outcome)
         return updates, outcomes, at_end
 
     def _decision(self, batches: EventBatches, message: Any) -> ModelUpdate | None:

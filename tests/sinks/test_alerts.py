@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -12,12 +13,13 @@ from typing import Any, ClassVar
 
 import pytest
 
-from schemas import Alert, Codec
+from schemas import Alert, Codec, DeadLetter
+from schemas.authenticity import EventKeyring, add_keys
 from schemas.topics import Topics
 from sinks.alerts.delivery import AlertDelivery
 from sinks.alerts.store import DeliveryStore
 from sinks.exceptions import SinkError
-from tests.kafka_kit import group_consumer, make_producer, make_topics, publish
+from tests.kafka_kit import group_consumer, make_producer, make_topics, publish, read_topic
 from tests.sinks.http_helpers import serving
 from tests.sinks.samples import sample_events
 
@@ -205,3 +207,59 @@ def test_the_worker_delivers_alerts_from_the_topic_once(
         consumer.close()
     assert handler.accepted == {str(a.alert_id): 1 for a in alerts}
     assert store.counts() == {"delivered": len(alerts)}
+
+
+@pytest.mark.integration
+def test_with_a_keyring_a_forged_alert_cannot_pre_empt_the_real_one(
+    centre: tuple[str, type[_ControlCentre]],
+    tmp_path: Path,
+    kafka_bootstrap: str,
+    unique_name: str,
+) -> None:
+    """Alert ids come from the frame, so an empty alert forged under the real one's id and
+    recorded first would make the store drop the real alert as a duplicate: untagged, it is
+    dead-lettered instead, and the cloud's tagged alert is delivered."""
+    from sinks.alerts.worker import AlertWorker
+
+    url, handler = centre
+    ring = tmp_path / "events.json"
+    add_keys(ring, ["cloud:*", "edge:*"])
+    keyring = EventKeyring.load(ring)
+    spec = Topics()
+    topics = make_topics(kafka_bootstrap, f"{unique_name}.", only=(spec.alerts, spec.dead_letters))
+    real = next(e for e in sample_events(frames=60) if isinstance(e, Alert))
+    forged = CODEC.encode(dataclasses.replace(real, items=()))
+    genuine = CODEC.encode(real)
+    producer = make_producer(kafka_bootstrap)
+    for value, headers in (
+        (forged, None),
+        (forged, keyring.headers("edge:*", forged)),  # an edge's key: not the cloud's
+        (genuine, keyring.headers("cloud:*", genuine)),
+    ):
+        producer.produce(topics.alerts, key=b"k", value=value, headers=headers)
+    assert producer.flush(10) == 0
+    consumer = group_consumer(kafka_bootstrap, unique_name)
+    store = DeliveryStore(path=tmp_path / "deliveries.sqlite")
+    worker = AlertWorker(
+        consumer=consumer,
+        delivery=AlertDelivery(endpoint=url, key=KEY, store=store),
+        topic=topics.alerts,
+        producer=producer,
+        dead_letter_topic=topics.dead_letters,
+        keyring=keyring,
+    )
+    worker.subscribe()
+    try:
+        for _ in range(60):
+            worker.step()
+            if store.counts().get("delivered") == 1:
+                break
+    finally:
+        consumer.close()
+    assert handler.accepted == {str(real.alert_id): 1}
+    letters = read_topic(
+        kafka_bootstrap, topics.dead_letters, until=lambda got: len(got) >= 2, timeout_s=30
+    )
+    reasons = [CODEC.decode(m.value(), DeadLetter).reason for m in letters]
+    assert any("carries no producer tag" in r for r in reasons), reasons
+    assert any("may not send it" in r for r in reasons), reasons

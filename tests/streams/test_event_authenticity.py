@@ -24,7 +24,7 @@ CODEC = Codec()
 @pytest.fixture
 def keyring_file(tmp_path: Path) -> Path:
     path = tmp_path / "events.json"
-    add_keys(path, ["edge:cp", "guard:cp", "guard:other"])
+    add_keys(path, ["edge:cp", "guard:cp", "guard:other", "cloud:*"])
     return path
 
 
@@ -73,6 +73,7 @@ def test_the_cloud_joins_only_tagged_events_of_their_own_producers(
     )
     decoded = [CODEC.decode(m.value(), Outcome) for m in outcomes]
     assert [(o.frame_id, o.kind) for o in decoded] == [("cp/1/real", "tp")], workers.logs()
+    assert keyring.check(decoded[0], outcomes[0].value(), outcomes[0].headers()) == "cloud:*"
     letters = read_topic(
         stream_topics.bootstrap,
         names.dead_letters,
