@@ -134,7 +134,6 @@ def dashboards_annotate(
         topic_events=topics.routes(ANNOTATED_EVENTS),
         producer=Producer(client),
         dead_letter_topic=topics.dead_letters,
-        keyring=settings.security.keyring(),
     )  # fmt: skip
     stop = stop_on_signals()
     console.print(f"annotating {settings.grafana.url} from rollouts and alerts; Ctrl-C stops")
@@ -175,6 +174,7 @@ def alerts_deliver() -> None:
         topic=topics.alerts,
         producer=Producer(client),
         dead_letter_topic=topics.dead_letters,
+        keyring=settings.security.keyring(),
     )  # fmt: skip
     stop = stop_on_signals()
     console.print(f"delivering alerts to {alerts.endpoint_url}; Ctrl-C stops")
