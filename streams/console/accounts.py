@@ -2,12 +2,15 @@
 
 Each guard signs in with their own account so every verdict names the person who gave it.
 Passwords are stored only as argon2id hashes (``argon2-cffi``, the OWASP recommendation);
-the file is written atomically with mode 0600 and read again on every sign-in, so
-``leakguard console add-guard`` takes effect on a running console without a restart.
+the file is written atomically with mode 0600 and read again on every sign-in and every
+request of a session, so ``leakguard console add-guard`` and ``remove-guard`` take effect on
+a running console without a restart: a session lasts only while its guard's
+:meth:`GuardStore.credential` is the one it was started with.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -91,6 +94,26 @@ class GuardStore:
         accounts[name] = account
         self._write(accounts)
         return account
+
+    def remove(self, name: str) -> bool:
+        """Delete the account ``name`` (its sessions end with it); whether it existed."""
+        accounts = self.accounts()
+        if accounts.pop(name, None) is None:
+            return False
+        self._write(accounts)
+        return True
+
+    def credential(self, name: str) -> str | None:
+        """A fingerprint of ``name``'s current password hash; ``None`` without an account.
+
+        Sessions remember it, so a new password (a new salt, so a new hash) or a removed
+        account ends them; a SHA-256 of the hash, so the session store holds nothing to
+        crack.
+        """
+        account = self.accounts().get(name)
+        if account is None:
+            return None
+        return hashlib.sha256(account.password_hash.encode()).hexdigest()
 
     def verify(self, name: str, password: str) -> bool:
         """Whether ``password`` is ``name``'s; upgrades the stored hash when parameters grew."""

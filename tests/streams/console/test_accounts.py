@@ -82,3 +82,19 @@ def test_ensure_guard_creates_then_keeps_then_updates(tmp_path: Path) -> None:
     store = GuardStore(path)
     assert store.verify("demo-guard", "another-password")
     assert not store.verify("demo-guard", "leakguard-demo")
+
+
+def test_a_credential_changes_with_the_password_and_ends_with_the_account(
+    tmp_path: Path, hasher: PasswordHasher
+) -> None:
+    store = GuardStore(tmp_path / "guards.json", hasher=hasher)
+    store.set_password("ana", "first-password")
+    first = store.credential("ana")
+    assert first is not None
+    assert first == store.credential("ana")
+    assert first not in (tmp_path / "guards.json").read_text()  # a hash of the hash
+    store.set_password("ana", "first-password")  # the same password, a new salt
+    assert store.credential("ana") not in (None, first)
+    assert store.remove("ana")
+    assert store.credential("ana") is None
+    assert not store.verify("ana", "first-password")
