@@ -70,7 +70,11 @@ def serve(
         float, typer.Option("--session-hours", help="Sessions expire after this many hours.")
     ] = 8.0,
     secure_cookies: Annotated[
-        bool, typer.Option("--secure-cookies", help="Send cookies over HTTPS only (behind TLS).")
+        bool,
+        typer.Option(
+            "--secure-cookies",
+            help="Served over TLS (behind an HTTPS proxy): cookies over HTTPS only, and HSTS.",
+        ),
     ] = False,
     frame_store: Annotated[
         str,
@@ -160,7 +164,10 @@ def add_guard(
     ] = None,
     guards_file: GuardsFileOption = None,
 ) -> None:
-    """Create a guard account, or set a new password for an existing one."""
+    """Create a guard account, or set a new password for an existing one.
+
+    A new password ends every session of the guard, on running consoles too.
+    """
     if password is None:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     path = guards_file or default_guards_path(load_settings().data_dir)
@@ -168,3 +175,15 @@ def add_guard(
     existed = name in store.accounts()
     store.set_password(name, password)
     typer.echo(f"guard {name} {'updated' if existed else 'added'} in {path}")
+
+
+@console_app.command("remove-guard")
+def remove_guard(
+    name: Annotated[str, typer.Argument(help="Guard id to remove.")],
+    guards_file: GuardsFileOption = None,
+) -> None:
+    """Remove a guard account; every session of the guard ends, on running consoles too."""
+    path = guards_file or default_guards_path(load_settings().data_dir)
+    if not GuardStore(path).remove(name):
+        raise typer.BadParameter(f"no guard {name!r} in {path}", param_hint="NAME")
+    typer.echo(f"guard {name} removed from {path}")

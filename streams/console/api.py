@@ -21,8 +21,9 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 
 from leakguard.errors import LeakguardError
+from schemas.events import GuardVerdict
 from streams.console.auth import ApiSession, CheckedSession, Services
-from streams.console.exceptions import FrameNotFoundError, PublishError, VerdictError
+from streams.console.exceptions import FrameNotFoundError, VerdictError
 from streams.console.review_queue import QueueItem
 from streams.console.verdicts import build_verdict, class_correction, missed_item
 
@@ -126,58 +127,52 @@ def frame_image(item_id: int, session: ApiSession, services: Services) -> Respon
 
 @router.post("/frames/{item_id}/verdict")
 def submit_verdict(
-    item_id: int, answer: VerdictIn, session: CheckedSession, services: Services
+    item_id: int,
+    answer: VerdictIn,
+    session: CheckedSession,
+    services: Services,
+    response: Response,
 ) -> dict[str, Any]:
-    """Publish one ``GuardVerdict`` by the signed-in guard on a frame of their lane.
+    """Answer a frame of the guard's lane with one ``GuardVerdict`` by the signed-in guard.
 
-    404: not in the queue; 409: answered already or not detected yet; 422: the answer does
-    not fit the frame; 503: Kafka did not acknowledge (the frame stays in the queue). The
-    guard's response time goes into the verdict, is logged and answered back, at most the
-    time the console has held the frame (a page cannot have shown an alarm before the
-    console received it).
+    The verdict is stored with the frame's answer (the outbox, ``outbox.py``) before it is
+    published: 200 once Kafka acknowledged it, 202 when Kafka did not in time (it stays in
+    the outbox and is sent as soon as Kafka takes it; ``delivered`` says which). 404: not in
+    the queue; 409: answered already; 422: the answer does not fit the frame. The guard's
+    response time goes into the verdict, is logged and answered back, at most the time the
+    console has held the frame (a page cannot have shown an alarm before the console
+    received it).
     """
     try:
         item = services.queue.item(item_id)
-        if item.lane != session.lane:
-            raise HTTPException(403, f"frame {item_id} is not on your lane {session.lane}")
-        detection = services.queue.claim(item_id, guard=session.guard)
     except FrameNotFoundError as exc:
         raise HTTPException(404, str(exc)) from exc
-    except VerdictError as exc:
-        raise HTTPException(409, str(exc)) from exc
+    if item.lane != session.lane:
+        raise HTTPException(403, f"frame {item_id} is not on your lane {session.lane}")
     response_ms = None
     if answer.response_ms is not None:
         held_ms = max(0, int(time.time() * 1000) - item.received_ms)
         response_ms = min(answer.response_ms, held_ms)
     try:
-        missed = [
-            missed_item(
-                m.class_name,
-                m.box,
-                image_width=detection.image_width,
-                image_height=detection.image_height,
-            )
-            for m in answer.missed_items
-        ]
-        verdict = build_verdict(
-            detection,
-            guard_id=session.guard,
-            rejected_object_ids=answer.rejected_object_ids,
-            missed_items=missed,
-            class_corrections=[
-                class_correction(c.object_id, c.class_name) for c in answer.class_corrections
-            ],
-            response_ms=response_ms,
-        )
-        services.publish(verdict)
+        verdict = _verdict(item, answer, guard=session.guard, response_ms=response_ms)
     except VerdictError as exc:
-        services.queue.release(item_id)
         raise HTTPException(422, str(exc)) from exc
-    except PublishError as exc:
-        services.queue.release(item_id)
-        raise HTTPException(503, str(exc)) from exc
-    services.queue.record(item_id, verdict)
+    try:
+        delivered = services.outbox.submit(item_id, verdict)
+    except FrameNotFoundError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except VerdictError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    services.audit.verdict(
+        guard=verdict.guard_id,
+        lane=verdict.lane,
+        frame_id=verdict.frame_id,
+        decision=verdict.decision,
+        verdict_id=str(verdict.event_id),
+    )
     services.changes.bump()
+    if not delivered:
+        response.status_code = 202
     if response_ms is not None:
         logger.info(
             "frame %s (lane %s) answered by %s (%s) %d ms after the alarm was shown",
@@ -188,7 +183,35 @@ def submit_verdict(
         "decision": verdict.decision,
         "guard_id": verdict.guard_id,
         "response_ms": response_ms,
+        "delivered": delivered,
     }
+
+
+def _verdict(
+    item: QueueItem, answer: VerdictIn, *, guard: str, response_ms: int | None
+) -> GuardVerdict:
+    """The ``GuardVerdict`` of ``answer`` on ``item``; :class:`VerdictError` if it does not
+    fit the frame."""
+    detection = item.detection
+    missed = [
+        missed_item(
+            m.class_name,
+            m.box,
+            image_width=detection.image_width,
+            image_height=detection.image_height,
+        )
+        for m in answer.missed_items
+    ]
+    return build_verdict(
+        detection,
+        guard_id=guard,
+        rejected_object_ids=answer.rejected_object_ids,
+        missed_items=missed,
+        class_corrections=[
+            class_correction(c.object_id, c.class_name) for c in answer.class_corrections
+        ],
+        response_ms=response_ms,
+    )
 
 
 @router.get("/events", response_class=EventSourceResponse)

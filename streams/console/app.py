@@ -1,8 +1,10 @@
 """The console's web application, assembled from its routers.
 
-Every page and API call needs a signed session (``auth.py``); every request that changes
-state also needs the session's CSRF token. Responses forbid framing and foreign scripts, so
-a page elsewhere can neither overlay the console nor run code in it.
+Every page and API call needs a session (``auth.py``); every request that changes state
+also needs the session's CSRF token. Responses forbid framing and foreign scripts, so a page
+elsewhere can neither overlay the console nor run code in it. Served over TLS
+(``secure_cookies``), responses also carry HSTS, so a browser that has seen the console once
+never again sends its session cookie, or anything else, over plain HTTP to it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ SECURITY_HEADERS: Final = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+#: HTTPS only for a year (browsers' usual minimum for HSTS), the console's host alone: other
+#: services on the checkpoint's hosts may still speak plain HTTP.
+HSTS: Final = {"Strict-Transport-Security": "max-age=31536000"}
 
 
 def create_app(services: ConsoleServices) -> FastAPI:
@@ -47,6 +52,8 @@ def create_app(services: ConsoleServices) -> FastAPI:
     ) -> Response:
         response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
+        if services.secure_cookies:
+            response.headers.update(HSTS)
         return response
 
     return app

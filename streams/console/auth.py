@@ -1,6 +1,8 @@
 """Request guards: who is signed in, and whether a state-changing request carries the CSRF
-token of that session. Pages send a browser without a session to ``/login``; the API
-answers 401 without a session and 403 without the token."""
+token of that session. Every request looks its session up in the server-side store, so a
+session ended by sign-out or a password change is refused at once. Pages send a browser
+without a session to ``/login``; the API answers 401 without a session and 403 without the
+token."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ __all__ = [
     "CheckedSession",
     "PageSession",
     "Services",
+    "client_address",
 ]
 
 SESSION_COOKIE: Final = "leakguard_session"
@@ -28,8 +31,22 @@ CSRF_HEADER: Final = "X-CSRF-Token"
 Services = Annotated[ConsoleServices, Depends(get_services)]
 
 
+#: What a request without a peer address (none over a socket) is counted and logged as.
+UNKNOWN_ADDRESS: Final = "unknown"
+
+
+def client_address(request: Request) -> str:
+    """The peer's address, for throttling and the audit log.
+
+    The socket's peer; uvicorn puts ``X-Forwarded-For`` in its place only for a peer it
+    trusts (``forwarded_allow_ips``, by default 127.0.0.1: a TLS proxy on the same host), so
+    a client elsewhere cannot pick the address it is counted under.
+    """
+    return request.client.host if request.client is not None else UNKNOWN_ADDRESS
+
+
 def _session(request: Request, services: ConsoleServices) -> Session | None:
-    return services.signer.read(request.cookies.get(SESSION_COOKIE))
+    return services.sessions.read(request.cookies.get(SESSION_COOKIE))
 
 
 def page_session(request: Request, services: Services) -> Session:

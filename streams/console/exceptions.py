@@ -23,3 +23,11 @@ class FrameNotFoundError(ConsoleError):
 
 class PublishError(ConsoleError):
     """A verdict was not acknowledged by Kafka in time; the guard must retry."""
+
+
+class SignInThrottledError(ConsoleError):
+    """Too many failed sign-ins from this address (for this name); retry after a while."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"too many failed sign-ins; try again in {retry_after_s:.0f} s")
+        self.retry_after_s = retry_after_s

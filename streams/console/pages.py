@@ -7,6 +7,7 @@ because no session exists yet to bind it to.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Final
 
@@ -14,7 +15,15 @@ from fastapi import APIRouter, Form, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from streams.console.auth import LOGIN_COOKIE, SESSION_COOKIE, PageSession, Services
+from streams.console.audit import SignInOutcome
+from streams.console.auth import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    PageSession,
+    Services,
+    client_address,
+)
+from streams.console.exceptions import AccountError, SignInThrottledError
 from streams.console.services import ConsoleServices
 from streams.console.sessions import tokens_match
 from streams.console.verdicts import MEDIA_CLASSES
@@ -57,22 +66,38 @@ def login(
     lane: Annotated[str, Form(max_length=64)],
     csrf_token: Annotated[str, Form(max_length=64)],
 ) -> Response:
-    """Check the password and start a session at ``lane``; 401 (the form again) if wrong."""
+    """Check the password and start a session at ``lane``; 401 (the form again) if wrong,
+    429 with ``Retry-After`` while this name or address must wait (``throttle.py``)."""
+    address = client_address(request)
+
+    def audited(outcome: SignInOutcome) -> None:
+        services.audit.sign_in(guard=guard, lane=lane, address=address, outcome=outcome)
+
     if not services.signer.check_login_token(request.cookies.get(LOGIN_COOKIE), csrf_token):
+        audited("expired-form")
         return _login_page(request, services, error="The form expired; sign in again.", status=403)
-    if services.throttle.blocked(guard):
-        error = "Too many wrong passwords for this guard; try again in a few minutes."
-        return _login_page(request, services, error=error, status=429)
-    if lane not in services.lane_choices() or not services.guards.verify(guard, password):
-        services.throttle.failed(guard)
+    try:
+        services.throttle.attempt(guard, address)
+    except SignInThrottledError as exc:
+        audited("throttled")
+        error = "Too many wrong passwords; try again in a few minutes."
+        response = _login_page(request, services, error=error, status=429)
+        response.headers["Retry-After"] = str(math.ceil(exc.retry_after_s))
+        return response
+    try:
+        if lane not in services.lane_choices() or not services.guards.verify(guard, password):
+            raise AccountError("wrong guard, password or lane")
+        cookie, _ = services.sessions.start(guard=guard, lane=lane)  # refused if just removed
+    except AccountError:
+        audited("refused")
         return _login_page(request, services, error="Wrong guard, password or lane.", status=401)
-    services.throttle.succeeded(guard)
-    cookie, _ = services.signer.issue(guard=guard, lane=lane)
+    services.throttle.succeeded(guard, address)
+    audited("ok")
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         cookie,
-        max_age=int(services.signer.ttl_s),
+        max_age=int(services.sessions.ttl_s),
         httponly=True,
         samesite="strict",
         secure=services.secure_cookies,
@@ -82,10 +107,17 @@ def login(
 
 
 @router.post("/logout")
-def logout(session: PageSession, csrf_token: Annotated[str, Form(max_length=64)]) -> Response:
-    """End the session (the cookie is dropped)."""
+def logout(
+    request: Request,
+    session: PageSession,
+    services: Services,
+    csrf_token: Annotated[str, Form(max_length=64)],
+) -> Response:
+    """End the session: deleted server-side, so a copy of the cookie is refused too."""
     if not tokens_match(session.csrf, csrf_token):
         raise HTTPException(403, "missing or wrong csrf_token")
+    services.sessions.end(request.cookies.get(SESSION_COOKIE))
+    services.audit.sign_out(guard=session.guard, lane=session.lane, address=client_address(request))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response

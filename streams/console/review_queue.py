@@ -6,6 +6,11 @@ detection and the image the detection links to (or why that image could not be r
 Kafka offsets are stored in the same transaction as the rows they produced, so after a
 restart the feed resumes exactly where the queue stands (no frame lost, none counted twice).
 
+A guard's verdict is stored in the outbox in the same transaction that marks its frame
+answered, and leaves the outbox only once Kafka acknowledged it
+(:mod:`streams.console.outbox`): a console killed before the acknowledgement sends it after
+its restart, instead of a frame counted as answered whose verdict never left.
+
 Rows that need nothing more (reviewed, or never alarmed) are pruned down to the most recent
 few per lane; images of pending alarms are never pruned.
 """
@@ -53,6 +58,13 @@ CREATE TABLE IF NOT EXISTS offsets (
     next_offset INTEGER NOT NULL,
     PRIMARY KEY (topic, partition)
 );
+CREATE TABLE IF NOT EXISTS outbox (
+    verdict_id TEXT PRIMARY KEY,
+    verdict BLOB NOT NULL,
+    created_ms INTEGER NOT NULL,
+    leased_until_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_order ON outbox (created_ms);
 """
 _COLUMNS: Final = (
     "id, checkpoint, lane, frame_id, received_ms, image IS NOT NULL, image_error, detection, "
@@ -191,41 +203,67 @@ class ReviewQueue:
             raise FrameNotFoundError(f"frame {item_id} has no image (yet)")
         return bytes(row[0])
 
-    def claim(self, item_id: int, *, guard: str) -> Detection:
-        """Reserve frame ``item_id`` for ``guard``'s verdict; refused when already answered.
+    def answer(self, item_id: int, verdict: GuardVerdict, *, leased_until_ms: int) -> None:
+        """Mark frame ``item_id`` answered by ``verdict``'s guard and put ``verdict`` in the
+        outbox, leased to the caller until ``leased_until_ms``, in one transaction.
 
-        Two guards answering the same frame must not both send a verdict: the first claim
-        wins. :meth:`release` undoes a claim whose verdict could not be published.
+        Two guards answering the same frame must not both send a verdict: the first answer
+        wins and the second is refused (:class:`VerdictError`).
         """
         with self._transaction() as db:
-            row = db.execute(
-                "SELECT detection, reviewed_by FROM frames WHERE id = ?", (item_id,)
-            ).fetchone()
+            row = db.execute("SELECT reviewed_by FROM frames WHERE id = ?", (item_id,)).fetchone()
             if row is None:
                 raise FrameNotFoundError(f"frame {item_id} is not in the queue")
-            if row[1] is not None:
-                raise VerdictError(f"the frame was already answered by {row[1]}")
+            if row[0] is not None:
+                raise VerdictError(f"the frame was already answered by {row[0]}")
+            now_ms = _now_ms()
             db.execute(
-                "UPDATE frames SET reviewed_by = ?, reviewed_ms = ? WHERE id = ?",
-                (guard, _now_ms(), item_id),
+                "UPDATE frames SET reviewed_by = ?, reviewed_ms = ?, verdict_id = ? WHERE id = ?",
+                (verdict.guard_id, now_ms, str(verdict.event_id), item_id),
             )
-        return self._codec.decode(bytes(row[0]), Detection)
-
-    def release(self, item_id: int) -> None:
-        """Put a claimed frame back in the queue."""
-        with self._transaction() as db:
             db.execute(
-                "UPDATE frames SET reviewed_by = NULL, reviewed_ms = NULL, verdict_id = NULL "
-                "WHERE id = ?",
-                (item_id,),
+                "INSERT INTO outbox (verdict_id, verdict, created_ms, leased_until_ms) "
+                "VALUES (?, ?, ?, ?)",
+                (str(verdict.event_id), self._codec.encode(verdict), now_ms, leased_until_ms),
             )
 
-    def record(self, item_id: int, verdict: GuardVerdict) -> None:
-        """Note the published verdict's id on its frame."""
+    def lease_next(self, *, now_ms: int, leased_until_ms: int) -> GuardVerdict | None:
+        """The oldest verdict in the outbox no sender holds, now leased until
+        ``leased_until_ms``; ``None`` when there is none."""
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT verdict_id, verdict FROM outbox WHERE leased_until_ms <= ? "
+                "ORDER BY created_ms, verdict_id LIMIT 1",
+                (now_ms,),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE outbox SET leased_until_ms = ? WHERE verdict_id = ?",
+                (leased_until_ms, row[0]),
+            )
+        return self._codec.decode(bytes(row[1]), GuardVerdict)
+
+    def unlease(self, verdict: GuardVerdict) -> None:
+        """Give ``verdict`` back to the outbox at once (its send failed; retry it soon)."""
         with self._transaction() as db:
             db.execute(
-                "UPDATE frames SET verdict_id = ? WHERE id = ?", (str(verdict.event_id), item_id)
+                "UPDATE outbox SET leased_until_ms = 0 WHERE verdict_id = ?",
+                (str(verdict.event_id),),
             )
+
+    def delivered(self, verdict: GuardVerdict) -> None:
+        """Kafka acknowledged ``verdict``: it leaves the outbox."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM outbox WHERE verdict_id = ?", (str(verdict.event_id),))
+
+    def outbox(self) -> list[GuardVerdict]:
+        """Verdicts not yet acknowledged by Kafka, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT verdict FROM outbox ORDER BY created_ms, verdict_id"
+            ).fetchall()
+        return [self._codec.decode(bytes(row[0]), GuardVerdict) for row in rows]
 
     def prune(self) -> int:
         """Drop finished frames beyond the most recent ``keep_per_lane`` per lane."""

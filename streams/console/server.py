@@ -3,7 +3,8 @@
 ``leakguard console serve`` builds a :class:`ConsoleConfig` from the settings and calls
 :func:`run_console`. The web server is uvicorn; SIGINT and SIGTERM end live views at once,
 let uvicorn finish the requests in flight, then stop the threads, deliver what the
-publisher still holds and close the queue, and :func:`run_console` returns normally.
+publisher still holds and close the queue, and :func:`run_console` returns normally. A
+thread sends the verdicts the outbox still holds (at start: what a killed console left).
 
 Embedded chdb is in-process: a second process cannot open the chdb directory the sink
 process holds (chdb locks it; ``tests/streams/console/test_console_analytics.py`` shows it). So
@@ -32,11 +33,14 @@ from schemas.images import ImageReader
 from schemas.topics import Topics
 from streams.console.accounts import GuardStore
 from streams.console.app import create_app
+from streams.console.audit import AuditLog, default_audit_path
 from streams.console.exceptions import ConsoleError
 from streams.console.feed import FrameFeed
+from streams.console.outbox import VerdictOutbox
 from streams.console.publisher import VerdictPublisher
 from streams.console.review_queue import ReviewQueue
 from streams.console.services import ConsoleServices, OverviewSource
+from streams.console.session_store import SessionStore
 from streams.console.sessions import DEFAULT_SESSION_TTL_S, SessionSigner, load_or_create_secret
 
 __all__ = ["ConsoleConfig", "SinkRunner", "run_console"]
@@ -60,10 +64,12 @@ class ConsoleConfig:
       sign in to (empty: any lane the checkpoint has sent a frame of).
     - ``bootstrap_servers`` / ``client_config``: Kafka and its security options.
     - ``topics``: topic names (prefixed in tests).
-    - ``state_dir``: where the queue database and the session key live.
+    - ``state_dir``: where the queue database (with the verdict outbox), the session key,
+      the sessions database and the audit log live.
     - ``guards_file``: the accounts file (see ``streams.console.accounts``).
     - ``host`` / ``port``: where to listen (``port=0`` picks a free port).
-    - ``session_ttl_s``: session lifetime (8 h); ``secure_cookies``: set behind HTTPS.
+    - ``session_ttl_s``: session lifetime (8 h); ``secure_cookies``: served over TLS
+      (cookies ``Secure``, HSTS sent).
     - ``frame_store_url``: the edge's frame store, the only place frame images are read
       from (a detection linking anywhere else alarms without its image).
     - ``event_keyring``: keyring of producer keys (:mod:`schemas.authenticity`; None: no
@@ -151,6 +157,15 @@ def run_console(
     ``sink`` runs in a thread alongside (the in-process ClickHouse sink for embedded chdb).
     """
     keyring = None if config.event_keyring is None else EventKeyring.load(config.event_keyring)
+    guards = GuardStore(config.guards_file)
+    signer = SessionSigner(
+        load_or_create_secret(config.state_dir / "session.key"),
+        checkpoint=config.checkpoint,
+        ttl_s=config.session_ttl_s,
+    )
+    sessions = SessionStore(
+        config.state_dir / "sessions.sqlite", signer=signer, credentials=guards.credential
+    )
     queue = ReviewQueue(config.state_dir / f"queue-{_safe(config.checkpoint)}.sqlite")
     threads: list[threading.Thread] = []
     stop = threading.Event()
@@ -173,18 +188,17 @@ def run_console(
             topic=config.topics.verdicts,
             tag=None if keyring is None else keyring.tagger("guard", config.checkpoint),
         )
+        outbox = VerdictOutbox(queue=queue, publish=publisher.publish)
         services = ConsoleServices(
             checkpoint=config.checkpoint,
             lanes=config.lanes,
-            guards=GuardStore(config.guards_file),
-            signer=SessionSigner(
-                load_or_create_secret(config.state_dir / "session.key"),
-                checkpoint=config.checkpoint,
-                ttl_s=config.session_ttl_s,
-            ),
+            guards=guards,
+            signer=signer,
+            sessions=sessions,
             queue=queue,
             changes=feed.changes,
-            publish=publisher.publish,
+            outbox=outbox,
+            audit=AuditLog(default_audit_path(config.state_dir), checkpoint=config.checkpoint),
             overview=overview,
             overview_error=overview_error,
             secure_cookies=config.secure_cookies,
@@ -201,7 +215,7 @@ def run_console(
             stopping=services.stopping,
             on_ready=on_ready,
         )
-        runners: list[tuple[str, SinkRunner]] = [("feed", feed.run)]
+        runners: list[tuple[str, SinkRunner]] = [("feed", feed.run), ("outbox", outbox.run)]
         if sink is not None:
             runners.append(("sink", sink))
         crashes: list[str] = []
@@ -220,6 +234,7 @@ def run_console(
             thread.join(THREAD_JOIN_S)
         if publisher is not None:
             publisher.close()
+        sessions.close()
         queue.close()
 
 

@@ -14,10 +14,12 @@ from typing import Any
 
 from fastapi import Request
 
-from schemas.events import GuardVerdict
 from streams.console.accounts import GuardStore
+from streams.console.audit import AuditLog
 from streams.console.feed import Changes
+from streams.console.outbox import VerdictOutbox
 from streams.console.review_queue import ReviewQueue
+from streams.console.session_store import SessionStore
 from streams.console.sessions import SessionSigner
 from streams.console.throttle import SignInThrottle
 
@@ -34,18 +36,23 @@ OverviewSource = Callable[[timedelta], dict[str, Any]]
 class ConsoleServices:
     """The console's collaborators.
 
-    ``publish`` sends a verdict and returns once Kafka has it; ``overview`` is ``None``
-    when no analytics store could be opened (``overview_error`` says why); ``stopping``
-    ends live views so the server can shut down promptly; ``lanes`` empty means any lane.
+    ``signer`` signs the sign-in form's tokens, ``sessions`` holds the sessions; ``outbox``
+    stores a verdict with its frame's answer and sends it to Kafka; ``audit`` records
+    sign-ins, sign-outs and verdicts; ``overview`` is ``None`` when no analytics store could
+    be opened (``overview_error`` says why); ``stopping`` ends live views so the server can
+    shut down promptly; ``lanes`` empty means any lane; ``secure_cookies``: served over
+    TLS (cookies ``Secure``, HSTS sent).
     """
 
     checkpoint: str
     lanes: tuple[str, ...]
     guards: GuardStore
     signer: SessionSigner
+    sessions: SessionStore
     queue: ReviewQueue
     changes: Changes
-    publish: Callable[[GuardVerdict], None]
+    outbox: VerdictOutbox
+    audit: AuditLog
     overview: OverviewSource | None = None
     overview_error: str | None = None
     secure_cookies: bool = False

@@ -1,12 +1,13 @@
-"""Signed, expiring sessions and the CSRF tokens bound to them.
+"""Session cookies, the CSRF tokens of sessions, and the sign-in form's token.
 
-A session is a cookie holding ``{guard, lane, csrf}`` signed with HMAC (``itsdangerous``)
-and time-stamped: the server keeps no session table, and a cookie older than
-``ttl_s`` (a guard's shift by default) or altered by one bit is refused. Each session
-carries a random CSRF token; every state-changing request must echo it in the
-``X-CSRF-Token`` header (scripts) or a ``csrf_token`` form field (forms), which a page of
-another site cannot read. Sign-in, before any session exists, is protected the same way
-with a short-lived signed pre-session token.
+A session cookie holds only a random session id, signed with HMAC (``itsdangerous``) and
+time-stamped: the session itself (guard, lane, CSRF token) lives server-side
+(:mod:`streams.console.session_store`), so signing out or changing a password can end it.
+A cookie older than ``ttl_s`` (a guard's shift by default) or altered by one bit is refused
+before the store is asked. Each session carries a random CSRF token; every state-changing
+request must echo it in the ``X-CSRF-Token`` header (scripts) or a ``csrf_token`` form
+field (forms), which a page of another site cannot read. Sign-in, before any session
+exists, is protected the same way with a short-lived signed pre-session token.
 
 The signing key lives in a 0600 file under the data dir so sessions survive a restart.
 """
@@ -36,6 +37,7 @@ __all__ = [
     "Session",
     "SessionSigner",
     "load_or_create_secret",
+    "new_token",
     "tokens_match",
 ]
 
@@ -55,6 +57,11 @@ class Session:
     guard: str
     lane: str
     csrf: str
+
+
+def new_token() -> str:
+    """A random 128-bit token (URL-safe): session ids and CSRF tokens."""
+    return secrets.token_urlsafe(_CSRF_BYTES)
 
 
 def tokens_match(expected: str, given: str | None) -> bool:
@@ -85,7 +92,7 @@ def load_or_create_secret(path: Path) -> bytes:
 
 
 class SessionSigner:
-    """Issues and checks session cookies and sign-in tokens of one ``checkpoint``'s console.
+    """Signs and checks session ids and sign-in tokens of one ``checkpoint``'s console.
 
     The checkpoint is part of every signature, so a cookie of one checkpoint's console is
     refused by another's even where they share the data dir and so the key. ``clock``
@@ -103,6 +110,7 @@ class SessionSigner:
         if ttl_s <= 0:
             raise ConsoleError(f"session ttl must be positive, got {ttl_s}")
         self.ttl_s = ttl_s
+        self.checkpoint = checkpoint
 
         class _Signer(TimestampSigner):
             def get_timestamp(self) -> int:
@@ -116,25 +124,18 @@ class SessionSigner:
             secret, salt=f"leakguard-login:{scope}", signer=_Signer
         )
 
-    def issue(self, *, guard: str, lane: str) -> tuple[str, Session]:
-        """A new session (fresh CSRF token) and its cookie value."""
-        session = Session(guard=guard, lane=lane, csrf=secrets.token_urlsafe(_CSRF_BYTES))
-        cookie = self._sessions.dumps({"g": guard, "l": lane, "c": session.csrf})
-        return cookie, session
+    def sign(self, session_id: str) -> str:
+        """The cookie value carrying ``session_id``."""
+        return self._sessions.dumps(session_id)
 
-    def read(self, cookie: str | None) -> Session | None:
-        """The session of ``cookie``; ``None`` when absent, tampered with or expired."""
-        payload = self._load(self._sessions, cookie, self.ttl_s)
-        if payload is None:
-            return None
-        try:
-            return Session(guard=str(payload["g"]), lane=str(payload["l"]), csrf=str(payload["c"]))
-        except (KeyError, TypeError):
-            return None
+    def unsign(self, cookie: str | None) -> str | None:
+        """The session id of ``cookie``; ``None`` when absent, tampered with or expired."""
+        session_id = self._load(self._sessions, cookie, self.ttl_s)
+        return session_id if isinstance(session_id, str) else None
 
     def login_token(self) -> tuple[str, str]:
         """``(cookie, form token)`` protecting one sign-in form against CSRF."""
-        token = secrets.token_urlsafe(_CSRF_BYTES)
+        token = new_token()
         return self._logins.dumps(token), token
 
     def check_login_token(self, cookie: str | None, form_token: str | None) -> bool:

@@ -332,7 +332,10 @@ async function postVerdict(item, clearAll) {
   state.corrections = new Map();
   state.missed = [];
   view.resetView();
-  $("status").textContent = `verdict ${answer.decision} sent for frame ${item.frame_id}`;
+  // 202: stored with the answer, Kafka not yet reached; the console sends it by itself.
+  $("status").textContent = answer.delivered
+    ? `verdict ${answer.decision} sent for frame ${item.frame_id}`
+    : `verdict ${answer.decision} saved for frame ${item.frame_id}; sent once Kafka answers`;
   state.pinned = false;
   await refresh();
 }

@@ -1,5 +1,6 @@
 """Fixtures of the console tests: cheap password hashing, a console application on real
-local parts (SQLite queue, signed sessions) with a controllable clock, and a test client."""
+local parts (SQLite queue and outbox, SQLite sessions, the audit file) with a controllable
+clock, and a test client."""
 
 from __future__ import annotations
 
@@ -14,9 +15,13 @@ from fastapi.testclient import TestClient
 from schemas.events import GuardVerdict
 from streams.console.accounts import GuardStore
 from streams.console.app import create_app
+from streams.console.audit import AuditLog
+from streams.console.exceptions import PublishError
 from streams.console.feed import Changes
+from streams.console.outbox import VerdictOutbox
 from streams.console.review_queue import ReviewQueue
 from streams.console.services import ConsoleServices
+from streams.console.session_store import SessionStore
 from streams.console.sessions import SessionSigner
 
 PASSWORD = "correct horse battery"
@@ -40,11 +45,15 @@ class Clock:
 
 @dataclass
 class Published:
-    """Verdicts the application handed to Kafka's publisher, in order."""
+    """Verdicts the application handed to Kafka's publisher, in order; while ``refusing``
+    names a reason, Kafka "does not acknowledge" (:class:`PublishError`)."""
 
     verdicts: list[GuardVerdict] = field(default_factory=list)
+    refusing: str | None = None
 
     def __call__(self, verdict: GuardVerdict) -> None:
+        if self.refusing is not None:
+            raise PublishError(f"verdict not recorded by Kafka ({self.refusing}); try again")
         self.verdicts.append(verdict)
 
 
@@ -56,29 +65,44 @@ class Console:
     client: TestClient
     clock: Clock
     published: Published
+    audit_path: Path
+
+
+def console_services(
+    tmp_path: Path, hasher: PasswordHasher, clock: Clock, published: Published
+) -> ConsoleServices:
+    """Services of a console for checkpoint ``hq`` lanes 1 and 2 with guards ``ana`` and
+    ``ben``, its state under ``tmp_path`` and the verdicts recorded by ``published``."""
+    guards = GuardStore(tmp_path / "guards.json", hasher=hasher)
+    guards.set_password("ana", PASSWORD)
+    guards.set_password("ben", PASSWORD)
+    queue = ReviewQueue(tmp_path / "queue.sqlite")
+    signer = SessionSigner(b"k" * 32, checkpoint="hq", ttl_s=3600, clock=clock)
+    return ConsoleServices(
+        checkpoint="hq",
+        lanes=("1", "2"),
+        guards=guards,
+        signer=signer,
+        sessions=SessionStore(
+            tmp_path / "sessions.sqlite", signer=signer, credentials=guards.credential, clock=clock
+        ),
+        queue=queue,
+        changes=Changes(),
+        outbox=VerdictOutbox(queue=queue, publish=published, clock=clock),
+        audit=AuditLog(tmp_path / "audit.jsonl", checkpoint="hq", clock=clock),
+    )
 
 
 @pytest.fixture
 def console(tmp_path: Path, hasher: PasswordHasher) -> Iterator[Console]:
     """A console for checkpoint ``hq`` lanes 1 and 2 with guards ``ana`` and ``ben``."""
-    guards = GuardStore(tmp_path / "guards.json", hasher=hasher)
-    guards.set_password("ana", PASSWORD)
-    guards.set_password("ben", PASSWORD)
     clock = Clock()
     published = Published()
-    queue = ReviewQueue(tmp_path / "queue.sqlite")
-    services = ConsoleServices(
-        checkpoint="hq",
-        lanes=("1", "2"),
-        guards=guards,
-        signer=SessionSigner(b"k" * 32, checkpoint="hq", ttl_s=3600, clock=clock),
-        queue=queue,
-        changes=Changes(),
-        publish=published,
-    )
+    services = console_services(tmp_path, hasher, clock, published)
     with TestClient(create_app(services), follow_redirects=False) as client:
-        yield Console(services, client, clock, published)
-    queue.close()
+        yield Console(services, client, clock, published, tmp_path / "audit.jsonl")
+    services.sessions.close()
+    services.queue.close()
 
 
 def sign_in(client: TestClient, guard: str = "ana", *, lane: str = "1") -> str:

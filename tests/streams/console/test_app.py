@@ -1,15 +1,25 @@
 """The web application: no session no data, CSRF on every change, verdicts by the
-signed-in guard, expiry, lanes, conflicts. Real queue and sessions; the publisher is the
-recorder of ``conftest.py`` (the Kafka path is the browser test's)."""
+signed-in guard, expiry, sign-out and password changes that end sessions, lanes, conflicts,
+the outbox, HSTS over TLS. Real queue and sessions; the publisher is the recorder of
+``conftest.py`` (the Kafka path is the browser test's)."""
 
 from __future__ import annotations
 
+import threading
 import time
+from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
-from streams.console.exceptions import PublishError
-from tests.streams.console.conftest import PASSWORD, Console, sign_in
+from infra.commands.console import console_app
+from schemas.events import GuardVerdict
+from streams.console.accounts import GuardStore
+from streams.console.outbox import LEASE_S, VerdictOutbox
+from streams.console.review_queue import ReviewQueue
+from tests.streams.console.conftest import PASSWORD, Clock, Console, Published, sign_in
 from tests.streams.console.helpers import png, two_alarms
 
 
@@ -225,18 +235,87 @@ def test_a_class_correction_that_does_not_fit_the_frame_is_refused(
     assert len(console.services.queue.pending(["1"])) == 1
 
 
-def test_a_verdict_kafka_did_not_take_leaves_the_frame_in_the_queue(console: Console) -> None:
-    def refuse(verdict: object) -> None:
-        raise PublishError("verdict not recorded by Kafka (timed out); try again")
-
-    console.services.publish = refuse
+def test_a_verdict_kafka_did_not_take_is_kept_and_sent_once_kafka_takes_it(
+    console: Console,
+) -> None:
+    console.published.refusing = "timed out"
     item_id = _alarm(console)
     csrf = sign_in(console.client)
     answer = console.client.post(
         f"/api/frames/{item_id}/verdict", json=VERDICT, headers={"X-CSRF-Token": csrf}
     )
-    assert answer.status_code == 503
-    assert [i.id for i in console.services.queue.pending(["1"])] == [item_id]
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["delivered"] is False
+    assert console.services.queue.pending(["1"]) == []  # answered: stored, not lost
+    (kept,) = console.services.queue.outbox()
+    assert str(kept.event_id) == answer.json()["verdict_id"]
+    assert console.services.outbox.drain() == 0  # Kafka still refuses: it stays
+    console.published.refusing = None
+    assert console.services.outbox.drain() == 1
+    assert console.services.outbox.drain() == 0
+    assert [v.event_id for v in console.published.verdicts] == [kept.event_id]
+    assert console.services.queue.outbox() == []
+
+
+class _Killed(Exception):
+    """Stands for the console process dying: nothing after it runs."""
+
+
+def test_a_console_killed_before_kafka_acknowledged_sends_the_verdict_after_a_restart(
+    console: Console, tmp_path: Path
+) -> None:
+    def killed(verdict: GuardVerdict) -> None:
+        raise _Killed  # the process dies while the producer waits for Kafka
+
+    console.services.outbox = VerdictOutbox(queue=console.services.queue, publish=killed)
+    item_id = _alarm(console)
+    csrf = sign_in(console.client)
+    with pytest.raises(_Killed):
+        console.client.post(
+            f"/api/frames/{item_id}/verdict", json=VERDICT, headers={"X-CSRF-Token": csrf}
+        )
+    console.services.queue.close()
+    # The restarted console: the same queue file, Kafka acknowledging. The dead sender's
+    # lease has to run out first, so a live sender is never doubled.
+    queue = ReviewQueue(tmp_path / "queue.sqlite")
+    restarted = Published()
+    clock = Clock(now=time.time())
+    outbox = VerdictOutbox(queue=queue, publish=restarted, clock=clock)
+    assert outbox.drain() == 0
+    clock.now += LEASE_S
+    assert outbox.drain() == 1
+    (verdict,) = restarted.verdicts
+    assert (verdict.frame_id, verdict.guard_id, verdict.rejected_object_ids) == (
+        "f1",
+        "ana",
+        ("o2",),
+    )
+    assert queue.outbox() == []
+    assert queue.pending(["1"]) == []
+    assert outbox.drain() == 0
+    queue.close()
+    console.services.queue = ReviewQueue(tmp_path / "queue.sqlite")  # the fixture closes it
+
+
+def test_verdicts_sent_at_once_are_not_sent_again_by_the_retry_loop(console: Console) -> None:
+    ids = [_alarm(console, f"f{n}") for n in range(3)]
+    csrf = sign_in(console.client)
+    stop = threading.Event()
+    retries = threading.Thread(target=console.services.outbox.run, args=(stop,))
+    retries.start()
+    try:
+        for item_id in ids:
+            answer = console.client.post(
+                f"/api/frames/{item_id}/verdict", json=VERDICT, headers={"X-CSRF-Token": csrf}
+            )
+            assert answer.status_code == 200
+            assert answer.json()["delivered"] is True
+            assert console.services.outbox.drain() == 0
+    finally:
+        stop.set()
+        retries.join(10)
+    assert [v.frame_id for v in console.published.verdicts] == ["f0", "f1", "f2"]
+    assert console.services.queue.outbox() == []
 
 
 def test_an_expired_session_is_refused(console: Console) -> None:
@@ -258,6 +337,67 @@ def test_sign_out_needs_the_token_and_ends_the_session(console: Console) -> None
     assert console.client.get("/api/queue").status_code == 401
 
 
+def test_a_copy_of_the_cookie_is_refused_once_the_guard_signed_out(console: Console) -> None:
+    item_id = _alarm(console)
+    csrf = sign_in(console.client)
+    copied = console.client.cookies["leakguard_session"]
+    assert console.client.post("/logout", data={"csrf_token": csrf}).status_code == 303
+    with TestClient(console.client.app, follow_redirects=False) as thief:
+        thief.cookies.set("leakguard_session", copied)
+        assert thief.get("/api/queue").status_code == 401
+        assert thief.get("/").status_code == 303
+        answer = thief.post(
+            f"/api/frames/{item_id}/verdict", json=VERDICT, headers={"X-CSRF-Token": csrf}
+        )
+        assert answer.status_code == 401
+    assert console.published.verdicts == []
+
+
+def test_a_new_password_ends_the_guard_s_sessions_on_the_running_console(
+    console: Console, hasher: PasswordHasher
+) -> None:
+    item_id = _alarm(console)
+    csrf = sign_in(console.client, "ana")
+    with TestClient(console.client.app, follow_redirects=False) as ben:
+        sign_in(ben, "ben")
+        # `leakguard console add-guard ana --password NEW`: another process, the same file.
+        GuardStore(console.services.guards.path, hasher=hasher).set_password("ana", "n3w-password")
+        assert console.client.get("/api/queue").status_code == 401
+        answer = console.client.post(
+            f"/api/frames/{item_id}/verdict", json=VERDICT, headers={"X-CSRF-Token": csrf}
+        )
+        assert answer.status_code == 401
+        assert ben.get("/api/queue").status_code == 200
+    assert console.published.verdicts == []
+
+
+def test_a_removed_guard_is_signed_out(console: Console, hasher: PasswordHasher) -> None:
+    sign_in(console.client, "ana")
+    assert GuardStore(console.services.guards.path, hasher=hasher).remove("ana")
+    assert console.client.get("/api/queue").status_code == 401
+
+
+def test_over_tls_cookies_are_secure_and_hsts_is_sent(console: Console) -> None:
+    assert "strict-transport-security" not in console.client.get("/login").headers
+    console.services.secure_cookies = True
+    form = console.client.get("/login")
+    assert form.headers["strict-transport-security"] == "max-age=31536000"
+    assert "secure" in form.headers["set-cookie"].lower()
+    token = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    data = {"guard": "ana", "password": PASSWORD, "lane": "1", "csrf_token": token}
+    # The test client speaks plain HTTP and so would not send a Secure cookie back: post
+    # the form's cookie by hand.
+    login_cookie = form.cookies["leakguard_login"]
+    console.client.cookies.clear()
+    answer = console.client.post("/login", data=data, cookies={"leakguard_login": login_cookie})
+    assert answer.status_code == 303
+    session_cookie = next(
+        v for k, v in answer.headers.multi_items() if k == "set-cookie" and "leakguard_session" in v
+    )
+    assert "secure" in session_cookie.lower()
+    assert answer.headers["strict-transport-security"] == "max-age=31536000"
+
+
 def test_pages_forbid_framing_and_foreign_scripts(console: Console) -> None:
     headers = console.client.get("/login").headers
     assert headers["x-frame-options"] == "DENY"
@@ -270,3 +410,24 @@ def test_the_overview_without_analytics_says_why(console: Console) -> None:
     answer = console.client.get("/api/overview")
     assert answer.status_code == 503
     assert "locked" in answer.json()["detail"]
+
+
+def test_add_guard_and_remove_guard_end_sessions_on_the_running_console(console: Console) -> None:
+    guards_file = str(console.services.guards.path)
+    runner = CliRunner()
+    sign_in(console.client, "ana")
+    with TestClient(console.client.app, follow_redirects=False) as ben:
+        sign_in(ben, "ben")
+        changed = runner.invoke(
+            console_app,
+            ["add-guard", "ana", "--password", "n3w-password", "--guards-file", guards_file],
+        )
+        assert changed.exit_code == 0, changed.output
+        assert console.client.get("/api/queue").status_code == 401
+        assert ben.get("/api/queue").status_code == 200
+        removed = runner.invoke(console_app, ["remove-guard", "ben", "--guards-file", guards_file])
+        assert removed.exit_code == 0, removed.output
+        assert ben.get("/api/queue").status_code == 401
+    again = runner.invoke(console_app, ["remove-guard", "ben", "--guards-file", guards_file])
+    assert again.exit_code != 0
+    assert "no guard 'ben'" in again.output

@@ -8,14 +8,11 @@ the sinks' own sample events, so the page runs the real panel SQL without a brok
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import uvicorn
 from argon2 import PasswordHasher
 from playwright.sync_api import Browser, Page, expect
 
@@ -25,14 +22,18 @@ from sinks.dashboards.overview import LockedBackend, overview_source
 from sinks.dashboards.panels import PANELS
 from streams.console.accounts import GuardStore
 from streams.console.app import create_app
+from streams.console.audit import AuditLog
 from streams.console.feed import Changes
+from streams.console.outbox import VerdictOutbox
 from streams.console.review_queue import ReviewQueue
 from streams.console.services import ConsoleServices
+from streams.console.session_store import SessionStore
 from streams.console.sessions import SessionSigner
 from tests.sinks.conftest import chdb_backend
 from tests.sinks.seeding import seed_recent
 from tests.streams.console.browser import LOW_CONTRAST_JS, browser
 from tests.streams.console.conftest import PASSWORD, Published
+from tests.streams.console.served import served
 
 __all__ = ["browser", "chdb_backend"]  # fixtures, imported to be used here
 
@@ -48,29 +49,22 @@ def overview_url(
     guards = GuardStore(tmp_path / "guards.json", hasher=hasher)
     guards.set_password("manager", PASSWORD)
     queue = ReviewQueue(tmp_path / "queue.sqlite")
+    signer = SessionSigner(b"k" * 32, checkpoint="hq", ttl_s=3600)
     services = ConsoleServices(
-        checkpoint="hq", lanes=("1",), guards=guards,
-        signer=SessionSigner(b"k" * 32, checkpoint="hq", ttl_s=3600),
+        checkpoint="hq", lanes=("1",), guards=guards, signer=signer,
+        sessions=SessionStore(
+            tmp_path / "sessions.sqlite", signer=signer, credentials=guards.credential
+        ),
         queue=queue, changes=Changes(),
-        publish=Published(),
+        outbox=VerdictOutbox(queue=queue, publish=Published()),
+        audit=AuditLog(tmp_path / "audit.jsonl", checkpoint="hq"),
         overview=overview_source(LockedBackend(chdb_backend)),
     )  # fmt: skip
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(services), host="127.0.0.1", port=0, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        with served(create_app(services), stopping=services.stopping) as url:
+            yield url
     finally:
-        services.stopping.set()
-        server.should_exit = True
-        thread.join(10)
+        services.sessions.close()
         queue.close()
 
 

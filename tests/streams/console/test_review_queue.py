@@ -1,4 +1,5 @@
-"""The review queue: detected frames with their images, persisted, claimed once."""
+"""The review queue: detected frames with their images, persisted, answered once, the
+answer's verdict in the outbox until Kafka has it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas.events import GuardVerdict
+from schemas.events import Detection, GuardVerdict
 from streams.console.exceptions import FrameNotFoundError, VerdictError
 from streams.console.review_queue import ReviewQueue
 from tests.streams.console.helpers import detected, detection, png, two_alarms
@@ -88,26 +89,52 @@ def test_a_replayed_detection_changes_nothing(tmp_path: Path) -> None:
     assert queue.image(item.id) == png(0)
 
 
-def test_a_frame_is_answered_once(tmp_path: Path) -> None:
+def _verdict(frame_id: str, guard: str, detection_event: Detection) -> GuardVerdict:
+    return GuardVerdict(
+        checkpoint="hq", lane="1", frame_id=frame_id, model_version="m", guard_id=guard,
+        detection_event_id=detection_event.event_id, decision="confirmed",
+    )  # fmt: skip
+
+
+def test_a_frame_is_answered_once_and_its_verdict_waits_in_the_outbox(tmp_path: Path) -> None:
     queue = ReviewQueue(tmp_path / "q.sqlite")
-    queue.add_detection(two_alarms("a"), image=png())
+    detection_event = two_alarms("a")
+    queue.add_detection(detection_event, image=png())
     (item,) = queue.pending(["1"])
-    detection_event = queue.claim(item.id, guard="ana")
-    assert detection_event.frame_id == "a"
+    verdict = _verdict("a", "ana", detection_event)
+    queue.answer(item.id, verdict, leased_until_ms=0)
     assert queue.pending(["1"]) == []
+    assert queue.item(item.id).reviewed_by == "ana"
     with pytest.raises(VerdictError, match="already answered by ana"):
-        queue.claim(item.id, guard="ben")
-    queue.release(item.id)
-    assert [i.frame_id for i in queue.pending(["1"])] == ["a"]
+        queue.answer(item.id, _verdict("a", "ben", detection_event), leased_until_ms=0)
+    assert queue.outbox() == [verdict]
+    queue.delivered(verdict)
+    assert queue.outbox() == []
+
+
+def test_a_leased_verdict_is_not_handed_out_again_until_the_lease_ends(tmp_path: Path) -> None:
+    queue = ReviewQueue(tmp_path / "q.sqlite")
+    detection_event = two_alarms("a")
+    queue.add_detection(detection_event, image=png())
+    (item,) = queue.pending(["1"])
+    verdict = _verdict("a", "ana", detection_event)
+    queue.answer(item.id, verdict, leased_until_ms=2_000)
+    assert queue.lease_next(now_ms=1_999, leased_until_ms=9_000) is None
+    assert queue.lease_next(now_ms=2_000, leased_until_ms=9_000) == verdict
+    assert queue.lease_next(now_ms=2_001, leased_until_ms=9_000) is None
+    queue.unlease(verdict)
+    assert queue.lease_next(now_ms=2_002, leased_until_ms=9_000) == verdict
 
 
 def test_a_frame_not_in_the_queue_cannot_be_answered(tmp_path: Path) -> None:
     queue = ReviewQueue(tmp_path / "q.sqlite")
-    queue.add_detection(two_alarms("a"), image=png())
+    detection_event = two_alarms("a")
+    queue.add_detection(detection_event, image=png())
     item = queue.latest("1")
     assert item is not None
     with pytest.raises(FrameNotFoundError):
-        queue.claim(item.id + 100, guard="ana")
+        queue.answer(item.id + 100, _verdict("a", "ana", detection_event), leased_until_ms=0)
+    assert queue.outbox() == []
 
 
 def test_pruning_keeps_pending_alarms_and_the_most_recent_frames(tmp_path: Path) -> None:
@@ -123,17 +150,3 @@ def test_pruning_keeps_pending_alarms_and_the_most_recent_frames(tmp_path: Path)
     assert live.frame_id == "quiet-4"
     with pytest.raises(FrameNotFoundError):
         queue.item(2)  # quiet-0 is gone
-
-
-def test_the_published_verdict_is_recorded(tmp_path: Path) -> None:
-    queue = ReviewQueue(tmp_path / "q.sqlite")
-    detection_event = two_alarms("a")
-    queue.add_detection(detection_event, image=png())
-    (item,) = queue.pending(["1"])
-    queue.claim(item.id, guard="ana")
-    verdict = GuardVerdict(
-        checkpoint="hq", lane="1", frame_id="a", model_version="m", guard_id="ana",
-        detection_event_id=detection_event.event_id, decision="confirmed",
-    )  # fmt: skip
-    queue.record(item.id, verdict)
-    assert queue.item(item.id).reviewed_by == "ana"
