@@ -47,6 +47,7 @@ __all__ = [
     "AuthenticityError",
     "EventKeyring",
     "Headers",
+    "Seal",
     "Tagger",
     "add_keys",
 ]
@@ -55,6 +56,9 @@ MAC_HEADER: Final[str] = "leakguard-mac"
 PRINCIPAL_HEADER: Final[str] = "leakguard-principal"
 #: Prefix of every tagged message; a new form of the tag gets a new tag.
 _DOMAIN: Final[bytes] = b"leakguard.event-mac.v1\n"
+#: Domain of the keys :class:`Seal` derives, and the length of its tags (SHA-256).
+_SEAL_DOMAIN: Final[bytes] = b"leakguard.seal.v1\n"
+_SEAL_TAG_BYTES: Final[int] = 32
 #: Fewer random bytes than this is no key.
 MIN_KEY_BYTES: Final[int] = 32
 #: Which role may produce which event type: an edge its detections and rollout reports, a
@@ -153,6 +157,14 @@ class EventKeyring:
             raise AuthenticityError(f"the keyring has no key for {principal}")
         return functools.partial(self.headers, principal)
 
+    def seal(self, role: str, checkpoint: str | None, purpose: str) -> Seal:
+        """The :class:`Seal` of a producer's own state for ``purpose``; raises, like
+        :meth:`tagger`, when the keyring has no key for the producer."""
+        principal = f"{role}:{checkpoint or ANY_CHECKPOINT}"
+        if principal not in self._keys:
+            raise AuthenticityError(f"the keyring has no key for {principal}")
+        return Seal(self._keys[principal], purpose)
+
     def headers(self, principal: str, value: bytes) -> list[tuple[str, bytes]]:
         """The headers that tag ``value`` as produced by ``principal``."""
         key = self._keys.get(principal)
@@ -185,6 +197,29 @@ class EventKeyring:
         if speaks_for not in (ANY_CHECKPOINT, checkpoint):
             raise AuthenticityError(f"{what} comes from {principal}, another checkpoint's")
         return principal
+
+
+class Seal:
+    """Tags bytes a process writes for itself to read back (its state in a changelog topic,
+    which anyone with produce rights could write to): :meth:`seal` prefixes an HMAC under a
+    key derived from the process's producer key and ``purpose``, :meth:`open` checks and
+    strips it."""
+
+    def __init__(self, key: bytes, purpose: str) -> None:
+        self._key = hmac.new(key, _SEAL_DOMAIN + purpose.encode(), hashlib.sha256).digest()
+        self._purpose = purpose
+
+    def seal(self, data: bytes) -> bytes:
+        """``data`` with its tag in front."""
+        return hmac.new(self._key, data, hashlib.sha256).digest() + data
+
+    def open(self, sealed: bytes) -> bytes:
+        """The data ``sealed`` holds, or :class:`AuthenticityError` when its tag is wrong."""
+        tag, data = sealed[:_SEAL_TAG_BYTES], sealed[_SEAL_TAG_BYTES:]
+        expected = hmac.new(self._key, data, hashlib.sha256).digest()
+        if len(tag) < _SEAL_TAG_BYTES or not hmac.compare_digest(tag, expected):
+            raise AuthenticityError(f"a {self._purpose} entry whose tag does not match")
+        return data
 
 
 def add_keys(path: Path | str, principals: Iterable[str]) -> list[str]:

@@ -16,7 +16,9 @@ recovered from its changelog after a restart) sees them in arrival order. The de
 * undecodable events, events on the wrong topic, detections and verdicts without a valid
   producer tag (with a keyring, :mod:`schemas.authenticity`) and frames whose image cannot
   be kept go to the dead-letter topic; the agent goes on. With a keyring, what the worker
-  produces is tagged with its ``cloud:*`` key.
+  produces is tagged with its ``cloud:*`` key, and so are the join table's entries (a
+  :class:`~schemas.authenticity.Seal`): the table is recovered from its changelog topic,
+  and an entry written there by anyone else is dropped.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import faust
 from faust.serializers import codecs
 from mode import CrashingSupervisor
 
-from schemas.authenticity import AuthenticityError, EventKeyring, Tagger
+from schemas.authenticity import AuthenticityError, EventKeyring, Seal, Tagger
 from schemas.codec import Codec
 from schemas.events import (
     Alert,
@@ -146,6 +148,7 @@ class CloudApp:
     dead_letters: DeadLetters
     keyring: EventKeyring | None = None
     tag: Tagger | None = None
+    seal: Seal | None = None
 
     def _expected_type(self, topic: str) -> type[Detection] | type[GuardVerdict] | None:
         if topic == self.config.topics.detections:
@@ -207,21 +210,23 @@ class CloudApp:
             if state is not None:
                 self.table.pop(key, None)
         elif step.state is not state:
-            self.table[key] = step.state.to_bytes()
+            entry = step.state.to_bytes()
+            self.table[key] = entry if self.seal is None else self.seal.seal(entry)
 
     def _entry(self, key: bytes) -> FrameEntry | None:
         """The join table's entry of ``key``; the table holds each entry's changelog bytes.
 
         Bytes that are no entry (written to the changelog topic by someone else: the table
-        is recovered from it) are dropped, so the event goes on as the frame's first rather
-        than being lost with the bad state.
+        is recovered from it), or with a keyring not sealed by this worker's key, are
+        dropped, so the event goes on as the frame's first rather than being lost with the
+        bad state.
         """
         data = self.table.get(key)
         if data is None:
             return None
         try:
-            return FrameEntry.from_bytes(data)
-        except FrameEntryError as exc:
+            return self._parse(data)
+        except (FrameEntryError, AuthenticityError) as exc:
             log.error("join entry %r is not an entry (%s): dropped", key, exc)
             self.table.pop(key, None)
             self.metrics.join_entries_dropped.inc()
@@ -281,14 +286,17 @@ class CloudApp:
         self.metrics.frames_swept.inc(removed)
         return removed
 
+    def _parse(self, data: bytes) -> FrameEntry:
+        return FrameEntry.from_bytes(data if self.seal is None else self.seal.open(data))
+
     def _due(self, data: bytes | None, now: float) -> bool:
         """Whether an entry's deadline has passed; bytes that are no entry are due too, so
         their tick drops them (:meth:`_entry`)."""
         if data is None:
             return False
         try:
-            entry = FrameEntry.from_bytes(data)
-        except FrameEntryError:
+            entry = self._parse(data)
+        except (FrameEntryError, AuthenticityError):
             return True
         return is_due(
             entry,
@@ -339,6 +347,7 @@ def build_cloud_app(
         key_type=bytes,
         value_type=bytes,
     )
+    keyring = event_keyring(config)
     cloud = CloudApp(
         app=app,
         config=config,
@@ -354,8 +363,9 @@ def build_cloud_app(
         table=table,
         expiry=app.topic(config.expiry_topic, key_serializer="raw", value_serializer=join_codec),
         dead_letters=DeadLetters(app, config, metrics, codec),
-        keyring=event_keyring(config),
+        keyring=keyring,
         tag=producer_tagger(config, "cloud"),
+        seal=None if keyring is None else keyring.seal("cloud", config.checkpoint, JOIN_TABLE),
     )
 
     # A crash that escapes the agent ends the worker for its supervisor to restart, instead

@@ -5,14 +5,20 @@ first is dead-lettered and the guard's own verdict decides. The edge tags what i
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
+from infra.processes import free_port
 from schemas import Codec, DeadLetter, Detection, Outcome
 from schemas.authenticity import EventKeyring, add_keys
+from streams.config import JOIN_PARTITIONS, WorkerConfig
 from streams.frame_store import FrameStore
-from tests.kafka_kit import StreamTopics, read_topic
+from streams.join import on_event
+from streams.logic.outcomes import join_key
+from tests.kafka_kit import StreamTopics, create_topics, produce, read_topic
 from tests.streams.conftest import Workers
 from tests.streams.helpers import detection, obj, png, scan_frame, verdict
 
@@ -119,3 +125,55 @@ def test_the_edge_tags_its_detections_and_refuses_to_start_without_its_key(
     for message in messages:
         event = CODEC.decode(message.value(), Detection)
         assert keyring.check(event, message.value(), message.headers()) == "edge:cp"
+
+
+def test_a_join_entry_written_to_the_changelog_by_someone_else_is_dropped(
+    stream_topics: StreamTopics, workers: Workers, keyring_file: Path, tmp_path: Path
+) -> None:
+    """The join table is recovered from its changelog topic: an entry holding a forged
+    'cleared' verdict, written there before the worker starts, would decide the frame. With
+    a keyring the worker seals its entries, so the forged one is dropped and the guard's own
+    verdict decides."""
+    keyring = EventKeyring.load(keyring_file)
+    seen = detection(obj("o0", (0, 0, 10, 10)), frame_id="cp/1/sealed")
+    FrameStore(str(tmp_path / "fs")).stage(
+        png(16, 16), checkpoint=seen.checkpoint, lane=seen.lane, frame_id=seen.frame_id
+    )
+    cleared = verdict(seen, decision="cleared")
+    forged = on_event(None, cleared, CODEC.encode(cleared), now=time.time(), codec=CODEC).state
+    assert forged is not None
+    changelog = WorkerConfig(
+        role="cloud", bootstrap_servers=stream_topics.bootstrap, app_prefix=stream_topics.prefix
+    ).join_table_changelog
+    create_topics(stream_topics.bootstrap, {changelog: JOIN_PARTITIONS})
+    key = join_key(checkpoint=seen.checkpoint, lane=seen.lane, frame_id=seen.frame_id).encode()
+    produce(stream_topics.producer(), [(changelog, key, forged.to_bytes())])
+    port = free_port()
+    env = {"LEAKGUARD_SECURITY__EVENT_KEYRING": str(keyring_file)}
+    workers.start(
+        "cloud", "--frame-store", str(tmp_path / "fs"), "--metrics-port", str(port), env=env
+    )
+    out = stream_topics.producer()
+    names = stream_topics.names
+    for topic, event, principal in (
+        (names.detections, seen, "edge:cp"),
+        (names.verdicts, verdict(seen, decision="confirmed"), "guard:cp"),
+    ):
+        value = CODEC.encode(event)
+        out.produce(
+            topic,
+            key=seen.frame_id.encode(),
+            value=value,
+            headers=keyring.headers(principal, value),
+        )
+    assert out.flush(10) == 0
+    outcomes = read_topic(
+        stream_topics.bootstrap,
+        names.outcomes,
+        until=lambda got: len(got) >= 1,
+        timeout_s=120,
+        check=workers.check_alive,
+    )
+    assert [CODEC.decode(m.value(), Outcome).kind for m in outcomes] == ["tp"], workers.logs()
+    metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    assert "leakguard_join_entries_dropped_total 1.0" in metrics

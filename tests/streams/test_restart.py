@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -23,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from infra.processes import free_port
 from schemas import Codec, Detection, Outcome
 from schemas.events import GuardVerdict
 from tests.kafka_kit import StreamTopics, ends_of, read_topic, reported_ends
@@ -74,13 +74,6 @@ def _kill(workers: Workers, process: subprocess.Popen[bytes]) -> None:
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
     workers.processes.remove(process)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def _joined(port: int) -> float:
