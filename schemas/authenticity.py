@@ -37,7 +37,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Final, TypeAlias
 
-from schemas.events import Alert, AnnotationTask, Detection, GuardVerdict, ModelStatus, Outcome
+from schemas.events import (
+    Alert,
+    AnnotationTask,
+    Detection,
+    GuardVerdict,
+    ModelStatus,
+    Outcome,
+    ScanFrame,
+)
 from schemas.exceptions import SchemaError
 
 __all__ = [
@@ -61,9 +69,10 @@ _SEAL_DOMAIN: Final[bytes] = b"leakguard.seal.v1\n"
 _SEAL_TAG_BYTES: Final[int] = 32
 #: Fewer random bytes than this is no key.
 MIN_KEY_BYTES: Final[int] = 32
-#: Which role may produce which event type: an edge its detections and rollout reports, a
-#: guard console its verdicts, the cloud worker what the outcome join decides.
+#: Which role may produce which event type: a scanner its frames, an edge its detections and
+#: rollout reports, a guard console its verdicts, the cloud worker what the join decides.
 ROLE_OF: Final[Mapping[str, str]] = {
+    "ScanFrame": "scanner",
     "Detection": "edge",
     "ModelStatus": "edge",
     "GuardVerdict": "guard",
@@ -77,7 +86,7 @@ ANY_CHECKPOINT: Final[str] = "*"
 #: Kafka headers as clients give them: pairs (confluent-kafka, aiokafka) or a mapping.
 Headers: TypeAlias = Sequence[tuple[str, bytes | None]] | Mapping[str, bytes | None] | None
 AuthenticEvent: TypeAlias = (
-    Detection | GuardVerdict | ModelStatus | Outcome | Alert | AnnotationTask
+    ScanFrame | Detection | GuardVerdict | ModelStatus | Outcome | Alert | AnnotationTask
 )
 #: A producer's tagging function: the headers for one value it sends.
 Tagger: TypeAlias = Callable[[bytes], list[tuple[str, bytes]]]

@@ -22,6 +22,7 @@ from confluent_kafka import KafkaException, Producer
 
 from detector.sim.stream import SimulatedFrame
 from leakguard.classes import CLASS_NAMES
+from schemas.authenticity import Tagger
 from schemas.codec import Codec
 from schemas.events import Box, LabeledBox, ScanFrame
 from schemas.exceptions import ImageRejectedError
@@ -91,7 +92,9 @@ def frame_from_file(
 
 
 class FramePublisher:
-    """Produces ``ScanFrame`` events to ``topic``; waits (back-pressure) when the queue is full."""
+    """Produces ``ScanFrame`` events to ``topic``; waits (back-pressure) when the queue is full.
+
+    ``tag`` tags each frame with the scanner's producer key (:mod:`schemas.authenticity`)."""
 
     def __init__(
         self,
@@ -101,6 +104,7 @@ class FramePublisher:
         client_config: Mapping[str, str] | None = None,
         producer: Any = None,
         codec: Codec | None = None,
+        tag: Tagger | None = None,
     ) -> None:
         if producer is None:
             if not bootstrap_servers:
@@ -117,14 +121,16 @@ class FramePublisher:
         self._producer = producer
         self._topic = topic
         self._codec = codec if codec is not None else Codec()
+        self._tag = tag
 
     def publish(self, frame: ScanFrame) -> None:
         """Queue one frame; blocks while the producer's queue is full."""
         value = self._codec.encode(frame)
         key = f"{frame.checkpoint}/{frame.lane}".encode()
+        headers = None if self._tag is None else self._tag(value)
         while True:
             try:
-                self._producer.produce(self._topic, key=key, value=value)
+                self._producer.produce(self._topic, key=key, value=value, headers=headers)
                 break
             except BufferError:
                 log.debug("producer queue is full; waiting for deliveries (back-pressure)")

@@ -14,6 +14,7 @@ from typing import Annotated, Final
 import typer
 
 from leakguard.classes import DEFAULT_ALARM_THRESHOLD
+from schemas.authenticity import Tagger
 from schemas.rollback import (
     DEFAULT_MAX_FALSE_ALARM_INCREASE,
     DEFAULT_MAX_MISS_INCREASE,
@@ -65,6 +66,19 @@ def _event_keyring() -> str | None:
 
     path = load_settings().security.event_keyring
     return None if path is None else str(path)
+
+
+def _scanner_tag(checkpoint: str) -> Tagger | None:
+    """How a scanner of ``checkpoint`` tags its frames: with the keyring's key of that
+    checkpoint's scanners, else its ``scanner:*`` key (None without a keyring)."""
+    from infra.settings import load_settings
+
+    keyring = load_settings().security.keyring()
+    if keyring is None:
+        return None
+    if f"scanner:{checkpoint}" in keyring.principals:
+        return keyring.tagger("scanner", checkpoint)
+    return keyring.tagger("scanner", None)
 
 
 def _bootstrap(servers: str | None) -> str:
@@ -271,6 +285,7 @@ def scanner_simulate(
         topic=Topics().prefixed(topic_prefix).frames,
         bootstrap_servers=_bootstrap(bootstrap_servers),
         client_config=_client_config(),
+        tag=_scanner_tag(checkpoint),
     )
     frames_in_turn = (frame_from_simulated(f) for f in round_robin(lanes_frames))
     typer.echo(f"publishing {checkpoint} lanes 1..{lanes} at {rate:g} frames/s each")
@@ -302,6 +317,7 @@ def scanner_watch(
         topic=Topics().prefixed(topic_prefix).frames,
         bootstrap_servers=_bootstrap(bootstrap_servers),
         client_config=_client_config(),
+        tag=_scanner_tag(checkpoint),
     )
     try:
         report = watch_folder(

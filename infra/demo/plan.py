@@ -365,12 +365,13 @@ def event_keyring_path(run_dir: Path) -> Path:
 
 
 def add_demo_event_keys(run_dir: Path, options: DemoOptions) -> None:
-    """Producer keys for the demo's children (kept across runs of one data dir): the edges,
-    the simulated guards and the cloud worker serve every checkpoint, each console its own."""
+    """Producer keys for the demo's children (kept across runs of one data dir): each
+    checkpoint's scanner and console its own; the edges, the simulated guards and the cloud
+    worker serve every checkpoint."""
     from schemas.authenticity import add_keys
 
-    consoles = [f"guard:{checkpoint}" for checkpoint in options.checkpoint_ids]
-    add_keys(event_keyring_path(run_dir), ["edge:*", "guard:*", "cloud:*", *consoles])
+    own = [f"{role}:{cp}" for cp in options.checkpoint_ids for role in ("scanner", "guard")]
+    add_keys(event_keyring_path(run_dir), ["edge:*", "guard:*", "cloud:*", *own])
 
 
 def add_demo_guard(run_dir: Path) -> None:

@@ -37,7 +37,7 @@ from mode import CrashingSupervisor
 from detector.engine import InferenceEngine
 from detector.exceptions import ArtifactError
 from leakguard.classes import alarm_thresholds
-from schemas.authenticity import Tagger
+from schemas.authenticity import AuthenticityError, EventKeyring, Tagger
 from schemas.codec import Codec
 from schemas.events import Detection, ScanFrame
 from schemas.images import ImageReader
@@ -138,6 +138,21 @@ class EdgeApp:
     codec: Codec
     rollout: RolloutLoop | None = None
     tag: Tagger | None = None
+    keyring: EventKeyring | None = None
+
+    def _refusal(self, event: Any) -> Exception | None:
+        """Why a frame is not detected at all: it does not decode, or (with a keyring) no
+        scanner allowed to speak for its checkpoint tagged it."""
+        if isinstance(event.value, Undecodable):
+            return event.value.error
+        if self.keyring is None:
+            return None
+        try:
+            self.keyring.check(event.value, raw_value(event.message), event.message.headers)
+        except AuthenticityError as exc:
+            self.metrics.events_unauthenticated.inc()
+            return exc
+        return None
 
     def _infer(self, batch: PreparedBatch) -> list[BatchResult]:
         """Inference on one prepared batch, timed; runs in the inference thread."""
@@ -159,7 +174,8 @@ class EdgeApp:
         """
         self.metrics.frames_in.inc(len(events))
         self.metrics.queue_depth.inc(len(events))
-        frames = [event for event in events if not isinstance(event.value, Undecodable)]
+        refused = {id(event): error for event in events if (error := self._refusal(event))}
+        frames = [event for event in events if id(event) not in refused]
         try:
             results: Sequence[BatchResult | Exception] = ()
             if frames:
@@ -178,8 +194,8 @@ class EdgeApp:
             if after is not None:
                 await after
             for event in events:
-                if isinstance(event.value, Undecodable):
-                    self.dead_letters.send(event.message, event.value.original, event.value.error)
+                if (error := refused.get(id(event))) is not None:
+                    self.dead_letters.send(event.message, raw_value(event.message), error)
             for event, result in zip(frames, results, strict=True):
                 if isinstance(result, Detection):
                     value = self.codec.encode(result)
@@ -248,6 +264,7 @@ def build_edge_app(
         dead_letters=DeadLetters(app, config, metrics, codec),
         codec=codec,
         tag=producer_tagger(config, "edge"),
+        keyring=event_keyring(config),
     )
 
     # A crash that escapes the agent (say, the dead-letter producer failing) ends the worker
@@ -277,7 +294,7 @@ def build_edge_app(
             thresholds=alarm_thresholds(config.alarm_threshold),
             device=config.device,
             tag=edge.tag,
-            keyring=event_keyring(config),
+            keyring=edge.keyring,
         )
         app.task(_start_thread(edge.rollout))
     return edge

@@ -30,7 +30,7 @@ CODEC = Codec()
 @pytest.fixture
 def keyring_file(tmp_path: Path) -> Path:
     path = tmp_path / "events.json"
-    add_keys(path, ["edge:cp", "guard:cp", "guard:other", "cloud:*"])
+    add_keys(path, ["scanner:cp", "edge:cp", "guard:cp", "guard:other", "cloud:*"])
     return path
 
 
@@ -109,10 +109,12 @@ def test_the_edge_tags_its_detections_and_refuses_to_start_without_its_key(
     assert "no key for edge:lab" in workers.logs()
     workers.processes.remove(refused)
     workers.start("edge", *args, "--checkpoint", "cp", env=env)
+    keyring = EventKeyring.load(keyring_file)
     out = stream_topics.producer()
-    for index in range(2):
-        frame = scan_frame(index, png(64, 64, seed=index), lane="1")
-        out.produce(stream_topics.names.frames, key=b"cp/1", value=CODEC.encode(frame))
+    for index, principal in ((0, "scanner:cp"), (1, None), (2, "scanner:cp")):
+        value = CODEC.encode(scan_frame(index, png(64, 64, seed=index), lane="1"))
+        headers = None if principal is None else keyring.headers(principal, value)
+        out.produce(stream_topics.names.frames, key=b"cp/1", value=value, headers=headers)
     assert out.flush(10) == 0
     messages = read_topic(
         stream_topics.bootstrap,
@@ -121,10 +123,23 @@ def test_the_edge_tags_its_detections_and_refuses_to_start_without_its_key(
         timeout_s=180,
         check=workers.check_alive,
     )
-    keyring = EventKeyring.load(keyring_file)
     for message in messages:
         event = CODEC.decode(message.value(), Detection)
         assert keyring.check(event, message.value(), message.headers()) == "edge:cp"
+    assert sorted(CODEC.decode(m.value(), Detection).frame_id for m in messages) == [
+        "cp/1/000000000",
+        "cp/1/000000002",
+    ]
+    (letter,) = read_topic(
+        stream_topics.bootstrap,
+        stream_topics.names.dead_letters,
+        until=lambda got: len(got) >= 1,
+        timeout_s=30,
+    )
+    assert (
+        "ScanFrame of 'cp' carries no producer tag"
+        in CODEC.decode(letter.value(), DeadLetter).reason
+    )
 
 
 def test_a_join_entry_written_to_the_changelog_by_someone_else_is_dropped(
