@@ -238,16 +238,20 @@ def keys_add(
     principals: Annotated[
         list[str],
         typer.Argument(
-            help="Producers, each ROLE:CHECKPOINT: edge:hq (detections of hq), guard:hq (the "
-            "verdicts of hq's consoles); a checkpoint of * speaks for every checkpoint."
+            help="Producers, each ROLE:CHECKPOINT: scanner:hq (frames of hq), edge:hq "
+            "(detections and rollout reports of hq), guard:hq (verdicts of hq's consoles), "
+            "cloud:* (the cloud worker's outcomes, alerts and annotation tasks); a checkpoint "
+            "of * speaks for every checkpoint."
         ),
     ],
     keyring: KeyringOption = None,
 ) -> None:
     """Give each producer a fresh random key in the keyring (mode 0600); existing keys stay.
 
-    Hand each process the keys it needs: an edge or a console its own (a console also its
-    checkpoint's edge key, to check detections), the cloud worker those of every producer.
+    Hand each process the keys it needs: a producer its own, a checker those of the
+    producers it checks (an edge its scanners' and the cloud's, a console its edge's, the
+    cloud worker its edges' and guards', alert delivery and the retrain consumer the cloud's
+    and the edges').
     """
     path = _keyring_path(keyring)
     added = add_keys(path, principals)
