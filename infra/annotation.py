@@ -177,5 +177,6 @@ def running_bridge(
             label_studio=target,
             images=images,
             poll_interval_s=annotation.poll_interval_s,
+            keyring=settings.security.keyring(),
         )
         yield RunningBridge(bridge, bridge_url, target.project_id if target else None)

@@ -121,9 +121,11 @@ class RetrainConsumer:
     def _handle(self, message: Message) -> None:
         event = self._batches.event(message)
         try:
+            if self._keyring is not None and isinstance(event, ModelStatus | Annotation):
+                # A forged rollback would reject a good model, a forged annotation teach the
+                # detector that a storage medium is harmless.
+                self._keyring.check(event, message.value() or b"", message.headers())
             if isinstance(event, ModelStatus):
-                if self._keyring is not None:  # a forged rollback would reject a good model
-                    self._keyring.check(event, message.value() or b"", message.headers())
                 self._on_status(event)
             elif isinstance(event, Annotation) and self.retrainer.store.add(
                 event, self._fetch(event.image)

@@ -39,6 +39,7 @@ from typing import Final, TypeAlias
 
 from schemas.events import (
     Alert,
+    Annotation,
     AnnotationTask,
     Detection,
     GuardVerdict,
@@ -70,7 +71,8 @@ _SEAL_TAG_BYTES: Final[int] = 32
 #: Fewer random bytes than this is no key.
 MIN_KEY_BYTES: Final[int] = 32
 #: Which role may produce which event type: a scanner its frames, an edge its detections and
-#: rollout reports, a guard console its verdicts, the cloud worker what the join decides.
+#: rollout reports, a guard console its verdicts, the cloud worker what the join decides, the
+#: annotation bridge the annotations the detector is retrained on.
 ROLE_OF: Final[Mapping[str, str]] = {
     "ScanFrame": "scanner",
     "Detection": "edge",
@@ -79,6 +81,7 @@ ROLE_OF: Final[Mapping[str, str]] = {
     "Outcome": "cloud",
     "Alert": "cloud",
     "AnnotationTask": "cloud",
+    "Annotation": "annotator",
 }
 #: Any checkpoint, in a principal's name.
 ANY_CHECKPOINT: Final[str] = "*"
@@ -86,7 +89,14 @@ ANY_CHECKPOINT: Final[str] = "*"
 #: Kafka headers as clients give them: pairs (confluent-kafka, aiokafka) or a mapping.
 Headers: TypeAlias = Sequence[tuple[str, bytes | None]] | Mapping[str, bytes | None] | None
 AuthenticEvent: TypeAlias = (
-    ScanFrame | Detection | GuardVerdict | ModelStatus | Outcome | Alert | AnnotationTask
+    ScanFrame
+    | Detection
+    | GuardVerdict
+    | ModelStatus
+    | Outcome
+    | Alert
+    | AnnotationTask
+    | Annotation
 )
 #: A producer's tagging function: the headers for one value it sends.
 Tagger: TypeAlias = Callable[[bytes], list[tuple[str, bytes]]]

@@ -371,7 +371,7 @@ def add_demo_event_keys(run_dir: Path, options: DemoOptions) -> None:
     from schemas.authenticity import add_keys
 
     own = [f"{role}:{cp}" for cp in options.checkpoint_ids for role in ("scanner", "guard")]
-    add_keys(event_keyring_path(run_dir), ["edge:*", "guard:*", "cloud:*", *own])
+    add_keys(event_keyring_path(run_dir), ["edge:*", "guard:*", "cloud:*", "annotator:*", *own])
 
 
 def add_demo_guard(run_dir: Path) -> None:

@@ -50,6 +50,7 @@ from retrain.annotation.image_urls import ImageUrlSigner, refresh_image_urls
 from retrain.annotation.ls_format import TASK_KEY, annotation_event, task_payload
 from retrain.annotation.state import AnnotationVersion, BridgeState, CreatedTask
 from schemas import Codec
+from schemas.authenticity import AuthenticityError, EventKeyring
 from schemas.consume import EventBatches
 from schemas.dead_letter import MessageSource, send_dead_letter
 from schemas.events import Annotation, AnnotationTask
@@ -127,6 +128,7 @@ class AnnotationBridge:
         worker_id: str = "annotation-bridge",
         codec: Codec | None = None,
         clock: Callable[[], float] = time.monotonic,
+        keyring: EventKeyring | None = None,
     ) -> None:
         check_modes(policy, label_studio_configured=label_studio is not None)
         if poll_interval_s <= 0 or retry_initial_s <= 0 or retry_max_s < retry_initial_s:
@@ -160,6 +162,8 @@ class AnnotationBridge:
         self._next_poll_at = 0.0
         self._next_url_check_at = 0.0
         self._annotators: dict[int, str] = {}
+        self._keyring = keyring
+        self._tag = None if keyring is None else keyring.tagger("annotator", None)
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -264,6 +268,8 @@ class AnnotationBridge:
         if not isinstance(task, AnnotationTask):
             return  # dead-lettered
         try:
+            if self._keyring is not None:  # a forged task would be labelled and taught
+                self._keyring.check(task, message.value() or b"", message.headers())
             image = self._images.link(task.image)
             if self._policy.applies(task.checkpoint):
                 self._produce(auto_annotation(task))
@@ -271,7 +277,7 @@ class AnnotationBridge:
                 self._create_task(task, image, self._ls)
         except (LabelStudioAuthError, LabelStudioUnavailableError):
             raise  # not the task's fault: stop, or hold the batch and retry
-        except (ImageRejectedError, LabelStudioError) as exc:
+        except (ImageRejectedError, LabelStudioError, AuthenticityError) as exc:
             self._batches.dead_letter(message, exc)  # this task cannot be annotated
 
     def _create_task(self, task: AnnotationTask, image: bytes, ls: LabelStudioTarget) -> None:
@@ -396,8 +402,12 @@ class AnnotationBridge:
     # -- producing -----------------------------------------------------------------------------
 
     def _produce(self, event: Annotation) -> None:
+        value = self._codec.encode(event)
         self._producer.produce(
-            self._topics.annotations, value=self._codec.encode(event), key=event.frame_id.encode()
+            self._topics.annotations,
+            value=value,
+            key=event.frame_id.encode(),
+            headers=None if self._tag is None else self._tag(value),
         )
 
     def _flush(self) -> None:

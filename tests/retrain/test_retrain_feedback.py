@@ -18,6 +18,8 @@ from schemas import Codec
 from schemas.authenticity import EventKeyring, add_keys
 from schemas.events import DeadLetter, ModelStateName, ModelStatus, ModelUpdate, RolloutTarget
 from tests.kafka_kit import StreamTopics, produce, read_topic
+from tests.retrain.retrain_helpers import annotation
+from tests.streams.helpers import png
 
 
 def _status(
@@ -138,7 +140,8 @@ def test_with_a_keyring_only_the_edge_s_own_rollback_report_counts(
     tmp_path: Path,
 ) -> None:
     """A forged report (no tag, or another checkpoint's edge) would reject a good model for
-    ever: it is dead-lettered; the edge's own report rolls the model back."""
+    ever, a forged annotation teach the detector: each is dead-lettered; the edge's own
+    report rolls the model back."""
     ring = tmp_path / "events.json"
     add_keys(ring, ["edge:hq", "edge:lab"])
     keyring = EventKeyring.load(ring)
@@ -150,6 +153,7 @@ def test_with_a_keyring_only_the_edge_s_own_rollback_report_counts(
     out = stream_topics.producer()
     out.produce(topic, key=b"hq", value=value)
     out.produce(topic, key=b"hq", value=value, headers=keyring.headers("edge:lab", value))
+    out.produce(stream_topics.names.annotations, value=Codec().encode(annotation(0, png(8, 8))))
     assert out.flush(10) == 0
     consumer = RetrainConsumer(
         retrainer=Retrainer(config=RetrainConfig(workdir=tmp_path / "work"), registry=registry),
@@ -166,10 +170,11 @@ def test_with_a_keyring_only_the_edge_s_own_rollback_report_counts(
         dead = read_topic(
             stream_topics.bootstrap,
             stream_topics.names.dead_letters,
-            until=lambda got: len(got) >= 2,
+            until=lambda got: len(got) >= 3,
             timeout_s=60,
         )
         reasons = [Codec().decode(m.value(), DeadLetter).reason for m in dead]
+        assert any(r.startswith("Annotation of") and "no producer tag" in r for r in reasons)
         assert any("no producer tag" in r for r in reasons), reasons
         assert any("another checkpoint's" in r for r in reasons), reasons
         assert registry.get("v0002").state == "active"

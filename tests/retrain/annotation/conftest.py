@@ -24,6 +24,7 @@ from retrain.annotation.image_urls import ImageUrlSigner
 from retrain.annotation.project import ensure_project, ensure_webhook
 from retrain.annotation.receiver import ReceiverServer, receiver_app
 from retrain.annotation.state import BridgeState
+from schemas.authenticity import EventKeyring
 from schemas.topics import Topics
 from tests.kafka_kit import group_consumer, make_producer
 from tests.retrain.annotation.annotation_helpers import bridge_topics, frame_images
@@ -79,6 +80,7 @@ class BridgeRig:
         policy: AutoLabelPolicy,
         client: LabelStudioClient | None,
         poll_interval_s: float = 300.0,
+        keyring: EventKeyring | None = None,
     ) -> AnnotationBridge:
         target = None
         if client is not None and self.project_id is not None:
@@ -100,6 +102,7 @@ class BridgeRig:
             poll_interval_s=poll_interval_s,
             retry_initial_s=0.5,
             retry_max_s=2.0,
+            keyring=keyring,
         )
 
 

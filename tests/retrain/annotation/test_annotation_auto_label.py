@@ -9,8 +9,9 @@ import pytest
 
 from retrain.annotation.auto_label import AUTO_LABELLER, AutoLabelPolicy
 from retrain.annotation.exceptions import BridgeConfigurationError
+from schemas.authenticity import EventKeyring, add_keys
 from schemas.events import Annotation, DeadLetter, ImageLink
-from tests.kafka_kit import TopicReader
+from tests.kafka_kit import TopicReader, make_producer
 from tests.retrain.annotation.annotation_helpers import (
     CODEC,
     fn_task,
@@ -64,3 +65,41 @@ def test_auto_label_emits_corrections_and_dead_letters_a_missing_image(
 def test_without_label_studio_every_checkpoint_must_be_auto_labelled(kafka_rig: BridgeRig) -> None:
     with pytest.raises(BridgeConfigurationError, match="LABEL_STUDIO_URL"):
         kafka_rig.bridge(policy=AutoLabelPolicy.of(["hq-north"]), client=None)
+
+
+def test_with_a_keyring_only_the_cloud_s_tasks_become_tagged_annotations(
+    kafka_rig: BridgeRig,
+) -> None:
+    """A forged task (the cloud did not tag it) would be labelled and taught to the
+    detector: it is dead-lettered; the cloud's task becomes an annotation tagged with the
+    bridge's key, which the retrain consumer checks."""
+    ring = kafka_rig.tmp_path / "events.json"
+    add_keys(ring, ["cloud:*", "annotator:*"])
+    keyring = EventKeyring.load(ring)
+    store = kafka_rig.tmp_path / "frames"
+    link_a, _ = kept_image(store, frame_id="a", seed=1)
+    link_b, _ = kept_image(store, frame_id="b", seed=2)
+    genuine, forged = (
+        CODEC.encode(fp_task(link_a, frame_id="a")),
+        CODEC.encode(fn_task(link_b, frame_id="b")),
+    )
+    producer = make_producer(kafka_rig.bootstrap)
+    producer.produce(
+        kafka_rig.topics.annotation_tasks,
+        value=genuine,
+        headers=keyring.headers("cloud:*", genuine),
+    )
+    producer.produce(kafka_rig.topics.annotation_tasks, value=forged)
+    assert producer.flush(10) == 0
+    bridge = kafka_rig.bridge(policy=AutoLabelPolicy.of(["*"]), client=None, keyring=keyring)
+    with (
+        TopicReader(kafka_rig.bootstrap, kafka_rig.topics.annotations) as annotations,
+        TopicReader(kafka_rig.bootstrap, kafka_rig.topics.dead_letters) as letters,
+        running(bridge, threading.Event()),
+    ):
+        (message,) = annotations.poll_until(lambda got: len(got) >= 1, timeout_s=90)
+        dead = letters.events(DeadLetter, at_least=1, timeout_s=60)
+    annotation = CODEC.decode(message.value(), Annotation)
+    assert annotation.frame_id == "a"
+    assert keyring.check(annotation, message.value(), message.headers()) == "annotator:*"
+    assert [(d.original, "carries no producer tag" in d.reason) for d in dead] == [(forged, True)]
