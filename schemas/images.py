@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import posixpath
 import stat
 import struct
 from collections.abc import Mapping, Sequence
@@ -37,6 +36,7 @@ import fsspec
 
 from schemas.events import ImageLink, ImagePayload
 from schemas.exceptions import ImageRejectedError
+from schemas.roots import LOCAL_PROTOCOLS, UriRoots, split_uri
 
 __all__ = [
     "DEFAULT_MAX_IMAGE_BYTES",
@@ -55,37 +55,9 @@ DEFAULT_MAX_PIXELS: Final[int] = 48_000_000
 DEFAULT_READ_TIMEOUT_S: Final[float] = 10.0
 #: PNG signature followed by the IHDR chunk header: width and height follow at bytes 16-24.
 _PNG_HEAD: Final[bytes] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
-#: fsspec protocols that are this machine's disk.
-_LOCAL: Final[frozenset[str]] = frozenset({"file", "local"})
 #: Remote reads in flight at once; one that times out keeps its thread until it ends.
 _REMOTE_READERS: Final[int] = 4
 _remote = ThreadPoolExecutor(max_workers=_REMOTE_READERS, thread_name_prefix="image-read")
-
-
-@dataclass(frozen=True)
-class _Root:
-    """A root as reads compare against it: protocol and normalised path."""
-
-    protocol: str
-    path: str
-
-    def holds(self, protocol: str, path: str) -> bool:
-        return protocol == self.protocol and (
-            path == self.path or path.startswith(self.path.rstrip("/") + "/")
-        )
-
-
-def _split(uri: str) -> tuple[str, str]:
-    """``(protocol, path)`` of a URL or plain path, fsspec's way (``file`` for a path)."""
-    protocol, path = fsspec.core.split_protocol(uri)
-    return (protocol or "file"), path
-
-
-def _root(url: str) -> _Root:
-    protocol, path = _split(url)
-    if protocol in _LOCAL:
-        return _Root("file", os.path.realpath(path))
-    return _Root(protocol, posixpath.normpath("/" + path.lstrip("/")))
 
 
 @dataclass(frozen=True)
@@ -99,20 +71,19 @@ class ImageReader:
     max_pixels: int = DEFAULT_MAX_PIXELS
     timeout_s: float = DEFAULT_READ_TIMEOUT_S
     storage_options: Mapping[str, Any] = field(default_factory=dict)
-    _roots: tuple[_Root, ...] = field(init=False, repr=False, compare=False)
+    _roots: UriRoots = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Resolved once: a root given through a symbolic link holds the files it points to.
-        object.__setattr__(self, "_roots", tuple(_root(url) for url in self.roots))
+        object.__setattr__(self, "_roots", UriRoots(self.roots))
 
     def read(self, uri: str) -> bytes:
         """The bytes at ``uri`` (at most ``max_bytes``): refused when outside the roots,
         not a regular file, too large, unreadable or too slow."""
-        protocol, path = _split(uri)
-        if protocol in _LOCAL:
+        protocol, path = split_uri(uri)
+        if protocol in LOCAL_PROTOCOLS:
             data = self._read_local(uri, path)
         else:
-            data = self._read_remote(uri, protocol, path)
+            data = self._read_remote(uri)
         if len(data) > self.max_bytes:
             raise ImageRejectedError(f"image exceeds {self.max_bytes} bytes")
         return data
@@ -160,9 +131,6 @@ class ImageReader:
             raise ImageRejectedError(f"image {width}x{height} exceeds {self.max_pixels} pixels")
         return width, height
 
-    def _allowed(self, protocol: str, path: str) -> bool:
-        return any(root.holds(protocol, path) for root in self._roots)
-
     def _refuse(self, uri: str) -> ImageRejectedError:
         return ImageRejectedError(
             f"{uri[:200]} is outside the image roots this worker reads from "
@@ -171,7 +139,7 @@ class ImageReader:
 
     def _read_local(self, uri: str, path: str) -> bytes:
         real = os.path.realpath(path)
-        if not self._allowed("file", real):
+        if not self._roots.holds_path("file", real):
             raise self._refuse(uri)
         try:
             # O_NONBLOCK: opening a FIFO must not wait for a writer.
@@ -192,13 +160,8 @@ class ImageReader:
         finally:
             os.close(descriptor)
 
-    def _read_remote(self, uri: str, protocol: str, path: str) -> bytes:
-        parts = path.split("/")
-        if (
-            ".." in parts
-            or "." in parts
-            or not self._allowed(protocol, posixpath.normpath("/" + path.lstrip("/")))
-        ):
+    def _read_remote(self, uri: str) -> bytes:
+        if not self._roots.holds(uri):
             raise self._refuse(uri)
 
         def fetch() -> bytes:

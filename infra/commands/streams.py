@@ -171,6 +171,15 @@ def worker(
     model_cache: Annotated[
         str, typer.Option("--model-cache", help="Edge: where verified models are copied.")
     ] = ".leakguard/model-cache",
+    artifact_roots: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--artifact-root",
+            help="Edge: a directory or fsspec URL rolled-out models may be fetched from "
+            "(repeatable, e.g. the registry's models folder); default: wherever a signed "
+            "decision names.",
+        ),
+    ] = None,
     rollback_min_outcomes: Annotated[
         int, typer.Option("--rollback-min-outcomes", help="Edge: outcomes before judging.")
     ] = DEFAULT_MIN_OUTCOMES,
@@ -193,6 +202,7 @@ def worker(
         rollout = RolloutConfig(
             trusted_key_paths=tuple(str(path) for path in trusted_keys),
             cache_dir=model_cache,
+            artifact_roots=tuple(artifact_roots or ()),
             checkpoint=checkpoint,
             bounds=RollbackBounds(
                 min_outcomes=rollback_min_outcomes,

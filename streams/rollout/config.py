@@ -17,6 +17,8 @@ class RolloutConfig:
 
     - ``trusted_key_paths``: PEM public keys whose signatures this edge accepts (required).
     - ``cache_dir``: where verified artifacts are copied (``.leakguard/model-cache``).
+    - ``artifact_roots``: where rolled-out artifacts may be fetched from (fsspec URLs or
+      directories, e.g. the registry's); empty: wherever a signed decision names.
     - ``checkpoint``: the checkpoint this worker serves (None: every one it gets frames of).
     - ``topics``: the catalogue it reads ``model.updates`` and ``outcomes`` from and writes
       ``model.status`` and dead letters to.
@@ -28,6 +30,7 @@ class RolloutConfig:
 
     trusted_key_paths: tuple[str, ...]
     cache_dir: str = ".leakguard/model-cache"
+    artifact_roots: tuple[str, ...] = ()
     checkpoint: str | None = None
     topics: Topics = field(default_factory=Topics)
     bounds: RollbackBounds = field(default_factory=RollbackBounds)

@@ -4,15 +4,18 @@ Checks, in order, each failure a :class:`~streams.exceptions.ModelRefusedError` 
 
 1. the update's ``signing_key_id`` is one this edge trusts;
 2. its label map is leakguard's class table;
-3. ``artifact_uri`` is an artifact directory (``model.safetensors`` + ``model_card.json``);
-   a pickle (``.pt``/``.pth`` or any other file) is refused before a byte of it is read;
+3. ``artifact_uri`` lies under the edge's artifact roots (when it has any) and is an
+   artifact directory (``model.safetensors`` + ``model_card.json``); a pickle
+   (``.pt``/``.pth`` or any other file) is refused before a byte of it is read;
 4. the fetched weights hash to the update's ``sha256``;
 5. :func:`detector.artifacts.load_artifact` with the trusted key: the card's hash, the
    update's Ed25519 signature over the card, and that the weights fit the card's preset;
 6. the card's version is the update's version.
 
-Files are copied (any fsspec URL) into ``cache_dir/<version>-<sha>`` first, so what is
-verified is what is loaded, and a later change at the source cannot swap the weights.
+Files are copied (any fsspec URL) into a staging folder of the cache first, so what is
+verified is what is loaded, and a later change at the source cannot swap the weights; the
+folder becomes ``cache_dir/<version>-<sha>`` only once every check passed, so nothing
+unverified is ever left where a model is looked for.
 """
 
 from __future__ import annotations
@@ -39,9 +42,13 @@ from detector.engine import InferenceEngine
 from detector.exceptions import ArtifactError
 from leakguard.classes import CLASS_NAMES
 from schemas.events import ModelUpdate
+from schemas.roots import UriRoots
 from streams.exceptions import ModelRefusedError
 
 __all__ = ["fetch_artifact", "load_update", "trusted_keys"]
+
+#: Suffix of the folder an artifact is fetched into and verified in.
+_STAGING_SUFFIX: Final[str] = ".part"
 
 #: Hex digits of the weights hash in a cache directory name: unique per artifact.
 _CACHE_HASH_DIGITS = 16
@@ -70,8 +77,10 @@ def _copy(fs: Any, source: str, target: Path) -> None:
             dst.write(chunk)
 
 
-def fetch_artifact(update: ModelUpdate, *, cache_dir: Path) -> Path:
-    """Copy the update's artifact into the cache, with the update's signature; checks 2-4."""
+def fetch_artifact(update: ModelUpdate, *, cache_dir: Path, roots: Sequence[str] = ()) -> Path:
+    """Copy the update's artifact, with the update's signature, into a staging folder of the
+    cache and return that folder; checks 2-4 (``roots``: where artifacts may come from,
+    empty: anywhere)."""
     if {e.class_id: e.class_name for e in update.label_map} != CLASS_NAMES:
         raise ModelRefusedError("label map disagrees with leakguard.classes")
     # Both name the cache folder: an event must not be able to make that a path elsewhere.
@@ -79,6 +88,11 @@ def fetch_artifact(update: ModelUpdate, *, cache_dir: Path) -> Path:
         raise ModelRefusedError(f"model version {update.model_version[:100]!r} is not a name")
     if _SHA256.fullmatch(update.sha256) is None:
         raise ModelRefusedError("sha256 is not 64 hex digits")
+    if roots and not UriRoots(roots).holds(update.artifact_uri):
+        raise ModelRefusedError(
+            f"{update.artifact_uri[:200]} is outside the artifact roots of this edge "
+            f"({', '.join(roots)})"
+        )
     try:
         fs, root = fsspec.core.url_to_fs(update.artifact_uri)
         is_dir = fs.isdir(root)
@@ -89,8 +103,8 @@ def fetch_artifact(update: ModelUpdate, *, cache_dir: Path) -> Path:
             f"{update.artifact_uri} is not an artifact directory ({MODEL_FILE} + {CARD_FILE});"
             " pickled files are never loaded"
         )
-    target = cache_dir / f"{update.model_version}-{update.sha256[:_CACHE_HASH_DIGITS]}"
-    staging = target.with_name(target.name + ".part")
+    target = _target(update, cache_dir)
+    staging = target.with_name(target.name + _STAGING_SUFFIX)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
@@ -106,9 +120,11 @@ def fetch_artifact(update: ModelUpdate, *, cache_dir: Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise ModelRefusedError(f"weights SHA-256 {digest[:12]}... is not the announced one")
     (staging / SIGNATURE_FILE).write_text(base64.b64encode(update.signature).decode() + "\n")
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
-    return target
+    return staging
+
+
+def _target(update: ModelUpdate, cache_dir: Path) -> Path:
+    return cache_dir / f"{update.model_version}-{update.sha256[:_CACHE_HASH_DIGITS]}"
 
 
 def load_update(
@@ -118,21 +134,29 @@ def load_update(
     cache_dir: Path,
     thresholds: Mapping[int, float] | None = None,
     device: str = "cpu",
+    roots: Sequence[str] = (),
 ) -> InferenceEngine:
     """The verified engine of ``update`` (all six checks of the module docstring), on
-    ``device``."""
+    ``device``; its files stay in the cache only when every check passed."""
     key = keys.get(update.signing_key_id)
     if key is None:
         raise ModelRefusedError(f"signing key {update.signing_key_id!r} is not trusted here")
-    local = fetch_artifact(update, cache_dir=cache_dir)
+    staging = fetch_artifact(update, cache_dir=cache_dir, roots=roots)
     try:
         engine = InferenceEngine.from_artifact(
-            local, public_key=key, thresholds=thresholds, device=device
+            staging, public_key=key, thresholds=thresholds, device=device
         )
+        if engine.model_version != update.model_version:
+            raise ModelRefusedError(
+                f"artifact is version {engine.model_version}, update says {update.model_version}"
+            )
     except ArtifactError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
         raise ModelRefusedError(str(exc)) from exc
-    if engine.model_version != update.model_version:
-        raise ModelRefusedError(
-            f"artifact is version {engine.model_version}, update says {update.model_version}"
-        )
+    except ModelRefusedError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    target = _target(update, cache_dir)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
     return engine

@@ -84,7 +84,12 @@ class RolloutLoop:
             config=config,
             worker_id=worker_id,
             load=lambda update: load_update(
-                update, keys=keys, cache_dir=cache, thresholds=thresholds, device=device
+                update,
+                keys=keys,
+                cache_dir=cache,
+                thresholds=thresholds,
+                device=device,
+                roots=config.artifact_roots,
             ),
             publish=self._publish,
             rolled_back=rolled_back_memory(config),

@@ -18,8 +18,9 @@ the current one keeps serving. For every update that applies to this worker
 A model that starts serving (canary, or active after a promotion) is judged against the model
 it displaced on live outcomes (:mod:`schemas.rollback`); beyond the bounds it is
 rolled back by itself — the displaced model serves again — and the ``ModelStatus`` says so.
-A version refused or rolled back here is never applied again by this worker; rollbacks are
-remembered across restarts (:mod:`streams.rollout.memory`), so replaying ``model.updates``
+A version refused here is not applied again until the registry decides on it again; one
+rolled back here is never applied again by this worker; rollbacks are remembered across
+restarts (:mod:`streams.rollout.memory`), so replaying ``model.updates``
 at start never brings a rolled-back model back.
 """
 
@@ -106,8 +107,11 @@ class ModelManager:
         self._follow()
 
     def on_update(self, update: ModelUpdate) -> None:
-        """Apply one live update."""
+        """Apply one live update. A new decision for a version this worker refused earlier
+        (its store was unreachable, say) is a request to try again: the refusal is
+        forgotten; a rollback is not (it judged the model, not the fetch)."""
         self._history.append(update)
+        self._refused.discard(update.model_version)
         self._follow()
 
     def _follow(self) -> None:

@@ -69,7 +69,9 @@ def _start_edge(registry: Registry, config: RolloutConfig, start_artifact: Path)
         detector=detector,
         config=config,
         worker_id="w1",
-        load=lambda u: load_update(u, keys=keys, cache_dir=Path(config.cache_dir)),
+        load=lambda u: load_update(
+            u, keys=keys, cache_dir=Path(config.cache_dir), roots=config.artifact_roots
+        ),
         publish=statuses.append,
         rolled_back=rolled_back_memory(config),
     )
@@ -141,6 +143,38 @@ def test_tampered_weights_are_refused_and_the_old_model_keeps_serving(edge: Edge
     blob[-1] ^= 0xFF
     weights.write_bytes(bytes(blob))
     _assert_refused(edge, update, "SHA-256")
+
+
+def test_a_refusal_lasts_until_the_registry_decides_again(edge: Edge) -> None:
+    """A store that served bad bytes (or was down) is tried again at the next decision."""
+    update = edge.registry.promote("v0002", mode="active")
+    weights = edge.registry.artifact_dir("v0002") / MODEL_FILE
+    good = weights.read_bytes()
+    weights.write_bytes(good[:-1] + bytes([good[-1] ^ 0xFF]))
+    _assert_refused(edge, update, "SHA-256")
+    weights.write_bytes(good)
+    (again,) = edge.registry.announce_current()
+    edge.manager.on_update(again)
+    assert edge.manager.active_version == "v0002"
+
+
+def test_an_artifact_outside_the_edge_s_roots_is_refused_and_nothing_is_cached(
+    edge: Edge, tmp_path: Path
+) -> None:
+    config = dataclasses.replace(edge.config, artifact_roots=(str(tmp_path / "elsewhere"),))
+    confined = _start_edge(edge.registry, config, edge.registry.artifact_dir("v0001"))
+    _assert_refused(confined, edge.registry.promote("v0002", mode="active"), "artifact roots")
+    inside = dataclasses.replace(edge.config, artifact_roots=(str(edge.registry.root),))
+    allowed = _start_edge(edge.registry, inside, edge.registry.artifact_dir("v0001"))
+    allowed.manager.on_update(edge.registry.announce_current()[0])
+    assert allowed.manager.active_version == "v0002"
+
+
+def test_an_artifact_that_fails_a_check_leaves_nothing_in_the_cache(edge: Edge) -> None:
+    update = edge.registry.promote("v0002", mode="active")
+    forged = Ed25519PrivateKey.generate().sign(b"anything")
+    _assert_refused(edge, dataclasses.replace(update, signature=forged), "signature")
+    assert list(Path(edge.config.cache_dir).iterdir()) == []
 
 
 def test_a_signature_by_an_untrusted_key_is_refused(edge: Edge, quiet_artifact: Path) -> None:
