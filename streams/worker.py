@@ -3,8 +3,6 @@ expose metrics, hand the app to a Faust worker (which owns the event loop and si
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import faust
 
 from streams.config import WorkerConfig
@@ -31,16 +29,18 @@ def run_worker(
     config: WorkerConfig,
     *,
     loglevel: str = "info",
-    client_config: Mapping[str, str] | None = None,
     rollout: RolloutConfig | None = None,
 ) -> None:
     """Run the worker of ``config.role`` until it is stopped (SIGTERM/SIGINT: clean stop).
 
-    ``rollout`` (edge only) runs the model manager beside the detect agent.
+    ``rollout`` (edge only) runs the model manager beside the detect agent. The topic
+    admin client gets ``config.client_config``, the security settings the Faust app gets.
 
     Blocks; Faust's worker ends the process through ``SystemExit`` when it stops.
     """
-    ensure_topics(config.bootstrap_servers, config.internal_topics(), client_config=client_config)
+    ensure_topics(
+        config.bootstrap_servers, config.internal_topics(), client_config=config.client_config
+    )
     app, metrics = _build(config, rollout)
     if config.metrics_port is not None:
         metrics.serve(config.metrics_port)
