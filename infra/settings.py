@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.exceptions import ConfigurationError
@@ -27,10 +35,20 @@ ENV_NESTED_DELIMITER: Final = "__"
 
 #: Fields whose rejected values are never echoed: they may carry a password.
 _MAY_HOLD_SECRETS: Final = frozenset(
-    {"password", "sasl_password", "url", "bootstrap_servers", "api_token", "hmac_key"}
+    {
+        "password",
+        "sasl_password",
+        "ssl_key_password",
+        "url",
+        "bootstrap_servers",
+        "api_token",
+        "hmac_key",
+    }
 )
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+#: The protocols that speak TLS, the only ones a CA or client certificate means anything to.
+_TLS_PROTOCOLS: Final = frozenset({"SSL", "SASL_SSL"})
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
@@ -54,7 +72,54 @@ class KafkaSettings(_Block):
     sasl_username: str | None = Field(default=None, description="SASL user name.")
     sasl_password: SecretStr | None = Field(default=None, description="SASL password.")
     ssl_ca_location: Path | None = Field(default=None, description="CA bundle for TLS.")
+    ssl_certificate_location: Path | None = Field(
+        default=None,
+        description="Client certificate (PEM, chain allowed) for a broker that requires one; "
+        "needs SSL_KEY_LOCATION.",
+    )
+    ssl_key_location: Path | None = Field(
+        default=None,
+        validate_default=True,  # a certificate without its key is refused even when unset
+        description="Private key (PEM) of the client certificate.",
+    )
+    ssl_key_password: SecretStr | None = Field(
+        default=None, description="Password of an encrypted SSL_KEY_LOCATION."
+    )
     client_id_prefix: str = Field(default="leakguard", description="Prefix of client ids.")
+
+    @field_validator("ssl_ca_location", "ssl_certificate_location")
+    @classmethod
+    def _tls_files_need_tls(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        """A CA or client certificate under a protocol without TLS would be ignored: the
+        clients would connect unprotected while the operator believes otherwise."""
+        protocol = info.data.get("security_protocol")
+        if path is not None and protocol not in _TLS_PROTOCOLS:
+            raise ValueError(f"needs SECURITY_PROTOCOL SSL or SASL_SSL, not {protocol}")
+        return path
+
+    @field_validator("ssl_key_location")
+    @classmethod
+    def _certificate_and_key_together(cls, key: Path | None, info: ValidationInfo) -> Path | None:
+        """A certificate without its key (or a key without one) is half a client identity,
+        which every client would silently drop."""
+        has_certificate = info.data.get("ssl_certificate_location") is not None
+        if has_certificate and key is None:
+            raise ValueError(
+                "required with SSL_CERTIFICATE_LOCATION: the certificate's private key"
+            )
+        if key is not None and not has_certificate:
+            raise ValueError("needs SSL_CERTIFICATE_LOCATION, the certificate of this key")
+        return key
+
+    @field_validator("ssl_key_password")
+    @classmethod
+    def _password_needs_a_key(
+        cls, password: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        """A key password with no key to open is a configuration mistake, not a no-op."""
+        if password is not None and info.data.get("ssl_key_location") is None:
+            raise ValueError("needs SSL_KEY_LOCATION, the key it opens")
+        return password
 
     @property
     def embedded(self) -> bool:
@@ -75,6 +140,12 @@ class KafkaSettings(_Block):
             config["sasl.password"] = self.sasl_password.get_secret_value()
         if self.ssl_ca_location is not None:
             config["ssl.ca.location"] = str(self.ssl_ca_location)
+        if self.ssl_certificate_location is not None:
+            config["ssl.certificate.location"] = str(self.ssl_certificate_location)
+        if self.ssl_key_location is not None:
+            config["ssl.key.location"] = str(self.ssl_key_location)
+        if self.ssl_key_password is not None:
+            config["ssl.key.password"] = self.ssl_key_password.get_secret_value()
         return config
 
 

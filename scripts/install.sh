@@ -11,9 +11,10 @@ command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 dev=false
 [ "${1:-}" = "--dev" ] && dev=true
 
-# Debian packages the integration tests start for real: a ClickHouse server (18.16), and
-# Chromium for the console's Playwright browser test.
-apt_packages=(clickhouse-server clickhouse-client chromium)
+# Debian packages the integration tests start for real: a ClickHouse server (18.16),
+# Chromium for the console's Playwright browser test, and stunnel4, the TLS terminator in
+# front of Tansu for the Kafka TLS test (tests/streams/test_kafka_tls.py).
+apt_packages=(clickhouse-server clickhouse-client chromium stunnel4)
 if $dev; then
   missing=()
   for package in "${apt_packages[@]}"; do

@@ -11,13 +11,20 @@ timeout Tansu needs to complete a join quickly.
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, TypeAlias, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from infra.settings import load_settings
 from infra.stack import admin_client
@@ -28,6 +35,7 @@ from streams.kafka_admin import ensure_topics
 
 __all__ = [
     "KafkaRecord",
+    "Pki",
     "StreamTopics",
     "TopicReader",
     "committed",
@@ -35,6 +43,7 @@ __all__ = [
     "ends_of",
     "group_config",
     "group_consumer",
+    "make_pki",
     "make_producer",
     "make_topics",
     "produce",
@@ -87,13 +96,20 @@ _CODEC = Codec()
 # -- topics ----------------------------------------------------------------------------------
 
 
-def make_topics(bootstrap: str, prefix: str, *, only: Iterable[str] | None = None) -> Topics:
+def make_topics(
+    bootstrap: str,
+    prefix: str,
+    *,
+    only: Iterable[str] | None = None,
+    kafka: Mapping[str, Any] | None = None,
+) -> Topics:
     """Create ``prefix``-ed copies of the topic spec's topics (``infra/topics.toml``) with the
     spec's partition counts and configurations, as ``leakguard stack up`` does.
 
     ``only`` picks topics by their unprefixed spec name (``"alerts"``, ``"deadletter"``);
-    all of them by default. Returns the whole catalogue with ``prefix`` in front of every
-    name, created or not. An unknown name is a ``ValueError``.
+    all of them by default. ``kafka`` adds to the Kafka settings block the admin client is
+    built from (``{"security_protocol": "SSL", ...}``). Returns the whole catalogue with
+    ``prefix`` in front of every name, created or not. An unknown name is a ``ValueError``.
     """
     spec = load_spec()
     wanted = spec.names if only is None else list(only)
@@ -106,15 +122,18 @@ def make_topics(bootstrap: str, prefix: str, *, only: Iterable[str] | None = Non
             for name in wanted
         }
     )
-    settings = load_settings(kafka={"bootstrap_servers": bootstrap})
+    settings = load_settings(kafka={**(kafka or {}), "bootstrap_servers": bootstrap})
     apply_topics(admin_client(settings, bootstrap), prefixed)
     return Topics().prefixed(prefix)
 
 
-def create_topics(bootstrap: str, partitions: Mapping[str, int]) -> None:
+def create_topics(
+    bootstrap: str, partitions: Mapping[str, int], *, client_config: Mapping[str, str] | None = None
+) -> None:
     """Create topics outside the spec, ``name -> partition count`` (a test that counts
-    offsets wants one partition); an existing topic with another count is an error."""
-    ensure_topics(bootstrap, partitions)
+    offsets wants one partition); an existing topic with another count is an error.
+    ``client_config`` adds librdkafka security options."""
+    ensure_topics(bootstrap, partitions, client_config=client_config)
 
 
 # -- producing -------------------------------------------------------------------------------
@@ -214,11 +233,18 @@ class TopicReader:
     committed. Close it (or use it as a context manager) when done.
     """
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(
+        self, bootstrap: str, topic: str, *, client_config: Mapping[str, str] | None = None
+    ) -> None:
         self.topic = topic
         self.messages: list[Message] = []
         self._consumer = Consumer(
-            {"bootstrap.servers": bootstrap, "group.id": READER_GROUP, "enable.auto.commit": False}
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": READER_GROUP,
+                "enable.auto.commit": False,
+                **(client_config or {}),
+            }
         )
         metadata = self._consumer.list_topics(topic, timeout=REQUEST_TIMEOUT_S)
         partitions = metadata.topics[topic].partitions
@@ -285,10 +311,12 @@ def read_topic(
     until: Callable[[list[Message]], bool],
     timeout_s: float,
     check: Callable[[], None] | None = None,
+    client_config: Mapping[str, str] | None = None,
 ) -> list[Message]:
     """Every message of ``topic`` from the beginning, until ``until(messages)`` or the
-    timeout (see :meth:`TopicReader.poll_until`)."""
-    with TopicReader(bootstrap, topic) as reader:
+    timeout (see :meth:`TopicReader.poll_until`); ``client_config`` adds librdkafka
+    security options."""
+    with TopicReader(bootstrap, topic, client_config=client_config) as reader:
         return reader.poll_until(until, timeout_s=timeout_s, check=check)
 
 
@@ -417,3 +445,122 @@ def _committed(consumer: Consumer, topics: Iterable[str]) -> dict[tuple[str, int
         (tp.topic, tp.partition): tp.offset
         for tp in consumer.committed(partitions, timeout=REQUEST_TIMEOUT_S)
     }
+
+
+# -- TLS -------------------------------------------------------------------------------------
+
+#: Throw-away certificates outlive any test run by far and expire long before anyone reuses one.
+PKI_VALIDITY: Final = datetime.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Pki:
+    """A throw-away CA and the PEM files of the server and client certificates it signed."""
+
+    ca: Path
+    server_certificate: Path
+    server_key: Path
+    client_certificate: Path
+    client_key: Path
+
+
+def make_pki(
+    folder: Path,
+    *,
+    host: str = "127.0.0.1",
+    ca_name: str = "leakguard test CA",
+    client_key_password: bytes | None = None,
+) -> Pki:
+    """A CA, a server certificate for ``host`` (IP address or DNS name) and a client
+    certificate, written to ``folder`` (created). Extensions as strict verifiers (OpenSSL 3,
+    librdkafka, Python's ``ssl``) require: key usages and key identifiers."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_name)])
+    ca_certificate = (
+        _certificate_builder(ca_subject, ca_subject, ca_key.public_key())
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+
+    def leaf(
+        name: str, usage: x509.ObjectIdentifier, names: list[x509.GeneralName]
+    ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (
+            _certificate_builder(
+                x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]),
+                ca_subject,
+                key.public_key(),
+            )
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                critical=False,
+            )
+        )
+        if names:
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        return builder.sign(ca_key, hashes.SHA256()), key
+
+    try:
+        server_name: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        server_name = x509.DNSName(host)
+    server, server_key = leaf(host, ExtendedKeyUsageOID.SERVER_AUTH, [server_name])
+    client, client_key = leaf("leakguard test client", ExtendedKeyUsageOID.CLIENT_AUTH, [])
+    pki = Pki(
+        ca=folder / "ca.pem",
+        server_certificate=folder / "server.pem",
+        server_key=folder / "server-key.pem",
+        client_certificate=folder / "client.pem",
+        client_key=folder / "client-key.pem",
+    )
+    pki.ca.write_bytes(ca_certificate.public_bytes(serialization.Encoding.PEM))
+    pki.server_certificate.write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    pki.server_key.write_bytes(_private_pem(server_key, None))
+    pki.client_certificate.write_bytes(client.public_bytes(serialization.Encoding.PEM))
+    pki.client_key.write_bytes(_private_pem(client_key, client_key_password))
+    return pki
+
+
+def _certificate_builder(
+    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey
+) -> x509.CertificateBuilder:
+    now = datetime.datetime.now(datetime.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))  # clock skew of a busy machine
+        .not_valid_after(now + PKI_VALIDITY)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+    )
+
+
+def _private_pem(key: ec.EllipticCurvePrivateKey, password: bytes | None) -> bytes:
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.NoEncryption()
+        if password is None
+        else serialization.BestAvailableEncryption(password)
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )

@@ -26,6 +26,24 @@ __all__ = [
     "raw_value",
 ]
 
+#: Kafka security protocols, and the ones of them that speak TLS.
+_PROTOCOLS: Final = frozenset({"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"})
+_TLS_PROTOCOLS: Final = frozenset({"SSL", "SASL_SSL"})
+#: The librdkafka security options the workers translate. Any other (a PKCS#12 keystore,
+#: PEM strings, switched-off verification) has no Faust equivalent: refused, not dropped.
+_TRANSLATED: Final = frozenset(
+    {
+        "security.protocol",
+        "sasl.mechanism",
+        "sasl.username",
+        "sasl.password",
+        "ssl.ca.location",
+        "ssl.certificate.location",
+        "ssl.key.location",
+        "ssl.key.password",
+    }
+)
+_SECURITY_PREFIXES: Final = ("ssl.", "sasl.", "enable.ssl.")
 #: SASL mechanisms aiokafka (under Faust) speaks with a user name and password.
 _PASSWORD_MECHANISMS: Final = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"})
 
@@ -80,24 +98,34 @@ def faust_credentials(client_config: Mapping[str, str]) -> dict[str, Any]:
     client of leakguard gets (``security.protocol``, ``sasl.*``, ``ssl.*``), so the workers
     reach a secured cluster as the consoles, sinks and bridges do; none for ``PLAINTEXT``.
 
-    Raises :class:`StreamsConfigError` for a protocol or mechanism Faust cannot speak, rather
-    than falling back to an unsecured connection.
+    TLS checks the broker against ``ssl.ca.location`` (the system's CAs without one) and
+    presents ``ssl.certificate.location`` / ``ssl.key.location`` when given.
+
+    Raises :class:`StreamsConfigError` for a protocol, mechanism or option Faust cannot
+    speak, and for unreadable certificates, rather than falling back to an unsecured
+    connection or one without the client's identity.
     """
+    untranslated = sorted(
+        key
+        for key in client_config
+        if key.startswith(_SECURITY_PREFIXES) and key not in _TRANSLATED
+    )
+    if untranslated:
+        raise StreamsConfigError(f"the workers cannot honour {', '.join(untranslated)}")
     protocol = client_config.get("security.protocol", "PLAINTEXT").upper()
+    if protocol not in _PROTOCOLS:
+        raise StreamsConfigError(f"unknown Kafka security.protocol {protocol!r}")
+    context = None
+    if protocol in _TLS_PROTOCOLS:
+        context = _tls_context(client_config)
+    elif any(key.startswith("ssl.") for key in client_config):
+        raise StreamsConfigError(
+            f"ssl.* options need security.protocol SSL or SASL_SSL, not {protocol}"
+        )
     if protocol == "PLAINTEXT":
         return {}
-    context = None
-    if protocol in ("SSL", "SASL_SSL"):
-        context = ssl.create_default_context(
-            ssl.Purpose.SERVER_AUTH, cafile=client_config.get("ssl.ca.location")
-        )
-        certificate = client_config.get("ssl.certificate.location")
-        if certificate:
-            context.load_cert_chain(certificate, client_config.get("ssl.key.location"))
     if protocol == "SSL":
         return {"broker_credentials": faust.SSLCredentials(context)}
-    if protocol not in ("SASL_PLAINTEXT", "SASL_SSL"):
-        raise StreamsConfigError(f"unknown Kafka security.protocol {protocol!r}")
     mechanism = client_config.get("sasl.mechanism", "PLAIN").upper()
     if mechanism not in _PASSWORD_MECHANISMS:
         raise StreamsConfigError(
@@ -111,6 +139,31 @@ def faust_credentials(client_config: Mapping[str, str]) -> dict[str, Any]:
         ssl_context=context,
     )
     return {"broker_credentials": credentials}
+
+
+def _tls_context(client_config: Mapping[str, str]) -> ssl.SSLContext:
+    """The TLS context of ``client_config``, loaded now so that a missing or wrong file
+    stops the worker at start-up instead of failing every connection later."""
+    ca = client_config.get("ssl.ca.location")
+    certificate = client_config.get("ssl.certificate.location")
+    key = client_config.get("ssl.key.location")
+    password = client_config.get("ssl.key.password")
+    if bool(certificate) != bool(key):
+        raise StreamsConfigError("ssl.certificate.location and ssl.key.location go together")
+    if password and not key:
+        raise StreamsConfigError("ssl.key.password needs ssl.key.location")
+    try:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise StreamsConfigError(f"cannot load the Kafka CA bundle {ca}: {exc}") from exc
+    if certificate:
+        try:
+            context.load_cert_chain(certificate, key, password)
+        except (OSError, ssl.SSLError) as exc:
+            raise StreamsConfigError(
+                f"cannot load the Kafka client certificate {certificate} with key {key}: {exc}"
+            ) from exc
+    return context
 
 
 class DeadLetters:
