@@ -86,13 +86,6 @@ class Plan:
                 counts[send.topic] = counts.get(send.topic, 0) + 1
         return counts
 
-    def valid_by_topic(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for send in self.sends:
-            if send.phase != "hostile":
-                counts[send.topic] = counts.get(send.topic, 0) + 1
-        return counts
-
 
 _CODEC = Codec()
 
@@ -102,7 +95,8 @@ def _sha(data: bytes) -> str:
 
 
 class _Builder:
-    """Generates one run's messages; every hostile case is a method returning a record."""
+    """Generates one run's messages: valid events, and hostile ones from the targeted cases,
+    mutated templates and random records."""
 
     def __init__(self, topics: Topics, targets: Targets, seed: int) -> None:
         self.topics = topics

@@ -8,6 +8,7 @@ runs on a broker of its own with unprefixed topics, not on a shared one.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -64,22 +65,31 @@ ALERTS_ID: Final = "alert-delivery"
 
 
 class AlertReceiver:
-    """The control centre's endpoint: accepts every POST and remembers each alert id."""
+    """The control centre's endpoint: accepts every POST and remembers each alert id, and
+    those whose body is not strict JSON (``NaN`` and ``Infinity`` are not JSON: a control
+    centre with a strict parser would refuse them at every retry)."""
 
     def __init__(self) -> None:
-        self.alert_ids: set[str] = set()
-        self.posts = 0
+        self._alert_ids: set[str] = set()
+        self.not_json: set[str] = set()
         self._lock = threading.Lock()
+
+    def delivered(self) -> set[str]:
+        """The alert ids received so far (a copy: the server's threads add to the set)."""
+        with self._lock:
+            return set(self._alert_ids)
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                alert_id = self.headers.get(IDEMPOTENCY_HEADER, "")
                 with receiver._lock:
-                    receiver.posts += 1
-                    receiver.alert_ids.add(self.headers.get(IDEMPOTENCY_HEADER, ""))
+                    receiver._alert_ids.add(alert_id)
+                    if not _strict_json(body):
+                        receiver.not_json.add(alert_id)
                 self.send_response(200)
                 self.end_headers()
 
@@ -87,6 +97,19 @@ class AlertReceiver:
                 """Quiet: thousands of deliveries are expected."""
 
         return Handler
+
+
+def _strict_json(body: bytes) -> bool:
+    """Whether ``body`` parses as RFC 8259 JSON (Python's parser also takes NaN, Infinity)."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(constant)
+
+    try:
+        json.loads(body, parse_constant=refuse)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass
@@ -172,9 +195,6 @@ class FuzzStack:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-
-    def log_tail(self, name: str, chars: int = 3000) -> str:
-        return (self.work / f"{name}.log").read_text(errors="replace")[-chars:]
 
 
 def make_targets(work: Path) -> Targets:
