@@ -144,6 +144,11 @@ def dashboards_annotate(
 alerts_app = typer.Typer(help="Alert delivery to the control centre.", no_args_is_help=True)
 
 
+@alerts_app.callback()
+def alerts_group() -> None:
+    """Alert delivery to the control centre (`leakguard alerts deliver`)."""
+
+
 @alerts_app.command("deliver")
 def alerts_deliver() -> None:
     """Consume the alerts topic and deliver every alert until interrupted."""

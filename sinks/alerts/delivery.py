@@ -67,7 +67,11 @@ def _jsonable(value: Any) -> Any:
 
 def alert_payload(record: Mapping[str, Any]) -> tuple[str, bytes]:
     """``(alert_id, canonical JSON body)`` of a decoded ``Alert`` record."""
-    body = json.dumps(_jsonable(record), sort_keys=True, separators=(",", ":")).encode()
+    # allow_nan=False: NaN is not JSON, and a control centre's strict parser would refuse
+    # the alert at every retry (the worker dead-letters such alerts before they get here).
+    body = json.dumps(
+        _jsonable(record), sort_keys=True, separators=(",", ":"), allow_nan=False
+    ).encode()
     return str(record["alert_id"]), body
 
 

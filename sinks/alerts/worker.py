@@ -17,7 +17,9 @@ from typing import Any, Final
 from schemas import Codec
 from schemas.authenticity import AuthenticityError, EventKeyring
 from schemas.consume import EventBatches
+from schemas.numbers import non_finite_field
 from sinks.alerts.delivery import AlertDelivery
+from sinks.exceptions import SinkError
 
 __all__ = ["AlertWorker"]
 
@@ -63,21 +65,23 @@ class AlertWorker:
         messages = self._batches.poll()
         for message in messages:
             decoded = self._batches.record(message)
-            if decoded is not None and self._authentic(message, decoded[1]):
+            if decoded is not None and self._acceptable(message, decoded[1]):
                 self._delivery.enqueue(decoded[1])
         if messages:
             self._batches.commit()
         return self._delivery.deliver_due()
 
-    def _authentic(self, message: Any, record: dict[str, Any]) -> bool:
-        """Whether the alert may be recorded; a forged one is dead-lettered."""
-        if self._keyring is None:
-            return True
+    def _acceptable(self, message: Any, record: dict[str, Any]) -> bool:
+        """Whether the alert may be recorded; a forged one, or one with a NaN or infinite
+        number (no strict JSON parser at the control centre takes it), is dead-lettered."""
         try:
-            self._keyring.verify(
-                "Alert", str(record["checkpoint"]), message.value(), message.headers()
-            )
-        except AuthenticityError as exc:
+            if self._keyring is not None:
+                self._keyring.verify(
+                    "Alert", str(record["checkpoint"]), message.value(), message.headers()
+                )
+            if (field := non_finite_field(record)) is not None:
+                raise SinkError(f"Alert.{field} is not a finite number")
+        except (AuthenticityError, SinkError) as exc:
             self._batches.dead_letter(message, exc)
             return False
         return True

@@ -13,7 +13,9 @@ recovered from its changelog after a restart) sees them in arrival order. The de
   ``-expiry`` topic, because Faust lets only a stream's own events modify a table;
 * a second timer deletes frame store images past their retention (``sweep``), staged
   frames the edge wrote included, so the store does not grow without bound;
-* undecodable events, events on the wrong topic, detections and verdicts without a valid
+* undecodable events, events on the wrong topic, events with a NaN or infinite number (it
+  would reach the outcomes, the alert and the control centre), detections and verdicts
+  without a valid
   producer tag (with a keyring, :mod:`schemas.authenticity`) and frames whose image cannot
   be kept go to the dead-letter topic; the agent goes on. With a keyring, what the worker
   produces is tagged with its ``cloud:*`` key, and so are the join table's entries (a
@@ -44,6 +46,7 @@ from schemas.events import (
     ImageLink,
     Outcome,
 )
+from schemas.numbers import non_finite_field
 from streams.apps.common import (
     DeadLetters,
     build_faust_app,
@@ -197,6 +200,10 @@ class CloudApp:
                     self.metrics.events_unauthenticated.inc()
                     self.dead_letters.send(message, raw_value(message), exc)
                     return
+            if (field := non_finite_field(value)) is not None:
+                error = StreamsError(f"{type(value).__name__}.{field} is not a finite number")
+                self.dead_letters.send(message, raw_value(message), error)
+                return
             key = join_key(
                 checkpoint=value.checkpoint, lane=value.lane, frame_id=value.frame_id
             ).encode()

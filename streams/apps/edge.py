@@ -190,7 +190,10 @@ class EdgeApp:
                     results = [exc] * len(frames)
                 for frame_id, error in prepared.unstaged:
                     self.metrics.frames_unstaged.inc()
-                    log.error("frame %s detected without its image: %s", frame_id, error)
+                    # Cut: an id is input, and one 10 kB id must not make a 10 kB line.
+                    log.error(
+                        "frame %s detected without its image: %s", frame_id[:200], str(error)[:500]
+                    )
             if after is not None:
                 await after
             for event in events:

@@ -133,3 +133,11 @@ def test_keys_add_and_list_keep_keys_private(tmp_path: Path) -> None:
     bad = _run(["keys", "add", "cloud"], tmp_path, **data)
     assert bad.returncode == 1
     assert "is no producer" in bad.stderr
+
+
+def test_alerts_deliver_is_the_command_the_readme_names(tmp_path: Path) -> None:
+    """A group of one command must stay a group: `leakguard alerts deliver` reaches the
+    command, which asks for its settings."""
+    result = _run(["alerts", "deliver"], tmp_path, LEAKGUARD_DATA_DIR=str(tmp_path / "d"))
+    assert result.returncode == 1
+    assert "LEAKGUARD_ALERTS__ENDPOINT_URL" in result.stderr, result.stderr

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import math
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -263,3 +264,48 @@ def test_with_a_keyring_a_forged_alert_cannot_pre_empt_the_real_one(
     reasons = [CODEC.decode(m.value(), DeadLetter).reason for m in letters]
     assert any("carries no producer tag" in r for r in reasons), reasons
     assert any("may not send it" in r for r in reasons), reasons
+
+
+@pytest.mark.integration
+def test_an_alert_with_a_nan_is_dead_lettered_not_sent(
+    centre: tuple[str, type[_ControlCentre]],
+    tmp_path: Path,
+    kafka_bootstrap: str,
+    unique_name: str,
+) -> None:
+    """NaN is not JSON: a strict control centre would refuse the alert at every retry."""
+    from sinks.alerts.worker import AlertWorker
+
+    url, handler = centre
+    spec = Topics()
+    topics = make_topics(kafka_bootstrap, f"{unique_name}.", only=(spec.alerts, spec.dead_letters))
+    good, bad = [e for e in sample_events(frames=60) if isinstance(e, Alert)][:2]
+    item = dataclasses.replace(bad.items[0], score=math.nan)
+    hostile = CODEC.encode(dataclasses.replace(bad, items=(item, *bad.items[1:])))
+    publish(
+        kafka_bootstrap, [(topics.alerts, b"k", hostile), (topics.alerts, b"k", CODEC.encode(good))]
+    )
+    consumer = group_consumer(kafka_bootstrap, unique_name)
+    store = DeliveryStore(path=tmp_path / "deliveries.sqlite")
+    worker = AlertWorker(
+        consumer=consumer,
+        delivery=AlertDelivery(endpoint=url, key=KEY, store=store),
+        topic=topics.alerts,
+        producer=make_producer(kafka_bootstrap),
+        dead_letter_topic=topics.dead_letters,
+    )
+    worker.subscribe()
+    try:
+        for _ in range(60):
+            worker.step()
+            if store.counts().get("delivered") == 1:
+                break
+    finally:
+        consumer.close()
+    assert handler.accepted == {str(good.alert_id): 1}
+    (letter,) = read_topic(
+        kafka_bootstrap, topics.dead_letters, until=lambda got: len(got) >= 1, timeout_s=30
+    )
+    assert CODEC.decode(letter.value(), DeadLetter).reason == (
+        "Alert.items[0].score is not a finite number"
+    )
