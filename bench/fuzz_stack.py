@@ -149,7 +149,7 @@ class FuzzStack:
             ],
             "cloud": ["worker", "--role", "cloud", "--frame-store", store, "--worker-id", CLOUD_ID],
             "sink": ["analytics", "sink"],
-            "alerts": ["alerts"],  # the group's one command: ``leakguard alerts`` delivers
+            "alerts": ["alerts", "deliver"],
         }
         env = {k: v for k, v in os.environ.items() if not k.startswith("LEAKGUARD_")}
         env.update(

@@ -204,7 +204,7 @@ def _tiny_env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-def _demo_args(tiny_artifact: Path) -> list[str]:
+def demo_args(tiny_artifact: Path) -> list[str]:
     """A demo a loaded 2-core machine can run: the tiny model (an alarm on every frame; its
     128 px input is the frame size), quick guards who confirm some false alarms (TP and
     alerts), a deadline some answers miss (unreviewed)."""
@@ -255,7 +255,7 @@ def _assert_all_gone(pids: dict[str, int]) -> None:
 def test_short_demo_shows_every_part_of_the_loop(tiny_artifact: Path, tmp_path: Path) -> None:
     data_dir = Path(os.environ["LEAKGUARD_DATA_DIR"])
     result = subprocess.run(
-        [*DEMO, "--duration", "45", *_demo_args(tiny_artifact)],
+        [*DEMO, "--duration", "45", *demo_args(tiny_artifact)],
         capture_output=True,
         text=True,
         timeout=800,
@@ -300,7 +300,7 @@ def test_ctrl_c_stops_everything(tiny_artifact: Path, tmp_path: Path) -> None:
     data_dir = Path(os.environ["LEAKGUARD_DATA_DIR"])
     processes_file = data_dir / "demo" / "processes.json"
     demo = subprocess.Popen(
-        [*DEMO, *_demo_args(tiny_artifact)],
+        [*DEMO, *demo_args(tiny_artifact)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -342,7 +342,7 @@ def test_dead_worker_stops_the_demo_with_its_name(tiny_artifact: Path, tmp_path:
     card = json.loads((tampered / "model_card.json").read_text())
     card["weights_sha256"] = "0" * 64  # the edge worker refuses the weights and exits
     (tampered / "model_card.json").write_text(json.dumps(card))
-    args = _demo_args(tiny_artifact)
+    args = demo_args(tiny_artifact)
     args[args.index("--model") + 1] = str(tampered)
     data_dir = Path(os.environ["LEAKGUARD_DATA_DIR"])
 
