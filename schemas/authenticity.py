@@ -228,15 +228,18 @@ class Seal:
         self._key = hmac.new(key, _SEAL_DOMAIN + purpose.encode(), hashlib.sha256).digest()
         self._purpose = purpose
 
+    def tag(self, data: bytes) -> bytes:
+        """The 32-byte tag of ``data``: also a value only the key's holder can compute."""
+        return hmac.new(self._key, data, hashlib.sha256).digest()
+
     def seal(self, data: bytes) -> bytes:
         """``data`` with its tag in front."""
-        return hmac.new(self._key, data, hashlib.sha256).digest() + data
+        return self.tag(data) + data
 
     def open(self, sealed: bytes) -> bytes:
         """The data ``sealed`` holds, or :class:`AuthenticityError` when its tag is wrong."""
         tag, data = sealed[:_SEAL_TAG_BYTES], sealed[_SEAL_TAG_BYTES:]
-        expected = hmac.new(self._key, data, hashlib.sha256).digest()
-        if len(tag) < _SEAL_TAG_BYTES or not hmac.compare_digest(tag, expected):
+        if len(tag) < _SEAL_TAG_BYTES or not hmac.compare_digest(tag, self.tag(data)):
             raise AuthenticityError(f"a {self._purpose} entry whose tag does not match")
         return data
 

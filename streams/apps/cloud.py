@@ -152,6 +152,7 @@ class CloudApp:
     keyring: EventKeyring | None = None
     tag: Tagger | None = None
     seal: Seal | None = None
+    alert_ids: Seal | None = None
 
     def _expected_type(self, topic: str) -> type[Detection] | type[GuardVerdict] | None:
         if topic == self.config.topics.detections:
@@ -248,7 +249,7 @@ class CloudApp:
             self.metrics.outcomes.labels(kind=outcome.kind).inc()
         if verdict is None:
             return
-        alert = build_alert(detection, verdict, outcomes)
+        alert = build_alert(detection, verdict, outcomes, ids=self.alert_ids)
         if alert is not None:
             await self._produce(self.config.topics.alerts, detection.checkpoint.encode(), alert)
             self.metrics.alerts.inc()
@@ -373,6 +374,7 @@ def build_cloud_app(
         keyring=keyring,
         tag=producer_tagger(config, "cloud"),
         seal=None if keyring is None else keyring.seal("cloud", config.checkpoint, JOIN_TABLE),
+        alert_ids=None if keyring is None else keyring.seal("cloud", config.checkpoint, "alert-id"),
     )
 
     # A crash that escapes the agent ends the worker for its supervisor to restart, instead

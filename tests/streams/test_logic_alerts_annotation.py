@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from schemas.authenticity import Seal
 from schemas.events import ImageLink
 from streams.logic.alerts import build_alert
 from streams.logic.annotation import build_annotation_tasks, needs_image
@@ -27,6 +28,25 @@ def test_alert_lists_true_positive_media_only() -> None:
     assert build_alert(det, ver, match_outcomes(det, ver)) == alert  # stable ids
     cleared = verdict(det, decision="cleared")
     assert build_alert(det, cleared, match_outcomes(det, cleared)) is None
+
+
+def test_keyed_alert_ids_are_stable_and_unguessable_without_the_key() -> None:
+    """With the cloud's key the id is stable for replays but differs from the public UUIDv5
+    and from any other key's, so no one can name a coming alert's id."""
+    det = detection(obj("o0", (0, 0, 10, 10)))
+    ver = verdict(det)
+    outcomes = match_outcomes(det, ver)
+    ours, theirs = Seal(b"k" * 32, "alert-id"), Seal(b"x" * 32, "alert-id")
+    keyed = build_alert(det, ver, outcomes, ids=ours)
+    public = build_alert(det, ver, outcomes)
+    forged = build_alert(det, ver, outcomes, ids=theirs)
+    assert keyed is not None
+    assert public is not None
+    assert forged is not None
+    assert keyed.alert_id == keyed.event_id
+    assert keyed == build_alert(det, ver, outcomes, ids=ours)
+    assert len({keyed.alert_id, public.alert_id, forged.alert_id}) == 3
+    assert keyed.alert_id.version == 4
 
 
 def test_tasks_for_false_positives_and_negatives() -> None:
