@@ -25,11 +25,14 @@ from typing import Any, Final
 import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from infra.broker import resolve_broker_binary, wait_for_metadata
 from infra.processes import LOOPBACK, die_with_parent, free_port, terminate_process
 from infra.settings import KafkaSettings
-from schemas import Codec, Detection, Outcome
+from retrain.keys import public_key_pem
+from retrain.registry import Registry
+from schemas import Codec, Detection, ModelStatus, Outcome
 from schemas.topics import Topics
 from streams.frame_store import FrameStore
 from tests.infra.test_demo import demo_args
@@ -297,19 +300,31 @@ def test_a_cloud_worker_joins_over_tls_configured_only_by_the_environment(
 def test_an_edge_worker_detects_over_tls_configured_only_by_the_environment(
     tls_broker: TlsBroker, unique_name: str, tiny_artifact: Path, tmp_path: Path
 ) -> None:
+    """Frames in, detections out, and the edge's model manager follows a signed decision and
+    reports it on ``model.status``: all through TLS."""
     codec = Codec()
     topics = _tls_topics(tls_broker, f"{unique_name}-")
     log_dir = tmp_path / "worker-logs"
     log_dir.mkdir()
     workers = Workers(topics, log_dir)
     frames = [scan_frame(index, png(64, 64, seed=index), lane="1") for index in range(3)]
+    key = Ed25519PrivateKey.generate()
+    public_key = tmp_path / "registry.pub.pem"
+    public_key.write_bytes(public_key_pem(key.public_key()))
+    registry = Registry(tmp_path / "registry", signing_key=key)
+    registry.register(tiny_artifact, parent=None, state="active")
+    registry.register(tiny_artifact, parent="v0001")
     try:
         workers.start(
             "edge",
             "--model",
-            str(tiny_artifact),
+            str(registry.artifact_dir("v0001")),
             "--frame-store",
             str(tmp_path / "fs"),
+            "--trusted-key",
+            str(public_key),
+            "--model-cache",
+            str(tmp_path / "cache"),
             env=tls_broker.environment(),
         )
         producer = make_producer(tls_broker.bootstrap, **tls_broker.client_config())
@@ -332,6 +347,24 @@ def test_an_edge_worker_detects_over_tls_configured_only_by_the_environment(
         assert sorted(d.frame_id for d in detections) == sorted(f.frame_id for f in frames), (
             workers.logs()
         )
+        decision = registry.promote("v0002", mode="shadow")
+        producer = make_producer(tls_broker.bootstrap, **tls_broker.client_config())
+        try:
+            produce(producer, [(topics.names.model_updates, b"v0002", codec.encode(decision))])
+        finally:
+            producer.close()
+        statuses = read_topic(
+            tls_broker.bootstrap,
+            topics.names.model_status,
+            until=lambda got: any(
+                codec.decode(m.value(), ModelStatus).state == "shadow" for m in got
+            ),
+            timeout_s=WORKER_OUTPUT_S,
+            check=workers.check_alive,
+            client_config=tls_broker.client_config(),
+        )
+        shadow = [codec.decode(m.value(), ModelStatus) for m in statuses]
+        assert ("v0002", "shadow") in {(s.model_version, s.state) for s in shadow}, workers.logs()
     finally:
         workers.kill_all()
 
