@@ -384,13 +384,20 @@ $("overlay").addEventListener("pointerup", () => {
   $("missed-class").focus();
 });
 $("frame-image").addEventListener("load", () => markShown(current()));
-$("missed-add").addEventListener("click", () => {
+// The form's buttons are hidden once used; focus is handed back to the page at once, not at
+// the browser's next focus fix-up, so an Enter pressed right after sends the verdict.
+$("missed-add").addEventListener("click", (event) => {
+  event.currentTarget.blur();
   if (!state.draft) return;
   state.missed.push({ class_name: $("missed-class").value, box: normalise(state.draft) });
   stopDrawing();
   render();
 });
-$("missed-cancel").addEventListener("click", () => { stopDrawing(); render(); });
+$("missed-cancel").addEventListener("click", (event) => {
+  event.currentTarget.blur();
+  stopDrawing();
+  render();
+});
 $("confirm").addEventListener("click", () => sendVerdict(false));
 $("clear-all").addEventListener("click", () => sendVerdict(true));
 $("mark-missed").addEventListener("click", startDrawing);
