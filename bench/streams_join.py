@@ -183,12 +183,12 @@ def bare_rate(stack: BenchStack, events: int, *, group: str) -> float:
 
 
 #: Producer settings of the Faust passthrough by name: (batch size, linger ms). One record
-#: per batch; Faust's defaults; Faust's default batches with the cloud app's linger, the
-#: join's own producer settings.
+#: per batch; Faust's defaults; and, when the cloud app lingers, Faust's default batches
+#: with that linger (the join's own producer settings; each passthrough needs its own).
 PASSTHROUGHS: Final[dict[str, tuple[int, int]]] = {
     "faust1": (1, 0),
     "faust": (16384, 0),
-    "faust_linger": (16384, PRODUCER_LINGER_MS),
+    **({"faust_linger": (16384, PRODUCER_LINGER_MS)} if PRODUCER_LINGER_MS else {}),
 }
 
 
@@ -216,9 +216,8 @@ def main() -> None:
             console.print(
                 f"round {round_}: " + ", ".join(f"{k} {v:,.0f}" for k, v in row.items())
                 + f" events/s; join/bare {row['join'] / row['bare']:.4f}, "
-                f"join/faust {row['join'] / row['faust']:.3f}, "
-                f"join/faust_linger {row['join'] / row['faust_linger']:.3f}; "
-                f"before {before}, after {load_averages()}"
+                + "".join(f"join/{name} {row['join'] / row[name]:.3f}, " for name in PASSTHROUGHS)
+                + f"before {before}, after {load_averages()}"
             )  # fmt: skip
     medians = {name: statistics.median(row[name] for row in rows) for name in rows[0]}
     console.print(
