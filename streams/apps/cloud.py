@@ -374,7 +374,7 @@ def build_cloud_app(
         expiry=app.topic(config.expiry_topic, key_serializer="raw", value_serializer=join_codec),
         dead_letters=DeadLetters(app, config, metrics, codec),
         keyring=keyring,
-        tag=producer_tagger(config, "cloud"),
+        tag=producer_tagger(keyring, config, "cloud"),
         seal=None if keyring is None else keyring.seal("cloud", config.checkpoint, JOIN_TABLE),
         alert_ids=None if keyring is None else keyring.seal("cloud", config.checkpoint, "alert-id"),
     )

@@ -207,10 +207,11 @@ def event_keyring(config: WorkerConfig) -> EventKeyring | None:
         raise StreamsConfigError(str(exc)) from exc
 
 
-def producer_tagger(config: WorkerConfig, role: str) -> Tagger | None:
+def producer_tagger(
+    keyring: EventKeyring | None, config: WorkerConfig, role: str
+) -> Tagger | None:
     """How the worker tags what it produces as ``role`` for its checkpoint (None without a
     keyring); a keyring without the worker's key stops it at start-up."""
-    keyring = event_keyring(config)
     if keyring is None:
         return None
     try:

@@ -250,6 +250,7 @@ def build_edge_app(
     )
     # Encoded here rather than by the topic: the producer tag covers the exact bytes sent.
     detections = app.topic(config.topics.detections, key_serializer="raw", value_serializer="raw")
+    keyring = event_keyring(config)
     edge = EdgeApp(
         app=app,
         config=config,
@@ -266,8 +267,8 @@ def build_edge_app(
         detections=detections,
         dead_letters=DeadLetters(app, config, metrics, codec),
         codec=codec,
-        tag=producer_tagger(config, "edge"),
-        keyring=event_keyring(config),
+        tag=producer_tagger(keyring, config, "edge"),
+        keyring=keyring,
     )
 
     # A crash that escapes the agent (say, the dead-letter producer failing) ends the worker

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from schemas.authenticity import EventKeyring, Tagger
+from schemas.authenticity import EventKeyring, Headers, Tagger
 from schemas.codec import Codec
 from schemas.consume import EventBatches, reader_config
 from schemas.events import ModelStatus, ModelUpdate, Outcome
@@ -33,7 +33,7 @@ from streams.rollout.decisions import DecisionChecker
 from streams.rollout.fetch import load_update, trusted_keys
 from streams.rollout.manager import ModelManager, cache_path, rolled_back_memory
 
-__all__ = ["RolloutLoop"]
+__all__ = ["RolloutLoop", "genuine_outcome"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,26 @@ logger = logging.getLogger(__name__)
 POLL_TIMEOUT_S: Final[float] = 0.2
 #: Messages per poll: a burst of outcomes is counted in a few calls.
 POLL_BATCH: Final[int] = 500
+
+
+def genuine_outcome(
+    value: bytes,
+    headers: Headers,
+    *,
+    codec: Codec,
+    keyring: EventKeyring | None,
+) -> Outcome | None:
+    """The outcome in ``value``, or None (logged) when it does not decode or, with
+    ``keyring``, the cloud worker did not tag it: every edge reads outcomes, and a forged
+    false alarm counted here could make the edge roll a good model back."""
+    try:
+        outcome = codec.decode(value, Outcome)
+        if keyring is not None:
+            keyring.check(outcome, value, headers)
+    except SchemaError as exc:
+        logger.warning("skipping an outcome: %s", exc)
+        return None
+    return outcome
 
 
 class RolloutLoop:
@@ -181,13 +201,13 @@ class RolloutLoop:
                 if update is not None:
                     updates.append(update)
             else:
-                try:
-                    outcome = self._codec.decode(message.value() or b"", Outcome)
-                    if self._keyring is not None:
-                        self._keyring.check(outcome, message.value() or b"", message.headers())
-                except SchemaError as exc:
-                    logger.warning("skipping an outcome: %s", exc)
-                else:
+                outcome = genuine_outcome(
+                    message.value() or b"",
+                    message.headers(),
+                    codec=self._codec,
+                    keyring=self._keyring,
+                )
+                if outcome is not None:
                     outcomes.append(outcome)
         return updates, outcomes, at_end
 

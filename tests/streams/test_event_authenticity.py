@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from infra.processes import free_port
-from schemas import Codec, DeadLetter, Detection, Outcome
+from schemas import Codec, DeadLetter, Detection, GuardVerdict, Outcome
 from schemas.authenticity import EventKeyring, add_keys
 from streams.config import JOIN_PARTITIONS, WorkerConfig
 from streams.frame_store import FrameStore
@@ -46,10 +46,15 @@ def test_the_cloud_joins_only_tagged_events_of_their_own_producers(
     names = stream_topics.names
     out = stream_topics.producer()
 
-    def send(topic: str, event: object, tagged_by: EventKeyring | None, principal: str) -> None:
-        value = CODEC.encode(event)  # type: ignore[arg-type]
+    def send(
+        topic: str,
+        event: Detection | GuardVerdict,
+        tagged_by: EventKeyring | None,
+        principal: str,
+    ) -> None:
+        value = CODEC.encode(event)
         headers = None if tagged_by is None else tagged_by.headers(principal, value)
-        out.produce(topic, key=event.frame_id.encode(), value=value, headers=headers)  # type: ignore[attr-defined]
+        out.produce(topic, key=event.frame_id.encode(), value=value, headers=headers)
 
     seen = detection(obj("o0", (0, 0, 10, 10)), frame_id="cp/1/real")
     FrameStore(str(tmp_path / "fs")).stage(
