@@ -13,6 +13,7 @@ from confluent_kafka import Message
 
 from schemas import Alert, AnnotationTask, Codec, Outcome
 from schemas.events import Detection, GuardVerdict
+from streams.config import WorkerConfig
 from streams.frame_store import FrameStore
 from tests.kafka_kit import StreamTopics, ends_of, read_topic, wait_committed
 from tests.streams.conftest import Workers
@@ -174,3 +175,19 @@ def test_scripted_verdicts_give_the_expected_outcomes(
     assert all(store.get(t.image) for t in decoded)  # the kept image, verified
     kept = sorted(p.name.split(".")[0] for p in (tmp_path / "fs" / "kept").rglob("*.png"))
     assert kept == sorted(f"f{i}{g}" for i in (1, 2, 4, 5) for g in "abc")
+    _assert_entries_on_their_frames_partitions(stream_topics)
+
+
+def _assert_entries_on_their_frames_partitions(topics: StreamTopics) -> None:
+    """Every join table entry went to the changelog partition of its frame (the partition
+    its events came in on), though the join writes a batch's entries after the batch: a
+    worker that takes over that partition recovers exactly its frames."""
+    changelog = WorkerConfig(
+        role="cloud", bootstrap_servers=topics.bootstrap, app_prefix=topics.prefix
+    ).join_table_changelog
+    entries = read_topic(topics.bootstrap, changelog, until=lambda _: False, timeout_s=3)
+    frames = {m.key(): m.partition() for m in _sent(topics, topics.names.detections, 30)}
+    assert entries
+    assert {(m.key().rsplit(b"\x1f", 1)[-1], m.partition()) for m in entries} <= set(
+        frames.items()
+    )
