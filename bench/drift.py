@@ -4,7 +4,7 @@ Run by hand::
 
     .venv/bin/python -m bench.drift --model detector/starter/model [--n-frames 300]
         [--n-eval 200] [--n-base 200] [--n-replay 400 | --replay DIR ...] [--steps 300]
-        [--device cpu] [--size PX] [--work DIR]
+        [--new-sample-weight 2] [--device cpu] [--size PX] [--work DIR]
 
 What happens, with the project's own parts and no Kafka (the broker path of the same loop
 is tested in ``tests/retrain/test_retrain_loop.py``):
@@ -177,6 +177,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             base_holdout_dir=base_dir,
             replay_dirs=replay,
             steps=args.steps,
+            new_sample_weight=args.new_sample_weight,
             batch_size=args.batch_size,
             lr=args.lr,
             device=args.device,
@@ -190,7 +191,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     annotated = len({annotation.frame_id for annotation, _ in annotations})
     console.print(
         f"{annotated} annotated frames ({seen.decoration_false_alarms} false alarms on "
-        f"decorations in {seen.frames} frames); retraining ({args.steps} steps, {args.device})"
+        f"decorations in {seen.frames} frames); retraining ({args.steps} steps, new frames "
+        f"weighted {args.new_sample_weight}, {args.device})"
     )
     t0 = time.monotonic()
     with console.status("fine-tune, evaluate and gate in a child process"):
@@ -324,6 +326,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--n-rollout", type=int, default=24, help="drifted frames served in shadow and in canary"
     )
     parser.add_argument("--steps", type=int, default=300, help="fine-tune steps")
+    parser.add_argument(
+        "--new-sample-weight",
+        type=int,
+        default=RetrainConfig.new_sample_weight,
+        help="times each annotated frame counts against one replayed frame in the fine-tune",
+    )
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=1e-4, help="fine-tune learning rate")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (training; the edge is CPU)")
