@@ -3,7 +3,8 @@
 No Apache Kafka package exists on the registries this project installs from, so the
 embedded default (and every test) runs Tansu as a child process on a free loopback port with
 in-memory storage. It speaks the Kafka protocol, so the same clients, Faust workers and
-admin calls work against it and against a production cluster.
+admin calls work against it and against a production cluster. ``stack up --durable`` gives
+it S3 storage instead (:mod:`infra.s3_server`), so its topics outlive the process.
 
 Two lifetimes are supported:
 
@@ -23,7 +24,7 @@ import logging
 import os
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
@@ -44,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 #: Tansu is ready in milliseconds; 20 s leaves room for a loaded 2-core CI machine.
 DEFAULT_STARTUP_TIMEOUT_S: Final = 20.0
+#: Tansu's storage when none is given: topics live as long as the process.
+MEMORY_STORAGE: Final = "memory://tansu/"
 #: A fresh port can be taken by another process between probing and binding: retry a few times.
 _START_ATTEMPTS: Final = 3
 
@@ -94,10 +97,13 @@ def wait_for_metadata(bootstrap_servers: str, *, timeout_s: float) -> None:
 
 
 class EmbeddedBroker(ServiceProcess):
-    """A Tansu broker child process on a loopback port, with in-memory storage.
+    """A Tansu broker child process on a loopback port, with in-memory storage by default.
 
-    Use as a context manager, or call :meth:`start` and :meth:`stop`. Starting blocks until
-    a metadata request succeeds, so the broker is usable when :meth:`start` returns.
+    ``storage_engine`` is Tansu's ``--storage-engine`` URL (``s3://bucket/`` keeps topics in
+    an object store) and ``environment`` the variables added for it (the S3 endpoint and
+    credentials). Use as a context manager, or call :meth:`start` and :meth:`stop`. Starting
+    blocks until a metadata request succeeds, so the broker is usable when :meth:`start`
+    returns.
     """
 
     def __init__(
@@ -109,8 +115,12 @@ class EmbeddedBroker(ServiceProcess):
         log_path: Path | None = None,
         die_with_parent: bool = True,
         startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S,
+        storage_engine: str = MEMORY_STORAGE,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         self._binary = binary
+        self._storage_engine = storage_engine
+        self._environment = dict(environment or {})
         self._host = host
         self._requested_port = port
         self._log_path = log_path
@@ -160,7 +170,7 @@ class EmbeddedBroker(ServiceProcess):
             "--advertised-listener-url",
             url,
             "--storage-engine",
-            "memory://tansu/",
+            self._storage_engine,
         ]
         preexec: Callable[[], None] | None = die_with_parent if self._die_with_parent else None
         with self._open_log() as log_file:
@@ -171,6 +181,7 @@ class EmbeddedBroker(ServiceProcess):
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C in a terminal reaches us; we stop it in order
                 preexec_fn=preexec,
+                env={**os.environ, **self._environment},
             )
         self._endpoint = endpoint
         deadline = time.monotonic() + self._startup_timeout_s

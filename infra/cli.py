@@ -143,29 +143,61 @@ def config_show() -> None:
 
 
 @stack_app.command("up")
-def stack_up_command() -> None:
-    """Start the embedded broker in the background, create the topics, prepare chdb."""
-    result = stack_up(load_settings())
+def stack_up_command(
+    durable: Annotated[
+        bool,
+        typer.Option(
+            "--durable",
+            help="Keep every topic on disk (an S3-compatible server on loopback, data under "
+            "<data dir>/broker-storage), so topics survive `stack down`. Pass it at every "
+            "start: without it the broker starts empty, in memory.",
+        ),
+    ] = False,
+) -> None:
+    """Start the embedded broker in the background, create the topics, prepare chdb, and
+    re-announce the model registry's rollout state (when a registry and its key exist)."""
+    result = stack_up(load_settings(), durable=durable)
     verb = "already running" if result.already_running else "started"
     console.print(
         f"[green]broker {verb}[/] (pid {result.state.pid}) on "
         f"[bold]{result.state.bootstrap_servers}[/], log {result.state.log_path}"
     )
+    storage = result.state.storage
+    if storage is None:
+        console.print("storage: in memory (topics are lost at `stack down`)")
+    else:
+        console.print(
+            f"storage: durable, S3 server pid {storage.pid} on {storage.endpoint}, "
+            f"data under {storage.data_dir}"
+        )
     console.print(
         f"topics: {len(result.topics.created)} created, {len(result.topics.unchanged)} present"
     )
     console.print(f"analytics: chdb under {result.chdb_path}")
+    if result.announced is not None:
+        announced = result.announced
+        if announced.skipped is not None:
+            console.print(f"rollout state: not announced ({announced.skipped})")
+        for update in announced.announced:
+            console.print(
+                f"rollout state: announced {update.model_version} as {update.rollout_mode}"
+            )
     console.print("stop it with [bold]leakguard stack down[/]")
 
 
 @stack_app.command("down")
 def stack_down_command() -> None:
-    """Stop the broker started by `leakguard stack up` (its in-memory data is dropped)."""
+    """Stop the broker started by `leakguard stack up` (in-memory topics are dropped; a
+    --durable stack's stay on disk for the next `stack up --durable`)."""
     state = stack_down(load_settings())
     if state is None:
         console.print("no stack is recorded; nothing to stop")
-    else:
-        console.print(f"stopped broker pid {state.pid} ({state.bootstrap_servers})")
+        return
+    console.print(f"stopped broker pid {state.pid} ({state.bootstrap_servers})")
+    if state.storage is not None:
+        console.print(
+            f"stopped S3 server pid {state.storage.pid}; topics kept under {state.storage.data_dir}"
+        )
 
 
 @stack_app.command("status")
@@ -182,7 +214,10 @@ def stack_status_command() -> None:
         f"up {uptime_s:.0f} s"
     )
     console.print(f"topics present: {len(status.topics)}/{len(load_spec().names)}")
-    if not status.broker_answers:
+    if status.storage_running is not None:
+        storage = "[green]runs[/]" if status.storage_running else "[red]is down[/]"
+        console.print(f"durable storage {storage}")
+    if not status.broker_answers or status.storage_running is False:
         raise typer.Exit(1)
 
 

@@ -4,6 +4,12 @@
 prepares the chdb analytics store under the data directory; it records the broker in
 ``<data dir>/stack.json`` so that later commands find it and ``stack down`` can stop it.
 With a Kafka URL configured there is nothing to start: commands use that cluster.
+
+``stack up --durable`` first starts an S3-compatible server keeping its objects under
+``<data dir>/broker-storage`` and gives the broker S3 storage there, so every topic outlives
+``stack down``. Whenever it starts a broker, ``stack up`` has the model registry re-announce
+its rollout state (:mod:`infra.registry_announce`), so edges find their model on
+``model.updates`` even when the broker's memory was lost.
 """
 
 from __future__ import annotations
@@ -16,43 +22,76 @@ from typing import Final
 
 from confluent_kafka.admin import AdminClient
 
-from infra.broker import EmbeddedBroker, resolve_broker_binary, wait_for_metadata
+from infra.broker import MEMORY_STORAGE, EmbeddedBroker, resolve_broker_binary, wait_for_metadata
 from infra.exceptions import BrokerError
 from infra.processes import process_alive, terminate_process
+from infra.registry_announce import AnnounceOutcome, announce_rollout_state
+from infra.s3_server import S3Endpoint, S3Server, resolve_s3_server
 from infra.settings import LeakguardSettings
 from infra.topics import ApplyReport, apply_topics, load_spec
 from sinks.clickhouse.chdb_session import open_chdb_session
 
 #: syslog level 4: librdkafka's informational lines (queue purges on close) are noise in a CLI.
 LIBRDKAFKA_WARNING: Final = 4
+#: Folder under the data dir where ``stack up --durable`` keeps the broker's objects.
+DURABLE_STORAGE_DIR: Final = "broker-storage"
+
+
+def _is_process_of(pid: int, binary: str) -> bool:
+    """Whether ``pid`` runs and was started as ``binary`` (guards against pid reuse)."""
+    if not process_alive(pid):
+        return False
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    except OSError:
+        return False
+    return command.decode(errors="replace") == binary
+
+
+@dataclass(frozen=True)
+class StorageState:
+    """The S3-compatible server a durable stack keeps its topics in."""
+
+    pid: int
+    binary: str
+    endpoint: str
+    data_dir: str
+    log_path: str
+
+    def is_running(self) -> bool:
+        """Whether the recorded process is still our storage server."""
+        return _is_process_of(self.pid, self.binary)
 
 
 @dataclass(frozen=True)
 class StackState:
-    """What ``stack up`` started, as recorded in ``stack.json``."""
+    """What ``stack up`` started, as recorded in ``stack.json``; ``storage`` is ``None`` for
+    a broker that keeps its topics in memory."""
 
     pid: int
     bootstrap_servers: str
     binary: str
     log_path: str
     started_at: float
+    storage: StorageState | None = None
+
+    @property
+    def durable(self) -> bool:
+        """Whether the broker's topics outlive it."""
+        return self.storage is not None
 
     def is_running(self) -> bool:
-        """Whether the recorded process is still our broker (guards against pid reuse)."""
-        if not process_alive(self.pid):
-            return False
-        try:
-            command = Path(f"/proc/{self.pid}/cmdline").read_bytes().split(b"\0")[0]
-        except OSError:
-            return False
-        return command.decode(errors="replace") == self.binary
+        """Whether the recorded process is still our broker."""
+        return _is_process_of(self.pid, self.binary)
 
 
 def read_state(settings: LeakguardSettings) -> StackState | None:
     """The recorded stack, or ``None`` when ``stack up`` never ran (or the file is unreadable)."""
     try:
-        return StackState(**json.loads(settings.stack_state_path.read_text()))
-    except (OSError, ValueError, TypeError):
+        data = json.loads(settings.stack_state_path.read_text())
+        storage = data.pop("storage", None)
+        return StackState(**data, storage=None if storage is None else StorageState(**storage))
+    except (OSError, ValueError, TypeError, AttributeError):
         return None
 
 
@@ -91,44 +130,107 @@ def admin_client(settings: LeakguardSettings, bootstrap_servers: str) -> AdminCl
 
 @dataclass(frozen=True)
 class StackUpResult:
-    """What ``stack up`` did."""
+    """What ``stack up`` did; ``announced`` is ``None`` when the broker was already running."""
 
     state: StackState
     already_running: bool
     topics: ApplyReport
     chdb_path: Path
+    announced: AnnounceOutcome | None
 
 
-def stack_up(settings: LeakguardSettings) -> StackUpResult:
-    """Start the embedded broker (unless running), apply the topic spec, prepare chdb."""
+def stack_up(settings: LeakguardSettings, *, durable: bool = False) -> StackUpResult:
+    """Start the embedded broker (unless running), apply the topic spec, prepare chdb, and
+    re-announce the registry's rollout state on a broker it started.
+
+    ``durable`` starts the S3-compatible storage server first and keeps the topics there.
+    Raises :class:`BrokerError` when ``durable`` is asked of a running in-memory stack.
+    """
     state = read_state(settings)
     already_running = state is not None and state.is_running()
-    if state is None or not already_running:
-        log_path = settings.data_dir / "broker.log"
-        binary = resolve_broker_binary()
-        broker = EmbeddedBroker(binary=binary, log_path=log_path, die_with_parent=False)
-        endpoint = broker.start()
-        state = StackState(
-            pid=broker.pid,
-            bootstrap_servers=endpoint.bootstrap_servers,
-            binary=binary,
-            log_path=str(log_path),
-            started_at=time.time(),
-        )
+    if state is not None and already_running:
+        if durable and not state.durable:
+            raise BrokerError(
+                "the running stack keeps its topics in memory: `leakguard stack down` it, "
+                "then `leakguard stack up --durable`"
+            )
+    else:
+        if state is not None:
+            _stop_storage(state)  # a broker that died leaves its storage server orphaned
+        state = _start_stack(settings, durable=durable)
         settings.stack_state_path.parent.mkdir(parents=True, exist_ok=True)
         settings.stack_state_path.write_text(json.dumps(asdict(state), indent=2))
     report = apply_topics(admin_client(settings, state.bootstrap_servers), load_spec())
     open_chdb_session(settings.chdb_path).close()
-    return StackUpResult(state, already_running, report, settings.chdb_path)
+    announced = (
+        None if already_running else announce_rollout_state(settings, state.bootstrap_servers)
+    )
+    return StackUpResult(state, already_running, report, settings.chdb_path, announced)
+
+
+def _start_stack(settings: LeakguardSettings, *, durable: bool) -> StackState:
+    """Start the detached storage server (when ``durable``) and the broker on it."""
+    storage: StorageState | None = None
+    storage_engine, environment = MEMORY_STORAGE, {}
+    if durable:
+        storage, endpoint = _start_storage(settings)
+        storage_engine, environment = endpoint.storage_engine, endpoint.broker_environment()
+    log_path = settings.data_dir / "broker.log"
+    binary = resolve_broker_binary()
+    broker = EmbeddedBroker(
+        binary=binary,
+        log_path=log_path,
+        die_with_parent=False,
+        storage_engine=storage_engine,
+        environment=environment,
+    )
+    try:
+        endpoint_of_broker = broker.start()
+    except BrokerError:
+        if storage is not None:
+            terminate_process(storage.pid)
+        raise
+    return StackState(
+        pid=broker.pid,
+        bootstrap_servers=endpoint_of_broker.bootstrap_servers,
+        binary=binary,
+        log_path=str(log_path),
+        started_at=time.time(),
+        storage=storage,
+    )
+
+
+def _start_storage(settings: LeakguardSettings) -> tuple[StorageState, S3Endpoint]:
+    """Start the S3-compatible server of a durable stack, detached, on its data folder."""
+    data_dir = settings.data_dir / DURABLE_STORAGE_DIR
+    log_path = settings.data_dir / "broker-storage.log"
+    command = resolve_s3_server()
+    server = S3Server(data_dir=data_dir, command=command, log_path=log_path, die_with_parent=False)
+    endpoint = server.start()
+    state = StorageState(
+        pid=server.pid,
+        binary=command.node,
+        endpoint=endpoint.url,
+        data_dir=str(data_dir),
+        log_path=str(log_path),
+    )
+    return state, endpoint
+
+
+def _stop_storage(state: StackState) -> None:
+    if state.storage is not None and state.storage.is_running():
+        terminate_process(state.storage.pid)
 
 
 def stack_down(settings: LeakguardSettings) -> StackState | None:
-    """Stop the broker ``stack up`` started; returns what was stopped, if anything."""
+    """Stop the broker ``stack up`` started, then its storage server; returns what was
+    stopped, if anything. A durable stack's objects stay on disk for the next start."""
     state = read_state(settings)
     if state is None:
         return None
     if state.is_running():
         terminate_process(state.pid)
+    _stop_storage(state)
     settings.stack_state_path.unlink(missing_ok=True)
     return state
 
@@ -141,17 +243,19 @@ class StackStatus:
     process_running: bool
     broker_answers: bool
     topics: list[str]
+    storage_running: bool | None = None
 
 
 def stack_status(settings: LeakguardSettings) -> StackStatus:
     """Whether the recorded broker runs and answers, and which spec topics exist on it."""
     state = read_state(settings)
+    storage_running = None if state is None or state.storage is None else state.storage.is_running()
     if state is None or not state.is_running():
-        return StackStatus(state, False, False, [])
+        return StackStatus(state, False, False, [], storage_running)
     try:
         wait_for_metadata(state.bootstrap_servers, timeout_s=5.0)
     except BrokerError:
-        return StackStatus(state, True, False, [])
+        return StackStatus(state, True, False, [], storage_running)
     metadata = admin_client(settings, state.bootstrap_servers).list_topics(timeout=5.0)
     names = set(load_spec().names)
-    return StackStatus(state, True, True, sorted(names & set(metadata.topics)))
+    return StackStatus(state, True, True, sorted(names & set(metadata.topics)), storage_running)

@@ -15,6 +15,9 @@ dev=false
 # Chromium for the console's Playwright browser test, and stunnel4, the TLS terminator in
 # front of Tansu for the Kafka TLS test (tests/streams/test_kafka_tls.py).
 apt_packages=(clickhouse-server clickhouse-client chromium stunnel4)
+# Node.js runs s3rver, the durable broker's storage (`leakguard stack up --durable`); a
+# machine that already has node and npm (another distribution's package) keeps them.
+command -v npm >/dev/null 2>&1 || apt_packages+=(nodejs npm)
 if $dev; then
   missing=()
   for package in "${apt_packages[@]}"; do
@@ -36,5 +39,16 @@ if $dev; then
   .venv/bin/python -m pip install -q -e ".[dev]"
 else
   .venv/bin/python -m pip install -q -e .
+fi
+
+# npm packages (package.json) into ./node_modules, again only when the lock file changed.
+if command -v npm >/dev/null 2>&1; then
+  if ! cmp -s package-lock.json node_modules/.leakguard-installed-lock 2>/dev/null; then
+    echo "installing npm packages (s3rver, the durable stack's storage) into node_modules"
+    npm ci --no-audit --no-fund --loglevel=error
+    cp package-lock.json node_modules/.leakguard-installed-lock
+  fi
+else
+  echo "npm not found: \`leakguard stack up --durable\` needs Node.js (scripts/install.sh --dev installs it)"
 fi
 echo "leakguard installed in .venv ($(.venv/bin/python --version))"

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from confluent_kafka import Producer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -29,15 +28,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from infra.registry_announce import kafka_announcer, open_registry, registry_paths
 from infra.settings import LeakguardSettings, load_settings
 from infra.stack import require_bootstrap_servers
 from retrain.consumer import RetrainConsumer
 from retrain.cycle import CycleResult, RetrainConfig, Retrainer
-from retrain.exceptions import RegistryError
 from retrain.job import JobProgress
 from retrain.keys import load_or_create_private_key, public_key_pem
 from retrain.registry import OPERATOR, Registry
-from schemas.codec import Codec
 from schemas.events import ModelUpdate, RolloutModeName, RolloutTarget
 from schemas.topics import Topics
 
@@ -80,44 +78,26 @@ ByOption = Annotated[
 ]
 
 
-def _paths(settings: LeakguardSettings) -> tuple[Path, Path, Path]:
-    """(registry dir, signing key path, work dir) with the data-dir defaults applied."""
-    block, data = settings.retrain, settings.data_dir
-    return (
-        block.registry_dir or data / "registry",
-        block.signing_key_path or data / "keys" / "registry-ed25519.pem",
-        block.workdir or data / "retrain",
-    )
-
-
 def _announcer(settings: LeakguardSettings, topic: str) -> Callable[[ModelUpdate], None]:
-    """A callback that produces a ``ModelUpdate`` to ``topic`` and waits for the broker."""
-    producer = Producer(
-        {"bootstrap.servers": require_bootstrap_servers(settings), **settings.kafka.client_config()}
-    )
-    codec = Codec()
+    """Produces each ``ModelUpdate`` to ``topic``, waits for the broker and says so."""
+    produce = kafka_announcer(settings, require_bootstrap_servers(settings), topic)
 
     def announce(update: ModelUpdate) -> None:
-        producer.produce(topic, key=update.model_version.encode(), value=codec.encode(update))
-        if producer.flush(30) > 0:
-            raise RegistryError(f"the broker did not take the update of {update.model_version}")
+        produce(update)
         console.print(f"announced {update.model_version} as {update.rollout_mode} on {topic}")
 
     return announce
 
 
 def _registry(settings: LeakguardSettings, *, prefix: str = "", online: bool = False) -> Registry:
-    registry_dir, key_path, _ = _paths(settings)
-    announce = _announcer(settings, prefix + "model.updates") if online else None
-    return Registry(
-        registry_dir, signing_key=load_or_create_private_key(key_path), announce=announce
-    )
+    topic = Topics().prefixed(prefix).model_updates
+    return open_registry(settings, announce=_announcer(settings, topic) if online else None)
 
 
 def _retrainer(settings: LeakguardSettings, registry: Registry) -> Retrainer:
     block = settings.retrain
     config = RetrainConfig(
-        workdir=_paths(settings)[2],
+        workdir=registry_paths(settings).workdir,
         trigger_samples=block.trigger_samples,
         schedule_s=block.schedule_s,
         base_holdout_dir=block.base_holdout_dir,
@@ -211,8 +191,9 @@ def retrain_consume(topic_prefix: PrefixOption = "") -> None:
 def retrain_status() -> None:
     """Pending frames, frozen training sets and the registry's active model."""
     settings = load_settings()
-    registry_dir, _, workdir = _paths(settings)
-    retrainer = _retrainer(settings, Registry(registry_dir))
+    paths = registry_paths(settings)
+    workdir = paths.workdir
+    retrainer = _retrainer(settings, Registry(paths.registry_dir))
     console.print(
         f"pending frames: {retrainer.store.pending_count()} "
         f"(a job starts at {settings.retrain.trigger_samples})"
@@ -228,7 +209,7 @@ def retrain_status() -> None:
 @models_app.command("list")
 def models_list() -> None:
     """Every registered version with parent, state, training set and key metrics."""
-    registry = Registry(_paths(load_settings())[0])
+    registry = Registry(registry_paths(load_settings()).registry_dir)
     table = Table("version", "parent", "state", "set", "mAP@0.5 media", "created")
     for record in registry.versions():
         map50 = record.metrics.get("map50_media")
@@ -246,7 +227,7 @@ def models_list() -> None:
 @models_app.command("show")
 def models_show(version: Annotated[str, typer.Argument(help="Version, e.g. v0003.")]) -> None:
     """One version's record (fingerprint, metrics, signature, history) as JSON."""
-    registry = Registry(_paths(load_settings())[0])
+    registry = Registry(registry_paths(load_settings()).registry_dir)
     data = registry.get(version).to_dict()
     data["artifact_dir"] = str(registry.artifact_dir(version))
     console.print_json(json.dumps(data))
@@ -333,6 +314,6 @@ def models_export_key(
     out: Annotated[Path, typer.Argument(help="Where to write the public key (PEM).")],
 ) -> None:
     """Write the registry's public key: edges trust it with `worker --trusted-key`."""
-    key = load_or_create_private_key(_paths(load_settings())[1])
+    key = load_or_create_private_key(registry_paths(load_settings()).signing_key)
     out.write_bytes(public_key_pem(key.public_key()))
     console.print(f"public key written to {out}")
