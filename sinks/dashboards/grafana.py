@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from sinks.dashboards.macros import MAX_DATA_POINTS
 from sinks.dashboards.panels import ANNOTATIONS, PANELS, AnnotationQuery, Panel
+from sinks.dashboards.variables import ALL, VARIABLES, Variable
 
 __all__ = [
     "DASHBOARD_UID",
@@ -90,6 +91,27 @@ def _annotation(query: AnnotationQuery) -> dict[str, Any]:
     }
 
 
+def _variable(variable: Variable) -> dict[str, Any]:
+    """A multi-select query variable with "All" selected at first. The all value is the
+    quoted sentinel, which Grafana substitutes unformatted (see
+    :mod:`sinks.dashboards.variables`); ``refresh`` 2 re-lists the options when the time
+    range changes, so a new checkpoint appears without reloading the dashboard."""
+    return {
+        "name": variable.name,
+        "label": variable.label,
+        "type": "query",
+        "datasource": dict(_DATASOURCE),
+        "query": variable.sql,
+        "refresh": 2,
+        "multi": True,
+        "includeAll": True,
+        "allValue": f"'{ALL}'",
+        "current": {"text": ["All"], "value": ["$__all"]},
+        "options": [],
+        "sort": 1,
+    }
+
+
 def dashboard_json() -> dict[str, Any]:
     """The dashboard as Grafana's dashboard model (``schemaVersion`` 39), panels laid out
     left to right in rows of 24 grid columns."""
@@ -116,7 +138,7 @@ def dashboard_json() -> dict[str, Any]:
         "time": {"from": "now-24h", "to": "now"},
         "panels": panels,
         "annotations": {"list": [_annotation(query) for query in ANNOTATIONS]},
-        "templating": {"list": []},
+        "templating": {"list": [_variable(variable) for variable in VARIABLES]},
     }
 
 

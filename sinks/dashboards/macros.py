@@ -6,13 +6,18 @@ sending the query. Time series bucket by ``$__interval_s``: the interval Grafana
 the time range and the panel's ``maxDataPoints``, in whole seconds (at least 1). Tests, and
 anything else that runs panel queries outside Grafana (the console's overview page), expand
 them here with the same text and the same interval, so a window reads the same everywhere.
+Template variables (``${checkpoint:singlequote}``) are substituted as Grafana does: the
+selected values single-quoted, or the variable's all value when nothing narrows it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Final
+
+from sinks.dashboards.variables import ALL
 
 __all__ = ["MAX_DATA_POINTS", "bucket_seconds", "expand_macros"]
 
@@ -22,6 +27,7 @@ MAX_DATA_POINTS: Final = 25
 
 _TIME_FILTER: Final = re.compile(r"\$__timeFilter\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)")
 _INTERVAL_S: Final = re.compile(r"\$__interval_s\b")
+_SINGLEQUOTED: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):singlequote\}")
 
 #: Grafana's interval ladder (``roundInterval`` in ``@grafana/data``): an interval below
 #: the first value of a row rounds to its second, milliseconds; anything longer is a year.
@@ -53,14 +59,27 @@ def bucket_seconds(
     return max(1, rounded_ms // 1000)
 
 
+def _quoted(values: Sequence[str]) -> str:
+    """Grafana's ``singlequote`` format, with backslashes escaped too (ClickHouse reads
+    ``\\`` in a string literal as an escape)."""
+    return ",".join("'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values)
+
+
 def expand_macros(
-    sql: str, *, start: datetime, end: datetime, interval_s: int | None = None
+    sql: str,
+    *,
+    start: datetime,
+    end: datetime,
+    interval_s: int | None = None,
+    selections: Mapping[str, Sequence[str]] | None = None,
 ) -> str:
     """``sql`` with ``$__timeFilter``, ``$__fromTime``, ``$__toTime``, ``$__interval_s``
-    replaced.
+    and the template variables replaced.
 
     ``start`` and ``end`` must be timezone-aware; a naive datetime would shift by the
     local offset. ``interval_s`` defaults to :func:`bucket_seconds` of the range.
+    ``selections`` maps a variable's name to its selected values; a variable it does not
+    name, or names with no value, is "All".
     """
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("start and end must be timezone-aware")
@@ -74,6 +93,8 @@ def expand_macros(
         sql,
     )
     sql = _INTERVAL_S.sub(str(interval_s), sql)
+    chosen = selections or {}
+    sql = _SINGLEQUOTED.sub(lambda m: _quoted(chosen.get(m.group(1)) or (ALL,)), sql)
     return sql.replace("$__fromTime", f"toDateTime({first})").replace(
         "$__toTime", f"toDateTime({last})"
     )

@@ -8,13 +8,17 @@ redelivered events never count twice, and use only functions ClickHouse 18.16 ha
 Time filtering uses the data source's macro ``$__timeFilter(column)``; time series bucket
 their rows by ``$__interval_s``, the interval Grafana derives from the window (seconds for a
 fresh run, hours for a month), so every window reads as a curve; see
-:func:`sinks.dashboards.macros.expand_macros`.
+:func:`sinks.dashboards.macros.expand_macros`. Every panel filters by the ``$checkpoint``
+and ``$lane`` variables (:mod:`sinks.dashboards.variables`), except where its rows carry
+no place, which its ``unfiltered`` says.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
+
+from sinks.dashboards.variables import CHECKPOINT, LANE, all_of, by_place
 
 __all__ = [
     "ANNOTATIONS",
@@ -38,7 +42,9 @@ class Panel:
     returns exactly these, so a panel never silently breaks on a schema change. ``empty``
     says what will appear when the window holds nothing yet, so an empty panel on a fresh
     installation reads as "not yet", not as "broken". ``counts``: the values count events
-    per time bucket, so a bucket without a row is a zero, not a gap.
+    per time bucket, so a bucket without a row is a zero, not a gap. ``unfiltered``: why
+    the panel ignores ``$checkpoint`` and ``$lane`` (its rows carry no place); ``None`` for
+    every panel that filters by both.
     """
 
     title: str
@@ -50,6 +56,7 @@ class Panel:
     unit: str = "short"
     width: int = 12
     counts: bool = False
+    unfiltered: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,14 +72,34 @@ class AnnotationQuery:
 #: A time series' bucket: ``$__interval_s`` seconds, aligned on the epoch like Grafana's.
 _BUCKET: Final = "toDateTime(intDiv(toUInt32({column}), $__interval_s) * $__interval_s)"
 
-#: The managers' view of rollouts: per model version announced in the window, its latest
+#: Rows of the selected checkpoints and lanes.
+_PLACE: Final = by_place()
+
+#: A model status without a lane is its whole checkpoint's, so it belongs to every lane.
+_STATUS_PLACE: Final = (
+    f"{all_of(CHECKPOINT.name, 'checkpoint')} AND (isNull(lane) OR "
+    f"{all_of(LANE.name, 'assumeNotNull(lane)')})"
+)
+
+#: An update for the selected places: one with no targets is for the whole fleet; a target
+#: is ``checkpoint`` (all its lanes) or ``checkpoint/lane``.
+_TARGET_CHECKPOINT: Final = "splitByChar('/', target)[1]"
+_TARGET_LANE: Final = "splitByChar('/', target)[2]"
+_UPDATE_PLACE: Final = (
+    "(empty(targets) OR arrayExists(target -> "
+    f"{all_of(CHECKPOINT.name, _TARGET_CHECKPOINT)} AND "
+    f"(position(target, '/') = 0 OR {all_of(LANE.name, _TARGET_LANE)}), targets))"
+)
+
+#: The managers' view of rollouts: per model version announced in the window for the
+#: selected places (agreement and reviews measured there only), its latest
 #: rollout step with who or what took it and why, the gate's base-set mAP, the agreement
 #: the edges measured while it ran beside the active model, whether an edge rolled it back,
 #: and how the guards judged the alarms it raised (its canary and active rates). One JOIN
 #: per SELECT, USING and named subqueries: what ClickHouse 18.16 and today's both take.
 #: The joined figures are Nullable, so a version nothing was measured for reads NULL (the
 #: default a non-matching row gets), not 0.
-_ROLLOUTS_SQL: Final = """SELECT model_version, rollout_mode, decided_by, reason, since,
+_ROLLOUTS_SQL: Final = f"""SELECT model_version, rollout_mode, decided_by, reason, since,
     gate_base_map50, edge_agreement, rolled_back, reviewed_alarms, false_alarm_share
 FROM
 (
@@ -89,7 +116,7 @@ FROM
                 metric_values[indexOf(metric_names, 'gate/candidate_base_map50')], NULL),
                 event_time_ms) AS gate_base_map50
         FROM model_updates FINAL
-        WHERE $__timeFilter(event_time)
+        WHERE $__timeFilter(event_time) AND {_UPDATE_PLACE}
         GROUP BY model_version
     ) AS updates
     ANY LEFT JOIN
@@ -101,6 +128,7 @@ FROM
                 AS edge_agreement,
             toNullable(max(rolled_back)) AS rolled_back
         FROM model_status FINAL
+        WHERE {_STATUS_PLACE}
         GROUP BY model_version
     ) AS statuses USING model_version
 ) AS rollouts
@@ -111,6 +139,7 @@ ANY LEFT JOIN
         if(reviewed_alarms = 0, NULL, countIf(kind = 'fp') / reviewed_alarms)
             AS false_alarm_share
     FROM outcomes FINAL
+    WHERE {_PLACE}
     GROUP BY model_version
 ) AS reviews USING model_version
 ORDER BY since DESC, model_version"""
@@ -123,7 +152,7 @@ PANELS: Final[tuple[Panel, ...]] = (
         sql=f"""SELECT {_BUCKET.format(column="event_time")} AS time, checkpoint,
     count() AS frames
 FROM detection_frames FINAL
-WHERE $__timeFilter(event_time)
+WHERE $__timeFilter(event_time) AND {_PLACE}
 GROUP BY time, checkpoint
 ORDER BY time, checkpoint""",
         visualisation="timeseries",
@@ -136,7 +165,7 @@ ORDER BY time, checkpoint""",
         empty="The share of alarmed frames appears once the detector has processed frames.",
         sql=f"""SELECT {_BUCKET.format(column="event_time")} AS time, avg(alarmed) AS alarm_rate
 FROM detection_frames FINAL
-WHERE $__timeFilter(event_time)
+WHERE $__timeFilter(event_time) AND {_PLACE}
 GROUP BY time
 ORDER BY time""",
         visualisation="timeseries",
@@ -151,7 +180,7 @@ ORDER BY time""",
         sql=f"""SELECT {_BUCKET.format(column="event_time")} AS time,
     concat(class_name, ' ', kind) AS series, count() AS objects
 FROM outcomes FINAL
-WHERE $__timeFilter(event_time) AND kind IN ('tp', 'fp', 'fn')
+WHERE $__timeFilter(event_time) AND kind IN ('tp', 'fp', 'fn') AND {_PLACE}
 GROUP BY time, series
 ORDER BY time, series""",
         visualisation="timeseries",
@@ -164,10 +193,10 @@ ORDER BY time, series""",
         description="Share of reviewed detections the guards rejected, per checkpoint lane.",
         empty="Each lane's share of rejected alarms appears once its guards have confirmed or "
         "cleared alarms.",
-        sql="""SELECT concat(checkpoint, '/', lane) AS checkpoint_lane,
+        sql=f"""SELECT concat(checkpoint, '/', lane) AS checkpoint_lane,
     countIf(kind = 'fp') / count() AS false_alarm_rate
 FROM outcomes FINAL
-WHERE $__timeFilter(event_time) AND kind IN ('tp', 'fp')
+WHERE $__timeFilter(event_time) AND kind IN ('tp', 'fp') AND {_PLACE}
 GROUP BY checkpoint_lane
 ORDER BY checkpoint_lane""",
         visualisation="barchart",
@@ -184,7 +213,7 @@ FROM (
     SELECT detection_event_id, min(event_time) AS detected,
         max(assumeNotNull(review_time_ms)) AS review_ms
     FROM outcomes FINAL
-    WHERE $__timeFilter(event_time) AND isNotNull(review_time_ms)
+    WHERE $__timeFilter(event_time) AND isNotNull(review_time_ms) AND {_PLACE}
     GROUP BY detection_event_id
 )
 GROUP BY time
@@ -203,7 +232,7 @@ ORDER BY time""",
     quantile(0.5)(assumeNotNull(response_ms)) / 1000 AS p50_s,
     quantile(0.9)(assumeNotNull(response_ms)) / 1000 AS p90_s
 FROM verdicts FINAL
-WHERE $__timeFilter(event_time) AND isNotNull(response_ms)
+WHERE $__timeFilter(event_time) AND isNotNull(response_ms) AND {_PLACE}
 GROUP BY time, guard_id
 ORDER BY time, guard_id""",
         visualisation="timeseries",
@@ -220,9 +249,9 @@ ORDER BY time, guard_id""",
         title="Unreviewed alarms",
         description="Alarmed frames no guard has given a verdict on.",
         empty="Alarmed frames still waiting for a guard are counted here.",
-        sql="""SELECT count() AS unreviewed_frames
+        sql=f"""SELECT count() AS unreviewed_frames
 FROM detection_frames FINAL
-WHERE $__timeFilter(event_time) AND alarmed = 1
+WHERE $__timeFilter(event_time) AND alarmed = 1 AND {_PLACE}
     AND event_id NOT IN (SELECT detection_event_id FROM verdicts FINAL)""",
         visualisation="stat",
         columns=(("unreviewed_frames", "number"),),
@@ -235,7 +264,7 @@ WHERE $__timeFilter(event_time) AND alarmed = 1
         sql=f"""SELECT {_BUCKET.format(column="event_time")} AS time,
     quantile(0.5)(inference_latency_ms) AS p50_ms, quantile(0.95)(inference_latency_ms) AS p95_ms
 FROM detection_frames FINAL
-WHERE $__timeFilter(event_time)
+WHERE $__timeFilter(event_time) AND {_PLACE}
 GROUP BY time
 ORDER BY time""",
         visualisation="timeseries",
@@ -246,7 +275,7 @@ ORDER BY time""",
     Panel(
         title="Dead letters",
         description="Messages a worker could not decode or process, per time bucket and "
-        "source topic.",
+        "source topic, for the whole fleet: such a message has no known checkpoint or lane.",
         empty="None in this window (good): a message a worker cannot decode or process would "
         "be counted here, per source topic.",
         sql=f"""SELECT {_BUCKET.format(column="event_time")} AS time, source_topic,
@@ -258,6 +287,8 @@ ORDER BY time, source_topic""",
         visualisation="timeseries",
         columns=(("time", "time"), ("source_topic", "string"), ("dead_letters", "number")),
         counts=True,
+        unfiltered="a dead letter is a message no worker could read, so its checkpoint and "
+        "lane are unknown: the panel counts the whole fleet's",
     ),
     Panel(
         title="Model rollouts",
@@ -287,9 +318,10 @@ ORDER BY time, source_topic""",
         description="Each model's latest reported state per checkpoint (shadow, canary, active).",
         empty="Each checkpoint's models appear here once its edge worker reports a model state "
         "(shadow, canary or active).",
-        sql="""SELECT checkpoint, model_version, argMax(state, event_time_ms) AS latest_state,
+        sql=f"""SELECT checkpoint, model_version, argMax(state, event_time_ms) AS latest_state,
     max(event_time) AS since
 FROM model_status FINAL
+WHERE {_STATUS_PLACE}
 GROUP BY checkpoint, model_version
 HAVING latest_state IN ('shadow', 'canary', 'active')
 ORDER BY checkpoint, model_version""",
@@ -313,11 +345,11 @@ WHERE $__timeFilter(event_time)"""
 ANNOTATIONS: Final[tuple[AnnotationQuery, ...]] = (
     AnnotationQuery(
         name="Model rollouts",
-        sql="""SELECT event_time AS time,
+        sql=f"""SELECT event_time AS time,
     concat('model ', model_version, ' → ', rollout_mode, ' by ', ifNull(decided_by, '?'),
         ': ', ifNull(reason, '')) AS text, rollout_mode AS tags
 FROM model_updates FINAL
-WHERE $__timeFilter(event_time)
+WHERE $__timeFilter(event_time) AND {_UPDATE_PLACE}
 ORDER BY time""",
         colour="purple",
         columns=(("time", "time"), ("text", "string"), ("tags", "string")),

@@ -12,7 +12,8 @@ from schemas.events import Box, Event, ModelStatus, ModelUpdate, Outcome
 from sinks.clickhouse.backend import AnalyticsBackend
 from sinks.dashboards.macros import expand_macros
 from sinks.dashboards.panels import ANNOTATIONS, PANELS, ColumnKind
-from tests.sinks.samples import START
+from sinks.dashboards.variables import VARIABLES
+from tests.sinks.samples import CHECKPOINTS, LANES, START
 from tests.sinks.seeding import seed_events, seed_sample_events
 
 _KIND_OF_TYPE = (
@@ -46,6 +47,64 @@ def test_the_time_filter_excludes_rows_outside_the_range(backend: AnalyticsBacke
     throughput = PANELS[0]
     sql = expand_macros(throughput.sql, start=before, end=before + timedelta(hours=1))
     assert backend.query(sql).rows == []
+
+
+_DAY = timedelta(days=1)
+_FILTERED = [(p.title, p.sql) for p in PANELS if p.unfiltered is None]
+_FILTERED += [(a.name, a.sql) for a in ANNOTATIONS]
+
+
+def _rows(backend: AnalyticsBackend, sql: str, **selections: tuple[str, ...]) -> list[tuple]:
+    expanded = expand_macros(sql, start=START, end=START + _DAY, selections=selections)
+    return sorted(map(tuple, backend.query(expanded).rows), key=repr)
+
+
+def test_all_is_every_checkpoint_and_lane_selected(backend: AnalyticsBackend) -> None:
+    """ "All" (the sentinel) and every value ticked give the same rows, panel by panel."""
+    seed_sample_events(backend)
+    for title, sql in _FILTERED:
+        every = _rows(backend, sql, checkpoint=CHECKPOINTS, lane=LANES)
+        assert _rows(backend, sql) == every, title
+
+
+def test_a_place_nobody_has_empties_every_filtered_panel(backend: AnalyticsBackend) -> None:
+    """Each filtered panel reads the variables: a checkpoint or lane without data leaves it
+    nothing to count (no rows, or one row of zero for the stat panel). The sample model
+    statuses name no lane, so they are their whole checkpoint's and stay in any lane."""
+    seed_sample_events(backend)
+    for title, sql in _FILTERED:
+        assert _rows(backend, sql, checkpoint=("nowhere",)) in ([], [(0,)]), title
+        in_lane_9 = _rows(backend, sql, lane=("9",))
+        if title == "Model versions live per checkpoint":
+            assert in_lane_9 == _rows(backend, sql) != [], title
+        else:
+            assert in_lane_9 in ([], [(0,)]), title
+
+
+def test_a_selection_counts_only_its_checkpoint_and_lane(backend: AnalyticsBackend) -> None:
+    """Known answer: the throughput panel over one checkpoint's one lane sums to that lane's
+    frames, and two checkpoints ticked sum to both; quotes in a value stay literal."""
+    seed_sample_events(backend)
+    throughput = next(p for p in PANELS if p.title == "Checkpoint throughput")
+    [(frames,)] = backend.query(
+        f"SELECT count() FROM detection_frames FINAL "
+        f"WHERE checkpoint = '{CHECKPOINTS[1]}' AND lane = '{LANES[0]}'"
+    ).rows
+    rows = _rows(backend, throughput.sql, checkpoint=(CHECKPOINTS[1],), lane=(LANES[0],))
+    assert {row[1] for row in rows} == {CHECKPOINTS[1]}
+    assert sum(row[2] for row in rows) == frames > 0
+    both = _rows(backend, throughput.sql, checkpoint=CHECKPOINTS, lane=(LANES[0],))
+    assert {row[1] for row in both} == set(CHECKPOINTS)
+    assert _rows(backend, throughput.sql, checkpoint=("o'hare\\",)) == []
+
+
+def test_the_variables_list_what_the_panels_filter_by(backend: AnalyticsBackend) -> None:
+    """$checkpoint lists the seeded checkpoints; $lane the lanes of the ticked checkpoints."""
+    seed_sample_events(backend)
+    checkpoint, lane = VARIABLES
+    assert [r[0] for r in _rows(backend, checkpoint.sql)] == sorted(CHECKPOINTS)
+    assert [r[0] for r in _rows(backend, lane.sql, checkpoint=(CHECKPOINTS[0],))] == sorted(LANES)
+    assert _rows(backend, lane.sql, checkpoint=("nowhere",)) == []
 
 
 def test_naive_times_are_refused() -> None:
