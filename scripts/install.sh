@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install leakguard into .venv at the repository root.
-#   scripts/install.sh          runtime only (what `make demo` needs)
+#   scripts/install.sh          runtime only: every role, what `make demo` needs (the `demo`
+#                               extra; one role alone: pip install ".[edge]", see docs/deploy.md)
 #   scripts/install.sh --dev    plus the test tools and the Debian packages the tests start
 # Idempotent: a second run only installs what changed.
 set -euo pipefail
@@ -38,7 +39,7 @@ fi
 if $dev; then
   .venv/bin/python -m pip install -q -e ".[dev]"
 else
-  .venv/bin/python -m pip install -q -e .
+  .venv/bin/python -m pip install -q -e ".[demo]"
 fi
 
 # npm packages (package.json) into ./node_modules, again only when the lock file changed.
