@@ -29,6 +29,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.exceptions import ConfigurationError
 from schemas.authenticity import EventKeyring
+from sinks.dashboards.alert_rules import AlertThresholds
 
 ENV_PREFIX: Final = "LEAKGUARD_"
 ENV_NESTED_DELIMITER: Final = "__"
@@ -382,6 +383,7 @@ class LeakguardSettings(BaseSettings):
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
     sink: SinkSettings = Field(default_factory=SinkSettings)
     grafana: GrafanaSettings = Field(default_factory=GrafanaSettings)
+    alert_rules: AlertThresholds = Field(default_factory=AlertThresholds)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     retrain: RetrainSettings = Field(default_factory=RetrainSettings)
     annotation: AnnotationSettings = Field(default_factory=AnnotationSettings)

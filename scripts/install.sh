@@ -13,9 +13,10 @@ dev=false
 [ "${1:-}" = "--dev" ] && dev=true
 
 # Debian packages the integration tests start for real: a ClickHouse server (18.16),
-# Chromium for the console's Playwright browser test, and stunnel4, the TLS terminator in
-# front of Tansu for the Kafka TLS test (tests/streams/test_kafka_tls.py).
-apt_packages=(clickhouse-server clickhouse-client chromium stunnel4)
+# Chromium for the console's Playwright browser test, stunnel4, the TLS terminator in
+# front of Tansu for the Kafka TLS test (tests/streams/test_kafka_tls.py), and prometheus,
+# whose promtool evaluates the alert rules' PromQL (tests/sinks/test_alert_rules.py).
+apt_packages=(clickhouse-server clickhouse-client chromium stunnel4 prometheus)
 # Node.js runs s3rver, the durable broker's storage (`leakguard stack up --durable`); a
 # machine that already has node and npm (another distribution's package) keeps them.
 command -v npm >/dev/null 2>&1 || apt_packages+=(nodejs npm)

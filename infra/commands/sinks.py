@@ -74,8 +74,12 @@ def dashboards_export(
         Path, typer.Option("--dir", help="Where to write dashboards/ and provisioning/.")
     ] = DEFAULT_EXPORT_DIR,
 ) -> None:
-    """Write the dashboard JSON and the Grafana provisioning files (default infra/grafana)."""
-    for path in export(directory, database=load_settings().clickhouse.database):
+    """Write the dashboard JSON and the Grafana provisioning files (data sources, dashboards,
+    alert rules with the LEAKGUARD_ALERT_RULES__* thresholds; default infra/grafana)."""
+    settings = load_settings()
+    for path in export(
+        directory, database=settings.clickhouse.database, thresholds=settings.alert_rules
+    ):
         console.print(f"wrote {path}")
 
 

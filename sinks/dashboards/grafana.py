@@ -1,12 +1,15 @@
 """Grafana dashboard JSON and provisioning files, generated from the panel declarations.
 
-One dashboard, ``leakguard — checkpoints``, holds every panel of
+Two dashboards. ``leakguard — checkpoints`` holds every panel of
 :data:`sinks.dashboards.panels.PANELS` on the official ClickHouse data source
-(``grafana-clickhouse-datasource``), plus the rollout annotations. Provisioning files tell
-a Grafana server where the data source and the dashboards are. The output is deterministic
-(sorted keys, fixed ids), so the committed files in ``infra/grafana/`` are checked against a
-fresh export by a test, and the JSON is validated by a round trip through the
-``grafana-foundation-sdk`` dashboard model.
+(``grafana-clickhouse-datasource``), the ``$checkpoint`` and ``$lane`` variables and the
+rollout annotations; ``leakguard — operations`` holds
+:data:`sinks.dashboards.operations.OPERATIONS`, mostly on Prometheus. Provisioning files
+tell a Grafana server where the data sources, the dashboards and the alert rules
+(:mod:`sinks.dashboards.alert_rules`) are. The output is deterministic (sorted keys, fixed
+ids), so the committed files in ``infra/grafana/`` are checked against a fresh export by a
+test, and the JSON is validated by a round trip through the ``grafana-foundation-sdk``
+dashboard model.
 """
 
 from __future__ import annotations
@@ -15,25 +18,26 @@ import json
 from pathlib import Path
 from typing import Any, Final
 
+from sinks.dashboards.alert_rules import AlertThresholds, alert_rules_yaml
+from sinks.dashboards.datasources import CLICKHOUSE, PROMETHEUS, datasources_yaml
 from sinks.dashboards.macros import MAX_DATA_POINTS
+from sinks.dashboards.operations import OPERATIONS, MetricsPanel
 from sinks.dashboards.panels import ANNOTATIONS, PANELS, AnnotationQuery, Panel
 from sinks.dashboards.variables import ALL, VARIABLES, Variable
 
 __all__ = [
     "DASHBOARD_UID",
-    "DATASOURCE_TYPE",
-    "DATASOURCE_UID",
     "DEFAULT_EXPORT_DIR",
+    "OPERATIONS_UID",
     "dashboard_json",
+    "dashboards",
     "export",
+    "operations_json",
     "rendered_files",
 ]
 
-#: The official ClickHouse data source plugin's id.
-DATASOURCE_TYPE: Final = "grafana-clickhouse-datasource"
-#: Fixed uid so the dashboard JSON can name the provisioned data source.
-DATASOURCE_UID: Final = "leakguard-clickhouse"
 DASHBOARD_UID: Final = "leakguard-checkpoints"
+OPERATIONS_UID: Final = "leakguard-operations"
 #: Grafana 10/11 dashboard schema version the JSON is written for.
 SCHEMA_VERSION: Final = 39
 #: Panel height in grid rows (Grafana's grid is 24 columns wide).
@@ -48,7 +52,7 @@ DEFAULT_EXPORT_DIR: Final = Path(__file__).resolve().parents[2] / "infra" / "gra
 #: Where a Grafana container finds the dashboards (the provisioning file points here).
 GRAFANA_DASHBOARD_PATH: Final = "/var/lib/grafana/dashboards/leakguard"
 
-_DATASOURCE: Final = {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID}
+_DATASOURCE: Final = CLICKHOUSE
 
 
 def _target(sql: str, *, time_series: bool) -> dict[str, Any]:
@@ -79,6 +83,45 @@ def _panel(panel: Panel, *, panel_id: int, x: int, y: int) -> dict[str, Any]:
         "fieldConfig": {"defaults": {"unit": panel.unit, "noValue": panel.empty}, "overrides": []},
         "options": {},
     }
+
+
+def _metrics_panel(panel: MetricsPanel, *, panel_id: int, x: int, y: int) -> dict[str, Any]:
+    """A Prometheus panel, one target per query (refIds A, B, ...); Grafana picks the step
+    (``$__rate_interval`` follows it), so it needs no ``maxDataPoints`` of ours."""
+    targets = [
+        {
+            "refId": chr(ord("A") + index),
+            "datasource": dict(PROMETHEUS),
+            "expr": query.expr,
+            "legendFormat": query.legend,
+            "range": True,
+        }
+        for index, query in enumerate(panel.queries)
+    ]
+    return {
+        "id": panel_id,
+        "type": panel.visualisation,
+        "title": panel.title,
+        "description": panel.description,
+        "datasource": dict(PROMETHEUS),
+        "gridPos": {"h": PANEL_HEIGHT, "w": panel.width, "x": x, "y": y},
+        "targets": targets,
+        "fieldConfig": {"defaults": {"unit": panel.unit, "noValue": panel.empty}, "overrides": []},
+        "options": {},
+    }
+
+
+def _layout(panels: tuple[MetricsPanel | Panel, ...]) -> list[dict[str, Any]]:
+    """Panels left to right in rows of 24 grid columns, ids from 1."""
+    laid_out: list[dict[str, Any]] = []
+    x = y = 0
+    for panel_id, panel in enumerate(panels, start=1):
+        if x + panel.width > 24:
+            x, y = 0, y + PANEL_HEIGHT
+        render = _metrics_panel if isinstance(panel, MetricsPanel) else _panel
+        laid_out.append(render(panel, panel_id=panel_id, x=x, y=y))  # type: ignore[arg-type]
+        x += panel.width
+    return laid_out
 
 
 def _annotation(query: AnnotationQuery) -> dict[str, Any]:
@@ -113,15 +156,7 @@ def _variable(variable: Variable) -> dict[str, Any]:
 
 
 def dashboard_json() -> dict[str, Any]:
-    """The dashboard as Grafana's dashboard model (``schemaVersion`` 39), panels laid out
-    left to right in rows of 24 grid columns."""
-    panels: list[dict[str, Any]] = []
-    x = y = 0
-    for panel_id, panel in enumerate(PANELS, start=1):
-        if x + panel.width > 24:
-            x, y = 0, y + PANEL_HEIGHT
-        panels.append(_panel(panel, panel_id=panel_id, x=x, y=y))
-        x += panel.width
+    """The business dashboard as Grafana's dashboard model (``schemaVersion`` 39)."""
     return {
         "uid": DASHBOARD_UID,
         "title": "leakguard — checkpoints",
@@ -136,30 +171,37 @@ def dashboard_json() -> dict[str, Any]:
         "version": 1,
         "refresh": "30s",
         "time": {"from": "now-24h", "to": "now"},
-        "panels": panels,
+        "panels": _layout(PANELS),
         "annotations": {"list": [_annotation(query) for query in ANNOTATIONS]},
         "templating": {"list": [_variable(variable) for variable in VARIABLES]},
     }
 
 
-def _datasource_yaml(database: str) -> str:
-    return f"""# Generated by `leakguard dashboards export`; do not edit.
-# The official ClickHouse data source; host, port and user come from the environment
-# of the Grafana process, the password from a secret.
-apiVersion: 1
-datasources:
-  - name: leakguard ClickHouse
-    type: {DATASOURCE_TYPE}
-    uid: {DATASOURCE_UID}
-    jsonData:
-      host: ${{LEAKGUARD_CLICKHOUSE_HOST}}
-      port: 9000
-      protocol: native
-      username: ${{LEAKGUARD_CLICKHOUSE_USER}}
-      defaultDatabase: {database}
-    secureJsonData:
-      password: ${{LEAKGUARD_CLICKHOUSE_PASSWORD}}
-"""
+def operations_json() -> dict[str, Any]:
+    """The operations dashboard: Prometheus panels and the edges' model versions."""
+    return {
+        "uid": OPERATIONS_UID,
+        "title": "leakguard — operations",
+        "description": "Throughput per role, consumer lag, latency, dead letters, refused "
+        "events, model version per edge and health of every leakguard process (generated by "
+        "`leakguard dashboards export`; edit sinks/dashboards/operations.py, not this file).",
+        "tags": ["leakguard", "operations"],
+        "timezone": "utc",
+        "editable": False,
+        "graphTooltip": 1,
+        "schemaVersion": SCHEMA_VERSION,
+        "version": 1,
+        "refresh": "30s",
+        "time": {"from": "now-6h", "to": "now"},
+        "panels": _layout(OPERATIONS),
+        "annotations": {"list": []},
+        "templating": {"list": []},
+    }
+
+
+def dashboards() -> tuple[dict[str, Any], ...]:
+    """Every leakguard dashboard, business first."""
+    return dashboard_json(), operations_json()
 
 
 _DASHBOARDS_YAML: Final = f"""# Generated by `leakguard dashboards export`; do not edit.
@@ -176,22 +218,36 @@ providers:
 """
 
 
-def rendered_files(*, database: str = "leakguard") -> dict[str, str]:
-    """Relative path -> content of every generated file."""
-    return {
-        f"dashboards/{DASHBOARD_UID}.json": json.dumps(
-            dashboard_json(), indent=2, sort_keys=True, ensure_ascii=False
+def rendered_files(
+    *, database: str = "leakguard", thresholds: AlertThresholds | None = None
+) -> dict[str, str]:
+    """Relative path -> content of every generated file; the alert rules carry
+    ``thresholds`` (default: their documented defaults)."""
+    files = {
+        f"dashboards/{board['uid']}.json": json.dumps(
+            board, indent=2, sort_keys=True, ensure_ascii=False
         )
-        + "\n",
-        "provisioning/datasources/leakguard.yaml": _datasource_yaml(database),
+        + "\n"
+        for board in dashboards()
+    }
+    return files | {
+        "provisioning/datasources/leakguard.yaml": datasources_yaml(database),
         "provisioning/dashboards/leakguard.yaml": _DASHBOARDS_YAML,
+        "provisioning/alerting/leakguard.yaml": alert_rules_yaml(
+            thresholds if thresholds is not None else AlertThresholds()
+        ),
     }
 
 
-def export(directory: Path = DEFAULT_EXPORT_DIR, *, database: str = "leakguard") -> list[Path]:
+def export(
+    directory: Path = DEFAULT_EXPORT_DIR,
+    *,
+    database: str = "leakguard",
+    thresholds: AlertThresholds | None = None,
+) -> list[Path]:
     """Write the generated files under ``directory``; returns their paths."""
     written = []
-    for relative, content in rendered_files(database=database).items():
+    for relative, content in rendered_files(database=database, thresholds=thresholds).items():
         path = directory / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)

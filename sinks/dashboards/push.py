@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sinks.dashboards.grafana import DASHBOARD_UID, dashboard_json
+from sinks.dashboards.grafana import DASHBOARD_UID, dashboards
 from sinks.exceptions import SinkError
 
 __all__ = [
@@ -61,14 +61,18 @@ class GrafanaPublisher:
 
     def push_dashboards(self, *, folder_uid: str | None = None) -> list[dict[str, Any]]:
         """Create or replace every leakguard dashboard; returns Grafana's answers."""
-        payload: dict[str, Any] = {
-            "dashboard": {**dashboard_json(), "id": None},
-            "overwrite": True,
-            "message": "leakguard dashboards push",
-        }
-        if folder_uid is not None:
-            payload["folderUid"] = folder_uid
-        return [self._call("the dashboard", self._api.dashboard.update_dashboard, payload)]
+        answers = []
+        for board in dashboards():
+            payload: dict[str, Any] = {
+                "dashboard": {**board, "id": None},
+                "overwrite": True,
+                "message": "leakguard dashboards push",
+            }
+            if folder_uid is not None:
+                payload["folderUid"] = folder_uid
+            update = self._api.dashboard.update_dashboard
+            answers.append(self._call(f"dashboard {board['uid']}", update, payload))
+        return answers
 
     def annotate(
         self,

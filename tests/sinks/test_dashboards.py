@@ -21,12 +21,17 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 from sinks.dashboards.grafana import (
     DASHBOARD_UID,
     DEFAULT_EXPORT_DIR,
+    OPERATIONS_UID,
     dashboard_json,
+    dashboards,
     export,
+    operations_json,
     rendered_files,
 )
+from sinks.dashboards.operations import OPERATIONS, MetricsPanel
 from sinks.dashboards.panels import PANELS
 from sinks.dashboards.push import GrafanaPublisher
+from sinks.dashboards.variables import VARIABLES
 from sinks.exceptions import SinkError
 from tests.sinks.grafana_api import GrafanaAPI, grafana_api
 
@@ -43,11 +48,12 @@ def _paths(value: Any, prefix: str = "") -> set[str]:
     return found
 
 
-def test_dashboard_json_round_trips_through_the_grafana_foundation_sdk_model() -> None:
+def _round_trip(ours: dict[str, Any]) -> dict[str, Any]:
+    """``ours`` loaded into the SDK's dashboard model and written back; every key we write
+    must survive."""
     register_default_plugins()
-    ours = dashboard_json()
     model = Dashboard.from_json(json.loads(json.dumps(ours)))
-    theirs = json.loads(json.dumps(model, cls=JSONEncoder))
+    theirs: dict[str, Any] = json.loads(json.dumps(model, cls=JSONEncoder))
     lost = {
         path
         for path in _paths(ours) - _paths(theirs)
@@ -56,14 +62,44 @@ def test_dashboard_json_round_trips_through_the_grafana_foundation_sdk_model() -
         if not path.startswith("/annotations/list/0/target/")
     }
     assert lost == set()
+    return theirs
+
+
+def test_dashboard_json_round_trips_through_the_grafana_foundation_sdk_model() -> None:
+    theirs = _round_trip(dashboard_json())
     assert theirs["uid"] == DASHBOARD_UID
     assert [p["title"] for p in theirs["panels"]] == [p.title for p in PANELS]
     assert [p["targets"][0]["rawSql"] for p in theirs["panels"]] == [p.sql for p in PANELS]
+    variables = theirs["templating"]["list"]
+    assert [(v["name"], v["multi"], v["includeAll"]) for v in variables] == [
+        (v.name, True, True) for v in VARIABLES
+    ]
 
 
-def test_panels_tile_the_24_column_grid_without_overlap() -> None:
-    cells: set[tuple[int, int]] = set()
+def test_operations_json_round_trips_through_the_grafana_foundation_sdk_model() -> None:
+    theirs = _round_trip(operations_json())
+    assert theirs["uid"] == OPERATIONS_UID
+    assert [p["title"] for p in theirs["panels"]] == [p.title for p in OPERATIONS]
+    for panel, declared in zip(theirs["panels"], OPERATIONS, strict=True):
+        if isinstance(declared, MetricsPanel):
+            assert panel["datasource"]["type"] == "prometheus"
+            assert [t["expr"] for t in panel["targets"]] == [q.expr for q in declared.queries]
+        else:
+            assert panel["targets"][0]["rawSql"] == declared.sql
+
+
+def test_every_business_panel_filters_by_checkpoint_and_lane_or_says_why_not() -> None:
     for panel in dashboard_json()["panels"]:
+        sql = panel["targets"][0]["rawSql"]
+        declared = next(p for p in PANELS if p.title == panel["title"])
+        filtered = all(f"${{{v.name}:singlequote}}" in sql for v in VARIABLES)
+        assert filtered != (declared.unfiltered is not None), panel["title"]
+
+
+@pytest.mark.parametrize("board", dashboards(), ids=lambda board: board["uid"])
+def test_panels_tile_the_24_column_grid_without_overlap(board: dict[str, Any]) -> None:
+    cells: set[tuple[int, int]] = set()
+    for panel in board["panels"]:
         grid = panel["gridPos"]
         assert grid["x"] + grid["w"] <= 24
         mine = {
@@ -89,16 +125,17 @@ def grafana() -> Iterator[tuple[str, type[GrafanaAPI]]]:
 def test_push_posts_the_dashboard_with_overwrite(grafana: tuple[str, type[GrafanaAPI]]) -> None:
     url, handler = grafana
     answers = GrafanaPublisher(url=url, token="sa-token").push_dashboards(folder_uid="ops")
-    assert answers[0]["status"] == "success"
-    [request] = handler.received
-    assert (request["method"], request["path"]) == ("POST", "/api/dashboards/db")
-    assert request["auth"] == "Bearer sa-token"
-    body = request["body"]
-    assert body["overwrite"] is True
-    assert body["folderUid"] == "ops"
-    assert body["dashboard"]["uid"] == DASHBOARD_UID
-    assert body["dashboard"]["id"] is None  # create-or-replace by uid
-    assert len(body["dashboard"]["panels"]) == len(PANELS)
+    assert [answer["status"] for answer in answers] == ["success", "success"]
+    checkpoints, operations = handler.received
+    for request in (checkpoints, operations):
+        assert (request["method"], request["path"]) == ("POST", "/api/dashboards/db")
+        assert request["auth"] == "Bearer sa-token"
+        assert request["body"]["overwrite"] is True
+        assert request["body"]["folderUid"] == "ops"
+        assert request["body"]["dashboard"]["id"] is None  # create-or-replace by uid
+    assert checkpoints["body"]["dashboard"]["uid"] == DASHBOARD_UID
+    assert len(checkpoints["body"]["dashboard"]["panels"]) == len(PANELS)
+    assert operations["body"]["dashboard"]["uid"] == OPERATIONS_UID
 
 
 def test_rollout_annotation_is_posted_on_the_dashboard(

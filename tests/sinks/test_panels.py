@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
 from schemas.events import Box, Event, ModelStatus, ModelUpdate, Outcome
 from sinks.clickhouse.backend import AnalyticsBackend
 from sinks.dashboards.macros import expand_macros
-from sinks.dashboards.panels import ANNOTATIONS, PANELS, ColumnKind
+from sinks.dashboards.operations import OPERATIONS
+from sinks.dashboards.panels import ANNOTATIONS, PANELS, ColumnKind, Panel
 from sinks.dashboards.variables import VARIABLES
 from tests.sinks.samples import CHECKPOINTS, LANES, START
 from tests.sinks.seeding import seed_events, seed_sample_events
@@ -33,6 +35,7 @@ def _kind(clickhouse_type: str) -> ColumnKind | None:
 def test_every_panel_query_returns_typed_rows(backend: AnalyticsBackend) -> None:
     seed_sample_events(backend)
     queries = [(p.title, p.sql, p.columns) for p in PANELS]
+    queries += [(p.title, p.sql, p.columns) for p in OPERATIONS if isinstance(p, Panel)]
     queries += [(a.name, a.sql, a.columns) for a in ANNOTATIONS]
     for title, sql, columns in queries:
         result = backend.query(expand_macros(sql, start=START, end=START + timedelta(days=1)))
@@ -54,7 +57,9 @@ _FILTERED = [(p.title, p.sql) for p in PANELS if p.unfiltered is None]
 _FILTERED += [(a.name, a.sql) for a in ANNOTATIONS]
 
 
-def _rows(backend: AnalyticsBackend, sql: str, **selections: tuple[str, ...]) -> list[tuple]:
+def _rows(
+    backend: AnalyticsBackend, sql: str, **selections: tuple[str, ...]
+) -> list[tuple[Any, ...]]:
     expanded = expand_macros(sql, start=START, end=START + _DAY, selections=selections)
     return sorted(map(tuple, backend.query(expanded).rows), key=repr)
 
