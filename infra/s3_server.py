@@ -14,6 +14,7 @@ so that is safe. A fleet uses a real object store or Kafka cluster (see ``docs/d
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -51,6 +52,8 @@ _SECRET_KEY: Final = "S3RVER"
 _REGION: Final = "us-east-1"
 #: Node loads s3rver in about a second; 20 s leaves room for a loaded 2-core machine.
 DEFAULT_STARTUP_TIMEOUT_S: Final = 20.0
+#: A fresh port can be taken by another process between probing and binding: retry a few times.
+_START_ATTEMPTS: Final = 3
 #: Where install.sh puts the npm package: ``node_modules`` at the repository root.
 _INSTALLED_SCRIPT: Final = (
     Path(__file__).resolve().parents[1] / "node_modules" / "s3rver" / "bin" / "s3rver.js"
@@ -157,7 +160,18 @@ class S3Server(ServiceProcess):
             return self.endpoint
         command = self._command or resolve_s3_server()
         self._data_dir.mkdir(parents=True, exist_ok=True)
-        endpoint = S3Endpoint(self._host, free_port(self._host))
+        last_error: BrokerError | None = None
+        for _ in range(_START_ATTEMPTS):
+            endpoint = S3Endpoint(self._host, free_port(self._host))
+            try:
+                self._launch(command, endpoint)
+                return endpoint
+            except BrokerError as exc:
+                last_error = exc
+                self.stop()
+        raise last_error or BrokerError("the S3 server did not start")
+
+    def _launch(self, command: S3ServerCommand, endpoint: S3Endpoint) -> None:
         argv = [
             command.node,
             # s3rver signs listing continuation tokens with DES, which OpenSSL 3 keeps in its
@@ -184,18 +198,14 @@ class S3Server(ServiceProcess):
                 preexec_fn=die_with_parent if self._die_with_parent else None,
             )
         self._endpoint = endpoint
-        try:
-            self._wait_until_ready(endpoint)
-        except BrokerError:
-            self.stop()
-            raise
-        return endpoint
+        self._wait_until_ready(endpoint)
 
     def _wait_until_ready(self, endpoint: S3Endpoint) -> None:
         process = self._process
         if process is None:
             raise BrokerError("the S3 server is not running")
-        # One key a page makes a continuation token, proving paged listings work too.
+        # One key a page: over a stored bucket that makes a continuation token, so a restart
+        # proves paged listings work before Tansu needs them.
         bucket_url = f"{endpoint.url}/{BROKER_BUCKET}?list-type=2&max-keys=1"
         deadline = time.monotonic() + self._startup_timeout_s
         last_error: Exception | None = None
@@ -213,7 +223,7 @@ class S3Server(ServiceProcess):
 
     def _open_log(self) -> BinaryIO:
         if self._log_path is None:
-            return Path("/dev/null").open("wb")
+            return Path(os.devnull).open("wb")
         self._log_path.parent.mkdir(parents=True, exist_ok=True)
         return self._log_path.open("ab")
 
