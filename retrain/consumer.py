@@ -23,6 +23,7 @@ from typing import Final
 from confluent_kafka import Consumer, Message, Producer
 
 from leakguard.errors import LeakguardError
+from leakguard.health import Checks
 from retrain.cycle import Cycle, CycleResult, Retrainer
 from retrain.exceptions import RegistryError
 from retrain.feedback import apply_edge_rollback
@@ -79,6 +80,10 @@ class RetrainConsumer:
         )
         self.cycle: Cycle | None = None
         self.added = 0
+
+    def checks(self) -> Checks:
+        """Health of the consuming loop (:meth:`schemas.consume.EventBatches.checks`)."""
+        return self._batches.checks()
 
     def run(self, *, should_stop: Callable[[], bool]) -> None:
         """Consume until ``should_stop()``; a running job is waited for before returning."""

@@ -24,6 +24,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Final
 
+from leakguard.health import CheckResult, Checks, Heartbeat
+from leakguard.logs import about
 from schemas.codec import Codec
 from schemas.dead_letter import MessageSource, send_dead_letter
 from schemas.events import EVENT_TYPES, Event
@@ -44,6 +46,9 @@ DEAD_LETTER_FLUSH_TIMEOUT_S: Final = 10.0
 #: librdkafka's 45 s default makes a restarted worker wait long to rejoin its group; 10 s is
 #: enough for loops whose polls never block longer than a back-off step.
 SESSION_TIMEOUT_MS: Final = 10_000
+#: A loop that has not polled for this long is stuck: the longest back-off of any worker
+#: (Grafana's, 30 s) polls far more often, and librdkafka drops a member after 300 s.
+LOOP_STALL_S: Final = 120.0
 
 
 def worker_config(
@@ -112,22 +117,49 @@ class EventBatches:
         self._poll_timeout_s = poll_timeout_s
         self.dead_letters = 0
         """Messages this worker sent to the dead-letter topic."""
+        self.heartbeat = Heartbeat(what="poll loop", max_silence_s=LOOP_STALL_S)
+        """Liveness of the worker's loop: beaten by every :meth:`poll`."""
+        self._assigned: int | None = None
 
     @property
     def topics(self) -> list[str]:
         """The topics read, in the order ``routes`` gave them."""
         return list(self._routes)
 
-    def subscribe(self, **callbacks: Any) -> None:
-        """Join the consumer group on every routed topic (``on_assign`` and the like pass
-        through)."""
-        self.consumer.subscribe(self.topics, **callbacks)
+    def subscribe(self, *, on_assign: Any = None, on_revoke: Any = None, **callbacks: Any) -> None:
+        """Join the consumer group on every routed topic (``on_assign``, ``on_revoke`` and
+        the like pass through); the assignment is tracked for :meth:`checks`."""
+
+        def assigned(consumer: Any, partitions: list[Any]) -> None:
+            self._assigned = len(partitions)
+            if on_assign is not None:
+                on_assign(consumer, partitions)
+
+        def revoked(consumer: Any, partitions: list[Any]) -> None:
+            self._assigned = None
+            if on_revoke is not None:
+                on_revoke(consumer, partitions)
+
+        self.consumer.subscribe(self.topics, on_assign=assigned, on_revoke=revoked, **callbacks)
+
+    def checks(self) -> Checks:
+        """Health of the consuming loop: ``loop`` (it polls) is liveness, ``assignment``
+        (the group gave this member its partitions, none included when the group has more
+        members than partitions) is readiness."""
+
+        def assignment() -> CheckResult:
+            if self._assigned is None:
+                return CheckResult(False, "no partitions assigned yet (joining the group)")
+            return CheckResult(True, f"{self._assigned} partitions assigned")
+
+        return Checks(live={"loop": self.heartbeat}, ready={"assignment": assignment})
 
     def poll(self) -> list[Any]:
         """The next batch's messages that carry data (at most ``batch_messages``).
 
         Raises :class:`ConsumerFailedError` on a fatal consumer error.
         """
+        self.heartbeat.beat()
         messages = self.consumer.consume(self._batch_messages, self._poll_timeout_s)
         return [message for message in messages if self.usable(message)]
 
@@ -171,7 +203,12 @@ class EventBatches:
         )
         reason = error.reason if isinstance(error, DecodeError) else str(error)
         logger.warning(
-            "dead-lettering %s[%d]@%d: %s", source.topic, source.partition, source.offset, reason
+            "dead-lettering %s[%d]@%d: %s",
+            source.topic,
+            source.partition,
+            source.offset,
+            reason,
+            extra=about(topic=source.topic, partition=source.partition, offset=source.offset),
         )
         send_dead_letter(
             self._produce,

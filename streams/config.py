@@ -149,6 +149,12 @@ class WorkerConfig:
         """The cloud's internal topic of review-deadline ticks, co-partitioned with the join."""
         return f"{self.app_id}-expiry"
 
+    def consumed_topics(self) -> tuple[str, ...]:
+        """The topics the worker's consumer group reads (and commits offsets on)."""
+        if self.role == "edge":
+            return (self.topics.frames,)
+        return (self.topics.detections, self.topics.verdicts, self.expiry_topic)
+
     def internal_topics(self) -> dict[str, int]:
         """Topics Faust needs besides the spec's, with their partition counts."""
         if self.role == "edge":

@@ -142,6 +142,11 @@ class FrameDetector:
         """The engine the next batch will use."""
         return self._engine
 
+    @property
+    def store(self) -> FrameStore | None:
+        """Where frames are staged (None: not staged)."""
+        return self._store
+
     def swap_engine(self, engine: Engine) -> Engine:
         """Serve later batches with ``engine``; returns the previous one (to retire it)."""
         with self._lock:

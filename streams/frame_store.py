@@ -59,6 +59,8 @@ _PARTIAL_SUFFIX: Final[str] = ".part"
 _SHA256: Final[re.Pattern[str]] = re.compile("[0-9a-f]{64}")
 #: fsspec protocols served by this machine's disk or memory.
 _LOCAL_PROTOCOLS: Final[frozenset[str]] = frozenset({"file", "local", "memory"})
+#: Name start of the files :meth:`FrameStore.probe_writable` writes (outside both areas).
+_PROBE_PREFIX: Final[str] = ".write-probe-"
 
 
 class FrameStore:
@@ -229,6 +231,16 @@ class FrameStore:
         """Drop a staged frame's folder once its image is gone (object stores have none)."""
         with contextlib.suppress(OSError, NotImplementedError):  # not empty, gone, no folders
             self._fs.rmdir(folder)
+
+    def probe_writable(self) -> None:
+        """Write and remove a small file at the store's root: how a worker tells it can
+        stage and keep images. Raises :class:`FrameStoreError` when it cannot."""
+        path = f"{self._root}/{_PROBE_PREFIX}{uuid.uuid4().hex}"
+        self._write(path, b"")
+        try:
+            self._fs.rm(path)
+        except OSError as exc:
+            raise FrameStoreError(f"cannot remove {path}: {exc}") from exc
 
     def _make_folder_of(self, path: str) -> None:
         """Create the folder ``path`` goes into (a no-op on object stores)."""

@@ -123,6 +123,11 @@ class FramePublisher:
         self._codec = codec if codec is not None else Codec()
         self._tag = tag
 
+    @property
+    def producer(self) -> Any:
+        """The Kafka producer (the health check asks it for the cluster's metadata)."""
+        return self._producer
+
     def publish(self, frame: ScanFrame) -> None:
         """Queue one frame; blocks while the producer's queue is full."""
         value = self._codec.encode(frame)

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from leakguard.health import Checks
 from retrain.annotation.auto_label import AutoLabelPolicy, auto_annotation
 from retrain.annotation.client import WEBHOOK_ACTIONS, LabelStudioClient
 from retrain.annotation.exceptions import (
@@ -166,6 +167,10 @@ class AnnotationBridge:
         self._tag = None if keyring is None else keyring.tagger("annotator", None)
 
     # -- the loop ------------------------------------------------------------------------------
+
+    def checks(self) -> Checks:
+        """Health of the consuming loop (:meth:`schemas.consume.EventBatches.checks`)."""
+        return self._batches.checks()
 
     def subscribe(self) -> None:
         """Join the consumer group on the task topic."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Final
 
+from leakguard.health import Checks
 from schemas import Codec
 from schemas.authenticity import AuthenticityError, EventKeyring
 from schemas.consume import EventBatches
@@ -55,6 +56,10 @@ class AlertWorker:
         )
         self._delivery = delivery
         self._keyring = keyring
+
+    def checks(self) -> Checks:
+        """Health of the consuming loop (:meth:`schemas.consume.EventBatches.checks`)."""
+        return self._batches.checks()
 
     def subscribe(self) -> None:
         """Join the consumer group on the alerts topic."""

@@ -34,6 +34,7 @@ from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from leakguard.health import CheckResult, Checks
 from schemas import Codec
 from schemas.consume import DeadLettersUndeliveredError, EventBatches
 from sinks.clickhouse.batching import BatchingSink, Refusal, TopicPartition
@@ -108,10 +109,28 @@ class SinkWorker:
         )
         self._committed: dict[TopicPartition, int] = {}
         self._lag_at = -LAG_REFRESH_S
+        self._store_refusal: str | None = None
+
+    @property
+    def topics(self) -> list[str]:
+        """The analytics topics the worker reads."""
+        return self._batches.topics
 
     def subscribe(self) -> None:
         """Join the consumer group on every analytics topic."""
         self._batches.subscribe(on_assign=self._on_assign, on_revoke=self._on_revoke)
+
+    def checks(self) -> Checks:
+        """Health of the consuming loop (:meth:`schemas.consume.EventBatches.checks`) and
+        the readiness check ``analytics_store``: the last insert went through (none yet
+        counts), else why the sink is backing off."""
+
+        def store() -> CheckResult:
+            if self._store_refusal is None:
+                return CheckResult(True, "inserts go through")
+            return CheckResult(False, f"inserts fail, backing off: {self._store_refusal}")
+
+        return self._batches.checks() | Checks(ready={"analytics_store": store})
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; then flush what it can and close the consumer."""
@@ -162,8 +181,10 @@ class SinkWorker:
             while True:
                 try:
                     self._flush_and_commit(only_full=only_full)
+                    self._store_refusal = None
                     return
                 except BackpressureError as exc:
+                    self._store_refusal = str(exc)
                     self._retries_total.inc()
                     logger.warning("analytics store unavailable: %s", exc)
                     if not paused:
@@ -182,6 +203,7 @@ class SinkWorker:
         """Wait while polling: paused partitions return nothing, the group membership stays."""
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
+            self._batches.heartbeat.beat()  # backing off is the loop turning, not stuck
             message = self._consumer.poll(min(left, POLL_TIMEOUT_S))
             if message is not None and self._batches.usable(message):
                 # A partition assigned during the wait is not paused: keep its message.

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from leakguard.health import Checks
 from schemas import Codec
 from schemas.consume import EventBatches
 from sinks.dashboards.push import (
@@ -118,6 +119,10 @@ class AnnotationWorker:
         self.posted = 0
         """Annotations this worker posted or found already posted."""
 
+    def checks(self) -> Checks:
+        """Health of the consuming loop (:meth:`schemas.consume.EventBatches.checks`)."""
+        return self._batches.checks()
+
     def subscribe(self) -> None:
         """Join the consumer group on the annotated topics."""
         self._batches.subscribe()
@@ -178,6 +183,7 @@ class AnnotationWorker:
         """Wait while polling: paused partitions return nothing, the membership stays."""
         deadline = self._clock() + seconds
         while (left := deadline - self._clock()) > 0:
+            self._batches.heartbeat.beat()  # waiting out Grafana is the loop turning
             message = self._consumer.poll(min(left, POLL_TIMEOUT_S))
             if message is not None and message.error() is None:
                 # A partition assigned during the wait is not paused; seek back so its

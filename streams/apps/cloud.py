@@ -37,6 +37,7 @@ import faust
 from faust.serializers import codecs
 from mode import CrashingSupervisor
 
+from leakguard.logs import about
 from schemas.authenticity import AuthenticityError, EventKeyring, Seal, Tagger
 from schemas.codec import Codec
 from schemas.events import (
@@ -197,7 +198,11 @@ class CloudApp:
             try:
                 await self.handle(event, batch)
             except Exception as exc:
-                log.exception("event at %s:%s failed", event.message.topic, event.message.offset)
+                message = event.message
+                where = about(
+                    topic=message.topic, partition=message.partition, offset=message.offset
+                )
+                log.exception("event at %s:%s failed", message.topic, message.offset, extra=where)
                 self.dead_letters.send(event.message, raw_value(event.message), exc)
         await asyncio.gather(*batch.deliveries)
         for key, (partition, entry) in batch.changes.items():

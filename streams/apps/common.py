@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 from collections.abc import Mapping
 from typing import Any, Final
 
 import faust
 
+from leakguard.logs import about
 from schemas.authenticity import AuthenticityError, EventKeyring, Tagger
 from schemas.codec import Codec
 from schemas.dead_letter import SourceMessage, send_dead_letter
@@ -29,6 +31,8 @@ __all__ = [
 #: Kafka security protocols, and the ones of them that speak TLS.
 _PROTOCOLS: Final = frozenset({"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"})
 _TLS_PROTOCOLS: Final = frozenset({"SSL", "SASL_SSL"})
+
+log = logging.getLogger(__name__)
 #: The librdkafka security options the workers translate. Any other (a PKCS#12 keystore,
 #: PEM strings, switched-off verification) has no Faust equivalent: refused, not dropped.
 _TRANSLATED: Final = frozenset(
@@ -184,6 +188,14 @@ class DeadLetters:
 
     def send(self, message: SourceMessage, original: bytes, error: BaseException) -> None:
         """Dead-letter ``message`` (its original bytes) with the reason ``error`` gives."""
+        log.warning(
+            "dead-lettering %s[%d]@%d: %s",
+            message.topic,
+            message.partition,
+            message.offset,
+            str(error)[:500],
+            extra=about(topic=message.topic, partition=message.partition, offset=message.offset),
+        )
         send_dead_letter(
             self._produce,
             original,

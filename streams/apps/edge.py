@@ -37,6 +37,7 @@ from mode import CrashingSupervisor
 from detector.engine import InferenceEngine
 from detector.exceptions import ArtifactError
 from leakguard.classes import alarm_thresholds
+from leakguard.logs import about
 from schemas.authenticity import AuthenticityError, EventKeyring, Tagger
 from schemas.codec import Codec
 from schemas.events import Detection, ScanFrame
@@ -192,7 +193,10 @@ class EdgeApp:
                     self.metrics.frames_unstaged.inc()
                     # Cut: an id is input, and one 10 kB id must not make a 10 kB line.
                     log.error(
-                        "frame %s detected without its image: %s", frame_id[:200], str(error)[:500]
+                        "frame %s detected without its image: %s",
+                        frame_id[:200],
+                        str(error)[:500],
+                        extra=about(event_id=frame_id),
                     )
             if after is not None:
                 await after

@@ -117,6 +117,11 @@ class RolloutLoop:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="model-manager", daemon=True)
 
+    @property
+    def thread(self) -> threading.Thread:
+        """The model manager's thread (its liveness is the worker's)."""
+        return self._thread
+
     def start(self) -> None:
         """Start the thread (replay, then follow)."""
         self._thread.start()
