@@ -52,12 +52,13 @@ _CONFIG_XML: Final = """<?xml version="1.0"?>
   <mark_cache_size>{cache_bytes}</mark_cache_size>
   <uncompressed_cache_size>{cache_bytes}</uncompressed_cache_size>
   <mlock_executable>false</mlock_executable>
+{extra_config}
 </yandex>
 """
 
 _USERS_XML: Final = """<?xml version="1.0"?>
 <yandex>
-  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+  <profiles><default><max_memory_usage>4000000000</max_memory_usage>{profile_settings}</default></profiles>
   <users>
     <default>
       <password></password>
@@ -74,7 +75,12 @@ _USERS_XML: Final = """<?xml version="1.0"?>
 
 
 class LocalClickHouseServer(ServiceProcess):
-    """A ``clickhouse-server`` child process with its own config and data under ``root``."""
+    """A ``clickhouse-server`` child process with its own config and data under ``root``.
+
+    ``tcp_port`` fixes the native port (a cluster's ``remote_servers`` must name it before the
+    server starts; free otherwise); ``extra_config`` is XML added to the server config
+    (cluster, macros, ZooKeeper) and ``profile_settings`` XML added to the default profile.
+    """
 
     def __init__(
         self,
@@ -83,14 +89,19 @@ class LocalClickHouseServer(ServiceProcess):
         host: str = LOOPBACK,
         binary: str | None = None,
         startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S,
+        tcp_port: int | None = None,
+        extra_config: str = "",
+        profile_settings: str = "",
     ) -> None:
         self._root = root
         self._host = host
         self._binary = binary
         self._startup_timeout_s = startup_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
-        self._tcp_port: int | None = None
+        self._tcp_port: int | None = tcp_port
         self._http_port: int | None = None
+        self._extra_config = extra_config
+        self._profile_settings = profile_settings
 
     @property
     def host(self) -> str:
@@ -126,7 +137,9 @@ class LocalClickHouseServer(ServiceProcess):
                 "clickhouse-server is not installed: apt-get install clickhouse-server"
             )
         if self._tcp_port is None:
-            self._tcp_port, self._http_port = free_port(self._host), free_port(self._host)
+            self._tcp_port = free_port(self._host)
+        if self._http_port is None:
+            self._http_port = free_port(self._host)
         config_path = self._write_config()
         self._process = subprocess.Popen(
             [binary, f"--config-file={config_path}"],
@@ -150,9 +163,12 @@ class LocalClickHouseServer(ServiceProcess):
                 tcp_port=self._tcp_port,
                 http_port=self._http_port,
                 cache_bytes=_CACHE_BYTES,
+                extra_config=self._extra_config,
             )
         )
-        (self._root / "users.xml").write_text(_USERS_XML)
+        (self._root / "users.xml").write_text(
+            _USERS_XML.format(profile_settings=self._profile_settings)
+        )
         return config_path
 
     def _wait_until_ready(self) -> None:

@@ -27,5 +27,9 @@ class ClickHouseError(InfraError):
     """A local ClickHouse server or embedded chdb session could not be started or queried."""
 
 
+class ZooKeeperError(InfraError):
+    """A local ZooKeeper (the coordinator of a local ClickHouse cluster) could not start."""
+
+
 class DemoError(InfraError):
     """``leakguard demo`` cannot start or keep running (port taken, child died, no model)."""

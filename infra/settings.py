@@ -160,6 +160,21 @@ class ClickHouseSettings(_Block):
     )
     password: SecretStr | None = Field(default=None, description="ClickHouse password.")
     database: str = Field(default="leakguard", description="Database of the analytics tables.")
+    cluster: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="ClickHouse cluster (a remote_servers name) to create the tables on, "
+        "replicated and Distributed; the URL is then one of its nodes (alt_hosts=... names "
+        "others to fail over to). Unset: one node.",
+    )
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster_needs_a_server(cls, cluster: str | None, info: ValidationInfo) -> str | None:
+        """Embedded chdb is one node; a cluster is only reached through a server's URL."""
+        if cluster is not None and info.data.get("url") is None:
+            raise ValueError("a cluster needs LEAKGUARD_CLICKHOUSE__URL (chdb is one node)")
+        return cluster
 
     @field_validator("url")
     @classmethod

@@ -13,12 +13,11 @@ from typing import Annotated
 
 import typer
 
-from infra.analytics import build_sink_worker, open_backend
+from infra.analytics import build_sink_worker, migrate, open_backend
 from infra.settings import LeakguardSettings, load_settings
 from infra.stack import require_bootstrap_servers
 from leakguard.errors import LeakguardError
 from schemas.topics import Topics
-from sinks.clickhouse.migrations import apply_migrations
 from sinks.dashboards.overview import LockedBackend, overview_source
 from streams.console.accounts import GuardStore, default_guards_path
 from streams.console.server import ConsoleConfig, SinkRunner, run_console
@@ -118,7 +117,7 @@ def serve(
     runner: SinkRunner | None = None
     try:
         if analytics is not None and run_sink:
-            apply_migrations(analytics)
+            migrate(settings, analytics)
             runner = build_sink_worker(
                 settings, backend=analytics, bootstrap_servers=config.bootstrap_servers
             ).run

@@ -13,13 +13,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from infra.analytics import build_sink_worker, open_backend
+from infra.analytics import build_sink_worker, migrate, open_backend
 from infra.processes import stop_on_signals
-from infra.settings import load_settings
+from infra.settings import LeakguardSettings, load_settings
 from infra.stack import require_bootstrap_servers
 from schemas.consume import worker_config
 from schemas.topics import Topics
-from sinks.clickhouse.migrations import apply_migrations
 from sinks.dashboards.grafana import DEFAULT_EXPORT_DIR, export
 from sinks.dashboards.push import GrafanaPublisher
 from sinks.exceptions import SinkError
@@ -31,29 +30,47 @@ app = typer.Typer(
 )
 
 
+ClusterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="ClickHouse cluster (remote_servers name) the URL's server belongs to; "
+        "default LEAKGUARD_CLICKHOUSE__CLUSTER, unset: one node.",
+    ),
+]
+
+
+def _settings(cluster: str | None) -> LeakguardSettings:
+    """The settings, with ``--cluster`` over ``LEAKGUARD_CLICKHOUSE__CLUSTER``."""
+    return load_settings(clickhouse={"cluster": cluster}) if cluster else load_settings()
+
+
 @app.command("migrate")
-def migrate() -> None:
-    """Apply the migrations of infra/clickhouse/migrations the database lacks (idempotent)."""
-    settings = load_settings()
+def migrate_command(cluster: ClusterOption = None) -> None:
+    """Apply the DDL the database lacks (idempotent): infra/clickhouse/migrations on one
+    node, infra/clickhouse/cluster ON CLUSTER with --cluster."""
+    settings = _settings(cluster)
     backend = open_backend(settings)
     try:
-        report = apply_migrations(backend)
+        report = migrate(settings, backend)
     finally:
         backend.close()
     where = settings.clickhouse.url or f"chdb under {settings.chdb_path}"
+    if settings.clickhouse.cluster:
+        where += f" (cluster {settings.clickhouse.cluster})"
     applied = ", ".join(f"{v:04d}" for v in report.applied) or "none"
     console.print(f"database {backend.database} on {where}: applied {applied}")
     console.print(f"already present: {len(report.present)}")
 
 
 @app.command("sink")
-def sink() -> None:
+def sink(cluster: ClusterOption = None) -> None:
     """Consume the analytics topics into ClickHouse until interrupted (Ctrl-C, SIGTERM)."""
-    settings = load_settings()
+    settings = _settings(cluster)
     backend = open_backend(settings)
     stop = stop_on_signals()
     try:
-        apply_migrations(backend)
+        migrate(settings, backend)
         worker = build_sink_worker(
             settings, backend=backend, bootstrap_servers=require_bootstrap_servers(settings)
         )

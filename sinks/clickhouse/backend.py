@@ -19,12 +19,12 @@ The differences are handled here and nowhere else:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from sinks.clickhouse.chdb_session import open_chdb_session
 from sinks.clickhouse.failures import chdb_error_code, engine_error, excerpt
@@ -82,8 +82,11 @@ class AnalyticsBackend(Protocol):
 class DriverBackend:
     """A ClickHouse server over the native protocol, through ``clickhouse-driver``.
 
-    ``url`` is ``clickhouse://user@host:port`` (``clickhouses://`` for TLS); the database is
-    ``database``, created when missing. ``client`` replaces the connection (built when absent).
+    ``url`` is ``clickhouse://user@host:port`` (``clickhouses://`` for TLS), optionally with
+    ``?alt_hosts=host2:port,host3:port``: the nodes tried in turn when one does not answer
+    (the other replicas of a cluster). The database is ``database``, created when missing.
+    ``settings`` are ClickHouse settings sent with every query. ``client`` replaces the
+    connection (built when absent).
     """
 
     def __init__(
@@ -92,10 +95,13 @@ class DriverBackend:
         url: str,
         database: str,
         password: str | None = None,
+        settings: Mapping[str, Any] | None = None,
         client: Any = None,
     ) -> None:
         self._database = database
         self._settings = _client_kwargs(url, password=password)
+        if settings:
+            self._settings["settings"] = dict(settings)
         if client is None:
             self._create_database()
             client = self._new_client(database)
@@ -163,7 +169,13 @@ def _client_kwargs(url: str, *, password: str | None) -> dict[str, Any]:
     parts = urlsplit(url)
     if parts.scheme not in ("clickhouse", "clickhouses") or not parts.hostname:
         raise QueryError(f"not a clickhouse:// URL: {parts.scheme}://{parts.hostname or ''}")
+    query = parse_qs(parts.query)
+    unknown = sorted(set(query) - {"alt_hosts"})
+    if unknown:
+        raise QueryError(f"unknown ClickHouse URL parameters {unknown}; only alt_hosts is read")
+    alternatives = ",".join(query.get("alt_hosts", []))
     return {
+        **({"alt_hosts": alternatives} if alternatives else {}),
         "host": parts.hostname,
         "port": parts.port or DEFAULT_NATIVE_PORT,
         "user": unquote(parts.username) if parts.username else "default",

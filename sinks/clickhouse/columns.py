@@ -35,7 +35,7 @@ __all__ = ["RowChecks", "ValueCheck", "column_types", "value_check"]
 ValueCheck: TypeAlias = Callable[[Any], str | None]
 
 _INTEGER: Final = re.compile(r"(U?)Int(8|16|32|64)")
-_WRAPPED: Final = re.compile(r"(Nullable|Array)\((.+)\)")
+_WRAPPED: Final = re.compile(r"(Nullable|Array|LowCardinality)\((.+)\)")
 #: ``DateTime`` is unsigned 32-bit seconds: 1970-01-01 to 2106-02-07 (UTC).
 _DATETIME_MAX_S: Final = 2**32 - 1
 #: Largest finite ``Float32``; ``Float64`` holds every finite Python float.
@@ -46,11 +46,14 @@ def value_check(type_name: str) -> ValueCheck:
     """The check of a value for a column of ClickHouse type ``type_name``.
 
     Knows ``(U)Int8..64``, ``Float32/64``, ``String``, ``DateTime`` (epoch seconds, as
-    :mod:`sinks.clickhouse.rows` writes it) and ``Nullable`` and ``Array`` of those.
+    :mod:`sinks.clickhouse.rows` writes it) and ``Nullable`` and ``Array`` of those;
+    ``LowCardinality`` (the cluster DDL's) is only an encoding and holds what its type holds.
     Raises :class:`SinkError` for any other type.
     """
     if (wrapped := _WRAPPED.fullmatch(type_name)) is not None:
         kind, inner = wrapped.groups()
+        if kind == "LowCardinality":
+            return value_check(inner)
         return _nullable(value_check(inner)) if kind == "Nullable" else _array(value_check(inner))
     if (integer := _INTEGER.fullmatch(type_name)) is not None:
         bits = int(integer.group(2))

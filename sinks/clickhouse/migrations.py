@@ -7,6 +7,9 @@ migrations are history, a change is a new file. A migration interrupted half-way
 applied again: every ``CREATE`` is ``IF NOT EXISTS``, and an ``ALTER TABLE t ADD COLUMN c``
 (ClickHouse 18.16 knows no ``IF NOT EXISTS`` there) adds one column and is skipped when
 ``t`` has ``c`` already.
+
+Where the DDL goes is a :class:`~sinks.clickhouse.cluster.MigrationTarget`: one node (the
+default) or every node of a cluster (``cluster=``), each with its own files and ledger.
 """
 
 from __future__ import annotations
@@ -19,6 +22,12 @@ from pathlib import Path
 from typing import Final
 
 from sinks.clickhouse.backend import AnalyticsBackend
+from sinks.clickhouse.cluster import (
+    SINGLE_NODE_MIGRATIONS_DIR,
+    ClusterTarget,
+    MigrationTarget,
+    SingleNode,
+)
 from sinks.exceptions import MigrationError
 
 __all__ = [
@@ -31,22 +40,14 @@ __all__ = [
     "split_statements",
 ]
 
-#: The DDL shipped with leakguard (infra owns it).
-DEFAULT_MIGRATIONS_DIR: Final = (
-    Path(__file__).resolve().parents[2] / "infra" / "clickhouse" / "migrations"
-)
+#: The single-node DDL shipped with leakguard (infra owns it).
+DEFAULT_MIGRATIONS_DIR: Final = SINGLE_NODE_MIGRATIONS_DIR
 #: ``0001_event_tables.sql``: a four-digit version, a name.
 _FILE_NAME: Final = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
 #: ``ALTER TABLE <table> ADD COLUMN <column> ...``: the statement the runner checks before it
 #: runs, since ClickHouse 18.16 cannot say ``IF NOT EXISTS`` there.
 _ADD_COLUMN: Final = re.compile(r"ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)\s", re.IGNORECASE)
 _ADD_COLUMN_CLAUSE: Final = re.compile(r"\bADD\s+COLUMN\b", re.IGNORECASE)
-#: Bookkeeping table; plain MergeTree, one row per applied migration.
-_LEDGER_DDL: Final = (
-    "CREATE TABLE IF NOT EXISTS schema_migrations "
-    "(version UInt32, name String, sha256 String, applied_at DateTime) "
-    "ENGINE = MergeTree() ORDER BY version"
-)
 
 
 @dataclass(frozen=True)
@@ -105,22 +106,33 @@ def load_migrations(directory: Path = DEFAULT_MIGRATIONS_DIR) -> list[Migration]
     return migrations
 
 
-def applied_migrations(backend: AnalyticsBackend) -> dict[int, str]:
-    """Version -> SHA-256 of the migrations recorded in the database."""
-    backend.execute(_LEDGER_DDL)
+def applied_migrations(
+    backend: AnalyticsBackend, target: MigrationTarget | None = None
+) -> dict[int, str]:
+    """Version -> SHA-256 of the migrations recorded in the database (one node by default)."""
+    (target or SingleNode()).prepare(backend)
     result = backend.query("SELECT version, sha256 FROM schema_migrations ORDER BY version")
     return {int(version): str(sha256) for version, sha256 in result.rows}
 
 
 def apply_migrations(
-    backend: AnalyticsBackend, migrations: list[Migration] | None = None
+    backend: AnalyticsBackend,
+    migrations: list[Migration] | None = None,
+    *,
+    cluster: str | None = None,
 ) -> MigrationReport:
     """Apply the migrations ``backend`` lacks, in order; idempotent.
 
+    ``cluster`` names the cluster (in the server's ``remote_servers``) whose every node gets
+    the cluster DDL ``ON CLUSTER``; ``None`` applies the single-node DDL to ``backend``'s
+    node. ``migrations`` replaces the files of the target's directory.
     Raises :class:`MigrationError` when an applied migration's file has changed since.
     """
-    migrations = load_migrations() if migrations is None else migrations
-    done = applied_migrations(backend)
+    target: MigrationTarget = (
+        SingleNode() if cluster is None else ClusterTarget.of(backend, cluster)
+    )
+    migrations = load_migrations(target.migrations_dir) if migrations is None else migrations
+    done = applied_migrations(backend, target)
     applied: list[int] = []
     for migration in migrations:
         recorded = done.get(migration.version)
@@ -133,7 +145,7 @@ def apply_migrations(
             continue
         for statement in migration.statements:
             if not _column_exists(backend, statement):
-                backend.execute(statement)
+                backend.execute(target.render(statement))
         backend.insert(
             "schema_migrations",
             ("version", "name", "sha256", "applied_at"),

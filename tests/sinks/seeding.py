@@ -25,6 +25,11 @@ def seed_sample_events(
 def seed_events(backend: AnalyticsBackend, events: Iterable[Event]) -> None:
     """Migrate ``backend`` and insert the rows of ``events``, as the sink would."""
     apply_migrations(backend)
+    insert_events(backend, events)
+
+
+def insert_events(backend: AnalyticsBackend, events: Iterable[Event]) -> None:
+    """Insert the rows of ``events`` into tables that exist already, as the sink would."""
     batches: defaultdict[str, list[Row]] = defaultdict(list)
     for event in events:
         name = type(event).__name__

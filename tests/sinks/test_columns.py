@@ -34,6 +34,7 @@ CODEC = Codec()
         ("Nullable(Int64)", [None, -3], [2**63, "x"]),
         ("Array(String)", [[], ["a", "b"], ("a",)], [None, "ab", ["a", None]]),
         ("Array(Float64)", [[1.0, 2]], [[1.0, math.nan]]),
+        ("LowCardinality(String)", ["", "hq-north"], [None, b"bytes", 1]),
     ],
 )
 def test_a_value_fits_its_column_type_or_says_why_not(
