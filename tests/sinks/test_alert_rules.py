@@ -9,9 +9,11 @@ evaluates each rule's expression and condition over synthetic series as Promethe
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -249,3 +251,30 @@ def test_the_promql_rules_fire_in_prometheus_s_engine(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_export_writes_the_configured_thresholds(tmp_path: Path) -> None:
+    """``leakguard dashboards export`` as an operator runs it, with two thresholds set."""
+    result = subprocess.run(
+        [sys.executable, "-m", "infra", "dashboards", "export", "--dir", str(tmp_path)],
+        env={
+            **os.environ,
+            "LEAKGUARD_ALERT_RULES__EDGE_SILENT_MIN": "30",
+            "LEAKGUARD_ALERT_RULES__FALSE_ALARM_RATE": "0.4",
+        },
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    rules = {
+        r["uid"]: r for r in yaml.safe_load((tmp_path / _RULES).read_text())["groups"][0]["rules"]
+    }
+    silent = rules["leakguard-edge-silent"]["data"][0]
+    assert "[30m]" in silent["model"]["expr"]
+    assert silent["relativeTimeRange"]["from"] == 30 * 60
+    threshold = rules["leakguard-false-alarm-rate"]["data"][2]["model"]["conditions"][0]
+    assert threshold["evaluator"]["params"] == [0.4]
+    assert (tmp_path / "dashboards" / "leakguard-operations.json").exists()
