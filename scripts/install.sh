@@ -15,8 +15,10 @@ dev=false
 # Debian packages the integration tests start for real: a ClickHouse server (18.16),
 # Chromium for the console's Playwright browser test, stunnel4, the TLS terminator in
 # front of Tansu for the Kafka TLS test (tests/streams/test_kafka_tls.py), and prometheus,
-# whose promtool evaluates the alert rules' PromQL (tests/sinks/test_alert_rules.py).
-apt_packages=(clickhouse-server clickhouse-client chromium stunnel4 prometheus)
+# whose promtool evaluates the alert rules' PromQL (tests/sinks/test_alert_rules.py), and
+# zookeeper (with its Java runtime), which coordinates the two-replica ClickHouse cluster
+# of tests/sinks/test_clickhouse_cluster.py.
+apt_packages=(clickhouse-server clickhouse-client chromium stunnel4 prometheus zookeeper)
 # Node.js runs s3rver, the durable broker's storage (`leakguard stack up --durable`); a
 # machine that already has node and npm (another distribution's package) keeps them.
 command -v npm >/dev/null 2>&1 || apt_packages+=(nodejs npm)
@@ -29,9 +31,11 @@ if $dev; then
   if [ ${#missing[@]} -gt 0 ]; then
     sudo_cmd=()
     [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-    echo "installing Debian packages: ${missing[*]}"
+    echo "installing Debian packages: ${missing[*]} (apt-get update first)"
     "${sudo_cmd[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+    # One line per package as it is set up, so a long install shows it is moving.
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -o Dpkg::Use-Pty=0 \
+      "${missing[@]}" | sed -un 's/^Setting up \([^ ]*\).*/  set up \1/p'
   fi
 fi
 
