@@ -15,7 +15,11 @@ __all__ = [
     "PROMETHEUS",
     "PROMETHEUS_TYPE",
     "PROMETHEUS_UID",
+    "SCRAPE_JOBS",
+    "SQL_FORMAT_TABLE",
+    "SQL_FORMAT_TIME_SERIES",
     "datasources_yaml",
+    "scrape_job",
 ]
 
 #: The official ClickHouse data source plugin's id.
@@ -27,6 +31,18 @@ PROMETHEUS_UID: Final = "leakguard-prometheus"
 
 CLICKHOUSE: Final = {"type": CLICKHOUSE_TYPE, "uid": CLICKHOUSE_UID}
 PROMETHEUS: Final = {"type": PROMETHEUS_TYPE, "uid": PROMETHEUS_UID}
+#: The ClickHouse plugin's query formats: 0 time series, 1 table.
+SQL_FORMAT_TIME_SERIES: Final = 0
+SQL_FORMAT_TABLE: Final = 1
+#: Prometheus's scrape jobs are named ``leakguard-<role>`` (docs/deploy.md's configuration).
+_JOB_PREFIX: Final = "leakguard-"
+#: A PromQL matcher of every leakguard scrape job.
+SCRAPE_JOBS: Final = f'job=~"{_JOB_PREFIX}.+"'
+
+
+def scrape_job(role: str) -> str:
+    """The scrape job of ``role``'s processes."""
+    return f"{_JOB_PREFIX}{role}"
 
 
 def datasources_yaml(database: str) -> str:

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from sinks.dashboards.alert_rules import AlertThresholds, alert_rules_yaml
-from sinks.dashboards.datasources import CLICKHOUSE, PROMETHEUS, datasources_yaml
+from sinks.dashboards.datasources import (
+    CLICKHOUSE,
+    PROMETHEUS,
+    SQL_FORMAT_TABLE,
+    SQL_FORMAT_TIME_SERIES,
+    datasources_yaml,
+)
 from sinks.dashboards.macros import MAX_DATA_POINTS
 from sinks.dashboards.operations import OPERATIONS, MetricsPanel
 from sinks.dashboards.panels import ANNOTATIONS, PANELS, AnnotationQuery, Panel
@@ -44,9 +50,6 @@ SCHEMA_VERSION: Final = 39
 PANEL_HEIGHT: Final = 8
 #: The smallest bucket Grafana may pick (the plugin's ``$__interval_s`` is whole seconds).
 MIN_INTERVAL: Final = "1s"
-#: The plugin's query formats: 0 time series, 1 table.
-_FORMAT_TIME_SERIES: Final = 0
-_FORMAT_TABLE: Final = 1
 #: Where ``leakguard dashboards export`` writes by default (infra owns provisioning).
 DEFAULT_EXPORT_DIR: Final = Path(__file__).resolve().parents[2] / "infra" / "grafana"
 #: Where a Grafana container finds the dashboards (the provisioning file points here).
@@ -60,7 +63,7 @@ def _target(sql: str, *, time_series: bool) -> dict[str, Any]:
         "refId": "A",
         "datasource": dict(_DATASOURCE),
         "editorType": "sql",
-        "format": _FORMAT_TIME_SERIES if time_series else _FORMAT_TABLE,
+        "format": SQL_FORMAT_TIME_SERIES if time_series else SQL_FORMAT_TABLE,
         "queryType": "timeseries" if time_series else "table",
         "rawSql": sql,
     }
@@ -118,8 +121,10 @@ def _layout(panels: tuple[MetricsPanel | Panel, ...]) -> list[dict[str, Any]]:
     for panel_id, panel in enumerate(panels, start=1):
         if x + panel.width > 24:
             x, y = 0, y + PANEL_HEIGHT
-        render = _metrics_panel if isinstance(panel, MetricsPanel) else _panel
-        laid_out.append(render(panel, panel_id=panel_id, x=x, y=y))  # type: ignore[arg-type]
+        if isinstance(panel, MetricsPanel):
+            laid_out.append(_metrics_panel(panel, panel_id=panel_id, x=x, y=y))
+        else:
+            laid_out.append(_panel(panel, panel_id=panel_id, x=x, y=y))
         x += panel.width
     return laid_out
 

@@ -20,14 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from sinks.dashboards.datasources import SCRAPE_JOBS
 from sinks.dashboards.panels import Panel, Visualisation
 
-__all__ = ["OPERATIONS", "RATE_WINDOW", "SCRAPE_JOBS", "MetricsPanel", "PromQuery"]
+__all__ = ["OPERATIONS", "RATE_WINDOW", "MetricsPanel", "PromQuery"]
 
 #: Grafana's own range for ``rate()``: at least four scrape intervals, so no gap reads as 0.
 RATE_WINDOW: Final = "$__rate_interval"
-#: The scrape jobs of leakguard's processes (``job`` label): one per role.
-SCRAPE_JOBS: Final = 'job=~"leakguard-.+"'
 
 
 @dataclass(frozen=True, kw_only=True)
