@@ -15,7 +15,7 @@ Three conditions:
   not exceed the parent's by more than the edges' own rollback bounds
   (:mod:`schemas.rollback`). mAP measures ranking, but a checkpoint alarms at one
   threshold: a candidate that ranks better with lower scores alarms less, and the edge
-  would roll it back on its live miss rate (the session-4 drift run did exactly that,
+  would roll it back on its live miss rate (an early drift run did exactly that,
   docs/retrain.md). This predicts that rollback before anything is rolled out.
 """
 
