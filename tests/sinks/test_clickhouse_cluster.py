@@ -8,6 +8,7 @@ query runs through either replica.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -17,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import yaml
 
 from infra.analytics import CLUSTER_QUERY_SETTINGS
 from infra.clickhouse_cluster import LocalClickHouseCluster
@@ -27,6 +29,7 @@ from sinks.clickhouse.batching import Backoff, BatchingSink
 from sinks.clickhouse.cluster import server_version
 from sinks.clickhouse.migrations import apply_migrations
 from sinks.clickhouse.rows import TABLES
+from sinks.dashboards.grafana import DEFAULT_EXPORT_DIR as GRAFANA_DIR
 from sinks.dashboards.macros import expand_macros
 from sinks.dashboards.panels import ANNOTATIONS, DATA_START_SQL, PANELS
 from sinks.exceptions import SinkError
@@ -236,6 +239,35 @@ def test_the_sink_writes_through_the_cluster_and_a_replica_restart_loses_and_dou
     )
 
 
+def _grafana_queries() -> list[tuple[str, str]]:
+    """Every SQL text of the Grafana files as exported (panels, variables, annotations, the
+    ClickHouse alert rule): what a Grafana pointed at the cluster will send."""
+    documents: list[tuple[str, Any]] = [
+        (path.name, json.loads(path.read_text()))
+        for path in sorted(GRAFANA_DIR.glob("dashboards/*.json"))
+    ]
+    alerting = GRAFANA_DIR / "provisioning" / "alerting" / "leakguard.yaml"
+    documents.append((alerting.name, yaml.safe_load(alerting.read_text())))
+    return [
+        (f"{name}: {where}", sql)
+        for name, document in documents
+        for where, sql in _sql_values(document)
+    ]
+
+
+def _sql_values(value: Any, where: str = "") -> Iterator[tuple[str, str]]:
+    """``(path, text)`` of every ``rawSql`` or ``query`` string that is a SELECT."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("rawSql", "query") and isinstance(item, str) and "SELECT" in item:
+                yield f"{where}.{key}", item
+            else:
+                yield from _sql_values(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _sql_values(item, f"{where}[{index}]")
+
+
 def test_every_dashboard_query_runs_on_each_replica_of_the_cluster(
     clickhouse_cluster: LocalClickHouseCluster, unique_name: str
 ) -> None:
@@ -243,9 +275,10 @@ def test_every_dashboard_query_runs_on_each_replica_of_the_cluster(
     with closing(_sink_backend(clickhouse_cluster, database)) as backend:
         apply_migrations(backend, cluster=clickhouse_cluster.cluster)
         insert_events(backend, sample_events(frames=SEEDED_FRAMES))  # through Distributed
-    queries = [(panel.title, panel.sql) for panel in PANELS]
-    queries += [(annotation.name, annotation.sql) for annotation in ANNOTATIONS]
-    queries += [("data start", DATA_START_SQL)]
+    queries = _grafana_queries()
+    assert len(queries) >= len(PANELS) + len(ANNOTATIONS)
+    queries += [(panel.title, panel.sql) for panel in PANELS]
+    queries += [("console overview: data start", DATA_START_SQL)]
     end = START + timedelta(days=1)
     for replica in clickhouse_cluster.replicas:
         with _on(replica, database) as node:
