@@ -50,6 +50,20 @@ def test_password_in_clickhouse_url_is_refused_without_echoing_it() -> None:
     assert "s3cret" not in str(info.value)
 
 
+def test_a_clickhouse_cluster_needs_a_server_and_a_plain_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LEAKGUARD_CLICKHOUSE__CLUSTER", "fleet")
+    with pytest.raises(
+        ConfigurationError, match=r"LEAKGUARD_CLICKHOUSE__CLUSTER.*chdb is one node"
+    ):
+        load_settings()
+    monkeypatch.setenv("LEAKGUARD_CLICKHOUSE__URL", "clickhouse://app@ch-a:9000/db")
+    assert load_settings().clickhouse.cluster == "fleet"
+    with pytest.raises(ConfigurationError, match="LEAKGUARD_CLICKHOUSE__CLUSTER"):
+        load_settings(clickhouse={"cluster": "fleet; DROP"})
+
+
 def test_describe_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEAKGUARD_CLICKHOUSE__PASSWORD", "topsecret")
     monkeypatch.setenv("LEAKGUARD_KAFKA__SASL_PASSWORD", "hunter2")

@@ -1,6 +1,6 @@
 """The cluster DDL templates: how they are filled in, and that modern ClickHouse (chdb)
-takes what 18.16 cannot be asked (TTL). The cluster itself is tested in
-test_clickhouse_cluster.py."""
+takes what 18.16 cannot be asked (TTL); and the URL naming a cluster's other nodes. The
+cluster itself is tested in test_clickhouse_cluster.py."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import re
 
 import pytest
 
-from sinks.clickhouse.backend import ChdbBackend
+from sinks.clickhouse.backend import ChdbBackend, DriverBackend
 from sinks.clickhouse.cluster import CLUSTER_MIGRATIONS_DIR, ClusterTarget
 from sinks.clickhouse.migrations import load_migrations
 from sinks.clickhouse.rows import TABLES
-from sinks.exceptions import MigrationError
+from sinks.exceptions import MigrationError, QueryError
 
 #: A replicated engine with its ZooKeeper path, replica name and optional version column.
 _REPLICATED = re.compile(r"ReplicatedReplacingMergeTree\('[^']*', '[^']*'(?:, (\w+))?\)")
@@ -78,3 +78,11 @@ def test_modern_clickhouse_takes_the_replicated_tables_with_their_ttl(
         create = chdb_backend.query(f"SHOW CREATE TABLE {table}_local").rows[0][0]
         assert "TTL event_time + toIntervalDay(" in create, table
         assert "LowCardinality(String)" in create, table
+
+
+def test_the_url_names_the_nodes_to_fail_over_to_and_nothing_else() -> None:
+    with pytest.raises(QueryError, match=r"unknown ClickHouse URL parameters \['secure'\]"):
+        DriverBackend(url="clickhouse://ch-a:9000/db?secure=1", database="db", client=object())
+    DriverBackend(
+        url="clickhouse://ch-a:9000/db?alt_hosts=ch-b:9000", database="db", client=object()
+    )
