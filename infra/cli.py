@@ -9,6 +9,7 @@ its traceback.
 from __future__ import annotations
 
 import logging
+import logging.config
 import time
 from pathlib import Path
 from typing import Annotated
@@ -26,6 +27,7 @@ from infra.stack import admin_client, require_bootstrap_servers, stack_down, sta
 from infra.topics import DEFAULT_SPEC_PATH, apply_topics, load_spec
 from leakguard import __version__
 from leakguard.errors import LeakguardError
+from leakguard.logs import LogFormat, logging_config
 from schemas.authenticity import EventKeyring, add_keys
 
 console = Console()
@@ -124,10 +126,25 @@ def _root(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(
+            "--log-format",
+            help="Log lines as text, or as json (one object per line, with the event id, "
+            "topic, partition and offset of the event a line is about) "
+            "Default: LEAKGUARD_LOG_FORMAT, else text.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Configure logging once for every command from LEAKGUARD_LOG_LEVEL."""
+    """Configure logging once for every command from LEAKGUARD_LOG_LEVEL and the log format."""
+    settings = load_settings()
+    config = logging_config(settings.log_level, log_format or settings.log_format)
+    if config is not None:
+        logging.config.dictConfig(config)
+        return
     logging.basicConfig(
-        level=load_settings().log_level,
+        level=settings.log_level,
         format="%(message)s",
         handlers=[RichHandler(console=err_console, show_path=False)],
     )

@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.exceptions import ConfigurationError
+from leakguard.logs import LogFormat
 from schemas.authenticity import EventKeyring
 from sinks.dashboards.alert_rules import AlertThresholds
 
@@ -394,6 +395,18 @@ class LeakguardSettings(BaseSettings):
         description="Where embedded services, frame store, models and state are kept.",
     )
     log_level: LogLevel = Field(default="INFO", description="Log level of every process.")
+    log_format: LogFormat = Field(
+        default="text",
+        description="text (for a terminal) or json (one object per line with the event id, "
+        "topic, partition and offset of the event a line is about, for a log pipeline).",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of /metrics, /healthz and /livez of a long-running command "
+        "(--metrics-port); unset: not served.",
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
     sink: SinkSettings = Field(default_factory=SinkSettings)

@@ -19,12 +19,15 @@ from infra.annotation import (
     webhook_secret,
     webhook_secret_path,
 )
+from infra.ops import MetricsPortOption, ops_endpoint
 from infra.processes import stop_on_signals
 from infra.settings import load_settings
 from infra.stack import require_bootstrap_servers
+from leakguard.health import Checks, writable
 from retrain.annotation.auto_label import AutoLabelPolicy
 from retrain.annotation.exceptions import LabelStudioError, WebhookSecretError
 from retrain.annotation.project import ensure_project, ensure_webhook, find_project
+from schemas.topics import Topics
 
 console = Console()
 
@@ -130,7 +133,7 @@ def status() -> None:
 
 
 @app.command("sync")
-def sync() -> None:
+def sync(metrics_port: MetricsPortOption = None) -> None:
     """Run the bridge: tasks to Label Studio or auto-labels, annotations back as events.
 
     Annotations come back by webhook, with polling as fallback. Runs until Ctrl-C or SIGTERM.
@@ -139,7 +142,9 @@ def sync() -> None:
     """
     settings = load_settings()
     stop = stop_on_signals()
-    with running_bridge(settings, bootstrap_servers=require_bootstrap_servers(settings)) as running:
+    servers = require_bootstrap_servers(settings)
+    state_folder = (settings.data_dir / settings.annotation.state_file_name).parent
+    with running_bridge(settings, bootstrap_servers=servers) as running:
         if running.bridge_url is None:
             console.print("auto-labelling every checkpoint; Ctrl-C stops")
         else:
@@ -147,4 +152,15 @@ def sync() -> None:
                 f"bridge at {running.bridge_url} for Label Studio project "
                 f"{running.project_id}; Ctrl-C stops"
             )
-        running.bridge.run(stop)
+        checks = running.bridge.checks() | Checks(
+            ready={"state": writable(state_folder, what="bridge state folder")}
+        )
+        with ops_endpoint(
+            settings,
+            port=metrics_port,
+            bootstrap_servers=servers,
+            checks=checks,
+            group=settings.annotation.group_id,
+            topics=[Topics().annotation_tasks],
+        ):
+            running.bridge.run(stop)

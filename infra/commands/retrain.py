@@ -28,9 +28,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from infra.ops import MetricsPortOption, ops_endpoint
 from infra.registry_announce import kafka_announcer, open_registry, registry_paths
 from infra.settings import LeakguardSettings, load_settings
 from infra.stack import require_bootstrap_servers
+from leakguard.health import Checks, writable
 from retrain.consumer import RetrainConsumer
 from retrain.cycle import CycleResult, RetrainConfig, Retrainer
 from retrain.job import JobProgress
@@ -158,7 +160,9 @@ def _show(progress: Progress, task: TaskID, state: JobProgress | None) -> None:
 
 
 @retrain_app.command("consume")
-def retrain_consume(topic_prefix: PrefixOption = "") -> None:
+def retrain_consume(
+    topic_prefix: PrefixOption = "", metrics_port: MetricsPortOption = None
+) -> None:
     """Consume annotations into the training set; retrain on count or schedule (Ctrl-C stops)."""
     from streams.frame_store import FrameStore
 
@@ -168,12 +172,14 @@ def retrain_consume(topic_prefix: PrefixOption = "") -> None:
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
     signal.signal(signal.SIGINT, lambda signum, frame: stopping.append(signum))
+    servers = require_bootstrap_servers(settings)
+    topics = Topics().prefixed(topic_prefix)
     consumer = RetrainConsumer(
         retrainer=retrainer,
         fetch_image=store.get,
-        bootstrap_servers=require_bootstrap_servers(settings),
+        bootstrap_servers=servers,
         group_id=settings.retrain.group_id,
-        topics=Topics().prefixed(topic_prefix),
+        topics=topics,
         client_config=settings.kafka.client_config(),
         on_cycle=_print_cycle,
         keyring=settings.security.keyring(),
@@ -183,7 +189,22 @@ def retrain_consume(topic_prefix: PrefixOption = "") -> None:
         f"consuming {topic_prefix}annotations; a job starts at {block.trigger_samples} new "
         f"frames or every {block.schedule_s:g} s"
     )
-    consumer.run(should_stop=lambda: bool(stopping))
+    paths = registry_paths(settings)
+    checks = consumer.checks() | Checks(
+        ready={
+            "registry": writable(paths.registry_dir, what="model registry"),
+            "workdir": writable(paths.workdir, what="training work dir"),
+        }
+    )
+    with ops_endpoint(
+        settings,
+        port=metrics_port,
+        bootstrap_servers=servers,
+        checks=checks,
+        group=block.group_id,
+        topics=[topics.annotations, topics.model_status],
+    ):
+        consumer.run(should_stop=lambda: bool(stopping))
     console.print(f"stopped; {consumer.added} frames added")
 
 

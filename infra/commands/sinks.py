@@ -14,9 +14,11 @@ import typer
 from rich.console import Console
 
 from infra.analytics import build_sink_worker, migrate, open_backend
+from infra.ops import MetricsPortOption, ops_endpoint
 from infra.processes import stop_on_signals
 from infra.settings import LeakguardSettings, load_settings
 from infra.stack import require_bootstrap_servers
+from leakguard.health import Checks, writable
 from schemas.consume import worker_config
 from schemas.topics import Topics
 from sinks.dashboards.grafana import DEFAULT_EXPORT_DIR, export
@@ -64,18 +66,26 @@ def migrate_command(cluster: ClusterOption = None) -> None:
 
 
 @app.command("sink")
-def sink(cluster: ClusterOption = None) -> None:
+def sink(cluster: ClusterOption = None, metrics_port: MetricsPortOption = None) -> None:
     """Consume the analytics topics into ClickHouse until interrupted (Ctrl-C, SIGTERM)."""
     settings = _settings(cluster)
     backend = open_backend(settings)
     stop = stop_on_signals()
     try:
         migrate(settings, backend)
-        worker = build_sink_worker(
-            settings, backend=backend, bootstrap_servers=require_bootstrap_servers(settings)
-        )
+        servers = require_bootstrap_servers(settings)
+        worker = build_sink_worker(settings, backend=backend, bootstrap_servers=servers)
         console.print(f"sink running into database {backend.database}; Ctrl-C stops it")
-        worker.run(stop)
+        with ops_endpoint(
+            settings,
+            port=metrics_port,
+            bootstrap_servers=servers,
+            checks=worker.checks(),
+            group=settings.sink.group_id,
+            topics=worker.topics,
+            registry=worker.registry,
+        ):
+            worker.run(stop)
     finally:
         backend.close()
 
@@ -133,6 +143,7 @@ def dashboards_annotate(
     group_id: Annotated[
         str, typer.Option(help="Consumer group; one group per Grafana, so each posts once.")
     ] = "leakguard-grafana-annotations",
+    metrics_port: MetricsPortOption = None,
 ) -> None:
     """Post every rollout (model.updates) and alert as a Grafana annotation, until interrupted.
 
@@ -144,21 +155,28 @@ def dashboards_annotate(
 
     settings = load_settings()
     publisher = _publisher()  # the Grafana settings first: checking them needs no network
-    client = {
-        "bootstrap.servers": require_bootstrap_servers(settings),
-        **settings.kafka.client_config(),
-    }
+    servers = require_bootstrap_servers(settings)
+    client = {"bootstrap.servers": servers, **settings.kafka.client_config()}
     topics = Topics()
+    routes = topics.routes(ANNOTATED_EVENTS)
     worker = AnnotationWorker(
         consumer=Consumer(worker_config(client, group_id=group_id)),
         publisher=publisher,
-        topic_events=topics.routes(ANNOTATED_EVENTS),
+        topic_events=routes,
         producer=Producer(client),
         dead_letter_topic=topics.dead_letters,
     )  # fmt: skip
     stop = stop_on_signals()
     console.print(f"annotating {settings.grafana.url} from rollouts and alerts; Ctrl-C stops")
-    worker.run(stop)
+    with ops_endpoint(
+        settings,
+        port=metrics_port,
+        bootstrap_servers=servers,
+        checks=worker.checks(),
+        group=group_id,
+        topics=list(routes),
+    ):
+        worker.run(stop)
     console.print(f"{worker.posted} annotations posted or found")
 
 
@@ -171,7 +189,7 @@ def alerts_group() -> None:
 
 
 @alerts_app.command("deliver")
-def alerts_deliver() -> None:
+def alerts_deliver(metrics_port: MetricsPortOption = None) -> None:
     """Consume the alerts topic and deliver every alert until interrupted."""
     from confluent_kafka import Consumer, Producer
 
@@ -183,12 +201,11 @@ def alerts_deliver() -> None:
     alerts = settings.alerts
     if alerts.endpoint_url is None or alerts.hmac_key is None:
         raise SinkError("set LEAKGUARD_ALERTS__ENDPOINT_URL and LEAKGUARD_ALERTS__HMAC_KEY")
-    client = {
-        "bootstrap.servers": require_bootstrap_servers(settings),
-        **settings.kafka.client_config(),
-    }
+    servers = require_bootstrap_servers(settings)
+    client = {"bootstrap.servers": servers, **settings.kafka.client_config()}
     topics = Topics()
-    store = DeliveryStore(path=settings.data_dir / alerts.state_file_name)
+    store_path = settings.data_dir / alerts.state_file_name
+    store = DeliveryStore(path=store_path)
     delivery = AlertDelivery(
         endpoint=alerts.endpoint_url,
         key=alerts.hmac_key.get_secret_value().encode(),
@@ -204,8 +221,19 @@ def alerts_deliver() -> None:
     )  # fmt: skip
     stop = stop_on_signals()
     console.print(f"delivering alerts to {alerts.endpoint_url}; Ctrl-C stops")
+    checks = worker.checks() | Checks(
+        ready={"delivery_store": writable(store_path.parent, what="delivery store folder")}
+    )
     try:
-        worker.run(stop)
+        with ops_endpoint(
+            settings,
+            port=metrics_port,
+            bootstrap_servers=servers,
+            checks=checks,
+            group=alerts.group_id,
+            topics=[topics.alerts],
+        ):
+            worker.run(stop)
     finally:
         delivery.close()
         store.close()

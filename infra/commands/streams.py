@@ -13,7 +13,9 @@ from typing import Annotated, Final
 
 import typer
 
+from infra.ops import MetricsPortOption, log_format, ops_endpoint
 from leakguard.classes import DEFAULT_ALARM_THRESHOLD
+from leakguard.health import Checks, Heartbeat, writable
 from schemas.authenticity import Tagger
 from schemas.rollback import (
     DEFAULT_MAX_FALSE_ALARM_INCREASE,
@@ -151,9 +153,7 @@ def worker(
     batch_timeout_s: Annotated[
         float, typer.Option("--batch-timeout", help="Longest wait for a batch (s).")
     ] = 0.05,
-    metrics_port: Annotated[
-        int | None, typer.Option("--metrics-port", help="Prometheus /metrics port.")
-    ] = None,
+    metrics_port: MetricsPortOption = None,
     worker_id: Annotated[str, typer.Option("--worker-id", help="Id on dead letters.")] = "",
     loglevel: Annotated[str, typer.Option("--loglevel", help="Faust log level.")] = "info",
     trusted_keys: Annotated[
@@ -213,6 +213,10 @@ def worker(
             topics=Topics().prefixed(topic_prefix),
         )
 
+    if metrics_port is None:
+        from infra.settings import load_settings
+
+        metrics_port = load_settings().metrics_port
     config = WorkerConfig(
         role=role,
         bootstrap_servers=_bootstrap(bootstrap_servers),
@@ -236,7 +240,7 @@ def worker(
         checkpoint=checkpoint,
         event_keyring=_event_keyring(),
     )
-    run_worker(config, loglevel=loglevel, rollout=rollout)
+    run_worker(config, loglevel=loglevel, log_format=log_format(), rollout=rollout)
 
 
 scanner_app = typer.Typer(
@@ -319,24 +323,42 @@ def scanner_watch(
     lane: Annotated[str, typer.Option("--lane", help="Lane of this scanner.")] = "1",
     once: Annotated[bool, typer.Option("--once", help="Publish what is there, then stop.")] = False,
     topic_prefix: PrefixOption = "",
+    metrics_port: MetricsPortOption = None,
 ) -> None:
     """Publish every PNG that appears in FOLDER; move it to done/ or rejected/."""
+    from infra.settings import load_settings
+    from schemas.consume import LOOP_STALL_S
     from streams.sources import FramePublisher, watch_folder
 
+    servers = _bootstrap(bootstrap_servers)
     publisher = FramePublisher(
         topic=Topics().prefixed(topic_prefix).frames,
-        bootstrap_servers=_bootstrap(bootstrap_servers),
+        bootstrap_servers=servers,
         client_config=_client_config(),
         tag=_scanner_tag(checkpoint),
     )
+    heartbeat = Heartbeat(what="folder loop", max_silence_s=LOOP_STALL_S)
+
+    def should_stop() -> bool:
+        heartbeat.beat()
+        return once
+
+    checks = Checks(live={"loop": heartbeat}, ready={"folder": writable(folder, what="folder")})
     try:
-        report = watch_folder(
-            folder,
-            checkpoint=checkpoint,
-            lane=lane,
-            publish=publisher.publish,
-            should_stop=lambda: once,
-        )
+        with ops_endpoint(
+            load_settings(),
+            port=metrics_port,
+            bootstrap_servers=servers,
+            checks=checks,
+            kafka_client=publisher.producer,
+        ):
+            report = watch_folder(
+                folder,
+                checkpoint=checkpoint,
+                lane=lane,
+                publish=publisher.publish,
+                should_stop=should_stop,
+            )
     finally:
         publisher.flush()
     typer.echo(f"published {report.published} frames, rejected {report.rejected}")

@@ -1,7 +1,9 @@
 """The operations endpoint of real ``leakguard worker`` subprocesses: /healthz answers 503
 with its reason until the worker holds its assignment, 200 once it does (model loaded for
 an edge), and 503 again naming the broker once the broker stops, while /livez stays 200;
-the group's lag shows the backlog produced before the edge started and drains to 0."""
+the group's lag shows the backlog produced before the edge started and drains to 0; with
+``LEAKGUARD_LOG_FORMAT=json`` a dead-lettered event's log line is JSON naming its topic,
+partition and offset."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from infra.broker import EmbeddedBroker
 from infra.processes import free_port
 from schemas import Codec
-from tests.kafka_kit import StreamTopics
+from tests.kafka_kit import StreamTopics, publish
 from tests.streams.conftest import Workers
 from tests.streams.helpers import png, scan_frame
 
@@ -82,7 +84,12 @@ def test_cloud_worker_is_ready_once_assigned_and_not_ready_when_its_broker_stops
         try:
             port = free_port()
             workers.start(
-                "cloud", "--metrics-port", str(port), "--frame-store", str(tmp_path / "frames")
+                "cloud",
+                "--metrics-port",
+                str(port),
+                "--frame-store",
+                str(tmp_path / "frames"),
+                env={"LEAKGUARD_LOG_FORMAT": "json"},
             )
             seen = _until(workers, lambda: _health(port), _ready, "ready answer")
             status, first = seen[0]
@@ -95,6 +102,17 @@ def test_cloud_worker_is_ready_once_assigned_and_not_ready_when_its_broker_stops
             assert set(ready["checks"]) == {"loop", "assignment", "broker", "frame_store"}
             # detections, verdicts, the expiry topic and the join table's changelog: 8 each
             assert ready["checks"]["assignment"]["detail"] == "32 partitions assigned"
+
+            publish(topics.bootstrap, [(topics.names.detections, b"frame-x", b"not avro")])
+            line = _until(
+                workers,
+                lambda: _dead_letter_line(log_dir, topics.names.detections),
+                lambda _: True,
+                "JSON log line of the dead letter",
+            )[-1]
+            where = f"{topics.names.detections}[{line['partition']}]@0"
+            assert (line["level"], line["offset"]) == ("WARNING", 0), line
+            assert line["message"].startswith(f"dead-lettering {where}: "), line
 
             broker.stop()
             seen = _until(
@@ -110,6 +128,17 @@ def test_cloud_worker_is_ready_once_assigned_and_not_ready_when_its_broker_stops
         finally:
             workers.kill_all()
             topics.close()
+
+
+def _dead_letter_line(log_dir: Path, topic: str) -> dict[str, Any] | None:
+    """The worker's JSON log line about dead-lettering a message of ``topic``, if any."""
+    for path in log_dir.glob("*.log"):
+        for text in path.read_text(errors="replace").splitlines():
+            if text.startswith("{") and '"dead-lettering' in text:
+                line: dict[str, Any] = json.loads(text)
+                if line.get("topic") == topic:
+                    return line
+    return None
 
 
 def _lag(port: int, group: str) -> dict[str, float] | None:
