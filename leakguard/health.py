@@ -151,18 +151,12 @@ class Health:
         """A readiness check ``name`` that fails with ``detail`` until the returned function
         is called with the part's real checks, which then replace it: how a process that
         serves its endpoint before it has built everything says what it is still doing."""
-        done = threading.Event()
-
-        def waiting() -> CheckResult:
-            return CheckResult(done.is_set(), "done" if done.is_set() else detail)
-
-        self.add(Checks(ready={name: waiting}))
+        self.add(Checks(ready={name: lambda: CheckResult(False, detail)}))
 
         def arrive(checks: Checks) -> None:
             with self._lock:
                 ready = {key: probe for key, probe in self._checks.ready.items() if key != name}
                 self._checks = Checks(live=self._checks.live, ready=ready) | checks
-            done.set()
 
         return arrive
 
