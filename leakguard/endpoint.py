@@ -23,6 +23,7 @@ from typing import Any, Final
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from leakguard.errors import LeakguardError
 from leakguard.health import Health
 
 __all__ = ["OpsEndpoint"]
@@ -34,7 +35,8 @@ _JSON: Final[str] = "application/json"
 
 class OpsEndpoint:
     """Serves ``registry`` and ``health`` on ``host:port`` (port 0: any free one, see
-    :attr:`port`) from :meth:`start` until :meth:`stop`."""
+    :attr:`port`) from :meth:`start` until :meth:`stop`; a port that cannot be bound raises
+    :class:`~leakguard.errors.LeakguardError` at once."""
 
     def __init__(
         self,
@@ -46,7 +48,11 @@ class OpsEndpoint:
     ) -> None:
         self.registry = registry
         self.health = health
-        self._server = ThreadingHTTPServer((host, port), _handler(self))
+        try:
+            self._server = ThreadingHTTPServer((host, port), _handler(self))
+        except OSError as exc:  # a port another process holds: say which, not a traceback
+            where = f"{host}:{port}"
+            raise LeakguardError(f"cannot serve /metrics and /healthz on {where}: {exc}") from exc
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="ops-endpoint", daemon=True

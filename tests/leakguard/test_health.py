@@ -14,6 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter
 
 from leakguard.endpoint import OpsEndpoint
+from leakguard.errors import LeakguardError
 from leakguard.health import CheckResult, Checks, Health, Heartbeat, cached, writable
 
 
@@ -182,3 +183,9 @@ def test_endpoint_serves_health_with_its_status_and_the_registry(
     assert status == 200
     assert b"leakguard_test_things_total 3.0" in body
     assert _get(served.port, "/nothing")[0] == 404
+
+
+def test_a_taken_port_is_a_clear_error(endpoint: tuple[OpsEndpoint, list[CheckResult]]) -> None:
+    taken = endpoint[0].port
+    with pytest.raises(LeakguardError, match=f"127.0.0.1:{taken}"):
+        OpsEndpoint(port=taken, host="127.0.0.1", registry=CollectorRegistry(), health=Health())
