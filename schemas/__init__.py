@@ -42,6 +42,7 @@ from schemas.events import (
     PreAnnotation,
     RolloutTarget,
     ScanFrame,
+    ScanReference,
     now_ms,
     outcome_id,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "PreAnnotation",
     "RolloutTarget",
     "ScanFrame",
+    "ScanReference",
     "SchemaError",
     "SchemaNotFoundError",
     "SchemaStore",

@@ -55,6 +55,7 @@ __all__ = [
     "RolloutModeName",
     "RolloutTarget",
     "ScanFrame",
+    "ScanReference",
     "TaskReasonName",
     "now_ms",
     "outcome_id",
@@ -156,6 +157,18 @@ class ImageLink:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ScanReference:
+    """The scanner's own identifiers (DICOS/DICOM UIDs) of the object a frame came from."""
+
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    device_serial_number: str | None = None
+    acquired_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class PreAnnotation:
     """A suggested box an annotator starts from."""
 
@@ -207,6 +220,7 @@ class ScanFrame(FrameEventHeader):
     view_id: str
     image: ImagePayload
     ground_truth: tuple[LabeledBox, ...] | None = None
+    scan: ScanReference | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -220,6 +234,7 @@ class Detection(FrameEventHeader):
     objects: tuple[DetectedObject, ...]
     alarmed: bool
     image: ImageLink | None = None
+    scan: ScanReference | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

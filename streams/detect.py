@@ -104,6 +104,7 @@ def to_detection(
         objects=detected,
         alarmed=any(obj.alarmed for obj in detected),
         image=image,
+        scan=frame.scan,
     )
 
 
