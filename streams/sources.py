@@ -11,6 +11,7 @@ fills up and no file is published twice.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -180,14 +181,15 @@ class WatchReport:
     rejected: int = 0
 
 
-def _settled_files(folder: Path, *, now: float) -> list[tuple[float, Path]]:
-    """``(mtime, path)`` of the ``*.png`` files old enough to be complete, oldest first.
+def _settled_files(folder: Path, *, now: float, pattern: str) -> list[tuple[float, Path]]:
+    """``(mtime, path)`` of the files matching ``pattern`` old enough to be complete, oldest
+    first.
 
     A file that vanishes between listing and ``stat`` (the scanner renamed it) is skipped;
     a dangling link keeps its own time so it is rejected rather than stopping the watch.
     """
     found = []
-    for path in folder.glob("*.png"):
+    for path in folder.glob(pattern):
         try:
             mtime = path.stat().st_mtime if path.exists() else path.lstat().st_mtime
         except FileNotFoundError:
@@ -206,23 +208,32 @@ def watch_folder(
     poll_s: float = 0.5,
     should_stop: Callable[[], bool] = lambda: False,
     clock: Callable[[], float] = time.time,
+    pattern: str = "*.png",
+    read: Callable[[Path], ScanFrame] | None = None,
+    write_reasons: bool = False,
 ) -> WatchReport:
-    """Publish every ``*.png`` that appears in ``folder`` (oldest first) until ``should_stop``.
+    """Publish every file matching ``pattern`` that appears in ``folder`` (oldest first)
+    until ``should_stop``; ``read`` makes a file's frame (default: an exported PNG).
 
     Published files move to ``done/``; unreadable ones (not a PNG, a folder, a dangling
-    link, no read permission) to ``rejected/``, each with its reason logged as an error.
+    link, no read permission) to ``rejected/``, each with its reason logged as an error and,
+    with ``write_reasons``, written beside it (``<name>.reason.txt``) for whoever empties
+    the folder.
     """
+    read_frame = read or functools.partial(frame_from_file, checkpoint=checkpoint, lane=lane)
     done, rejected = folder / "done", folder / "rejected"
     done.mkdir(parents=True, exist_ok=True)
     rejected.mkdir(parents=True, exist_ok=True)
     report = WatchReport()
     while True:
-        for _, path in _settled_files(folder, now=clock()):
+        for _, path in _settled_files(folder, now=clock(), pattern=pattern):
             try:
-                frame = frame_from_file(path, checkpoint=checkpoint, lane=lane)
+                frame = read_frame(path)
             except SourceError as exc:
                 log.error("%s; moved to %s", exc, rejected)
                 path.replace(rejected / path.name)
+                if write_reasons:
+                    (rejected / f"{path.name}.reason.txt").write_text(f"{exc}\n", encoding="utf-8")
                 report.rejected += 1
                 continue
             publish(frame)

@@ -13,11 +13,13 @@ passes. The mapping is a 256x256 lookup table over both attenuations, so colouri
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Final, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from detector.exceptions import SimulationError
 from detector.sim.materials import MATERIAL_INDEX, PhysicsTables, physics_tables, transmission
 
 FloatArray = npt.NDArray[np.float32]
@@ -46,6 +48,11 @@ WHITE_BELOW: Final[float] = 0.02
 #: dense metal turns near-black as often as on the reference scans.
 DARK_START: Final[float] = 1.0
 DARK_RATE: Final[float] = 0.8
+
+#: :func:`display_lut` of the default physics, shipped with the package: a scanner bridge
+#: colours real dual-energy scans with it without the physics packages (xraydb, spekpy).
+#: ``tests/detector/sim/test_display_lut.py`` holds it equal to the computed table.
+SHIPPED_LUT_PATH: Final[Path] = Path(__file__).with_name("display_lut.npy")
 
 MaterialClass = Literal["background", "organic", "inorganic", "metal", "black"]
 #: Display classes in the order of :func:`classify_rgb`'s codes.
@@ -98,9 +105,24 @@ def display_lut(tables: PhysicsTables | None = None) -> UInt8Array:
     return lut
 
 
-def pseudo_colour(channels: FloatArray, *, tables: PhysicsTables | None = None) -> UInt8Array:
-    """The guard's display image: (H, W, 3) uint8 RGB from (2, H, W) transmissions in (0, 1]."""
-    lut = display_lut(tables)
+@functools.cache
+def shipped_display_lut() -> UInt8Array:
+    """The shipped :data:`SHIPPED_LUT_PATH` table, (LUT_SIZE, LUT_SIZE, 3) uint8."""
+    lut: UInt8Array = np.load(SHIPPED_LUT_PATH, allow_pickle=False)
+    if lut.shape != (LUT_SIZE, LUT_SIZE, 3) or lut.dtype != np.uint8:
+        raise SimulationError(
+            f"{SHIPPED_LUT_PATH} holds {lut.shape} {lut.dtype}, not a display table"
+        )
+    return lut
+
+
+def pseudo_colour(
+    channels: FloatArray, *, tables: PhysicsTables | None = None, lut: UInt8Array | None = None
+) -> UInt8Array:
+    """The guard's display image: (H, W, 3) uint8 RGB from (2, H, W) transmissions (low,
+    high) in (0, 1]; ``lut`` replaces the table computed from ``tables``."""
+    if lut is None:
+        lut = display_lut(tables)
     scale = np.float32((LUT_SIZE - 1) / MAX_ATTENUATION)
     idx = np.clip(
         -np.log(np.maximum(channels, 1e-6)) * scale + np.float32(0.5), 0, LUT_SIZE - 1

@@ -400,3 +400,9 @@ def scanner_guards(
         on_ready=ready,
         tag=None if keyring is None else keyring.tagger("guard", None),
     )
+
+
+# Imported last: the DICOS commands reuse this module's broker, prefix and scanner-key options.
+from infra.commands.dicos import dicos_app  # noqa: E402
+
+scanner_app.add_typer(dicos_app, name="dicos")

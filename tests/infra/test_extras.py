@@ -24,8 +24,20 @@ CHILD = Path(__file__).with_name("only_installed.py")
 #: command's module) it runs.
 ROLES: dict[str, tuple[list[str], list[list[str]]]] = {
     "edge": (
-        ["streams.apps.edge", "streams.rollout.kafka", "detector.engine"],
-        [["worker", "--help"], ["scanner", "watch", "--help"], ["config", "show", "--help"]],
+        [
+            "streams.apps.edge",
+            "streams.rollout.kafka",
+            "detector.engine",
+            "streams.dicos.bridge",
+            "streams.dicos.reports",
+        ],
+        [
+            ["worker", "--help"],
+            ["scanner", "watch", "--help"],
+            ["scanner", "dicos", "watch", "--help"],
+            ["scanner", "dicos", "reports", "--help"],
+            ["config", "show", "--help"],
+        ],
     ),
     "cloud": (
         [

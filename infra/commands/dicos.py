@@ -1,0 +1,174 @@
+"""``leakguard scanner dicos``: the DICOS scanner side: scans in from a folder, simulated
+scans written in the same form, threat detection reports out to the scanner's outbox.
+
+Mounted under ``leakguard scanner`` by ``infra/commands/streams.py``, whose broker, prefix
+and scanner-key options it shares. What of DICOS is covered: ``docs/scanners.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Final
+
+import typer
+
+from infra.commands.streams import (
+    BootstrapOption,
+    PrefixOption,
+    _bootstrap,
+    _client_config,
+    _scanner_tag,
+)
+from schemas.topics import Topics
+
+__all__ = ["dicos_app"]
+
+#: Default size cap of one scan file, MiB: two 4096x4096 16-bit planes and their header.
+DEFAULT_MAX_FILE_MIB: Final = 65
+
+dicos_app: typer.Typer = typer.Typer(
+    help="DICOS scanners: scans in from a folder, threat detection reports out to an outbox.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+CheckpointOption = Annotated[str, typer.Option("--checkpoint", help="Checkpoint id.")]
+
+
+@dicos_app.command("watch")
+def dicos_watch(
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            help="Folder the scanner writes DICOS scans (*.dcm) into.",
+            exists=True,
+            file_okay=False,
+            readable=True,
+            writable=True,
+        ),
+    ],
+    checkpoint: CheckpointOption,
+    bootstrap_servers: BootstrapOption = None,
+    lane: Annotated[str, typer.Option("--lane", help="Lane of this scanner.")] = "1",
+    once: Annotated[bool, typer.Option("--once", help="Publish what is there, then stop.")] = False,
+    max_file_mib: Annotated[
+        int, typer.Option("--max-file-mib", min=1, help="Larger files are rejected unread.")
+    ] = DEFAULT_MAX_FILE_MIB,
+    topic_prefix: PrefixOption = "",
+) -> None:
+    """Publish every DICOS scan that appears in FOLDER as a frame.
+
+    Each frame carries the scan's identifiers; each file moves to done/, or to rejected/
+    with a .reason.txt beside it."""
+    from streams.dicos.bridge import watch_dicos_folder
+    from streams.sources import FramePublisher
+
+    publisher = FramePublisher(
+        topic=Topics().prefixed(topic_prefix).frames,
+        bootstrap_servers=_bootstrap(bootstrap_servers),
+        client_config=_client_config(),
+        tag=_scanner_tag(checkpoint),
+    )
+    try:
+        report = watch_dicos_folder(
+            folder,
+            checkpoint=checkpoint,
+            lane=lane,
+            publish=publisher.publish,
+            max_file_bytes=max_file_mib * 2**20,
+            should_stop=lambda: once,
+        )
+    finally:
+        publisher.flush()
+    typer.echo(f"published {report.published} scans, rejected {report.rejected}")
+    if report.rejected:
+        typer.echo(f"rejected files and their reasons are in {folder / 'rejected'}", err=True)
+
+
+@dicos_app.command("simulate")
+def dicos_simulate(
+    folder: Annotated[Path, typer.Argument(help="Folder to write the scans (*.dcm) into.")],
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of scans.")] = 10,
+    preset: Annotated[str, typer.Option("--preset", help="Scene preset.")] = "cluttered",
+    seed: Annotated[int, typer.Option("--seed", help="Scan i depends on (seed, i) only.")] = 0,
+    start: Annotated[int, typer.Option("--start", min=0, help="Index of the first scan.")] = 0,
+    size: Annotated[int, typer.Option("--size", min=16, max=4096, help="Image side, px.")] = 640,
+    serial: Annotated[
+        str, typer.Option("--serial", help="Device Serial Number the scans carry.")
+    ] = "leakguard-sim",
+) -> None:
+    """Write simulated scans into FOLDER as a DICOS scanner would.
+
+    Each file holds both energy planes (16-bit), the study, series and SOP Instance UIDs,
+    the device and the acquisition time."""
+    from detector.exceptions import SimulationError
+    from detector.sim.scenes import get_preset
+    from streams.dicos.simulated import write_simulated_scans
+
+    try:
+        scene = get_preset(preset)
+    except SimulationError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--preset") from exc
+    written = write_simulated_scans(
+        folder,
+        scene,
+        count=n,
+        seed=seed,
+        start=start,
+        size_px=size,
+        device_serial_number=serial,
+    )
+    for path in written:
+        typer.echo(str(path))
+
+
+@dicos_app.command("reports")
+def dicos_reports(
+    outbox: Annotated[
+        Path,
+        typer.Argument(
+            help="Folder the scanner reads reports (<SOP Instance UID>.tdr.dcm) from.",
+            file_okay=False,
+        ),
+    ],
+    checkpoint: CheckpointOption,
+    bootstrap_servers: BootstrapOption = None,
+    lane: Annotated[
+        str | None, typer.Option("--lane", help="Only this lane's scans (default: every lane).")
+    ] = None,
+    group_id: Annotated[
+        str | None,
+        typer.Option(
+            "--group",
+            help="Consumer group, one per outbox (default: leakguard-dicos-reports-CHECKPOINT).",
+            show_default=False,
+        ),
+    ] = None,
+    topic_prefix: PrefixOption = "",
+) -> None:
+    """Write a threat detection report into OUTBOX for each scan, until interrupted.
+
+    Every detection of a DICOS scan of this checkpoint becomes <SOP Instance UID>.tdr.dcm."""
+    from confluent_kafka import Consumer, Producer
+
+    from infra.processes import stop_on_signals
+    from schemas.consume import worker_config
+    from streams.dicos.reports import ReportWriter
+
+    outbox.mkdir(parents=True, exist_ok=True)
+    topics = Topics().prefixed(topic_prefix)
+    client = {"bootstrap.servers": _bootstrap(bootstrap_servers), **_client_config()}
+    group = group_id or f"{topic_prefix}leakguard-dicos-reports-{checkpoint}"
+    writer = ReportWriter(
+        consumer=Consumer(worker_config(client, group_id=group)),
+        producer=Producer(client),
+        topic=topics.detections,
+        dead_letter_topic=topics.dead_letters,
+        outbox=outbox,
+        checkpoint=checkpoint,
+        lane=lane,
+    )
+    stop = stop_on_signals()
+    typer.echo(f"writing reports of {checkpoint} to {outbox}; Ctrl-C stops")
+    writer.run(stop)
+    typer.echo(f"{writer.written} reports written")
