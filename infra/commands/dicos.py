@@ -19,6 +19,7 @@ from infra.commands.streams import (
     _client_config,
     _scanner_tag,
 )
+from infra.ops import MetricsPortOption, ops_endpoint
 from schemas.topics import Topics
 
 __all__ = ["dicos_app"]
@@ -55,29 +56,48 @@ def dicos_watch(
         int, typer.Option("--max-file-mib", min=1, help="Larger files are rejected unread.")
     ] = DEFAULT_MAX_FILE_MIB,
     topic_prefix: PrefixOption = "",
+    metrics_port: MetricsPortOption = None,
 ) -> None:
     """Publish every DICOS scan that appears in FOLDER as a frame.
 
     Each frame carries the scan's identifiers; each file moves to done/, or to rejected/
     with a .reason.txt beside it."""
+    from infra.settings import load_settings
+    from leakguard.health import Checks, Heartbeat, writable
+    from schemas.consume import LOOP_STALL_S
     from streams.dicos.bridge import watch_dicos_folder
     from streams.sources import FramePublisher
 
+    servers = _bootstrap(bootstrap_servers)
     publisher = FramePublisher(
         topic=Topics().prefixed(topic_prefix).frames,
-        bootstrap_servers=_bootstrap(bootstrap_servers),
+        bootstrap_servers=servers,
         client_config=_client_config(),
         tag=_scanner_tag(checkpoint),
     )
+    heartbeat = Heartbeat(what="folder loop", max_silence_s=LOOP_STALL_S)
+
+    def should_stop() -> bool:
+        heartbeat.beat()
+        return once
+
+    checks = Checks(live={"loop": heartbeat}, ready={"folder": writable(folder, what="folder")})
     try:
-        report = watch_dicos_folder(
-            folder,
-            checkpoint=checkpoint,
-            lane=lane,
-            publish=publisher.publish,
-            max_file_bytes=max_file_mib * 2**20,
-            should_stop=lambda: once,
-        )
+        with ops_endpoint(
+            load_settings(),
+            port=metrics_port,
+            bootstrap_servers=servers,
+            checks=checks,
+            kafka_client=publisher.producer,
+        ):
+            report = watch_dicos_folder(
+                folder,
+                checkpoint=checkpoint,
+                lane=lane,
+                publish=publisher.publish,
+                max_file_bytes=max_file_mib * 2**20,
+                should_stop=should_stop,
+            )
     finally:
         publisher.flush()
     typer.echo(f"published {report.published} scans, rejected {report.rejected}")
@@ -145,19 +165,26 @@ def dicos_reports(
         ),
     ] = None,
     topic_prefix: PrefixOption = "",
+    metrics_port: MetricsPortOption = None,
 ) -> None:
     """Write a threat detection report into OUTBOX for each scan, until interrupted.
 
-    Every detection of a DICOS scan of this checkpoint becomes <SOP Instance UID>.tdr.dcm."""
+    Every detection of a DICOS scan of this checkpoint becomes <SOP Instance UID>.tdr.dcm.
+    With a producer keyring (LEAKGUARD_SECURITY__EVENT_KEYRING), detections an edge did not
+    tag are dead-lettered, never reported."""
     from confluent_kafka import Consumer, Producer
 
     from infra.processes import stop_on_signals
+    from infra.settings import load_settings
+    from leakguard.health import Checks, writable
     from schemas.consume import worker_config
     from streams.dicos.reports import ReportWriter
 
+    settings = load_settings()
     outbox.mkdir(parents=True, exist_ok=True)
     topics = Topics().prefixed(topic_prefix)
-    client = {"bootstrap.servers": _bootstrap(bootstrap_servers), **_client_config()}
+    servers = _bootstrap(bootstrap_servers)
+    client = {"bootstrap.servers": servers, **_client_config()}
     group = group_id or f"{topic_prefix}leakguard-dicos-reports-{checkpoint}"
     writer = ReportWriter(
         consumer=Consumer(worker_config(client, group_id=group)),
@@ -167,8 +194,18 @@ def dicos_reports(
         outbox=outbox,
         checkpoint=checkpoint,
         lane=lane,
+        keyring=settings.security.keyring(),
     )
     stop = stop_on_signals()
     typer.echo(f"writing reports of {checkpoint} to {outbox}; Ctrl-C stops")
-    writer.run(stop)
+    checks = writer.checks() | Checks(ready={"outbox": writable(outbox, what="outbox")})
+    with ops_endpoint(
+        settings,
+        port=metrics_port,
+        bootstrap_servers=servers,
+        checks=checks,
+        group=group,
+        topics=[topics.detections],
+    ):
+        writer.run(stop)
     typer.echo(f"{writer.written} reports written")

@@ -8,8 +8,10 @@ named after the scan it answers, ``<scan's SOP Instance UID>.tdr.dcm``, and appe
 complete (written aside, synced, then renamed): the scanner picks up the report of its scan
 by name and never reads half a file. A replayed detection overwrites the same file.
 Detections of frames that came from no DICOS scan (the PNG bridge, the simulator) or from
-another checkpoint or lane are skipped; one whose scan identifiers are not DICOM UIDs is
-dead-lettered, since its UID would become a file name.
+another checkpoint or lane are skipped. Dead-lettered instead of reported: a detection whose
+scan identifiers are not DICOM UIDs (its UID would become a file name) and, with a producer
+keyring, one no edge of this checkpoint tagged (:mod:`schemas.authenticity`): a forged
+report would tell the scanner a bag is clear.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from leakguard.health import Checks
+from schemas.authenticity import AuthenticityError, EventKeyring
 from schemas.codec import Codec
 from schemas.consume import EventBatches
 from schemas.events import Detection
@@ -60,6 +63,7 @@ class ReportWriter:
         lane: str | None = None,
         worker_id: str = "dicos-reports",
         codec: Codec | None = None,
+        keyring: EventKeyring | None = None,
     ) -> None:
         self._batches = EventBatches(
             consumer=consumer,
@@ -74,6 +78,7 @@ class ReportWriter:
         self._outbox = outbox
         self._checkpoint = checkpoint
         self._lane = lane
+        self._keyring = keyring
         self.written = 0
         """Reports written since start."""
 
@@ -94,8 +99,12 @@ class ReportWriter:
             if not isinstance(event, Detection) or not self._ours(event):
                 continue
             try:
+                if self._keyring is not None:
+                    self._keyring.verify(
+                        "Detection", event.checkpoint, message.value(), message.headers()
+                    )
                 self._write(event)
-            except DicosError as exc:
+            except (AuthenticityError, DicosError) as exc:
                 self._batches.dead_letter(message, exc)
                 continue
             written += 1
