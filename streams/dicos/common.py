@@ -24,7 +24,6 @@ from pydicom.uid import UID, ExplicitVRLittleEndian
 from streams.dicos.exceptions import DicosError
 
 __all__ = [
-    "DICOS_DX_FOR_PRESENTATION",
     "DICOS_DX_FOR_PROCESSING",
     "DICOS_TDR",
     "IMPLEMENTATION_CLASS_UID",
@@ -36,9 +35,8 @@ __all__ = [
     "uid_from_uuid",
 ]
 
-#: DICOS Digital X-Ray Image Storage, for processing (raw planes) and for presentation.
+#: DICOS Digital X-Ray Image Storage - For Processing: the planes before any display step.
 DICOS_DX_FOR_PROCESSING: Final[UID] = UID("1.2.840.10008.5.1.4.1.1.501.2.2")
-DICOS_DX_FOR_PRESENTATION: Final[UID] = UID("1.2.840.10008.5.1.4.1.1.501.2.1")
 #: DICOS Threat Detection Report Storage.
 DICOS_TDR: Final[UID] = UID("1.2.840.10008.5.1.4.1.1.501.3")
 #: Names leakguard as the writer in each file's meta header ("2.25." + a fixed UUID).

@@ -27,7 +27,6 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from schemas.events import ScanReference
 from streams.dicos.common import (
-    DICOS_DX_FOR_PRESENTATION,
     DICOS_DX_FOR_PROCESSING,
     dataset_bytes,
     dicom_datetime,
@@ -59,7 +58,6 @@ MAX_SIDE_PX: Final = 4096
 MIN_SIDE_PX: Final = 16
 #: Transfer syntaxes with uncompressed pixels; compressed ones would need codecs at the edge.
 _UNCOMPRESSED: Final = frozenset({ExplicitVRLittleEndian, ImplicitVRLittleEndian})
-_IMAGE_CLASSES: Final = frozenset({DICOS_DX_FOR_PROCESSING, DICOS_DX_FOR_PRESENTATION})
 _BITS: Final = 16
 
 
@@ -180,8 +178,11 @@ def read_scan(data: bytes) -> DualEnergyScan:
 
 def _scan_of(ds: Any) -> DualEnergyScan:
     sop_class = str(ds.get("SOPClassUID", ""))
-    if sop_class not in _IMAGE_CLASSES:
-        raise DicosError(f"SOP class {sop_class or 'missing'} is not a DICOS Digital X-Ray image")
+    if sop_class != DICOS_DX_FOR_PROCESSING:
+        raise DicosError(
+            f"SOP class {sop_class or 'missing'} is not a DICOS Digital X-Ray image for "
+            "processing (display-ready 'for presentation' images hold no energy planes)"
+        )
     syntax = ds.file_meta.get("TransferSyntaxUID")
     if syntax not in _UNCOMPRESSED:
         raise DicosError(f"transfer syntax {syntax} is not uncompressed little endian")

@@ -115,7 +115,7 @@ def _bad_files() -> dict[str, tuple[bytes, str]]:
         "truncated": (good[: len(good) // 2], "pixel data"),
         "report": (
             write_tdr(report_of(_detection(obj("o0", (1, 2, 3, 4))))),
-            "not a DICOS Digital X-Ray image",
+            "not a DICOS Digital X-Ray image for processing",
         ),
         "one frame": (_edit(good, NumberOfFrames=1), "exactly 2 frames"),
         "unlabelled": (_edit(good, PerFrameFunctionalGroupsSequence=None), "labelled"),
