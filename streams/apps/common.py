@@ -219,9 +219,7 @@ def event_keyring(config: WorkerConfig) -> EventKeyring | None:
         raise StreamsConfigError(str(exc)) from exc
 
 
-def producer_tagger(
-    keyring: EventKeyring | None, config: WorkerConfig, role: str
-) -> Tagger | None:
+def producer_tagger(keyring: EventKeyring | None, config: WorkerConfig, role: str) -> Tagger | None:
     """How the worker tags what it produces as ``role`` for its checkpoint (None without a
     keyring); a keyring without the worker's key stops it at start-up."""
     if keyring is None:

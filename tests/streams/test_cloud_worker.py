@@ -188,6 +188,4 @@ def _assert_entries_on_their_frames_partitions(topics: StreamTopics) -> None:
     entries = read_topic(topics.bootstrap, changelog, until=lambda _: False, timeout_s=3)
     frames = {m.key(): m.partition() for m in _sent(topics, topics.names.detections, 30)}
     assert entries
-    assert {(m.key().rsplit(b"\x1f", 1)[-1], m.partition()) for m in entries} <= set(
-        frames.items()
-    )
+    assert {(m.key().rsplit(b"\x1f", 1)[-1], m.partition()) for m in entries} <= set(frames.items())
