@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -63,6 +64,18 @@ def test_the_detector_sees_the_simulators_pseudo_colour_view() -> None:
     assert np.array_equal(rgb, pseudo_colour(planes))
     original = simulate(get_preset("bag"), seed=3, index=1, width_px=96, height_px=96).rgb
     assert np.abs(rgb.astype(int) - original.astype(int)).mean() < 1.0
+
+
+def test_the_view_needs_no_physics_packages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edge installs neither xraydb nor spekpy: the bridge colours with the shipped table."""
+    from detector.sim.display import display_lut
+    from detector.sim.materials import physics_tables
+
+    display_lut.cache_clear()
+    physics_tables.cache_clear()
+    monkeypatch.setitem(sys.modules, "xraydb", None)
+    monkeypatch.setitem(sys.modules, "spekpy", None)
+    assert display_image(_scan()).shape == (32, 40, 3)
 
 
 def test_the_frame_of_a_scan_carries_its_identifiers_through_the_codec(tmp_path: Path) -> None:
@@ -140,6 +153,7 @@ BAD_FILES = (
 )
 
 
+@pytest.mark.filterwarnings("ignore:Invalid value for VR UI")  # the hostile UID, on purpose
 @pytest.mark.parametrize("name", BAD_FILES)
 def test_a_bad_file_is_refused_with_its_reason(name: str) -> None:
     data, reason = _bad_files()[name]
