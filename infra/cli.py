@@ -20,10 +20,18 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
+from infra.commands.json_output import JsonOption, echo_json
 from infra.commands.lazy import LazyEntry, LazyTarget, lazy_group
 from infra.exceptions import TopicDriftError
-from infra.settings import describe_settings, load_settings
-from infra.stack import admin_client, require_bootstrap_servers, stack_down, stack_status, stack_up
+from infra.settings import describe_settings, load_settings, settings_values
+from infra.stack import (
+    StackStatus,
+    admin_client,
+    require_bootstrap_servers,
+    stack_down,
+    stack_status,
+    stack_up,
+)
 from infra.topics import DEFAULT_SPEC_PATH, apply_topics, load_spec
 from leakguard import __version__
 from leakguard.errors import LeakguardError
@@ -151,8 +159,14 @@ def _root(
 
 
 @config_app.command("show")
-def config_show() -> None:
-    """Print the effective settings (environment and .env applied), secrets masked."""
+def config_show(as_json: JsonOption = False) -> None:
+    """Print the effective settings (environment and .env applied), secrets masked.
+
+    With --json: an object of every variable to its value (null when unset).
+    """
+    if as_json:
+        echo_json(settings_values(load_settings()))
+        return
     table = Table("variable", "value", title="leakguard settings")
     for name, value in describe_settings(load_settings()):
         table.add_row(name, value)
@@ -218,9 +232,18 @@ def stack_down_command() -> None:
 
 
 @stack_app.command("status")
-def stack_status_command() -> None:
-    """Show whether the stack runs, where it listens and which topics exist. Exit 1 if down."""
+def stack_status_command(as_json: JsonOption = False) -> None:
+    """Show whether the stack runs, where it listens and which topics exist. Exit 1 if down.
+
+    With --json: running, healthy, pid, bootstrap_servers, broker_answers, uptime_s,
+    durable, storage_running, topics_present and topics_missing (the same exit status).
+    """
     status = stack_status(load_settings())
+    if as_json:
+        echo_json(_stack_status_document(status))
+        if not _stack_healthy(status):
+            raise typer.Exit(1)
+        return
     if status.state is None or not status.process_running:
         console.print("[yellow]stack is down[/] (start it with `leakguard stack up`)")
         raise typer.Exit(1)
@@ -234,8 +257,32 @@ def stack_status_command() -> None:
     if status.storage_running is not None:
         storage = "[green]runs[/]" if status.storage_running else "[red]is down[/]"
         console.print(f"durable storage {storage}")
-    if not status.broker_answers or status.storage_running is False:
+    if not _stack_healthy(status):
         raise typer.Exit(1)
+
+
+def _stack_healthy(status: StackStatus) -> bool:
+    """Running, answering, and its durable storage (if any) up: `stack status` exits 0."""
+    running = status.state is not None and status.process_running
+    return running and status.broker_answers and status.storage_running is not False
+
+
+def _stack_status_document(status: StackStatus) -> dict[str, object]:
+    """`stack status --json`: every key present whether the stack runs or not."""
+    state = status.state if status.process_running else None
+    expected = load_spec().names
+    return {
+        "running": state is not None,
+        "healthy": _stack_healthy(status),
+        "pid": None if state is None else state.pid,
+        "bootstrap_servers": None if state is None else state.bootstrap_servers,
+        "broker_answers": status.broker_answers,
+        "uptime_s": None if state is None else round(time.time() - state.started_at, 1),
+        "durable": state is not None and state.storage is not None,
+        "storage_running": status.storage_running,
+        "topics_present": [name for name in expected if name in status.topics],
+        "topics_missing": [name for name in expected if name not in status.topics],
+    }
 
 
 @topics_app.command("apply")
@@ -257,8 +304,16 @@ def topics_apply(
 
 
 @topics_app.command("show")
-def topics_show() -> None:
-    """Print the topic spec: partitions, key, retention and message size limit per topic."""
+def topics_show(as_json: JsonOption = False) -> None:
+    """Print the topic spec: partitions, key, retention and message size limit per topic.
+
+    With --json: {"spec": path, "topics": [every field of each topic; retention_ms -1 keeps
+    for ever]}.
+    """
+    if as_json:
+        topics = [topic.model_dump() for topic in load_spec().topics.values()]
+        echo_json({"spec": str(DEFAULT_SPEC_PATH), "topics": topics})
+        return
     table = Table(
         "topic", "partitions", "key", "retention", "max bytes", title=str(DEFAULT_SPEC_PATH)
     )
@@ -311,10 +366,17 @@ def keys_add(
 
 
 @keys_app.command("list")
-def keys_list(keyring: KeyringOption = None) -> None:
-    """The producers a keyring holds keys of (never the keys)."""
+def keys_list(keyring: KeyringOption = None, as_json: JsonOption = False) -> None:
+    """The producers a keyring holds keys of (never the keys).
+
+    With --json: {"keyring": path, "principals": [ROLE:CHECKPOINT, ...]}.
+    """
     path = _keyring_path(keyring)
-    for principal in sorted(EventKeyring.load(path).principals):
+    principals = sorted(EventKeyring.load(path).principals)
+    if as_json:
+        echo_json({"keyring": str(path), "principals": principals})
+        return
+    for principal in principals:
         console.print(principal)
 
 

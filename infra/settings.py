@@ -12,6 +12,7 @@ A ``.env`` file in the working directory is read too. A bad value fails at start
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
@@ -25,6 +26,7 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic_core import to_jsonable_python
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.exceptions import ConfigurationError
@@ -457,19 +459,33 @@ def _echo_input(location: tuple[str | int, ...], error: Any) -> str:
 
 def describe_settings(settings: LeakguardSettings) -> list[tuple[str, str]]:
     """``(environment variable, effective value)`` pairs with every secret masked."""
-    rows: list[tuple[str, str]] = []
+    return [
+        (name, SECRET_MASK if isinstance(value, SecretStr) else _show(value))
+        for name, value in _leaves(settings, ())
+    ]
 
-    def walk(model: BaseModel, prefix: tuple[str, ...]) -> None:
-        for name in type(model).model_fields:
-            value = getattr(model, name)
-            if isinstance(value, BaseModel):
-                walk(value, (*prefix, name))
-                continue
-            shown = "**********" if isinstance(value, SecretStr) else _show(value)
-            rows.append((env_var_name((*prefix, name)), shown))
 
-    walk(settings, ())
-    return rows
+def settings_values(settings: LeakguardSettings) -> dict[str, Any]:
+    """Every environment variable to its effective value as JSON (``None`` where unset),
+    secrets masked: what ``config show --json`` prints."""
+    return {
+        name: SECRET_MASK if isinstance(value, SecretStr) else to_jsonable_python(value)
+        for name, value in _leaves(settings, ())
+    }
+
+
+def _leaves(model: BaseModel, prefix: tuple[str, ...]) -> Iterator[tuple[str, object]]:
+    """``(environment variable, value)`` of every field, nested blocks walked."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            yield from _leaves(value, (*prefix, name))
+        else:
+            yield env_var_name((*prefix, name)), value
+
+
+#: How a set secret reads in ``config show``: present, never shown.
+SECRET_MASK = "**********"
 
 
 def _show(value: object) -> str:

@@ -6,6 +6,8 @@ leakguard.
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -19,9 +21,10 @@ from infra.annotation import (
     webhook_secret,
     webhook_secret_path,
 )
+from infra.commands.json_output import JsonOption, echo_json
 from infra.ops import MetricsPortOption, ops_endpoint
 from infra.processes import stop_on_signals
-from infra.settings import load_settings
+from infra.settings import LeakguardSettings, load_settings
 from infra.stack import require_bootstrap_servers
 from leakguard.health import Checks, writable
 from retrain.annotation.auto_label import AutoLabelPolicy
@@ -80,56 +83,105 @@ def setup() -> None:
 
 
 @app.command("status")
-def status() -> None:
+def status(as_json: JsonOption = False) -> None:
     """Show Label Studio's project counts, the bridge's state and the auto-label checkpoints.
 
     Exits 1 when Label Studio is configured but unreachable, or the bridge has no usable
-    webhook secret (`sync` would not start).
+    webhook secret (`sync` would not start). With --json: auto_label_checkpoints, the bridge's
+    counts, label_studio (null when not configured: url, version, webhook_secret, project,
+    error) and ready.
     """
-    settings = load_settings()
+    document = _status_document(load_settings())
+    if as_json:
+        echo_json(document)
+    else:
+        console.print(_status_table(document))
+    if not document["ready"]:
+        raise typer.Exit(1)
+
+
+def _status_document(settings: LeakguardSettings) -> dict[str, Any]:
+    """What `annotate status` reports, asked of the bridge's state and Label Studio once."""
     annotation = settings.annotation
-    table = Table("", "", title="annotation", show_header=False)
-    policy = AutoLabelPolicy.of(annotation.auto_label_checkpoints)
-    table.add_row("auto-label checkpoints", ", ".join(sorted(policy.checkpoints)) or "none")
     state = open_state(settings)
     try:
         counts = state.counts()
     finally:
         state.close()
-    table.add_row("tasks created in Label Studio", str(counts.tasks))
-    table.add_row("annotation versions emitted", str(counts.emitted))
-    table.add_row("annotation versions not used", str(counts.rejected))
-    table.add_row("webhooks waiting", str(counts.inbox))
-    ready = True
+    document: dict[str, Any] = {
+        "auto_label_checkpoints": sorted(
+            AutoLabelPolicy.of(annotation.auto_label_checkpoints).checkpoints
+        ),
+        "tasks_created": counts.tasks,
+        "annotations_emitted": counts.emitted,
+        "annotations_not_used": counts.rejected,
+        "webhooks_waiting": counts.inbox,
+        "label_studio": None,
+        "ready": True,
+    }
     if annotation.label_studio_url is None:
+        return document
+    studio: dict[str, Any] = {
+        "url": None,
+        "version": None,
+        "webhook_secret": "set",
+        "project": None,
+        "error": None,
+    }
+    document["label_studio"] = studio
+    try:
+        webhook_secret(settings, create=False)
+    except WebhookSecretError as exc:
+        studio["webhook_secret"] = str(exc)
+        document["ready"] = False
+    client = label_studio_client(settings)
+    studio["url"] = client.url
+    try:
+        studio["version"] = client.version()
+        info = find_project(
+            client, title=annotation.project_title, project_id=annotation.project_id
+        )
+        if info is not None:
+            studio["project"] = {
+                "id": info["id"],
+                "title": info.get("title"),
+                "tasks": info.get("task_number"),
+                "tasks_annotated": info.get("num_tasks_with_annotations"),
+            }
+    except LabelStudioError as exc:
+        studio["error"] = str(exc)
+        document["ready"] = False
+    finally:
+        client.close()
+    return document
+
+
+def _status_table(document: dict[str, Any]) -> Table:
+    """The status document as the table a person reads."""
+    table = Table("", "", title="annotation", show_header=False)
+    table.add_row("auto-label checkpoints", ", ".join(document["auto_label_checkpoints"]) or "none")
+    table.add_row("tasks created in Label Studio", str(document["tasks_created"]))
+    table.add_row("annotation versions emitted", str(document["annotations_emitted"]))
+    table.add_row("annotation versions not used", str(document["annotations_not_used"]))
+    table.add_row("webhooks waiting", str(document["webhooks_waiting"]))
+    studio = document["label_studio"]
+    if studio is None:
         table.add_row("Label Studio", "not configured (auto-label only)")
+        return table
+    secret = studio["webhook_secret"]
+    table.add_row("webhook secret", "set" if secret == "set" else f"[red]{escape(secret)}[/]")
+    if studio["error"] is not None:
+        table.add_row("Label Studio", f"[red]{escape(studio['error'])}[/]")
+        return table
+    table.add_row("Label Studio", f"{studio['version']} at {studio['url']}")
+    project = studio["project"]
+    if project is None:
+        table.add_row("project", "[yellow]none yet[/] (run `leakguard annotate setup`)")
     else:
-        try:
-            webhook_secret(settings, create=False)
-            table.add_row("webhook secret", "set")
-        except WebhookSecretError as exc:
-            table.add_row("webhook secret", f"[red]{escape(str(exc))}[/]")
-            ready = False
-        client = label_studio_client(settings)
-        try:
-            table.add_row("Label Studio", f"{client.version()} at {client.url}")
-            info = find_project(
-                client, title=annotation.project_title, project_id=annotation.project_id
-            )
-            if info is None:
-                table.add_row("project", "[yellow]none yet[/] (run `leakguard annotate setup`)")
-            else:
-                table.add_row("project", f"{info['id']} {info.get('title')!r}")
-                table.add_row("tasks in project", str(info.get("task_number")))
-                table.add_row("tasks annotated", str(info.get("num_tasks_with_annotations")))
-        except LabelStudioError as exc:
-            table.add_row("Label Studio", f"[red]{exc}[/]")
-            ready = False
-        finally:
-            client.close()
-    console.print(table)
-    if not ready:
-        raise typer.Exit(1)
+        table.add_row("project", f"{project['id']} {project['title']!r}")
+        table.add_row("tasks in project", str(project["tasks"]))
+        table.add_row("tasks annotated", str(project["tasks_annotated"]))
+    return table
 
 
 @app.command("sync")

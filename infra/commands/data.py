@@ -17,17 +17,18 @@ from detector.datasets.gallery import contact_sheet, draw_boxes
 from detector.datasets.generate import GenerateJob, default_workers, generate_dataset
 from detector.exceptions import DetectorError
 from detector.sim.drift import DRIFTS, drifted
-from detector.sim.scenes import PRESETS, get_preset
+from detector.sim.scenes import get_preset
 from detector.sim.simulate import simulate
+from infra.commands.choices import DriftName, ScenePresetName
 
 app = typer.Typer(
     help="Simulated X-ray data sets: generate them, look at them.", no_args_is_help=True
 )
 _console = Console(stderr=True)
 
-PresetOption = Annotated[str, typer.Option(help=f"Scene preset: {', '.join(PRESETS)}.")]
+PresetOption = Annotated[ScenePresetName, typer.Option(help="Scene preset.")]
 DriftOption = Annotated[
-    str | None,
+    DriftName | None,
     typer.Option(
         help="Drift scenario: a new confuser in the clutter "
         f"({'; '.join(f'{d.name}: {d.description}' for d in DRIFTS.values())})."

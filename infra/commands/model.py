@@ -27,11 +27,12 @@ from detector.artifacts import load_artifact
 from detector.evaluation.report import write_report
 from detector.evaluation.runner import evaluate_model
 from detector.exceptions import DetectorError, ModelConfigError
-from detector.model.presets import PRESETS, get_preset
+from detector.model.presets import get_preset
 from detector.training.dataset import CocoDetectionDirectory
 from detector.training.run import run_training, seed_everything
 from detector.training.simulated import DEFAULT_SCENE_MIX, SceneMix, parse_scene_mix
 from detector.training.trainer import TrainConfig
+from infra.commands.choices import ModelPresetName, OptimizerName
 from leakguard.classes import DEFAULT_ALARM_THRESHOLD, alarm_thresholds
 
 __all__ = ["app", "eval_command", "resolve_device", "train_command"]
@@ -83,14 +84,14 @@ def train_command(
     sim_seed: Annotated[
         int, typer.Option(help="Seed of the rendered scenes; evaluate on another seed.")
     ] = 1000,
-    preset: Annotated[str, typer.Option(help=f"Model preset: {', '.join(PRESETS)}.")] = "edge",
+    preset: Annotated[ModelPresetName, typer.Option(help="Model preset.")] = "edge",
     eval_data: Annotated[
         Path | None, typer.Option(help="Held-out set for periodic and final evaluation.")
     ] = None,
     steps: Annotated[int, typer.Option(help="Optimiser steps.", min=1)] = 2000,
     batch_size: Annotated[int, typer.Option(help="Images per step.", min=1)] = 4,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 2e-4,
-    optimizer: Annotated[str, typer.Option(help="adamw or sgd.")] = "adamw",
+    optimizer: Annotated[OptimizerName, typer.Option(help="Optimiser.")] = "adamw",
     warmup_steps: Annotated[int, typer.Option(help="Linear warm-up steps.", min=0)] = 200,
     eval_every: Annotated[int, typer.Option(help="Evaluate every N steps (0: end).", min=0)] = 0,
     checkpoint_every: Annotated[int, typer.Option(help="Checkpoint every N steps.", min=0)] = 200,
@@ -121,8 +122,6 @@ def train_command(
     long run can be stopped and continued at will; --sim renders a fresh scene per sample.
     """
     try:
-        if optimizer not in ("adamw", "sgd"):
-            raise ModelConfigError("--optimizer must be adamw or sgd")
         config = TrainConfig(
             steps=steps,
             batch_size=batch_size,

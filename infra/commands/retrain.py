@@ -28,6 +28,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from infra.commands.json_output import JsonOption, echo_json
 from infra.ops import MetricsPortOption, ops_endpoint
 from infra.registry_announce import kafka_announcer, open_registry, registry_paths
 from infra.settings import LeakguardSettings, load_settings
@@ -209,12 +210,36 @@ def retrain_consume(
 
 
 @retrain_app.command("status")
-def retrain_status() -> None:
-    """Pending frames, frozen training sets and the registry's active model."""
+def retrain_status(as_json: JsonOption = False) -> None:
+    """Pending frames, frozen training sets and the registry's active model.
+
+    With --json: pending_frames, trigger_samples, workdir, training_sets (name,
+    train_frames, holdout_mistakes) and active_model (a version, or null).
+    """
     settings = load_settings()
     paths = registry_paths(settings)
     workdir = paths.workdir
     retrainer = _retrainer(settings, Registry(paths.registry_dir))
+    active = retrainer.registry.active()
+    if as_json:
+        sets = [
+            {
+                "name": frozen.name,
+                "train_frames": frozen.train_images,
+                "holdout_mistakes": frozen.holdout_images,
+            }
+            for frozen in retrainer.store.sets()
+        ]
+        echo_json(
+            {
+                "pending_frames": retrainer.store.pending_count(),
+                "trigger_samples": settings.retrain.trigger_samples,
+                "workdir": str(workdir),
+                "training_sets": sets,
+                "active_model": active.version if active else None,
+            }
+        )
+        return
     console.print(
         f"pending frames: {retrainer.store.pending_count()} "
         f"(a job starts at {settings.retrain.trigger_samples})"
@@ -223,14 +248,20 @@ def retrain_status() -> None:
     for frozen in retrainer.store.sets():
         table.add_row(frozen.name, str(frozen.train_images), str(frozen.holdout_images))
     console.print(table)
-    active = retrainer.registry.active()
     console.print(f"active model: {active.version if active else '(none)'}")
 
 
 @models_app.command("list")
-def models_list() -> None:
-    """Every registered version with parent, state, training set and key metrics."""
+def models_list(as_json: JsonOption = False) -> None:
+    """Every registered version with parent, state, training set and key metrics.
+
+    With --json: {"versions": [each version's record, as `models show --json` prints it]}.
+    """
     registry = Registry(registry_paths(load_settings()).registry_dir)
+    if as_json:
+        records = [_record_document(registry, record.version) for record in registry.versions()]
+        echo_json({"versions": records})
+        return
     table = Table("version", "parent", "state", "set", "mAP@0.5 media", "created")
     for record in registry.versions():
         map50 = record.metrics.get("map50_media")
@@ -246,12 +277,26 @@ def models_list() -> None:
 
 
 @models_app.command("show")
-def models_show(version: Annotated[str, typer.Argument(help="Version, e.g. v0003.")]) -> None:
-    """One version's record (fingerprint, metrics, signature, history) as JSON."""
-    registry = Registry(registry_paths(load_settings()).registry_dir)
+def models_show(
+    version: Annotated[str, typer.Argument(help="Version, e.g. v0003.")],
+    as_json: JsonOption = False,
+) -> None:
+    """One version's record (fingerprint, metrics, signature, history) as JSON.
+
+    Highlighted for a terminal; --json prints it plainly, as scripts want it.
+    """
+    data = _record_document(Registry(registry_paths(load_settings()).registry_dir), version)
+    if as_json:
+        echo_json(data)
+        return
+    console.print_json(json.dumps(data))
+
+
+def _record_document(registry: Registry, version: str) -> dict[str, object]:
+    """A version's registry record with its artifact directory: the JSON of `models show`."""
     data = registry.get(version).to_dict()
     data["artifact_dir"] = str(registry.artifact_dir(version))
-    console.print_json(json.dumps(data))
+    return data
 
 
 @models_app.command("register")

@@ -20,6 +20,7 @@ from infra.settings import LeakguardSettings, load_settings
 from infra.stack import require_bootstrap_servers
 from leakguard.health import Checks, writable
 from schemas.consume import worker_config
+from schemas.events import RolloutModeName
 from schemas.topics import Topics
 from sinks.dashboards.grafana import DEFAULT_EXPORT_DIR, export
 from sinks.dashboards.push import GrafanaPublisher
@@ -129,7 +130,7 @@ def dashboards_push() -> None:
 @dashboards_app.command("annotate-rollout")
 def dashboards_annotate_rollout(
     model_version: Annotated[str, typer.Option(help="The model rolled out.")],
-    mode: Annotated[str, typer.Option(help="shadow, canary or active.")],
+    mode: Annotated[RolloutModeName, typer.Option(help="Rollout mode.")],
 ) -> None:
     """Post a rollout annotation (now) on the leakguard dashboard."""
     answer = _publisher().annotate_rollout(

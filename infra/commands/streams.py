@@ -13,7 +13,9 @@ from typing import Annotated, Final
 
 import typer
 
+from infra.commands.choices import DriftName, FaustLogLevel
 from infra.ops import MetricsPortOption, log_format, ops_endpoint
+from infra.progress import track
 from leakguard.classes import DEFAULT_ALARM_THRESHOLD
 from leakguard.health import Checks, Heartbeat, writable
 from schemas.authenticity import Tagger
@@ -46,7 +48,7 @@ BootstrapOption = Annotated[
     typer.Option(
         "--bootstrap-servers",
         envvar=BOOTSTRAP_ENV,
-        help="Kafka bootstrap servers [default: the `leakguard stack up` broker].",
+        help="Kafka bootstrap servers (default: the `leakguard stack up` broker).",
         show_default=False,
     ),
 ]
@@ -155,7 +157,9 @@ def worker(
     ] = 0.05,
     metrics_port: MetricsPortOption = None,
     worker_id: Annotated[str, typer.Option("--worker-id", help="Id on dead letters.")] = "",
-    loglevel: Annotated[str, typer.Option("--loglevel", help="Faust log level.")] = "info",
+    loglevel: Annotated[
+        FaustLogLevel, typer.Option("--loglevel", help="Faust log level.")
+    ] = "info",
     trusted_keys: Annotated[
         list[Path] | None,
         typer.Option(
@@ -261,7 +265,7 @@ def scanner_simulate(
     seed: Annotated[int, typer.Option("--seed", help="Simulator seed.")] = 0,
     topic_prefix: PrefixOption = "",
     drift: Annotated[
-        str | None,
+        DriftName | None,
         typer.Option(
             "--drift",
             help="Drift scenario: a new confuser in the bags (phone-decoration: metal bag "
@@ -269,7 +273,10 @@ def scanner_simulate(
         ),
     ] = None,
 ) -> None:
-    """Publish simulated frames (with ground truth) for each lane, round robin."""
+    """Publish simulated frames (with ground truth) for each lane, round robin.
+
+    Shows a progress bar on a terminal, else a line every 10 s (a log, a pipe).
+    """
     from detector.exceptions import SimulationError
     from detector.sim.drift import drifted
     from detector.sim.scenes import get_preset
@@ -303,7 +310,9 @@ def scanner_simulate(
     )
     frames_in_turn = (frame_from_simulated(f) for f in round_robin(lanes_frames))
     typer.echo(f"publishing {checkpoint} lanes 1..{lanes} at {rate:g} frames/s each")
-    typer.echo(f"published {publish_all(frames_in_turn, publisher)} frames")
+    total = None if frames is None else frames * lanes
+    published = publish_all(track(frames_in_turn, total=total, label="published"), publisher)
+    typer.echo(f"published {published} frames")
 
 
 @scanner_app.command("watch")

@@ -167,7 +167,8 @@ def test_cli_reports_unknown_preset(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app, ["generate", "--out", str(tmp_path), "--preset", "nope", "--n", "1"]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error, listing the choices
+    assert "cluttered" in result.output
 
 
 def test_png_encoder_round_trips_exactly() -> None:

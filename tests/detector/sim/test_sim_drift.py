@@ -117,5 +117,5 @@ def test_data_generate_with_drift_writes_labelled_decorations(tmp_path: Path) ->
     refused = CliRunner().invoke(
         data_app, ["generate", "--out", str(tmp_path / "x"), "--drift", "vapes", "--n", "1"]
     )
-    assert refused.exit_code == 1
+    assert refused.exit_code == 2  # a usage error, listing the choices
     assert "phone-decoration" in refused.output
