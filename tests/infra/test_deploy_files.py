@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import compose_spec
 import pytest
 import typer
 import yaml
@@ -46,6 +47,8 @@ LONG_RUNNING = {
     ("retrain", "consume"),
     ("console", "serve"),
     ("scanner", "watch"),
+    ("scanner", "dicos", "watch"),
+    ("scanner", "dicos", "reports"),
     ("dashboards", "annotate"),
 }
 HARDENING = {
@@ -168,7 +171,7 @@ def image_directories() -> list[str]:
 
 def command_key(args: list[str]) -> tuple[str, ...]:
     """``("worker", "--role", "edge")`` or ``("analytics", "sink")``: what a unit runs."""
-    return tuple(args[:3]) if args[0] == "worker" else tuple(args[:2])
+    return tuple(args[:3]) if args[0] == "worker" or args[1] == "dicos" else tuple(args[:2])
 
 
 def compose_services() -> Iterator[tuple[str, Mapping[str, Any]]]:
@@ -186,7 +189,7 @@ def test_unit_runs_a_real_command_with_real_options(unit: Unit, tmp_path: Path) 
     binary, *args = unit.exec_start()
     assert binary == "/opt/leakguard/bin/leakguard"
     ctx = parse_command(on_this_machine(args, tmp_path, state_directories(unit)))
-    assert ctx.info_name == (args[1] if args[0] != "worker" else "worker")
+    assert ctx.info_name == command_key(args)[-1] or args[0] == "worker"
 
 
 @pytest.mark.parametrize("unit", units(), ids=lambda unit: unit.path.name)
@@ -238,7 +241,24 @@ def test_compose_services_run_real_commands(tmp_path: Path) -> None:
         ran.add(command_key(args))
         env = {key: str(value) for key, value in (service.get("environment") or {}).items()}
         assert "LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS" in env, name
-    assert ran >= LONG_RUNNING - {("dashboards", "annotate")}
+    # Grafana's annotator runs beside Grafana, the DICOS bridge only for a scanner that writes
+    # DICOS: this topology has neither.
+    elsewhere = {
+        ("dashboards", "annotate"),
+        ("scanner", "dicos", "watch"),
+        ("scanner", "dicos", "reports"),
+    }
+    set_up = {("topics", "apply"), ("analytics", "migrate")}
+    assert ran == (LONG_RUNNING - elsewhere) | set_up
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    # The parser takes no YAML merge keys, so it reads the document as compose resolves it.
+    resolved = yaml.safe_dump(yaml.safe_load((DEPLOY / "compose.yaml").read_text()))
+    compose = compose_spec.PyCompose.from_yaml(resolved)
+    assert compose.name == "leakguard"
+    with pytest.raises(ValueError, match="restrat"):
+        compose_spec.PyCompose.from_yaml(resolved.replace("restart:", "restrat:", 1))
 
 
 def test_compose_volumes_and_images_are_declared() -> None:
