@@ -26,6 +26,7 @@ import typer
 import yaml
 from typer.core import TyperGroup
 
+import detector
 from infra.cli import app
 from infra.settings import describe_settings, load_settings
 
@@ -37,6 +38,8 @@ ETC = "/etc/leakguard/"
 INSTANCE = "1"
 #: The state directory of the units and the containers (systemd and the image create it).
 STATE = "/var/lib/leakguard"
+#: The venv's packages on a host (systemd) and in the image: /opt/leakguard is the venv.
+SITE_PACKAGES = "/opt/leakguard/lib/python3.11/site-packages/"
 #: Every long-running command an operator deploys, each with exactly one unit.
 LONG_RUNNING = {
     ("worker", "--role", "edge"),
@@ -169,6 +172,14 @@ def image_directories() -> list[str]:
     return match.group(1).split()
 
 
+def assert_packaged_paths_exist(args: list[str]) -> None:
+    """Paths into the installed package (the starter model) name files this install has."""
+    installed = Path(detector.__file__).resolve().parents[1]
+    for arg in args:
+        if arg.startswith(SITE_PACKAGES):
+            assert (installed / arg.removeprefix(SITE_PACKAGES)).exists(), arg
+
+
 def command_key(args: list[str]) -> tuple[str, ...]:
     """``("worker", "--role", "edge")`` or ``("analytics", "sink")``: what a unit runs."""
     return tuple(args[:3]) if args[0] == "worker" or args[1] == "dicos" else tuple(args[:2])
@@ -189,6 +200,7 @@ def test_unit_runs_a_real_command_with_real_options(unit: Unit, tmp_path: Path) 
     binary, *args = unit.exec_start()
     assert binary == "/opt/leakguard/bin/leakguard"
     ctx = parse_command(on_this_machine(args, tmp_path, state_directories(unit)))
+    assert_packaged_paths_exist(args)
     assert ctx.info_name == command_key(args)[-1] or args[0] == "worker"
 
 
@@ -238,6 +250,7 @@ def test_compose_services_run_real_commands(tmp_path: Path) -> None:
             continue
         args = [str(word) for word in service["command"]]
         parse_command(on_this_machine(args, tmp_path, image_directories()))
+        assert_packaged_paths_exist(args)
         ran.add(command_key(args))
         env = {key: str(value) for key, value in (service.get("environment") or {}).items()}
         assert "LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS" in env, name
