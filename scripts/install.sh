@@ -11,6 +11,11 @@ PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 dev=false
 [ "${1:-}" = "--dev" ] && dev=true
+extra=demo
+$dev && extra=dev
+
+# One line per step, so a first run (minutes, gigabytes) says what it is doing.
+step() { echo "==> $*"; }
 
 # Debian packages the integration tests start for real: a ClickHouse server (18.16),
 # Chromium for the console's Playwright browser test, stunnel4, the TLS terminator in
@@ -31,7 +36,7 @@ if $dev; then
   if [ ${#missing[@]} -gt 0 ]; then
     sudo_cmd=()
     [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-    echo "installing Debian packages: ${missing[*]} (apt-get update first)"
+    step "installing Debian packages: ${missing[*]} (apt-get update first)"
     "${sudo_cmd[@]}" apt-get update -qq
     # One line per package as it is set up, so a long install shows it is moving.
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -o Dpkg::Use-Pty=0 \
@@ -39,18 +44,23 @@ if $dev; then
   fi
 fi
 
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-if $dev; then
-  .venv/bin/python -m pip install -q -e ".[dev]"
-else
-  .venv/bin/python -m pip install -q -e ".[demo]"
+# A first install shows pip's own lines and download bars (torch alone is gigabytes); a later
+# run, which mostly finds everything installed, stays quiet.
+pip_verbosity=(-q)
+if [ ! -x .venv/bin/python ]; then
+  step "creating .venv ($("$PYTHON" --version))"
+  "$PYTHON" -m venv .venv
+  pip_verbosity=()
 fi
+step "upgrading pip in .venv"
+.venv/bin/python -m pip install -q --upgrade pip
+step "installing leakguard[$extra] into .venv (a first install downloads about 7 GB: minutes)"
+.venv/bin/python -m pip install "${pip_verbosity[@]}" -e ".[$extra]"
 
 # npm packages (package.json) into ./node_modules, again only when the lock file changed.
 if command -v npm >/dev/null 2>&1; then
   if ! cmp -s package-lock.json node_modules/.leakguard-installed-lock 2>/dev/null; then
-    echo "installing npm packages (s3rver, the durable stack's storage) into node_modules"
+    step "installing npm packages (s3rver, the durable stack's storage) into node_modules"
     npm ci --no-audit --no-fund --loglevel=error
     cp package-lock.json node_modules/.leakguard-installed-lock
   fi
