@@ -12,12 +12,12 @@ from typing import Annotated, Final
 
 import typer
 
-from infra.commands.streams import (
+from infra.commands.kafka_options import (
     BootstrapOption,
     PrefixOption,
-    _bootstrap,
-    _client_config,
-    _scanner_tag,
+    bootstrap_servers_or_stack,
+    client_config,
+    scanner_tag,
 )
 from infra.ops import MetricsPortOption, ops_endpoint
 from schemas.topics import Topics
@@ -68,12 +68,12 @@ def dicos_watch(
     from streams.dicos.bridge import watch_dicos_folder
     from streams.sources import FramePublisher
 
-    servers = _bootstrap(bootstrap_servers)
+    servers = bootstrap_servers_or_stack(bootstrap_servers)
     publisher = FramePublisher(
         topic=Topics().prefixed(topic_prefix).frames,
         bootstrap_servers=servers,
-        client_config=_client_config(),
-        tag=_scanner_tag(checkpoint),
+        client_config=client_config(),
+        tag=scanner_tag(checkpoint),
     )
     heartbeat = Heartbeat(what="folder loop", max_silence_s=LOOP_STALL_S)
 
@@ -183,8 +183,8 @@ def dicos_reports(
     settings = load_settings()
     outbox.mkdir(parents=True, exist_ok=True)
     topics = Topics().prefixed(topic_prefix)
-    servers = _bootstrap(bootstrap_servers)
-    client = {"bootstrap.servers": servers, **_client_config()}
+    servers = bootstrap_servers_or_stack(bootstrap_servers)
+    client = {"bootstrap.servers": servers, **client_config()}
     group = group_id or f"{topic_prefix}leakguard-dicos-reports-{checkpoint}"
     writer = ReportWriter(
         consumer=Consumer(worker_config(client, group_id=group)),

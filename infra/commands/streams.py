@@ -9,16 +9,24 @@ stack record (as ``infra/commands/sinks.py`` does); the library code below it ta
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Final
+from typing import Annotated
 
 import typer
 
 from infra.commands.choices import DriftName, FaustLogLevel
+from infra.commands.dicos import dicos_app
+from infra.commands.kafka_options import (
+    BootstrapOption,
+    PrefixOption,
+    bootstrap_servers_or_stack,
+    client_config,
+    event_keyring_path,
+    scanner_tag,
+)
 from infra.ops import MetricsPortOption, log_format, ops_endpoint
 from infra.progress import track
 from leakguard.classes import DEFAULT_ALARM_THRESHOLD
 from leakguard.health import Checks, Heartbeat, writable
-from schemas.authenticity import Tagger
 from schemas.rollback import (
     DEFAULT_MAX_FALSE_ALARM_INCREASE,
     DEFAULT_MAX_MISS_INCREASE,
@@ -38,64 +46,7 @@ from streams.rollout.config import RolloutConfig
 
 __all__ = ["scanner_app", "worker_app"]
 
-#: The settings' variable for the Kafka cluster (infra/settings.py, ``kafka.bootstrap_servers``).
-BOOTSTRAP_ENV: Final[str] = "LEAKGUARD_KAFKA__BOOTSTRAP_SERVERS"
-
 worker_app = typer.Typer(help="Run a stream worker.", pretty_exceptions_enable=False)
-
-BootstrapOption = Annotated[
-    str | None,
-    typer.Option(
-        "--bootstrap-servers",
-        envvar=BOOTSTRAP_ENV,
-        help="Kafka bootstrap servers (default: the `leakguard stack up` broker).",
-        show_default=False,
-    ),
-]
-PrefixOption = Annotated[
-    str, typer.Option("--topic-prefix", help="Prefix of every topic and the app id (tests).")
-]
-
-
-def _client_config() -> dict[str, str]:
-    """The settings' Kafka security block (``LEAKGUARD_KAFKA__*``), for every client."""
-    from infra.settings import load_settings
-
-    return load_settings().kafka.client_config()
-
-
-def _event_keyring() -> str | None:
-    """The settings' producer keyring (``LEAKGUARD_SECURITY__EVENT_KEYRING``), if any."""
-    from infra.settings import load_settings
-
-    path = load_settings().security.event_keyring
-    return None if path is None else str(path)
-
-
-def _scanner_tag(checkpoint: str) -> Tagger | None:
-    """How a scanner of ``checkpoint`` tags its frames: with the keyring's key of that
-    checkpoint's scanners, else its ``scanner:*`` key (None without a keyring)."""
-    from infra.settings import load_settings
-
-    keyring = load_settings().security.keyring()
-    if keyring is None:
-        return None
-    if f"scanner:{checkpoint}" in keyring.principals:
-        return keyring.tagger("scanner", checkpoint)
-    return keyring.tagger("scanner", None)
-
-
-def _bootstrap(servers: str | None) -> str:
-    """``servers`` if given, else the configured cluster or the running ``stack up`` broker.
-
-    Raises ``infra``'s ``BrokerError`` (one red line from the CLI root) when there is none.
-    """
-    if servers:
-        return servers
-    from infra.settings import load_settings
-    from infra.stack import require_bootstrap_servers
-
-    return require_bootstrap_servers(load_settings())
 
 
 @worker_app.command("worker")
@@ -223,8 +174,8 @@ def worker(
         metrics_port = load_settings().metrics_port
     config = WorkerConfig(
         role=role,
-        bootstrap_servers=_bootstrap(bootstrap_servers),
-        client_config=_client_config(),
+        bootstrap_servers=bootstrap_servers_or_stack(bootstrap_servers),
+        client_config=client_config(),
         topics=Topics().prefixed(topic_prefix),
         app_prefix=topic_prefix,
         worker_id=worker_id,
@@ -242,7 +193,7 @@ def worker(
         frame_sweep_interval_s=sweep_interval_s,
         metrics_port=metrics_port,
         checkpoint=checkpoint,
-        event_keyring=_event_keyring(),
+        event_keyring=event_keyring_path(),
     )
     run_worker(config, loglevel=loglevel, log_format=log_format(), rollout=rollout)
 
@@ -304,9 +255,9 @@ def scanner_simulate(
     ]
     publisher = FramePublisher(
         topic=Topics().prefixed(topic_prefix).frames,
-        bootstrap_servers=_bootstrap(bootstrap_servers),
-        client_config=_client_config(),
-        tag=_scanner_tag(checkpoint),
+        bootstrap_servers=bootstrap_servers_or_stack(bootstrap_servers),
+        client_config=client_config(),
+        tag=scanner_tag(checkpoint),
     )
     frames_in_turn = (frame_from_simulated(f) for f in round_robin(lanes_frames))
     typer.echo(f"publishing {checkpoint} lanes 1..{lanes} at {rate:g} frames/s each")
@@ -339,12 +290,12 @@ def scanner_watch(
     from schemas.consume import LOOP_STALL_S
     from streams.sources import FramePublisher, watch_folder
 
-    servers = _bootstrap(bootstrap_servers)
+    servers = bootstrap_servers_or_stack(bootstrap_servers)
     publisher = FramePublisher(
         topic=Topics().prefixed(topic_prefix).frames,
         bootstrap_servers=servers,
-        client_config=_client_config(),
-        tag=_scanner_tag(checkpoint),
+        client_config=client_config(),
+        tag=scanner_tag(checkpoint),
     )
     heartbeat = Heartbeat(what="folder loop", max_silence_s=LOOP_STALL_S)
 
@@ -402,16 +353,13 @@ def scanner_guards(
 
     keyring = load_settings().security.keyring()
     run_guards(
-        bootstrap_servers=_bootstrap(bootstrap_servers),
-        client_config=_client_config(),
+        bootstrap_servers=bootstrap_servers_or_stack(bootstrap_servers),
+        client_config=client_config(),
         topics=topics,
         policy=policy,
         on_ready=ready,
         tag=None if keyring is None else keyring.tagger("guard", None),
     )
 
-
-# Imported last: the DICOS commands reuse this module's broker, prefix and scanner-key options.
-from infra.commands.dicos import dicos_app  # noqa: E402
 
 scanner_app.add_typer(dicos_app, name="dicos")
