@@ -90,6 +90,16 @@ class KafkaSettings(_Block):
         default=None, description="Password of an encrypted SSL_KEY_LOCATION."
     )
     client_id_prefix: str = Field(default="leakguard", description="Prefix of client ids.")
+    topic_spec: Path | None = Field(
+        default=None,
+        description="Topic spec file (TOML) `topics apply` provisions and workers size the "
+        "join by; unset: the packaged infra/topics.toml.",
+    )
+    topic_overrides: Path | None = Field(
+        default=None,
+        description="This environment's overlay over the topic spec: replication, "
+        "min.insync.replicas, partitions (e.g. deploy/kafka/production.toml).",
+    )
 
     @field_validator("ssl_ca_location", "ssl_certificate_location")
     @classmethod

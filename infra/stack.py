@@ -28,7 +28,7 @@ from infra.processes import process_alive, terminate_process
 from infra.registry_announce import AnnounceOutcome, announce_rollout_state
 from infra.s3_server import S3Endpoint, S3Server, resolve_s3_server
 from infra.settings import LeakguardSettings
-from infra.topics import ApplyReport, apply_topics, load_spec
+from infra.topics import ApplyReport, apply_topics, load_spec, with_internal_topics
 from sinks.clickhouse.chdb_session import open_chdb_session
 
 #: syslog level 4: librdkafka's informational lines (queue purges on close) are noise in a CLI.
@@ -160,7 +160,10 @@ def stack_up(settings: LeakguardSettings, *, durable: bool = False) -> StackUpRe
         state = _start_stack(settings, durable=durable)
         settings.stack_state_path.parent.mkdir(parents=True, exist_ok=True)
         settings.stack_state_path.write_text(json.dumps(asdict(state), indent=2))
-    report = apply_topics(admin_client(settings, state.bootstrap_servers), load_spec())
+    # The cloud join's internal topics too, so a local cloud worker finds them as in production.
+    report = apply_topics(
+        admin_client(settings, state.bootstrap_servers), with_internal_topics(load_spec())
+    )
     open_chdb_session(settings.chdb_path).close()
     announced = (
         None if already_running else announce_rollout_state(settings, state.bootstrap_servers)

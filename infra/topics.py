@@ -4,7 +4,9 @@ Partition counts are part of the contract, not a tuning knob: keys map to partit
 count, so a topic with the wrong count silently breaks per-lane ordering and the
 co-partitioned outcome join. That is why ``apply`` never "fixes" a partition count and
 reports it as drift instead, and why every topic must exist before a worker starts (the
-embedded broker auto-creates unknown topics with 4 partitions).
+embedded broker auto-creates unknown topics with 4 partitions). Faust's internal topics of
+the cloud join (its table's changelog and the expiry topic) are therefore derived from the
+spec's ``detections`` here (:func:`with_internal_topics`) and created with the rest.
 """
 
 from __future__ import annotations
@@ -20,12 +22,17 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from infra.exceptions import ConfigurationError, InfraError, TopicDriftError
+from schemas.topics import Topics
+from streams.config import cloud_expiry_topic, join_table_changelog
 from streams.kafka_admin import create_topics
 
 #: The spec shipped with leakguard.
 DEFAULT_SPEC_PATH: Final = Path(__file__).with_name("topics.toml")
 #: Time an admin request may take before the broker counts as unreachable.
 ADMIN_TIMEOUT_S: Final = 15.0
+#: The topics the outcome join reads by frame id: keys map to partitions by count, so their
+#: counts (and those of the join's internal topics) must be equal.
+CO_PARTITIONED: Final = (Topics().detections, Topics().verdicts)
 
 
 class TopicSpec(BaseModel):
@@ -41,14 +48,20 @@ class TopicSpec(BaseModel):
     max_message_bytes: int = Field(gt=0)
     cleanup_policy: Literal["delete", "compact"]
     doc: str
+    #: Unset leaves the broker's default (1); production sets it below the replication so an
+    #: ``acks=all`` write survives one broker down.
+    min_insync_replicas: int | None = Field(default=None, gt=0)
 
     def configs(self) -> dict[str, str]:
         """The topic-level Kafka configuration this spec implies."""
-        return {
+        configs = {
             "retention.ms": str(self.retention_ms),
             "max.message.bytes": str(self.max_message_bytes),
             "cleanup.policy": self.cleanup_policy,
         }
+        if self.min_insync_replicas is not None:
+            configs["min.insync.replicas"] = str(self.min_insync_replicas)
+        return configs
 
 
 @dataclass(frozen=True)
@@ -81,7 +94,76 @@ def load_spec(path: Path = DEFAULT_SPEC_PATH) -> TopicsSpec:
             raise ConfigurationError(f"topic spec {path}, topic {name!r}: {problems}") from exc
     if not topics:
         raise ConfigurationError(f"topic spec {path} declares no topics")
-    return TopicsSpec(topics)
+    spec = TopicsSpec(topics)
+    check_spec(spec, source=str(path))
+    return spec
+
+
+def check_spec(spec: TopicsSpec, *, source: str) -> None:
+    """Refuse a spec whose topics cannot work together, naming ``source`` and the topics.
+
+    The join's topics must keep equal partition counts, and a topic cannot require more
+    in-sync replicas than it has replicas (every ``acks=all`` write to it would fail).
+    """
+    counts = {name: spec.topics[name].partitions for name in CO_PARTITIONED if name in spec.topics}
+    if len(set(counts.values())) > 1:
+        listed = ", ".join(f"{name} {count}" for name, count in counts.items())
+        raise ConfigurationError(
+            f"{source}: co-partitioned topics need equal partition counts, got {listed}"
+        )
+    for topic in spec.topics.values():
+        if (topic.min_insync_replicas or 0) > topic.replication_factor:
+            raise ConfigurationError(
+                f"{source}, topic {topic.name!r}: min_insync_replicas "
+                f"{topic.min_insync_replicas} > replication_factor {topic.replication_factor}"
+            )
+
+
+def join_partitions(spec: TopicsSpec) -> int:
+    """The partition count of the outcome join: that of ``detections`` (and verdicts)."""
+    return _join_topic(spec).partitions
+
+
+def _join_topic(spec: TopicsSpec) -> TopicSpec:
+    detections = Topics().detections
+    if detections not in spec.topics:
+        raise ConfigurationError(f"the topic spec declares no {detections!r} for the join")
+    return spec.topics[detections]
+
+
+def internal_topics(spec: TopicsSpec, app_prefix: str = "") -> list[TopicSpec]:
+    """The cloud app's internal topics, as the spec's ``detections`` implies them.
+
+    Both are co-partitioned with the join, so they take its partition count, replication
+    and min.insync.replicas. The changelog is compacted and kept for ever: it is the join
+    table's state, and deleting old entries would forget unresolved frames on recovery.
+    """
+    join = _join_topic(spec)
+    return [
+        join.model_copy(
+            update={
+                "name": join_table_changelog(app_prefix),
+                "key": "frame_id: the join table's entries, co-partitioned with detections",
+                "cleanup_policy": "compact",
+                "retention_ms": -1,
+                "doc": "Changelog of the cloud join table (Faust)",
+            }
+        ),
+        join.model_copy(
+            update={
+                "name": cloud_expiry_topic(app_prefix),
+                "key": "frame_id: review-deadline ticks, co-partitioned with detections",
+                "doc": "Review-deadline ticks of the cloud join (Faust)",
+            }
+        ),
+    ]
+
+
+def with_internal_topics(spec: TopicsSpec, app_prefix: str = "") -> TopicsSpec:
+    """``spec`` plus the cloud app's internal topics for ``app_prefix``, so ``apply``
+    creates them and no worker relies on the broker's auto-creation."""
+    extra = {topic.name: topic for topic in internal_topics(spec, app_prefix)}
+    return TopicsSpec({**spec.topics, **extra})
 
 
 @dataclass

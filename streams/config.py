@@ -21,7 +21,14 @@ from schemas.topics import Topics
 from streams.exceptions import StreamsConfigError
 from streams.frame_store import DEFAULT_KEPT_RETENTION_S, DEFAULT_STAGING_RETENTION_S
 
-__all__ = ["JOIN_PARTITIONS", "Role", "WorkerConfig"]
+__all__ = [
+    "JOIN_PARTITIONS",
+    "Role",
+    "WorkerConfig",
+    "app_id",
+    "cloud_expiry_topic",
+    "join_table_changelog",
+]
 
 Role = Literal["edge", "cloud"]
 #: Partitions of ``detections`` and ``guard.verdicts`` (infra/topics.toml): the join's
@@ -41,6 +48,25 @@ DEFAULT_RESOLVED_RETENTION_S: Final[float] = 7 * 86_400.0
 #: How often the cloud deletes frame images past their retention: hourly keeps a day's
 #: staged frames from piling up while a full listing of the store stays rare.
 DEFAULT_FRAME_SWEEP_INTERVAL_S: Final[float] = 3600.0
+
+
+def app_id(role: Role, app_prefix: str = "") -> str:
+    """The Faust app id of ``role``: the consumer group and the prefix of internal topics.
+
+    A function beside :class:`WorkerConfig` so that ``infra`` can name the internal topics
+    (to create them ahead of any worker) without building a worker's whole configuration.
+    """
+    return f"{app_prefix}leakguard-{role}"
+
+
+def join_table_changelog(app_prefix: str = "") -> str:
+    """The changelog topic of the cloud's join table (Faust's naming)."""
+    return f"{app_id('cloud', app_prefix)}-frames-changelog"
+
+
+def cloud_expiry_topic(app_prefix: str = "") -> str:
+    """The cloud's internal topic of review-deadline ticks, co-partitioned with the join."""
+    return f"{app_id('cloud', app_prefix)}-expiry"
 
 
 #: The torch devices an edge may name.
@@ -137,17 +163,17 @@ class WorkerConfig:
     @property
     def app_id(self) -> str:
         """The Faust app id: the consumer group and the prefix of internal topics."""
-        return f"{self.app_prefix}leakguard-{self.role}"
+        return app_id(self.role, self.app_prefix)
 
     @property
     def join_table_changelog(self) -> str:
         """The changelog topic of the cloud's join table (Faust's naming)."""
-        return f"{self.app_id}-frames-changelog"
+        return join_table_changelog(self.app_prefix)
 
     @property
     def expiry_topic(self) -> str:
         """The cloud's internal topic of review-deadline ticks, co-partitioned with the join."""
-        return f"{self.app_id}-expiry"
+        return cloud_expiry_topic(self.app_prefix)
 
     def consumed_topics(self) -> tuple[str, ...]:
         """The topics the worker's consumer group reads (and commits offsets on)."""

@@ -168,10 +168,16 @@ def worker(
             topics=Topics().prefixed(topic_prefix),
         )
 
-    if metrics_port is None:
-        from infra.settings import load_settings
+    from infra.settings import load_settings
+    from infra.topic_overrides import effective_spec
+    from infra.topics import join_partitions
 
-        metrics_port = load_settings().metrics_port
+    settings = load_settings()
+    if metrics_port is None:
+        metrics_port = settings.metrics_port
+    # The join's internal topics were created by `topics apply` from the same spec and
+    # overlay; a worker sized otherwise would refuse them (or split the join).
+    spec = effective_spec(settings.kafka.topic_spec, settings.kafka.topic_overrides)
     config = WorkerConfig(
         role=role,
         bootstrap_servers=bootstrap_servers_or_stack(bootstrap_servers),
@@ -194,6 +200,7 @@ def worker(
         metrics_port=metrics_port,
         checkpoint=checkpoint,
         event_keyring=event_keyring_path(),
+        join_partitions=join_partitions(spec),
     )
     run_worker(config, loglevel=loglevel, log_format=log_format(), rollout=rollout)
 

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from infra.cli import app
 from infra.commands.choices import DriftName, ModelPresetName, OptimizerName, ScenePresetName
 from infra.settings import load_settings
-from infra.topics import load_spec
+from infra.topics import load_spec, with_internal_topics
 from retrain.registry import Registry
 from tests.retrain.retrain_helpers import save_tiny
 
@@ -79,11 +79,28 @@ def test_config_show_json_masks_secrets_and_keeps_types(monkeypatch: pytest.Monk
 
 def test_topics_show_json_is_the_spec() -> None:
     document = json_of("topics", "show", "--json")
-    spec = load_spec()
+    spec = with_internal_topics(load_spec())
     assert [topic["name"] for topic in document["topics"]] == spec.names
+    assert document["overrides"] is None
     first = document["topics"][0]
     assert set(first) >= {"name", "partitions", "replication_factor", "key", "retention_ms"}
     assert first["partitions"] == spec.topics[first["name"]].partitions
+
+
+def test_topics_show_json_plans_the_overlay_for_an_app_prefix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The overlay from the setting and the internal topics of the given app prefix."""
+    overlay = Path(__file__).parents[2] / "deploy" / "kafka" / "production.toml"
+    monkeypatch.setenv("LEAKGUARD_KAFKA__TOPIC_OVERRIDES", str(overlay))
+    document = json_of("topics", "show", "--app-prefix", "site-a-", "--json")
+    topics = {topic["name"]: topic for topic in document["topics"]}
+    assert document["overrides"] == str(overlay)
+    changelog = topics["site-a-leakguard-cloud-frames-changelog"]
+    assert changelog["partitions"] == topics["detections"]["partitions"]
+    assert (changelog["replication_factor"], changelog["min_insync_replicas"]) == (3, 2)
+    assert changelog["cleanup_policy"] == "compact"
+    assert "leakguard-cloud-expiry" not in topics
 
 
 def test_stack_status_json_when_down_has_every_key_and_exits_1() -> None:

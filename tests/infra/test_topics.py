@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ConfigResource
 
 from infra.exceptions import ConfigurationError, TopicDriftError
-from infra.topics import TopicsSpec, apply_topics, load_spec
+from infra.topic_overrides import effective_spec
+from infra.topics import TopicsSpec, apply_topics, internal_topics, load_spec, with_internal_topics
 from schemas.topics import Topics
+
+PRODUCTION = Path(__file__).parents[2] / "deploy" / "kafka" / "production.toml"
 
 
 def _renamed(spec: TopicsSpec, prefix: str) -> TopicsSpec:
@@ -86,3 +89,112 @@ def test_check_only_creates_nothing(kafka_bootstrap: str, unique_name: str) -> N
     with pytest.raises(TopicDriftError, match="missing"):
         apply_topics(admin, spec, check_only=True)
     assert not set(spec.names) & set(admin.list_topics(timeout=10).topics)
+
+
+def _overlay(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "overrides.toml"
+    path.write_text(text)
+    return path
+
+
+def test_overlay_merges_defaults_then_each_topics_own(tmp_path: Path) -> None:
+    overlay = _overlay(
+        tmp_path,
+        "[defaults]\nreplication_factor = 3\nmin_insync_replicas = 2\n"
+        '[topics."scanner.frames"]\npartitions = 16\nreplication_factor = 4\n'
+        '[topics."detections"]\npartitions = 12\n[topics."guard.verdicts"]\npartitions = 12\n',
+    )
+    shipped = load_spec()
+
+    spec = effective_spec(None, overlay)
+
+    frames = spec.topics["scanner.frames"]
+    assert (frames.partitions, frames.replication_factor, frames.min_insync_replicas) == (16, 4, 2)
+    alerts = spec.topics["alerts"]
+    assert alerts.partitions == shipped.topics["alerts"].partitions
+    assert (alerts.replication_factor, alerts.configs()["min.insync.replicas"]) == (3, "2")
+    assert alerts.key == shipped.topics["alerts"].key
+    assert spec.names == shipped.names
+
+
+def test_internal_topics_follow_the_join(tmp_path: Path) -> None:
+    overlay = _overlay(
+        tmp_path,
+        "[defaults]\nreplication_factor = 3\nmin_insync_replicas = 2\n"
+        '[topics."detections"]\npartitions = 12\n[topics."guard.verdicts"]\npartitions = 12\n',
+    )
+    changelog, expiry = internal_topics(effective_spec(None, overlay), "site-a-")
+
+    assert changelog.name == "site-a-leakguard-cloud-frames-changelog"
+    assert expiry.name == "site-a-leakguard-cloud-expiry"
+    for topic in (changelog, expiry):
+        assert (topic.partitions, topic.replication_factor) == (12, 3)
+        assert topic.configs()["min.insync.replicas"] == "2"
+    assert changelog.configs()["cleanup.policy"] == "compact"
+    assert expiry.configs()["cleanup.policy"] == "delete"
+
+
+def test_the_shipped_production_overlay_keeps_three_copies_and_two_in_sync() -> None:
+    spec = with_internal_topics(effective_spec(None, PRODUCTION))
+
+    assert len(spec.names) == len(load_spec().names) + 2
+    for topic in spec.topics.values():
+        assert (topic.replication_factor, topic.min_insync_replicas) == (3, 2), topic.name
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[topics."detection"]\npartitions = 8\n', r"unknown topic 'detection'"),
+        ('[topics."alerts"]\npartition = 8\n', r"topic 'alerts'.*partition: Extra inputs"),
+        ('[topics."alerts"]\ncleanup_policy = "compact"\n', r"'alerts'.*cleanup_policy"),
+        ("[defaults]\npartitions = 8\n", r"\[defaults\].*partitions: Extra inputs"),
+        ("[default]\nreplication_factor = 3\n", r"unknown section default"),
+        ('[topics."alerts"]\npartitions = 0\n', r"'alerts'.*partitions"),
+        (
+            '[topics."detections"]\npartitions = 12\n',
+            r"co-partitioned.*detections 12, guard.verdicts 8",
+        ),
+        (
+            "[defaults]\nmin_insync_replicas = 2\n",
+            r"topic 'scanner.frames': min_insync_replicas 2 > replication_factor 1",
+        ),
+    ],
+)
+def test_a_bad_overlay_fails_naming_what_is_wrong(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        effective_spec(None, _overlay(tmp_path, text))
+
+
+@pytest.mark.integration
+def test_apply_with_an_overlay_creates_the_joins_internal_topics(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path
+) -> None:
+    """The overlay's partitions reach the broker and the internal topics follow the join.
+
+    One broker holds one copy, so replication stays 1 here; the shipped overlay's 3 is
+    checked in the plan above.
+    """
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    overlay = _overlay(
+        tmp_path,
+        "[defaults]\nmin_insync_replicas = 1\n"
+        '[topics."detections"]\npartitions = 6\n[topics."guard.verdicts"]\npartitions = 6\n',
+    )
+    merged = effective_spec(None, overlay)
+    internal = internal_topics(merged, f"{unique_name}-")
+    spec = TopicsSpec(
+        {**_renamed(merged, unique_name).topics, **{topic.name: topic for topic in internal}}
+    )
+
+    report = apply_topics(admin, spec)
+
+    assert sorted(report.created) == sorted(spec.names)
+    metadata = admin.list_topics(timeout=10).topics
+    assert len(metadata[f"{unique_name}.detections"].partitions) == 6
+    for topic in internal:
+        assert len(metadata[topic.name].partitions) == 6
+    changelog = ConfigResource("topic", internal[0].name)
+    configs = admin.describe_configs([changelog])[changelog].result(timeout=10)
+    assert configs["cleanup.policy"].value == "compact"
+    assert apply_topics(admin, spec).created == []
