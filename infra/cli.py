@@ -22,24 +22,10 @@ from rich.table import Table
 
 from infra.commands.json_output import JsonOption, echo_json
 from infra.commands.lazy import LazyEntry, LazyTarget, lazy_group
-from infra.exceptions import TopicDriftError
+from infra.commands.topics import topics_app
 from infra.settings import describe_settings, load_settings, settings_values
-from infra.stack import (
-    StackStatus,
-    admin_client,
-    require_bootstrap_servers,
-    stack_down,
-    stack_status,
-    stack_up,
-)
-from infra.topic_overrides import effective_spec
-from infra.topics import (
-    DEFAULT_SPEC_PATH,
-    TopicsSpec,
-    apply_topics,
-    load_spec,
-    with_internal_topics,
-)
+from infra.stack import StackStatus, stack_down, stack_status, stack_up
+from infra.topics import load_spec
 from leakguard import __version__
 from leakguard.errors import LeakguardError
 from leakguard.logs import LogFormat, logging_config
@@ -115,9 +101,6 @@ config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is
 stack_app = typer.Typer(
     help="Run the embedded local stack (Kafka-compatible broker, chdb analytics).",
     no_args_is_help=True,
-)
-topics_app = typer.Typer(
-    help="Create and check the Kafka topics of the spec.", no_args_is_help=True
 )
 keys_app = typer.Typer(
     help="Producer keys: who may send detections and verdicts for which checkpoint.",
@@ -290,116 +273,6 @@ def _stack_status_document(status: StackStatus) -> dict[str, object]:
         "topics_present": [name for name in expected if name in status.topics],
         "topics_missing": [name for name in expected if name not in status.topics],
     }
-
-
-SpecOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--spec",
-        help="Topic spec file (default: LEAKGUARD_KAFKA__TOPIC_SPEC, else the packaged "
-        "infra/topics.toml).",
-        show_default=False,
-    ),
-]
-OverridesOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--overrides",
-        help="This environment's overlay: [defaults] replication_factor, "
-        "min_insync_replicas; [topics.NAME] partitions etc. (default: "
-        "LEAKGUARD_KAFKA__TOPIC_OVERRIDES, else none; e.g. deploy/kafka/production.toml).",
-        show_default=False,
-    ),
-]
-AppPrefixOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--app-prefix",
-        help="Prefix of the cloud worker's app id whose internal topics (join changelog, "
-        "expiry) to provision, as the worker's --topic-prefix (repeatable; default: none).",
-        show_default=False,
-    ),
-]
-
-
-def _topics_of(spec: Path | None, overrides: Path | None) -> tuple[Path, TopicsSpec]:
-    """The spec path shown to the operator and the spec with the overlay merged."""
-    kafka = load_settings().kafka
-    spec_path = spec or kafka.topic_spec or DEFAULT_SPEC_PATH
-    return spec_path, effective_spec(spec_path, overrides or kafka.topic_overrides)
-
-
-def _with_internal(spec: TopicsSpec, app_prefixes: list[str] | None) -> TopicsSpec:
-    for prefix in app_prefixes or [""]:
-        spec = with_internal_topics(spec, prefix)
-    return spec
-
-
-@topics_app.command("apply")
-def topics_apply(
-    check: Annotated[
-        bool, typer.Option("--check", help="Create nothing; report missing topics as drift.")
-    ] = False,
-    spec: SpecOption = None,
-    overrides: OverridesOption = None,
-    app_prefixes: AppPrefixOption = None,
-) -> None:
-    """Create the missing topics of the spec (overlay merged) and the cloud join's internal
-    topics; report drift (exit 1) instead of fixing it."""
-    settings = load_settings()
-    _, topics = _topics_of(spec, overrides)
-    admin = admin_client(settings, require_bootstrap_servers(settings))
-    try:
-        report = apply_topics(admin, _with_internal(topics, app_prefixes), check_only=check)
-    except TopicDriftError as exc:
-        err_console.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from exc
-    console.print(f"created: {', '.join(report.created) or '-'}")
-    console.print(f"unchanged: {', '.join(report.unchanged) or '-'}")
-
-
-@topics_app.command("show")
-def topics_show(
-    spec: SpecOption = None,
-    overrides: OverridesOption = None,
-    app_prefixes: AppPrefixOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Print the topics `apply` provisions (overlay merged, the join's internal topics
-    included): partitions, replication, key, retention and message size limit per topic.
-
-    With --json: {"spec": path, "overrides": path or null, "topics": [every field of each
-    topic; retention_ms -1 keeps for ever; min_insync_replicas null is the broker's]}.
-    """
-    spec_path, topics = _topics_of(spec, overrides)
-    topics = _with_internal(topics, app_prefixes)
-    overlay = overrides or load_settings().kafka.topic_overrides
-    if as_json:
-        documents = [topic.model_dump() for topic in topics.topics.values()]
-        echo_json(
-            {
-                "spec": str(spec_path),
-                "overrides": None if overlay is None else str(overlay),
-                "topics": documents,
-            }
-        )
-        return
-    title = str(spec_path) if overlay is None else f"{spec_path} + {overlay}"
-    table = Table(
-        "topic", "partitions", "replicas", "min ISR", "key", "retention", "max bytes", title=title
-    )
-    for topic in topics.topics.values():
-        retention = "forever" if topic.retention_ms < 0 else f"{topic.retention_ms / 3.6e6:g} h"
-        table.add_row(
-            topic.name,
-            str(topic.partitions),
-            str(topic.replication_factor),
-            "-" if topic.min_insync_replicas is None else str(topic.min_insync_replicas),
-            topic.key,
-            retention,
-            f"{topic.max_message_bytes:,}",
-        )
-    console.print(table)
 
 
 KeyringOption = Annotated[
