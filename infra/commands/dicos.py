@@ -12,12 +12,12 @@ from typing import Annotated, Final
 
 import typer
 
+from infra.commands.folder_bridge import run_folder_bridge
 from infra.commands.kafka_options import (
     BootstrapOption,
     PrefixOption,
     bootstrap_servers_or_stack,
     client_config,
-    scanner_tag,
 )
 from infra.ops import MetricsPortOption, ops_endpoint
 from schemas.topics import Topics
@@ -62,47 +62,25 @@ def dicos_watch(
 
     Each frame carries the scan's identifiers; each file moves to done/, or to rejected/
     with a .reason.txt beside it."""
-    from infra.settings import load_settings
-    from leakguard.health import Checks, Heartbeat, writable
-    from schemas.consume import LOOP_STALL_S
     from streams.dicos.bridge import watch_dicos_folder
-    from streams.sources import FramePublisher
 
-    servers = bootstrap_servers_or_stack(bootstrap_servers)
-    publisher = FramePublisher(
-        topic=Topics().prefixed(topic_prefix).frames,
-        bootstrap_servers=servers,
-        client_config=client_config(),
-        tag=scanner_tag(checkpoint),
+    run_folder_bridge(
+        folder,
+        lambda publisher, should_stop: watch_dicos_folder(
+            folder,
+            checkpoint=checkpoint,
+            lane=lane,
+            publish=publisher.publish,
+            max_file_bytes=max_file_mib * 2**20,
+            should_stop=should_stop,
+        ),
+        checkpoint=checkpoint,
+        bootstrap_servers=bootstrap_servers,
+        topic_prefix=topic_prefix,
+        once=once,
+        metrics_port=metrics_port,
+        what="scans",
     )
-    heartbeat = Heartbeat(what="folder loop", max_silence_s=LOOP_STALL_S)
-
-    def should_stop() -> bool:
-        heartbeat.beat()
-        return once
-
-    checks = Checks(live={"loop": heartbeat}, ready={"folder": writable(folder, what="folder")})
-    try:
-        with ops_endpoint(
-            load_settings(),
-            port=metrics_port,
-            bootstrap_servers=servers,
-            checks=checks,
-            kafka_client=publisher.producer,
-        ):
-            report = watch_dicos_folder(
-                folder,
-                checkpoint=checkpoint,
-                lane=lane,
-                publish=publisher.publish,
-                max_file_bytes=max_file_mib * 2**20,
-                should_stop=should_stop,
-            )
-    finally:
-        publisher.flush()
-    typer.echo(f"published {report.published} scans, rejected {report.rejected}")
-    if report.rejected:
-        typer.echo(f"rejected files and their reasons are in {folder / 'rejected'}", err=True)
 
 
 @dicos_app.command("simulate")

@@ -15,6 +15,7 @@ import typer
 
 from infra.commands.choices import DriftName, FaustLogLevel
 from infra.commands.dicos import dicos_app
+from infra.commands.folder_bridge import run_folder_bridge
 from infra.commands.kafka_options import (
     BootstrapOption,
     PrefixOption,
@@ -23,10 +24,9 @@ from infra.commands.kafka_options import (
     event_keyring_path,
     scanner_tag,
 )
-from infra.ops import MetricsPortOption, log_format, ops_endpoint
+from infra.ops import MetricsPortOption, log_format
 from infra.progress import track
 from leakguard.classes import DEFAULT_ALARM_THRESHOLD
-from leakguard.health import Checks, Heartbeat, writable
 from schemas.rollback import (
     DEFAULT_MAX_FALSE_ALARM_INCREASE,
     DEFAULT_MAX_MISS_INCREASE,
@@ -293,44 +293,24 @@ def scanner_watch(
     metrics_port: MetricsPortOption = None,
 ) -> None:
     """Publish every PNG that appears in FOLDER; move it to done/ or rejected/."""
-    from infra.settings import load_settings
-    from schemas.consume import LOOP_STALL_S
-    from streams.sources import FramePublisher, watch_folder
+    from streams.sources import watch_folder
 
-    servers = bootstrap_servers_or_stack(bootstrap_servers)
-    publisher = FramePublisher(
-        topic=Topics().prefixed(topic_prefix).frames,
-        bootstrap_servers=servers,
-        client_config=client_config(),
-        tag=scanner_tag(checkpoint),
+    run_folder_bridge(
+        folder,
+        lambda publisher, should_stop: watch_folder(
+            folder,
+            checkpoint=checkpoint,
+            lane=lane,
+            publish=publisher.publish,
+            should_stop=should_stop,
+        ),
+        checkpoint=checkpoint,
+        bootstrap_servers=bootstrap_servers,
+        topic_prefix=topic_prefix,
+        once=once,
+        metrics_port=metrics_port,
+        what="frames",
     )
-    heartbeat = Heartbeat(what="folder loop", max_silence_s=LOOP_STALL_S)
-
-    def should_stop() -> bool:
-        heartbeat.beat()
-        return once
-
-    checks = Checks(live={"loop": heartbeat}, ready={"folder": writable(folder, what="folder")})
-    try:
-        with ops_endpoint(
-            load_settings(),
-            port=metrics_port,
-            bootstrap_servers=servers,
-            checks=checks,
-            kafka_client=publisher.producer,
-        ):
-            report = watch_folder(
-                folder,
-                checkpoint=checkpoint,
-                lane=lane,
-                publish=publisher.publish,
-                should_stop=should_stop,
-            )
-    finally:
-        publisher.flush()
-    typer.echo(f"published {report.published} frames, rejected {report.rejected}")
-    if report.rejected:
-        typer.echo(f"rejected files (reasons above) are in {folder / 'rejected'}", err=True)
 
 
 @scanner_app.command("guards")
