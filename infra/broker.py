@@ -21,13 +21,12 @@ Tansu auto-creates unknown topics with 4 partitions, so create every topic from 
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import Final
 
 from confluent_kafka.admin import AdminClient
 
@@ -36,9 +35,9 @@ from infra.processes import (
     DEFAULT_STOP_TIMEOUT_S,
     LOOPBACK,
     ServiceProcess,
-    die_with_parent,
     free_port,
-    terminate_process,
+    spawn,
+    stop_child,
 )
 
 logger = logging.getLogger(__name__)
@@ -172,17 +171,12 @@ class EmbeddedBroker(ServiceProcess):
             "--storage-engine",
             self._storage_engine,
         ]
-        preexec: Callable[[], None] | None = die_with_parent if self._die_with_parent else None
-        with self._open_log() as log_file:
-            self._process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C in a terminal reaches us; we stop it in order
-                preexec_fn=preexec,
-                env={**os.environ, **self._environment},
-            )
+        self._process = spawn(
+            command,
+            log_path=self._log_path,
+            env=self._environment,
+            tied_to_parent=self._die_with_parent,
+        )
         self._endpoint = endpoint
         deadline = time.monotonic() + self._startup_timeout_s
         while self._process.poll() is None and time.monotonic() < deadline:
@@ -196,13 +190,6 @@ class EmbeddedBroker(ServiceProcess):
         reason = f"exited with code {code}" if code is not None else "did not answer in time"
         raise BrokerError(f"embedded broker on {url} {reason}; {self._log_tail()}")
 
-    def _open_log(self) -> BinaryIO:
-        """The broker's output file; the child keeps its own copy of the descriptor."""
-        if self._log_path is None:
-            return Path(os.devnull).open("wb")
-        self._log_path.parent.mkdir(parents=True, exist_ok=True)
-        return self._log_path.open("ab")
-
     def _log_tail(self) -> str:
         if self._log_path is None or not self._log_path.exists():
             return "no broker log"
@@ -212,5 +199,4 @@ class EmbeddedBroker(ServiceProcess):
     def stop(self, *, timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> None:
         """Stop the broker (SIGTERM, then SIGKILL after ``timeout_s``); idempotent."""
         process, self._process, self._endpoint = self._process, None, None
-        if process is not None:
-            terminate_process(process.pid, timeout_s=timeout_s, reap=process.wait)
+        stop_child(process, timeout_s=timeout_s)

@@ -19,9 +19,9 @@ from infra.exceptions import ClickHouseError
 from infra.processes import (
     LOOPBACK,
     ServiceProcess,
-    die_with_parent,
     free_port,
-    terminate_process,
+    spawn,
+    stop_child,
 )
 
 #: Debian installs the server binary here; ``$PATH`` is searched first.
@@ -141,15 +141,9 @@ class LocalClickHouseServer(ServiceProcess):
         if self._http_port is None:
             self._http_port = free_port(self._host)
         config_path = self._write_config()
-        self._process = subprocess.Popen(
-            [binary, f"--config-file={config_path}"],
-            cwd=self._root,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=die_with_parent,  # a killed test run must not leave a server behind
-        )
+        # Tied to us: a killed test run must not leave a server behind. Its own log files are
+        # configured in config.xml; its console output is discarded.
+        self._process = spawn([binary, f"--config-file={config_path}"], cwd=self._root)
         self._wait_until_ready()
 
     def _write_config(self) -> Path:
@@ -198,5 +192,4 @@ class LocalClickHouseServer(ServiceProcess):
     def stop(self) -> None:
         """Stop the server; its data directory and ports stay for a later :meth:`start`."""
         process, self._process = self._process, None
-        if process is not None:
-            terminate_process(process.pid, timeout_s=10.0, reap=process.wait)
+        stop_child(process, timeout_s=10.0)

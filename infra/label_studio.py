@@ -11,7 +11,6 @@ banned subnets include. Production runs Label Studio as its own service (docs/an
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
 import time
@@ -20,7 +19,7 @@ from typing import Any, Final
 
 import httpx
 
-from infra.processes import LOOPBACK, ServiceProcess, die_with_parent, free_port, terminate_process
+from infra.processes import LOOPBACK, ServiceProcess, free_port, spawn, stop_child
 from retrain.annotation.exceptions import AnnotationError
 
 #: Label Studio's own virtualenv at the repository root (scripts/install_label_studio.sh).
@@ -58,15 +57,13 @@ class LocalLabelStudio(ServiceProcess):
         data_dir = self.root / "data"
         data_dir.mkdir(parents=True, exist_ok=True)
         env = {
-            **os.environ,
             "SSRF_PROTECTION_ENABLED": "false",
             "LATEST_VERSION_CHECK": "false",
             "CONVERTER_DOWNLOAD_RESOURCES": "false",
             "SECRET_KEY": secrets.token_hex(32),
             "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
         }
-        log = (self.root / "label-studio.log").open("wb")
-        self._process = subprocess.Popen(
+        self._process = spawn(
             [
                 str(LABEL_STUDIO_BIN),
                 "start",
@@ -88,13 +85,10 @@ class LocalLabelStudio(ServiceProcess):
                 "--log-level",
                 "WARNING",
             ],
+            log_path=self.root / "label-studio.log",
             cwd=self.root,
             env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
         )
-        log.close()
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -127,6 +121,5 @@ class LocalLabelStudio(ServiceProcess):
 
     def stop(self) -> None:
         """Stop the server (idempotent)."""
-        if self._process is not None:
-            terminate_process(self._process.pid, reap=self._process.wait)
-            self._process = None
+        process, self._process = self._process, None
+        stop_child(process)

@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
@@ -83,6 +83,43 @@ def terminate_process(
                 os.kill(pid, signal.SIGKILL)
             return
         time.sleep(0.05)
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    log_path: Path | None = None,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    tied_to_parent: bool = True,
+) -> subprocess.Popen[bytes]:
+    """Start a service's child process: no input, its output appended to ``log_path``
+    (discarded without one), ``env`` over our environment, and a session of its own, so a
+    Ctrl-C in the terminal reaches us and we stop it in order rather than both at once.
+    ``tied_to_parent``: it gets SIGTERM when we die (:func:`die_with_parent`); off for a
+    service that outlives its command (``leakguard stack up``)."""
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+    with (log_path or Path(os.devnull)).open("ab") as log:
+        return subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=None if env is None else {**os.environ, **env},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent if tied_to_parent else None,
+        )
+
+
+def stop_child(
+    process: subprocess.Popen[bytes] | None, *, timeout_s: float = DEFAULT_STOP_TIMEOUT_S
+) -> None:
+    """:func:`terminate_process` for a child we started (reaped, no zombie); None: nothing
+    to stop."""
+    if process is not None:
+        terminate_process(process.pid, timeout_s=timeout_s, reap=process.wait)
 
 
 def process_alive(pid: int) -> bool:

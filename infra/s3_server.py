@@ -14,7 +14,6 @@ so that is safe. A fleet uses a real object store or Kafka cluster (see ``docs/d
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
@@ -22,16 +21,16 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import Final
 
 from infra.exceptions import BrokerError
 from infra.processes import (
     DEFAULT_STOP_TIMEOUT_S,
     LOOPBACK,
     ServiceProcess,
-    die_with_parent,
     free_port,
-    terminate_process,
+    spawn,
+    stop_child,
 )
 
 __all__ = [
@@ -188,15 +187,7 @@ class S3Server(ServiceProcess):
             BROKER_BUCKET,
             "--silent",  # one log line per request would fill the disk under load
         ]
-        with self._open_log() as log_file:
-            self._process = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent if self._die_with_parent else None,
-            )
+        self._process = spawn(argv, log_path=self._log_path, tied_to_parent=self._die_with_parent)
         self._endpoint = endpoint
         self._wait_until_ready(endpoint)
 
@@ -221,14 +212,7 @@ class S3Server(ServiceProcess):
         reason = f"exited with code {code}" if code is not None else f"did not answer: {last_error}"
         raise BrokerError(f"S3 server on {endpoint.url} {reason}; see {self._log_path}")
 
-    def _open_log(self) -> BinaryIO:
-        if self._log_path is None:
-            return Path(os.devnull).open("wb")
-        self._log_path.parent.mkdir(parents=True, exist_ok=True)
-        return self._log_path.open("ab")
-
     def stop(self, *, timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> None:
         """Stop the server (SIGTERM, then SIGKILL after ``timeout_s``); idempotent."""
         process, self._process, self._endpoint = self._process, None, None
-        if process is not None:
-            terminate_process(process.pid, timeout_s=timeout_s, reap=process.wait)
+        stop_child(process, timeout_s=timeout_s)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Final
 
 from infra.exceptions import ZooKeeperError
-from infra.processes import LOOPBACK, ServiceProcess, die_with_parent, free_port, terminate_process
+from infra.processes import LOOPBACK, ServiceProcess, free_port, spawn, stop_child
 
 #: Debian's ZooKeeper jar; its manifest names the jars it needs under /usr/share/java.
 ZOOKEEPER_JAR: Final = Path("/usr/share/java/zookeeper.jar")
@@ -88,16 +88,12 @@ class LocalZooKeeper(ServiceProcess):
                 tick_ms=_TICK_MS, data=self._root / "data", port=self._port, host=self._host
             )
         )
-        with (self._root / "zookeeper.log").open("ab") as log:
-            self._process = subprocess.Popen(
-                [java, _HEAP, "-cp", f"{ZOOKEEPER_JAR}:{_LOG_JAR}", _MAIN_CLASS, str(config)],
-                cwd=self._root,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent,  # a killed test run must not leave a JVM behind
-            )
+        # Tied to us: a killed test run must not leave a JVM behind.
+        self._process = spawn(
+            [java, _HEAP, "-cp", f"{ZOOKEEPER_JAR}:{_LOG_JAR}", _MAIN_CLASS, str(config)],
+            log_path=self._root / "zookeeper.log",
+            cwd=self._root,
+        )
         self._wait_until_ready()
 
     def _wait_until_ready(self) -> None:
@@ -129,5 +125,4 @@ class LocalZooKeeper(ServiceProcess):
     def stop(self) -> None:
         """Stop the server; idempotent."""
         process, self._process = self._process, None
-        if process is not None:
-            terminate_process(process.pid, timeout_s=10.0, reap=process.wait)
+        stop_child(process, timeout_s=10.0)
