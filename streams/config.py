@@ -189,3 +189,12 @@ class WorkerConfig:
             self.join_table_changelog: self.join_partitions,
             self.expiry_topic: self.join_partitions,
         }
+
+    def internal_topic_configs(self) -> dict[str, dict[str, str]]:
+        """The configuration of the internal topics that need one: the join changelog is
+        compacted and kept for ever, as ``leakguard topics apply`` creates it; a worker that
+        creates it itself (no ``apply`` run) must not make a changelog the broker deletes
+        by age, which would forget unresolved frames on recovery."""
+        if self.role == "edge":
+            return {}
+        return {self.join_table_changelog: {"cleanup.policy": "compact", "retention.ms": "-1"}}

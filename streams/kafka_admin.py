@@ -28,9 +28,10 @@ def ensure_topics(
     partitions: Mapping[str, int],
     *,
     client_config: Mapping[str, str] | None = None,
-    configs: Mapping[str, str] | None = None,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[str]:
-    """Create the missing topics of ``partitions``; returns the ones created.
+    """Create the missing topics of ``partitions`` (``configs``: a topic's configuration by
+    name, where it needs one); returns the ones created.
 
     An existing topic with another partition count is a :class:`StreamsConfigError`: its
     keys would land on other partitions than the join expects.
@@ -55,7 +56,7 @@ def ensure_topics(
                 name,
                 num_partitions=partitions[name],
                 replication_factor=1,
-                config=dict(configs or {}),
+                config=dict((configs or {}).get(name, {})),
             )
             for name in missing
         ],

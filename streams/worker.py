@@ -62,7 +62,10 @@ def run_worker(
     Blocks; Faust's worker ends the process through ``SystemExit`` when it stops.
     """
     ensure_topics(
-        config.bootstrap_servers, config.internal_topics(), client_config=config.client_config
+        config.bootstrap_servers,
+        config.internal_topics(),
+        client_config=config.client_config,
+        configs=config.internal_topic_configs(),
     )
     metrics = WorkerMetrics()
     health = Health()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Message
+from confluent_kafka.admin import AdminClient, ConfigResource
 
 from schemas import Alert, AnnotationTask, Codec, Outcome
 from schemas.events import Detection, GuardVerdict
@@ -181,10 +182,15 @@ def test_scripted_verdicts_give_the_expected_outcomes(
 def _assert_entries_on_their_frames_partitions(topics: StreamTopics) -> None:
     """Every join table entry went to the changelog partition of its frame (the partition
     its events came in on), though the join writes a batch's entries after the batch: a
-    worker that takes over that partition recovers exactly its frames."""
+    worker that takes over that partition recovers exactly its frames. The changelog, which
+    the worker created (no ``topics apply`` here), is compacted, not deleted by age."""
     changelog = WorkerConfig(
         role="cloud", bootstrap_servers=topics.bootstrap, app_prefix=topics.prefix
     ).join_table_changelog
+    admin = AdminClient({"bootstrap.servers": topics.bootstrap})
+    resource = ConfigResource("topic", changelog)
+    configs = admin.describe_configs([resource])[resource].result(timeout=10)
+    assert configs["cleanup.policy"].value == "compact"  # created by the worker itself
     entries = read_topic(topics.bootstrap, changelog, until=lambda _: False, timeout_s=3)
     frames = {m.key(): m.partition() for m in _sent(topics, topics.names.detections, 30)}
     assert entries
