@@ -11,7 +11,6 @@ fills up and no file is published twice.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -31,6 +30,8 @@ from schemas.images import png_payload
 from streams.exceptions import SourceError
 
 __all__ = [
+    "DEFAULT_MAX_FILE_BYTES",
+    "DEFAULT_MAX_INLINE_BYTES",
     "FramePublisher",
     "WatchReport",
     "frame_from_file",
@@ -48,6 +49,12 @@ T = TypeVar("T")
 BACKPRESSURE_WAIT_S: Final[float] = 0.5
 #: Files younger than this may still be being written by the scanner.
 SETTLE_S: Final[float] = 0.5
+#: Largest PNG the folder bridge sends inside its event: ``scanner.frames`` takes messages
+#: of up to 10 MiB (infra/topics.toml), and the event around the image needs room.
+DEFAULT_MAX_INLINE_BYTES: Final[int] = 8 * 2**20
+#: Largest file the folder bridge reads at all: a broken or hostile export must not fill
+#: the bridge's memory.
+DEFAULT_MAX_FILE_BYTES: Final[int] = 256 * 2**20
 
 
 def frame_from_simulated(frame: SimulatedFrame, *, scanner_id: str = "sim") -> ScanFrame:
@@ -72,12 +79,38 @@ def frame_from_simulated(frame: SimulatedFrame, *, scanner_id: str = "sim") -> S
 
 
 def frame_from_file(
-    path: Path, *, checkpoint: str, lane: str, scanner_id: str = "bridge"
+    path: Path,
+    *,
+    checkpoint: str,
+    lane: str,
+    scanner_id: str = "bridge",
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    max_inline_bytes: int = DEFAULT_MAX_INLINE_BYTES,
+    claim_check_uri: str | None = None,
 ) -> ScanFrame:
-    """The ``ScanFrame`` of an exported PNG; its frame id is the file name's stem."""
+    """The ``ScanFrame`` of an exported PNG; its frame id is the file name's stem.
+
+    A file over ``max_inline_bytes`` travels by claim check: the frame names
+    ``claim_check_uri`` (where the caller will keep the file; without one such a file is
+    refused). A file over ``max_file_bytes`` is refused unread.
+    """
     try:
-        data = path.read_bytes()
-        payload = png_payload(data)
+        size = path.stat().st_size
+        if size > max_file_bytes:
+            raise SourceError(
+                f"scanner file {path} has {size} bytes, more than the {max_file_bytes} allowed"
+            )
+        with path.open("rb") as file:
+            data = file.read(max_file_bytes + 1)
+        if len(data) > max_file_bytes:
+            raise SourceError(f"scanner file {path} grew past {max_file_bytes} bytes")
+        by_claim_check = len(data) > max_inline_bytes
+        if by_claim_check and claim_check_uri is None:
+            raise SourceError(
+                f"scanner file {path} has {len(data)} bytes, more than the {max_inline_bytes} "
+                "an event carries, and no claim-check place was given"
+            )
+        payload = png_payload(data, uri=claim_check_uri if by_claim_check else None)
     except OSError as exc:
         raise SourceError(f"cannot read scanner file {path}: {exc.strerror or exc}") from exc
     except ImageRejectedError as exc:
@@ -211,19 +244,35 @@ def watch_folder(
     pattern: str = "*.png",
     read: Callable[[Path], ScanFrame] | None = None,
     write_reasons: bool = False,
+    max_inline_bytes: int = DEFAULT_MAX_INLINE_BYTES,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> WatchReport:
     """Publish every file matching ``pattern`` that appears in ``folder`` (oldest first)
     until ``should_stop``; ``read`` makes a file's frame (default: an exported PNG).
 
-    Published files move to ``done/``; unreadable ones (not a PNG, a folder, a dangling
-    link, no read permission) to ``rejected/``, each with its reason logged as an error and,
+    Published files move to ``done/``; a PNG over ``max_inline_bytes`` is published by
+    claim check naming its place there (start the edge with that folder as a
+    ``--claim-check-root``, and keep the files as long as the edge may lag). Unreadable
+    files (not a PNG, over ``max_file_bytes``, a folder, a dangling link, no read
+    permission) move to ``rejected/``, each with its reason logged as an error and,
     with ``write_reasons``, written beside it (``<name>.reason.txt``) for whoever empties
     the folder.
     """
-    read_frame = read or functools.partial(frame_from_file, checkpoint=checkpoint, lane=lane)
     done, rejected = folder / "done", folder / "rejected"
     done.mkdir(parents=True, exist_ok=True)
     rejected.mkdir(parents=True, exist_ok=True)
+
+    def read_png(path: Path) -> ScanFrame:
+        return frame_from_file(
+            path,
+            checkpoint=checkpoint,
+            lane=lane,
+            max_file_bytes=max_file_bytes,
+            max_inline_bytes=max_inline_bytes,
+            claim_check_uri=(done / path.name).resolve().as_uri(),
+        )
+
+    read_frame = read or read_png
     report = WatchReport()
     while True:
         for _, path in _settled_files(folder, now=clock(), pattern=pattern):
@@ -236,8 +285,12 @@ def watch_folder(
                     (rejected / f"{path.name}.reason.txt").write_text(f"{exc}\n", encoding="utf-8")
                 report.rejected += 1
                 continue
-            publish(frame)
-            path.replace(done / path.name)
+            if frame.image.uri is not None:  # the claim check names the file in done/
+                path.replace(done / path.name)
+                publish(frame)
+            else:
+                publish(frame)
+                path.replace(done / path.name)
             report.published += 1
         if should_stop():
             return report
