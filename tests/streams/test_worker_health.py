@@ -185,9 +185,12 @@ def test_edge_worker_loads_its_model_and_its_lag_shows_the_backlog_then_drains(
         str(port),
     )
     group = f"{stream_topics.prefix}leakguard-edge"
-    # Measured from the start, before the group has committed anything: the whole backlog.
+    # Measured from the start, but on a loaded machine the first measurement can come after
+    # the edge committed part of the backlog (seen in CI: 14 of 40), so the figure is a
+    # backlog, not the exact one: exact lags as commits progress are
+    # tests/schemas/test_kafka_health.py's.
     lags = _until(workers, lambda: _lag(port, group), lambda _: True, "lag of the edge group")
-    assert sum(lags[-1].values()) == backlog, lags[-1]
+    assert 0 < sum(lags[-1].values()) <= backlog, lags[-1]
 
     seen = _until(workers, lambda: _health(port), _ready, "ready answer")
     assert any(answer[0] == 503 for answer in seen), seen
