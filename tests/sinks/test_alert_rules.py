@@ -24,7 +24,7 @@ import yaml
 
 from infra.exceptions import ConfigurationError
 from infra.settings import load_settings
-from schemas.events import Box, Outcome
+from schemas.events import Box, Outcome, OutcomeKindName
 from sinks.clickhouse.backend import AnalyticsBackend
 from sinks.dashboards.alert_rules import AlertThresholds, alert_rules, alert_rules_yaml
 from sinks.dashboards.grafana import rendered_files
@@ -133,7 +133,7 @@ def test_thresholds_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
         load_settings()
 
 
-def _outcome(checkpoint: str, kind: str) -> Outcome:
+def _outcome(checkpoint: str, kind: OutcomeKindName) -> Outcome:
     return Outcome(
         event_time=START + timedelta(minutes=10),
         checkpoint=checkpoint,
@@ -142,7 +142,7 @@ def _outcome(checkpoint: str, kind: str) -> Outcome:
         outcome_id=uuid.uuid4(),
         model_version="v1",
         object_id="o0",
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         class_name="phone",
         score=0.9,
         box=Box(x1=1, y1=1, x2=9, y2=9),

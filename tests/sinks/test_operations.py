@@ -19,7 +19,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from schemas.events import ModelStatus
+from schemas.events import ModelStateName, ModelStatus
 from schemas.kafka_health import GroupLag
 from sinks.clickhouse.backend import ChdbBackend
 from sinks.clickhouse.batching import BatchingSink
@@ -141,13 +141,15 @@ def test_the_collector_knows_an_unexported_name(exported: set[str]) -> None:
     assert "leakguard_consumer_lag" in exported
 
 
-def _status(worker: str, minute: int, version: str, state: str, shadow: str | None) -> ModelStatus:
+def _status(
+    worker: str, minute: int, version: str, state: ModelStateName, shadow: str | None
+) -> ModelStatus:
     return ModelStatus(
         event_time=START + timedelta(minutes=minute),
         checkpoint="hq",
         worker_id=worker,
         model_version=version,
-        state=state,  # type: ignore[arg-type]
+        state=state,
         active_version="v1",
         shadow_version=shadow,
     )

@@ -16,7 +16,7 @@ from detector.sim.display import pseudo_colour
 from detector.sim.scenes import get_preset
 from detector.sim.simulate import simulate
 from schemas import Codec, ScanFrame
-from schemas.events import Detection
+from schemas.events import DetectedObject, Detection
 from streams.dicos.bridge import frame_from_dicos, watch_dicos_folder
 from streams.dicos.common import DICOS_DX_FOR_PROCESSING, read_capped
 from streams.dicos.exceptions import DicosError
@@ -60,7 +60,7 @@ def test_the_detector_sees_the_simulators_pseudo_colour_view() -> None:
     16-bit rounding."""
     scan = simulated_scan(get_preset("bag"), seed=3, index=1, size_px=96)
     rgb = display_image(read_scan(write_scan(scan)))
-    planes = np.stack([scan.low, scan.high]).astype(np.float32) / 65535
+    planes = np.stack([scan.low, scan.high]).astype(np.float32) / np.float32(65535)
     assert np.array_equal(rgb, pseudo_colour(planes))
     original = simulate(get_preset("bag"), seed=3, index=1, width_px=96, height_px=96).rgb
     assert np.abs(rgb.astype(int) - original.astype(int)).mean() < 1.0
@@ -209,9 +209,9 @@ def test_the_folder_bridge_publishes_scans_and_moves_bad_files_aside(tmp_path: P
     assert (folder / "notes.txt").exists()
 
 
-def _detection(*objects: object, scan: DualEnergyScan | None = None) -> Detection:
+def _detection(*objects: DetectedObject, scan: DualEnergyScan | None = None) -> Detection:
     return dataclasses.replace(
-        detection(*objects),  # type: ignore[arg-type]
+        detection(*objects),
         scan=(scan or _scan()).reference(),
     )
 

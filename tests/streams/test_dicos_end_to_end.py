@@ -98,8 +98,9 @@ def test_a_dicos_scan_in_gives_a_detection_and_a_report_out_naming_it(
     ]
     assert {f.scan.sop_instance_uid for f in frames if f.scan} == set(scans)
     for frame in frames:
-        assert frame.scan == scans[frame.scan.sop_instance_uid].reference()  # type: ignore[union-attr]
-        assert frame.frame_id == f"cp/2/{frame.scan.sop_instance_uid}"  # type: ignore[union-attr]
+        assert frame.scan is not None
+        assert frame.scan == scans[frame.scan.sop_instance_uid].reference()
+        assert frame.frame_id == f"cp/2/{frame.scan.sop_instance_uid}"
     detections = [
         codec.decode(m.value(), Detection)
         for m in read_topic(
