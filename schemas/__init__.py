@@ -43,6 +43,8 @@ from schemas.events import (
     RolloutTarget,
     ScanFrame,
     ScanReference,
+    TipProjection,
+    TipResult,
     now_ms,
     outcome_id,
 )
@@ -90,6 +92,8 @@ __all__ = [
     "SchemaStore",
     "SchemaStoreError",
     "SourceMessage",
+    "TipProjection",
+    "TipResult",
     "dead_letter",
     "default_store",
     "now_ms",

@@ -57,6 +57,9 @@ __all__ = [
     "ScanFrame",
     "ScanReference",
     "TaskReasonName",
+    "TipProjection",
+    "TipResult",
+    "TipResultKindName",
     "now_ms",
     "outcome_id",
 ]
@@ -70,6 +73,7 @@ PreAnnotationSourceName: TypeAlias = Literal["detector", "guard"]
 TaskReasonName: TypeAlias = Literal["fp", "fn"]
 AnnotationSourceName: TypeAlias = Literal["label_studio", "auto_label"]
 RolloutModeName: TypeAlias = Literal["shadow", "canary", "active"]
+TipResultKindName: TypeAlias = Literal["hit", "miss", "unreviewed"]
 ModelStateName: TypeAlias = Literal[
     "candidate", "shadow", "canary", "active", "retired", "rejected"
 ]
@@ -169,6 +173,16 @@ class ScanReference:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TipProjection:
+    """A simulated medium the edge projected into a frame (threat image projection)."""
+
+    projection_id: uuid.UUID
+    class_name: ObjectClassName
+    subtype: str
+    box: Box
+
+
+@dataclass(frozen=True, kw_only=True)
 class PreAnnotation:
     """A suggested box an annotator starts from."""
 
@@ -235,6 +249,7 @@ class Detection(FrameEventHeader):
     alarmed: bool
     image: ImageLink | None = None
     scan: ScanReference | None = None
+    tip: TipProjection | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,6 +282,22 @@ class Outcome(FrameEventHeader):
     detection_event_id: uuid.UUID
     verdict_event_id: uuid.UUID | None = None
     review_time_ms: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TipResult(FrameEventHeader):
+    """How a guard answered a TIP frame; ``event_id`` equals ``projection_id``."""
+
+    projection_id: uuid.UUID
+    model_version: str
+    class_name: ObjectClassName
+    box: Box
+    result: TipResultKindName
+    detector_alarmed: bool
+    guard_id: str | None = None
+    detection_event_id: uuid.UUID
+    verdict_event_id: uuid.UUID | None = None
+    response_ms: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -365,6 +396,7 @@ Event: TypeAlias = (
     | ModelUpdate
     | ModelStatus
     | DeadLetter
+    | TipResult
 )
 
 #: Event class by Avro record name (the short name, namespace ``leakguard.v1``).
@@ -381,5 +413,6 @@ EVENT_TYPES: Final[Mapping[str, type[Event]]] = {
         ModelUpdate,
         ModelStatus,
         DeadLetter,
+        TipResult,
     )
 }

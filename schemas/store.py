@@ -53,6 +53,7 @@ EVENT_NAMES: Final[tuple[str, ...]] = (
     "ModelUpdate",
     "ModelStatus",
     "DeadLetter",
+    "TipResult",
 )
 
 AVSC_DIR: Final[Path] = Path(__file__).parent / "avsc"

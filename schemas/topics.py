@@ -30,6 +30,7 @@ EVENTS: Final[Mapping[str, str]] = MappingProxyType(
         "model_updates": "ModelUpdate",
         "model_status": "ModelStatus",
         "dead_letters": "DeadLetter",
+        "tip_results": "TipResult",
     }
 )
 
@@ -48,6 +49,7 @@ class Topics:
     model_updates: str = "model.updates"
     model_status: str = "model.status"
     dead_letters: str = "deadletter"
+    tip_results: str = "tip.results"
 
     def prefixed(self, prefix: str) -> Topics:
         """Every name with ``prefix`` in front (tests: one prefix per test)."""
