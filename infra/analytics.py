@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from infra.settings import LeakguardSettings
+from infra.sites import fleet_routes
 from schemas.consume import worker_config
 from schemas.topics import Topics
 from sinks.clickhouse.backend import AnalyticsBackend, ChdbBackend, DriverBackend
@@ -49,7 +50,8 @@ def migrate(settings: LeakguardSettings, backend: AnalyticsBackend) -> Migration
 def build_sink_worker(
     settings: LeakguardSettings, *, backend: AnalyticsBackend, bootstrap_servers: str
 ) -> SinkWorker:
-    """A sink worker on every analytics topic of the spec, batching as settings say."""
+    """A sink worker on every analytics topic of the spec and every site's copies
+    (``LEAKGUARD_SITES``), batching as settings say."""
     from confluent_kafka import Consumer, Producer
 
     topics = Topics()
@@ -70,7 +72,7 @@ def build_sink_worker(
     return SinkWorker(
         consumer=consumer,
         sink=sink,
-        topic_events=topics.routes(STORED_EVENTS),
+        topic_events=fleet_routes(topics, settings.sites, STORED_EVENTS),
         producer=Producer(client),
         dead_letter_topic=topics.dead_letters,
     )

@@ -11,6 +11,10 @@ class ConfigurationError(InfraError):
     """A setting is missing or invalid; the message names the environment variable."""
 
 
+class SiteNameError(ConfigurationError):
+    """A site name cannot name topics (bad characters, too long) or is listed twice."""
+
+
 class BrokerError(InfraError):
     """The embedded Kafka-compatible broker could not be started, reached or stopped."""
 

@@ -12,9 +12,9 @@ A ``.env`` file in the working directory is read too. A bad value fails at start
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -30,6 +30,7 @@ from pydantic_core import to_jsonable_python
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.exceptions import ConfigurationError
+from infra.sites import check_site, check_sites
 from leakguard.logs import LogFormat
 from schemas.authenticity import EventKeyring
 from sinks.dashboards.alert_rules import AlertThresholds
@@ -419,6 +420,17 @@ class LeakguardSettings(BaseSettings):
         description="Port of /metrics, /healthz and /livez of a long-running command "
         "(--metrics-port); unset: not served.",
     )
+    site: str | None = Field(
+        default=None,
+        description="The site (a set of checkpoints with its own edge group and consoles) "
+        "whose topics scanners, edges, consoles and DICOS reports use: scanner.frames.SITE, "
+        "detections.SITE, guard.verdicts.SITE (--site); unset: the fleet-wide topics.",
+    )
+    sites: tuple[str, ...] = Field(
+        default=(),
+        description="Every site of the fleet (JSON list), whose topics the cloud join, the "
+        "ClickHouse sink and `topics apply` take besides the fleet-wide ones.",
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
     sink: SinkSettings = Field(default_factory=SinkSettings)
@@ -429,6 +441,16 @@ class LeakguardSettings(BaseSettings):
     annotation: AnnotationSettings = Field(default_factory=AnnotationSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
 
+    @field_validator("site")
+    @classmethod
+    def _valid_site(cls, site: str | None) -> str | None:
+        return None if site is None else _as_value_error(check_site, site)
+
+    @field_validator("sites")
+    @classmethod
+    def _valid_sites(cls, sites: tuple[str, ...]) -> tuple[str, ...]:
+        return _as_value_error(check_sites, sites)
+
     @property
     def chdb_path(self) -> Path:
         """Directory of the embedded chdb analytics store."""
@@ -438,6 +460,18 @@ class LeakguardSettings(BaseSettings):
     def stack_state_path(self) -> Path:
         """File recording the broker started by ``leakguard stack up``."""
         return self.data_dir / "stack.json"
+
+
+_Checked = TypeVar("_Checked")
+
+
+def _as_value_error(check: Callable[[_Checked], _Checked], value: _Checked) -> _Checked:
+    """``check(value)``, its ``ConfigurationError`` turned into the ``ValueError`` pydantic
+    reports under the variable's name."""
+    try:
+        return check(value)
+    except ConfigurationError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def env_var_name(location: tuple[str | int, ...]) -> str:

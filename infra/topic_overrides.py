@@ -14,19 +14,27 @@ Format::
 
     [topics."scanner.frames"]      # one topic; wins over [defaults]
     partitions = 16
+
+    [topics."scanner.frames.north"]  # one site's copy (``topics apply --site north``);
+    partitions = 32                  # wins over its base topic's entry
+
+A site's topics (:mod:`infra.sites`) are copies of their base topic as the overlay sized it,
+so a site needs an entry only where it differs from the rest of the fleet.
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Final, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from infra.exceptions import ConfigurationError
-from infra.topics import DEFAULT_SPEC_PATH, TopicsSpec, check_spec, load_spec
+from infra.sites import SITE_TOPIC_FIELDS, check_sites, site_base, site_topic_name
+from infra.topics import DEFAULT_SPEC_PATH, TopicSpec, TopicsSpec, check_spec, load_spec
+from schemas.topics import Topics
 
 __all__ = ["DefaultsOverride", "TopicOverride", "TopicOverrides", "effective_spec"]
 
@@ -82,35 +90,62 @@ class TopicOverrides(BaseModel):
         }
         return cls(defaults=defaults, topics=topics)
 
-    def apply(self, spec: TopicsSpec, *, source: str) -> TopicsSpec:
-        """``spec`` with this overlay merged over it: spec < ``[defaults]`` < the topic's own.
+    def apply(self, spec: TopicsSpec, *, source: str, sites: Iterable[str] = ()) -> TopicsSpec:
+        """``spec`` with this overlay merged over it: spec < ``[defaults]`` < the topic's own,
+        plus a copy of each site topic's base for every one of ``sites``, the site copy's own
+        entry merged over it.
 
         Refuses a topic the spec does not declare and a result the spec's rules forbid
         (co-partitioned topics with different counts, more in-sync replicas than replicas).
+        An entry for a site copy is kept for when that site is provisioned: one environment's
+        overlay serves commands that name different sites.
         """
-        unknown = sorted(set(self.topics) - set(spec.topics))
+        copies = _site_copies(spec, check_sites(sites))
+        unknown = sorted(
+            name for name in self.topics if name not in spec.topics and site_base(name) is None
+        )
         if unknown:
             raise ConfigurationError(
                 f"{source}: unknown topic {', '.join(map(repr, unknown))} "
-                f"(the spec declares {', '.join(spec.names)})"
+                f"(the spec declares {', '.join(spec.names)}; sites have copies NAME.SITE of "
+                f"{', '.join(_site_bases(spec))})"
             )
-        defaults = self.defaults.model_dump(exclude_none=True)
-        merged = {}
-        for name, topic in spec.topics.items():
-            own = self.topics.get(name, TopicOverride()).model_dump(exclude_none=True)
-            merged[name] = topic.model_copy(update={**defaults, **own})
+        merged = {name: self._merged(topic) for name, topic in spec.topics.items()}
+        for name, base in copies.items():
+            merged[name] = self._merged(merged[base].model_copy(update={"name": name}))
         result = TopicsSpec(merged)
         check_spec(result, source=source)
         return result
 
+    def _merged(self, topic: TopicSpec) -> TopicSpec:
+        """``topic`` with ``[defaults]`` and then its own entry merged over it."""
+        defaults = self.defaults.model_dump(exclude_none=True)
+        own = self.topics.get(topic.name, TopicOverride()).model_dump(exclude_none=True)
+        return topic.model_copy(update={**defaults, **own})
 
-def effective_spec(spec_path: Path | None = None, overrides_path: Path | None = None) -> TopicsSpec:
-    """The spec at ``spec_path`` (default: the packaged one) with the overlay at
-    ``overrides_path`` merged over it, if any: what ``topics apply`` provisions."""
-    spec = load_spec(spec_path or DEFAULT_SPEC_PATH)
+
+def _site_bases(spec: TopicsSpec) -> list[str]:
+    """The base topics the spec declares that sites have copies of."""
+    bases = [getattr(Topics(), field) for field in SITE_TOPIC_FIELDS]
+    return [base for base in bases if base in spec.topics]
+
+
+def _site_copies(spec: TopicsSpec, sites: tuple[str, ...]) -> dict[str, str]:
+    """Site topic name -> its base topic, for the base topics the spec declares."""
+    return {site_topic_name(base, site): base for site in sites for base in _site_bases(spec)}
+
+
+def effective_spec(
+    spec_path: Path | None = None, overrides_path: Path | None = None, sites: Iterable[str] = ()
+) -> TopicsSpec:
+    """The spec at ``spec_path`` (default: the packaged one) with the topics of ``sites``
+    added and the overlay at ``overrides_path`` merged over it, if any: what ``topics apply``
+    provisions."""
+    spec_path = spec_path or DEFAULT_SPEC_PATH
+    spec = load_spec(spec_path)
     if overrides_path is None:
-        return spec
-    return TopicOverrides.load(overrides_path).apply(spec, source=str(overrides_path))
+        return TopicOverrides().apply(spec, source=str(spec_path), sites=sites)
+    return TopicOverrides.load(overrides_path).apply(spec, source=str(overrides_path), sites=sites)
 
 
 def _parse(model: type[_Model], entry: object, where: str) -> _Model:

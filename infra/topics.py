@@ -22,6 +22,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from infra.exceptions import ConfigurationError, InfraError, TopicDriftError
+from infra.sites import site_base
 from schemas.topics import Topics
 from streams.config import cloud_expiry_topic, join_table_changelog
 from streams.kafka_admin import create_topics
@@ -102,10 +103,15 @@ def load_spec(path: Path = DEFAULT_SPEC_PATH) -> TopicsSpec:
 def check_spec(spec: TopicsSpec, *, source: str) -> None:
     """Refuse a spec whose topics cannot work together, naming ``source`` and the topics.
 
-    The join's topics must keep equal partition counts, and a topic cannot require more
-    in-sync replicas than it has replicas (every ``acks=all`` write to it would fail).
+    The join's topics (every site's copies included: one join reads them all) must keep
+    equal partition counts, and a topic cannot require more in-sync replicas than it has
+    replicas (every ``acks=all`` write to it would fail).
     """
-    counts = {name: spec.topics[name].partitions for name in CO_PARTITIONED if name in spec.topics}
+    counts = {
+        name: topic.partitions
+        for name, topic in spec.topics.items()
+        if name in CO_PARTITIONED or site_base(name) in CO_PARTITIONED
+    }
     if len(set(counts.values())) > 1:
         listed = ", ".join(f"{name} {count}" for name, count in counts.items())
         raise ConfigurationError(

@@ -50,13 +50,14 @@ DEFAULT_RESOLVED_RETENTION_S: Final[float] = 7 * 86_400.0
 DEFAULT_FRAME_SWEEP_INTERVAL_S: Final[float] = 3600.0
 
 
-def app_id(role: Role, app_prefix: str = "") -> str:
-    """The Faust app id of ``role``: the consumer group and the prefix of internal topics.
+def app_id(role: Role, app_prefix: str = "", site: str | None = None) -> str:
+    """The Faust app id of ``role``: the consumer group and the prefix of internal topics;
+    a site's edges are a group of their own (``leakguard-edge-<site>``).
 
     A function beside :class:`WorkerConfig` so that ``infra`` can name the internal topics
     (to create them ahead of any worker) without building a worker's whole configuration.
     """
-    return f"{app_prefix}leakguard-{role}"
+    return f"{app_prefix}leakguard-{role}" + ("" if site is None else f"-{site}")
 
 
 def join_table_changelog(app_prefix: str = "") -> str:
@@ -108,6 +109,12 @@ class WorkerConfig:
       no tags). The edge tags its detections with it; the cloud refuses (dead-letters)
       detections and verdicts whose producer tag is missing or wrong.
     - ``join_partitions``: partitions of the join's internal topics (8, as ``detections``).
+    - ``site``: the site an edge serves (None: the fleet-wide topics): its consumer group is
+      ``leakguard-edge-<site>``, so sites scale and commit apart; ``topics`` already names
+      the site's topics (the wiring resolves them).
+    - ``site_topics``: the cloud's: the catalogues of the sites whose detections and
+      verdicts it joins besides those of ``topics`` (default none). All of them keep the
+      join's partition count, so Faust co-partitions them with the join table.
     """
 
     role: Role
@@ -135,10 +142,19 @@ class WorkerConfig:
     join_partitions: int = JOIN_PARTITIONS
     checkpoint: str | None = None
     event_keyring: str | None = None
+    site: str | None = None
+    site_topics: tuple[Topics, ...] = ()
 
     def __post_init__(self) -> None:
         if self.role not in ("edge", "cloud"):
             raise StreamsConfigError(f"role must be edge or cloud, got {self.role!r}")
+        if self.role == "cloud" and self.site is not None:
+            raise StreamsConfigError(
+                "the cloud worker serves the whole fleet, not one site: list the sites it "
+                "joins in site_topics"
+            )
+        if self.role == "edge" and self.site_topics:
+            raise StreamsConfigError("an edge reads one site's topics: set topics and site")
         if self.role == "edge" and not self.model_path:
             raise StreamsConfigError("an edge worker needs a model artifact (model_path)")
         if not 0.0 < self.alarm_threshold <= 1.0:
@@ -163,7 +179,7 @@ class WorkerConfig:
     @property
     def app_id(self) -> str:
         """The Faust app id: the consumer group and the prefix of internal topics."""
-        return app_id(self.role, self.app_prefix)
+        return app_id(self.role, self.app_prefix, self.site)
 
     @property
     def join_table_changelog(self) -> str:
@@ -179,7 +195,15 @@ class WorkerConfig:
         """The topics the worker's consumer group reads (and commits offsets on)."""
         if self.role == "edge":
             return (self.topics.frames,)
-        return (self.topics.detections, self.topics.verdicts, self.expiry_topic)
+        return (*self.detection_topics(), *self.verdict_topics(), self.expiry_topic)
+
+    def detection_topics(self) -> tuple[str, ...]:
+        """The ``detections`` topics the cloud joins: its own and every site's."""
+        return tuple(topics.detections for topics in (self.topics, *self.site_topics))
+
+    def verdict_topics(self) -> tuple[str, ...]:
+        """The ``guard.verdicts`` topics the cloud joins: its own and every site's."""
+        return tuple(topics.verdicts for topics in (self.topics, *self.site_topics))
 
     def internal_topics(self) -> dict[str, int]:
         """Topics Faust needs besides the spec's, with their partition counts."""

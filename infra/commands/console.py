@@ -1,8 +1,8 @@
 """``leakguard console serve|add-guard``: the guard console and the managers' overview.
 
 This is the wiring layer, so it reads the settings (``LEAKGUARD_KAFKA__*``,
-``LEAKGUARD_CLICKHOUSE__*``, the data dir) the way ``infra/commands/sinks.py`` does; the console's
-modules themselves take everything as arguments.
+``LEAKGUARD_CLICKHOUSE__*``, ``LEAKGUARD_SITE``, the data dir) the way
+``infra/commands/sinks.py`` does; the console's modules themselves take everything as arguments.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Annotated
 import typer
 
 from infra.analytics import build_sink_worker, migrate, open_backend
+from infra.commands.kafka_options import SiteOption, site_stream_topics
 from infra.settings import LeakguardSettings, load_settings
 from infra.stack import require_bootstrap_servers
 from leakguard.errors import LeakguardError
-from schemas.topics import Topics
 from sinks.dashboards.overview import LockedBackend, overview_source
 from streams.console.accounts import GuardStore, default_guards_path
 from streams.console.server import ConsoleConfig, SinkRunner, run_console
@@ -86,6 +86,7 @@ def serve(
     topic_prefix: Annotated[
         str, typer.Option("--topic-prefix", help="Prefix of every topic (tests).")
     ] = "",
+    site: SiteOption = None,
 ) -> None:
     """Serve the console; prints `console ready at http://HOST:PORT` once it accepts requests.
 
@@ -97,7 +98,7 @@ def serve(
         lanes=tuple(lanes or ()),
         bootstrap_servers=require_bootstrap_servers(settings),
         client_config=settings.kafka.client_config(),
-        topics=Topics().prefixed(topic_prefix),
+        topics=site_stream_topics(topic_prefix, site),
         state_dir=settings.data_dir / "console",
         guards_file=guards_file or default_guards_path(settings.data_dir),
         host=host,

@@ -1,8 +1,8 @@
 """``leakguard scanner dicos``: the DICOS scanner side: scans in from a folder, simulated
 scans written in the same form, threat detection reports out to the scanner's outbox.
 
-Mounted under ``leakguard scanner`` by ``infra/commands/streams.py``, whose broker, prefix
-and scanner-key options it shares. What of DICOS is covered: ``docs/scanners.md``.
+Mounted under ``leakguard scanner`` by ``infra/commands/streams.py``, whose broker, prefix,
+site and scanner-key options it shares. What of DICOS is covered: ``docs/scanners.md``.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from infra.commands.folder_bridge import run_folder_bridge
 from infra.commands.kafka_options import (
     BootstrapOption,
     PrefixOption,
+    SiteOption,
     bootstrap_servers_or_stack,
     client_config,
+    site_stream_topics,
 )
 from infra.ops import MetricsPortOption, ops_endpoint
-from schemas.topics import Topics
 
 __all__ = ["dicos_app"]
 
@@ -56,6 +57,7 @@ def dicos_watch(
         int, typer.Option("--max-file-mib", min=1, help="Larger files are rejected unread.")
     ] = DEFAULT_MAX_FILE_MIB,
     topic_prefix: PrefixOption = "",
+    site: SiteOption = None,
     metrics_port: MetricsPortOption = None,
 ) -> None:
     """Publish every DICOS scan that appears in FOLDER as a frame.
@@ -76,7 +78,7 @@ def dicos_watch(
         ),
         checkpoint=checkpoint,
         bootstrap_servers=bootstrap_servers,
-        topic_prefix=topic_prefix,
+        topics=site_stream_topics(topic_prefix, site),
         once=once,
         metrics_port=metrics_port,
         what="scans",
@@ -143,6 +145,7 @@ def dicos_reports(
         ),
     ] = None,
     topic_prefix: PrefixOption = "",
+    site: SiteOption = None,
     metrics_port: MetricsPortOption = None,
 ) -> None:
     """Write a threat detection report into OUTBOX for each scan, until interrupted.
@@ -160,7 +163,7 @@ def dicos_reports(
 
     settings = load_settings()
     outbox.mkdir(parents=True, exist_ok=True)
-    topics = Topics().prefixed(topic_prefix)
+    topics = site_stream_topics(topic_prefix, site)
     servers = bootstrap_servers_or_stack(bootstrap_servers)
     client = {"bootstrap.servers": servers, **client_config()}
     group = group_id or f"{topic_prefix}leakguard-dicos-reports-{checkpoint}"

@@ -27,7 +27,7 @@ def run_folder_bridge(
     *,
     checkpoint: str,
     bootstrap_servers: str | None,
-    topic_prefix: str,
+    topics: Topics,
     once: bool,
     metrics_port: int | None,
     what: str,
@@ -40,7 +40,7 @@ def run_folder_bridge(
 
     servers = bootstrap_servers_or_stack(bootstrap_servers)
     publisher = FramePublisher(
-        topic=Topics().prefixed(topic_prefix).frames,
+        topic=topics.frames,
         bootstrap_servers=servers,
         client_config=client_config(),
         tag=scanner_tag(checkpoint),

@@ -1,6 +1,6 @@
-"""The Kafka options every streaming command shares: the cluster, the topic prefix, the
-security settings and the producer keyring, read from ``infra``'s settings only here (the
-library code below the CLI takes plain values)."""
+"""The Kafka options every streaming command shares: the cluster, the topic prefix, the site,
+the security settings and the producer keyring, read from ``infra``'s settings only here
+(the library code below the CLI takes plain values)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,19 @@ from typing import Annotated, Final
 import typer
 
 from schemas.authenticity import Tagger
+from schemas.topics import Topics
 
 __all__ = [
     "BOOTSTRAP_ENV",
     "BootstrapOption",
     "PrefixOption",
+    "SiteOption",
     "bootstrap_servers_or_stack",
     "client_config",
     "event_keyring_path",
     "scanner_tag",
+    "site_of",
+    "site_stream_topics",
 ]
 
 #: The settings' variable for the Kafka cluster (infra/settings.py, ``kafka.bootstrap_servers``).
@@ -35,6 +39,38 @@ BootstrapOption = Annotated[
 PrefixOption = Annotated[
     str, typer.Option("--topic-prefix", help="Prefix of every topic and the app id (tests).")
 ]
+SiteOption = Annotated[
+    str | None,
+    typer.Option(
+        "--site",
+        help="The site whose own topics to use: scanner.frames.SITE, detections.SITE, "
+        "guard.verdicts.SITE (default: LEAKGUARD_SITE, else the fleet-wide topics).",
+        show_default=False,
+    ),
+]
+
+
+def site_of(site: str | None) -> str | None:
+    """``site`` if given, else the settings' ``LEAKGUARD_SITE``; a bad ``--site`` is a usage
+    error naming the option (a bad variable fails in the settings, naming the variable)."""
+    from infra.exceptions import SiteNameError
+    from infra.settings import load_settings
+    from infra.sites import check_site
+
+    if site is None:
+        return load_settings().site
+    try:
+        return check_site(site)
+    except SiteNameError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--site") from exc
+
+
+def site_stream_topics(topic_prefix: str, site: str | None) -> Topics:
+    """The catalogue of a process of one site (:func:`site_of`): the site's frames,
+    detections and verdicts, the fleet-wide topics for the rest."""
+    from infra.sites import site_topics
+
+    return site_topics(Topics().prefixed(topic_prefix), site_of(site))
 
 
 def client_config() -> dict[str, str]:

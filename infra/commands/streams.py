@@ -19,13 +19,17 @@ from infra.commands.folder_bridge import run_folder_bridge
 from infra.commands.kafka_options import (
     BootstrapOption,
     PrefixOption,
+    SiteOption,
     bootstrap_servers_or_stack,
     client_config,
     event_keyring_path,
     scanner_tag,
+    site_of,
+    site_stream_topics,
 )
 from infra.ops import MetricsPortOption, log_format
 from infra.progress import track
+from infra.sites import site_catalogues
 from leakguard.classes import DEFAULT_ALARM_THRESHOLD
 from schemas.rollback import (
     DEFAULT_MAX_FALSE_ALARM_INCREASE,
@@ -84,6 +88,17 @@ def worker(
         ),
     ] = None,
     topic_prefix: PrefixOption = "",
+    sites: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--site",
+            help="Edge: the site it serves, its frames from scanner.frames.SITE in group "
+            "leakguard-edge-SITE (default: LEAKGUARD_SITE). Cloud: a site whose detections "
+            "and verdicts it joins besides the fleet-wide ones (repeatable; default: "
+            "LEAKGUARD_SITES).",
+            show_default=False,
+        ),
+    ] = None,
     unreviewed_after_s: Annotated[
         float, typer.Option("--unreviewed-after", help="Seconds until a frame is unreviewed.")
     ] = DEFAULT_UNREVIEWED_AFTER_S,
@@ -175,14 +190,18 @@ def worker(
     settings = load_settings()
     if metrics_port is None:
         metrics_port = settings.metrics_port
+    edge_site, joined_sites = _worker_sites(role, sites or [], settings.sites)
     # The join's internal topics were created by `topics apply` from the same spec and
-    # overlay; a worker sized otherwise would refuse them (or split the join).
-    spec = effective_spec(settings.kafka.topic_spec, settings.kafka.topic_overrides)
+    # overlay; a worker sized otherwise would refuse them (or split the join). The sites'
+    # copies are checked with it: one with another partition count would split the join.
+    spec = effective_spec(settings.kafka.topic_spec, settings.kafka.topic_overrides, joined_sites)
     config = WorkerConfig(
         role=role,
         bootstrap_servers=bootstrap_servers_or_stack(bootstrap_servers),
         client_config=client_config(),
-        topics=Topics().prefixed(topic_prefix),
+        topics=site_stream_topics(topic_prefix, edge_site),
+        site=edge_site,
+        site_topics=site_catalogues(Topics().prefixed(topic_prefix), joined_sites),
         app_prefix=topic_prefix,
         worker_id=worker_id,
         model_path=None if model is None else str(model),
@@ -205,6 +224,27 @@ def worker(
     run_worker(config, loglevel=loglevel, log_format=log_format(), rollout=rollout)
 
 
+def _worker_sites(
+    role: Role, sites: list[str], fleet: tuple[str, ...]
+) -> tuple[str | None, tuple[str, ...]]:
+    """The site an edge serves and the sites a cloud joins, from ``--site`` (else the
+    settings: ``LEAKGUARD_SITE`` for an edge, ``LEAKGUARD_SITES`` for the cloud)."""
+    from infra.exceptions import SiteNameError
+    from infra.sites import check_sites
+
+    try:
+        checked = check_sites(sites)
+    except SiteNameError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--site") from exc
+    if role == "cloud":
+        return None, checked or fleet
+    if len(checked) > 1:
+        raise typer.BadParameter(
+            f"an edge serves one site, got {', '.join(checked)}", param_hint="--site"
+        )
+    return site_of(checked[0] if checked else None), ()
+
+
 scanner_app = typer.Typer(
     help="Frame sources: the simulator, or a folder a real scanner exports into.",
     no_args_is_help=True,
@@ -222,6 +262,7 @@ def scanner_simulate(
     size: Annotated[int, typer.Option("--size", help="Image side in pixels.")] = 640,
     seed: Annotated[int, typer.Option("--seed", help="Simulator seed.")] = 0,
     topic_prefix: PrefixOption = "",
+    site: SiteOption = None,
     drift: Annotated[
         DriftName | None,
         typer.Option(
@@ -261,7 +302,7 @@ def scanner_simulate(
         for lane in range(1, lanes + 1)
     ]
     publisher = FramePublisher(
-        topic=Topics().prefixed(topic_prefix).frames,
+        topic=site_stream_topics(topic_prefix, site).frames,
         bootstrap_servers=bootstrap_servers_or_stack(bootstrap_servers),
         client_config=client_config(),
         tag=scanner_tag(checkpoint),
@@ -290,6 +331,7 @@ def scanner_watch(
     lane: Annotated[str, typer.Option("--lane", help="Lane of this scanner.")] = "1",
     once: Annotated[bool, typer.Option("--once", help="Publish what is there, then stop.")] = False,
     topic_prefix: PrefixOption = "",
+    site: SiteOption = None,
     metrics_port: MetricsPortOption = None,
 ) -> None:
     """Publish every PNG that appears in FOLDER; move it to done/ or rejected/."""
@@ -306,7 +348,7 @@ def scanner_watch(
         ),
         checkpoint=checkpoint,
         bootstrap_servers=bootstrap_servers,
-        topic_prefix=topic_prefix,
+        topics=site_stream_topics(topic_prefix, site),
         once=once,
         metrics_port=metrics_port,
         what="frames",
@@ -321,6 +363,7 @@ def scanner_guards(
     delay_s: Annotated[float, typer.Option("--delay", help="Median answer delay (s).")] = 2.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the guards' choices.")] = 0,
     topic_prefix: PrefixOption = "",
+    site: SiteOption = None,
 ) -> None:
     """Simulated guards: answer every detection from the simulator's ground truth.
 
@@ -333,7 +376,7 @@ def scanner_guards(
     policy = GuardPolicy(
         miss_rate=miss_rate, mistake_rate=mistake_rate, median_delay_s=delay_s, seed=seed
     )
-    topics = Topics().prefixed(topic_prefix)
+    topics = site_stream_topics(topic_prefix, site)
 
     def ready(partitions: int) -> None:
         typer.echo(f"guards answering {topics.detections} ({partitions} partitions); Ctrl-C stops")

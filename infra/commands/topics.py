@@ -1,6 +1,6 @@
-"""``leakguard topics``: show and apply the topic spec, an environment's overlay merged over
-it and the cloud join's internal topics added, so every topic exists, sized for the
-environment, before a worker starts."""
+"""``leakguard topics``: show and apply the topic spec, every site's copies of the site
+topics and the cloud join's internal topics added and an environment's overlay merged over
+them, so every topic exists, sized for the environment, before a worker starts."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from infra.commands.json_output import JsonOption, echo_json
-from infra.exceptions import TopicDriftError
+from infra.exceptions import SiteNameError, TopicDriftError
 from infra.settings import load_settings
 from infra.stack import admin_client, require_bootstrap_servers
 from infra.topic_overrides import effective_spec
@@ -57,11 +57,31 @@ AppPrefixOption = Annotated[
 ]
 
 
-def _topics_of(spec: Path | None, overrides: Path | None) -> tuple[Path, TopicsSpec]:
-    """The spec path shown to the operator and the spec with the overlay merged."""
-    kafka = load_settings().kafka
+SitesOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--site",
+        help="A site whose own scanner.frames.SITE, detections.SITE and guard.verdicts.SITE "
+        "to provision with the base topics (repeatable; default: LEAKGUARD_SITES, else none).",
+        show_default=False,
+    ),
+]
+
+
+def _topics_of(
+    spec: Path | None, overrides: Path | None, sites: list[str] | None
+) -> tuple[Path, TopicsSpec]:
+    """The spec path shown to the operator and the spec with the sites' topics added and
+    the overlay merged."""
+    settings = load_settings()
+    kafka = settings.kafka
     spec_path = spec or kafka.topic_spec or DEFAULT_SPEC_PATH
-    return spec_path, effective_spec(spec_path, overrides or kafka.topic_overrides)
+    wanted = settings.sites if sites is None else sites
+    try:
+        merged = effective_spec(spec_path, overrides or kafka.topic_overrides, wanted)
+    except SiteNameError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--site") from exc
+    return spec_path, merged
 
 
 def _with_internal(spec: TopicsSpec, app_prefixes: list[str] | None) -> TopicsSpec:
@@ -78,11 +98,12 @@ def topics_apply(
     spec: SpecOption = None,
     overrides: OverridesOption = None,
     app_prefixes: AppPrefixOption = None,
+    sites: SitesOption = None,
 ) -> None:
-    """Create the missing topics of the spec (overlay merged) and the cloud join's internal
-    topics; report drift (exit 1) instead of fixing it."""
+    """Create the missing topics of the spec (overlay merged), of every site and the cloud
+    join's internal topics; report drift (exit 1) instead of fixing it."""
     settings = load_settings()
-    _, topics = _topics_of(spec, overrides)
+    _, topics = _topics_of(spec, overrides, sites)
     admin = admin_client(settings, require_bootstrap_servers(settings))
     try:
         report = apply_topics(admin, _with_internal(topics, app_prefixes), check_only=check)
@@ -98,15 +119,17 @@ def topics_show(
     spec: SpecOption = None,
     overrides: OverridesOption = None,
     app_prefixes: AppPrefixOption = None,
+    sites: SitesOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Print the topics `apply` provisions (overlay merged, the join's internal topics
-    included): partitions, replication, key, retention and message size limit per topic.
+    """Print the topics `apply` provisions (overlay merged, the sites' topics and the
+    join's internal topics included): partitions, replication, key, retention and message
+    size limit per topic.
 
     With --json: {"spec": path, "overrides": path or null, "topics": [every field of each
     topic; retention_ms -1 keeps for ever; min_insync_replicas null is the broker's]}.
     """
-    spec_path, topics = _topics_of(spec, overrides)
+    spec_path, topics = _topics_of(spec, overrides, sites)
     topics = _with_internal(topics, app_prefixes)
     overlay = overrides or load_settings().kafka.topic_overrides
     if as_json:

@@ -1,8 +1,9 @@
 """The cloud app: the outcome join, alerts, the frame store and the annotation queue.
 
-One agent reads ``detections``, ``guard.verdicts`` and the app's own ``-expiry`` topic
-together (all keyed by frame id, same partition count), so every event about one frame
-reaches the same partition of one worker, and the join table (a Faust table in memory,
+One agent reads ``detections``, ``guard.verdicts`` (and every configured site's copies of
+both, :attr:`WorkerConfig.site_topics`) and the app's own ``-expiry`` topic together (all
+keyed by frame id, same partition count), so every event about one frame reaches the same
+partition of one worker, and the join table (a Faust table in memory,
 recovered from its changelog after a restart) sees them in arrival order. The agent takes
 them in batches and writes a batch's table entries only once the broker has its outputs
 (:meth:`CloudApp.handle_batch` says why). The decision is :mod:`streams.join`'s; this
@@ -173,9 +174,9 @@ class CloudApp:
     alert_ids: Seal | None = None
 
     def _expected_type(self, topic: str) -> type[Detection] | type[GuardVerdict] | None:
-        if topic == self.config.topics.detections:
+        if topic in self.config.detection_topics():
             return Detection
-        if topic == self.config.topics.verdicts:
+        if topic in self.config.verdict_topics():
             return GuardVerdict
         return None
 
@@ -393,8 +394,8 @@ def build_cloud_app(
     app = build_faust_app(config, producer_linger_ms=PRODUCER_LINGER_MS)
     join_codec = JoinCodec(codec=codec)
     joined = app.topic(
-        config.topics.detections,
-        config.topics.verdicts,
+        *config.detection_topics(),
+        *config.verdict_topics(),
         config.expiry_topic,
         key_serializer="raw",
         value_serializer=join_codec,

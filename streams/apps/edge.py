@@ -1,8 +1,9 @@
 """The edge app: scanner frames in, detections out.
 
-One consumer group per checkpoint site (``leakguard-edge``) scales by the partitions of
-``scanner.frames``; frames are keyed ``checkpoint/lane``, so one lane's frames stay in order
-on one partition and one worker. The agent is a thin loop: it takes up to ``batch_size``
+One consumer group per site (``leakguard-edge-<site>``, or ``leakguard-edge`` without one)
+scales by the partitions of its ``scanner.frames.<site>`` (or ``scanner.frames``); frames
+are keyed ``checkpoint/lane``, so one lane's frames stay in order on one partition and one
+worker. The agent is a thin loop: it takes up to ``batch_size``
 frames (waiting at most ``batch_timeout_s``), hands the batch to
 :meth:`~streams.detect.FrameDetector.run_batch` in a single worker thread so the event loop
 never blocks, and produces one ``Detection`` per frame keyed by frame id (co-partitioned
