@@ -28,7 +28,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from infra.settings import load_settings
 from infra.stack import admin_client
-from infra.topics import TopicsSpec, apply_topics, load_spec
+from infra.topic_overrides import effective_spec
+from infra.topics import TopicsSpec, apply_topics
 from schemas import Codec, Event
 from schemas.topics import Topics
 from streams.kafka_admin import ensure_topics
@@ -102,16 +103,19 @@ def make_topics(
     *,
     only: Iterable[str] | None = None,
     kafka: Mapping[str, Any] | None = None,
+    sites: Iterable[str] = (),
 ) -> Topics:
     """Create ``prefix``-ed copies of the topic spec's topics (``infra/topics.toml``) with the
-    spec's partition counts and configurations, as ``leakguard stack up`` does.
+    spec's partition counts and configurations, as ``leakguard stack up`` does, and of the
+    topics of ``sites`` as ``leakguard topics apply --site`` does.
 
-    ``only`` picks topics by their unprefixed spec name (``"alerts"``, ``"deadletter"``);
-    all of them by default. ``kafka`` adds to the Kafka settings block the admin client is
-    built from (``{"security_protocol": "SSL", ...}``). Returns the whole catalogue with
-    ``prefix`` in front of every name, created or not. An unknown name is a ``ValueError``.
+    ``only`` picks topics by their unprefixed spec name (``"alerts"``, ``"deadletter"``,
+    ``"detections.north"``); all of them by default. ``kafka`` adds to the Kafka settings
+    block the admin client is built from (``{"security_protocol": "SSL", ...}``). Returns
+    the whole catalogue with ``prefix`` in front of every name, created or not. An unknown
+    name is a ``ValueError``.
     """
-    spec = load_spec()
+    spec = effective_spec(None, None, sites)
     wanted = spec.names if only is None else list(only)
     unknown = sorted(set(wanted) - set(spec.topics))
     if unknown:
