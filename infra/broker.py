@@ -21,7 +21,6 @@ Tansu auto-creates unknown topics with 4 partitions, so create every topic from 
 from __future__ import annotations
 
 import logging
-import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,14 +30,7 @@ from typing import Final
 from confluent_kafka.admin import AdminClient
 
 from infra.exceptions import BrokerError
-from infra.processes import (
-    DEFAULT_STOP_TIMEOUT_S,
-    LOOPBACK,
-    ServiceProcess,
-    free_port,
-    spawn,
-    stop_child,
-)
+from infra.processes import LOOPBACK, ServiceProcess
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +38,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_STARTUP_TIMEOUT_S: Final = 20.0
 #: Tansu's storage when none is given: topics live as long as the process.
 MEMORY_STORAGE: Final = "memory://tansu/"
-#: A fresh port can be taken by another process between probing and binding: retry a few times.
-_START_ATTEMPTS: Final = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +95,9 @@ class EmbeddedBroker(ServiceProcess):
     returns.
     """
 
+    _name = "the embedded broker"
+    _error = BrokerError
+
     def __init__(
         self,
         *,
@@ -125,7 +118,6 @@ class EmbeddedBroker(ServiceProcess):
         self._log_path = log_path
         self._die_with_parent = die_with_parent
         self._startup_timeout_s = startup_timeout_s
-        self._process: subprocess.Popen[bytes] | None = None
         self._endpoint: BrokerEndpoint | None = None
 
     @property
@@ -135,29 +127,16 @@ class EmbeddedBroker(ServiceProcess):
             raise BrokerError("the embedded broker is not running")
         return self._endpoint
 
-    @property
-    def pid(self) -> int:
-        """Process id of the running broker."""
-        if self._process is None:
-            raise BrokerError("the embedded broker is not running")
-        return self._process.pid
-
     def start(self) -> BrokerEndpoint:
         """Start the broker and wait until it answers metadata requests."""
-        if self._process is not None:
-            return self.endpoint
-        binary = self._binary or resolve_broker_binary()
-        attempts = 1 if self._requested_port is not None else _START_ATTEMPTS
-        last_error: BrokerError | None = None
-        for _ in range(attempts):
-            endpoint = BrokerEndpoint(self._host, self._requested_port or free_port(self._host))
-            try:
-                self._launch(binary, endpoint)
-                return endpoint
-            except BrokerError as exc:
-                last_error = exc
-                self.stop()
-        raise last_error or BrokerError("the embedded broker did not start")
+        if self._process is None:
+            binary = self._binary or resolve_broker_binary()
+            self._start_on_free_port(
+                lambda port: self._launch(binary, BrokerEndpoint(self._host, port)),
+                host=self._host,
+                port=self._requested_port,
+            )
+        return self.endpoint
 
     def _launch(self, binary: str, endpoint: BrokerEndpoint) -> None:
         url = f"tcp://{endpoint.host}:{endpoint.port}"
@@ -171,24 +150,26 @@ class EmbeddedBroker(ServiceProcess):
             "--storage-engine",
             self._storage_engine,
         ]
-        self._process = spawn(
+        self._spawn(
             command,
             log_path=self._log_path,
             env=self._environment,
             tied_to_parent=self._die_with_parent,
         )
         self._endpoint = endpoint
-        deadline = time.monotonic() + self._startup_timeout_s
-        while self._process.poll() is None and time.monotonic() < deadline:
-            try:
-                wait_for_metadata(endpoint.bootstrap_servers, timeout_s=1.0)
-                logger.info("embedded broker %s listening on %s", self.pid, url)
-                return
-            except BrokerError:
-                continue
-        code = self._process.poll()
-        reason = f"exited with code {code}" if code is not None else "did not answer in time"
-        raise BrokerError(f"embedded broker on {url} {reason}; {self._log_tail()}")
+
+        def answers() -> bool:
+            wait_for_metadata(endpoint.bootstrap_servers, timeout_s=1.0)
+            return True
+
+        self._wait_until_ready(
+            answers,
+            timeout_s=self._startup_timeout_s,
+            log_hint=self._log_tail,
+            poll_s=0.0,
+            retry_on=(BrokerError,),
+        )
+        logger.info("embedded broker %s listening on %s", self.pid, url)
 
     def _log_tail(self) -> str:
         if self._log_path is None or not self._log_path.exists():
@@ -196,7 +177,7 @@ class EmbeddedBroker(ServiceProcess):
         tail = self._log_path.read_text(errors="replace").strip().splitlines()[-5:]
         return "broker log: " + " | ".join(tail)
 
-    def stop(self, *, timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> None:
-        """Stop the broker (SIGTERM, then SIGKILL after ``timeout_s``); idempotent."""
-        process, self._process, self._endpoint = self._process, None, None
-        stop_child(process, timeout_s=timeout_s)
+    def stop(self) -> None:
+        """Stop the broker (SIGTERM, then SIGKILL); idempotent."""
+        self._endpoint = None
+        super().stop()

@@ -10,19 +10,11 @@ it keeps it portable to every newer server and to ``chdb``).
 from __future__ import annotations
 
 import shutil
-import subprocess
-import time
 from pathlib import Path
 from typing import Final
 
 from infra.exceptions import ClickHouseError
-from infra.processes import (
-    LOOPBACK,
-    ServiceProcess,
-    free_port,
-    spawn,
-    stop_child,
-)
+from infra.processes import LOOPBACK, ServiceProcess, free_port
 
 #: Debian installs the server binary here; ``$PATH`` is searched first.
 SERVER_BINARY: Final = "clickhouse-server"
@@ -82,6 +74,10 @@ class LocalClickHouseServer(ServiceProcess):
     (cluster, macros, ZooKeeper) and ``profile_settings`` XML added to the default profile.
     """
 
+    _name = "clickhouse-server"
+    _error = ClickHouseError
+    _stop_timeout_s = 10.0
+
     def __init__(
         self,
         *,
@@ -97,7 +93,6 @@ class LocalClickHouseServer(ServiceProcess):
         self._host = host
         self._binary = binary
         self._startup_timeout_s = startup_timeout_s
-        self._process: subprocess.Popen[bytes] | None = None
         self._tcp_port: int | None = tcp_port
         self._http_port: int | None = None
         self._extra_config = extra_config
@@ -120,17 +115,14 @@ class LocalClickHouseServer(ServiceProcess):
         """``clickhouse://`` URL of the default user and database."""
         return f"clickhouse://default@{self._host}:{self.tcp_port}/default"
 
-    @property
-    def pid(self) -> int | None:
-        """Process id while running."""
-        return self._process.pid if self._process is not None else None
-
     def start(self) -> None:
         """Write the config, start the server (or restart it on its ports) and wait for it.
 
         Restarting after :meth:`stop` keeps the data directory and ports, which is how tests
         take the server away for a while and bring it back.
         """
+        from clickhouse_driver.errors import Error as DriverError
+
         binary = self._binary or shutil.which(SERVER_BINARY)
         if binary is None:
             raise ClickHouseError(
@@ -143,8 +135,13 @@ class LocalClickHouseServer(ServiceProcess):
         config_path = self._write_config()
         # Tied to us: a killed test run must not leave a server behind. Its own log files are
         # configured in config.xml; its console output is discarded.
-        self._process = spawn([binary, f"--config-file={config_path}"], cwd=self._root)
-        self._wait_until_ready()
+        self._spawn([binary, f"--config-file={config_path}"], cwd=self._root)
+        self._wait_until_ready(
+            self._answers,
+            timeout_s=self._startup_timeout_s,
+            log_hint=f"see {self._root / 'log'}",
+            retry_on=(DriverError, OSError, EOFError),
+        )
 
     def _write_config(self) -> Path:
         for sub in ("data", "tmp", "user_files", "format_schemas", "log"):
@@ -165,31 +162,11 @@ class LocalClickHouseServer(ServiceProcess):
         )
         return config_path
 
-    def _wait_until_ready(self) -> None:
+    def _answers(self) -> bool:
         from clickhouse_driver import Client
-        from clickhouse_driver.errors import Error as DriverError
 
-        deadline = time.monotonic() + self._startup_timeout_s
-        last_error: Exception | None = None
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                raise ClickHouseError(
-                    f"clickhouse-server exited with code {self._process.returncode}; "
-                    f"see {self._root / 'log'}"
-                )
-            client = Client(host=self._host, port=self.tcp_port, connect_timeout=1)
-            try:
-                if client.execute("SELECT 1") == [(1,)]:
-                    return
-            except (DriverError, OSError, EOFError) as exc:
-                last_error = exc
-                time.sleep(0.2)
-            finally:
-                client.disconnect()
-        self.stop()
-        raise ClickHouseError(f"clickhouse-server did not answer SELECT 1: {last_error}")
-
-    def stop(self) -> None:
-        """Stop the server; its data directory and ports stay for a later :meth:`start`."""
-        process, self._process = self._process, None
-        stop_child(process, timeout_s=10.0)
+        client = Client(host=self._host, port=self.tcp_port, connect_timeout=1)
+        try:
+            return bool(client.execute("SELECT 1") == [(1,)])
+        finally:
+            client.disconnect()

@@ -12,14 +12,12 @@ banned subnets include. Production runs Label Studio as its own service (docs/an
 from __future__ import annotations
 
 import secrets
-import subprocess
-import time
 from pathlib import Path
 from typing import Any, Final
 
 import httpx
 
-from infra.processes import LOOPBACK, ServiceProcess, free_port, spawn, stop_child
+from infra.processes import LOOPBACK, ServiceProcess, free_port
 from retrain.annotation.exceptions import AnnotationError
 
 #: Label Studio's own virtualenv at the repository root (scripts/install_label_studio.sh).
@@ -34,6 +32,9 @@ USERNAME: Final = "annotator@leakguard.test"
 class LocalLabelStudio(ServiceProcess):
     """``label-studio start`` under ``root``; ``url`` and ``token`` once started."""
 
+    _name = "Label Studio"
+    _error = AnnotationError
+
     def __init__(self, *, root: Path, binary: Path = LABEL_STUDIO_BIN) -> None:
         if not binary.exists():
             raise AnnotationError(
@@ -45,12 +46,6 @@ class LocalLabelStudio(ServiceProcess):
         self.url = f"http://{LOOPBACK}:{self.port}"
         self.token = secrets.token_hex(20)
         self.password = secrets.token_urlsafe(12)
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        """The server's process id while it runs."""
-        return None if self._process is None else self._process.pid
 
     def start(self) -> None:
         """Start Label Studio and wait until its API answers with our token."""
@@ -63,7 +58,7 @@ class LocalLabelStudio(ServiceProcess):
             "SECRET_KEY": secrets.token_hex(32),
             "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
         }
-        self._process = spawn(
+        self._spawn(
             [
                 str(LABEL_STUDIO_BIN),
                 "start",
@@ -89,23 +84,21 @@ class LocalLabelStudio(ServiceProcess):
             cwd=self.root,
             env=env,
         )
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise AnnotationError(f"Label Studio exited; see {self.root / 'label-studio.log'}")
-            try:
-                answer = httpx.get(
-                    f"{self.url}/api/version",
-                    headers={"Authorization": f"Token {self.token}"},
-                    timeout=5,
-                )
-                if answer.status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(1.0)
-        self.stop()
-        raise AnnotationError(f"Label Studio did not answer within {STARTUP_TIMEOUT_S:.0f} s")
+        self._wait_until_ready(
+            self._answers,
+            timeout_s=STARTUP_TIMEOUT_S,
+            log_hint=f"see {self.root / 'label-studio.log'}",
+            poll_s=1.0,
+            retry_on=(httpx.TransportError,),
+        )
+
+    def _answers(self) -> bool:
+        answer = httpx.get(
+            f"{self.url}/api/version",
+            headers={"Authorization": f"Token {self.token}"},
+            timeout=5,
+        )
+        return answer.status_code == 200
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
         """Call the REST API as the started user (what an annotator's browser does)."""
@@ -118,8 +111,3 @@ class LocalLabelStudio(ServiceProcess):
         )
         answer.raise_for_status()
         return answer.json() if answer.content else None
-
-    def stop(self) -> None:
-        """Stop the server (idempotent)."""
-        process, self._process = self._process, None
-        stop_child(process)

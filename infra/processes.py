@@ -1,7 +1,8 @@
 """Child processes of the local stack: free ports, liveness, orderly shutdown.
 
-The embedded broker and the test ClickHouse server are both child processes that must
-never outlive their owner; the helpers here are what both use to start and stop cleanly.
+The embedded broker, its S3 storage, ZooKeeper, the test ClickHouse servers and Label
+Studio are child processes that must never outlive their owner; the helpers here, and the
+:class:`ServiceProcess` base they share, are how each starts, waits and stops cleanly.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, ClassVar, Final, Self
 
 LOOPBACK: Final = "127.0.0.1"
 #: Time a child gets to exit on SIGTERM before it is killed.
 DEFAULT_STOP_TIMEOUT_S: Final = 5.0
 #: Linux prctl option asking the kernel to signal the child when its parent dies.
 _PR_SET_PDEATHSIG: Final = 1
+#: Ports tried by :meth:`ServiceProcess._start_on_free_port`.
+_START_ATTEMPTS: Final = 3
 
 
 def die_with_parent() -> None:
@@ -133,15 +136,93 @@ def process_alive(pid: int) -> bool:
 
 
 class ServiceProcess(ABC):
-    """Base of a local service run as a child process: ``with`` starts it and stops it."""
+    """Base of a local service run as a child process: ``with`` starts it and stops it.
+
+    The base owns the child: it starts it (:meth:`_spawn`), waits until it answers
+    (:meth:`_wait_until_ready`), retries on another port when a free one was taken
+    (:meth:`_start_on_free_port`) and stops it, so every service fails the same way: with
+    its own error type (``_error``), naming itself (``_name``), what went wrong and where
+    its log is.
+    """
+
+    #: How errors name the service.
+    _name: ClassVar[str] = "the service"
+    #: The exception its callers catch.
+    _error: ClassVar[type[Exception]] = RuntimeError
+    #: Time it gets to exit on SIGTERM before it is killed.
+    _stop_timeout_s: ClassVar[float] = DEFAULT_STOP_TIMEOUT_S
+    _process: subprocess.Popen[bytes] | None = None
 
     @abstractmethod
     def start(self) -> Any:
         """Start the service and wait until it answers."""
 
-    @abstractmethod
+    @property
+    def pid(self) -> int:
+        """Process id of the running service."""
+        if self._process is None:
+            raise self._error(f"{self._name} is not running")
+        return self._process.pid
+
     def stop(self) -> None:
-        """Stop the service; idempotent."""
+        """Stop the service (SIGTERM, then SIGKILL); idempotent."""
+        process, self._process = self._process, None
+        stop_child(process, timeout_s=self._stop_timeout_s)
+
+    def _spawn(self, argv: Sequence[str], **options: Any) -> None:
+        """Start the child (:func:`spawn`'s options)."""
+        self._process = spawn(argv, **options)
+
+    def _wait_until_ready(
+        self,
+        answers: Callable[[], bool],
+        *,
+        timeout_s: float,
+        log_hint: str | Callable[[], str],
+        poll_s: float = 0.2,
+        retry_on: tuple[type[Exception], ...] = (),
+    ) -> None:
+        """Poll ``answers`` until it says yes. A child that exits first, or time running
+        out, stops the service and raises its error with the exit code or the last error
+        ``answers`` raised (of ``retry_on``), and ``log_hint`` (called then, when it is a
+        function: a log's last lines)."""
+        process = self._process
+        if process is None:
+            raise self._error(f"{self._name} is not running")
+        deadline = time.monotonic() + timeout_s
+        last_error: Exception | None = None
+        while process.poll() is None and time.monotonic() < deadline:
+            try:
+                if answers():
+                    return
+            except retry_on as exc:
+                last_error = exc
+            time.sleep(poll_s)
+        code = process.poll()
+        self.stop()
+        hint = log_hint if isinstance(log_hint, str) else log_hint()
+        if code is not None:
+            reason = f"exited with code {code}"
+        else:
+            reason = f"did not answer within {timeout_s:.0f} s"
+            if last_error is not None:
+                reason += f" ({last_error})"
+        raise self._error(f"{self._name} {reason}; {hint}")
+
+    def _start_on_free_port(
+        self, launch: Callable[[int], None], *, host: str, port: int | None
+    ) -> None:
+        """``launch`` on ``port``, or on a free port with up to three tries: another process
+        can take a probed port before the child binds it."""
+        attempts = 1 if port is not None else _START_ATTEMPTS
+        for attempt in range(1, attempts + 1):
+            try:
+                launch(port or free_port(host))
+                return
+            except self._error:
+                self.stop()
+                if attempt == attempts:
+                    raise
 
     def __enter__(self) -> Self:
         self.start()

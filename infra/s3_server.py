@@ -15,8 +15,6 @@ so that is safe. A fleet uses a real object store or Kafka cluster (see ``docs/d
 from __future__ import annotations
 
 import shutil
-import subprocess
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -24,14 +22,7 @@ from pathlib import Path
 from typing import Final
 
 from infra.exceptions import BrokerError
-from infra.processes import (
-    DEFAULT_STOP_TIMEOUT_S,
-    LOOPBACK,
-    ServiceProcess,
-    free_port,
-    spawn,
-    stop_child,
-)
+from infra.processes import LOOPBACK, ServiceProcess
 
 __all__ = [
     "BROKER_BUCKET",
@@ -51,8 +42,6 @@ _SECRET_KEY: Final = "S3RVER"
 _REGION: Final = "us-east-1"
 #: Node loads s3rver in about a second; 20 s leaves room for a loaded 2-core machine.
 DEFAULT_STARTUP_TIMEOUT_S: Final = 20.0
-#: A fresh port can be taken by another process between probing and binding: retry a few times.
-_START_ATTEMPTS: Final = 3
 #: Where install.sh puts the npm package: ``node_modules`` at the repository root.
 _INSTALLED_SCRIPT: Final = (
     Path(__file__).resolve().parents[1] / "node_modules" / "s3rver" / "bin" / "s3rver.js"
@@ -120,6 +109,9 @@ class S3Server(ServiceProcess):
     lifetime of ``stack up`` (see :mod:`infra.broker`).
     """
 
+    _name = "the S3 server"
+    _error = BrokerError
+
     def __init__(
         self,
         *,
@@ -136,7 +128,6 @@ class S3Server(ServiceProcess):
         self._log_path = log_path
         self._die_with_parent = die_with_parent
         self._startup_timeout_s = startup_timeout_s
-        self._process: subprocess.Popen[bytes] | None = None
         self._endpoint: S3Endpoint | None = None
 
     @property
@@ -146,29 +137,17 @@ class S3Server(ServiceProcess):
             raise BrokerError("the S3 server is not running")
         return self._endpoint
 
-    @property
-    def pid(self) -> int:
-        """Process id of the running server."""
-        if self._process is None:
-            raise BrokerError("the S3 server is not running")
-        return self._process.pid
-
     def start(self) -> S3Endpoint:
         """Start the server and wait until the broker's bucket answers."""
-        if self._process is not None:
-            return self.endpoint
-        command = self._command or resolve_s3_server()
-        self._data_dir.mkdir(parents=True, exist_ok=True)
-        last_error: BrokerError | None = None
-        for _ in range(_START_ATTEMPTS):
-            endpoint = S3Endpoint(self._host, free_port(self._host))
-            try:
-                self._launch(command, endpoint)
-                return endpoint
-            except BrokerError as exc:
-                last_error = exc
-                self.stop()
-        raise last_error or BrokerError("the S3 server did not start")
+        if self._process is None:
+            command = self._command or resolve_s3_server()
+            self._data_dir.mkdir(parents=True, exist_ok=True)
+            self._start_on_free_port(
+                lambda port: self._launch(command, S3Endpoint(self._host, port)),
+                host=self._host,
+                port=None,
+            )
+        return self.endpoint
 
     def _launch(self, command: S3ServerCommand, endpoint: S3Endpoint) -> None:
         argv = [
@@ -187,32 +166,25 @@ class S3Server(ServiceProcess):
             BROKER_BUCKET,
             "--silent",  # one log line per request would fill the disk under load
         ]
-        self._process = spawn(argv, log_path=self._log_path, tied_to_parent=self._die_with_parent)
+        self._spawn(argv, log_path=self._log_path, tied_to_parent=self._die_with_parent)
         self._endpoint = endpoint
-        self._wait_until_ready(endpoint)
-
-    def _wait_until_ready(self, endpoint: S3Endpoint) -> None:
-        process = self._process
-        if process is None:
-            raise BrokerError("the S3 server is not running")
         # One key a page: over a stored bucket that makes a continuation token, so a restart
         # proves paged listings work before Tansu needs them.
         bucket_url = f"{endpoint.url}/{BROKER_BUCKET}?list-type=2&max-keys=1"
-        deadline = time.monotonic() + self._startup_timeout_s
-        last_error: Exception | None = None
-        while process.poll() is None and time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(bucket_url, timeout=1.0) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError) as exc:
-                last_error = exc
-            time.sleep(0.05)
-        code = process.poll()
-        reason = f"exited with code {code}" if code is not None else f"did not answer: {last_error}"
-        raise BrokerError(f"S3 server on {endpoint.url} {reason}; see {self._log_path}")
 
-    def stop(self, *, timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> None:
-        """Stop the server (SIGTERM, then SIGKILL after ``timeout_s``); idempotent."""
-        process, self._process, self._endpoint = self._process, None, None
-        stop_child(process, timeout_s=timeout_s)
+        def answers() -> bool:
+            with urllib.request.urlopen(bucket_url, timeout=1.0) as response:
+                return bool(response.status == 200)
+
+        self._wait_until_ready(
+            answers,
+            timeout_s=self._startup_timeout_s,
+            log_hint=f"see {self._log_path}",
+            poll_s=0.05,
+            retry_on=(urllib.error.URLError, OSError),
+        )
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL); idempotent."""
+        self._endpoint = None
+        super().stop()

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import shutil
 import socket
-import subprocess
-import time
 from pathlib import Path
 from typing import Final
 
 from infra.exceptions import ZooKeeperError
-from infra.processes import LOOPBACK, ServiceProcess, free_port, spawn, stop_child
+from infra.processes import LOOPBACK, ServiceProcess, free_port
 
 #: Debian's ZooKeeper jar; its manifest names the jars it needs under /usr/share/java.
 ZOOKEEPER_JAR: Final = Path("/usr/share/java/zookeeper.jar")
@@ -44,6 +42,10 @@ admin.enableServer=false
 class LocalZooKeeper(ServiceProcess):
     """A standalone ZooKeeper child process with its data under ``root``."""
 
+    _name = "ZooKeeper"
+    _error = ZooKeeperError
+    _stop_timeout_s = 10.0
+
     def __init__(
         self,
         *,
@@ -54,7 +56,6 @@ class LocalZooKeeper(ServiceProcess):
         self._root = root
         self._host = host
         self._startup_timeout_s = startup_timeout_s
-        self._process: subprocess.Popen[bytes] | None = None
         self._port: int | None = None
 
     @property
@@ -68,11 +69,6 @@ class LocalZooKeeper(ServiceProcess):
         if self._port is None:
             raise ZooKeeperError("ZooKeeper has not been started")
         return self._port
-
-    @property
-    def pid(self) -> int | None:
-        """Process id while running."""
-        return self._process.pid if self._process is not None else None
 
     def start(self) -> None:
         """Write the config, start the server and wait until it serves requests."""
@@ -89,26 +85,15 @@ class LocalZooKeeper(ServiceProcess):
             )
         )
         # Tied to us: a killed test run must not leave a JVM behind.
-        self._process = spawn(
+        log_path = self._root / "zookeeper.log"
+        self._spawn(
             [java, _HEAP, "-cp", f"{ZOOKEEPER_JAR}:{_LOG_JAR}", _MAIN_CLASS, str(config)],
-            log_path=self._root / "zookeeper.log",
+            log_path=log_path,
             cwd=self._root,
         )
-        self._wait_until_ready()
-
-    def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + self._startup_timeout_s
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                raise ZooKeeperError(
-                    f"ZooKeeper exited with code {self._process.returncode}; "
-                    f"see {self._root / 'zookeeper.log'}"
-                )
-            if self._serving():
-                return
-            time.sleep(0.2)
-        self.stop()
-        raise ZooKeeperError(f"ZooKeeper did not serve within {self._startup_timeout_s} s")
+        self._wait_until_ready(
+            self._serving, timeout_s=self._startup_timeout_s, log_hint=f"see {log_path}"
+        )
 
     def _serving(self) -> bool:
         """Whether ``srvr`` reports a serving server. Not ``ruok``: that answers ``imok`` while
@@ -121,8 +106,3 @@ class LocalZooKeeper(ServiceProcess):
         except OSError:
             return False
         return b"Mode: standalone" in answer
-
-    def stop(self) -> None:
-        """Stop the server; idempotent."""
-        process, self._process = self._process, None
-        stop_child(process, timeout_s=10.0)

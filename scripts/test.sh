@@ -18,5 +18,5 @@ echo "== mypy"
 echo "== import layers"
 .venv/bin/lint-imports
 echo "== pytest"
-.venv/bin/pytest "$@"
+.venv/bin/pytest --durations=30 "$@"
 echo "test gate passed in $(( $(date +%s) - start )) s"
