@@ -20,6 +20,7 @@ from schemas.images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
 from schemas.topics import Topics
 from streams.exceptions import StreamsConfigError
 from streams.frame_store import DEFAULT_KEPT_RETENTION_S, DEFAULT_STAGING_RETENTION_S
+from streams.tip import TipRates
 
 __all__ = [
     "JOIN_PARTITIONS",
@@ -115,6 +116,8 @@ class WorkerConfig:
     - ``site_topics``: the cloud's: the catalogues of the sites whose detections and
       verdicts it joins besides those of ``topics`` (default none). All of them keep the
       join's partition count, so Faust co-partitions them with the join table.
+    - ``tip_rates``: the edge's threat image projection rates per lane (:mod:`streams.tip`;
+      default none: no frame is projected); ``tip_seed`` varies which frames and media.
     """
 
     role: Role
@@ -144,6 +147,8 @@ class WorkerConfig:
     event_keyring: str | None = None
     site: str | None = None
     site_topics: tuple[Topics, ...] = ()
+    tip_rates: TipRates = field(default_factory=TipRates)
+    tip_seed: int = 0
 
     def __post_init__(self) -> None:
         if self.role not in ("edge", "cloud"):

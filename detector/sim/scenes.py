@@ -200,7 +200,8 @@ def _weighted_choice(rng: np.random.Generator, weights: Mapping[str, float]) -> 
     return names[int(rng.choice(len(names), p=p / p.sum()))]
 
 
-def _extent(parts: Iterable[Part], pose: Pose, mm_per_px: float) -> BoxXYXY:
+def object_extent(parts: Iterable[Part], pose: Pose, mm_per_px: float) -> BoxXYXY:
+    """The exact ``[x1, y1, x2, y2]`` pixel extent of ``parts`` lying at ``pose``, unclipped."""
     bounds = np.array([part_bounds_px(p, pose, mm_per_px) for p in parts])
     return (
         float(bounds[:, 0].min()),
@@ -285,13 +286,15 @@ def sample_layout(
         tray, tray_pose = CONTAINERS["tray"](rng), _container_pose(rng, centre, free_angle=False)
         objects.append(
             PlacedObject(
-                "tray", None, tray.parts, tray_pose, _extent(tray.parts, tray_pose, mm_per_px)
+                "tray", None, tray.parts, tray_pose, object_extent(tray.parts, tray_pose, mm_per_px)
             )
         )
     container = CONTAINERS[kind](rng)
     pose = _container_pose(rng, centre, free_angle=kind != "tray")
     objects.append(
-        PlacedObject(kind, None, container.parts, pose, _extent(container.parts, pose, mm_per_px))
+        PlacedObject(
+            kind, None, container.parts, pose, object_extent(container.parts, pose, mm_per_px)
+        )
     )
     placer = _Placer(container, pose, width_px, height_px, mm_per_px)
     taken: list[BoxXYXY] = []
@@ -305,7 +308,7 @@ def sample_layout(
             parts = tuple(obj_kind.build(rng))
             for _try in range(MAX_PLACEMENT_TRIES):
                 obj_pose = placer.pose_inside(rng, preset)
-                extent = _extent(parts, obj_pose, mm_per_px)
+                extent = object_extent(parts, obj_pose, mm_per_px)
                 if not (preset.avoid_overlap and any(_overlaps(extent, t) for t in taken)):
                     break
             box = placer.clip(extent)

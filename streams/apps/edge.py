@@ -59,6 +59,7 @@ from streams.metrics import WorkerMetrics
 from streams.rollout.config import RolloutConfig
 from streams.rollout.fetch import trusted_keys
 from streams.rollout.kafka import RolloutLoop
+from streams.tip import TipProjector
 
 __all__ = ["EdgeApp", "build_edge_app", "load_detector"]
 
@@ -116,6 +117,9 @@ def load_detector(
         )
     return FrameDetector(
         engine=engine,
+        tip=TipProjector(rates=config.tip_rates, seed=config.tip_seed)
+        if config.tip_rates
+        else None,
         store=FrameStore(config.frame_store_url),
         images=ImageReader(
             roots=config.claim_check_roots,
