@@ -176,7 +176,10 @@ def stack_up_command(
     ] = False,
 ) -> None:
     """Start the embedded broker in the background, create the topics, prepare chdb, and
-    re-announce the model registry's rollout state (when a registry and its key exist)."""
+    re-announce the model registry's rollout state (when a registry and its key exist).
+
+    Exit 1 when the announcement fails: the stack stays up, and the next `stack up` retries
+    it."""
     result = stack_up(load_settings(), durable=durable)
     verb = "already running" if result.already_running else "started"
     console.print(
@@ -195,8 +198,8 @@ def stack_up_command(
         f"topics: {len(result.topics.created)} created, {len(result.topics.unchanged)} present"
     )
     console.print(f"analytics: chdb under {result.chdb_path}")
-    if result.announced is not None:
-        announced = result.announced
+    announced = result.announced
+    if announced is not None:
         if announced.skipped is not None:
             console.print(f"rollout state: not announced ({announced.skipped})")
         for update in announced.announced:
@@ -204,6 +207,15 @@ def stack_up_command(
                 f"rollout state: announced {update.model_version} as {update.rollout_mode}"
             )
     console.print("stop it with [bold]leakguard stack down[/]")
+    if announced is not None and announced.failed is not None:
+        # The stack is up and stays up: say so, and that a rerun retries (the state records
+        # the announcement as pending), rather than fail as if nothing had started.
+        err_console.print(
+            f"[red]rollout state: announcement failed:[/] {escape(announced.failed)}\n"
+            "The stack is up, but edges do not learn the registry's active model until it "
+            "is announced: fix the cause, then run `leakguard stack up` again (it retries)."
+        )
+        raise typer.Exit(1)
 
 
 @stack_app.command("down")
@@ -226,7 +238,8 @@ def stack_status_command(as_json: JsonOption = False) -> None:
     """Show whether the stack runs, where it listens and which topics exist. Exit 1 if down.
 
     With --json: running, healthy, pid, bootstrap_servers, broker_answers, uptime_s,
-    durable, storage_running, topics_present and topics_missing (the same exit status).
+    durable, storage_running, topics_present, topics_missing and announce_pending (the
+    registry's rollout state not yet announced to this broker; the same exit status).
     """
     status = stack_status(load_settings())
     if as_json:
@@ -244,6 +257,8 @@ def stack_status_command(as_json: JsonOption = False) -> None:
         f"up {uptime_s:.0f} s"
     )
     console.print(f"topics present: {len(status.topics)}/{len(load_spec().names)}")
+    if status.state.announce_pending:
+        console.print("[yellow]rollout state not announced[/] (`leakguard stack up` retries it)")
     if status.storage_running is not None:
         storage = "[green]runs[/]" if status.storage_running else "[red]is down[/]"
         console.print(f"durable storage {storage}")
@@ -272,6 +287,7 @@ def _stack_status_document(status: StackStatus) -> dict[str, object]:
         "storage_running": status.storage_running,
         "topics_present": [name for name in expected if name in status.topics],
         "topics_missing": [name for name in expected if name not in status.topics],
+        "announce_pending": state is not None and state.announce_pending,
     }
 
 

@@ -91,10 +91,12 @@ def open_registry(
 
 @dataclass(frozen=True, slots=True)
 class AnnounceOutcome:
-    """What the start-up announcement did: the decisions sent, or why there were none."""
+    """What the start-up announcement did: the decisions sent, why there were none to send
+    (``skipped``), or why sending them failed (``failed``)."""
 
     announced: tuple[ModelUpdate, ...] = ()
     skipped: str | None = None
+    failed: str | None = None
 
 
 def announce_rollout_state(

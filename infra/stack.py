@@ -9,17 +9,20 @@ With a Kafka URL configured there is nothing to start: commands use that cluster
 ``<data dir>/broker-storage`` and gives the broker S3 storage there, so every topic outlives
 ``stack down``. Whenever it starts a broker, ``stack up`` has the model registry re-announce
 its rollout state (:mod:`infra.registry_announce`), so edges find their model on
-``model.updates`` even when the broker's memory was lost.
+``model.updates`` even when the broker's memory was lost. A failed announcement leaves the
+stack up and is recorded as pending, so the next ``stack up`` on the running stack tries
+again instead of answering "already running" with the edges still in the dark.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Final
 
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from infra.broker import MEMORY_STORAGE, EmbeddedBroker, resolve_broker_binary, wait_for_metadata
@@ -29,6 +32,7 @@ from infra.registry_announce import AnnounceOutcome, announce_rollout_state
 from infra.s3_server import S3Endpoint, S3Server, resolve_s3_server
 from infra.settings import LeakguardSettings
 from infra.topics import ApplyReport, apply_topics, load_spec, with_internal_topics
+from leakguard.errors import LeakguardError
 from sinks.clickhouse.chdb_session import open_chdb_session
 
 #: syslog level 4: librdkafka's informational lines (queue purges on close) are noise in a CLI.
@@ -66,7 +70,8 @@ class StorageState:
 @dataclass(frozen=True)
 class StackState:
     """What ``stack up`` started, as recorded in ``stack.json``; ``storage`` is ``None`` for
-    a broker that keeps its topics in memory."""
+    a broker that keeps its topics in memory; ``announce_pending`` says the registry's rollout
+    state has not reached this broker yet."""
 
     pid: int
     bootstrap_servers: str
@@ -74,6 +79,7 @@ class StackState:
     log_path: str
     started_at: float
     storage: StorageState | None = None
+    announce_pending: bool = False
 
     @property
     def durable(self) -> bool:
@@ -130,7 +136,8 @@ def admin_client(settings: LeakguardSettings, bootstrap_servers: str) -> AdminCl
 
 @dataclass(frozen=True)
 class StackUpResult:
-    """What ``stack up`` did; ``announced`` is ``None`` when the broker was already running."""
+    """What ``stack up`` did; ``announced`` is ``None`` when the broker was already running
+    and had its rollout state."""
 
     state: StackState
     already_running: bool
@@ -141,10 +148,13 @@ class StackUpResult:
 
 def stack_up(settings: LeakguardSettings, *, durable: bool = False) -> StackUpResult:
     """Start the embedded broker (unless running), apply the topic spec, prepare chdb, and
-    re-announce the registry's rollout state on a broker it started.
+    re-announce the registry's rollout state on a broker it started (or on a running one
+    whose announcement failed before).
 
     ``durable`` starts the S3-compatible storage server first and keeps the topics there.
-    Raises :class:`BrokerError` when ``durable`` is asked of a running in-memory stack.
+    Raises :class:`BrokerError` when ``durable`` is asked of a running in-memory stack. A
+    failed announcement is not raised: the stack is up, the outcome says why, and the state
+    records it as pending for the next ``stack up``.
     """
     state = read_state(settings)
     already_running = state is not None and state.is_running()
@@ -157,18 +167,33 @@ def stack_up(settings: LeakguardSettings, *, durable: bool = False) -> StackUpRe
     else:
         if state is not None:
             _stop_storage(state)  # a broker that died leaves its storage server orphaned
-        state = _start_stack(settings, durable=durable)
-        settings.stack_state_path.parent.mkdir(parents=True, exist_ok=True)
-        settings.stack_state_path.write_text(json.dumps(asdict(state), indent=2))
+        state = replace(_start_stack(settings, durable=durable), announce_pending=True)
+        _write_state(settings, state)
     # The cloud join's internal topics too, so a local cloud worker finds them as in production.
     report = apply_topics(
         admin_client(settings, state.bootstrap_servers), with_internal_topics(load_spec())
     )
     open_chdb_session(settings.chdb_path).close()
-    announced = (
-        None if already_running else announce_rollout_state(settings, state.bootstrap_servers)
-    )
+    announced = None
+    if state.announce_pending:
+        announced = _announce(settings, state.bootstrap_servers)
+        state = replace(state, announce_pending=announced.failed is not None)
+        _write_state(settings, state)
     return StackUpResult(state, already_running, report, settings.chdb_path, announced)
+
+
+def _announce(settings: LeakguardSettings, bootstrap_servers: str) -> AnnounceOutcome:
+    """The registry's announcement, a failure (a damaged key or registry, a broker that does
+    not take the update) reported in the outcome: the broker it was for is up regardless."""
+    try:
+        return announce_rollout_state(settings, bootstrap_servers)
+    except (LeakguardError, KafkaException) as exc:
+        return AnnounceOutcome(failed=str(exc))
+
+
+def _write_state(settings: LeakguardSettings, state: StackState) -> None:
+    settings.stack_state_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.stack_state_path.write_text(json.dumps(asdict(state), indent=2))
 
 
 def _start_stack(settings: LeakguardSettings, *, durable: bool) -> StackState:

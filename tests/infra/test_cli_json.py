@@ -110,6 +110,7 @@ def test_stack_status_json_when_down_has_every_key_and_exits_1() -> None:
     assert document["pid"] is None
     assert document["topics_present"] == []
     assert document["topics_missing"] == load_spec().names
+    assert document["announce_pending"] is False
     assert set(document) == {
         "running",
         "healthy",
@@ -121,6 +122,7 @@ def test_stack_status_json_when_down_has_every_key_and_exits_1() -> None:
         "storage_running",
         "topics_present",
         "topics_missing",
+        "announce_pending",
     }
 
 
