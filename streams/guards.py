@@ -2,6 +2,12 @@
 publishes on ``scanner.frames`` and answer each ``Detection`` with a ``GuardVerdict`` after a
 human-like delay, by :class:`~streams.logic.guard_policy.GuardPolicy`.
 
+Several guards (policies with their own ``guard_id`` and miss rate) share the lanes: each
+lane is staffed by one guard, given out in turn as lanes first appear, so a demo with
+guards of different miss rates shows whether the threat image projection measure tells
+them apart (#20). A projected medium (``Detection.tip``) is one more true medium for the
+guard, who may find or overlook it like any other.
+
 :class:`GuardDesk` is the Kafka-free core (remember ground truth, schedule answers, hand out
 the due ones); :func:`run_guards` drives it with a confluent-kafka consumer and producer.
 """
@@ -12,7 +18,7 @@ import heapq
 import itertools
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from confluent_kafka import Consumer, Producer
@@ -22,6 +28,7 @@ from schemas.codec import Codec
 from schemas.events import Detection, GuardVerdict, LabeledBox, ScanFrame
 from schemas.exceptions import DecodeError
 from schemas.topics import Topics
+from streams.exceptions import StreamsConfigError
 from streams.logic.guard_policy import GuardPolicy
 
 __all__ = ["GuardDesk", "run_guards"]
@@ -31,10 +38,19 @@ MAX_REMEMBERED_FRAMES: Final[int] = 10_000
 
 
 class GuardDesk:
-    """Ground truth by frame, and the verdicts waiting for their moment."""
+    """Ground truth by frame, the guard at each lane, and the verdicts waiting for their
+    moment."""
 
-    def __init__(self, *, policy: GuardPolicy, max_frames: int = MAX_REMEMBERED_FRAMES) -> None:
-        self.policy = policy
+    def __init__(
+        self, *, policies: Sequence[GuardPolicy], max_frames: int = MAX_REMEMBERED_FRAMES
+    ) -> None:
+        if not policies:
+            raise StreamsConfigError("a guard desk needs at least one guard")
+        ids = [policy.guard_id for policy in policies]
+        if len(set(ids)) != len(ids):
+            raise StreamsConfigError(f"guard ids must differ, got {', '.join(ids)}")
+        self.policies = tuple(policies)
+        self._posts: dict[tuple[str, str], GuardPolicy] = {}
         self._truth: OrderedDict[tuple[str, str, str], tuple[LabeledBox, ...]] = OrderedDict()
         self._max_frames = max_frames
         self._pending: list[tuple[float, int, GuardVerdict]] = []
@@ -46,10 +62,23 @@ class GuardDesk:
         while len(self._truth) > self._max_frames:
             self._truth.popitem(last=False)
 
+    def guard_at(self, checkpoint: str, lane: str) -> GuardPolicy:
+        """The guard staffing a lane: the next one in turn when the lane is new."""
+        key = (checkpoint, lane)
+        if key not in self._posts:
+            self._posts[key] = self.policies[len(self._posts) % len(self.policies)]
+        return self._posts[key]
+
     def on_detection(self, detection: Detection, *, now: float) -> None:
         """Schedule the guard's answer to ``detection``."""
         truth = self._truth.get((detection.checkpoint, detection.lane, detection.frame_id), ())
-        answer = self.policy.answer(detection, truth)
+        if detection.tip is not None:
+            tip = detection.tip
+            truth = (
+                *truth,
+                LabeledBox(class_name=tip.class_name, subtype=tip.subtype, box=tip.box),
+            )
+        answer = self.guard_at(detection.checkpoint, detection.lane).answer(detection, truth)
         heapq.heappush(self._pending, (now + answer.delay_s, next(self._order), answer.verdict))
 
     def due(self, *, now: float) -> list[GuardVerdict]:
@@ -64,7 +93,7 @@ def run_guards(
     *,
     bootstrap_servers: str,
     topics: Topics,
-    policy: GuardPolicy,
+    policies: Sequence[GuardPolicy],
     client_config: Mapping[str, str] | None = None,
     group_id: str = "leakguard-sim-guards",
     should_stop: Callable[[], bool] = lambda: False,
@@ -81,7 +110,7 @@ def run_guards(
     published from then on will be answered.
     """
     codec = codec if codec is not None else Codec()
-    desk = GuardDesk(policy=policy)
+    desk = GuardDesk(policies=policies)
     common = {"bootstrap.servers": bootstrap_servers, **(client_config or {})}
     consumer = Consumer({**common, "group.id": group_id, "auto.offset.reset": "latest"})
     producer = Producer({**common, "partitioner": "murmur2_random"})

@@ -9,6 +9,10 @@ unreviewed, and forgets resolved frames after ``resolved_retention_s``. A resolv
 keeps only ``done`` and ``at``: a replayed detection or verdict of that frame then resolves
 nothing (no duplicate outcomes), and a verdict arriving after the frame went unreviewed is
 ignored rather than contradicting it.
+
+A threat image projection frame (``Detection.tip``) resolves the same way but to a
+``TipResult`` and no outcomes: a projected medium is a test of the guard, and must never
+reach the alerts, the training data or the detector's statistics (#20).
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from schemas.codec import Codec
-from schemas.events import Detection, GuardVerdict, Outcome
+from schemas.events import Detection, GuardVerdict, Outcome, TipResult
 from schemas.geometry import DEFAULT_MIN_IOU
 from streams.join_state import FrameEntry
 from streams.logic.outcomes import match_outcomes, unreviewed_outcomes
+from streams.logic.tip import tip_result
 
 __all__ = ["JoinStep", "Resolution", "is_due", "on_event", "on_tick"]
 
@@ -30,11 +35,13 @@ Note = Literal["stored", "resolved", "duplicate", "late_verdict", "expired", "fo
 
 @dataclass(frozen=True, slots=True)
 class Resolution:
-    """A resolved frame: its detection, its verdict (``None`` if unreviewed), its outcomes."""
+    """A resolved frame: its detection, its verdict (``None`` if unreviewed), its outcomes;
+    for a TIP frame no outcomes and its ``tip`` result instead."""
 
     detection: Detection
     verdict: GuardVerdict | None
     outcomes: list[Outcome]
+    tip: TipResult | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +76,15 @@ def on_event(
             seen = now if state is None else state.seen
             return JoinStep(FrameEntry(seen=seen, verdict=raw), None, "stored")
         detection, verdict = codec.decode(state.detection, Detection), event
-    outcomes = match_outcomes(detection, verdict, min_iou=min_iou)
-    return JoinStep(
-        FrameEntry.resolved("reviewed", now), Resolution(detection, verdict, outcomes), "resolved"
-    )
+    if detection.tip is not None:
+        resolution = Resolution(
+            detection, verdict, [], tip_result(detection, verdict, event_time=verdict.event_time)
+        )
+    else:
+        resolution = Resolution(
+            detection, verdict, match_outcomes(detection, verdict, min_iou=min_iou)
+        )
+    return JoinStep(FrameEntry.resolved("reviewed", now), resolution, "resolved")
 
 
 def on_tick(
@@ -97,10 +109,11 @@ def on_tick(
         return JoinStep(state, None, "none")
     detection = codec.decode(state.detection, Detection)
     when = datetime.fromtimestamp(now, UTC).replace(microsecond=0)
-    outcomes = unreviewed_outcomes(detection, event_time=when)
-    return JoinStep(
-        FrameEntry.resolved("unreviewed", now), Resolution(detection, None, outcomes), "expired"
-    )
+    if detection.tip is not None:
+        resolution = Resolution(detection, None, [], tip_result(detection, None, event_time=when))
+    else:
+        resolution = Resolution(detection, None, unreviewed_outcomes(detection, event_time=when))
+    return JoinStep(FrameEntry.resolved("unreviewed", now), resolution, "expired")
 
 
 def is_due(

@@ -61,6 +61,12 @@ class WorkerMetrics:
             "leakguard_outcomes", "Outcome events produced", ["kind"], registry=r
         )
         self.alerts = Counter("leakguard_alerts", "Alert events produced", registry=r)
+        self.tip_results = Counter(
+            "leakguard_tip_results",
+            "TipResult events produced (threat image projection frames answered)",
+            ["result"],
+            registry=r,
+        )
         self.annotation_tasks = Counter(
             "leakguard_annotation_tasks", "AnnotationTask events produced", registry=r
         )

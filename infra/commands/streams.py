@@ -8,6 +8,7 @@ stack record (as ``infra/commands/sinks.py`` does); the library code below it ta
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -45,8 +46,10 @@ from streams.config import (
     Role,
     WorkerConfig,
 )
+from streams.exceptions import StreamsConfigError
 from streams.frame_store import DEFAULT_KEPT_RETENTION_S, DEFAULT_STAGING_RETENTION_S
 from streams.rollout.config import RolloutConfig
+from streams.tip import TipRates
 
 __all__ = ["scanner_app", "worker_app"]
 
@@ -163,6 +166,18 @@ def worker(
     status_interval_s: Annotated[
         float, typer.Option("--status-interval", help="Edge: seconds between trial reports.")
     ] = 30.0,
+    tip_rates: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tip-rate",
+            help="Edge: threat image projection, CHECKPOINT/LANE=RATE (or CHECKPOINT/*=RATE, "
+            "*=RATE): that share of the lane's frames gets a simulated medium projected in "
+            "to test the guard (repeatable; needs leakguard[sim]; docs/tip.md).",
+        ),
+    ] = None,
+    tip_seed: Annotated[
+        int, typer.Option("--tip-seed", help="Edge: seed of which frames and media are projected.")
+    ] = 0,
 ) -> None:
     """Run an edge (detect) or cloud (outcome join, alerts, annotation queue) worker."""
     from streams.worker import run_worker
@@ -220,8 +235,18 @@ def worker(
         checkpoint=checkpoint,
         event_keyring=event_keyring_path(),
         join_partitions=join_partitions(spec),
+        tip_rates=_tip_rates(tip_rates or []),
+        tip_seed=tip_seed,
     )
     run_worker(config, loglevel=loglevel, log_format=log_format(), rollout=rollout)
+
+
+def _tip_rates(specs: list[str]) -> TipRates:
+    """The ``--tip-rate`` options, a bad one refused by name."""
+    try:
+        return TipRates.parse(specs)
+    except StreamsConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--tip-rate") from exc
 
 
 def _worker_sites(
@@ -362,6 +387,14 @@ def scanner_guards(
     mistake_rate: Annotated[float, typer.Option("--mistake-rate", help="Wrong calls share.")] = 0.0,
     delay_s: Annotated[float, typer.Option("--delay", help="Median answer delay (s).")] = 2.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the guards' choices.")] = 0,
+    guards: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--guard",
+            help="A guard ID=MISS_RATE with its own miss rate (repeatable; lanes are staffed "
+            "in turn). Default: one guard, sim-guard, with --miss-rate.",
+        ),
+    ] = None,
     topic_prefix: PrefixOption = "",
     site: SiteOption = None,
 ) -> None:
@@ -373,9 +406,13 @@ def scanner_guards(
     from streams.guards import run_guards
     from streams.logic.guard_policy import GuardPolicy
 
-    policy = GuardPolicy(
+    base = GuardPolicy(
         miss_rate=miss_rate, mistake_rate=mistake_rate, median_delay_s=delay_s, seed=seed
     )
+    policies = [
+        dataclasses.replace(base, guard_id=guard_id, miss_rate=rate)
+        for guard_id, rate in _guard_specs(guards or [])
+    ] or [base]
     topics = site_stream_topics(topic_prefix, site)
 
     def ready(partitions: int) -> None:
@@ -386,10 +423,27 @@ def scanner_guards(
         bootstrap_servers=bootstrap_servers_or_stack(bootstrap_servers),
         client_config=client_config(),
         topics=topics,
-        policy=policy,
+        policies=policies,
         on_ready=ready,
         tag=None if keyring is None else keyring.tagger("guard", None),
     )
+
+
+def _guard_specs(specs: list[str]) -> list[tuple[str, float]]:
+    """``(guard id, miss rate)`` of each ``--guard ID=MISS_RATE``, a bad one refused."""
+    parsed = []
+    for spec in specs:
+        guard_id, sep, rate = spec.partition("=")
+        try:
+            value = float(rate)
+        except ValueError:
+            value = -1.0
+        if not sep or not guard_id.strip() or not 0.0 <= value <= 1.0:
+            raise typer.BadParameter(
+                f"{spec!r} is not ID=MISS_RATE with a rate within [0, 1]", param_hint="--guard"
+            )
+        parsed.append((guard_id.strip(), value))
+    return parsed
 
 
 scanner_app.add_typer(dicos_app, name="dicos")

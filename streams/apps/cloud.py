@@ -9,6 +9,8 @@ them in batches and writes a batch's table entries only once the broker has its 
 (:meth:`CloudApp.handle_batch` says why). The decision is :mod:`streams.join`'s; this
 module only moves events:
 
+* a resolved threat image projection frame produces its ``TipResult`` and nothing else
+  (no outcome, alert, kept image or annotation task: #20);
 * a resolved frame produces one ``Outcome`` per object, an ``Alert`` when it has
   true-positive media, keeps its image in the frame store when it has a TP, FP or FN
   outcome, and produces an ``AnnotationTask`` per mistake kind;
@@ -49,6 +51,7 @@ from schemas.events import (
     GuardVerdict,
     ImageLink,
     Outcome,
+    TipResult,
 )
 from schemas.numbers import non_finite_field
 from streams.apps.common import (
@@ -300,6 +303,10 @@ class CloudApp:
         deliveries join ``batch``'s."""
         detection, verdict, outcomes = resolution.detection, resolution.verdict, resolution.outcomes
         frame_key = detection.frame_id.encode()
+        if resolution.tip is not None:
+            await self._produce(self.config.topics.tip_results, frame_key, resolution.tip, batch)
+            self.metrics.tip_results.labels(result=resolution.tip.result).inc()
+            return
         for outcome in outcomes:
             await self._produce(self.config.topics.outcomes, frame_key, outcome, batch)
             self.metrics.outcomes.labels(kind=outcome.kind).inc()
@@ -323,7 +330,11 @@ class CloudApp:
             self.metrics.annotation_tasks.inc()
 
     async def _produce(
-        self, topic: str, key: bytes, event: Outcome | Alert | AnnotationTask, batch: _Batch
+        self,
+        topic: str,
+        key: bytes,
+        event: Outcome | Alert | AnnotationTask | TipResult,
+        batch: _Batch,
     ) -> None:
         """Encode ``event``, hand it to the app's producer, and add its delivery to
         ``batch``'s.

@@ -51,7 +51,7 @@ def test_guard_desk_answers_after_the_delay_with_the_frames_truth() -> None:
     from streams.guards import GuardDesk
     from tests.streams.helpers import png
 
-    desk = GuardDesk(policy=GuardPolicy(median_delay_s=1.0), max_frames=2)
+    desk = GuardDesk(policies=[GuardPolicy(median_delay_s=1.0)], max_frames=2)
     det = detection(obj("o0", (80, 80, 90, 90)))
     frame = ScanFrame(
         checkpoint=det.checkpoint,
@@ -68,3 +68,42 @@ def test_guard_desk_answers_after_the_delay_with_the_frames_truth() -> None:
     (answer,) = desk.due(now=110.0)
     assert answer.rejected_object_ids == ("o0",)
     assert len(answer.missed_items) == 2
+
+
+def test_guards_take_lanes_in_turn_and_find_projected_media_by_their_miss_rate() -> None:
+    """Two guards: lanes are staffed in turn; a projected medium the detector did not alarm
+    on is found by the careful guard and overlooked by the one who misses everything."""
+    import dataclasses
+    import uuid
+
+    from schemas.events import Box, TipProjection
+    from streams.guards import GuardDesk
+
+    careful = GuardPolicy(guard_id="careful", median_delay_s=0.0)
+    tired = GuardPolicy(guard_id="tired", miss_rate=1.0, median_delay_s=0.0)
+    desk = GuardDesk(policies=[careful, tired])
+    assert desk.guard_at("cp", "1") is careful
+    assert desk.guard_at("cp", "2") is tired
+    assert desk.guard_at("cp", "1") is careful
+    tip = TipProjection(
+        projection_id=uuid.uuid4(), class_name="sdcard", subtype="sdcard",
+        box=Box(x1=30, y1=30, x2=40, y2=38),
+    )  # fmt: skip
+    for lane in ("1", "2"):
+        base = detection(frame_id=f"f{lane}")
+        det = dataclasses.replace(base, lane=lane, tip=tip, alarmed=True)
+        desk.on_detection(det, now=0.0)
+    answers = {v.guard_id: v for v in desk.due(now=1.0)}
+    assert [m.box for m in answers["careful"].missed_items] == [tip.box]
+    assert answers["careful"].decision == "confirmed"
+    assert answers["tired"].missed_items == ()
+    assert answers["tired"].decision == "cleared"
+
+
+def test_a_guard_desk_needs_distinct_guards() -> None:
+    from streams.guards import GuardDesk
+
+    with pytest.raises(StreamsConfigError, match="at least one"):
+        GuardDesk(policies=[])
+    with pytest.raises(StreamsConfigError, match="must differ"):
+        GuardDesk(policies=[GuardPolicy(), GuardPolicy()])
