@@ -18,10 +18,10 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
-from rich.table import Table
 
 from infra.commands.json_output import JsonOption, echo_json
 from infra.commands.lazy import LazyEntry, LazyTarget, lazy_group
+from infra.commands.tables import folding_table, install_folding_help
 from infra.commands.topics import topics_app
 from infra.settings import describe_settings, load_settings, settings_values
 from infra.stack import StackStatus, stack_down, stack_status, stack_up
@@ -90,6 +90,7 @@ _LAZY_COMMANDS = {
     ),
 }
 
+install_folding_help()
 app = typer.Typer(
     name="leakguard",
     cls=lazy_group(_LAZY_COMMANDS),
@@ -157,7 +158,7 @@ def config_show(as_json: JsonOption = False) -> None:
     if as_json:
         echo_json(settings_values(load_settings()))
         return
-    table = Table("variable", "value", title="leakguard settings")
+    table = folding_table("variable", "value", title="leakguard settings")
     for name, value in describe_settings(load_settings()):
         table.add_row(name, value)
     console.print(table)

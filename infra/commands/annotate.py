@@ -22,6 +22,7 @@ from infra.annotation import (
     webhook_secret_path,
 )
 from infra.commands.json_output import JsonOption, echo_json
+from infra.commands.tables import folding_table
 from infra.ops import MetricsPortOption, ops_endpoint
 from infra.processes import stop_on_signals
 from infra.settings import LeakguardSettings, load_settings
@@ -158,7 +159,7 @@ def _status_document(settings: LeakguardSettings) -> dict[str, Any]:
 
 def _status_table(document: dict[str, Any]) -> Table:
     """The status document as the table a person reads."""
-    table = Table("", "", title="annotation", show_header=False)
+    table = folding_table("", "", title="annotation", show_header=False)
     table.add_row("auto-label checkpoints", ", ".join(document["auto_label_checkpoints"]) or "none")
     table.add_row("tasks created in Label Studio", str(document["tasks_created"]))
     table.add_row("annotation versions emitted", str(document["annotations_emitted"]))

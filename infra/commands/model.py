@@ -21,7 +21,6 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
 
 from detector.artifacts import load_artifact
 from detector.evaluation.report import write_report
@@ -33,6 +32,7 @@ from detector.training.run import run_training, seed_everything
 from detector.training.simulated import DEFAULT_SCENE_MIX, SceneMix, parse_scene_mix
 from detector.training.trainer import TrainConfig
 from infra.commands.choices import ModelPresetName, OptimizerName
+from infra.commands.tables import folding_table
 from leakguard.classes import DEFAULT_ALARM_THRESHOLD, alarm_thresholds
 
 __all__ = ["app", "eval_command", "resolve_device", "train_command"]
@@ -182,7 +182,7 @@ def train_command(
 
 
 def _print_summary(metrics: Mapping[str, float]) -> None:
-    table = Table("metric", "value", title="evaluation")
+    table = folding_table("metric", "value", title="evaluation")
     for name, value in metrics.items():
         table.add_row(name, f"{100 * value:.2f} %")
     _console.print(table)

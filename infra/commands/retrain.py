@@ -26,9 +26,9 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 
 from infra.commands.json_output import JsonOption, echo_json
+from infra.commands.tables import folding_table
 from infra.ops import MetricsPortOption, ops_endpoint
 from infra.registry_announce import kafka_announcer, open_registry, registry_paths
 from infra.settings import LeakguardSettings, load_settings
@@ -244,7 +244,9 @@ def retrain_status(as_json: JsonOption = False) -> None:
         f"pending frames: {retrainer.store.pending_count()} "
         f"(a job starts at {settings.retrain.trigger_samples})"
     )
-    table = Table("set", "train frames", "held-out mistakes", title=f"training sets in {workdir}")
+    table = folding_table(
+        "set", "train frames", "held-out mistakes", title=f"training sets in {workdir}"
+    )
     for frozen in retrainer.store.sets():
         table.add_row(frozen.name, str(frozen.train_images), str(frozen.holdout_images))
     console.print(table)
@@ -262,7 +264,7 @@ def models_list(as_json: JsonOption = False) -> None:
         records = [_record_document(registry, record.version) for record in registry.versions()]
         echo_json({"versions": records})
         return
-    table = Table("version", "parent", "state", "set", "mAP@0.5 media", "created")
+    table = folding_table("version", "parent", "state", "set", "mAP@0.5 media", "created")
     for record in registry.versions():
         map50 = record.metrics.get("map50_media")
         table.add_row(

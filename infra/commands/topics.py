@@ -9,9 +9,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from infra.commands.json_output import JsonOption, echo_json
+from infra.commands.tables import folding_table
 from infra.exceptions import SiteNameError, TopicDriftError
 from infra.settings import load_settings
 from infra.stack import admin_client, require_bootstrap_servers
@@ -123,8 +123,8 @@ def topics_show(
     as_json: JsonOption = False,
 ) -> None:
     """Print the topics `apply` provisions (overlay merged, the sites' topics and the
-    join's internal topics included): partitions, replication, key, retention and message
-    size limit per topic.
+    join's internal topics included): partitions, replication, min.insync.replicas, key,
+    retention and message size limit per topic.
 
     With --json: {"spec": path, "overrides": path or null, "topics": [every field of each
     topic; retention_ms -1 keeps for ever; min_insync_replicas null is the broker's]}.
@@ -143,9 +143,13 @@ def topics_show(
         )
         return
     title = str(spec_path) if overlay is None else f"{spec_path} + {overlay}"
-    table = Table(
-        "topic", "partitions", "replicas", "min ISR", "key", "retention", "max bytes", title=title
-    )
+    table = folding_table("topic", title=title)
+    # The numbers never wrap: at 80 columns the squeeze goes to the names and keys, which fold.
+    for header in ("parts", "repl", "min ISR"):
+        table.add_column(header, no_wrap=True, justify="right")
+    table.add_column("key")
+    for header in ("retention", "max msg"):
+        table.add_column(header, no_wrap=True, justify="right")
     for topic in topics.topics.values():
         retention = "forever" if topic.retention_ms < 0 else f"{topic.retention_ms / 3.6e6:g} h"
         table.add_row(
@@ -155,6 +159,6 @@ def topics_show(
             "-" if topic.min_insync_replicas is None else str(topic.min_insync_replicas),
             topic.key,
             retention,
-            f"{topic.max_message_bytes:,}",
+            f"{topic.max_message_bytes / 2**20:.3g} MiB",
         )
     console.print(table)

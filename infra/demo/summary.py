@@ -24,6 +24,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from infra.commands.tables import FoldingTable
 from schemas.events import (
     Alert,
     Annotation,
@@ -213,7 +214,7 @@ def _seconds(value: float | None) -> str:
 
 def summary_table(summary: DemoSummary, *, title: str) -> Group:
     """The summary as the terminal shows it: a row per lane, then the loop's totals."""
-    lanes = Table(title=title, title_justify="left")
+    lanes = FoldingTable(title=title, title_justify="left")
     for column in ("checkpoint", "lane", "frames", "detected", "alarms"):
         lanes.add_column(column, justify="left" if column in ("checkpoint", "lane") else "right")
     for lane in summary.lanes:
@@ -252,7 +253,7 @@ def summary_table(summary: DemoSummary, *, title: str) -> Group:
 
 def _row_table(counts: dict[str, int]) -> Table:
     """One row of counts under their names (two such tables fit an 80-column terminal)."""
-    table = Table()
+    table = FoldingTable()
     for name in counts:
         table.add_column(name, justify="right")
     table.add_row(*(str(count) for count in counts.values()))
