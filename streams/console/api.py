@@ -21,11 +21,12 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 
 from leakguard.errors import LeakguardError
-from schemas.events import GuardVerdict
+from schemas.events import Detection, GuardVerdict
 from streams.console.auth import ApiSession, CheckedSession, Services
 from streams.console.exceptions import FrameNotFoundError, VerdictError
 from streams.console.review_queue import QueueItem
 from streams.console.verdicts import build_verdict, class_correction, missed_item
+from streams.logic.tip import tip_found
 
 __all__ = ["item_json", "router"]
 
@@ -141,7 +142,9 @@ def submit_verdict(
     the queue; 409: answered already; 422: the answer does not fit the frame. The guard's
     response time goes into the verdict, is logged and answered back, at most the time the
     console has held the frame (a page cannot have shown an alarm before the console
-    received it).
+    received it). On a threat image projection frame the answer says so (``tip``: the
+    projected medium and whether the verdict found it), only now that the guard has
+    answered; ``null`` on every real frame.
     """
     try:
         item = services.queue.item(item_id)
@@ -173,6 +176,7 @@ def submit_verdict(
     services.changes.bump()
     if not delivered:
         response.status_code = 202
+    tip = None if item.detection.tip is None else tip_json(item.detection, verdict)
     if response_ms is not None:
         logger.info(
             "frame %s (lane %s) answered by %s (%s) %d ms after the alarm was shown",
@@ -184,6 +188,21 @@ def submit_verdict(
         "guard_id": verdict.guard_id,
         "response_ms": response_ms,
         "delivered": delivered,
+        "tip": tip,
+    }
+
+
+def tip_json(detection: Detection, verdict: GuardVerdict) -> dict[str, Any]:
+    """What the page tells a guard who just answered a threat image projection frame: it was
+    a test, of which medium where, and whether they found it. Only ever in the answer to a
+    verdict: ``item_json`` never carries the projection, so the page cannot know before."""
+    tip = detection.tip
+    if tip is None:
+        raise VerdictError(f"frame {detection.frame_id} carries no projection")
+    return {
+        "class_name": tip.class_name,
+        "box": [tip.box.x1, tip.box.y1, tip.box.x2, tip.box.y2],
+        "found": tip_found(detection, verdict),
     }
 
 

@@ -336,8 +336,23 @@ async function postVerdict(item, clearAll) {
   $("status").textContent = answer.delivered
     ? `verdict ${answer.decision} sent for frame ${item.frame_id}`
     : `verdict ${answer.decision} saved for frame ${item.frame_id}; sent once Kafka answers`;
+  showTip(item, answer.tip);
   state.pinned = false;
   await refresh();
+}
+
+// A threat image projection frame: the server says so only in the answer to the verdict, so
+// the guard learns it was a test (and whether they found the projected medium) after
+// answering, never before. The notice stays until the next answer.
+function showTip(item, tip) {
+  const notice = $("tip-result");
+  notice.hidden = !tip;
+  if (!tip) return;
+  notice.classList.toggle("missed", !tip.found);
+  notice.textContent = tip.found
+    ? `That was a test image (TIP): you found the projected ${tip.class_name}.`
+    : `That was a test image (TIP): the projected ${tip.class_name} was missed ` +
+      `(at ${tip.box.map(Math.round).join(", ")} in frame ${item.frame_id}).`;
 }
 
 // Drawing a missed item: drag on the overlay, in image pixels.
