@@ -31,6 +31,7 @@ from infra.processes import process_alive, terminate_process
 from infra.registry_announce import AnnounceOutcome, announce_rollout_state
 from infra.s3_server import S3Endpoint, S3Server, resolve_s3_server
 from infra.settings import LeakguardSettings
+from infra.topic_overrides import effective_spec
 from infra.topics import ApplyReport, apply_topics, load_spec, with_internal_topics
 from leakguard.errors import LeakguardError
 from sinks.clickhouse.chdb_session import open_chdb_session
@@ -169,9 +170,11 @@ def stack_up(settings: LeakguardSettings, *, durable: bool = False) -> StackUpRe
             _stop_storage(state)  # a broker that died leaves its storage server orphaned
         state = replace(_start_stack(settings, durable=durable), announce_pending=True)
         _write_state(settings, state)
-    # The cloud join's internal topics too, so a local cloud worker finds them as in production.
+    # The cloud join's internal topics too, so a local cloud worker finds them as in
+    # production, and those of the configured sites (LEAKGUARD_SITES), so a local fleet runs.
     report = apply_topics(
-        admin_client(settings, state.bootstrap_servers), with_internal_topics(load_spec())
+        admin_client(settings, state.bootstrap_servers),
+        with_internal_topics(effective_spec(None, None, settings.sites)),
     )
     open_chdb_session(settings.chdb_path).close()
     announced = None

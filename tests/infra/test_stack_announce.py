@@ -1,7 +1,8 @@
 """``stack up`` when the registry's re-announcement fails (issue #22): the stack is up and
 says so, the failure is named with what to do, ``stack status`` shows it pending, and the
 next ``stack up`` on the running stack retries it, instead of a bare exit 1 that left a
-running broker whose edges never learn their model."""
+running broker whose edges never learn their model. The stack also provisions the
+configured sites' topics."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import AdminClient
 
 from retrain.keys import load_or_create_private_key
 
@@ -24,7 +26,12 @@ def _run(args: list[str], cwd: Path, data_dir: Path) -> subprocess.CompletedProc
     return subprocess.run(
         [*LEAKGUARD, *args],
         cwd=cwd,
-        env={**os.environ, "COLUMNS": "200", "LEAKGUARD_DATA_DIR": str(data_dir)},
+        env={
+            **os.environ,
+            "COLUMNS": "200",
+            "LEAKGUARD_DATA_DIR": str(data_dir),
+            "LEAKGUARD_SITES": '["north"]',
+        },
         capture_output=True,
         text=True,
         timeout=120,
@@ -51,6 +58,9 @@ def test_a_failed_announcement_leaves_the_stack_up_says_so_and_is_retried(tmp_pa
         assert status.returncode == 0, status.stderr
         document = json.loads(status.stdout)
         assert (document["running"], document["announce_pending"]) == (True, True)
+        # the configured sites' topics are there too, so a local fleet can run on the stack
+        admin = AdminClient({"bootstrap.servers": document["bootstrap_servers"]})
+        assert "scanner.frames.north" in admin.list_topics(timeout=10).topics
 
         key.unlink()
         load_or_create_private_key(key)
