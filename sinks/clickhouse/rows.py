@@ -13,7 +13,9 @@ ClickHouse 18.16 has no ``DateTime64``. Images never reach the analytics store (
 does not read ``scanner.frames``: a frame counts once it is detected), and a dead letter's
 original bytes only by their size. A ``GuardVerdict`` keeps the guard's response
 time and how many alarms the guard reclassified; the corrected classes themselves are the
-``Outcome``'s ``class_name``.
+``Outcome``'s ``class_name``. A threat image projection frame (``Detection.tip``, #20) is a
+test of the guard, not of the detector: its detection writes no row (the detector's
+statistics never see it) and its ``TipResult`` one ``tip_results`` row.
 """
 
 from __future__ import annotations
@@ -65,6 +67,11 @@ TABLES: Final[Mapping[str, tuple[str, ...]]] = {
         "event_id", *_TIME, "source_topic", "source_partition", "source_offset",
         "error_class", "reason", "original_bytes", "worker_id",
     ),
+    "tip_results": (
+        *_FRAME, "projection_id", "model_version", "class_name", *_BOX, "result",
+        "detector_alarmed", "guard_id", "detection_event_id", "verdict_event_id",
+        "response_ms",
+    ),
 }  # fmt: skip
 
 #: The events the analytics store keeps; the topics carrying them are the catalogue's.
@@ -76,6 +83,7 @@ STORED_EVENTS: Final[tuple[str, ...]] = (
     "ModelUpdate",
     "ModelStatus",
     "DeadLetter",
+    "TipResult",
 )
 
 
@@ -108,6 +116,8 @@ def _optional_str(value: Any) -> str | None:
 
 
 def _detection(record: Record) -> list[tuple[str, Row]]:
+    if record.get("tip") is not None:
+        return []
     head = (*_frame(record), record["model_version"])
     objects = record["objects"]
     rows: list[tuple[str, Row]] = [
@@ -271,6 +281,27 @@ def _dead_letter(record: Record) -> list[tuple[str, Row]]:
     ]
 
 
+def _tip_result(record: Record) -> list[tuple[str, Row]]:
+    return [
+        (
+            "tip_results",
+            (
+                *_frame(record),
+                str(record["projection_id"]),
+                record["model_version"],
+                record["class_name"],
+                *_box(record["box"]),
+                record["result"],
+                int(record["detector_alarmed"]),
+                record["guard_id"],
+                str(record["detection_event_id"]),
+                _optional_str(record["verdict_event_id"]),
+                record["response_ms"],
+            ),
+        )
+    ]
+
+
 _MAPPERS: Final[Mapping[str, Callable[[Record], list[tuple[str, Row]]]]] = {
     "Detection": _detection,
     "GuardVerdict": _verdict,
@@ -279,6 +310,7 @@ _MAPPERS: Final[Mapping[str, Callable[[Record], list[tuple[str, Row]]]]] = {
     "ModelUpdate": _model_update,
     "ModelStatus": _model_status,
     "DeadLetter": _dead_letter,
+    "TipResult": _tip_result,
 }
 
 #: The tables each event type writes to.
@@ -290,6 +322,7 @@ EVENT_TABLES: Final[Mapping[str, tuple[str, ...]]] = {
     "ModelUpdate": ("model_updates",),
     "ModelStatus": ("model_status",),
     "DeadLetter": ("dead_letters",),
+    "TipResult": ("tip_results",),
 }
 
 

@@ -144,6 +144,22 @@ ANY LEFT JOIN
 ) AS reviews USING model_version
 ORDER BY since DESC, model_version"""
 
+#: Guard shifts for the threat image projection panels (#20): 8 hours, starting at 06:00,
+#: 14:00 and 22:00 UTC, the common three-shift pattern of a staffed checkpoint.
+SHIFT_S: Final = 8 * 3600
+SHIFT_OFFSET_S: Final = 6 * 3600
+#: A TIP result's seconds since the first shift boundary; its shift's start and its hour of
+#: the shift (0 = first). Integer arithmetic: ClickHouse 18.16 has no toStartOfInterval.
+_SHIFT_SECONDS: Final = f"(toUInt32(event_time) - {SHIFT_OFFSET_S})"
+_SHIFT_START: Final = (
+    f"toDateTime(intDiv({_SHIFT_SECONDS}, {SHIFT_S}) * {SHIFT_S} + {SHIFT_OFFSET_S})"
+)
+_SHIFT_HOUR: Final = f"intDiv({_SHIFT_SECONDS} % {SHIFT_S}, 3600)"
+#: Per guard: TIP frames answered, the share found, the median answer time.
+_TIP_MEASURES: Final = """assumeNotNull(guard_id) AS guard, count() AS tip_frames,
+    countIf(result = 'hit') / count() AS hit_rate,
+    quantile(0.5)(assumeNotNull(response_ms)) / 1000 AS response_p50_s"""
+
 PANELS: Final[tuple[Panel, ...]] = (
     Panel(
         title="Checkpoint throughput",
@@ -244,6 +260,48 @@ ORDER BY time, guard_id""",
         ),
         unit="s",
         width=24,
+    ),
+    Panel(
+        title="TIP hit rate per guard and shift",
+        description="Threat image projection: simulated media projected into real scans to "
+        "test the guards. Per guard and shift (8 h from 06:00, 14:00, 22:00 UTC): TIP frames "
+        "answered, the share where the guard found the medium, and the median answer time. "
+        "TIP frames left unreviewed have no guard and are not counted here.",
+        empty="TIP results appear here once an edge projects test media (worker --tip-rate) "
+        "and guards answer them.",
+        sql=f"""SELECT {_SHIFT_START} AS shift_start, {_TIP_MEASURES}
+FROM tip_results FINAL
+WHERE $__timeFilter(event_time) AND isNotNull(guard_id) AND isNotNull(response_ms) AND {_PLACE}
+GROUP BY shift_start, guard
+ORDER BY shift_start, guard""",
+        visualisation="table",
+        columns=(
+            ("shift_start", "time"),
+            ("guard", "string"),
+            ("tip_frames", "number"),
+            ("hit_rate", "number"),
+            ("response_p50_s", "number"),
+        ),
+    ),
+    Panel(
+        title="TIP over the shift",
+        description="How each guard's TIP hit rate and answer time change from the first to "
+        "the last hour of a shift (hour 0 = the shift's first), over every shift in the "
+        "window: the fatigue the system was built against.",
+        empty="Hour by hour TIP figures appear here once guards have answered TIP frames.",
+        sql=f"""SELECT {_SHIFT_HOUR} AS shift_hour, {_TIP_MEASURES}
+FROM tip_results FINAL
+WHERE $__timeFilter(event_time) AND isNotNull(guard_id) AND isNotNull(response_ms) AND {_PLACE}
+GROUP BY shift_hour, guard
+ORDER BY guard, shift_hour""",
+        visualisation="table",
+        columns=(
+            ("shift_hour", "number"),
+            ("guard", "string"),
+            ("tip_frames", "number"),
+            ("hit_rate", "number"),
+            ("response_p50_s", "number"),
+        ),
     ),
     Panel(
         title="Unreviewed alarms",

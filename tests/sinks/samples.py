@@ -32,6 +32,8 @@ from schemas import (
     ModelUpdate,
     Outcome,
     RolloutTarget,
+    TipProjection,
+    TipResult,
     outcome_id,
 )
 from schemas.events import LabelMapEntry, ObjectClassName, OutcomeKindName
@@ -49,7 +51,10 @@ FRAME_INTERVAL: Final = timedelta(seconds=7)
 _CLASSES: Final[tuple[ObjectClassName, ...]] = get_args(ObjectClassName)
 _MEDIA: Final[tuple[ObjectClassName, ...]] = tuple(c for c in _CLASSES if c != "others")
 #: The events a frame leads to; the analytics topics carry these, rollouts and dead letters.
-_FRAME_EVENTS: Final = ("Detection", "GuardVerdict", "Outcome", "Alert")
+_FRAME_EVENTS: Final = ("Detection", "GuardVerdict", "Outcome", "Alert", "TipResult")
+#: Every eighth frame carries a threat image projection: its answer is a TipResult, never an
+#: outcome or alert; the guards with higher numbers miss more of them.
+TIP_EVERY: Final = 8
 
 
 class _FrameFields(TypedDict):
@@ -137,6 +142,8 @@ def _frame_events(index: int, at: datetime, rng: random.Random) -> list[Event]:
         )
         for o in objects
     )  # fmt: skip
+    if index % TIP_EVERY == 3:
+        return _tip_events(index, common, version, objects, rng)
     alarmed = any(o.alarmed for o in objects)
     detection = Detection(
         event_id=_uuid(rng), model_version=version, inference_latency_ms=rng.uniform(20, 120),
@@ -190,6 +197,40 @@ def _frame_events(index: int, at: datetime, rng: random.Random) -> list[Event]:
             )
         )  # fmt: skip
     return events
+
+
+def _tip_events(
+    index: int,
+    common: _FrameFields,
+    version: str,
+    objects: tuple[DetectedObject, ...],
+    rng: random.Random,
+) -> list[Event]:
+    """A TIP frame: its detection (always alarmed), the guard's verdict and its TipResult."""
+    tip = TipProjection(
+        projection_id=_uuid(rng), class_name=rng.choice(_MEDIA), subtype="sample", box=_box(rng)
+    )
+    detection = Detection(
+        event_id=_uuid(rng), model_version=version, inference_latency_ms=rng.uniform(20, 120),
+        image_width=1920, image_height=1080, objects=objects, alarmed=True, tip=tip, **common,
+    )  # fmt: skip
+    guard = index % 5
+    review = timedelta(milliseconds=round(rng.uniform(2_000, 20_000 + 5_000 * guard)))
+    verdict = GuardVerdict(
+        event_id=_uuid(rng), model_version=version, detection_event_id=detection.event_id,
+        guard_id=f"guard-{guard}", decision="confirmed", response_ms=None,
+        **_FrameFields(**{**common, "event_time": common["event_time"] + review}),
+    )  # fmt: skip
+    result = TipResult(
+        event_id=tip.projection_id, projection_id=tip.projection_id, model_version=version,
+        class_name=tip.class_name, box=tip.box,
+        result="hit" if rng.random() < 0.95 - 0.15 * guard else "miss",
+        detector_alarmed=rng.random() < 0.5, guard_id=verdict.guard_id,
+        detection_event_id=detection.event_id, verdict_event_id=verdict.event_id,
+        response_ms=round(review.total_seconds() * 1000),
+        **_FrameFields(**{**common, "event_time": verdict.event_time}),
+    )  # fmt: skip
+    return [detection, verdict, result]
 
 
 def _outcome(
