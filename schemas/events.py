@@ -35,6 +35,7 @@ __all__ = [
     "DecisionName",
     "DetectedObject",
     "Detection",
+    "DetectionView",
     "Event",
     "EventHeader",
     "FrameEventHeader",
@@ -56,6 +57,7 @@ __all__ = [
     "RolloutTarget",
     "ScanFrame",
     "ScanReference",
+    "ScanView",
     "TaskReasonName",
     "TipProjection",
     "TipResult",
@@ -137,6 +139,8 @@ class DetectedObject:
     score: float
     box: Box
     alarmed: bool
+    view_id: str | None = None
+    item_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,6 +162,24 @@ class ImageLink:
 
     uri: str
     sha256: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScanView:
+    """One more view of a multi-view frame; the frame's ``view_id`` and ``image`` stay primary."""
+
+    view_id: str
+    image: ImagePayload
+
+
+@dataclass(frozen=True, kw_only=True)
+class DetectionView:
+    """One more view of a detected frame: the size its boxes refer to and its staged image."""
+
+    view_id: str
+    image_width: int
+    image_height: int
+    image: ImageLink | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -235,6 +257,7 @@ class ScanFrame(FrameEventHeader):
     image: ImagePayload
     ground_truth: tuple[LabeledBox, ...] | None = None
     scan: ScanReference | None = None
+    views: tuple[ScanView, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -250,6 +273,7 @@ class Detection(FrameEventHeader):
     image: ImageLink | None = None
     scan: ScanReference | None = None
     tip: TipProjection | None = None
+    views: tuple[DetectionView, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
