@@ -24,7 +24,7 @@ from detector.sim.stream import SimulatedFrame
 from leakguard.classes import CLASS_NAMES
 from schemas.authenticity import Tagger
 from schemas.codec import Codec
-from schemas.events import Box, LabeledBox, ScanFrame
+from schemas.events import Box, LabeledBox, ScanFrame, ScanView
 from schemas.exceptions import ImageRejectedError
 from schemas.images import png_payload
 from streams.exceptions import SourceError
@@ -58,7 +58,8 @@ DEFAULT_MAX_FILE_BYTES: Final[int] = 256 * 2**20
 
 
 def frame_from_simulated(frame: SimulatedFrame, *, scanner_id: str = "sim") -> ScanFrame:
-    """The ``ScanFrame`` of a simulated frame, ground truth included."""
+    """The ``ScanFrame`` of a simulated frame, ground truth (of the top view) and the
+    other views included."""
     truth = tuple(
         LabeledBox(
             class_name=CLASS_NAMES[obj.class_id],
@@ -75,6 +76,10 @@ def frame_from_simulated(frame: SimulatedFrame, *, scanner_id: str = "sim") -> S
         view_id="top",
         image=png_payload(frame.image_png),
         ground_truth=truth,
+        views=tuple(
+            ScanView(view_id=view.view_id, image=png_payload(view.image_png))
+            for view in frame.views
+        ),
     )
 
 

@@ -108,9 +108,16 @@ def simulate(
         preset, seed=seed, index=index, width_px=width_px, height_px=height_px, registry=registry
     )
     _, noise_rng = _streams(seed, index)
-    raw = render(layout, rng=noise_rng, tables=tables)
+    return rendered_image(layout, rng=noise_rng, tables=tables)
+
+
+def rendered_image(
+    layout: SceneLayout, *, rng: np.random.Generator, tables: PhysicsTables | None = None
+) -> SimulatedImage:
+    """``layout`` rendered with detector noise from ``rng`` and shown in pseudo-colour."""
+    raw = render(layout, rng=rng, tables=tables)
     # Outside the scene window the raw image is exactly 1, which the display shows white.
-    rgb = np.full((height_px, width_px, 3), 255, dtype=np.uint8)
+    rgb = np.full((layout.height_px, layout.width_px, 3), 255, dtype=np.uint8)
     r0, r1, c0, c1 = scene_window(layout)
     rgb[r0:r1, c0:c1] = pseudo_colour(raw[:, r0:r1, c0:c1], tables=tables)
     return SimulatedImage(rgb, raw, ground_truth(layout))

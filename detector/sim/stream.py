@@ -3,21 +3,29 @@
 The Kafka producer in ``streams/`` iterates a :class:`ScannerStream` the way it would read a
 real scanner. Frames are deterministic per ``(seed, checkpoint, lane, frame index)``, so two
 lanes never show the same bags and a replay shows the same frames. Pacing uses an injected
-:class:`Clock`, so tests run at full speed with a clock that only pretends to sleep.
+:class:`Clock`, so tests run at full speed with a clock that only pretends to sleep. A
+dual-view scanner (#20) also renders the side view of each scene
+(:mod:`detector.sim.side_view`).
 """
 
 from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Literal, Protocol, get_args
 
 from detector.datasets.coco import encode_png
 from detector.exceptions import SimulationError
 from detector.sim.scenes import KindRegistry, ScenePreset, get_preset
+from detector.sim.side_view import simulate_side
 from detector.sim.simulate import GroundTruthObject, SimulatedImage, simulate
+
+ViewName = Literal["top", "side"]
+#: The views the simulator renders; the top view is the primary one, which the detector
+#: was trained on and every frame has.
+VIEW_NAMES: Final[tuple[ViewName, ...]] = get_args(ViewName)
 
 
 class Clock(Protocol):
@@ -59,6 +67,31 @@ class SimulatedFrame:
     height: int
     ground_truth: tuple[GroundTruthObject, ...]
     image: SimulatedImage
+    views: tuple[SimulatedView, ...] = ()
+
+
+@dataclass(frozen=True)
+class SimulatedView:
+    """One more view of a simulated frame (the side view): PNG, arrays and ground truth,
+    boxes in its own ``width`` x ``height`` pixels, x along the belt as in the top view."""
+
+    view_id: ViewName
+    image_png: bytes
+    width: int
+    height: int
+    image: SimulatedImage
+
+
+def check_views(views: Sequence[str]) -> tuple[ViewName, ...]:
+    """``views`` as view names: known, none twice, the top view first (the primary)."""
+    unknown = [view for view in views if view not in VIEW_NAMES]
+    if unknown:
+        raise SimulationError(f"unknown view {unknown[0]!r}; choose from {', '.join(VIEW_NAMES)}")
+    if not views or views[0] != "top" or len(set(views)) != len(views):
+        raise SimulationError(
+            f"views must start with top and name each view once, got {','.join(views)}"
+        )
+    return tuple(view for view in VIEW_NAMES if view in views)
 
 
 def lane_seed(seed: int, checkpoint_id: str, lane_id: str) -> int:
@@ -87,6 +120,7 @@ class ScannerStream:
         start_index: int = 0,
         clock: Clock | None = None,
         registry: KindRegistry | None = None,
+        views: Sequence[str] = ("top",),
     ) -> None:
         if rate_hz <= 0:
             raise SimulationError(f"rate_hz must be positive, got {rate_hz}")
@@ -99,9 +133,21 @@ class ScannerStream:
         self._seed = lane_seed(seed, checkpoint_id, lane_id)
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._registry = registry
+        self.views = check_views(views)
+
+    def _side_view(self, index: int) -> SimulatedView:
+        image = simulate_side(
+            self.preset,
+            seed=self._seed,
+            index=index,
+            width_px=self.width_px,
+            height_px=self.height_px,
+            registry=self._registry,
+        )
+        return SimulatedView("side", encode_png(image.rgb), self.width_px, self.height_px, image)
 
     def frame(self, index: int) -> SimulatedFrame:
-        """Frame ``index`` of this lane, rendered now (no pacing)."""
+        """Frame ``index`` of this lane, rendered now (no pacing), with its other views."""
         image = simulate(
             self.preset,
             seed=self._seed,
@@ -120,6 +166,7 @@ class ScannerStream:
             self.height_px,
             image.objects,
             image,
+            tuple(self._side_view(index) for view in self.views if view == "side"),
         )
 
     def __iter__(self) -> Iterator[SimulatedFrame]:

@@ -296,6 +296,14 @@ def scanner_simulate(
             "decorations shaped like phones).",
         ),
     ] = None,
+    views: Annotated[
+        str,
+        typer.Option(
+            "--views",
+            help="Views per frame, comma-separated: top (the primary, always first) and "
+            "side (a dual-view scanner; the detector was trained on top views only).",
+        ),
+    ] = "top",
 ) -> None:
     """Publish simulated frames (with ground truth) for each lane, round robin.
 
@@ -304,13 +312,17 @@ def scanner_simulate(
     from detector.exceptions import SimulationError
     from detector.sim.drift import drifted
     from detector.sim.scenes import get_preset
-    from detector.sim.stream import ScannerStream
+    from detector.sim.stream import ScannerStream, check_views
     from streams.sources import FramePublisher, frame_from_simulated, publish_all, round_robin
 
     try:
         preset = drifted(get_preset("cluttered"), drift)
     except SimulationError as exc:
         raise typer.BadParameter(str(exc), param_hint="--drift") from exc
+    try:
+        view_names = check_views([v.strip() for v in views.split(",")])
+    except SimulationError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--views") from exc
     lanes_frames = [
         iter(
             ScannerStream(
@@ -322,6 +334,7 @@ def scanner_simulate(
                 width_px=size,
                 height_px=size,
                 max_frames=frames,
+                views=view_names,
             )
         )
         for lane in range(1, lanes + 1)

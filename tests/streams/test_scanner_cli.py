@@ -65,6 +65,27 @@ def test_simulate_publishes_every_lane_in_order_with_ground_truth(
     assert all(f.ground_truth is not None and f.image.inline for _, _, f in frames)
 
 
+def test_simulate_dual_view_frames_carry_the_side_view(stream_topics: StreamTopics) -> None:
+    """``--views top,side`` (#20): each frame's primary view is the top view, its side view
+    rides in ``views`` at the same size; a view the simulator has not is refused by name."""
+    result = _run(
+        ["scanner", "simulate", "--checkpoint", "hq", "--frames", "1", "--size", "96",
+         "--rate", "50", "--views", "top,side", "--topic-prefix", stream_topics.prefix],
+        bootstrap=stream_topics.bootstrap,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    ((_, _, frame),) = _frames(stream_topics, 1)
+    assert frame.view_id == "top"
+    assert [(v.view_id, v.image.width, v.image.height) for v in frame.views] == [("side", 96, 96)]
+    assert frame.views[0].image.inline
+    assert frame.views[0].image.inline != frame.image.inline
+    refused = _run(
+        ["scanner", "simulate", "--checkpoint", "hq", "--views", "top,front"], bootstrap=None
+    )
+    assert refused.returncode == 2
+    assert "front" in refused.stderr
+
+
 def test_scanner_finds_the_stack_up_broker(
     stream_topics: StreamTopics, kafka_broker: EmbeddedBroker
 ) -> None:
