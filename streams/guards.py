@@ -14,6 +14,7 @@ the due ones); :func:`run_guards` drives it with a confluent-kafka consumer and 
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import time
@@ -25,7 +26,7 @@ from confluent_kafka import Consumer, Producer
 
 from schemas.authenticity import Tagger
 from schemas.codec import Codec
-from schemas.events import Detection, GuardVerdict, LabeledBox, ScanFrame
+from schemas.events import Detection, GuardVerdict, LabeledBox, ScanFrame, now_ms
 from schemas.exceptions import DecodeError
 from schemas.topics import Topics
 from streams.exceptions import StreamsConfigError
@@ -138,7 +139,9 @@ def run_guards(
                     desk.on_frame(event)
                 elif isinstance(event, Detection):
                     desk.on_detection(event, now=time.monotonic())
-            for verdict in desk.due(now=time.monotonic()):
+            for due in desk.due(now=time.monotonic()):
+                # Dated when given, not when decided: the review time is detection to answer.
+                verdict = dataclasses.replace(due, event_time=now_ms())
                 value = codec.encode(verdict)
                 producer.produce(
                     topics.verdicts,

@@ -93,6 +93,22 @@ def demo(
     guard_mistake_rate: Annotated[
         float, typer.Option(help="Share of alarms the simulated guards judge wrongly.")
     ] = 0.05,
+    guard_miss_rates: Annotated[
+        str | None,
+        typer.Option(
+            "--guard-miss-rates",
+            help="Comma-separated miss rates, one simulated guard each (sim-guard-1...), "
+            "staffing the lanes in turn; default: one guard with --guard-miss-rate.",
+        ),
+    ] = None,
+    tip_rate: Annotated[
+        float,
+        typer.Option(
+            "--tip-rate",
+            help="Share of every lane's frames that get a simulated medium projected in to "
+            "test the guards (threat image projection; docs/tip.md).",
+        ),
+    ] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of the simulator and the guards.")] = 0,
 ) -> None:
     """Run the whole loop locally: broker, workers, sink, simulated checkpoints and guards,
@@ -112,6 +128,8 @@ def demo(
         guard_delay_s=guard_delay_s,
         guard_miss_rate=guard_miss_rate,
         guard_mistake_rate=guard_mistake_rate,
+        guard_miss_rates=_rates(guard_miss_rates),
+        tip_rate=tip_rate,
         review_deadline_s=review_deadline_s,
         edge_workers=edge_workers,
         host=host,
@@ -121,6 +139,16 @@ def demo(
         seed=seed,
     )
     run_demo(options, settings=load_settings())
+
+
+def _rates(text: str | None) -> tuple[float, ...]:
+    """The ``--guard-miss-rates`` list; a word that is no number is refused by name."""
+    if not text:
+        return ()
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--guard-miss-rates") from exc
 
 
 def run_demo(options: DemoOptions, *, settings: LeakguardSettings) -> DemoSummary | None:

@@ -93,6 +93,10 @@ class DemoOptions:
     - ``consoles``: serve a guard console per checkpoint and the overview (True).
     - ``guards``: simulated guards answer every detection (True); ``guard_delay_s`` their
       median answer time (5 s), ``guard_miss_rate`` / ``guard_mistake_rate`` (0.1 / 0.05).
+    - ``guard_miss_rates``: one simulated guard per rate, ``sim-guard-1``... with that miss
+      rate, staffing the lanes in turn (empty: one guard with ``guard_miss_rate``).
+    - ``tip_rate``: share of every lane's frames the edges project a simulated medium into
+      to test the guards (threat image projection, docs/tip.md; 0: none).
     - ``review_deadline_s``: seconds until an unanswered alarm is unreviewed (8 s with
       guards, 60 s without).
     - ``edge_workers``: detection workers sharing the frames' partitions (1).
@@ -114,6 +118,8 @@ class DemoOptions:
     guard_delay_s: float = 5.0
     guard_miss_rate: float = 0.1
     guard_mistake_rate: float = 0.05
+    guard_miss_rates: tuple[float, ...] = ()
+    tip_rate: float = 0.0
     review_deadline_s: float | None = None
     edge_workers: int = 1
     host: str = LOOPBACK
@@ -140,6 +146,12 @@ class DemoOptions:
             raise DemoError(f"--duration must be positive, got {self.duration_s}")
         if self.review_deadline_s is not None and self.review_deadline_s <= 0:
             raise DemoError(f"--review-deadline must be positive, got {self.review_deadline_s}")
+        if not 0 <= self.tip_rate <= 1:
+            raise DemoError(f"--tip-rate must be within [0, 1], got {self.tip_rate}")
+        if any(not 0 <= rate <= 1 for rate in self.guard_miss_rates):
+            raise DemoError(
+                f"--guard-miss-rates must be within [0, 1], got {self.guard_miss_rates}"
+            )
         if not 0 < self.alarm_threshold <= 1:
             raise DemoError(f"--alarm-threshold must be in (0, 1], got {self.alarm_threshold}")
         if not 0 < self.port <= 65535 - self.checkpoints:
@@ -244,6 +256,7 @@ def _edges(options: DemoOptions, frames: str, model: Path) -> list[ChildSpec]:
                 "worker", "--role", "edge", "--model", str(model), "--frame-store", frames,
                 "--alarm-threshold", f"{options.alarm_threshold:g}",
                 "--worker-id", f"demo-edge-{number}", "--loglevel", "info",
+                *(("--tip-rate", f"*={options.tip_rate:g}") if options.tip_rate else ()),
             ),
             STAGE_WORKERS,
             ready_line=WORKER_READY_LINE,
@@ -257,6 +270,11 @@ def _guards(options: DemoOptions) -> ChildSpec:
         "scanner", "guards", "--delay", f"{options.guard_delay_s:g}",
         "--miss-rate", f"{options.guard_miss_rate:g}",
         "--mistake-rate", f"{options.guard_mistake_rate:g}", "--seed", str(options.seed),
+        *(
+            arg
+            for number, rate in enumerate(options.guard_miss_rates, start=1)
+            for arg in ("--guard", f"sim-guard-{number}={rate:g}")
+        ),
     )  # fmt: skip
     return ChildSpec("guards", argv, STAGE_REVIEW, ready_line=GUARDS_READY_LINE)
 

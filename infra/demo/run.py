@@ -119,7 +119,7 @@ class DemoRun:
         positions = start_offsets(
             client,
             [t.frames, t.detections, t.verdicts, t.outcomes, t.alerts, t.annotation_tasks,
-             t.annotations, t.dead_letters],
+             t.annotations, t.dead_letters, t.tip_results],
         )  # fmt: skip
         self._reader = EventReader(client=client, positions=positions)
         self._reader.start()

@@ -2,7 +2,7 @@
 
 The summary is built from the Kafka topics (``scanner.frames``, ``detections``,
 ``guard.verdicts``, ``outcomes``, ``alerts``, ``annotation.tasks``, ``annotations``,
-``deadletter``), not from the analytics store:
+``deadletter``, ``tip.results``), not from the analytics store:
 the topics are the system of record, every event reaches them whether or not the sink keeps
 up, and embedded chdb belongs to the sink's process. Delivery is at least once, so every
 count is of distinct ids (frame id, outcome id, alert id, event id): a replayed event is
@@ -36,12 +36,15 @@ from schemas.events import (
     Outcome,
     OutcomeKindName,
     ScanFrame,
+    TipResult,
 )
 
 #: Outcome kinds in the order the summary shows them.
 OUTCOME_KINDS: Final[tuple[OutcomeKindName, ...]] = get_args(OutcomeKindName)
 
 LaneKey = tuple[str, str]
+#: The row of TIP frames no guard answered in time.
+UNREVIEWED_GUARD: Final = "(unreviewed)"
 
 
 @dataclass
@@ -65,6 +68,18 @@ class LaneSummary:
 
 
 @dataclass(frozen=True)
+class TipSummary:
+    """One simulated guard's threat image projection figures (#20): TIP frames answered,
+    the share found, and the median answer time (detection to verdict)."""
+
+    guard: str
+    frames: int
+    hits: int
+    hit_rate: float
+    response_p50_s: float | None
+
+
+@dataclass(frozen=True)
 class DemoSummary:
     """Everything the summary shows; ``to_dict`` is what ``summary.json`` holds.
 
@@ -84,6 +99,7 @@ class DemoSummary:
     awaiting_review: int
     latency_p50_s: float | None
     latency_p95_s: float | None
+    tip: tuple[TipSummary, ...] = ()
 
     @property
     def frames(self) -> int:
@@ -119,6 +135,7 @@ class DemoTally:
     annotations: int = 0
     dead_letters: int = 0
     latencies_s: list[float] = field(default_factory=list)
+    tip_results: dict[str, list[TipResult]] = field(default_factory=dict)
     _frames: dict[str, datetime] = field(default_factory=dict)
     _detected: dict[str, datetime] = field(default_factory=dict)
     _alarmed: set[str] = field(default_factory=set)
@@ -144,6 +161,9 @@ class DemoTally:
             self.annotations += 1
         elif isinstance(event, DeadLetter) and self._first(event.event_id):
             self.dead_letters += 1
+        elif isinstance(event, TipResult) and self._first(event.projection_id):
+            guard = event.guard_id or UNREVIEWED_GUARD
+            self.tip_results.setdefault(guard, []).append(event)
 
     def _first(self, event_key: object) -> bool:
         """Whether ``event_key`` is new (and remember it)."""
@@ -198,7 +218,20 @@ class DemoTally:
             awaiting_review=len(self._alarmed - self._with_outcome),
             latency_p50_s=p50,
             latency_p95_s=p95,
+            tip=tuple(_tip(guard, results) for guard, results in sorted(self.tip_results.items())),
         )
+
+
+def _tip(guard: str, results: list[TipResult]) -> TipSummary:
+    hits = sum(result.result == "hit" for result in results)
+    times = [r.response_ms / 1000 for r in results if r.response_ms is not None]
+    return TipSummary(
+        guard=guard,
+        frames=len(results),
+        hits=hits,
+        hit_rate=hits / len(results),
+        response_p50_s=_percentiles(times)[0],
+    )
 
 
 def _percentiles(values: list[float]) -> tuple[float | None, float | None]:
@@ -248,7 +281,20 @@ def summary_table(summary: DemoSummary, *, title: str) -> Group:
         f"detection latency (frame published -> detection): p50 "
         f"{_seconds(summary.latency_p50_s)}, p95 {_seconds(summary.latency_p95_s)}"
     )
-    return Group(lanes, outcomes, downstream, latency)
+    if not summary.tip:
+        return Group(lanes, outcomes, downstream, latency)
+    tip = FoldingTable(title="threat image projection (TIP)", title_justify="left")
+    for column in ("guard", "TIP frames", "found", "hit rate", "answer p50"):
+        tip.add_column(column, justify="left" if column == "guard" else "right")
+    for row in summary.tip:
+        tip.add_row(
+            Text(row.guard),
+            str(row.frames),
+            str(row.hits),
+            f"{row.hit_rate:.0%}",
+            _seconds(row.response_p50_s),
+        )
+    return Group(lanes, outcomes, downstream, latency, tip)
 
 
 def _row_table(counts: dict[str, int]) -> Table:
