@@ -83,6 +83,9 @@ def build_annotation_tasks(
     tasks: list[AnnotationTask] = []
     reasons: tuple[TaskReasonName, ...] = ("fp", "fn")
     predicted = {obj.object_id: obj.class_name for obj in detection.objects}
+    # The task's image is the primary view: a box found in another view (#20) is not on it.
+    elsewhere = {obj.object_id for obj in detection.objects if obj.view_id is not None}
+    outcomes = [o for o in outcomes if o.object_id not in elsewhere]
     confirmed = [o for o in outcomes if o.kind == "tp"]
     reclassified = {o.object_id for o in confirmed if o.class_name != predicted.get(o.object_id)}
     for reason in reasons:

@@ -16,6 +16,13 @@ The rules, from the guard's point of view:
   below threshold" from "not seen at all";
 * with no verdict in time, every alarmed object is ``unreviewed``.
 
+On a multi-view frame (#20) the rules count items, not objects: the alarmed objects of one
+item (``DetectedObject.item_id``, matched across views by the edge) give one outcome, for
+the item's representative (its best alarmed object of the primary view, else its best
+alarmed object), which is ``fp`` when the guard rejected any of the item's objects and
+takes a correction of any of them. Missed items are drawn on the primary view, so only
+its sub-threshold detections can match one.
+
 Non-alarmed detections that no missed item matches are not outcomes: nobody saw them.
 An outcome's ``class_name`` is therefore what the review says the object is; the detector's
 own class stays in the ``Detection`` (``detections`` in the analytics).
@@ -40,8 +47,10 @@ from schemas.events import (
     outcome_id,
 )
 from schemas.geometry import DEFAULT_MIN_IOU, iou
+from streams.logic.views import item_groups
 
 __all__ = [
+    "alarmed_items",
     "join_key",
     "match_outcomes",
     "review_time_ms",
@@ -120,6 +129,20 @@ def _best_match(box: Box, candidates: list[DetectedObject], min_iou: float) -> i
     return best
 
 
+def alarmed_items(detection: Detection) -> list[tuple[DetectedObject, list[DetectedObject]]]:
+    """Each alarmed item of the frame as ``(representative, its alarmed objects)``, in the
+    order the representatives were detected; on a single-view frame every alarmed object is
+    an item of its own."""
+    items = []
+    for group in item_groups(detection.objects).values():
+        alarmed = [obj for obj in group if obj.alarmed]
+        if alarmed:
+            rep = max(alarmed, key=lambda obj: (obj.view_id is None, obj.score))
+            items.append((rep, alarmed))
+    order = {obj.object_id: index for index, obj in enumerate(detection.objects)}
+    return sorted(items, key=lambda item: order[item[0].object_id])
+
+
 def match_outcomes(
     detection: Detection, verdict: GuardVerdict, *, min_iou: float = DEFAULT_MIN_IOU
 ) -> list[Outcome]:
@@ -129,14 +152,12 @@ def match_outcomes(
     cleared = verdict.decision == "cleared"
     corrected = _corrected_classes(verdict)
     outcomes: list[Outcome] = []
-    for obj in detection.objects:
-        if not obj.alarmed:
-            continue
-        kind: OutcomeKindName = "fp" if cleared or obj.object_id in rejected else "tp"
+    for obj, members in alarmed_items(detection):
+        ids = [obj.object_id, *(member.object_id for member in members)]
+        kind: OutcomeKindName = "fp" if cleared or not rejected.isdisjoint(ids) else "tp"
         # A rejected alarm keeps the detector's class: it says what was wrongly alarmed on.
-        class_name = (
-            corrected.get(obj.object_id, obj.class_name) if kind == "tp" else obj.class_name
-        )
+        guard_class = next((corrected[i] for i in ids if i in corrected), obj.class_name)
+        class_name = guard_class if kind == "tp" else obj.class_name
         outcomes.append(
             _outcome(
                 detection,
@@ -150,7 +171,7 @@ def match_outcomes(
                 event_time=verdict.event_time,
             )
         )
-    candidates = [obj for obj in detection.objects if not obj.alarmed]
+    candidates = [obj for obj in detection.objects if not obj.alarmed and obj.view_id is None]
     for index, item in enumerate(verdict.missed_items):
         match = _best_match(item.box, candidates, min_iou)
         score = None if match is None else candidates.pop(match).score
@@ -171,7 +192,7 @@ def match_outcomes(
 
 
 def unreviewed_outcomes(detection: Detection, *, event_time: datetime) -> list[Outcome]:
-    """One ``unreviewed`` outcome per alarmed object of a frame no guard answered in time."""
+    """One ``unreviewed`` outcome per alarmed item of a frame no guard answered in time."""
     return [
         _outcome(
             detection,
@@ -184,6 +205,5 @@ def unreviewed_outcomes(detection: Detection, *, event_time: datetime) -> list[O
             verdict=None,
             event_time=event_time,
         )
-        for obj in detection.objects
-        if obj.alarmed
+        for obj, _ in alarmed_items(detection)
     ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
-from schemas.events import Box, Detection, GuardVerdict, TipProjection, TipResult
+from schemas.events import Box, DetectedObject, Detection, GuardVerdict, TipProjection, TipResult
 from schemas.geometry import iou
 from streams.exceptions import StreamsError
 from streams.logic.outcomes import review_time_ms
@@ -36,10 +36,15 @@ def _at(box: Box, tip: TipProjection) -> bool:
     return iou(box, tip.box) >= TIP_MIN_IOU
 
 
+def _alarm_on(obj: DetectedObject, tip: TipProjection) -> bool:
+    """An alarm on the projection: the medium is projected into the primary view only."""
+    return obj.alarmed and obj.view_id is None and _at(obj.box, tip)
+
+
 def detector_alarmed(detection: Detection) -> bool:
     """Whether the detector itself alarmed on the projected medium."""
     tip = _projection(detection)
-    return any(obj.alarmed and _at(obj.box, tip) for obj in detection.objects)
+    return any(_alarm_on(obj, tip) for obj in detection.objects)
 
 
 def tip_found(detection: Detection, verdict: GuardVerdict) -> bool:
@@ -49,8 +54,7 @@ def tip_found(detection: Detection, verdict: GuardVerdict) -> bool:
         return False
     rejected = set(verdict.rejected_object_ids)
     standing = any(
-        obj.alarmed and obj.object_id not in rejected and _at(obj.box, tip)
-        for obj in detection.objects
+        _alarm_on(obj, tip) and obj.object_id not in rejected for obj in detection.objects
     )
     return standing or any(_at(item.box, tip) for item in verdict.missed_items)
 
