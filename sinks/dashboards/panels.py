@@ -155,9 +155,13 @@ _SHIFT_START: Final = (
     f"toDateTime(intDiv({_SHIFT_SECONDS}, {SHIFT_S}) * {SHIFT_S} + {SHIFT_OFFSET_S})"
 )
 _SHIFT_HOUR: Final = f"intDiv({_SHIFT_SECONDS} % {SHIFT_S}, 3600)"
-#: Per guard: TIP frames answered, the share found, the median answer time.
+#: Per guard: TIP frames answered, the share found, the share found of those the detector
+#: did not alarm on (the guard's own eye; NULL when there were none), the median answer time.
 _TIP_MEASURES: Final = """assumeNotNull(guard_id) AS guard, count() AS tip_frames,
     countIf(result = 'hit') / count() AS hit_rate,
+    if(countIf(detector_alarmed = 0) = 0, NULL,
+        countIf(result = 'hit' AND detector_alarmed = 0) / countIf(detector_alarmed = 0))
+        AS unaided_hit_rate,
     quantile(0.5)(assumeNotNull(response_ms)) / 1000 AS response_p50_s"""
 
 PANELS: Final[tuple[Panel, ...]] = (
@@ -265,7 +269,8 @@ ORDER BY time, guard_id""",
         title="TIP hit rate per guard and shift",
         description="Threat image projection: simulated media projected into real scans to "
         "test the guards. Per guard and shift (8 h from 06:00, 14:00, 22:00 UTC): TIP frames "
-        "answered, the share where the guard found the medium, and the median answer time. "
+        "answered, the share where the guard found the medium, that share among the "
+        "projections the detector did not alarm on (unaided), and the median answer time. "
         "TIP frames left unreviewed have no guard and are not counted here.",
         empty="TIP results appear here once an edge projects test media (worker --tip-rate) "
         "and guards answer them.",
@@ -280,6 +285,7 @@ ORDER BY shift_start, guard""",
             ("guard", "string"),
             ("tip_frames", "number"),
             ("hit_rate", "number"),
+            ("unaided_hit_rate", "number"),
             ("response_p50_s", "number"),
         ),
     ),
@@ -300,6 +306,7 @@ ORDER BY guard, shift_hour""",
             ("guard", "string"),
             ("tip_frames", "number"),
             ("hit_rate", "number"),
+            ("unaided_hit_rate", "number"),
             ("response_p50_s", "number"),
         ),
     ),
