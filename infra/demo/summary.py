@@ -70,12 +70,15 @@ class LaneSummary:
 @dataclass(frozen=True)
 class TipSummary:
     """One simulated guard's threat image projection figures (#20): TIP frames answered,
-    the share found, and the median answer time (detection to verdict)."""
+    the share found, those the detector did not alarm on (``unaided``) and how many of them
+    the guard found, and the median answer time (detection to verdict)."""
 
     guard: str
     frames: int
     hits: int
     hit_rate: float
+    unaided: int
+    unaided_hits: int
     response_p50_s: float | None
 
 
@@ -224,12 +227,15 @@ class DemoTally:
 
 def _tip(guard: str, results: list[TipResult]) -> TipSummary:
     hits = sum(result.result == "hit" for result in results)
+    unaided = [result for result in results if not result.detector_alarmed]
     times = [r.response_ms / 1000 for r in results if r.response_ms is not None]
     return TipSummary(
         guard=guard,
         frames=len(results),
         hits=hits,
         hit_rate=hits / len(results),
+        unaided=len(unaided),
+        unaided_hits=sum(result.result == "hit" for result in unaided),
         response_p50_s=_percentiles(times)[0],
     )
 
@@ -284,7 +290,7 @@ def summary_table(summary: DemoSummary, *, title: str) -> Group:
     if not summary.tip:
         return Group(lanes, outcomes, downstream, latency)
     tip = FoldingTable(title="threat image projection (TIP)", title_justify="left")
-    for column in ("guard", "TIP frames", "found", "hit rate", "answer p50"):
+    for column in ("guard", "TIP frames", "found", "hit rate", "unaided found", "answer p50"):
         tip.add_column(column, justify="left" if column == "guard" else "right")
     for row in summary.tip:
         tip.add_row(
@@ -292,6 +298,7 @@ def summary_table(summary: DemoSummary, *, title: str) -> Group:
             str(row.frames),
             str(row.hits),
             f"{row.hit_rate:.0%}",
+            f"{row.unaided_hits} of {row.unaided}",
             _seconds(row.response_p50_s),
         )
     return Group(lanes, outcomes, downstream, latency, tip)

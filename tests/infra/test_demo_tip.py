@@ -43,12 +43,14 @@ def test_bad_tip_options_are_named(options: dict[str, object]) -> None:
         DemoOptions(**options)  # type: ignore[arg-type]
 
 
-def _result(guard: str | None, result: TipResultKindName, response_ms: int | None) -> TipResult:
+def _result(
+    guard: str | None, result: TipResultKindName, response_ms: int | None, *, aided: bool = True
+) -> TipResult:
     projection = uuid.uuid4()
     return TipResult(
         event_id=projection, checkpoint="gate-1", lane="1", frame_id=str(projection),
         projection_id=projection, model_version="m", class_name="usb",
-        box=Box(x1=0, y1=0, x2=1, y2=1), result=result, detector_alarmed=True, guard_id=guard,
+        box=Box(x1=0, y1=0, x2=1, y2=1), result=result, detector_alarmed=aided, guard_id=guard,
         detection_event_id=uuid.uuid4(), response_ms=response_ms,
     )  # fmt: skip
 
@@ -56,13 +58,15 @@ def _result(guard: str | None, result: TipResultKindName, response_ms: int | Non
 def test_the_summary_gives_each_guard_its_hit_rate_and_answer_time() -> None:
     tally = DemoTally()
     hit = _result("sim-guard-1", "hit", 2000)
-    for event in (hit, hit, _result("sim-guard-1", "miss", 4000)):  # a replay counts once
+    missed = _result("sim-guard-1", "miss", 4000, aided=False)
+    for event in (hit, hit, missed):  # a replay counts once
         tally.add(event)
     tally.add(_result("sim-guard-2", "miss", 6000))
     tally.add(_result(None, "unreviewed", None))
     rows = {row.guard: row for row in tally.summary().tip}
     assert (rows["sim-guard-1"].frames, rows["sim-guard-1"].hits) == (2, 1)
     assert rows["sim-guard-1"].hit_rate == 0.5
+    assert (rows["sim-guard-1"].unaided, rows["sim-guard-1"].unaided_hits) == (1, 0)
     assert rows["sim-guard-1"].response_p50_s == 3.0
     assert rows["sim-guard-2"].hit_rate == 0.0
     assert rows[UNREVIEWED_GUARD].response_p50_s is None
