@@ -70,7 +70,9 @@ class VerdictIn(BaseModel):
 
 
 def item_json(item: QueueItem) -> dict[str, Any]:
-    """A frame as the console page draws it; boxes are ``[x1, y1, x2, y2]`` pixels."""
+    """A frame as the console page draws it; boxes are ``[x1, y1, x2, y2]`` pixels of the
+    view an object names (``view_id``, null: the primary image); ``views`` are the frame's
+    extra views (#20) in frame order, each with its own image URL."""
     detection = item.detection
     return {
         "id": item.id,
@@ -93,8 +95,22 @@ def item_json(item: QueueItem) -> dict[str, Any]:
                     "score": obj.score,
                     "box": [obj.box.x1, obj.box.y1, obj.box.x2, obj.box.y2],
                     "alarmed": obj.alarmed,
+                    "view_id": obj.view_id,
+                    "item_id": obj.item_id,
                 }
                 for obj in detection.objects
+            ],
+            "views": [
+                {
+                    "view_id": view.view_id,
+                    "width": view.image_width,
+                    "height": view.image_height,
+                    "image_url": f"/api/frames/{item.id}/views/{index}/image"
+                    if item.view_errors.get(view.view_id, "") is None
+                    else None,
+                    "image_error": item.view_errors.get(view.view_id),
+                }
+                for index, view in enumerate(detection.views)
             ],
         },
     }
@@ -121,6 +137,23 @@ def frame_image(item_id: int, session: ApiSession, services: Services) -> Respon
         if services.queue.item(item_id).lane != session.lane:
             raise HTTPException(403, f"frame {item_id} is not on your lane {session.lane}")
         png = services.queue.image(item_id)
+    except FrameNotFoundError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private"})
+
+
+@router.get("/frames/{item_id}/views/{index}/image")
+def view_image(item_id: int, index: int, session: ApiSession, services: Services) -> Response:
+    """The verified PNG of the frame's extra view number ``index`` (0-based, frame order),
+    for a guard of the frame's lane only (403 otherwise)."""
+    try:
+        item = services.queue.item(item_id)
+        if item.lane != session.lane:
+            raise HTTPException(403, f"frame {item_id} is not on your lane {session.lane}")
+        views = item.detection.views
+        if not 0 <= index < len(views):
+            raise HTTPException(404, f"frame {item_id} has no view {index}")
+        png = services.queue.view_image(item_id, views[index].view_id)
     except FrameNotFoundError as exc:
         raise HTTPException(404, str(exc)) from exc
     return Response(png, media_type="image/png", headers={"Cache-Control": "private"})

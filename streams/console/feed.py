@@ -34,12 +34,12 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from schemas.authenticity import AuthenticityError, EventKeyring, Headers
 from schemas.codec import Codec
 from schemas.consume import reader_config
-from schemas.events import Detection
+from schemas.events import Detection, ImageLink
 from schemas.exceptions import DecodeError, ImageRejectedError
 from schemas.images import ImageReader
 from schemas.topics import Topics
 from streams.console.exceptions import ConsoleError
-from streams.console.review_queue import ReviewQueue
+from streams.console.review_queue import ReviewQueue, ViewImage
 
 __all__ = ["Changes", "FrameFeed"]
 
@@ -196,16 +196,17 @@ class FrameFeed:
                 self.unauthenticated += 1
                 logger.warning("skipping a detection (the cloud dead-letters it): %s", exc)
                 return False
-        image, error = self._image(event)
-        self._queue.add_detection(event, image=image, image_error=error)
+        image, error = self._image(event.image)
+        views = [ViewImage(view.view_id, *self._image(view.image)) for view in event.views]
+        self._queue.add_detection(event, image=image, image_error=error, views=views)
         return True
 
-    def _image(self, detection: Detection) -> tuple[bytes | None, str | None]:
-        """The verified image the detection links to, or why there is none."""
-        if detection.image is None:
+    def _image(self, link: ImageLink | None) -> tuple[bytes | None, str | None]:
+        """The verified image a detection links to, or why there is none."""
+        if link is None:
             return None, "the edge sent no image link (it runs without a frame store)"
         try:
-            return self._images.link(detection.image), None
+            return self._images.link(link), None
         except ImageRejectedError as exc:
             return None, str(exc)
 

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -30,7 +30,7 @@ from schemas.codec import Codec
 from schemas.events import Detection, GuardVerdict
 from streams.console.exceptions import FrameNotFoundError, VerdictError
 
-__all__ = ["DEFAULT_KEEP_PER_LANE", "QueueItem", "ReviewQueue"]
+__all__ = ["DEFAULT_KEEP_PER_LANE", "QueueItem", "ReviewQueue", "ViewImage"]
 
 #: Finished frames kept per lane: enough to scroll back through the last minute of a lane.
 DEFAULT_KEEP_PER_LANE: Final = 50
@@ -65,11 +65,27 @@ CREATE TABLE IF NOT EXISTS outbox (
     leased_until_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_order ON outbox (created_ms);
+CREATE TABLE IF NOT EXISTS view_images (
+    frame INTEGER NOT NULL,
+    view_id TEXT NOT NULL,
+    image BLOB,
+    image_error TEXT,
+    PRIMARY KEY (frame, view_id)
+);
 """
 _COLUMNS: Final = (
     "id, checkpoint, lane, frame_id, received_ms, image IS NOT NULL, image_error, detection, "
     "reviewed_by, reviewed_ms"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ViewImage:
+    """The verified image of one extra view of a frame (#20), or why there is none."""
+
+    view_id: str
+    image: bytes | None
+    image_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +102,8 @@ class QueueItem:
     detection: Detection
     reviewed_by: str | None
     reviewed_ms: int | None
+    view_errors: Mapping[str, str | None] = field(default_factory=dict)
+    """Extra view id -> why its image is missing; ``None`` when the image is there."""
 
     @property
     def alarmed(self) -> bool:
@@ -132,12 +150,17 @@ class ReviewQueue:
             self._db.execute("COMMIT")
 
     def add_detection(
-        self, detection: Detection, *, image: bytes | None, image_error: str | None = None
+        self,
+        detection: Detection,
+        *,
+        image: bytes | None,
+        image_error: str | None = None,
+        views: Iterable[ViewImage] = (),
     ) -> None:
-        """Store a frame's detection with its verified image (or why there is none); a
-        replayed detection of a known frame changes nothing."""
+        """Store a frame's detection with its verified image (or why there is none) and
+        those of its extra views; a replayed detection of a known frame changes nothing."""
         with self._transaction() as db:
-            db.execute(
+            cursor = db.execute(
                 "INSERT OR IGNORE INTO frames (checkpoint, lane, frame_id, received_ms, image, "
                 "image_error, detection, alarmed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -151,6 +174,12 @@ class ReviewQueue:
                     int(detection.alarmed),
                 ),
             )
+            if cursor.rowcount == 1:
+                db.executemany(
+                    "INSERT INTO view_images (frame, view_id, image, image_error) "
+                    "VALUES (?, ?, ?, ?)",
+                    [(cursor.lastrowid, v.view_id, v.image, v.image_error) for v in views],
+                )
 
     def save_offsets(self, offsets: Mapping[tuple[str, int], int]) -> None:
         """Record ``(topic, partition) -> next offset to read`` once a batch is stored."""
@@ -201,6 +230,16 @@ class ReviewQueue:
             row = self._db.execute("SELECT image FROM frames WHERE id = ?", (item_id,)).fetchone()
         if row is None or row[0] is None:
             raise FrameNotFoundError(f"frame {item_id} has no image (yet)")
+        return bytes(row[0])
+
+    def view_image(self, item_id: int, view_id: str) -> bytes:
+        """The verified PNG of the extra view ``view_id`` of frame ``item_id``."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT image FROM view_images WHERE frame = ? AND view_id = ?", (item_id, view_id)
+            ).fetchone()
+        if row is None or row[0] is None:
+            raise FrameNotFoundError(f"frame {item_id} has no image of view {view_id[:64]!r}")
         return bytes(row[0])
 
     def answer(self, item_id: int, verdict: GuardVerdict, *, leased_until_ms: int) -> None:
@@ -276,6 +315,7 @@ class ReviewQueue:
                 " WHERE age > ? AND NOT (alarmed = 1 AND reviewed_by IS NULL))",
                 (self._keep,),
             )
+            db.execute("DELETE FROM view_images WHERE frame NOT IN (SELECT id FROM frames)")
             return cursor.rowcount
 
     def close(self) -> None:
@@ -286,6 +326,13 @@ class ReviewQueue:
     def _select(self, where: str, params: tuple[object, ...]) -> list[QueueItem]:
         with self._lock:
             rows = self._db.execute(f"SELECT {_COLUMNS} FROM frames {where}", params).fetchall()
+            views: dict[int, dict[str, str | None]] = {}
+            for frame, view_id, has_image, error in self._db.execute(
+                "SELECT frame, view_id, image IS NOT NULL, image_error FROM view_images "
+                f"WHERE frame IN ({', '.join('?' * len(rows))})",
+                [row[0] for row in rows],
+            ):
+                views.setdefault(frame, {})[view_id] = None if has_image else error
         return [
             QueueItem(
                 id=row[0],
@@ -298,6 +345,7 @@ class ReviewQueue:
                 detection=self._codec.decode(bytes(row[7]), Detection),
                 reviewed_by=row[8],
                 reviewed_ms=row[9],
+                view_errors=views.get(row[0], {}),
             )
             for row in rows
         ]

@@ -29,6 +29,12 @@ const state = {
   shownAt: new Map(),  // queue id -> performance.now() when its alarm was first on screen
 };
 
+// Colours of the items of a multi-view frame (#20), all alarm-like: an item's boxes share
+// one in every view. A single-view frame keeps the plain alarm red.
+const ITEM_COLOURS = ["#e02424", "#f76707", "#e64980", "#be4bdb", "#fab005", "#ff8787"];
+// The extra views of the frame on screen: their ScanViews, rebuilt for each frame.
+const extra = { key: null, views: [] };
+
 const view = new ScanView({
   stage: $("stage"),
   viewport: $("viewport"),
@@ -40,8 +46,17 @@ const view = new ScanView({
     $("brightness").value = String(scan.brightness);
     $("contrast").value = String(scan.contrast);
     $("invert").checked = scan.inverted;
+    syncFilters();
   },
 });
+
+// Brightness, contrast and inversion apply to every view; zoom and pan are per view.
+function syncFilters() {
+  for (const { scan } of extra.views) {
+    Object.assign(scan, { brightness: view.brightness, contrast: view.contrast, inverted: view.inverted });
+    scan.apply();
+  }
+}
 
 function el(tag, attrs = {}, text = "") {
   const node = document.createElement(tag);
@@ -62,13 +77,25 @@ function current() {
   return items().find((item) => item.id === state.currentId) || null;
 }
 
-// The objects a guard must answer: the alarmed ones, numbered 1, 2, ... for the keys.
+// The items a guard must answer, numbered 1, 2, ... for the keys. On a multi-view frame the
+// alarmed objects of one item (matched across views by the edge) are one entry: its
+// representative (the primary view's best, else its best) with every object as members.
+// On a single-view frame each alarmed object is an item of its own.
 function alarms(item) {
-  return item ? item.detection.objects.filter((o) => o.alarmed) : [];
+  if (!item) return [];
+  const groups = new Map();
+  for (const o of item.detection.objects.filter((obj) => obj.alarmed)) {
+    const key = o.item_id || o.object_id;
+    groups.set(key, [...(groups.get(key) || []), o]);
+  }
+  const rank = (o) => (o.view_id === null ? 2 : 0) + o.score;
+  return [...groups.values()].map((members) => ({
+    ...members.reduce((best, o) => (rank(o) > rank(best) ? o : best)), members,
+  }));
 }
 
-function quiet(item) {
-  return item ? item.detection.objects.filter((o) => !o.alarmed) : [];
+function quiet(item, viewId) {
+  return item ? item.detection.objects.filter((o) => !o.alarmed && (viewId === undefined || o.view_id === viewId)) : [];
 }
 
 function awaitsAnswer(item) {
@@ -147,22 +174,66 @@ function markShown(item) {
   }
 }
 
-function boxesOf(item) {
+// The boxes of one view (viewId null: the primary, where missed items are drawn).
+function boxesOf(item, viewId = null) {
   const boxes = [];
   if (state.showQuiet) {
-    quiet(item).forEach((o) => boxes.push({
+    quiet(item, viewId).forEach((o) => boxes.push({
       box: o.box, kind: "quiet", title: `${o.class_name} ${pct(o.score)}, below the alarm threshold`,
     }));
   }
-  alarms(item).forEach((o, index) => {
-    const label = `${index + 1} ${alarmName(o)}`;
-    if (item.reviewed_by) boxes.push({ box: o.box, kind: "answered", tag: `${label} · answered` });
-    else if (state.cleared.has(o.object_id)) boxes.push({ box: o.box, kind: "cleared", tag: `✓ cleared ${label}` });
-    else boxes.push({ box: o.box, kind: "alarmed", tag: `⚠ ${label}` });
+  const multi = item.detection.views.length > 0;
+  alarms(item).forEach((alarm, index) => {
+    const label = `${index + 1} ${alarmName(alarm)}`;
+    const colour = multi ? ITEM_COLOURS[index % ITEM_COLOURS.length] : undefined;
+    for (const o of alarm.members.filter((member) => member.view_id === viewId)) {
+      if (item.reviewed_by) boxes.push({ box: o.box, kind: "answered", tag: `${label} · answered` });
+      else if (state.cleared.has(alarm.object_id)) boxes.push({ box: o.box, kind: "cleared", tag: `✓ cleared ${label}` });
+      else boxes.push({ box: o.box, kind: "alarmed", tag: `⚠ ${label}`, colour });
+    }
   });
+  if (viewId !== null) return boxes;
   state.missed.forEach((m) => boxes.push({ box: m.box, kind: "missed", tag: `+ missed ${m.class_name}` }));
   if (state.draft) boxes.push({ box: normalise(state.draft), kind: "draft" });
   return boxes;
+}
+
+function viewFigure(spec) {
+  const figure = el("figure", { class: "view", "data-view-id": spec.view_id });
+  const stage = el("div", { class: "stage" });
+  const viewport = el("div", { class: "viewport" });
+  const image = el("img", { alt: `X-ray frame, ${spec.view_id} view` });
+  const overlay = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  overlay.setAttribute("class", "overlay");
+  const error = el("p", { class: "error" });
+  error.hidden = true;
+  viewport.append(image, overlay);
+  stage.append(viewport, error);
+  figure.append(el("figcaption", {}, `${spec.view_id} view`), stage);
+  return { figure, image, error, scan: new ScanView({ stage, viewport, image, overlay, canPan: () => true }) };
+}
+
+// The frame's extra views beside the primary one, each with its own boxes.
+function renderViews(item) {
+  const specs = item ? item.detection.views : [];
+  const key = item ? `${item.id}:${specs.map((v) => v.view_id).join("/")}` : null;
+  if (key !== extra.key) {
+    extra.key = key;
+    extra.views = specs.map(viewFigure);
+    $("views").replaceChildren(...extra.views.map((v) => v.figure));
+    $("views-row").classList.toggle("multi", specs.length > 0);
+    syncFilters();
+  }
+  specs.forEach((spec, index) => {
+    const { image, error, scan } = extra.views[index];
+    scan.setSize(spec.width, spec.height);
+    if (spec.image_url) {
+      if (image.getAttribute("src") !== spec.image_url) image.src = spec.image_url;
+    } else image.removeAttribute("src");
+    error.textContent = spec.image_error || "";
+    error.hidden = Boolean(spec.image_url);
+    scan.draw(boxesOf(item, spec.view_id));
+  });
 }
 
 function renderFrame(item) {
@@ -247,6 +318,7 @@ function render() {
   const item = current();
   renderBanner(item);
   renderFrame(item);
+  renderViews(item);
   renderSide(item);
 }
 
@@ -309,7 +381,9 @@ async function sendVerdict(clearAll) {
 }
 
 async function postVerdict(item, clearAll) {
-  const rejected = clearAll ? alarms(item).map((o) => o.object_id) : [...state.cleared];
+  // A rejected item rejects its objects in every view.
+  const rejected = alarms(item).filter((a) => clearAll || state.cleared.has(a.object_id))
+    .flatMap((a) => a.members.map((o) => o.object_id));
   const corrections = clearAll ? [] : [...state.corrections]
     .map(([objectId, className]) => ({ object_id: objectId, class_name: className }));
   const shownAt = state.shownAt.get(item.id);

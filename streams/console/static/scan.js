@@ -101,8 +101,9 @@ export class ScanView {
       clamp(((clientY - rect.top) / rect.height) * height, 0, height)];
   }
 
-  // Boxes over the image: [{box: [x1, y1, x2, y2] pixels, kind, tag, title}]; a box's tag
-  // sits outside it so it never covers what the box holds.
+  // Boxes over the image: [{box: [x1, y1, x2, y2] pixels, kind, tag, title, colour}]; a
+  // box's tag sits outside it so it never covers what the box holds; colour (optional) is
+  // its item's, shared by the item's boxes in every view of the frame.
   draw(boxes) {
     this.boxes = boxes;
     this.renderBoxes();
@@ -131,9 +132,9 @@ export class ScanView {
     if (!this.size) return;
     const shown = this.stage.clientWidth * this.zoom;
     const unit = shown > 0 ? this.size[0] / shown : 1;  // image pixels per screen pixel
-    for (const { box, kind, tag, title } of this.boxes) {
+    for (const { box, kind, tag, title, colour } of this.boxes) {
       const [x1, y1, x2, y2] = box;
-      const group = svgElement("g", { class: kind });
+      const group = svgElement("g", colour ? { class: kind, style: `--item: ${colour}` } : { class: kind });
       if (title) group.append(svgElement("title", {}, title));
       group.append(svgElement("rect", { x: x1, y: y1, width: x2 - x1, height: y2 - y1 }));
       this.overlay.append(group);

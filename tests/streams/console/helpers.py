@@ -9,7 +9,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from schemas.events import Box, DetectedObject, Detection, ScanFrame
+from schemas.events import Box, DetectedObject, Detection, ImageLink, ImagePayload, ScanFrame
 from schemas.images import ImageReader, png_payload
 from streams.frame_store import FrameStore
 
@@ -85,11 +85,19 @@ def two_alarms(frame_id: str, *, checkpoint: str = "hq", lane: str = "1") -> Det
 
 
 def staged(store: FrameStore, frame: ScanFrame, detection: Detection) -> Detection:
-    """``detection`` as the edge sends it: linked to ``frame``'s image staged in ``store``."""
-    link = store.stage(
-        ImageReader().frame(frame.image),
-        checkpoint=frame.checkpoint,
-        lane=frame.lane,
-        frame_id=frame.frame_id,
+    """``detection`` as the edge sends it: linked to ``frame``'s image staged in ``store``,
+    and each of its extra views to the frame's view of that id."""
+
+    def stage(image: ImagePayload) -> ImageLink:
+        return store.stage(
+            ImageReader().frame(image),
+            checkpoint=frame.checkpoint,
+            lane=frame.lane,
+            frame_id=frame.frame_id,
+        )
+
+    images = {view.view_id: view.image for view in frame.views}
+    views = tuple(
+        dataclasses.replace(view, image=stage(images[view.view_id])) for view in detection.views
     )
-    return dataclasses.replace(detection, image=link)
+    return dataclasses.replace(detection, image=stage(frame.image), views=views)
