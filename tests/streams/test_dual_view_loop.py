@@ -1,7 +1,8 @@
 """Dual-view frames through the real loop (#20): the edge worker with the starter model and
 the cloud join on the real broker. A frame with a medium in one view (top or side) alarms
 once; a frame whose views both show the media gives one item per medium, so a guard's
-confirmation makes one outcome per item and one alert per frame, not one per view."""
+confirmation makes one outcome per item and one alert per frame, not one per view. A frame
+with more views than an edge takes goes to the dead-letter topic whole."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from detector.datasets.coco import encode_png
 from detector.sim.scenes import get_preset
 from detector.sim.simulate import simulate
-from schemas import Alert, Codec, Detection, Outcome
+from schemas import Alert, Codec, DeadLetter, Detection, Outcome
 from schemas.events import ScanFrame, ScanView
 from schemas.images import png_payload
 from streams.logic.outcomes import alarmed_items
@@ -58,8 +59,13 @@ def test_a_medium_in_either_view_alarms_once_and_counts_once(
         "side-only": dual(1, empty, bag),
         "both": dual(2, bag, bag),
     }
+    # Hostile: more extra views than an edge takes; the frame is dead-lettered whole.
+    crowded = dataclasses.replace(
+        dual(3, bag, empty),
+        views=tuple(ScanView(view_id=f"v{i}", image=png_payload(empty)) for i in range(4)),
+    )
     out = stream_topics.producer()
-    for frame in frames.values():
+    for frame in (*frames.values(), crowded):
         out.produce(names.frames, key=b"cp/1", value=codec.encode(frame))
     out.flush(30)
     found = [
@@ -76,6 +82,17 @@ def test_a_medium_in_either_view_alarms_once_and_counts_once(
         case: next(d for d in found if d.frame_id == f.frame_id) for case, f in frames.items()
     }
     assert len(found) == 3, workers.logs()
+    (dead,) = [
+        codec.decode(m.value(), DeadLetter)
+        for m in read_topic(
+            stream_topics.bootstrap,
+            names.dead_letters,
+            until=lambda got: len(got) >= 1,
+            timeout_s=30,
+        )
+    ]
+    assert "4 extra views" in dead.reason
+    assert codec.decode(dead.original, ScanFrame).frame_id == crowded.frame_id
     for case, det in by_case.items():
         assert det.alarmed, case
         (view,) = det.views
