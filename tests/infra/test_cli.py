@@ -97,7 +97,7 @@ def test_stack_up_status_down(tmp_path: Path) -> None:
         status = _run(["stack", "status"], tmp_path, **env)
         assert status.returncode == 0, status.stderr
         assert "answers" in status.stdout
-        assert "topics present: 10/10" in status.stdout
+        assert "topics present: 11/11" in status.stdout
         again = _run(["topics", "apply"], tmp_path, **env)
         assert again.returncode == 0, again.stderr
         assert "created: -" in again.stdout
