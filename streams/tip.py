@@ -13,6 +13,7 @@ imported only when a rate is set: an edge without TIP needs no physics packages.
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,11 +22,14 @@ from typing import Final
 
 import numpy as np
 
+from detector.exceptions import SimulationError
 from leakguard.classes import CLASS_IDS, CLASS_NAMES
 from schemas.events import Box, ObjectClassName, ScanFrame, TipProjection
 from streams.exceptions import StreamsConfigError
 
 __all__ = ["TIP_NAMESPACE", "TipProjector", "TipRates", "projection_id"]
+
+log = logging.getLogger(__name__)
 
 #: Namespace of the deterministic projection ids (UUIDv5). Never change it: a replayed
 #: frame must keep its projection id, which the TIP results are deduplicated on.
@@ -109,12 +113,17 @@ class TipProjector:
 
     def project(self, frame: ScanFrame, rgb: np.ndarray) -> tuple[np.ndarray, TipProjection] | None:
         """``rgb`` (H, W, 3) uint8 with a medium in it and the projection's record, or None
-        when this frame is not drawn for TIP. Blocking: call it off the event loop."""
+        when this frame is not drawn for TIP or cannot take a medium (too small: it is then
+        detected as scanned, never lost to the test). Blocking: call it off the event loop."""
         rate = self.rates.rate(frame.checkpoint, frame.lane)
         rng = _frame_rng(frame, self.seed)
         if rate <= 0.0 or rng.random() >= rate:
             return None
-        projected = self._project(rgb, rng=rng)
+        try:
+            projected = self._project(rgb, rng=rng)
+        except SimulationError as exc:
+            log.warning("frame %s left without a TIP projection: %s", frame.frame_id[:200], exc)
+            return None
         x1, y1, x2, y2 = projected.box_xyxy
         record = TipProjection(
             projection_id=projection_id(

@@ -130,3 +130,17 @@ def test_a_replay_carries_the_same_projection_and_other_lanes_none(tmp_path: Pat
     quiet = _detections(other_lane.run_batch([_frame(i, lane="2") for i in range(8)]))
     assert all(d.tip is None and not d.alarmed for d in quiet)
     assert len(engine.routed) == 8
+
+
+def test_a_frame_too_small_for_a_medium_is_detected_as_scanned() -> None:
+    """TIP must never cost a real frame: one the projection cannot take is detected as it is."""
+    tiny = ScanFrame(
+        checkpoint="cp", lane="1", frame_id="small", scanner_id="s", view_id="top",
+        image=png_payload(png(24, 24, seed=1)),
+    )  # fmt: skip
+    detector = FrameDetector(
+        engine=_RoutingEngine(), tip=TipProjector(rates=TipRates.parse(["*=1.0"]))
+    )
+    (detection,) = _detections(detector.run_batch([tiny]))
+    assert detection.tip is None
+    assert not detection.alarmed
