@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, Protocol, get_args
 
@@ -135,8 +135,10 @@ class ScannerStream:
         self._registry = registry
         self.views = check_views(views)
 
-    def _side_view(self, index: int) -> SimulatedView:
-        image = simulate_side(
+    def _render(self, view: Callable[..., SimulatedImage], index: int) -> SimulatedImage:
+        """Image ``index`` of this lane as ``view`` (:func:`simulate` from above,
+        :func:`simulate_side` across the belt) renders it."""
+        return view(
             self.preset,
             seed=self._seed,
             index=index,
@@ -144,18 +146,14 @@ class ScannerStream:
             height_px=self.height_px,
             registry=self._registry,
         )
+
+    def _side_view(self, index: int) -> SimulatedView:
+        image = self._render(simulate_side, index)
         return SimulatedView("side", encode_png(image.rgb), self.width_px, self.height_px, image)
 
     def frame(self, index: int) -> SimulatedFrame:
         """Frame ``index`` of this lane, rendered now (no pacing), with its other views."""
-        image = simulate(
-            self.preset,
-            seed=self._seed,
-            index=index,
-            width_px=self.width_px,
-            height_px=self.height_px,
-            registry=self._registry,
-        )
+        image = self._render(simulate, index)
         return SimulatedFrame(
             self.checkpoint_id,
             self.lane_id,

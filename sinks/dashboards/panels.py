@@ -163,6 +163,14 @@ _TIP_MEASURES: Final = """assumeNotNull(guard_id) AS guard, count() AS tip_frame
         countIf(result = 'hit' AND detector_alarmed = 0) / countIf(detector_alarmed = 0))
         AS unaided_hit_rate,
     quantile(0.5)(assumeNotNull(response_ms)) / 1000 AS response_p50_s"""
+#: The columns :data:`_TIP_MEASURES` gives, after each TIP panel's own grouping column.
+_TIP_COLUMNS: Final = (
+    ("guard", "string"),
+    ("tip_frames", "number"),
+    ("hit_rate", "number"),
+    ("unaided_hit_rate", "number"),
+    ("response_p50_s", "number"),
+)
 
 PANELS: Final[tuple[Panel, ...]] = (
     Panel(
@@ -280,14 +288,7 @@ WHERE $__timeFilter(event_time) AND isNotNull(guard_id) AND isNotNull(response_m
 GROUP BY shift_start, guard
 ORDER BY shift_start, guard""",
         visualisation="table",
-        columns=(
-            ("shift_start", "time"),
-            ("guard", "string"),
-            ("tip_frames", "number"),
-            ("hit_rate", "number"),
-            ("unaided_hit_rate", "number"),
-            ("response_p50_s", "number"),
-        ),
+        columns=(("shift_start", "time"), *_TIP_COLUMNS),
     ),
     Panel(
         title="TIP over the shift",
@@ -301,14 +302,7 @@ WHERE $__timeFilter(event_time) AND isNotNull(guard_id) AND isNotNull(response_m
 GROUP BY shift_hour, guard
 ORDER BY guard, shift_hour""",
         visualisation="table",
-        columns=(
-            ("shift_hour", "number"),
-            ("guard", "string"),
-            ("tip_frames", "number"),
-            ("hit_rate", "number"),
-            ("unaided_hit_rate", "number"),
-            ("response_p50_s", "number"),
-        ),
+        columns=(("shift_hour", "number"), *_TIP_COLUMNS),
     ),
     Panel(
         title="Unreviewed alarms",
