@@ -24,6 +24,7 @@ from leakguard.classes import ClassName
 
 __all__ = [
     "EVENT_TYPES",
+    "MAX_EXTRA_VIEWS",
     "OUTCOME_ID_NAMESPACE",
     "Alert",
     "Annotation",
@@ -80,6 +81,10 @@ ModelStateName: TypeAlias = Literal[
     "candidate", "shadow", "canary", "active", "retired", "rejected"
 ]
 
+#: Most views a frame may hold besides the primary: dual-view scanners send one more, the
+#: largest multi-view line scanners three; more is a broken or hostile producer. Here, not
+#: in the edge, so a bridge can refuse to build such a frame without importing the detector.
+MAX_EXTRA_VIEWS: Final[int] = 3
 #: Namespace of the deterministic outcome ids (UUIDv5). Never change it: sinks deduplicate
 #: replayed outcomes by these ids.
 OUTCOME_ID_NAMESPACE: Final[uuid.UUID] = uuid.UUID("6c1f3a52-9d0e-5b8a-a0c4-4c65616b6775")

@@ -43,6 +43,7 @@ from detector.engine import DetectedObject as EngineObject
 from detector.engine import decode_png
 from detector.exceptions import ImageDecodeError
 from schemas.events import (
+    MAX_EXTRA_VIEWS,
     Box,
     DetectedObject,
     Detection,
@@ -60,6 +61,7 @@ from streams.logic.views import match_items
 from streams.tip import TipProjector
 
 __all__ = [
+    "MAX_EXTRA_VIEWS",
     "BatchResult",
     "Engine",
     "FrameDetector",
@@ -69,9 +71,6 @@ __all__ = [
     "to_detection",
 ]
 
-#: Most views a frame may hold besides the primary: dual-view scanners send one more, the
-#: largest multi-view line scanners three; more is a broken or hostile producer.
-MAX_EXTRA_VIEWS: Final[int] = 3
 #: Longest view id: scanners name views with a word ("top", "side", DICOS View Name is 16).
 MAX_VIEW_ID_CHARS: Final[int] = 64
 

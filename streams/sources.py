@@ -6,17 +6,19 @@ on one partition) through :class:`FramePublisher`, which applies back-pressure: 
 producer's queue is full it waits for deliveries instead of dropping frames. The folder
 bridge moves each file to ``done/`` once published, or to ``rejected/`` with a clear
 :class:`SourceError` message when it cannot be read as a PNG, so the scanner's folder never
-fills up and no file is published twice.
+fills up and no file is published twice. A :class:`Grouping` may hold files until several
+make one frame (the views of one DICOS scan); a held file stays in the folder until its
+frame is published, so a crash loses nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from confluent_kafka import KafkaException, Producer
 
@@ -32,7 +34,10 @@ from streams.exceptions import SourceError
 __all__ = [
     "DEFAULT_MAX_FILE_BYTES",
     "DEFAULT_MAX_INLINE_BYTES",
+    "EachFile",
     "FramePublisher",
+    "Grouping",
+    "ReadyFrame",
     "WatchReport",
     "frame_from_file",
     "frame_from_simulated",
@@ -213,10 +218,53 @@ def publish_all(frames: Iterable[ScanFrame], publisher: FramePublisher) -> int:
 
 @dataclass
 class WatchReport:
-    """What :func:`watch_folder` did: frames published, files moved to ``rejected/``."""
+    """What :func:`watch_folder` did: frames published, files moved to ``rejected/``, files
+    still held in the folder for a frame not yet whole when it stopped."""
 
     published: int = 0
     rejected: int = 0
+    held: int = 0
+
+
+@dataclass(frozen=True)
+class ReadyFrame:
+    """A frame to publish and the files it was made of, which move to ``done/`` after it."""
+
+    frame: ScanFrame
+    paths: tuple[Path, ...]
+
+
+class Grouping(Protocol):
+    """How :func:`watch_folder` makes published frames of the frames read from single files.
+
+    It may hold a file until the others of its frame arrive; a held file stays in the
+    folder (the loop skips it while held), so after a crash the next run reads it again.
+    """
+
+    def add(self, path: Path, frame: ScanFrame, *, mtime: float) -> list[ReadyFrame]:
+        """Take ``frame``, read from ``path`` (modified at ``mtime``); return what is whole."""
+        ...
+
+    def expire(self, *, now: float) -> list[ReadyFrame]:
+        """What has waited too long for its other files, to be published as it is."""
+        ...
+
+    def held(self) -> Collection[Path]:
+        """The files taken but not yet returned in a :class:`ReadyFrame`."""
+        ...
+
+
+class EachFile:
+    """Every file its own frame, published at once: the PNG bridge, single-view scanners."""
+
+    def add(self, path: Path, frame: ScanFrame, *, mtime: float) -> list[ReadyFrame]:
+        return [ReadyFrame(frame, (path,))]
+
+    def expire(self, *, now: float) -> list[ReadyFrame]:
+        return []
+
+    def held(self) -> Collection[Path]:
+        return ()
 
 
 def _settled_files(folder: Path, *, now: float, pattern: str) -> list[tuple[float, Path]]:
@@ -248,12 +296,14 @@ def watch_folder(
     clock: Callable[[], float] = time.time,
     pattern: str = "*.png",
     read: Callable[[Path], ScanFrame] | None = None,
+    grouping: Grouping | None = None,
     write_reasons: bool = False,
     max_inline_bytes: int = DEFAULT_MAX_INLINE_BYTES,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> WatchReport:
     """Publish every file matching ``pattern`` that appears in ``folder`` (oldest first)
-    until ``should_stop``; ``read`` makes a file's frame (default: an exported PNG).
+    until ``should_stop``; ``read`` makes a file's frame (default: an exported PNG) and
+    ``grouping`` which files make one published frame (default: :class:`EachFile`).
 
     Published files move to ``done/``; a PNG over ``max_inline_bytes`` is published by
     claim check naming its place there (start the edge with that folder as a
@@ -278,9 +328,24 @@ def watch_folder(
         )
 
     read_frame = read or read_png
+    group = grouping if grouping is not None else EachFile()
     report = WatchReport()
+
+    def publish_ready(ready: list[ReadyFrame]) -> None:
+        for item in ready:
+            if item.frame.image.uri is not None:  # the claim check names the file in done/
+                _move_all(item.paths, done)
+                publish(item.frame)
+            else:
+                publish(item.frame)
+                _move_all(item.paths, done)
+            report.published += 1
+
     while True:
-        for _, path in _settled_files(folder, now=clock(), pattern=pattern):
+        held = frozenset(group.held())
+        for mtime, path in _settled_files(folder, now=clock(), pattern=pattern):
+            if path in held:
+                continue
             try:
                 frame = read_frame(path)
             except SourceError as exc:
@@ -290,13 +355,14 @@ def watch_folder(
                     (rejected / f"{path.name}.reason.txt").write_text(f"{exc}\n", encoding="utf-8")
                 report.rejected += 1
                 continue
-            if frame.image.uri is not None:  # the claim check names the file in done/
-                path.replace(done / path.name)
-                publish(frame)
-            else:
-                publish(frame)
-                path.replace(done / path.name)
-            report.published += 1
+            publish_ready(group.add(path, frame, mtime=mtime))
+        publish_ready(group.expire(now=clock()))
         if should_stop():
+            report.held = len(group.held())
             return report
         time.sleep(poll_s)
+
+
+def _move_all(paths: Iterable[Path], folder: Path) -> None:
+    for path in paths:
+        path.replace(folder / path.name)

@@ -1,10 +1,13 @@
-"""The DICOS scanner bridge: every ``*.dcm`` a scanner drops into a folder becomes one
-``ScanFrame``: the pseudo-colour view of its two energy planes, with the scan's identifiers.
+"""The DICOS scanner bridge: every ``*.dcm`` a scanner drops into a folder becomes a view
+of a ``ScanFrame``: the pseudo-colour image of its two energy planes, with the scan's
+identifiers. A single-view scanner's file is a frame; a multi-view scanner's views of one
+scan are grouped into one frame (:mod:`streams.dicos.grouping`).
 
 The folder loop is the PNG bridge's (:func:`streams.sources.watch_folder`): oldest first,
 only files that have stopped changing, published files to ``done/``, files that are not a
 readable DICOS scan to ``rejected/`` with the reason beside them, so one bad file never
-blocks the folder and no file is published twice. Reading a file is capped
+blocks the folder and no file is published twice; a view waiting for the rest of its scan
+stays in the folder until its frame is published. Reading a file is capped
 (:data:`MAX_SCAN_BYTES`) and refuses anything but a regular file.
 """
 
@@ -21,6 +24,7 @@ from schemas.events import ScanFrame
 from schemas.images import png_payload
 from streams.dicos.common import read_capped
 from streams.dicos.exceptions import DicosError
+from streams.dicos.grouping import DEFAULT_SCAN_TIMEOUT_S, ScanViews
 from streams.dicos.scan import MAX_SIDE_PX, display_image, read_scan
 from streams.sources import WatchReport, watch_folder
 
@@ -63,11 +67,14 @@ def watch_dicos_folder(
     lane: str,
     publish: Callable[[ScanFrame], None],
     max_file_bytes: int = MAX_SCAN_BYTES,
+    views_per_scan: int = 1,
+    scan_timeout_s: float = DEFAULT_SCAN_TIMEOUT_S,
     poll_s: float = 0.5,
     should_stop: Callable[[], bool] = lambda: False,
     clock: Callable[[], float] = time.time,
 ) -> WatchReport:
-    """Publish every ``*.dcm`` scan that appears in ``folder`` until ``should_stop``."""
+    """Publish every ``*.dcm`` scan that appears in ``folder`` until ``should_stop``, one
+    frame per ``views_per_scan`` views of a series (fewer after ``scan_timeout_s``)."""
     return watch_folder(
         folder,
         checkpoint=checkpoint,
@@ -77,6 +84,7 @@ def watch_dicos_folder(
         should_stop=should_stop,
         clock=clock,
         pattern=DICOS_PATTERN,
+        grouping=ScanViews(views_per_scan=views_per_scan, scan_timeout_s=scan_timeout_s),
         write_reasons=True,
         read=functools.partial(
             frame_from_dicos, checkpoint=checkpoint, lane=lane, max_file_bytes=max_file_bytes
