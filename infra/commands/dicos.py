@@ -22,6 +22,7 @@ from infra.commands.kafka_options import (
     site_stream_topics,
 )
 from infra.ops import MetricsPortOption, ops_endpoint
+from streams.dicos.grouping import DEFAULT_SCAN_TIMEOUT_S, MAX_VIEWS_PER_SCAN
 
 __all__ = ["dicos_app"]
 
@@ -56,14 +57,34 @@ def dicos_watch(
     max_file_mib: Annotated[
         int, typer.Option("--max-file-mib", min=1, help="Larger files are rejected unread.")
     ] = DEFAULT_MAX_FILE_MIB,
+    views_per_scan: Annotated[
+        int,
+        typer.Option(
+            "--views-per-scan",
+            min=1,
+            max=MAX_VIEWS_PER_SCAN,
+            help="Views (files of one Series Instance UID) a scan has: 2 for a dual-view "
+            "scanner. They go out as one frame, the top view (else the first) primary.",
+        ),
+    ] = 1,
+    scan_timeout_s: Annotated[
+        float,
+        typer.Option(
+            "--scan-timeout-s",
+            min=0.1,
+            help="A scan whose views are not all there this long after its first file was "
+            "written goes out with the views it has (logged as a warning).",
+        ),
+    ] = DEFAULT_SCAN_TIMEOUT_S,
     topic_prefix: PrefixOption = "",
     site: SiteOption = None,
     metrics_port: MetricsPortOption = None,
 ) -> None:
     """Publish every DICOS scan that appears in FOLDER as a frame.
 
-    Each frame carries the scan's identifiers; each file moves to done/, or to rejected/
-    with a .reason.txt beside it."""
+    Each frame carries the scan's identifiers (its primary view's); each file moves to
+    done/ once its frame is published, or to rejected/ with a .reason.txt beside it. A view
+    waiting for the rest of its scan stays in FOLDER, so a restart reads it again."""
     from streams.dicos.bridge import watch_dicos_folder
 
     run_folder_bridge(
@@ -74,6 +95,8 @@ def dicos_watch(
             lane=lane,
             publish=publisher.publish,
             max_file_bytes=max_file_mib * 2**20,
+            views_per_scan=views_per_scan,
+            scan_timeout_s=scan_timeout_s,
             should_stop=should_stop,
         ),
         checkpoint=checkpoint,
@@ -96,19 +119,32 @@ def dicos_simulate(
     serial: Annotated[
         str, typer.Option("--serial", help="Device Serial Number the scans carry.")
     ] = "leakguard-sim",
+    views: Annotated[
+        str,
+        typer.Option(
+            "--views",
+            help="Views per scan, comma-separated, one file each: top (always first) and "
+            "side (a dual-view scanner; watch it with --views-per-scan 2).",
+        ),
+    ] = "top",
 ) -> None:
     """Write simulated scans into FOLDER as a DICOS scanner would.
 
-    Each file holds both energy planes (16-bit), the study, series and SOP Instance UIDs,
-    the device and the acquisition time."""
+    Each file holds one view: both energy planes (16-bit), the study, series and SOP
+    Instance UIDs, the view name, the device and the acquisition time."""
     from detector.exceptions import SimulationError
     from detector.sim.scenes import get_preset
+    from detector.sim.stream import check_views
     from streams.dicos.simulated import write_simulated_scans
 
     try:
         scene = get_preset(preset)
     except SimulationError as exc:
         raise typer.BadParameter(str(exc), param_hint="--preset") from exc
+    try:
+        view_names = check_views([view.strip() for view in views.split(",")])
+    except SimulationError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--views") from exc
     written = write_simulated_scans(
         folder,
         scene,
@@ -117,6 +153,7 @@ def dicos_simulate(
         start=start,
         size_px=size,
         device_serial_number=serial,
+        views=view_names,
     )
     for path in written:
         typer.echo(str(path))

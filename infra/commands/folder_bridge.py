@@ -66,3 +66,5 @@ def run_folder_bridge(
     typer.echo(f"published {report.published} {what}, rejected {report.rejected}")
     if report.rejected:
         typer.echo(f"rejected files and their reasons are in {folder / 'rejected'}", err=True)
+    if report.held:
+        typer.echo(f"{report.held} files wait in {folder} for the rest of their frame", err=True)

@@ -1,7 +1,8 @@
 """DICOS end to end on the real broker: simulated scans written as DICOS files into a
 scanner's folder, ``leakguard scanner dicos watch`` publishing them, a real edge worker
 with the tiny model detecting, and ``leakguard scanner dicos reports`` writing one Threat
-Detection Report per scan into the outbox, naming that scan."""
+Detection Report per scan into the outbox, naming that scan. A dual-view scanner's two
+files of a scan are one frame with two views, one detection and one report (#20)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from detector.sim.scenes import get_preset
+from detector.sim.stream import ViewName
 from schemas import Codec, Detection, ScanFrame
 from streams.dicos.scan import read_scan
 from streams.dicos.simulated import write_simulated_scans
@@ -42,14 +44,22 @@ def _leakguard(topics: StreamTopics, *args: str, log: Path) -> subprocess.Popen[
     )
 
 
+@pytest.mark.parametrize("views", [("top",), ("top", "side")], ids=["single-view", "dual-view"])
 def test_a_dicos_scan_in_gives_a_detection_and_a_report_out_naming_it(
-    stream_topics: StreamTopics, workers: Workers, tiny_artifact: Path, tmp_path: Path
+    views: tuple[ViewName, ...],
+    stream_topics: StreamTopics,
+    workers: Workers,
+    tiny_artifact: Path,
+    tmp_path: Path,
 ) -> None:
     folder, outbox, logs = tmp_path / "scanner", tmp_path / "outbox", tmp_path / "logs"
     logs.mkdir()
-    written = list(write_simulated_scans(folder, get_preset("bag"), count=SCANS, size_px=96))
+    written = list(
+        write_simulated_scans(folder, get_preset("bag"), count=SCANS, size_px=96, views=views)
+    )
     (folder / "broken.dcm").write_bytes(b"DICM but not really")
-    scans = {scan.sop_instance_uid: scan for scan in (read_scan(p.read_bytes()) for p in written)}
+    primaries = (read_scan(p.read_bytes()) for p in written)
+    scans = {scan.sop_instance_uid: scan for scan in primaries if scan.view == "top"}
     workers.start("edge", "--model", str(tiny_artifact), "--frame-store", str(tmp_path / "fs"))
     reports = _leakguard(
         stream_topics,
@@ -71,6 +81,8 @@ def test_a_dicos_scan_in_gives_a_detection_and_a_report_out_naming_it(
             "--lane",
             "2",
             "--once",
+            "--views-per-scan",
+            str(len(views)),
             log=logs / "watch.log",
         )
         assert watch.wait(timeout=120) == 0, (logs / "watch.log").read_text()
@@ -101,6 +113,7 @@ def test_a_dicos_scan_in_gives_a_detection_and_a_report_out_naming_it(
         assert frame.scan is not None
         assert frame.scan == scans[frame.scan.sop_instance_uid].reference()
         assert frame.frame_id == f"cp/2/{frame.scan.sop_instance_uid}"
+        assert tuple(view.view_id for view in frame.views) == views[1:]
     detections = [
         codec.decode(m.value(), Detection)
         for m in read_topic(
@@ -111,6 +124,7 @@ def test_a_dicos_scan_in_gives_a_detection_and_a_report_out_naming_it(
         )
     ]
     assert {d.scan for d in detections} == {f.scan for f in frames}, workers.logs()
+    assert all(len(d.views) == len(views) - 1 for d in detections)
 
     files = sorted(outbox.glob("*.tdr.dcm"))
     assert [p.name for p in files] == sorted(f"{uid}.tdr.dcm" for uid in scans), workers.logs()

@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from detector.sim.scenes import get_preset
 from schemas.events import ScanFrame
 from streams.dicos.bridge import watch_dicos_folder
 from streams.dicos.grouping import MAX_VIEWS_PER_SCAN, ScanViews
-from streams.dicos.scan import DualEnergyScan, write_scan
+from streams.dicos.scan import DualEnergyScan, read_scan, write_scan
+from streams.dicos.simulated import simulated_scan, write_simulated_scans
 from streams.exceptions import StreamsConfigError
 from streams.sources import WatchReport
 
@@ -163,6 +165,37 @@ def test_a_view_name_seen_twice_closes_the_scan_before_it(tmp_path: Path) -> Non
     assert published[0].views == ()
     assert _names(tmp_path / "done") == ["A-top-first.dcm"]
     assert _names(tmp_path) == ["A-top.dcm"]
+
+
+def test_simulated_dual_view_scans_are_one_file_per_view_and_one_frame_each(
+    tmp_path: Path,
+) -> None:
+    written = list(
+        write_simulated_scans(
+            tmp_path, get_preset("alone"), count=2, seed=5, size_px=48, views=("top", "side")
+        )
+    )
+    assert [p.name for p in written] == [
+        "scan-5-000000.dcm",
+        "scan-5-000000-side.dcm",
+        "scan-5-000001.dcm",
+        "scan-5-000001-side.dcm",
+    ]
+    top, side = (read_scan(p.read_bytes()) for p in written[:2])
+    assert (top.view, side.view) == ("top", "side")
+    assert (side.study_instance_uid, side.series_instance_uid) == (
+        top.study_instance_uid,
+        top.series_instance_uid,
+    )
+    assert side.sop_instance_uid != top.sop_instance_uid
+    single = simulated_scan(get_preset("alone"), seed=5, index=0, size_px=48)
+    assert top.sop_instance_uid == single.sop_instance_uid  # the top view is the scan as before
+    assert not np.array_equal(side.high, top.high)
+    for path in written:
+        os.utime(path, (NOW - 1, NOW - 1))
+    published: list[ScanFrame] = []
+    assert _watch(tmp_path, published).published == 2
+    assert [[v.view_id for v in frame.views] for frame in published] == [["side"], ["side"]]
 
 
 @pytest.mark.parametrize(
