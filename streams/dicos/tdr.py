@@ -34,6 +34,7 @@ from streams.dicos.common import (
     uid_from_uuid,
 )
 from streams.dicos.exceptions import DicosError
+from streams.logic.views import item_groups
 
 __all__ = ["ALGORITHM", "Threat", "ThreatReport", "read_tdr", "report_of", "write_tdr"]
 
@@ -76,15 +77,6 @@ def report_of(detection: Detection) -> ThreatReport:
     """The report of ``detection``, whose frame must have come from a DICOS scan."""
     if detection.scan is None:
         raise DicosError(f"detection of {detection.frame_id} names no DICOS scan")
-    threats = tuple(
-        Threat(
-            class_name=obj.class_name,
-            score=obj.score,
-            box=(obj.box.x1, obj.box.y1, obj.box.x2, obj.box.y2),
-        )
-        for obj in detection.objects
-        if obj.alarmed
-    )
     return ThreatReport(
         sop_instance_uid=uid_from_uuid(detection.event_id),
         series_instance_uid=uid_from_uuid(uuid.uuid5(_SERIES_NAMESPACE, str(detection.event_id))),
@@ -95,8 +87,25 @@ def report_of(detection: Detection) -> ThreatReport:
         alarm=detection.alarmed,
         model_version=detection.model_version,
         decided_at=detection.event_time,
-        threats=threats,
+        threats=_threats(detection),
     )
+
+
+def _threats(detection: Detection) -> tuple[Threat, ...]:
+    """One threat per alarmed item, boxed in the primary view, the only image the report
+    references (a multi-view frame's other views have no SOP Instance UID in the event): an
+    item that alarmed in another view takes its primary-view object's box and its best
+    alarmed object's class and score; an item not seen in the primary view has no box there
+    and is left out, while the report still alarms."""
+    threats = []
+    for group in item_groups(detection.objects).values():
+        alarmed = [obj for obj in group if obj.alarmed]
+        primary = next((obj for obj in group if obj.view_id is None), None)
+        if alarmed and primary is not None:
+            best = max(alarmed, key=lambda obj: (obj.view_id is None, obj.score))
+            box = (primary.box.x1, primary.box.y1, primary.box.x2, primary.box.y2)
+            threats.append(Threat(class_name=best.class_name, score=best.score, box=box))
+    return tuple(threats)
 
 
 def write_tdr(report: ThreatReport) -> bytes:

@@ -1,9 +1,11 @@
 """The views of one DICOS scan grouped into one frame (#20), without Kafka: a whole scan,
-a scan missing a view, interleaved scans, an unreadable view and a restart holding a view.
-Each run is one pass of the folder loop at a fixed clock, files dated relative to it."""
+a scan missing a view, interleaved scans, an unreadable view and a restart holding a view
+(each run one pass of the folder loop at a fixed clock, files dated relative to it); and
+the report of a dual-view detection, boxed in the view it references."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -12,13 +14,15 @@ import numpy as np
 import pytest
 
 from detector.sim.scenes import get_preset
-from schemas.events import ScanFrame
+from schemas.events import DetectedObject, ScanFrame
 from streams.dicos.bridge import watch_dicos_folder
 from streams.dicos.grouping import MAX_VIEWS_PER_SCAN, ScanViews
 from streams.dicos.scan import DualEnergyScan, read_scan, write_scan
 from streams.dicos.simulated import simulated_scan, write_simulated_scans
+from streams.dicos.tdr import report_of
 from streams.exceptions import StreamsConfigError
 from streams.sources import WatchReport
+from tests.streams.helpers import detection, obj
 
 NOW = 2e9
 TIMEOUT_S = 10.0
@@ -31,22 +35,23 @@ def _uid(scan: str, view: str = "") -> str:
     return f"{base}.{ord(view[0])}" if view else base
 
 
+def _scan(scan: str, view: str, *, level: int = 1000) -> DualEnergyScan:
+    """View ``view`` of scan ``scan``: flat planes at ``level``."""
+    plane = np.full((32, 40), level, dtype=np.uint16)
+    return DualEnergyScan(
+        high=plane,
+        low=plane,
+        study_instance_uid=_uid(scan),
+        series_instance_uid=f"{_uid(scan)}.1",
+        sop_instance_uid=_uid(scan, view),
+        view=view,
+    )
+
+
 def _write_view(folder: Path, scan: str, view: str, *, age_s: float, level: int = 1000) -> Path:
     """View ``view`` of scan ``scan`` as a DICOS file written ``age_s`` before :data:`NOW`."""
-    plane = np.full((32, 40), level, dtype=np.uint16)
     path = folder / f"{scan}-{view}.dcm"
-    path.write_bytes(
-        write_scan(
-            DualEnergyScan(
-                high=plane,
-                low=plane,
-                study_instance_uid=_uid(scan),
-                series_instance_uid=f"{_uid(scan)}.1",
-                sop_instance_uid=_uid(scan, view),
-                view=view,
-            )
-        )
-    )
+    path.write_bytes(write_scan(_scan(scan, view, level=level)))
     os.utime(path, (NOW - age_s, NOW - age_s))
     return path
 
@@ -204,3 +209,36 @@ def test_simulated_dual_view_scans_are_one_file_per_view_and_one_frame_each(
 def test_a_bad_grouping_option_fails_at_start(views_per_scan: int, timeout_s: float) -> None:
     with pytest.raises(StreamsConfigError):
         ScanViews(views_per_scan=views_per_scan, scan_timeout_s=timeout_s)
+
+
+def _seen(
+    object_id: str,
+    item_id: str,
+    box: tuple[float, float, float, float],
+    *,
+    view_id: str | None = None,
+    alarmed: bool = True,
+    class_name: str = "phone",
+    score: float = 0.9,
+) -> DetectedObject:
+    seen = obj(object_id, box, alarmed=alarmed, class_name=class_name, score=score)
+    return dataclasses.replace(seen, item_id=item_id, view_id=view_id)
+
+
+def test_a_dual_view_report_boxes_each_alarmed_item_in_the_primary_view() -> None:
+    event = dataclasses.replace(
+        detection(
+            _seen("t0", "t0", (10, 20, 30, 40), score=0.8),
+            _seen("s0", "t0", (11, 5, 31, 9), view_id="side"),  # the same item from the side
+            _seen("t1", "t1", (50, 20, 70, 40), alarmed=False, class_name="tablet", score=0.2),
+            _seen("s1", "t1", (50, 5, 69, 9), view_id="side", class_name="laptop", score=0.6),
+            _seen("s2", "s2", (90, 5, 99, 9), view_id="side"),  # no box in the top view
+        ),
+        scan=_scan("A", "top").reference(),
+    )
+    report = report_of(event)
+    assert report.alarm
+    assert [(t.class_name, t.score, t.box) for t in report.threats] == [
+        ("phone", pytest.approx(0.8), (10, 20, 30, 40)),
+        ("laptop", pytest.approx(0.6), (50, 20, 70, 40)),
+    ]
