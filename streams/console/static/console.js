@@ -386,6 +386,9 @@ async function postVerdict(item, clearAll) {
     .flatMap((a) => a.members.map((o) => o.object_id));
   const corrections = clearAll ? [] : [...state.corrections]
     .map(([objectId, className]) => ({ object_id: objectId, class_name: className }));
+  // An image already on screen whose load event has not run yet counts from now: a quick
+  // answer is measured (as about 0 ms), not lost.
+  markShown(item);
   const shownAt = state.shownAt.get(item.id);
   $("status").textContent = "sending…";
   const response = await fetch(`/api/frames/${item.id}/verdict`, {
