@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,24 +10,11 @@ from pathlib import Path
 import pytest
 
 from infra.processes import process_alive
-
-LEAKGUARD = [sys.executable, "-m", "infra"]
-
-
-def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*LEAKGUARD, *args],
-        cwd=cwd,
-        env={**os.environ, "COLUMNS": "200", **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from tests.cli_kit import run_leakguard
 
 
 def test_help_lists_every_command_group(tmp_path: Path) -> None:
-    result = _run(["--help"], tmp_path)
+    result = run_leakguard(["--help"], tmp_path)
     assert result.returncode == 0, result.stderr
     for group in (
         "config",
@@ -61,14 +47,14 @@ def test_root_help_does_not_import_torch() -> None:
 
 
 def test_lazy_group_runs_its_real_subcommands(tmp_path: Path) -> None:
-    result = _run(["data", "--help"], tmp_path)
+    result = run_leakguard(["data", "--help"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert "generate" in result.stdout
     assert "gallery" in result.stdout
 
 
 def test_config_show_masks_secrets(tmp_path: Path) -> None:
-    result = _run(["config", "show"], tmp_path, LEAKGUARD_CLICKHOUSE__PASSWORD="pa55word")
+    result = run_leakguard(["config", "show"], tmp_path, LEAKGUARD_CLICKHOUSE__PASSWORD="pa55word")
     assert result.returncode == 0, result.stderr
     assert "LEAKGUARD_CLICKHOUSE__PASSWORD" in result.stdout
     assert "**********" in result.stdout
@@ -76,7 +62,7 @@ def test_config_show_masks_secrets(tmp_path: Path) -> None:
 
 
 def test_bad_setting_fails_with_the_variable_named(tmp_path: Path) -> None:
-    result = _run(["config", "show"], tmp_path, LEAKGUARD_LOG_LEVEL="LOUD")
+    result = run_leakguard(["config", "show"], tmp_path, LEAKGUARD_LOG_LEVEL="LOUD")
     assert result.returncode == 1
     assert "LEAKGUARD_LOG_LEVEL" in result.stderr
     assert "Traceback" not in result.stderr
@@ -86,30 +72,30 @@ def test_bad_setting_fails_with_the_variable_named(tmp_path: Path) -> None:
 def test_stack_up_status_down(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     env = {"LEAKGUARD_DATA_DIR": str(data_dir)}
-    assert _run(["stack", "status"], tmp_path, **env).returncode == 1
+    assert run_leakguard(["stack", "status"], tmp_path, **env).returncode == 1
 
-    up = _run(["stack", "up"], tmp_path, **env)
+    up = run_leakguard(["stack", "up"], tmp_path, **env)
     assert up.returncode == 0, up.stderr
     state = json.loads((data_dir / "stack.json").read_text())
     try:
         assert state["bootstrap_servers"] in up.stdout
         assert process_alive(state["pid"])
-        status = _run(["stack", "status"], tmp_path, **env)
+        status = run_leakguard(["stack", "status"], tmp_path, **env)
         assert status.returncode == 0, status.stderr
         assert "answers" in status.stdout
         assert "topics present: 11/11" in status.stdout
-        again = _run(["topics", "apply"], tmp_path, **env)
+        again = run_leakguard(["topics", "apply"], tmp_path, **env)
         assert again.returncode == 0, again.stderr
         assert "created: -" in again.stdout
     finally:
-        down = _run(["stack", "down"], tmp_path, **env)
+        down = run_leakguard(["stack", "down"], tmp_path, **env)
     assert down.returncode == 0, down.stderr
     assert not process_alive(state["pid"])
-    assert _run(["stack", "status"], tmp_path, **env).returncode == 1
+    assert run_leakguard(["stack", "status"], tmp_path, **env).returncode == 1
 
 
 def test_topics_apply_without_a_broker_explains_what_to_do(tmp_path: Path) -> None:
-    result = _run(["topics", "apply"], tmp_path)
+    result = run_leakguard(["topics", "apply"], tmp_path)
     assert result.returncode == 1
     assert "leakguard stack up" in result.stderr
 
@@ -118,19 +104,19 @@ def test_keys_add_and_list_keep_keys_private(tmp_path: Path) -> None:
     """`keys add` writes the data dir's keyring (0600), keeps existing keys, refuses a bad
     producer name in one red line; `keys list` names the producers, never their keys."""
     data = {"LEAKGUARD_DATA_DIR": str(tmp_path / "data")}
-    first = _run(["keys", "add", "edge:hq", "guard:hq"], tmp_path, **data)
+    first = run_leakguard(["keys", "add", "edge:hq", "guard:hq"], tmp_path, **data)
     assert first.returncode == 0, first.stderr
     ring = tmp_path / "data" / "keys" / "events.json"
     keys = json.loads(ring.read_text())
     assert sorted(keys) == ["edge:hq", "guard:hq"]
     assert ring.stat().st_mode & 0o777 == 0o600
-    again = _run(["keys", "add", "edge:hq", "edge:*"], tmp_path, **data)
+    again = run_leakguard(["keys", "add", "edge:hq", "edge:*"], tmp_path, **data)
     assert "added edge:*" in again.stdout
     assert json.loads(ring.read_text())["edge:hq"] == keys["edge:hq"]
-    listed = _run(["keys", "list"], tmp_path, **data)
+    listed = run_leakguard(["keys", "list"], tmp_path, **data)
     assert listed.stdout.split() == ["edge:*", "edge:hq", "guard:hq"]
     assert keys["edge:hq"] not in listed.stdout
-    bad = _run(["keys", "add", "cloud"], tmp_path, **data)
+    bad = run_leakguard(["keys", "add", "cloud"], tmp_path, **data)
     assert bad.returncode == 1
     assert "is no producer" in bad.stderr
 
@@ -138,6 +124,6 @@ def test_keys_add_and_list_keep_keys_private(tmp_path: Path) -> None:
 def test_alerts_deliver_is_the_command_the_readme_names(tmp_path: Path) -> None:
     """A group of one command must stay a group: `leakguard alerts deliver` reaches the
     command, which asks for its settings."""
-    result = _run(["alerts", "deliver"], tmp_path, LEAKGUARD_DATA_DIR=str(tmp_path / "d"))
+    result = run_leakguard(["alerts", "deliver"], tmp_path, LEAKGUARD_DATA_DIR=str(tmp_path / "d"))
     assert result.returncode == 1
     assert "LEAKGUARD_ALERTS__ENDPOINT_URL" in result.stderr, result.stderr

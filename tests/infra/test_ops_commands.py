@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,11 +19,11 @@ import pytest
 
 from infra.broker import EmbeddedBroker
 from infra.processes import free_port
+from tests.cli_kit import LEAKGUARD
 from tests.kafka_kit import make_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-LEAKGUARD = [sys.executable, "-m", "infra"]
 #: A command's start (imports, joining its group) on a loaded 2-core machine.
 READY_TIMEOUT_S = 60.0
 

@@ -5,9 +5,6 @@ puts a site's edges in a group of their own and lets the cloud join every site."
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,8 +25,7 @@ from infra.topics import TopicsSpec, apply_topics
 from schemas.topics import Topics
 from streams.config import WorkerConfig
 from streams.exceptions import StreamsConfigError
-
-LEAKGUARD = [sys.executable, "-m", "infra"]
+from tests.cli_kit import run_leakguard
 
 
 @pytest.mark.parametrize(
@@ -160,29 +156,17 @@ def test_a_sites_edges_are_a_group_of_their_own_and_the_cloud_joins_every_site()
         WorkerConfig(role="cloud", bootstrap_servers="b:9092", site="north")
 
 
-def _leakguard(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*LEAKGUARD, *args],
-        cwd=cwd,
-        env={**os.environ, "COLUMNS": "200", **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_topics_show_and_apply_take_sites_from_the_option_or_the_settings(tmp_path: Path) -> None:
-    shown = _leakguard(["topics", "show", "--json", "--site", "north"], tmp_path)
+    shown = run_leakguard(["topics", "show", "--json", "--site", "north"], tmp_path)
     assert shown.returncode == 0, shown.stderr
     names = [topic["name"] for topic in json.loads(shown.stdout)["topics"]]
     assert {"scanner.frames.north", "detections.north", "guard.verdicts.north"} <= set(names)
 
-    fleet = _leakguard(["topics", "show", "--json"], tmp_path, LEAKGUARD_SITES='["a", "b"]')
+    fleet = run_leakguard(["topics", "show", "--json"], tmp_path, LEAKGUARD_SITES='["a", "b"]')
     names = [topic["name"] for topic in json.loads(fleet.stdout)["topics"]]
     assert {"detections.a", "detections.b"} <= set(names)
 
-    bad = _leakguard(["topics", "apply", "--site", "North"], tmp_path)
+    bad = run_leakguard(["topics", "apply", "--site", "North"], tmp_path)
     assert bad.returncode == 2
     assert "Invalid value for --site" in bad.stderr
     assert "lower-case letters" in bad.stderr

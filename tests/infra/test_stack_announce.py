@@ -7,36 +7,20 @@ configured sites' topics."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient
 
 from retrain.keys import load_or_create_private_key
+from tests.cli_kit import run_leakguard
 
 pytestmark = pytest.mark.integration
 
-LEAKGUARD = [sys.executable, "-m", "infra"]
-
 
 def _run(args: list[str], cwd: Path, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*LEAKGUARD, *args],
-        cwd=cwd,
-        env={
-            **os.environ,
-            "COLUMNS": "200",
-            "LEAKGUARD_DATA_DIR": str(data_dir),
-            "LEAKGUARD_SITES": '["north"]',
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_leakguard(args, cwd, LEAKGUARD_DATA_DIR=str(data_dir), LEAKGUARD_SITES='["north"]')
 
 
 def test_a_failed_announcement_leaves_the_stack_up_says_so_and_is_retried(tmp_path: Path) -> None:

@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from infra.clickhouse_server import LocalClickHouseServer
-
-
-def _leakguard(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "infra", *args],
-        cwd=cwd,
-        env={**os.environ, "COLUMNS": "200", **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from tests.cli_kit import run_leakguard
 
 
 def test_migrate_on_embedded_chdb_is_idempotent(tmp_path: Path) -> None:
-    first = _leakguard(["analytics", "migrate"], tmp_path)
+    first = run_leakguard(["analytics", "migrate"], tmp_path)
     assert first.returncode == 0, first.stderr
     assert "applied 0001, 0002" in first.stdout
-    second = _leakguard(["analytics", "migrate"], tmp_path)
+    second = run_leakguard(["analytics", "migrate"], tmp_path)
     assert second.returncode == 0, second.stderr
     assert "applied none" in second.stdout
 
@@ -38,7 +24,7 @@ def test_migrate_on_the_server(
     clickhouse_server: LocalClickHouseServer, tmp_path: Path, unique_name: str
 ) -> None:
     database = unique_name.replace("-", "_")
-    result = _leakguard(
+    result = run_leakguard(
         ["analytics", "migrate"],
         tmp_path,
         LEAKGUARD_CLICKHOUSE__URL=clickhouse_server.url,
@@ -50,6 +36,6 @@ def test_migrate_on_the_server(
 
 
 def test_annotate_without_a_grafana_url_says_what_to_set(tmp_path: Path) -> None:
-    result = _leakguard(["dashboards", "annotate"], tmp_path)
+    result = run_leakguard(["dashboards", "annotate"], tmp_path)
     assert result.returncode != 0
     assert "LEAKGUARD_GRAFANA__URL" in result.stdout + result.stderr
