@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import torch
 from torch.utils.data import ConcatDataset, Dataset
@@ -65,6 +65,13 @@ class _BestTracker:
     ) -> None:
         self.directory, self.preset, self.version, self.config = directory, preset, version, config
         self.best: float | None = None
+
+    def recall(self, evaluations: Sequence[Mapping[str, Any]]) -> None:
+        """Take the best of the run's earlier ``evaluations`` (its history, restored by a
+        resume) as the one to beat: else the first evaluation after a resume would replace
+        ``best/`` even when worse than what it holds."""
+        scores = [float(e[BEST_METRIC]) for e in evaluations if BEST_METRIC in e]
+        self.best = max(scores, default=None)
 
     def offer(
         self,
@@ -154,6 +161,8 @@ def run_training(
         if eval_data is None:
             return {}
         metrics = evaluate_model(m, eval_data, device=device).flat_metrics()
+        if best.best is None:
+            best.recall(trainer.history["eval"])
         best.offer(m, step, metrics, provenance)
         if on_eval is not None:
             on_eval(metrics)

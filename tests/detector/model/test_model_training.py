@@ -206,3 +206,33 @@ def test_cli_starts_a_run_from_an_artifact_of_the_same_preset(
     )
     assert other.exit_code == 1
     assert "is a tiny model, not edge-resnet18" in " ".join(other.output.split())
+
+
+def test_a_resumed_run_keeps_the_best_it_saved_unless_beaten(
+    dataset_dir: Path, tmp_path: Path
+) -> None:
+    """The best so far comes from the run's recorded evaluations, restored by the resume:
+    the first evaluation after it must beat them to replace ``best/``."""
+    out = tmp_path / "run"
+
+    def train() -> None:
+        run_training(
+            preset=TINY,
+            data_dirs=[dataset_dir],
+            eval_dir=dataset_dir,
+            out_dir=out,
+            config=TrainConfig(steps=4, batch_size=2, warmup_steps=1, eval_every_steps=2),
+            version="test-1",
+        )
+
+    train()
+    best_card = (out / "best" / "model_card.json").read_text()
+    # Back to step 2, whose recorded evaluation nothing can beat: the resumed run trains
+    # steps 3 and 4 again and evaluates at 4.
+    state_path = out / "checkpoint" / "state.json"
+    state = json.loads(state_path.read_text())
+    state["step"] = 2
+    state["history"]["eval"] = [{**state["history"]["eval"][0], "map50_media": 2.0}]
+    state_path.write_text(json.dumps(state))
+    train()
+    assert (out / "best" / "model_card.json").read_text() == best_card
