@@ -51,9 +51,13 @@ _SITE: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 _SITE_BASES: Final = frozenset(getattr(Topics(), name) for name in SITE_TOPIC_FIELDS)
 
 
+def _is_site_name(name: str) -> bool:
+    return len(name) <= MAX_SITE_CHARS and _SITE.fullmatch(name) is not None
+
+
 def check_site(name: str) -> str:
     """``name`` if it is a valid site name, else a :class:`SiteNameError` saying why."""
-    if not _SITE.fullmatch(name) or len(name) > MAX_SITE_CHARS:
+    if not _is_site_name(name):
         raise SiteNameError(
             f"invalid site name {name!r}: use 1 to {MAX_SITE_CHARS} lower-case letters, digits "
             "and hyphens, starting and ending with a letter or digit (it becomes part of topic "
@@ -80,7 +84,7 @@ def site_topic_name(base: str, site: str) -> str:
 def site_base(name: str) -> str | None:
     """The base topic ``name`` is a site's copy of, if it is one (unprefixed names)."""
     base, _, site = name.rpartition(".")
-    if base in _SITE_BASES and _SITE.fullmatch(site) and len(site) <= MAX_SITE_CHARS:
+    if base in _SITE_BASES and _is_site_name(site):
         return base
     return None
 

@@ -116,8 +116,10 @@ class TipProjector:
         when this frame is not drawn for TIP or cannot take a medium (too small: it is then
         detected as scanned, never lost to the test). Blocking: call it off the event loop."""
         rate = self.rates.rate(frame.checkpoint, frame.lane)
+        if rate <= 0.0:
+            return None  # most lanes: no random stream to seed per frame
         rng = _frame_rng(frame, self.seed)
-        if rate <= 0.0 or rng.random() >= rate:
+        if rng.random() >= rate:
             return None
         try:
             projected = self._project(rgb, rng=rng)

@@ -36,11 +36,11 @@ def test_tip_rate_reaches_every_edge_and_each_rate_is_a_guard(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize(
-    "options", [{"tip_rate": 1.5}, {"tip_rate": -0.1}, {"guard_miss_rates": (0.2, 2.0)}]
+    ("tip_rate", "guard_miss_rates"), [(1.5, ()), (-0.1, ()), (0.0, (0.2, 2.0))]
 )
-def test_bad_tip_options_are_named(options: dict[str, object]) -> None:
+def test_bad_tip_options_are_named(tip_rate: float, guard_miss_rates: tuple[float, ...]) -> None:
     with pytest.raises(DemoError, match=r"tip-rate|guard-miss-rates"):
-        DemoOptions(**options)  # type: ignore[arg-type]
+        DemoOptions(tip_rate=tip_rate, guard_miss_rates=guard_miss_rates)
 
 
 def _result(

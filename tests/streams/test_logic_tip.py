@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from schemas import Codec
-from schemas.events import Box, Detection, TipProjection
+from schemas.events import Box, DetectedObject, Detection, TipProjection
 from streams.exceptions import StreamsError
 from streams.join import on_event, on_tick
 from streams.logic.tip import detector_alarmed, tip_found, tip_result
@@ -24,9 +24,8 @@ TIP = TipProjection(
 )
 
 
-def _tip(*objects: object) -> Detection:
-    base = detection(*objects)  # type: ignore[arg-type]
-    return dataclasses.replace(base, tip=TIP, alarmed=True)
+def _tip(*objects: DetectedObject) -> Detection:
+    return dataclasses.replace(detection(*objects), tip=TIP, alarmed=True)
 
 
 def test_an_alarm_left_standing_on_the_projection_is_a_hit() -> None:
