@@ -41,6 +41,7 @@ __all__ = [
     "TopicReader",
     "committed",
     "create_topics",
+    "decoded",
     "ends_of",
     "group_config",
     "group_consumer",
@@ -322,6 +323,22 @@ def read_topic(
     security options."""
     with TopicReader(bootstrap, topic, client_config=client_config) as reader:
         return reader.poll_until(until, timeout_s=timeout_s, check=check)
+
+
+def decoded(
+    messages: Iterable[Message], event_type: type[E], codec: Codec | None = None
+) -> list[E]:
+    """Each of ``messages`` (e.g. what :func:`read_topic` returned) decoded as ``event_type``,
+    in order: the one way the tests turn messages read into events.
+
+    A message without a value (a tombstone) decodes as empty bytes, so the codec rejects it
+    with its readable :class:`~schemas.DecodeError` (shorter than the header), and the value
+    passed is the ``bytes`` that :meth:`Codec.decode` is typed for, not ``bytes | None``.
+    ``codec`` defaults to a plain :class:`Codec`; pass a test's own where it is configured
+    otherwise (limits, schema store).
+    """
+    codec = codec if codec is not None else _CODEC
+    return [codec.decode(message.value() or b"", event_type) for message in messages]
 
 
 def ends_of(messages: Iterable[Message]) -> dict[tuple[str, int], int]:

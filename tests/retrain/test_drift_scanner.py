@@ -7,9 +7,8 @@ import subprocess
 
 import pytest
 
-from schemas import Codec
 from schemas.events import ScanFrame
-from tests.kafka_kit import StreamTopics, read_topic
+from tests.kafka_kit import StreamTopics, decoded, read_topic
 from tests.streams.conftest import LEAKGUARD
 
 N_FRAMES = 8
@@ -34,7 +33,7 @@ def test_scanner_simulate_with_drift_publishes_labelled_decorations(
         until=lambda m: len(m) >= N_FRAMES,
         timeout_s=60,
     )
-    frames = [Codec().decode(m.value(), ScanFrame) for m in messages]
+    frames = decoded(messages, ScanFrame)
     decorations = [
         g for f in frames for g in (f.ground_truth or ()) if g.subtype == "phone_decoration"
     ]

@@ -17,7 +17,7 @@ from retrain.registry import Registry
 from schemas import Codec
 from schemas.authenticity import EventKeyring, add_keys
 from schemas.events import DeadLetter, ModelStateName, ModelStatus, ModelUpdate, RolloutTarget
-from tests.kafka_kit import StreamTopics, produce, read_topic
+from tests.kafka_kit import StreamTopics, decoded, produce, read_topic
 from tests.retrain.retrain_helpers import annotation
 from tests.streams.helpers import png
 
@@ -173,7 +173,7 @@ def test_with_a_keyring_only_the_edge_s_own_rollback_report_counts(
             until=lambda got: len(got) >= 3,
             timeout_s=60,
         )
-        reasons = [Codec().decode(m.value(), DeadLetter).reason for m in dead]
+        reasons = [d.reason for d in decoded(dead, DeadLetter)]
         assert any(r.startswith("Annotation of") and "no producer tag" in r for r in reasons)
         assert any("no producer tag" in r for r in reasons), reasons
         assert any("another checkpoint's" in r for r in reasons), reasons

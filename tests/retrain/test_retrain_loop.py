@@ -36,7 +36,7 @@ from schemas.events import (
 from schemas.images import png_payload
 from schemas.topics import Topics
 from streams.frame_store import FrameStore
-from tests.kafka_kit import StreamTopics, read_topic
+from tests.kafka_kit import StreamTopics, decoded, read_topic
 from tests.retrain.retrain_helpers import annotation, save_tiny
 from tests.streams.conftest import Workers
 from tests.streams.helpers import png
@@ -90,19 +90,18 @@ def _statuses(topics: StreamTopics, workers: Workers, until: object) -> list[Mod
     messages = read_topic(
         topics.bootstrap,
         topics.prefix + "model.status",
-        until=lambda got: until([CODEC.decode(m.value(), ModelStatus) for m in got]),  # type: ignore[operator]
+        until=lambda got: until(decoded(got, ModelStatus)),  # type: ignore[operator]
         timeout_s=180,
         check=workers.check_alive,
     )
-    return [CODEC.decode(m.value(), ModelStatus) for m in messages]
+    return decoded(messages, ModelStatus)
 
 
 def _refused_decisions(messages: list[Message]) -> list[str]:
     """The reasons of the dead letters of ``model.updates`` messages the edge refused."""
-    letters = (CODEC.decode(m.value() or b"", DeadLetter) for m in messages)
     return [
         d.reason
-        for d in letters
+        for d in decoded(messages, DeadLetter)
         if d.source_topic.endswith("model.updates")
         and d.error_class.endswith("DecisionRefusedError")
     ]
@@ -122,13 +121,12 @@ def _detections(topics: StreamTopics, workers: Workers, count: int) -> list[Dete
         timeout_s=180,
         check=workers.check_alive,
     )
-    return [CODEC.decode(m.value(), Detection) for m in messages]
+    return decoded(messages, Detection)
 
 
 def _lanes_served(messages: list[Message], version: str) -> set[str]:
     """The lanes of the detections in ``messages`` that ``version`` made."""
-    detections = (CODEC.decode(m.value() or b"", Detection) for m in messages)
-    return {d.lane for d in detections if d.model_version == version}
+    return {d.lane for d in decoded(messages, Detection) if d.model_version == version}
 
 
 def _sent_after(detections: list[Detection], first: int) -> list[Detection]:

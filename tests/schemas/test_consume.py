@@ -12,6 +12,7 @@ from schemas.consume import EventBatches
 from schemas.events import Alert, DeadLetter
 from tests.kafka_kit import (
     create_topics,
+    decoded,
     group_consumer,
     make_producer,
     publish,
@@ -32,7 +33,7 @@ def _create(bootstrap: str, *topics: str) -> None:
 
 def _dead_letters(bootstrap: str, topic: str, count: int) -> list[DeadLetter]:
     messages = read_topic(bootstrap, topic, until=lambda got: len(got) >= count, timeout_s=60)
-    return [CODEC.decode(m.value() or b"", DeadLetter) for m in messages]
+    return decoded(messages, DeadLetter)
 
 
 def test_a_batch_is_decoded_bad_messages_are_dead_lettered_and_then_committed(

@@ -20,7 +20,7 @@ from schemas.topics import Topics
 from sinks.alerts.delivery import AlertDelivery
 from sinks.alerts.store import DeliveryStore
 from sinks.exceptions import SinkError
-from tests.kafka_kit import group_consumer, make_producer, make_topics, publish, read_topic
+from tests.kafka_kit import decoded, group_consumer, make_producer, make_topics, publish, read_topic
 from tests.sinks.http_helpers import serving
 from tests.sinks.samples import sample_events
 
@@ -261,7 +261,7 @@ def test_with_a_keyring_a_forged_alert_cannot_pre_empt_the_real_one(
     letters = read_topic(
         kafka_bootstrap, topics.dead_letters, until=lambda got: len(got) >= 2, timeout_s=30
     )
-    reasons = [CODEC.decode(m.value(), DeadLetter).reason for m in letters]
+    reasons = [d.reason for d in decoded(letters, DeadLetter)]
     assert any("carries no producer tag" in r for r in reasons), reasons
     assert any("may not send it" in r for r in reasons), reasons
 

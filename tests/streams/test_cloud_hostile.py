@@ -14,7 +14,7 @@ from schemas import Codec, DeadLetter, Outcome
 from streams.config import JOIN_PARTITIONS, WorkerConfig
 from streams.frame_store import FrameStore
 from streams.logic.outcomes import join_key
-from tests.kafka_kit import StreamTopics, create_topics, produce, read_topic
+from tests.kafka_kit import StreamTopics, create_topics, decoded, produce, read_topic
 from tests.streams.conftest import Workers
 from tests.streams.helpers import detection, obj, png, verdict
 
@@ -55,7 +55,7 @@ def test_a_forged_changelog_entry_costs_neither_the_worker_nor_the_frame_s_event
         timeout_s=120,
         check=workers.check_alive,
     )
-    outcomes = {(o.frame_id, o.kind) for o in (codec.decode(m.value(), Outcome) for m in messages)}
+    outcomes = {(o.frame_id, o.kind) for o in decoded(messages, Outcome)}
     assert outcomes == {("forged-entry", "tp"), ("plain-frame", "tp")}, workers.logs()
     workers.check_alive()
 
@@ -91,7 +91,7 @@ def test_a_detection_with_a_nan_score_is_dead_lettered_not_joined(
         timeout_s=120,
         check=workers.check_alive,
     )
-    assert [codec.decode(m.value(), Outcome).frame_id for m in outcomes] == ["plain-frame"]
+    assert [o.frame_id for o in decoded(outcomes, Outcome)] == ["plain-frame"]
     (letter,) = read_topic(
         stream_topics.bootstrap, names.dead_letters, until=lambda got: len(got) >= 1, timeout_s=30
     )

@@ -16,7 +16,7 @@ from schemas import Alert, AnnotationTask, Codec, Outcome
 from schemas.events import Detection, GuardVerdict
 from streams.config import WorkerConfig
 from streams.frame_store import FrameStore
-from tests.kafka_kit import StreamTopics, ends_of, read_topic, wait_committed
+from tests.kafka_kit import StreamTopics, decoded, ends_of, read_topic, wait_committed
 from tests.streams.conftest import Workers
 from tests.streams.helpers import detection, labeled, obj, png, verdict
 
@@ -132,7 +132,7 @@ def test_scripted_verdicts_give_the_expected_outcomes(
             timeout_s=90,
             check=workers.check_alive,
         )
-        return [codec.decode(m.value(), Outcome) for m in messages]
+        return decoded(messages, Outcome)
 
     got = outcomes()
     assert {(o.frame_id, o.object_id, o.kind) for o in got} == expected, workers.logs()
@@ -157,23 +157,23 @@ def test_scripted_verdicts_give_the_expected_outcomes(
     alerts = read_topic(
         stream_topics.bootstrap, names.alerts, until=lambda g: len(g) >= 9, timeout_s=10
     )
-    frames = sorted(codec.decode(m.value(), Alert).frame_id for m in alerts)
+    frames = sorted(a.frame_id for a in decoded(alerts, Alert))
     assert frames == sorted(f"f{i}{g}" for i in (1, 2, 5) for g in "abc")
     tasks = read_topic(
         stream_topics.bootstrap, names.annotation_tasks, until=lambda g: len(g) >= 12, timeout_s=10
     )
-    decoded = [codec.decode(m.value(), AnnotationTask) for m in tasks]
-    assert sorted((t.frame_id[:2], t.reason) for t in decoded) == sorted(
+    annotation_tasks = decoded(tasks, AnnotationTask)
+    assert sorted((t.frame_id[:2], t.reason) for t in annotation_tasks) == sorted(
         [("f1", "fp"), ("f2", "fn"), ("f4", "fp"), ("f5", "fp")] * 3
     )
     reclassified = {
         (p.class_name, p.source)
-        for t in decoded
+        for t in annotation_tasks
         if t.frame_id[:2] == "f5"
         for p in t.pre_annotations
     }
     assert reclassified == {("tablet", "guard")}
-    assert all(store.get(t.image) for t in decoded)  # the kept image, verified
+    assert all(store.get(t.image) for t in annotation_tasks)  # the kept image, verified
     kept = sorted(p.name.split(".")[0] for p in (tmp_path / "fs" / "kept").rglob("*.png"))
     assert kept == sorted(f"f{i}{g}" for i in (1, 2, 4, 5) for g in "abc")
     _assert_entries_on_their_frames_partitions(stream_topics)

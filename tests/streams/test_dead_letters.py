@@ -14,7 +14,7 @@ import pytest
 from schemas import Codec, DeadLetter, DecodeError, Detection, Outcome
 from schemas.events import GuardVerdict, ScanFrame
 from schemas.images import png_payload
-from tests.kafka_kit import StreamTopics, read_topic
+from tests.kafka_kit import StreamTopics, decoded, read_topic
 from tests.streams.conftest import Workers
 from tests.streams.helpers import png
 
@@ -130,19 +130,19 @@ def test_malformed_messages_are_dead_lettered_and_valid_ones_processed(
         timeout_s=60,
         check=workers.check_alive,
     )
-    assert {codec.decode(m.value(), Outcome).kind for m in outcomes} == {"tp"}
+    assert {o.kind for o in decoded(outcomes, Outcome)} == {"tp"}
     assert len(outcomes) == alarmed
 
-    letters = [
-        codec.decode(m.value(), DeadLetter)
-        for m in read_topic(
+    letters = decoded(
+        read_topic(
             stream_topics.bootstrap,
             names.dead_letters,
             until=lambda got: len(got) >= 1000,
             timeout_s=60,
             check=workers.check_alive,
-        )
-    ]
+        ),
+        DeadLetter,
+    )
     assert len(letters) == 1000
     assert Counter(letter.source_topic for letter in letters) == {
         topic: len(values) for topic, values in bad.items()

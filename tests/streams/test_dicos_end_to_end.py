@@ -16,11 +16,11 @@ import pytest
 
 from detector.sim.scenes import get_preset
 from detector.sim.stream import ViewName
-from schemas import Codec, Detection, ScanFrame
+from schemas import Detection, ScanFrame
 from streams.dicos.scan import read_scan
 from streams.dicos.simulated import write_simulated_scans
 from streams.dicos.tdr import ALGORITHM, read_tdr
-from tests.kafka_kit import StreamTopics, read_topic
+from tests.kafka_kit import StreamTopics, decoded, read_topic
 from tests.streams.conftest import LEAKGUARD, Workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -98,31 +98,30 @@ def test_a_dicos_scan_in_gives_a_detection_and_a_report_out_naming_it(
         reports.send_signal(signal.SIGTERM)
         assert reports.wait(timeout=60) == 0, (logs / "reports.log").read_text()
 
-    codec = Codec()
-    frames = [
-        codec.decode(m.value(), ScanFrame)
-        for m in read_topic(
+    frames = decoded(
+        read_topic(
             stream_topics.bootstrap,
             stream_topics.names.frames,
             until=lambda got: len(got) >= SCANS,
             timeout_s=30,
-        )
-    ]
+        ),
+        ScanFrame,
+    )
     assert {f.scan.sop_instance_uid for f in frames if f.scan} == set(scans)
     for frame in frames:
         assert frame.scan is not None
         assert frame.scan == scans[frame.scan.sop_instance_uid].reference()
         assert frame.frame_id == f"cp/2/{frame.scan.sop_instance_uid}"
         assert tuple(view.view_id for view in frame.views) == views[1:]
-    detections = [
-        codec.decode(m.value(), Detection)
-        for m in read_topic(
+    detections = decoded(
+        read_topic(
             stream_topics.bootstrap,
             stream_topics.names.detections,
             until=lambda got: len(got) >= SCANS,
             timeout_s=30,
-        )
-    ]
+        ),
+        Detection,
+    )
     assert {d.scan for d in detections} == {f.scan for f in frames}, workers.logs()
     assert all(len(d.views) == len(views) - 1 for d in detections)
 

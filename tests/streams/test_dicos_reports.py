@@ -15,7 +15,14 @@ from schemas import Codec, DeadLetter, ScanReference
 from schemas.authenticity import EventKeyring, add_keys
 from streams.dicos.reports import ReportWriter
 from streams.dicos.tdr import read_tdr
-from tests.kafka_kit import StreamTopics, ends_of, group_consumer, read_topic, wait_committed
+from tests.kafka_kit import (
+    StreamTopics,
+    decoded,
+    ends_of,
+    group_consumer,
+    read_topic,
+    wait_committed,
+)
 from tests.streams.helpers import detection, obj
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -86,15 +93,15 @@ def test_only_genuine_detections_of_this_checkpoints_scans_are_reported(
     report = read_tdr((outbox / "1.2.3.4.5.tdr.dcm").read_bytes())
     assert report.referenced_sop_instance_uid == SCAN.sop_instance_uid
     assert writer.written == 1
-    letters = [
-        codec.decode(m.value(), DeadLetter)
-        for m in read_topic(
+    letters = decoded(
+        read_topic(
             stream_topics.bootstrap,
             names.dead_letters,
             until=lambda got: len(got) >= 2,
             timeout_s=30,
-        )
-    ]
+        ),
+        DeadLetter,
+    )
     reasons = [letter.reason for letter in letters]
     assert len(reasons) == 2
     assert any("carries no producer tag" in reason for reason in reasons)

@@ -20,7 +20,7 @@ from schemas import Alert, Codec, DeadLetter, Detection, Outcome
 from schemas.events import ScanFrame, ScanView
 from schemas.images import png_payload
 from streams.logic.outcomes import alarmed_items
-from tests.kafka_kit import StreamTopics, read_topic
+from tests.kafka_kit import StreamTopics, decoded, read_topic
 from tests.streams.conftest import Workers
 from tests.streams.helpers import scan_frame, verdict
 
@@ -68,29 +68,29 @@ def test_a_medium_in_either_view_alarms_once_and_counts_once(
     for frame in (*frames.values(), crowded):
         out.produce(names.frames, key=b"cp/1", value=codec.encode(frame))
     out.flush(30)
-    found = [
-        codec.decode(m.value(), Detection)
-        for m in read_topic(
+    found = decoded(
+        read_topic(
             stream_topics.bootstrap,
             names.detections,
             until=lambda got: len(got) >= len(frames),
             timeout_s=240,
             check=workers.check_alive,
-        )
-    ]
+        ),
+        Detection,
+    )
     by_case = {
         case: next(d for d in found if d.frame_id == f.frame_id) for case, f in frames.items()
     }
     assert len(found) == 3, workers.logs()
-    (dead,) = [
-        codec.decode(m.value(), DeadLetter)
-        for m in read_topic(
+    (dead,) = decoded(
+        read_topic(
             stream_topics.bootstrap,
             names.dead_letters,
             until=lambda got: len(got) >= 1,
             timeout_s=30,
-        )
-    ]
+        ),
+        DeadLetter,
+    )
     assert "4 extra views" in dead.reason
     assert codec.decode(dead.original, ScanFrame).frame_id == crowded.frame_id
     for case, det in by_case.items():
@@ -111,24 +111,24 @@ def test_a_medium_in_either_view_alarms_once_and_counts_once(
         out.produce(names.verdicts, key=det.frame_id.encode(), value=codec.encode(verdict(det)))
     out.flush(30)
     expected = sum(len(alarmed_items(det)) for det in found)
-    outcomes = [
-        codec.decode(m.value(), Outcome)
-        for m in read_topic(
+    outcomes = decoded(
+        read_topic(
             stream_topics.bootstrap,
             names.outcomes,
             until=lambda got: len(got) >= expected,
             timeout_s=90,
             check=workers.check_alive,
-        )
-    ]
+        ),
+        Outcome,
+    )
     per_frame = Counter(o.frame_id for o in outcomes)
     assert per_frame == {det.frame_id: len(alarmed_items(det)) for det in found}
     assert {o.kind for o in outcomes} == {"tp"}
     assert per_frame[both.frame_id] == len(top_alarms)  # not twice: the side view adds none
-    alerts = [
-        codec.decode(m.value(), Alert)
-        for m in read_topic(
+    alerts = decoded(
+        read_topic(
             stream_topics.bootstrap, names.alerts, until=lambda got: len(got) >= 3, timeout_s=30
-        )
-    ]
+        ),
+        Alert,
+    )
     assert sorted(a.frame_id for a in alerts) == sorted(det.frame_id for det in found)

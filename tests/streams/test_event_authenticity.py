@@ -18,7 +18,7 @@ from streams.config import JOIN_PARTITIONS, WorkerConfig
 from streams.frame_store import FrameStore
 from streams.join import on_event
 from streams.logic.outcomes import join_key
-from tests.kafka_kit import StreamTopics, create_topics, produce, read_topic
+from tests.kafka_kit import StreamTopics, create_topics, decoded, produce, read_topic
 from tests.streams.conftest import Workers
 from tests.streams.helpers import detection, obj, png, scan_frame, verdict
 
@@ -82,9 +82,9 @@ def test_the_cloud_joins_only_tagged_events_of_their_own_producers(
         timeout_s=120,
         check=workers.check_alive,
     )
-    decoded = [CODEC.decode(m.value(), Outcome) for m in outcomes]
-    assert [(o.frame_id, o.kind) for o in decoded] == [("cp/1/real", "tp")], workers.logs()
-    assert keyring.check(decoded[0], outcomes[0].value(), outcomes[0].headers()) == "cloud:*"
+    joined = decoded(outcomes, Outcome)
+    assert [(o.frame_id, o.kind) for o in joined] == [("cp/1/real", "tp")], workers.logs()
+    assert keyring.check(joined[0], outcomes[0].value(), outcomes[0].headers()) == "cloud:*"
     letters = read_topic(
         stream_topics.bootstrap,
         names.dead_letters,
@@ -92,7 +92,7 @@ def test_the_cloud_joins_only_tagged_events_of_their_own_producers(
         timeout_s=60,
         check=workers.check_alive,
     )
-    reasons = sorted(CODEC.decode(m.value(), DeadLetter).reason for m in letters)
+    reasons = sorted(d.reason for d in decoded(letters, DeadLetter))
     assert len(reasons) == 5, reasons
     for fragment in ("carries no producer tag", "does not match", "another checkpoint's"):
         assert any(fragment in r for r in reasons), (fragment, reasons)
@@ -131,7 +131,7 @@ def test_the_edge_tags_its_detections_and_refuses_to_start_without_its_key(
     for message in messages:
         event = CODEC.decode(message.value(), Detection)
         assert keyring.check(event, message.value(), message.headers()) == "edge:cp"
-    assert sorted(CODEC.decode(m.value(), Detection).frame_id for m in messages) == [
+    assert sorted(d.frame_id for d in decoded(messages, Detection)) == [
         "cp/1/000000000",
         "cp/1/000000002",
     ]
@@ -194,6 +194,6 @@ def test_a_join_entry_written_to_the_changelog_by_someone_else_is_dropped(
         timeout_s=120,
         check=workers.check_alive,
     )
-    assert [CODEC.decode(m.value(), Outcome).kind for m in outcomes] == ["tp"], workers.logs()
+    assert [o.kind for o in decoded(outcomes, Outcome)] == ["tp"], workers.logs()
     metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     assert "leakguard_join_entries_dropped_total 1.0" in metrics

@@ -25,7 +25,7 @@ import pytest
 from infra.processes import free_port
 from schemas import Codec, Detection, Outcome
 from schemas.events import GuardVerdict
-from tests.kafka_kit import StreamTopics, ends_of, read_topic, reported_ends
+from tests.kafka_kit import StreamTopics, decoded, ends_of, read_topic, reported_ends
 from tests.streams.conftest import Workers
 from tests.streams.helpers import detection, obj, png, scan_frame
 
@@ -89,7 +89,7 @@ def _joined(port: int) -> float:
 
 
 def _detected_frames(messages: list[Any], codec: Codec) -> set[str]:
-    return {codec.decode(m.value(), Detection).frame_id for m in messages}
+    return {d.frame_id for d in decoded(messages, Detection, codec)}
 
 
 def test_kill_9_mid_stream_then_restart_loses_no_frame(
@@ -170,8 +170,7 @@ def test_kill_9_of_edge_and_cloud_mid_stream_then_restart_duplicates_no_outcome(
     }
 
     def distinct(messages: list[Any]) -> dict[str, Outcome]:
-        decoded = (codec.decode(m.value(), Outcome) for m in messages)
-        return {str(o.outcome_id): o for o in decoded}
+        return {str(o.outcome_id): o for o in decoded(messages, Outcome)}
 
     outcomes = read_topic(
         stream_topics.bootstrap,
@@ -248,8 +247,8 @@ def test_cloud_join_table_survives_kill_9_through_its_changelog(
         stream_topics.bootstrap, names.outcomes, until=lambda got: len(got) >= frames,
         timeout_s=180, check=workers.check_alive,
     )  # fmt: skip
-    decoded = [codec.decode(m.value(), Outcome) for m in outcomes]
-    assert sorted(o.frame_id for o in decoded) == sorted(f"f{i}" for i in range(frames)), (
-        f"{len(decoded)} of {frames} frames resolved after the restart:\n{workers.logs()}"
+    resolved = decoded(outcomes, Outcome)
+    assert sorted(o.frame_id for o in resolved) == sorted(f"f{i}" for i in range(frames)), (
+        f"{len(resolved)} of {frames} frames resolved after the restart:\n{workers.logs()}"
     )
-    assert {o.kind for o in decoded} == {"tp"}
+    assert {o.kind for o in resolved} == {"tp"}

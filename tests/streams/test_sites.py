@@ -21,6 +21,7 @@ from streams.frame_store import FrameStore
 from tests.kafka_kit import (
     StreamTopics,
     committed,
+    decoded,
     ends_of,
     make_topics,
     read_topic,
@@ -148,12 +149,12 @@ def test_each_sites_frames_reach_only_its_edge_and_console_and_the_cloud_joins_b
             until=lambda got: len(got) >= FRAMES_PER_SITE,
             timeout_s=30,
         )
-        decoded = [CODEC.decode(m.value(), Detection) for m in detections]
-        assert sorted(d.frame_id for d in decoded) == sorted(sent[site])
+        detected = decoded(detections, Detection)
+        assert sorted(d.frame_id for d in detected) == sorted(sent[site])
         publisher = VerdictPublisher(
             bootstrap_servers=stream_topics.bootstrap, topic=names.verdicts
         )
-        for detection in decoded:
+        for detection in detected:
             publisher.publish(verdict(detection))
         publisher.close()
 

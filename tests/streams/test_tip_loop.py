@@ -15,7 +15,7 @@ import pytest
 from schemas import Alert, AnnotationTask, Codec, Detection, Outcome, TipResult
 from streams.guards import run_guards
 from streams.logic.guard_policy import GuardPolicy
-from tests.kafka_kit import StreamTopics, TopicReader, read_topic
+from tests.kafka_kit import StreamTopics, TopicReader, decoded, read_topic
 from tests.streams.conftest import Workers
 from tests.streams.helpers import png, scan_frame
 
@@ -72,32 +72,32 @@ def test_tip_frames_give_tip_results_and_no_outcome_alert_or_task(
     out.flush(30)
     tipped = {f.frame_id for f in frames if f.lane in TIP_LANES}
 
-    detections = [
-        codec.decode(m.value(), Detection)
-        for m in read_topic(
+    detections = decoded(
+        read_topic(
             stream_topics.bootstrap,
             names.detections,
             until=lambda got: len(got) >= len(frames),
             timeout_s=180,
             check=workers.check_alive,
-        )
-    ]
+        ),
+        Detection,
+    )
     assert len(detections) == len(frames), workers.logs()
     for detection in detections:
         assert (detection.tip is not None) == (detection.frame_id in tipped)
         if detection.tip is not None:
             assert detection.alarmed
 
-    results = [
-        codec.decode(m.value(), TipResult)
-        for m in read_topic(
+    results = decoded(
+        read_topic(
             stream_topics.bootstrap,
             names.tip_results,
             until=lambda got: len(got) >= len(tipped),
             timeout_s=120,
             check=workers.check_alive,
-        )
-    ]
+        ),
+        TipResult,
+    )
     assert {r.frame_id for r in results} == tipped, workers.logs()
     by_guard: dict[str, list[TipResult]] = {}
     for result in results:
@@ -113,16 +113,16 @@ def test_tip_frames_give_tip_results_and_no_outcome_alert_or_task(
 
     # The lane without TIP still gets its outcomes; the TIP frames none, nor alerts or tasks.
     real = {f.frame_id for f in frames if f.lane == "3"}
-    outcomes = [
-        codec.decode(m.value(), Outcome)
-        for m in read_topic(
+    outcomes = decoded(
+        read_topic(
             stream_topics.bootstrap,
             names.outcomes,
-            until=lambda got: {codec.decode(m.value(), Outcome).frame_id for m in got} >= real,
+            until=lambda got: {o.frame_id for o in decoded(got, Outcome)} >= real,
             timeout_s=120,
             check=workers.check_alive,
-        )
-    ]
+        ),
+        Outcome,
+    )
     assert {o.frame_id for o in outcomes} == real
     with (
         TopicReader(stream_topics.bootstrap, names.alerts) as alerts,

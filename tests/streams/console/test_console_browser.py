@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Page, expect
 from schemas import GuardVerdict
 from schemas.events import Detection, DetectionView, ScanFrame
 from streams.frame_store import FrameStore
-from tests.kafka_kit import StreamTopics, read_topic
+from tests.kafka_kit import StreamTopics, decoded, read_topic
 from tests.streams.console.browser import (
     CODEC,
     browser,
@@ -114,7 +114,7 @@ def test_a_guard_clears_one_object_and_marks_a_missed_item(
         stream_topics.bootstrap, stream_topics.names.verdicts, until=lambda m: len(m) >= 1,
         timeout_s=30,
     )  # fmt: skip
-    verdicts = [CODEC.decode(m.value(), GuardVerdict) for m in messages]
+    verdicts = decoded(messages, GuardVerdict)
     assert [v.frame_id for v in verdicts] == [frame.frame_id]
     (verdict,) = verdicts
     assert verdict.guard_id == "ana"

@@ -17,7 +17,7 @@ from schemas.events import Detection
 from streams.detect import FrameDetector
 from streams.frame_store import FrameStore
 from streams.tip import TipProjector, TipRates
-from tests.kafka_kit import StreamTopics, read_topic
+from tests.kafka_kit import StreamTopics, decoded, read_topic
 from tests.streams.console.browser import (
     CODEC,
     browser,
@@ -113,7 +113,7 @@ def test_a_guard_answers_a_tip_frame_then_sees_it_was_a_test(
         stream_topics.bootstrap, stream_topics.names.verdicts, until=lambda m: len(m) >= 1,
         timeout_s=30,
     )  # fmt: skip
-    (verdict,) = [CODEC.decode(m.value(), GuardVerdict) for m in messages]
+    (verdict,) = decoded(messages, GuardVerdict)
     assert verdict.decision == "confirmed"
     assert verdict.rejected_object_ids == ("o0",)
     assert len(verdict.missed_items) == 1

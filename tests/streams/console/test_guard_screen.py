@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Page, expect
 from schemas import ClassCorrection, GuardVerdict
 from schemas.events import DetectedObject, Detection, ScanFrame
 from streams.frame_store import FrameStore
-from tests.kafka_kit import StreamTopics, read_topic
+from tests.kafka_kit import StreamTopics, decoded, read_topic
 from tests.streams.console.browser import (
     CODEC,
     LOW_CONTRAST_JS,
@@ -194,7 +194,7 @@ def test_a_guard_answers_alarms_with_the_keyboard_alone(
         stream_topics.bootstrap, stream_topics.names.verdicts, until=lambda m: len(m) >= 2,
         timeout_s=30,
     )  # fmt: skip
-    verdicts = {v.frame_id: v for v in (CODEC.decode(m.value(), GuardVerdict) for m in messages)}
+    verdicts = {v.frame_id: v for v in decoded(messages, GuardVerdict)}
     assert len(messages) == 2
     one, two = verdicts[first[0].frame_id], verdicts[second[0].frame_id]
     assert (one.decision, one.rejected_object_ids, one.missed_items) == (
