@@ -32,9 +32,14 @@ _BATCH: Final = 500
 _REQUEST_TIMEOUT_S: Final = 10.0
 
 
-def start_offsets(client: dict[str, Any], topics: Sequence[str]) -> list[TopicPartition]:
-    """Every partition of ``topics`` at its current end: where this run's events begin."""
-    consumer = Consumer(reader_config(client, name="leakguard-demo-offsets"))
+def end_offsets(client: Mapping[str, Any], topics: Sequence[str]) -> list[TopicPartition]:
+    """Every partition of ``topics`` at its current end: where a run's events begin, and how
+    far the final read must go.
+
+    Asked on a consumer of its own: on the reader's consumer each request would queue behind
+    a pending fetch, which the broker holds for up to ``fetch.wait.max.ms``, half a second
+    for every partition."""
+    consumer = Consumer(reader_config(dict(client), name="leakguard-demo-offsets"))
     try:
         metadata = consumer.list_topics(timeout=_REQUEST_TIMEOUT_S)
         positions = []
@@ -114,7 +119,10 @@ class EventReader:
             self._thread.join()
         deadline = time.monotonic() + timeout_s
         try:
-            ends = self._ends()
+            ends = {
+                (p.topic, p.partition): p.offset
+                for p in end_offsets(self._client, sorted({topic for topic, _ in self._next}))
+            }
             while time.monotonic() < deadline and any(
                 self._next[key] < end for key, end in ends.items()
             ):
@@ -122,11 +130,3 @@ class EventReader:
         finally:
             self._consumer.close()
         return self.summary()
-
-    def _ends(self) -> dict[tuple[str, int], int]:
-        return {
-            key: self._consumer.get_watermark_offsets(
-                TopicPartition(*key), timeout=_REQUEST_TIMEOUT_S
-            )[1]
-            for key in self._next
-        }

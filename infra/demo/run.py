@@ -24,7 +24,7 @@ from infra.demo.plan import (
     plan_children,
     write_json,
 )
-from infra.demo.reader import EventReader, start_offsets
+from infra.demo.reader import EventReader, end_offsets
 from infra.demo.summary import DemoSummary
 from infra.exceptions import DemoError
 from infra.settings import LeakguardSettings
@@ -116,7 +116,7 @@ class DemoRun:
             **self._settings.kafka.client_config(),
         }
         t = self._topics
-        positions = start_offsets(
+        positions = end_offsets(
             client,
             [t.frames, t.detections, t.verdicts, t.outcomes, t.alerts, t.annotation_tasks,
              t.annotations, t.dead_letters, t.tip_results],

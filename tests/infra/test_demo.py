@@ -255,7 +255,7 @@ def _assert_all_gone(pids: dict[str, int]) -> None:
 def test_short_demo_shows_every_part_of_the_loop(tiny_artifact: Path, tmp_path: Path) -> None:
     data_dir = Path(os.environ["LEAKGUARD_DATA_DIR"])
     result = subprocess.run(
-        [*DEMO, "--duration", "45", *demo_args(tiny_artifact)],
+        [*DEMO, "--duration", "20", *demo_args(tiny_artifact)],
         capture_output=True,
         text=True,
         timeout=800,

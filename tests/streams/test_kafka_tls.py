@@ -40,6 +40,7 @@ from tests.kafka_kit import (
     Pki,
     StreamTopics,
     create_topics,
+    decoded,
     make_pki,
     make_producer,
     make_topics,
@@ -289,7 +290,7 @@ def test_a_cloud_worker_joins_over_tls_configured_only_by_the_environment(
             check=workers.check_alive,
             client_config=tls_broker.client_config(),
         )
-        outcomes = [codec.decode(m.value(), Outcome) for m in messages]
+        outcomes = decoded(messages, Outcome)
         assert [(o.frame_id, o.object_id, o.kind) for o in outcomes] == [("tls-f1", "o0", "tp")], (
             workers.logs()
         )
@@ -343,7 +344,7 @@ def test_an_edge_worker_detects_over_tls_configured_only_by_the_environment(
             check=workers.check_alive,
             client_config=tls_broker.client_config(),
         )
-        detections = [codec.decode(m.value(), Detection) for m in messages]
+        detections = decoded(messages, Detection)
         assert sorted(d.frame_id for d in detections) == sorted(f.frame_id for f in frames), (
             workers.logs()
         )
@@ -356,14 +357,12 @@ def test_an_edge_worker_detects_over_tls_configured_only_by_the_environment(
         statuses = read_topic(
             tls_broker.bootstrap,
             topics.names.model_status,
-            until=lambda got: any(
-                codec.decode(m.value(), ModelStatus).state == "shadow" for m in got
-            ),
+            until=lambda got: any(s.state == "shadow" for s in decoded(got, ModelStatus)),
             timeout_s=WORKER_OUTPUT_S,
             check=workers.check_alive,
             client_config=tls_broker.client_config(),
         )
-        shadow = [codec.decode(m.value(), ModelStatus) for m in statuses]
+        shadow = decoded(statuses, ModelStatus)
         assert ("v0002", "shadow") in {(s.model_version, s.state) for s in shadow}, workers.logs()
     finally:
         workers.kill_all()
@@ -386,7 +385,7 @@ def test_the_whole_demo_runs_over_tls(
         "OMP_NUM_THREADS": "1",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "infra", "demo", "--duration", "40", *demo_args(tiny_artifact)],
+        [sys.executable, "-m", "infra", "demo", "--duration", "20", *demo_args(tiny_artifact)],
         capture_output=True,
         text=True,
         timeout=800,
