@@ -11,7 +11,7 @@ import pytest
 
 from schemas import Codec, Detection
 from schemas.images import png_payload
-from tests.kafka_kit import StreamTopics, read_topic
+from tests.kafka_kit import StreamTopics, decoded, read_topic
 from tests.streams.conftest import Workers
 from tests.streams.helpers import png, scan_frame
 
@@ -51,7 +51,7 @@ def test_200_frames_give_exactly_200_detections(
         timeout_s=120,
         check=workers.check_alive,
     )
-    detections = [codec.decode(m.value(), Detection) for m in messages]
+    detections = decoded(messages, Detection)
     assert len(detections) == 200, workers.logs()
     assert sorted(d.frame_id for d in detections) == sorted(sent)
     assert all(m.key() == d.frame_id.encode() for m, d in zip(messages, detections, strict=True))
@@ -121,5 +121,5 @@ def test_a_backlog_longer_than_the_max_poll_interval_is_drained(
         timeout_s=240,
         check=workers.check_alive,
     )
-    detected = {codec.decode(m.value(), Detection).frame_id for m in messages}
+    detected = {d.frame_id for d in decoded(messages, Detection)}
     assert detected == sent, f"{len(detected)} of {BACKLOG} frames detected\n{workers.logs()}"
