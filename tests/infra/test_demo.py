@@ -1,6 +1,8 @@
 """``leakguard demo``: options, the plan of child processes, the environment and
-the guard account, and the real demo end to end (a short run, Ctrl-C, a dead worker). The
-summary and the child processes have their own files (test_demo_summary, test_demo_children)."""
+the guard account, and the real demo on its embedded broker (Ctrl-C, a dead worker). A whole
+run with every part of the loop runs against a TLS cluster (tests/streams/test_kafka_tls.py);
+the summary and the child processes have their own files (test_demo_summary,
+test_demo_children)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -36,8 +37,8 @@ from infra.demo.plan import (
     signals_stop_the_run,
 )
 from infra.exceptions import DemoError
-from infra.processes import free_port, process_alive
 from infra.settings import load_settings
+from tests.infra.demo_kit import DEMO, assert_all_gone, demo_args, tiny_env
 
 # -- options and the plan of children -----------------------------------------------------
 
@@ -182,116 +183,6 @@ def test_second_demo_on_one_data_dir_is_refused() -> None:
 
 # -- the real demo ---------------------------------------------------------------------------
 
-#: The demo's own command line (this interpreter, no PATH lookup).
-DEMO = (sys.executable, "-m", "infra", "demo")
-
-
-def _free_port_pair() -> int:
-    for _ in range(20):
-        port = free_port()
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no two free neighbouring ports")
-
-
-def _tiny_env() -> dict[str, str]:
-    """This test's environment (its data dir); one torch thread suits the tiny model on a
-    busy machine (docs/streams.md)."""
-    return {**os.environ, "OMP_NUM_THREADS": "1"}
-
-
-def demo_args(tiny_artifact: Path) -> list[str]:
-    """A demo a loaded 2-core machine can run: the tiny model (an alarm on every frame; its
-    128 px input is the frame size), quick guards who confirm some false alarms (TP and
-    alerts), a deadline some answers miss (unreviewed)."""
-    return [
-        "--model", str(tiny_artifact), "--rate", "1",
-        "--guard-delay", "3", "--review-deadline", "4", "--guard-mistake-rate", "0.3",
-        "--guard-miss-rate", "0", "--port", str(_free_port_pair()),
-    ]  # fmt: skip
-
-
-#: Counts of the analytics store, read in a child process (chdb allows one store per process).
-_CHDB_COUNTS = """
-import json, sys
-from chdb import session
-queries = {
-    "detected": "SELECT count(DISTINCT frame_id) FROM leakguard.detection_frames",
-    "alerts": "SELECT count(DISTINCT alert_id) FROM leakguard.alerts",
-    "tp": "SELECT count(DISTINCT outcome_id) FROM leakguard.outcomes WHERE kind = 'tp'",
-    "unreviewed": "SELECT count(DISTINCT outcome_id) FROM leakguard.outcomes "
-    "WHERE kind = 'unreviewed'",
-}
-store = session.Session(sys.argv[1])
-print(json.dumps({k: int(store.query(q, "CSV").bytes()) for k, q in queries.items()}))
-store.close()
-"""
-
-
-def _chdb_counts(path: Path) -> dict[str, int]:
-    result = subprocess.run(
-        [sys.executable, "-c", _CHDB_COUNTS, str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    counts: dict[str, int] = json.loads(result.stdout.strip().splitlines()[-1])
-    return counts
-
-
-def _assert_all_gone(pids: dict[str, int]) -> None:
-    alive = {name: pid for name, pid in pids.items() if process_alive(pid)}
-    assert not alive, f"left behind: {alive}"
-
-
-@pytest.mark.integration
-@pytest.mark.slow
-@pytest.mark.timeout(900)
-def test_short_demo_shows_every_part_of_the_loop(tiny_artifact: Path, tmp_path: Path) -> None:
-    data_dir = Path(os.environ["LEAKGUARD_DATA_DIR"])
-    result = subprocess.run(
-        [*DEMO, "--duration", "20", *demo_args(tiny_artifact)],
-        capture_output=True,
-        text=True,
-        timeout=800,
-        cwd=tmp_path,
-        env=_tiny_env(),
-        check=False,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    summary = json.loads((data_dir / "demo" / "summary.json").read_text())
-    lanes = {(lane["checkpoint"], lane["lane"]): lane for lane in summary["lanes"]}
-    assert set(lanes) == {("gate-1", "1"), ("gate-1", "2"), ("gate-2", "1"), ("gate-2", "2")}
-    assert all(lane["detected"] > 0 for lane in lanes.values()), summary
-    assert summary["alarms"] > 0
-    assert all(count > 0 for count in summary["outcomes"].values()), summary["outcomes"]
-    assert summary["alerts"] > 0
-    assert summary["latency_p95_s"] >= summary["latency_p50_s"] > 0
-    assert summary["tasks"] > 0  # the guards rejected false alarms ...
-    assert summary["annotations"] > 0  # ... and the auto-labeller labelled them
-    assert {"broker", "cloud", "edge-1", "annotate", "guards", "console-gate-1"} <= set(
-        summary["pids"]
-    )
-    _assert_all_gone(summary["pids"])
-    # The summary (read from Kafka) agrees with what the console's sink stored in chdb.
-    stored = _chdb_counts(data_dir / "demo" / "chdb")
-    assert stored == {
-        "detected": summary["detected"],
-        "alerts": summary["alerts"],
-        "tp": summary["outcomes"]["tp"],
-        "unreviewed": summary["outcomes"]["unreviewed"],
-    }
-    assert "final summary" in output
-    assert "UNREVIEWED" in output
-    assert "sign in as demo" in output
-    assert (data_dir / "demo" / "logs" / "edge-1.log").is_file()
-
 
 @pytest.mark.integration
 @pytest.mark.slow
@@ -305,7 +196,7 @@ def test_ctrl_c_stops_everything(tiny_artifact: Path, tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
         cwd=tmp_path,
-        env=_tiny_env(),
+        env=tiny_env(),
     )
     try:
         deadline = time.monotonic() + 300
@@ -314,6 +205,7 @@ def test_ctrl_c_stops_everything(tiny_artifact: Path, tmp_path: Path) -> None:
             time.sleep(0.5)
         assert demo.poll() is None, demo.communicate()[0]
         pids = json.loads(processes_file.read_text())
+        assert "broker" in pids  # no cluster configured: the demo's embedded broker
         # The edge worker stages every frame it takes before detecting it: frames flow.
         staged = data_dir / "demo" / "frames"
         while not any(staged.rglob("*.png")):
@@ -329,7 +221,7 @@ def test_ctrl_c_stops_everything(tiny_artifact: Path, tmp_path: Path) -> None:
     assert demo.returncode == 0, output
     assert "stopping (Ctrl-C)" in output
     assert "final summary" in output
-    _assert_all_gone(pids)
+    assert_all_gone(pids)
     assert json.loads((data_dir / "demo" / "summary.json").read_text())["frames"] > 0
 
 
@@ -352,10 +244,10 @@ def test_dead_worker_stops_the_demo_with_its_name(tiny_artifact: Path, tmp_path:
         text=True,
         timeout=500,
         cwd=tmp_path,
-        env=_tiny_env(),
+        env=tiny_env(),
         check=False,
     )
     assert result.returncode == 1
     assert "edge-1 exited with status" in result.stderr
     assert "SHA-256 does not match" in result.stderr  # the tail of its log
-    _assert_all_gone(json.loads((data_dir / "demo" / "summary.json").read_text())["pids"])
+    assert_all_gone(json.loads((data_dir / "demo" / "summary.json").read_text())["pids"])
