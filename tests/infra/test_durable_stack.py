@@ -35,8 +35,10 @@ TOPICS = Topics()
 MODEL_UPDATES_EVENTS = 1_050
 #: Keyed events spread over the partitions of two wider topics.
 KEYED_EVENTS = 200
-#: Every wait below ends as soon as its condition holds; this only bounds a broken run.
-READ_TIMEOUT_S = 60.0
+#: Every wait below ends as soon as its condition holds; this only bounds a broken run. Each
+#: event is its own object in the S3 store: on a 2-core machine busy with a training run,
+#: reading them all back once took longer than a minute.
+READ_TIMEOUT_S = 180.0
 
 Event = tuple[str, bytes, bytes]  # (topic, key, value)
 
