@@ -16,6 +16,7 @@ refused with :class:`ArtifactError`. The retrain registry signs, edge model mana
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from torchvision.models.detection.retinanet import RetinaNet
 from detector.exceptions import ArtifactError, ModelConfigError
 from detector.model.builder import build_retinanet
 from detector.model.presets import DetectorPreset
+from detector.operating_point import OperatingPoint
 from leakguard.classes import CLASS_NAMES
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "load_artifact",
     "load_public_key",
     "public_key_id",
+    "record_operating_point",
     "save_artifact",
     "sign_artifact",
     "signing_payload",
@@ -88,9 +91,19 @@ class ModelCard:
     weights_dtype: str = "float32"
     created_at: str = ""
     format: int = CARD_FORMAT
+    #: Where a retrained model alarms (:mod:`detector.operating_point`); None: at the
+    #: edge's configured thresholds.
+    operating_point: OperatingPoint | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form; label map keys become strings as JSON requires."""
+        """JSON form; label map keys become strings as JSON requires. A card without an
+        operating point has no such key, so the cards signed before it existed still
+        verify."""
+        point = (
+            {}
+            if self.operating_point is None
+            else {"operating_point": self.operating_point.to_dict()}
+        )
         return {
             "format": self.format,
             "version": self.version,
@@ -103,6 +116,7 @@ class ModelCard:
             "training": self.training,
             "weights_dtype": self.weights_dtype,
             "weights_sha256": self.weights_sha256,
+            **point,
         }
 
     @classmethod
@@ -122,6 +136,11 @@ class ModelCard:
                 training=dict(data.get("training", {})),
                 weights_dtype=str(data.get("weights_dtype", "float32")),
                 created_at=str(data.get("created_at", "")),
+                operating_point=(
+                    None
+                    if data.get("operating_point") is None
+                    else OperatingPoint.from_dict(dict(data["operating_point"]))
+                ),
             )
         except (KeyError, TypeError, ValueError, ModelConfigError) as exc:
             raise ArtifactError(f"malformed model card: {exc}") from exc
@@ -182,6 +201,17 @@ def save_artifact(
     (directory / MODEL_FILE).write_bytes(blob)
     (directory / CARD_FILE).write_text(json.dumps(card.to_dict(), indent=2))
     (directory / SIGNATURE_FILE).unlink(missing_ok=True)  # a stale signature never verifies
+    return card
+
+
+def record_operating_point(path: Path | str, point: OperatingPoint) -> ModelCard:
+    """Write ``point`` into the (hash-checked) card of the artifact at ``path``; drops its
+    signature, which covered the card without it. Returns the new card."""
+    directory = Path(path)
+    card, _ = _read_verified(directory)
+    card = dataclasses.replace(card, operating_point=point)
+    (directory / CARD_FILE).write_text(json.dumps(card.to_dict(), indent=2))
+    (directory / SIGNATURE_FILE).unlink(missing_ok=True)
     return card
 
 

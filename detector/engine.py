@@ -18,6 +18,7 @@ Detections below the alarm threshold are returned too (down to ``min_score``, fl
 from __future__ import annotations
 
 import io
+import logging
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,7 @@ from torchvision.models.detection.retinanet import RetinaNet
 
 from detector.artifacts import load_artifact
 from detector.exceptions import ImageDecodeError, ModelConfigError
+from detector.operating_point import served_thresholds
 from leakguard.classes import CLASS_NAMES, ClassName, alarm_thresholds, is_storage_medium
 
 __all__ = [
@@ -47,6 +49,8 @@ __all__ = [
     "postprocess",
     "to_tensor",
 ]
+
+logger = logging.getLogger(__name__)
 
 ImageInput = bytes | np.ndarray
 #: Lowest score returned at all: sub-threshold candidates for the outcome join, not noise.
@@ -227,13 +231,27 @@ class InferenceEngine:
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
         slice_size: int = DEFAULT_SLICE_SIZE,
     ) -> InferenceEngine:
-        """Load a hash-checked (and, with ``public_key``, signature-checked) artifact."""
+        """Load a hash-checked (and, with ``public_key``, signature-checked) artifact.
+
+        A retrained model alarms at its card's operating point where ``thresholds`` are
+        those it was calibrated for (:func:`detector.operating_point.served_thresholds`)."""
         loaded = load_artifact(path, public_key=public_key, device=device)
+        point = loaded.card.operating_point
+        configured = _resolve_thresholds(thresholds)
+        served = served_thresholds(point, configured)
+        if point is not None:
+            logger.info(
+                "model %s: calibrated to alarm at %.2f on edges set to %.2f; alarms at %s",
+                loaded.card.version,
+                point.alarm_threshold,
+                point.edge_threshold,
+                "its own" if served is not configured else "this edge's thresholds",
+            )
         return cls(
             model=loaded.model,
             model_version=loaded.card.version,
             device=device,
-            thresholds=thresholds,
+            thresholds=served,
             min_score=min_score,
             max_batch_size=max_batch_size,
             slice_size=slice_size,

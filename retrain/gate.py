@@ -11,8 +11,9 @@ Three conditions:
   a bag that also holds a phone is still a false alarm the guard had to reject, and the
   drift scenario is made of exactly those. Equal is not better: a retrain that fixes
   nothing is not worth a rollout;
-* on the base set, at the edges' alarm threshold, its miss rate and false-alarm rate must
-  not exceed the parent's by more than the edges' own rollback bounds
+* on the base set, where each model alarms on the edges (the edges' threshold, or a
+  retrained model's own operating point: :mod:`retrain.calibration`), its miss rate and
+  false-alarm rate must not exceed the parent's by more than the edges' own rollback bounds
   (:mod:`schemas.rollback`). mAP measures ranking, but a checkpoint alarms at one
   threshold: a candidate that ranks better with lower scores alarms less, and the edge
   would roll it back on its live miss rate (an early drift run did exactly that,
@@ -138,7 +139,7 @@ def gate(
     """Apply the conditions; mAP values in [0, 1] (None: no base hold-out configured, the
     base conditions are then skipped and say so); mistakes are wrong alarm decisions per
     frame (:attr:`AlarmMistakes.per_frame`); base alarms are both models' decisions on the
-    base set at the edges' threshold (None: that condition is skipped and says so), held to
+    base set where each alarms on the edges (None: that condition is skipped and says so), held to
     the two rate bounds of ``rate_bounds`` (the edges' defaults when None; its window
     fields do not apply to a hold-out set)."""
     reasons = []
@@ -196,7 +197,7 @@ def _base_rates(
         if not ok
     ]
     line = (
-        f"base alarm rates at the edges' threshold: miss rate {candidate.miss_rate:.2f} vs "
+        f"base alarm rates where each model alarms: miss rate {candidate.miss_rate:.2f} vs "
         f"parent {parent.miss_rate:.2f} (may rise by {bounds.max_miss_increase:.2f}), "
         f"false-alarm rate {candidate.false_alarm_rate:.2f} vs parent "
         f"{parent.false_alarm_rate:.2f} (may rise by {bounds.max_false_alarm_increase:.2f}): "

@@ -20,13 +20,15 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from detector.artifacts import load_artifact
+from detector.artifacts import load_artifact, record_operating_point
 from detector.evaluation.coco_ap import evaluate_coco
 from detector.evaluation.predict import predict_dataset
+from detector.operating_point import served_thresholds
 from detector.training.dataset import CocoDetectionDirectory
 from detector.training.run import run_training, seed_everything
 from detector.training.trainer import TrainConfig
 from leakguard.classes import DEFAULT_ALARM_THRESHOLD, alarm_thresholds
+from retrain.calibration import choose_operating_point
 from retrain.exceptions import TrainingJobError
 from retrain.gate import (
     DEFAULT_MAX_BASE_MAP_LOSS_PTS,
@@ -133,6 +135,14 @@ class JobProgress:
 
 
 @dataclass(frozen=True)
+class _Predictions:
+    """One model's COCO result rows on the recent mistakes and (if any) the base hold-out."""
+
+    mistakes: list[dict[str, Any]]
+    base: list[dict[str, Any]] | None
+
+
+@dataclass(frozen=True)
 class _Scores:
     """What the gate needs to know of one model."""
 
@@ -141,23 +151,41 @@ class _Scores:
     base_alarms: AlarmMistakes | None
 
 
-def _scores(model: Any, spec: JobSpec) -> _Scores:
-    """Wrong alarm decisions per frame on the recent mistakes, and on the base set (if any)
-    mAP@0.5 of the media and the alarm decisions, all at the edges' threshold."""
-    thresholds = alarm_thresholds(spec.alarm_threshold)
-    mistakes = CocoDetectionDirectory(spec.mistakes_dir)
-    rows = predict_dataset(model, mistakes, device=spec.device)
-    wrong = alarm_mistakes(mistakes.coco, rows, thresholds)
-    if spec.base_holdout_dir is None:
-        return _Scores(wrong.per_frame, None, None)
-    base = CocoDetectionDirectory(spec.base_holdout_dir)
-    base_rows = predict_dataset(model, base, device=spec.device)
-    map50 = evaluate_coco(base.coco, base_rows).map50_media
-    return _Scores(
-        wrong.per_frame,
-        map50 if map50 is not None else 0.0,
-        alarm_mistakes(base.coco, base_rows, thresholds),
-    )
+@dataclass(frozen=True)
+class _HoldOuts:
+    """The recent mistakes and the base hold-out (None: not configured), read once."""
+
+    mistakes: CocoDetectionDirectory
+    base: CocoDetectionDirectory | None
+
+    @classmethod
+    def of(cls, spec: JobSpec) -> _HoldOuts:
+        base = spec.base_holdout_dir
+        return cls(
+            CocoDetectionDirectory(spec.mistakes_dir),
+            None if base is None else CocoDetectionDirectory(base),
+        )
+
+    def predict(self, model: Any, device: str) -> _Predictions:
+        base = self.base
+        return _Predictions(
+            predict_dataset(model, self.mistakes, device=device),
+            None if base is None else predict_dataset(model, base, device=device),
+        )
+
+    def scores(self, predictions: _Predictions, thresholds: Mapping[int, float]) -> _Scores:
+        """Wrong alarm decisions per frame on the recent mistakes, and on the base set (if
+        any) mAP@0.5 of the media and the alarm decisions, at ``thresholds``: where the
+        model alarms on the edges (:func:`served_thresholds`)."""
+        wrong = alarm_mistakes(self.mistakes.coco, predictions.mistakes, thresholds)
+        if self.base is None or predictions.base is None:
+            return _Scores(wrong.per_frame, None, None)
+        map50 = evaluate_coco(self.base.coco, predictions.base).map50_media
+        return _Scores(
+            wrong.per_frame,
+            map50 if map50 is not None else 0.0,
+            alarm_mistakes(self.base.coco, predictions.base, thresholds),
+        )
 
 
 def run_job(spec: JobSpec) -> JobResult:
@@ -165,8 +193,13 @@ def run_job(spec: JobSpec) -> JobResult:
     job_dir = Path(spec.job_dir)
     job_dir.mkdir(parents=True, exist_ok=True)
     JobProgress("scoring parent", steps=spec.steps).write(job_dir)
+    holdouts = _HoldOuts.of(spec)
+    edge_thresholds = alarm_thresholds(spec.alarm_threshold)
     parent = load_artifact(spec.parent_artifact, device=spec.device)
-    parent_scores = _scores(parent.model, spec)
+    parent_scores = holdouts.scores(
+        holdouts.predict(parent.model, spec.device),
+        served_thresholds(parent.card.operating_point, edge_thresholds),
+    )
 
     def on_step(step: int, total: int, losses: Mapping[str, float]) -> None:
         JobProgress("training", step, total, losses["loss"]).write(job_dir)
@@ -191,7 +224,20 @@ def run_job(spec: JobSpec) -> JobResult:
     )
     JobProgress("scoring candidate", spec.steps, spec.steps).write(job_dir)
     candidate = load_artifact(outcome.artifact_dir, device=spec.device)
-    candidate_scores = _scores(candidate.model, spec)
+    predictions = holdouts.predict(candidate.model, spec.device)
+    candidate_thresholds: Mapping[int, float] = edge_thresholds
+    point = None
+    base, parent_base = holdouts.base, parent_scores.base_alarms
+    if base is not None and predictions.base is not None and parent_base is not None:
+        point = choose_operating_point(
+            base.coco,
+            predictions.base,
+            edge_threshold=spec.alarm_threshold,
+            max_miss_rate=parent_base.miss_rate,
+        )
+        record_operating_point(outcome.artifact_dir, point)
+        candidate_thresholds = served_thresholds(point, edge_thresholds)
+    candidate_scores = holdouts.scores(predictions, candidate_thresholds)
     JobProgress("gating", spec.steps, spec.steps).write(job_dir)
     verdict = gate(
         parent_base_map50=parent_scores.base_map50,
@@ -206,7 +252,10 @@ def run_job(spec: JobSpec) -> JobResult:
             max_false_alarm_increase=spec.max_false_alarm_rate_rise,
         ),
     )
-    result = JobResult(str(outcome.artifact_dir), verdict.passed, verdict.reasons, verdict.metrics)
+    metrics = dict(verdict.metrics)
+    if point is not None:
+        metrics["gate/candidate_alarm_threshold"] = point.alarm_threshold
+    result = JobResult(str(outcome.artifact_dir), verdict.passed, verdict.reasons, metrics)
     (job_dir / RESULT_FILE).write_text(json.dumps(asdict(result), indent=1))
     return result
 

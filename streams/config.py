@@ -89,7 +89,9 @@ class WorkerConfig:
     - ``worker_id``: stamped on dead letters (default: host name and role).
     - ``model_path``: the edge's model artifact directory (required for ``edge``).
     - ``alarm_threshold``: the score at which a storage medium alarms, for the served model
-      and every model rolled out to this edge (0.5); a checkpoint's operating point.
+      and every model rolled out to this edge (0.5); a checkpoint's operating point. A
+      retrained model whose card was calibrated for this threshold alarms at its own
+      (:mod:`detector.operating_point`).
     - ``device``: where the edge runs its models, the served one and every rolled-out one:
       ``cpu`` (the default and the tested path), ``cuda`` or ``cuda:N``.
     - ``frame_store_url``: where frame images are staged and kept (fsspec URL).

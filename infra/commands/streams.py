@@ -69,7 +69,8 @@ def worker(
             "--alarm-threshold",
             min=0.0,
             max=1.0,
-            help="Edge: score at which a storage medium alarms (every model it serves).",
+            help="Edge: score at which a storage medium alarms (every model it serves; a "
+            "retrained model calibrated for this threshold alarms at its own, docs/retrain.md).",
         ),
     ] = DEFAULT_ALARM_THRESHOLD,
     device: Annotated[

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from detector.operating_point import OperatingPoint, served_thresholds
 from infra.settings import RetrainSettings
 from leakguard.classes import alarm_thresholds
+from retrain.calibration import choose_operating_point
 from retrain.cycle import RetrainConfig
 from retrain.exceptions import GateError, RetrainConfigError
 from retrain.gate import AlarmMistakes, alarm_mistakes, gate
@@ -218,3 +220,44 @@ def test_job_progress_reads_back_what_was_written_last(tmp_path: Path) -> None:
     JobProgress("training", 4, 40, 0.5).write(tmp_path)
     assert JobProgress.read(tmp_path) == JobProgress("training", 4, 40, 0.5)
     assert [p.name for p in tmp_path.iterdir()] == ["progress.json"]
+
+
+def test_the_operating_point_is_the_highest_threshold_that_misses_no_more_than_the_parent() -> None:
+    truth = {
+        "images": [{"id": 0}, {"id": 1}],
+        "annotations": [
+            {"image_id": 0, "category_id": 3, "bbox": [10, 10, 40, 80]},  # a phone
+            {"image_id": 1, "category_id": 4, "bbox": [10, 10, 20, 40]},  # a usb stick
+            {"image_id": 1, "category_id": 9, "bbox": [100, 10, 40, 80]},  # a decoration
+        ],
+    }
+    detections = [
+        _row(0, 3, [10, 10, 40, 80], score=0.9),
+        _row(1, 4, [10, 10, 20, 40], score=0.47),
+        _row(1, 3, [100, 10, 40, 80], score=0.42),  # the decoration: a false alarm up to 0.42
+    ]
+    point = choose_operating_point(truth, detections, edge_threshold=0.3, max_miss_rate=0.0)
+    assert point == OperatingPoint(edge_threshold=0.3, alarm_threshold=0.47, miss_rate=0.0)
+    at_point = alarm_mistakes(truth, detections, alarm_thresholds(point.alarm_threshold))
+    assert (at_point.false_alarms, at_point.misses) == (0, 0)
+    # Half the media may be missed: up to the phone's score.
+    assert choose_operating_point(
+        truth, detections, edge_threshold=0.3, max_miss_rate=0.5
+    ).alarm_threshold == pytest.approx(0.9)
+    # Missing more than the parent already at the edges' threshold: never below it.
+    missed = choose_operating_point(truth, detections[:1], edge_threshold=0.3, max_miss_rate=0.0)
+    assert (missed.alarm_threshold, missed.miss_rate) == (0.3, 0.5)
+    # No medium to miss: no calibration.
+    empty = {"images": [{"id": 0}], "annotations": []}
+    assert choose_operating_point(
+        empty, detections[:1], edge_threshold=0.3, max_miss_rate=0.0
+    ) == OperatingPoint(0.3, 0.3, 0.0)
+
+
+def test_an_edge_applies_a_models_point_only_where_it_runs_at_the_calibrated_threshold() -> None:
+    point = OperatingPoint(edge_threshold=0.3, alarm_threshold=0.47, miss_rate=0.1)
+    assert served_thresholds(point, alarm_thresholds(0.3)) == alarm_thresholds(0.47)
+    assert served_thresholds(point, alarm_thresholds(0.5)) == alarm_thresholds(0.5)
+    per_class = {**alarm_thresholds(0.3), 3: 0.6}
+    assert served_thresholds(point, per_class) == per_class
+    assert served_thresholds(None, alarm_thresholds(0.3)) == alarm_thresholds(0.3)

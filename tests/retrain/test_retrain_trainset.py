@@ -10,7 +10,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from detector.artifacts import load_artifact
 from detector.training.dataset import CocoDetectionDirectory
 from leakguard.classes import CLASS_IDS
 from retrain.annotation.auto_label import CORRECTIONS_ONLY, REVIEWED_OBJECTS, auto_annotation
@@ -166,3 +168,44 @@ def test_a_cycle_fine_tunes_the_active_model_and_the_gate_lets_it_into_shadow(
     parent = record.metrics["gate/parent_mistakes_per_frame"]
     assert parent >= 1.0  # the alarming parent alarms on every held-out frame
     assert record.metrics["gate/candidate_mistakes_per_frame"] < parent
+
+
+def test_a_candidate_with_a_base_hold_out_ships_its_own_signed_operating_point(
+    registry: Registry,
+    alarming_artifact: Path,
+    signing_key: Ed25519PrivateKey,
+    tmp_path: Path,
+) -> None:
+    """The job calibrates the candidate on the base hold-out and records the point in its
+    card before the registry signs it; the gate reads the candidate's rates there."""
+    base_store = TrainingSetStore(tmp_path / "base")
+    phone = LabeledBox(class_name="phone", box=Box(x1=20, y1=20, x2=60, y2=70))
+    for i in range(6):
+        image = png(96, 96, seed=300 + i)
+        base_store.add(dataclasses.replace(annotation(i, image), objects=(phone,)), image)
+    base = base_store.freeze()
+    registry.register(alarming_artifact, parent=None, state="active")
+    config = RetrainConfig(
+        workdir=tmp_path / "work",
+        trigger_samples=6,
+        steps=10,
+        batch_size=2,
+        lr=1e-3,
+        base_holdout_dir=base.train_dir,
+    )
+    retrainer = Retrainer(config=config, registry=registry)
+    for i in range(6):
+        image = png(96, 96, seed=400 + i)
+        retrainer.store.add(annotation(i, image), image)
+    result = retrainer.run_once()
+    card = load_artifact(
+        registry.artifact_dir(result.record.version), public_key=signing_key.public_key()
+    ).card
+    point = card.operating_point
+    assert point is not None
+    assert point.edge_threshold == config.alarm_threshold <= point.alarm_threshold
+    metrics = result.job.metrics
+    assert metrics["gate/candidate_alarm_threshold"] == point.alarm_threshold
+    assert point.miss_rate == metrics["gate/candidate_base_miss_rate"]
+    if point.alarm_threshold > config.alarm_threshold:  # raised only as far as misses allow
+        assert point.miss_rate <= metrics["gate/parent_base_miss_rate"]

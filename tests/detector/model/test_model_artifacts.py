@@ -9,9 +9,17 @@ import pytest
 import torch
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from detector.artifacts import load_artifact, save_artifact, sign_artifact
+from detector.artifacts import (
+    load_artifact,
+    record_operating_point,
+    save_artifact,
+    sign_artifact,
+)
+from detector.engine import InferenceEngine
 from detector.exceptions import ArtifactError
 from detector.model import get_preset
+from detector.operating_point import OperatingPoint
+from leakguard.classes import alarm_thresholds
 
 
 @pytest.fixture
@@ -58,6 +66,32 @@ def test_card_edit_breaks_the_signature(artifact: Path) -> None:
     card_path.write_text(json.dumps(card))
     with pytest.raises(ArtifactError, match="signature"):
         load_artifact(artifact, public_key=key.public_key())
+
+
+def test_a_recorded_operating_point_is_signed_with_the_card_and_served(artifact: Path) -> None:
+    assert "operating_point" not in json.loads((artifact / "model_card.json").read_text())
+    key = Ed25519PrivateKey.generate()
+    sign_artifact(artifact, key)
+    point = OperatingPoint(edge_threshold=0.3, alarm_threshold=0.42, miss_rate=0.1)
+    card = record_operating_point(artifact, point)
+    assert card.operating_point == point
+    assert not (artifact / "signature").exists()  # it covered the card without the point
+    sign_artifact(artifact, key)
+    assert load_artifact(artifact, public_key=key.public_key()).card.operating_point == point
+    engine = InferenceEngine.from_artifact(artifact, thresholds=alarm_thresholds(0.3))
+    assert dict(engine.thresholds) == alarm_thresholds(0.42)
+    engine = InferenceEngine.from_artifact(artifact, thresholds=alarm_thresholds(0.6))
+    assert dict(engine.thresholds) == alarm_thresholds(0.6)
+    card_path = artifact / "model_card.json"
+    edited = json.loads(card_path.read_text())
+    edited["operating_point"]["alarm_threshold"] = 0.99  # fewer alarms, more misses
+    card_path.write_text(json.dumps(edited))
+    with pytest.raises(ArtifactError, match="signature"):
+        load_artifact(artifact, public_key=key.public_key())
+    edited["operating_point"]["alarm_threshold"] = 1.5
+    card_path.write_text(json.dumps(edited))
+    with pytest.raises(ArtifactError, match="operating point"):
+        load_artifact(artifact)
 
 
 def test_unsigned_artifact_is_refused_when_a_key_is_required(artifact: Path) -> None:
