@@ -228,6 +228,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "version": cycle.record.version,
             "state": registry.get(cycle.record.version).state,
             "gate": list(cycle.job.reasons),
+            # Where it alarms on edges at --threshold (retrain/calibration.py); absent: there.
+            "alarm_threshold": metrics.get("gate/candidate_alarm_threshold"),
         },
         "rollout": steps,
         "edge_statuses": [
@@ -280,6 +282,13 @@ def _table(result: dict[str, Any]) -> Table:
         "confirmed alarms / missed media",
         f"{before['true_alarms']} / {before['missed']}",
         f"{after['true_alarms']} / {after['missed']}",
+        "",
+    )
+    point = result["candidate"]["alarm_threshold"]
+    table.add_row(
+        "alarm threshold (after: the candidate's operating point, served or not)",
+        str(result["options"]["threshold"]),
+        str(result["options"]["threshold"]) if point is None else f"{point:.2f}",
         "",
     )
     change = result["base_map50_change_pts"]
