@@ -10,6 +10,7 @@ import hashlib
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -86,11 +87,15 @@ class Frames:
         self._thread.join()
 
 
-def _statuses(topics: StreamTopics, workers: Workers, until: object) -> list[ModelStatus]:
+#: A condition on the statuses read so far.
+StatusCheck = Callable[[list[ModelStatus]], bool]
+
+
+def _statuses(topics: StreamTopics, workers: Workers, until: StatusCheck) -> list[ModelStatus]:
     messages = read_topic(
         topics.bootstrap,
         topics.prefix + "model.status",
-        until=lambda got: until(decoded(got, ModelStatus)),  # type: ignore[operator]
+        until=lambda got: until(decoded(got, ModelStatus)),
         timeout_s=180,
         check=workers.check_alive,
     )
@@ -107,7 +112,7 @@ def _refused_decisions(messages: list[Message]) -> list[str]:
     ]
 
 
-def _has(version: str, state: str, fragment: str = "") -> object:
+def _has(version: str, state: str, fragment: str = "") -> StatusCheck:
     return lambda got: any(
         s.model_version == version and s.state == state and fragment in (s.error or "") for s in got
     )
@@ -254,7 +259,7 @@ def test_the_whole_loop_on_the_real_broker(
     statuses = _statuses(
         stream_topics,
         workers,
-        lambda got: all(_has(v, "rejected")(got) for v in ("v0003", "v0004")),  # type: ignore[operator]
+        lambda got: all(_has(v, "rejected")(got) for v in ("v0003", "v0004")),
     )
     errors = {s.model_version: s.error or "" for s in statuses if s.state == "rejected"}
     assert "SHA-256" in errors["v0003"]
