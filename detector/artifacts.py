@@ -199,9 +199,15 @@ def save_artifact(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     (directory / MODEL_FILE).write_bytes(blob)
-    (directory / CARD_FILE).write_text(json.dumps(card.to_dict(), indent=2))
-    (directory / SIGNATURE_FILE).unlink(missing_ok=True)  # a stale signature never verifies
+    _write_card(directory, card)
     return card
+
+
+def _write_card(directory: Path, card: ModelCard) -> None:
+    """Write ``card`` and drop the signature, which covered an earlier card (a stale
+    signature never verifies)."""
+    (directory / CARD_FILE).write_text(json.dumps(card.to_dict(), indent=2))
+    (directory / SIGNATURE_FILE).unlink(missing_ok=True)
 
 
 def record_operating_point(path: Path | str, point: OperatingPoint) -> ModelCard:
@@ -210,8 +216,7 @@ def record_operating_point(path: Path | str, point: OperatingPoint) -> ModelCard
     directory = Path(path)
     card, _ = _read_verified(directory)
     card = dataclasses.replace(card, operating_point=point)
-    (directory / CARD_FILE).write_text(json.dumps(card.to_dict(), indent=2))
-    (directory / SIGNATURE_FILE).unlink(missing_ok=True)
+    _write_card(directory, card)
     return card
 
 
