@@ -21,12 +21,15 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from torchvision.models.detection import RetinaNet
 
 from detector.artifacts import load_artifact
 from detector.evaluation.report import write_report
 from detector.evaluation.runner import evaluate_model
 from detector.exceptions import DetectorError, ModelConfigError
-from detector.model.presets import get_preset
+from detector.model.builder import build_retinanet
+from detector.model.presets import DetectorPreset, get_preset
+from detector.model.transfer import differs_only_in_anchors, init_from
 from detector.training.dataset import CocoDetectionDirectory
 from detector.training.run import run_training, seed_everything
 from detector.training.simulated import DEFAULT_SCENE_MIX, SceneMix, parse_scene_mix
@@ -111,8 +114,10 @@ def train_command(
     init: Annotated[
         Path | None,
         typer.Option(
-            help="Start from this artifact's weights (same preset) instead of the preset's "
-            "initial ones, e.g. a committed run's best/ when its checkpoint is gone."
+            help="Start from this artifact's weights instead of the preset's initial ones, "
+            "e.g. a committed run's best/ when its checkpoint is gone. Its preset must be "
+            "--preset, or differ only in anchors (the head's two output layers then start "
+            "fresh)."
         ),
     ] = None,
 ) -> None:
@@ -140,11 +145,7 @@ def train_command(
         chosen_preset = get_preset(preset)
         chosen = resolve_device(device)
         seed_everything(seed)
-        start = None if init is None else load_artifact(init, device=chosen)
-        if start is not None and start.card.preset != chosen_preset:
-            raise ModelConfigError(
-                f"--init {init} is a {start.card.preset.name} model, not {preset}"
-            )
+        model = None if init is None else _initial_model(init, chosen_preset, chosen)
         with _progress() as progress:
             task = progress.add_task(f"train {preset} on {chosen}", total=steps, info="")
 
@@ -159,7 +160,7 @@ def train_command(
 
             outcome = run_training(
                 preset=chosen_preset,
-                model=None if start is None else start.model.train(),
+                model=model,
                 data_dirs=data or [],
                 out_dir=out,
                 config=config,
@@ -179,6 +180,25 @@ def train_command(
     _console.print(f"artifact: {outcome.artifact_dir}  curves: {outcome.curves_png}")
     if outcome.report is not None:
         _print_summary(outcome.report.flat_metrics())
+
+
+def _initial_model(init: Path, preset: DetectorPreset, device: str) -> RetinaNet:
+    """The model a run starts from with ``--init``: the artifact's, or ``preset``'s with
+    every weight of the artifact whose shape still fits (another anchor set)."""
+    start = load_artifact(init, device=device)
+    if start.card.preset == preset:
+        return start.model.train()
+    if not differs_only_in_anchors(start.card.preset, preset):
+        raise ModelConfigError(
+            f"--init {init} is a {start.card.preset.name} model, not {preset.name}"
+        )
+    model = build_retinanet(preset, pretrained=False).to(device)
+    fresh = init_from(model, start.model)
+    _console.print(
+        f"--init {init}: other anchors than {preset.name}'s; every weight copied but "
+        f"{len(fresh)} of the head's output layers ({', '.join(fresh)}), which start fresh"
+    )
+    return model.train()
 
 
 def _print_summary(metrics: Mapping[str, float]) -> None:

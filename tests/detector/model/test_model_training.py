@@ -11,7 +11,7 @@ import pytest
 import torch
 from torchvision.models.detection.retinanet import RetinaNet
 
-from detector.artifacts import load_artifact
+from detector.artifacts import load_artifact, save_artifact
 from detector.exceptions import CheckpointError, DatasetError
 from detector.model import build_retinanet, get_preset
 from detector.model.builder import early_backbone_parameters
@@ -206,6 +206,46 @@ def test_cli_starts_a_run_from_an_artifact_of_the_same_preset(
     )
     assert other.exit_code == 1
     assert "is a tiny model, not edge-resnet18" in " ".join(other.output.split())
+
+
+def test_cli_starts_a_run_from_an_artifact_of_other_anchors(
+    dataset_dir: Path, tmp_path: Path
+) -> None:
+    """A model trained under another anchor set (as the committed starter is, against a
+    changed preset) starts the run: everything but the head's output layers carries over."""
+    import dataclasses
+
+    import typer
+    from typer.testing import CliRunner
+
+    from infra.commands.model import eval_command, train_command
+
+    tiny = get_preset("tiny")
+    two_scales = dataclasses.replace(tiny, anchor_scales=(1.0, 2**0.5))
+    save_artifact(
+        tmp_path / "two", model=build_retinanet(two_scales), preset=two_scales, version="two"
+    )
+    app = typer.Typer()
+    app.command("train")(train_command)
+    app.command("eval")(eval_command)
+    result = CliRunner().invoke(
+        app,
+        ["train", "--data", str(dataset_dir), "--steps", "1", "--batch-size", "2",
+         "--preset", "tiny", "--out", str(tmp_path / "one"), "--init", str(tmp_path / "two"),
+         "--lr", "1e-9", "--warmup-steps", "0"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "4 of the head's output layers" in " ".join(result.output.split())
+    start = load_artifact(tmp_path / "two").model.state_dict()
+    trained = load_artifact(tmp_path / "one" / "model")
+    assert trained.card.preset == tiny
+    weights = trained.model.state_dict()
+    assert weights["head.classification_head.cls_logits.weight"].shape[0] == (
+        start["head.classification_head.cls_logits.weight"].shape[0] // 2
+    )
+    tower = [k for k in weights if k.startswith(("backbone.", "head.classification_head.conv"))]
+    assert tower
+    assert all(torch.allclose(start[k], weights[k], atol=1e-4) for k in tower)
 
 
 def test_a_resumed_run_keeps_the_best_it_saved_unless_beaten(
