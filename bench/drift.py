@@ -267,7 +267,7 @@ def _table(result: dict[str, Any]) -> Table:
         f"false alarms on decorations ({before['decorations']} in {before['frames']} frames)",
         str(before["decoration_false_alarms"]),
         str(after["decoration_false_alarms"]),
-        f">= 80 % fewer (got {'n/a' if drop is None else f'{drop:.0f} %'})",
+        f">= 80 % fewer (got {'n/a' if drop is None else f'{drop:.1f} %'})",
     )
     table.add_row("all false alarms", str(before["false_alarms"]), str(after["false_alarms"]), "")
     if result["rejected_candidate"] is not None:
