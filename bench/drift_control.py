@@ -17,13 +17,17 @@ learning rate, seed, hold-outs) on the replayed sets alone and reports three cha
 * new frames (candidate - control): what training on the guards' frames changed in the base
   task, the figure that says whether the cycle forgot.
 
-The control's wrong alarm decisions on the recent mistakes show what the replay alone does
-for the new confuser (it has never seen a decoration). Written to ``<work>/control.json``.
+The control is also served on the drift run's held-out drifted frames, at its own operating
+point as the candidate was: its false alarms on the decorations (it has never seen one)
+against the candidate's say how much of the drop the guards' frames bought and how much a
+retrained model's calibration alone would have. A rerun reuses a finished control job of the
+same spec. Written to ``<work>/control.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 from collections.abc import Mapping, Sequence
@@ -34,9 +38,15 @@ from typing import Any, Final
 from rich.console import Console
 from rich.table import Table
 
+from bench.drift import LANE_EVAL
+from bench.drift_edge import Tally, drifted_frames, review
+from detector.engine import InferenceEngine
+from leakguard.classes import alarm_thresholds
 from retrain.job import SPEC_FILE, JobResult, JobSpec, run_job
+from streams.detect import FrameDetector
+from streams.logic.guard_policy import GuardPolicy
 
-__all__ = ["control_spec", "figures", "main"]
+__all__ = ["control_spec", "figures", "finished_control", "main", "serve_held_out"]
 
 #: Where the control job works, inside the drift run's work folder.
 CONTROL_DIR: Final[str] = "control"
@@ -46,6 +56,13 @@ _FIGURES: Final[dict[str, str]] = {
     "base miss rate (where each alarms)": "base_miss_rate",
     "base false-alarm rate": "base_false_alarm_rate",
     "wrong alarm decisions per frame, recent mistakes": "mistakes_per_frame",
+}
+
+#: What the held-out drifted frames show, per model: the tally fields the report lists.
+_HELD_OUT: Final[dict[str, str]] = {
+    "held-out drifted frames: false alarms on decorations": "decoration_false_alarms",
+    "held-out drifted frames: all false alarms": "false_alarms",
+    "held-out drifted frames: missed media": "missed",
 }
 
 console = Console()
@@ -94,6 +111,9 @@ def _table(report: Mapping[str, Any]) -> Table:
         table.add_column(column)
     for label, row in report["figures"].items():
         table.add_row(label, *(f"{row[k]:.3f}" for k in ("parent", "candidate", "control")))
+    held_out = report["held_out"]
+    for label, key in _HELD_OUT.items():
+        table.add_row(label, *(str(held_out[k][key]) for k in ("parent", "candidate", "control")))
     changes = report["base_map50_change"]
     if changes:
         table.add_row(
@@ -105,8 +125,36 @@ def _table(report: Mapping[str, Any]) -> Table:
     return table
 
 
+def finished_control(control: JobSpec) -> JobResult | None:
+    """The result of a control job of exactly this spec that already finished here, so a
+    rerun (to serve the held-out frames again, say) does not train again."""
+    job_dir = Path(control.job_dir)
+    try:
+        done = JobSpec.from_dict(json.loads((job_dir / SPEC_FILE).read_text()))
+        return JobResult.read(job_dir) if done == control else None
+    except (OSError, ValueError, KeyError, TypeError):  # absent, partial or unreadable
+        return None
+
+
+def serve_held_out(drift: Mapping[str, Any], artifact: Path) -> Tally:
+    """The drift run's held-out drifted frames served by ``artifact`` at the edges'
+    threshold (its own operating point where it has one) and reviewed by the guards, as the
+    drift bench serves them to the base model."""
+    options = drift["options"]
+    engine = InferenceEngine.from_artifact(
+        artifact, thresholds=alarm_thresholds(options["threshold"])
+    )
+    frames = drifted_frames(
+        LANE_EVAL, options["n_eval"], size=drift["size_px"], seed=options["seed"]
+    )
+    guards = GuardPolicy(seed=options["seed"])
+    tally, _ = review(FrameDetector(engine=engine), frames, guards, "control, held-out frames")
+    return tally
+
+
 def run(work: Path) -> dict[str, Any]:
-    """Run the control job of the drift run in ``work``; returns the report."""
+    """Run the control job of the drift run in ``work`` (or reuse its finished one) and serve
+    the held-out drifted frames with its model; returns the report."""
     drift = json.loads((work / "drift.json").read_text())
     jobs = sorted((work / "retrain" / "jobs").glob(f"*/{SPEC_FILE}"))
     if len(jobs) != 1:
@@ -114,13 +162,26 @@ def run(work: Path) -> dict[str, Any]:
     spec = JobSpec.from_dict(json.loads(jobs[0].read_text()))
     cycle = JobResult.read(jobs[0].parent)
     control = control_spec(spec, drift["options"]["replay"], work / CONTROL_DIR)
-    # The trainer resumes from a checkpoint in its job folder: one left by a control of an
-    # earlier drift run in this folder must not be taken for this one's.
-    shutil.rmtree(control.job_dir, ignore_errors=True)
-    with console.status(f"fine-tune on the replay alone ({control.steps} steps)"):
-        result = run_job(control)
-    return {"work": str(work), "control_job": control.job_dir} | figures(
-        cycle.metrics, result.metrics
+    result = finished_control(control)
+    if result is None:
+        # The trainer resumes from a checkpoint in its job folder: one left by a control of
+        # another drift run in this folder must not be taken for this one's.
+        shutil.rmtree(control.job_dir, ignore_errors=True)
+        Path(control.job_dir).mkdir(parents=True)
+        (Path(control.job_dir) / SPEC_FILE).write_text(json.dumps(control.to_dict(), indent=1))
+        with console.status(f"fine-tune on the replay alone ({control.steps} steps)"):
+            result = run_job(control)
+    held_out = serve_held_out(drift, Path(result.artifact_dir))
+    return (
+        {"work": str(work), "control_job": control.job_dir}
+        | figures(cycle.metrics, result.metrics)
+        | {
+            "held_out": {
+                "parent": drift["before"],
+                "candidate": drift["after"],
+                "control": dataclasses.asdict(held_out),
+            }
+        }
     )
 
 

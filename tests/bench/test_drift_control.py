@@ -3,12 +3,14 @@ only in its training sets, and the three base mAP changes add up."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import pytest
 
-from bench.drift_control import control_spec, figures
-from retrain.job import JobSpec
+from bench.drift_control import control_spec, figures, finished_control
+from retrain.job import RESULT_FILE, SPEC_FILE, JobResult, JobSpec
 
 NEW, REPLAY = "/w/retrain/trainsets/sets/t0001/train", "/w/replay-640px-400-s202"
 
@@ -75,3 +77,16 @@ def test_the_changes_split_the_cycle_into_replay_and_new_frames() -> None:
 def test_without_a_base_set_there_is_no_change_to_report() -> None:
     mistakes = {"gate/parent_mistakes_per_frame": 1.0, "gate/candidate_mistakes_per_frame": 0.5}
     assert figures(mistakes, mistakes)["base_map50_change"] == {}
+
+
+def test_a_finished_control_of_the_same_spec_is_reused_and_no_other(tmp_path: Path) -> None:
+    control = control_spec(_spec(), [REPLAY], tmp_path / "control")
+    assert finished_control(control) is None  # nothing ran yet
+    job_dir = tmp_path / "control"
+    job_dir.mkdir()
+    (job_dir / SPEC_FILE).write_text(json.dumps(control.to_dict()))
+    assert finished_control(control) is None  # started, never finished
+    result = JobResult(str(job_dir / "run" / "model"), True, ("ok",), {"gate/x": 1.0})
+    (job_dir / RESULT_FILE).write_text(json.dumps(dataclasses.asdict(result)))
+    assert finished_control(control) == result
+    assert finished_control(dataclasses.replace(control, steps=control.steps + 1)) is None
