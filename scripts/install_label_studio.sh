@@ -22,5 +22,7 @@ fi
 
 [ -x "$venv/bin/python" ] || "$PYTHON" -m venv "$venv"
 "$venv/bin/python" -m pip install -q --upgrade pip
-"$venv/bin/python" -m pip install -q "label-studio==$version"
+# Its dependencies are held at the set it was tested with: a new release of one (sentry-sdk
+# 3.0.0) stopped it from starting, on a clone that installed fresh.
+"$venv/bin/python" -m pip install -q "label-studio==$version" -c scripts/label-studio-constraints.txt
 echo "label-studio $version installed in $venv"
