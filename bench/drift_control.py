@@ -31,7 +31,6 @@ import dataclasses
 import json
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -77,7 +76,7 @@ def control_spec(spec: JobSpec, replay: Sequence[str | Path], job_dir: Path) -> 
     missing = [d for d in dirs if d not in spec.train_dirs]
     if missing:
         raise ValueError(f"{missing} are not among the cycle's training sets {spec.train_dirs}")
-    return replace(spec, train_dirs=dirs, job_dir=str(job_dir))
+    return dataclasses.replace(spec, train_dirs=dirs, job_dir=str(job_dir))
 
 
 def figures(cycle: Mapping[str, float], control: Mapping[str, float]) -> dict[str, Any]:
