@@ -53,17 +53,16 @@ from bench.drift_edge import (
     collect_annotations,
     drifted_frames,
     review,
+    serve_artifact,
 )
 from detector.artifacts import load_artifact
 from detector.datasets.generate import GenerateJob, generate_dataset
-from detector.engine import InferenceEngine
 from detector.sim.scenes import get_preset
-from leakguard.classes import DEFAULT_ALARM_THRESHOLD, alarm_thresholds
+from leakguard.classes import DEFAULT_ALARM_THRESHOLD
 from retrain.cycle import RetrainConfig, Retrainer
 from retrain.keys import public_key_pem
 from retrain.registry import Registry
 from schemas.events import ModelUpdate, RolloutTarget, ScanFrame
-from streams.detect import FrameDetector
 from streams.logic.guard_policy import GuardPolicy
 
 #: Lane seeds: the frames the guards review, the held-out evaluation frames, the rollout.
@@ -206,12 +205,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             registry, edge, updates, cycle.record.version, evaluation, args=args, size=size
         )
     else:  # what the rejected candidate would have done, for the record
-        engine = InferenceEngine.from_artifact(
+        candidate = serve_artifact(
             registry.artifact_dir(cycle.record.version),
-            thresholds=alarm_thresholds(args.threshold),
-        )
-        candidate, _ = review(
-            FrameDetector(engine=engine), evaluation, guards, "rejected candidate, held-out"
+            evaluation,
+            guards,
+            threshold=args.threshold,
+            label="rejected candidate, held-out",
         )
     metrics = cycle.job.metrics
     map_before = metrics.get("gate/parent_base_map50")

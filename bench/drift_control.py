@@ -38,11 +38,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.drift import LANE_EVAL
-from bench.drift_edge import Tally, drifted_frames, review
-from detector.engine import InferenceEngine
-from leakguard.classes import alarm_thresholds
+from bench.drift_edge import Tally, drifted_frames, serve_artifact
 from retrain.job import SPEC_FILE, JobResult, JobSpec, run_job
-from streams.detect import FrameDetector
 from streams.logic.guard_policy import GuardPolicy
 
 __all__ = ["control_spec", "figures", "finished_control", "main", "serve_held_out"]
@@ -140,15 +137,16 @@ def serve_held_out(drift: Mapping[str, Any], artifact: Path) -> Tally:
     threshold (its own operating point where it has one) and reviewed by the guards, as the
     drift bench serves them to the base model."""
     options = drift["options"]
-    engine = InferenceEngine.from_artifact(
-        artifact, thresholds=alarm_thresholds(options["threshold"])
-    )
     frames = drifted_frames(
         LANE_EVAL, options["n_eval"], size=drift["size_px"], seed=options["seed"]
     )
-    guards = GuardPolicy(seed=options["seed"])
-    tally, _ = review(FrameDetector(engine=engine), frames, guards, "control, held-out frames")
-    return tally
+    return serve_artifact(
+        artifact,
+        frames,
+        GuardPolicy(seed=options["seed"]),
+        threshold=options["threshold"],
+        label="control, held-out frames",
+    )
 
 
 def run(work: Path) -> dict[str, Any]:

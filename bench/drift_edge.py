@@ -115,6 +115,22 @@ def review(
     return tally, reviewed
 
 
+def serve_artifact(
+    artifact: Path,
+    frames: Sequence[ScanFrame],
+    guards: GuardPolicy,
+    *,
+    threshold: float,
+    label: str,
+) -> Tally:
+    """``frames`` detected by ``artifact`` alone (no model manager, no rollout) at the edges'
+    ``threshold`` (the artifact's own operating point where it ships one) and reviewed by the
+    guards: what a model that never reached the edge would have done there."""
+    engine = InferenceEngine.from_artifact(artifact, thresholds=alarm_thresholds(threshold))
+    tally, _ = review(FrameDetector(engine=engine), frames, guards, label)
+    return tally
+
+
 def frame_annotations(item: Reviewed, image: ImageLink) -> list[Annotation]:
     """The auto-labels of a frame's annotation tasks (none for a frame without mistakes);
     the training set adds up a frame's two."""
