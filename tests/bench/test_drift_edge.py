@@ -37,7 +37,8 @@ def test_a_model_that_never_alarms_misses_every_medium(
     tiny_artifact: Path, frames: list[ScanFrame]
 ) -> None:
     media, decorations = _truth(frames)
-    assert media > 0 and decorations > 0, "the drifted frames carry media and decorations"
+    assert media > 0, "the drifted frames carry media"
+    assert decorations > 0, "the drifted frames carry decorations"
     tally = _serve(tiny_artifact, frames, threshold=0.999)
     assert tally == Tally(
         frames=N_FRAMES,
@@ -52,7 +53,8 @@ def test_a_model_that_alarms_everywhere_has_its_alarms_judged(
 ) -> None:
     media, decorations = _truth(frames)
     tally = _serve(tiny_artifact, frames, threshold=0.05)
-    assert tally.frames == N_FRAMES and tally.served_by == {"tiny-test": N_FRAMES}
+    assert tally.frames == N_FRAMES
+    assert tally.served_by == {"tiny-test": N_FRAMES}
     assert tally.decorations == decorations
     assert tally.true_alarms + tally.false_alarms > 0
     assert tally.decoration_false_alarms <= tally.false_alarms
