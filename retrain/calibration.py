@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from detector.evaluation.alarms import alarm_mistakes
 from detector.operating_point import OperatingPoint
 from leakguard.classes import alarm_thresholds
-from retrain.gate import alarm_mistakes
 
 __all__ = ["THRESHOLD_STEP", "choose_operating_point"]
 

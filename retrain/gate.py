@@ -5,12 +5,12 @@ Three conditions:
 * it must not lose more than ``max_base_map_loss_pts`` points of mAP@0.5 (storage media)
   on the fixed base hold-out set, so fixing new mistakes does not forget the old task;
 * it must make fewer wrong alarm decisions per frame than its parent on the hold-out set of
-  recent mistakes (:func:`alarm_mistakes`): an alarm on no storage medium (what a guard
-  rejects) or a medium no alarm covers (what a guard reports missed), matched with the
-  outcome join's overlap rule. Counting per object, not per bag: a confuser that alarms in
-  a bag that also holds a phone is still a false alarm the guard had to reject, and the
-  drift scenario is made of exactly those. Equal is not better: a retrain that fixes
-  nothing is not worth a rollout;
+  recent mistakes (:func:`detector.evaluation.alarms.alarm_mistakes`): an alarm on no
+  storage medium (what a guard rejects) or a medium no alarm covers (what a guard reports
+  missed), matched with the outcome join's overlap rule. Counting per object, not per bag:
+  a confuser that alarms in a bag that also holds a phone is still a false alarm the guard
+  had to reject, and the drift scenario is made of exactly those. Equal is not better: a
+  retrain that fixes nothing is not worth a rollout;
 * on the base set, where each model alarms on the edges (the edges' threshold, or a
   retrained model's own operating point: :mod:`retrain.calibration`), its miss rate and
   false-alarm rate must not exceed the parent's by more than the edges' own rollback bounds
@@ -22,21 +22,15 @@ Three conditions:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
-from leakguard.classes import is_storage_medium
-from retrain.exceptions import GateError
-from schemas.events import Box
-from schemas.geometry import DEFAULT_MIN_IOU, iou
+from detector.evaluation.alarms import AlarmMistakes
 from schemas.rollback import RollbackBounds
 
 __all__ = [
     "DEFAULT_MAX_BASE_MAP_LOSS_PTS",
-    "AlarmMistakes",
     "GateResult",
-    "alarm_mistakes",
     "gate",
 ]
 
@@ -51,78 +45,6 @@ class GateResult:
     passed: bool
     reasons: tuple[str, ...]
     metrics: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class AlarmMistakes:
-    """Alarm decisions of a model on a set of frames, per object: how many alarms and media
-    there were, and how many of them were wrong."""
-
-    frames: int
-    false_alarms: int
-    misses: int
-    alarms: int = 0
-    media: int = 0
-
-    @property
-    def per_frame(self) -> float:
-        """False alarms plus misses, per frame."""
-        return (self.false_alarms + self.misses) / self.frames
-
-    @property
-    def miss_rate(self) -> float:
-        """Media no alarm covers, of all media (0 without media): the edge's miss rate."""
-        return self.misses / self.media if self.media else 0.0
-
-    @property
-    def false_alarm_rate(self) -> float:
-        """Alarms on no medium, of all alarms (0 without alarms): the edge's false-alarm
-        rate, the share of alarms a guard rejects."""
-        return self.false_alarms / self.alarms if self.alarms else 0.0
-
-
-def _box(xywh: Iterable[float]) -> Box:
-    x, y, w, h = (float(v) for v in xywh)
-    return Box(x1=x, y1=y, x2=x + w, y2=y + h)
-
-
-def alarm_mistakes(
-    ground_truth: Mapping[str, Any],
-    detections: Iterable[Mapping[str, Any]],
-    thresholds: Mapping[int, float],
-    *,
-    min_iou: float = DEFAULT_MIN_IOU,
-) -> AlarmMistakes:
-    """Count the alarms on no medium and the media no alarm covers, on a COCO set.
-
-    ``detections`` are COCO result rows (``bbox`` ``[x, y, w, h]`` px). An alarm is a
-    storage-medium detection at or above its class's threshold; it covers a medium of any
-    class at IoU >= ``min_iou`` (at the checkpoint an alarm on the right object opens the
-    bag whatever class it named), as the simulated guard and the outcome join decide.
-    """
-    frames = {int(im["id"]) for im in ground_truth.get("images", [])}
-    if not frames:
-        raise GateError("a hold-out set given to the gate is empty (no images)")
-    media: dict[int, list[Box]] = {f: [] for f in frames}
-    for ann in ground_truth.get("annotations", []):
-        if is_storage_medium(int(ann["category_id"])):
-            media[int(ann["image_id"])].append(_box(ann["bbox"]))
-    alarms: dict[int, list[Box]] = {f: [] for f in frames}
-    for det in detections:
-        cat, frame = int(det["category_id"]), int(det["image_id"])
-        if frame in alarms and cat in thresholds and float(det["score"]) >= thresholds[cat]:
-            alarms[frame].append(_box(det["bbox"]))
-    false_alarms = sum(
-        all(iou(a, m) < min_iou for m in media[f]) for f in frames for a in alarms[f]
-    )
-    misses = sum(all(iou(a, m) < min_iou for a in alarms[f]) for f in frames for m in media[f])
-    return AlarmMistakes(
-        frames=len(frames),
-        false_alarms=false_alarms,
-        misses=misses,
-        alarms=sum(len(a) for a in alarms.values()),
-        media=sum(len(m) for m in media.values()),
-    )
 
 
 def gate(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from detector.artifacts import load_artifact, record_operating_point
+from detector.evaluation.alarms import AlarmMistakes, alarm_mistakes
 from detector.evaluation.coco_ap import evaluate_coco
 from detector.evaluation.predict import predict_dataset
 from detector.operating_point import served_thresholds
@@ -30,12 +31,7 @@ from detector.training.trainer import TrainConfig
 from leakguard.classes import DEFAULT_ALARM_THRESHOLD, alarm_thresholds
 from retrain.calibration import choose_operating_point
 from retrain.exceptions import TrainingJobError
-from retrain.gate import (
-    DEFAULT_MAX_BASE_MAP_LOSS_PTS,
-    AlarmMistakes,
-    alarm_mistakes,
-    gate,
-)
+from retrain.gate import DEFAULT_MAX_BASE_MAP_LOSS_PTS, gate
 from schemas.rollback import (
     DEFAULT_MAX_FALSE_ALARM_INCREASE,
     DEFAULT_MAX_MISS_INCREASE,

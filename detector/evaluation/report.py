@@ -2,9 +2,12 @@
 
 The JSON is for machines (model cards, the retrain gate, dashboards); the Markdown is what a
 person reads after ``leakguard eval``; the PNGs show where on the PR curve the operating
-threshold sits. The bag-level operating curve (detection rate, false-alarm rate and PPV at
-one threshold for every medium, from 0.1 to 0.9) is there to choose a checkpoint's
-``--alarm-threshold`` from one evaluation instead of one run per threshold.
+threshold sits. The operating curve (at one threshold for every medium, from 0.1 to 0.9:
+the bags' detection rate, false-alarm rate and PPV, and per object the share of media no
+alarm covers and of alarms on no medium) is there to choose a checkpoint's
+``--alarm-threshold`` from one evaluation instead of one run per threshold. The detections
+scored are saved too (``detections.json``, COCO result rows) for analyses that need them
+(``bench.visibility``).
 """
 
 from __future__ import annotations
@@ -20,14 +23,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from detector.evaluation.alarms import AlarmMistakes, alarm_mistakes
 from detector.evaluation.bags import BagMetrics, bag_metrics
 from detector.evaluation.coco_ap import CocoMetrics, evaluate_coco
 from leakguard.classes import CLASS_NAMES, STORAGE_MEDIA_CLASS_IDS, alarm_thresholds
 
-__all__ = ["EvaluationReport", "build_report", "write_report"]
+__all__ = ["CurvePoint", "EvaluationReport", "build_report", "write_report"]
 
 REPORT_JSON: Final[str] = "report.json"
 SUMMARY_MD: Final[str] = "summary.md"
+DETECTIONS_JSON: Final[str] = "detections.json"
 PR_DIR: Final[str] = "pr_curves"
 #: Thresholds of the operating curve: every 0.05 from 0.1 (the engine's lowest returned
 #: score) to 0.9.
@@ -38,17 +43,34 @@ PAPER_AP50_USB_PEN: Final[float] = 0.656
 
 
 @dataclass(frozen=True)
+class CurvePoint:
+    """The checkpoint's figures at one threshold for every storage medium: per bag and per
+    object."""
+
+    threshold: float
+    bags: BagMetrics
+    alarms: AlarmMistakes
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: the bag figures flat, the per-object counts and rates under ``objects``."""
+        return {"threshold": self.threshold, **asdict(self.bags), "objects": _objects(self.alarms)}
+
+
+@dataclass(frozen=True)
 class EvaluationReport:
-    """COCO metrics and bag metrics of one model on one data set at one operating point,
-    plus the bag metrics at each of :data:`CURVE_THRESHOLDS` (``operating_curve``)."""
+    """COCO metrics, bag metrics and per-object alarm decisions of one model on one data set
+    at one operating point, the same at each of :data:`CURVE_THRESHOLDS`
+    (``operating_curve``), and the detections scored (COCO result rows)."""
 
     coco: CocoMetrics
     bags: BagMetrics
+    alarms: AlarmMistakes
     thresholds: Mapping[int, float]
     num_images: int
     num_annotations: int
-    operating_curve: tuple[tuple[float, BagMetrics], ...]
+    operating_curve: tuple[CurvePoint, ...]
     model_version: str | None = None
+    detections: tuple[Mapping[str, Any], ...] = ()
 
     def flat_metrics(self) -> dict[str, float]:
         """Scalar metrics only (``None`` dropped), for model cards and training curves."""
@@ -59,6 +81,8 @@ class EvaluationReport:
             "bag_detection_rate": self.bags.detection_rate,
             "bag_false_alarm_rate": self.bags.false_alarm_rate,
             "bag_ppv": self.bags.ppv,
+            "media_miss_rate": self.alarms.miss_rate if self.alarms.media else None,
+            "alarm_false_rate": self.alarms.false_alarm_rate if self.alarms.alarms else None,
         }
         for cat, ap in self.coco.ap50.items():
             flat[f"ap50/{CLASS_NAMES[cat]}"] = ap
@@ -84,11 +108,18 @@ class EvaluationReport:
             "operating_point": {
                 "thresholds": {CLASS_NAMES[c]: t for c, t in sorted(self.thresholds.items())},
                 **asdict(self.bags),
+                "objects": _objects(self.alarms),
             },
-            "operating_curve": [
-                {"threshold": threshold, **asdict(bags)} for threshold, bags in self.operating_curve
-            ],
+            "operating_curve": [point.to_dict() for point in self.operating_curve],
         }
+
+
+def _objects(alarms: AlarmMistakes) -> dict[str, Any]:
+    return {
+        **asdict(alarms),
+        "miss_rate": alarms.miss_rate,
+        "false_alarm_rate": alarms.false_alarm_rate,
+    }
 
 
 def build_report(
@@ -99,17 +130,26 @@ def build_report(
     model_version: str | None = None,
 ) -> EvaluationReport:
     """Evaluate COCO result rows against a COCO ground truth at ``thresholds`` (class->score)."""
+    curve = []
+    for threshold in CURVE_THRESHOLDS:
+        at = alarm_thresholds(threshold)
+        curve.append(
+            CurvePoint(
+                threshold,
+                bag_metrics(ground_truth, detections, at),
+                alarm_mistakes(ground_truth, detections, at),
+            )
+        )
     return EvaluationReport(
         coco=evaluate_coco(ground_truth, detections),
         bags=bag_metrics(ground_truth, detections, thresholds),
+        alarms=alarm_mistakes(ground_truth, detections, thresholds),
         thresholds=dict(thresholds),
         num_images=len(ground_truth.get("images", [])),
         num_annotations=len(ground_truth.get("annotations", [])),
         model_version=model_version,
-        operating_curve=tuple(
-            (t, bag_metrics(ground_truth, detections, alarm_thresholds(t)))
-            for t in CURVE_THRESHOLDS
-        ),
+        operating_curve=tuple(curve),
+        detections=tuple(detections),
     )
 
 
@@ -119,7 +159,7 @@ def _pct(value: float | None) -> str:
 
 def render_markdown(report: EvaluationReport) -> str:
     """Human summary: headline AP, per-class table, checkpoint-level figures."""
-    c, b = report.coco, report.bags
+    c, b, a = report.coco, report.bags, report.alarms
     title = f" — model {report.model_version}" if report.model_version else ""
     lines = [
         f"# Detector evaluation{title}",
@@ -156,16 +196,22 @@ def render_markdown(report: EvaluationReport) -> str:
         f"- False-alarm rate: {_pct(b.false_alarm_rate)} "
         f"({b.alarmed_clean_bags} of {b.clean_bags} bags without media alarm)",
         f"- Positive predictive value: {_pct(b.ppv)}",
+        f"- Media missed, per object: {_pct(a.miss_rate)} "
+        f"({a.misses} of {a.media} storage media no alarm covers)",
+        f"- Alarms on no medium: {_pct(a.false_alarm_rate)} ({a.false_alarms} of {a.alarms})",
         "",
     ]
     lines += [
         "## Operating curve (one threshold for every medium)",
         "",
-        "| threshold | bag detection rate | false-alarm rate | PPV |",
-        "|---:|---:|---:|---:|",
+        "| threshold | bag detection rate | false-alarm rate | PPV | media missed "
+        "| alarms on no medium |",
+        "|---:|---:|---:|---:|---:|---:|",
         *(
-            f"| {t:.2f} | {_pct(m.detection_rate)} | {_pct(m.false_alarm_rate)} | {_pct(m.ppv)} |"
-            for t, m in report.operating_curve
+            f"| {p.threshold:.2f} | {_pct(p.bags.detection_rate)} "
+            f"| {_pct(p.bags.false_alarm_rate)} | {_pct(p.bags.ppv)} "
+            f"| {_pct(p.alarms.miss_rate)} | {_pct(p.alarms.false_alarm_rate)} |"
+            for p in report.operating_curve
         ),
         "",
     ]
@@ -192,12 +238,15 @@ def _plot_pr(report: EvaluationReport, out_dir: Path) -> list[Path]:
 
 
 def write_report(report: EvaluationReport, out_dir: Path) -> dict[str, Path]:
-    """Write ``report.json``, ``summary.md`` and ``pr_curves/*.png`` under ``out_dir``."""
+    """Write ``report.json``, ``summary.md``, ``detections.json`` and ``pr_curves/*.png``
+    under ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out_dir / REPORT_JSON, out_dir / SUMMARY_MD
+    detections_path = out_dir / DETECTIONS_JSON
     json_path.write_text(json.dumps(report.to_dict(), indent=2))
     md_path.write_text(render_markdown(report))
-    written = {"json": json_path, "markdown": md_path}
+    detections_path.write_text(json.dumps(list(report.detections)))
+    written = {"json": json_path, "markdown": md_path, "detections": detections_path}
     for path in _plot_pr(report, out_dir / PR_DIR):
         written[path.stem] = path
     return written

@@ -218,7 +218,8 @@ def eval_command(
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.", min=1)] = 4,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ) -> None:
-    """COCO AP (pycocotools) and bag-level figures; writes report.json, summary.md, PR PNGs."""
+    """COCO AP (pycocotools), bag-level and per-object alarm figures along the operating curve;
+    writes report.json, summary.md, detections.json, PR PNGs."""
     try:
         chosen = resolve_device(device)
         loaded = load_artifact(model, device=chosen)

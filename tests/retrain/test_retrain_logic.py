@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
+from detector.evaluation import AlarmMistakes, alarm_mistakes
 from detector.operating_point import OperatingPoint, served_thresholds
 from infra.settings import RetrainSettings
 from leakguard.classes import alarm_thresholds
 from retrain.calibration import choose_operating_point
 from retrain.cycle import RetrainConfig
-from retrain.exceptions import GateError, RetrainConfigError
-from retrain.gate import AlarmMistakes, alarm_mistakes, gate
+from retrain.exceptions import RetrainConfigError
+from retrain.gate import gate
 from retrain.job import JobProgress, JobSpec
 from schemas.events import (
     Box,
@@ -125,31 +126,6 @@ def test_rollback_needs_enough_outcomes_and_a_worse_rate() -> None:
 
 def _row(image_id: int, category_id: int, bbox: list[float], score: float = 0.9) -> dict[str, Any]:
     return {"image_id": image_id, "category_id": category_id, "bbox": bbox, "score": score}
-
-
-def test_alarm_mistakes_count_alarms_on_no_medium_and_uncovered_media() -> None:
-    truth = {
-        "images": [{"id": 0}, {"id": 1}],
-        "annotations": [
-            {"image_id": 0, "category_id": 3, "bbox": [10, 10, 40, 80]},  # a phone
-            {"image_id": 0, "category_id": 9, "bbox": [100, 10, 40, 80]},  # a decoration
-            {"image_id": 1, "category_id": 4, "bbox": [10, 10, 20, 40]},  # a usb stick
-        ],
-    }
-    detections = [
-        _row(0, 8, [11, 11, 40, 78]),  # the phone, called a tablet: a right alarm
-        _row(0, 3, [100, 12, 40, 78]),  # the decoration, called a phone: a false alarm
-        _row(0, 3, [200, 200, 30, 30], score=0.3),  # below the threshold: no alarm
-        _row(1, 9, [10, 10, 20, 40]),  # others never alarm: the usb stick is missed
-    ]
-    thresholds = alarm_thresholds(0.5)
-    wrong = alarm_mistakes(truth, detections, thresholds)
-    assert (wrong.frames, wrong.false_alarms, wrong.misses) == (2, 1, 1)
-    assert (wrong.alarms, wrong.media) == (2, 2)
-    assert wrong.per_frame == pytest.approx(1.0)
-    assert (wrong.miss_rate, wrong.false_alarm_rate) == (0.5, 0.5)
-    with pytest.raises(GateError, match="empty"):
-        alarm_mistakes({"images": []}, [], thresholds)
 
 
 def test_gate_bounds_base_loss_and_demands_fewer_mistakes() -> None:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from detector.evaluation import bag_metrics, build_report, evaluate_coco, write_report
+from detector.evaluation import (
+    alarm_mistakes,
+    bag_metrics,
+    build_report,
+    evaluate_coco,
+    write_report,
+)
 from detector.exceptions import EvaluationError
+from leakguard.classes import alarm_thresholds
 
 
 def _gt() -> dict[str, Any]:
@@ -114,17 +122,79 @@ def test_report_files(tmp_path: Path) -> None:
     assert "ap50/hdd" in report.flat_metrics()
 
 
-def test_operating_curve_gives_bag_metrics_per_threshold(tmp_path: Path) -> None:
+def test_operating_curve_gives_bag_and_object_figures_per_threshold(tmp_path: Path) -> None:
     report = build_report(_gt(), DETECTIONS, thresholds={1: 0.5})
-    curve = dict(report.operating_curve)
-    assert curve[0.75] == bag_metrics(_gt(), DETECTIONS, dict.fromkeys(range(1, 9), 0.75))
-    assert (curve[0.85].detection_rate, curve[0.85].false_alarm_rate) == (0.5, 0.0)
-    rates = [bags.detection_rate for _, bags in report.operating_curve]
+    curve = {point.threshold: point for point in report.operating_curve}
+    at = alarm_thresholds(0.75)
+    assert curve[0.75].bags == bag_metrics(_gt(), DETECTIONS, at)
+    assert curve[0.75].alarms == alarm_mistakes(_gt(), DETECTIONS, at)
+    assert (curve[0.85].bags.detection_rate, curve[0.85].bags.false_alarm_rate) == (0.5, 0.0)
+    # Three media (two hdds, an sdcard); at 0.75 the alarms are the first hdd (0.9) and the
+    # clean bag (0.8): two media missed, one alarm of two on no medium.
+    assert (curve[0.75].alarms.misses, curve[0.75].alarms.media) == (2, 3)
+    assert curve[0.75].alarms.false_alarm_rate == 0.5
+    rates = [point.bags.detection_rate for point in report.operating_curve]
     assert rates == sorted(rates, reverse=True)  # a higher threshold never alarms more
+    missed = [point.alarms.miss_rate for point in report.operating_curve]
+    assert missed == sorted(missed)  # nor covers more media
     rows = report.to_dict()["operating_curve"]
     assert [row["threshold"] for row in rows] == sorted(curve)
     write_report(report, tmp_path)
-    assert "| 0.75 | 50.00 % | 50.00 % | 50.00 % |" in (tmp_path / "summary.md").read_text()
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| 0.75 | 50.00 % | 50.00 % | 50.00 % | 66.67 % | 50.00 % |" in summary
+
+
+def test_media_missed_at_the_operating_point(tmp_path: Path) -> None:
+    report = build_report(_gt(), DETECTIONS, thresholds=alarm_thresholds(0.5))
+    # At 0.5 both hdds alarm and the clean bag too: the sdcard alone is missed.
+    assert (report.alarms.misses, report.alarms.false_alarms, report.alarms.alarms) == (1, 1, 3)
+    flat = report.flat_metrics()
+    assert flat["media_miss_rate"] == pytest.approx(1 / 3)
+    assert flat["alarm_false_rate"] == pytest.approx(1 / 3)
+    written = write_report(report, tmp_path)
+    assert "1 of 3 storage media no alarm covers" in written["markdown"].read_text()
+    assert json.loads(written["detections"].read_text()) == DETECTIONS
+    objects = json.loads(written["json"].read_text())["operating_point"]["objects"]
+    assert (objects["misses"], objects["media"]) == (1, 3)
+
+
+def test_ground_truth_as_detections_misses_nothing_and_no_detection_misses_everything() -> None:
+    perfect = build_report(_gt(), _as_detections(_gt()), thresholds=alarm_thresholds(0.5))
+    assert (perfect.alarms.miss_rate, perfect.alarms.false_alarm_rate) == (0.0, 0.0)
+    silent = build_report(_gt(), [], thresholds=alarm_thresholds(0.5))
+    assert silent.alarms.miss_rate == 1.0
+    assert "alarm_false_rate" not in silent.flat_metrics()  # no alarm: no share to give
+
+
+def _det_row(
+    image_id: int, category_id: int, bbox: list[int], score: float = 0.9
+) -> dict[str, Any]:
+    return _det(image_id, category_id, [float(v) for v in bbox], score)
+
+
+def test_alarm_mistakes_count_alarms_on_no_medium_and_uncovered_media() -> None:
+    truth = {
+        "images": [{"id": 0}, {"id": 1}],
+        "annotations": [
+            {"image_id": 0, "category_id": 3, "bbox": [10, 10, 40, 80]},  # a phone
+            {"image_id": 0, "category_id": 9, "bbox": [100, 10, 40, 80]},  # a decoration
+            {"image_id": 1, "category_id": 4, "bbox": [10, 10, 20, 40]},  # a usb stick
+        ],
+    }
+    detections = [
+        _det_row(0, 8, [11, 11, 40, 78]),  # the phone, called a tablet: a right alarm
+        _det_row(0, 3, [100, 12, 40, 78]),  # the decoration, called a phone: a false alarm
+        _det_row(0, 3, [200, 200, 30, 30], score=0.3),  # below the threshold: no alarm
+        _det_row(1, 9, [10, 10, 20, 40]),  # others never alarm: the usb stick is missed
+    ]
+    thresholds = alarm_thresholds(0.5)
+    wrong = alarm_mistakes(truth, detections, thresholds)
+    assert (wrong.frames, wrong.false_alarms, wrong.misses) == (2, 1, 1)
+    assert (wrong.alarms, wrong.media) == (2, 2)
+    assert wrong.per_frame == pytest.approx(1.0)
+    assert (wrong.miss_rate, wrong.false_alarm_rate) == (0.5, 0.5)
+    with pytest.raises(EvaluationError, match="empty"):
+        alarm_mistakes({"images": []}, [], thresholds)
 
 
 def test_unknown_image_is_refused() -> None:
