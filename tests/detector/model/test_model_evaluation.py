@@ -166,12 +166,6 @@ def test_ground_truth_as_detections_misses_nothing_and_no_detection_misses_every
     assert "alarm_false_rate" not in silent.flat_metrics()  # no alarm: no share to give
 
 
-def _det_row(
-    image_id: int, category_id: int, bbox: list[int], score: float = 0.9
-) -> dict[str, Any]:
-    return _det(image_id, category_id, [float(v) for v in bbox], score)
-
-
 def test_alarm_mistakes_count_alarms_on_no_medium_and_uncovered_media() -> None:
     truth = {
         "images": [{"id": 0}, {"id": 1}],
@@ -182,10 +176,10 @@ def test_alarm_mistakes_count_alarms_on_no_medium_and_uncovered_media() -> None:
         ],
     }
     detections = [
-        _det_row(0, 8, [11, 11, 40, 78]),  # the phone, called a tablet: a right alarm
-        _det_row(0, 3, [100, 12, 40, 78]),  # the decoration, called a phone: a false alarm
-        _det_row(0, 3, [200, 200, 30, 30], score=0.3),  # below the threshold: no alarm
-        _det_row(1, 9, [10, 10, 20, 40]),  # others never alarm: the usb stick is missed
+        _det(0, 8, [11, 11, 40, 78], 0.9),  # the phone, called a tablet: a right alarm
+        _det(0, 3, [100, 12, 40, 78], 0.9),  # the decoration, called a phone: a false alarm
+        _det(0, 3, [200, 200, 30, 30], 0.3),  # below the threshold: no alarm
+        _det(1, 9, [10, 10, 20, 40], 0.9),  # others never alarm: the usb stick is missed
     ]
     thresholds = alarm_thresholds(0.5)
     wrong = alarm_mistakes(truth, detections, thresholds)
