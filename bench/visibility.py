@@ -21,7 +21,15 @@ objects a better-trained model should find. For every ground-truth object it mea
 - **aspect**: the box's long side over its short side (pens lying along an axis reach 10:1,
   the edge anchors stop at 3:1);
 - **occlusion**: the share of the box's pixels inside other ground-truth boxes (any class);
-  unlabelled clutter is not counted, so this too is a lower bound.
+  unlabelled clutter is not counted, so this too is a lower bound;
+- where the set was generated with ``--raw``, the same difference of means in the raw
+  channels: **attenuation contrast**, in units of ``-ln T`` over the (low, high) pair, and the
+  ring's mean attenuation (**background**). Attenuations add where objects overlap, so an
+  object adds the same attenuation on a bare tray as under a laptop, while the display
+  darkens and compresses everything beyond an attenuation of 1: display levels per unit of
+  attenuation contrast, for objects clear and occluded, say how much of an object the
+  pseudo-colour image loses where it lies under another, which no detector trained on the
+  display can get back.
 
 An object is **found** when a detection of its class with score >= ``--threshold`` (the
 demo's operating point, 0.3) overlaps it at IoU >= 0.5; **covered** when a storage-medium
@@ -51,7 +59,8 @@ import numpy.typing as npt
 from rich.console import Console
 from rich.table import Table
 
-from detector.datasets.coco import CocoObject, load_rgb, read_dataset
+from detector.datasets.coco import CocoObject, load_raw, load_rgb, read_dataset
+from detector.sim.simulate import RAW_FULL_SCALE
 from leakguard.classes import CLASS_NAMES, is_storage_medium
 from schemas.geometry import DEFAULT_MIN_IOU
 
@@ -76,6 +85,7 @@ NEAR_IOU: Final[float] = 0.1
 N_BINS: Final[int] = 4
 
 BoxXYXY = tuple[float, float, float, float]
+FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,8 @@ class ObjectVisibility:
     covered: bool
     best_iou: float
     best_low_score: float
+    attenuation_contrast: float | None = None
+    background_attenuation: float | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +142,20 @@ class GroupSummary:
     by_aspect: tuple[Bin, ...]
 
 
+@dataclass(frozen=True)
+class RawSplit:
+    """Objects of one class, clear or occluded, measured in the display and in the raw channels:
+    medians of display contrast (RGB levels), attenuation contrast, display levels per unit of
+    attenuation contrast (object by object) and background attenuation; recall."""
+
+    objects: int
+    display_contrast: float
+    attenuation_contrast: float
+    levels_per_attenuation: float
+    background_attenuation: float
+    recall: float
+
+
 def _pixel_span(low: float, high: float, limit: int) -> tuple[int, int]:
     """Pixel indices ``[start, stop)`` whose centres lie in ``[low, high]``, clipped."""
     start = max(0, int(np.ceil(low - 0.5)))
@@ -137,28 +163,46 @@ def _pixel_span(low: float, high: float, limit: int) -> tuple[int, int]:
     return start, max(start, stop)
 
 
-def box_contrast(rgb: npt.NDArray[np.uint8], box_xyxy: BoxXYXY, *, ring_px: int = RING_PX) -> float:
-    """Distance in RGB levels between the mean colour inside ``box_xyxy`` and around it.
+def box_and_ring_means(
+    values: npt.NDArray[Any], box_xyxy: BoxXYXY, *, ring_px: int = RING_PX
+) -> tuple[FloatArray, FloatArray]:
+    """Mean of each channel of ``values`` (H, W, C) inside ``box_xyxy`` and in a ring around it.
 
-    ``rgb`` is (H, W, 3) uint8; ``box_xyxy`` is ``[x1, y1, x2, y2]`` pixels. The ring is
-    ``ring_px`` wide outside the box, clipped to the image. Raises ``ValueError`` when the box
-    holds no pixel centre or the ring is empty (a box covering the whole image).
+    ``box_xyxy`` is ``[x1, y1, x2, y2]`` pixels. The ring is ``ring_px`` wide outside the box,
+    clipped to the image. Raises ``ValueError`` when the box holds no pixel centre or the ring
+    is empty (a box covering the whole image).
     """
-    height, width = rgb.shape[:2]
+    height, width = values.shape[:2]
     x0, x1 = _pixel_span(box_xyxy[0], box_xyxy[2], width)
     y0, y1 = _pixel_span(box_xyxy[1], box_xyxy[3], height)
     if x0 == x1 or y0 == y1:
         raise ValueError(f"box {box_xyxy} covers no pixel centre")
     ox0, ox1 = max(0, x0 - ring_px), min(width, x1 + ring_px)
     oy0, oy1 = max(0, y0 - ring_px), min(height, y1 + ring_px)
-    pixels = rgb.astype(np.float64)
+    pixels = values.astype(np.float64)
     inner_sum = pixels[y0:y1, x0:x1].sum(axis=(0, 1))
     inner_n = (y1 - y0) * (x1 - x0)
     ring_n = (oy1 - oy0) * (ox1 - ox0) - inner_n
     if ring_n == 0:
         raise ValueError(f"box {box_xyxy} leaves no ring inside the image")
     ring_mean = (pixels[oy0:oy1, ox0:ox1].sum(axis=(0, 1)) - inner_sum) / ring_n
-    return float(np.linalg.norm(inner_sum / inner_n - ring_mean))
+    return inner_sum / inner_n, ring_mean
+
+
+def box_contrast(values: npt.NDArray[Any], box_xyxy: BoxXYXY, *, ring_px: int = RING_PX) -> float:
+    """Euclidean distance between the mean of ``values`` (H, W, C) inside ``box_xyxy`` and in
+    the ring around it (:func:`box_and_ring_means`): RGB levels for a display image,
+    attenuation for :func:`attenuation`."""
+    inner, ring = box_and_ring_means(values, box_xyxy, ring_px=ring_px)
+    return float(np.linalg.norm(inner - ring))
+
+
+def attenuation(raw: npt.NDArray[np.uint16]) -> FloatArray:
+    """``-ln T`` per pixel and channel of (H, W, 2) 16-bit raw channels; a pixel where nothing
+    passed counts as one quantum, so the attenuation stays finite (at most ln 65535 = 11.1)."""
+    transmission = np.maximum(raw.astype(np.float64), 1.0) / RAW_FULL_SCALE
+    result: FloatArray = -np.log(transmission)
+    return result
 
 
 def occlusion(box_xyxy: BoxXYXY, others: Iterable[BoxXYXY]) -> float:
@@ -197,11 +241,13 @@ def measure_image(
     *,
     image_id: int,
     threshold: float = DEMO_THRESHOLD,
+    attenuations: FloatArray | None = None,
 ) -> list[ObjectVisibility]:
     """Measure every object of one image against that image's detections.
 
     ``detections`` are COCO result rows (``category_id``, ``bbox`` ``[x, y, w, h]`` px,
-    ``score``); only ``best_low_score`` looks at those below ``threshold``.
+    ``score``); only ``best_low_score`` looks at those below ``threshold``. ``attenuations``
+    (H, W, 2), from :func:`attenuation`, adds the raw-channel measures.
     """
     boxes = np.array(
         [[x, y, x + w, y + h] for x, y, w, h in (d["bbox"] for d in detections)],
@@ -218,6 +264,10 @@ def measure_image(
         hits = (ious >= DEFAULT_MIN_IOU) & alarm
         same = classes == obj.class_id
         low = (ious >= DEFAULT_MIN_IOU) & same & ~alarm
+        raw_contrast = background = None
+        if attenuations is not None:
+            inner, ring = box_and_ring_means(attenuations, obj.box_xyxy)
+            raw_contrast, background = float(np.linalg.norm(inner - ring)), float(ring.mean())
         result.append(
             ObjectVisibility(
                 image_id=image_id,
@@ -235,6 +285,8 @@ def measure_image(
                 covered=bool((hits & media).any()),
                 best_iou=float(ious[same & alarm].max(initial=0.0)),
                 best_low_score=float(scores[low].max(initial=0.0)),
+                attenuation_contrast=raw_contrast,
+                background_attenuation=background,
             )
         )
     return result
@@ -247,7 +299,8 @@ def measure(
     limit: int | None = None,
     threshold: float = DEMO_THRESHOLD,
 ) -> list[ObjectVisibility]:
-    """Measure every object of the first ``limit`` images (all if ``None``) of a data set."""
+    """Measure every object of the first ``limit`` images (all if ``None``) of a data set,
+    in its raw channels too where the set has them."""
     by_image: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
     for det in detections:
         by_image[int(det["image_id"])].append(det)
@@ -255,6 +308,7 @@ def measure(
     result: list[ObjectVisibility] = []
     for image in images:
         rgb = load_rgb(data, image)
+        raw = None if image.raw_file_name is None else attenuation(load_raw(data, image))
         result.extend(
             measure_image(
                 rgb,
@@ -262,6 +316,7 @@ def measure(
                 by_image.get(image.image_id, []),
                 image_id=image.image_id,
                 threshold=threshold,
+                attenuations=raw,
             )
         )
     return result
@@ -318,6 +373,46 @@ def summarise(objects: Sequence[ObjectVisibility]) -> GroupSummary:
         by_contrast=_bins(objects, lambda o: o.contrast),
         by_aspect=_bins(objects, lambda o: o.aspect, ASPECT_EDGES),
     )
+
+
+def raw_split(objects: Sequence[ObjectVisibility]) -> RawSplit | None:
+    """:class:`RawSplit` of the objects measured in raw channels; ``None`` when there are none."""
+    measured = [
+        (o, o.attenuation_contrast, o.background_attenuation)
+        for o in objects
+        if o.attenuation_contrast is not None and o.background_attenuation is not None
+    ]
+    if not measured:
+        return None
+    raw = np.array([r for _, r, _ in measured], dtype=np.float64)
+    display = np.array([o.contrast for o, _, _ in measured], dtype=np.float64)
+    gain = display[raw > 0] / raw[raw > 0]
+    return RawSplit(
+        objects=len(measured),
+        display_contrast=float(np.median(display)),
+        attenuation_contrast=float(np.median(raw)),
+        levels_per_attenuation=float(np.median(gain)) if gain.size else float("nan"),
+        background_attenuation=float(np.median([b for _, _, b in measured])),
+        recall=_recall([o for o, _, _ in measured]) or 0.0,
+    )
+
+
+def clear_and_occluded(
+    objects: Sequence[ObjectVisibility],
+) -> dict[str, tuple[RawSplit | None, RawSplit | None]]:
+    """Per class name, :func:`raw_split` of its objects less than :data:`OCCLUDED_SHARE`
+    inside other labelled boxes and of those at least that much inside; empty without raw."""
+    by_class: dict[str, list[ObjectVisibility]] = defaultdict(list)
+    for o in sorted(objects, key=lambda o: o.class_id):
+        if o.attenuation_contrast is not None:
+            by_class[CLASS_NAMES[o.class_id]].append(o)
+    return {
+        name: (
+            raw_split([o for o in group if o.occlusion < OCCLUDED_SHARE]),
+            raw_split([o for o in group if o.occlusion >= OCCLUDED_SHARE]),
+        )
+        for name, group in by_class.items()
+    }
 
 
 def summaries(
@@ -383,6 +478,30 @@ def report_tables(
     return tables
 
 
+def _split_cells(split: RawSplit | None) -> list[str]:
+    if split is None:
+        return ["0"] + ["—"] * 5
+    return [
+        str(split.objects), f"{split.display_contrast:.1f}", f"{split.attenuation_contrast:.3f}",
+        f"{split.levels_per_attenuation:.0f}", f"{split.background_attenuation:.2f}",
+        _pct(split.recall),
+    ]  # fmt: skip
+
+
+def raw_table(splits: Mapping[str, tuple[RawSplit | None, RawSplit | None]]) -> Table:
+    """Display against raw channels per class, clear and occluded (:func:`clear_and_occluded`)."""
+    table = Table(
+        title=f"Display against raw channels: clear | >= {OCCLUDED_SHARE} occluded (medians)"
+    )
+    table.add_column("class")
+    for side in ("clear", "occl."):
+        for column in ("objects", "display", "attenuation", "levels/att.", "background", "recall"):
+            table.add_column(f"{side} {column}", justify="right")
+    for name, (clear, occluded) in splits.items():
+        table.add_row(name, *_split_cells(clear), *_split_cells(occluded))
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="data set folder")
@@ -398,9 +517,12 @@ def main() -> None:
         threshold=args.threshold,
     )
     by_class, by_subtype = summaries(objects)
+    splits = clear_and_occluded(objects)
     console = Console(width=200)
     for table in report_tables(by_class, by_subtype, args.threshold):
         console.print(table)
+    if splits:
+        console.print(raw_table(splits))
     args.json.write_text(
         json.dumps(
             {
@@ -411,6 +533,10 @@ def main() -> None:
                 "ring_px": RING_PX,
                 "classes": {k: asdict(v) for k, v in by_class.items()},
                 "subtypes": {k: asdict(v) for k, v in by_subtype.items()},
+                "clear_and_occluded": {
+                    k: [None if v is None else asdict(v) for v in pair]
+                    for k, pair in splits.items()
+                },
                 "objects": [asdict(o) for o in objects],
             },
             indent=1,

@@ -224,6 +224,23 @@ def load_rgb(root: Path, image: CocoImage) -> npt.NDArray[np.uint8]:
         return np.asarray(img.convert("RGB"))
 
 
+def load_raw(root: Path, image: CocoImage) -> npt.NDArray[np.uint16]:
+    """The (H, W, 2) uint16 raw channels of ``image`` (low, then high energy), as
+    :func:`encode_raw_png` stored them; a clear :class:`DatasetError` when the set has none or
+    the file is not two ``width`` x ``height`` 16-bit planes side by side."""
+    if image.raw_file_name is None:
+        raise DatasetError(f"image {image.image_id} has no raw channels (generate with --raw)")
+    path = root / image.raw_file_name
+    with Image.open(path) as img:
+        if img.mode not in ("I;16", "I;16B", "I") or img.size != (2 * image.width, image.height):
+            raise DatasetError(
+                f"{path}: {img.mode} {img.size[0]}x{img.size[1]}, not two 16-bit "
+                f"{image.width}x{image.height} planes side by side"
+            )
+        planes = np.asarray(img).astype(np.uint16)
+    return np.stack([planes[:, : image.width], planes[:, image.width :]], axis=-1)
+
+
 def image_file_name(index: int) -> str:
     """Relative path of image ``index``: ``images/000123.png``."""
     return f"{IMAGES_DIR}/{index:06d}.png"

@@ -11,8 +11,23 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench.visibility import box_contrast, measure, measure_image, occlusion, summarise
-from detector.datasets.coco import CocoImage, CocoObject, encode_png, write_annotations
+from bench.visibility import (
+    attenuation,
+    box_contrast,
+    clear_and_occluded,
+    measure,
+    measure_image,
+    occlusion,
+    summarise,
+)
+from detector.datasets.coco import (
+    CocoImage,
+    CocoObject,
+    encode_png,
+    encode_raw_png,
+    write_annotations,
+)
+from detector.sim.simulate import RAW_FULL_SCALE
 
 BACKGROUND = (240, 200, 220)
 #: The box differs by (-30, 40, 0) levels: a contrast of exactly 50.
@@ -88,3 +103,75 @@ def test_measure_reads_a_data_set(tmp_path: Path) -> None:
     detections = json.loads(json.dumps([_detection(BOX, 6, 0.9)]))
     objects = measure(tmp_path, detections)
     assert [(o.found, round(o.contrast, 6)) for o in objects] == [(True, CONTRAST)]
+
+
+#: Transmissions (low, high) of the object itself: what it adds is ln 2 and ln 1.25.
+OBJECT_T = (0.5, 0.8)
+
+
+def _raw(background_t: tuple[float, float]) -> np.ndarray:
+    """16-bit raw channels of the scan: the object's transmission times the background's."""
+    planes = np.empty((64, 80, 2), dtype=np.float64)
+    planes[:] = background_t
+    x1, y1, x2, y2 = (int(v) for v in BOX)
+    planes[y1:y2, x1:x2] *= OBJECT_T
+    return np.rint(planes * RAW_FULL_SCALE).astype(np.uint16)
+
+
+def test_attenuation_contrast_is_what_the_object_adds_on_any_background() -> None:
+    added = math.hypot(math.log(2.0), math.log(1.25))
+    objects = [CocoObject(6, "sd_card", BOX)]
+    for background_t, background in (((1.0, 1.0), 0.0), ((0.05, 0.1), -0.5 * math.log(0.005))):
+        att = attenuation(_raw(background_t))
+        [measured] = measure_image(_scan(), objects, [], image_id=0, attenuations=att)
+        assert measured.attenuation_contrast == pytest.approx(added, rel=1e-3)
+        assert measured.background_attenuation == pytest.approx(background, rel=1e-3)
+    # Nothing passing counts as one quantum, not as infinite attenuation.
+    assert attenuation(np.zeros((1, 1, 2), dtype=np.uint16)).max() == pytest.approx(
+        math.log(RAW_FULL_SCALE)
+    )
+
+
+def test_clear_and_occluded_objects_are_split_and_raw_less_sets_give_nothing() -> None:
+    att = attenuation(_raw((1.0, 1.0)))
+    clear = measure_image(
+        _scan(), [CocoObject(6, "sd_card", BOX)], [_detection(BOX, 6, 0.9)], image_id=0,
+        attenuations=att,
+    )  # fmt: skip
+    covered = measure_image(
+        _scan(),
+        [CocoObject(6, "sd_card", BOX), CocoObject(7, "laptop", (8.0, 8.0, 72.0, 56.0))],
+        [],
+        image_id=1,
+        attenuations=att,
+    )
+    splits = clear_and_occluded(clear + covered)
+    clear_split, occluded_split = splits["sdcard"]
+    assert clear_split is not None
+    assert occluded_split is not None
+    assert (clear_split.objects, clear_split.recall) == (1, 1.0)
+    assert (occluded_split.objects, occluded_split.recall) == (1, 0.0)
+    assert clear_split.levels_per_attenuation == pytest.approx(
+        CONTRAST / math.hypot(math.log(2.0), math.log(1.25)), rel=1e-3
+    )
+    laptop_clear, laptop_occluded = splits["laptop"]
+    assert laptop_occluded is None
+    assert laptop_clear is not None
+    assert (
+        clear_and_occluded(measure_image(_scan(), [CocoObject(6, "sd_card", BOX)], [], image_id=0))
+        == {}
+    )
+
+
+def test_measure_reads_raw_channels_where_the_set_has_them(tmp_path: Path) -> None:
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "000000.png").write_bytes(encode_png(_scan()))
+    (tmp_path / "images" / "000000_raw.png").write_bytes(encode_raw_png(_raw((0.3, 0.5))))
+    image = CocoImage(
+        0, "images/000000.png", 80, 64, (CocoObject(6, "sd_card", BOX),), "images/000000_raw.png"
+    )
+    write_annotations(tmp_path, [image])
+    [measured] = measure(tmp_path, [])
+    assert measured.attenuation_contrast == pytest.approx(
+        math.hypot(math.log(2.0), math.log(1.25)), rel=1e-3
+    )

@@ -15,6 +15,7 @@ from detector.datasets.coco import (
     CocoObject,
     coco_document,
     encode_png,
+    load_raw,
     load_rgb,
     read_dataset,
     write_annotations,
@@ -23,6 +24,7 @@ from detector.datasets.generate import GenerateJob, generate_dataset
 from detector.evaluation import evaluate_coco
 from detector.exceptions import DatasetError
 from detector.sim.scenes import get_preset
+from detector.sim.simulate import simulate
 from infra.commands.data import app
 from leakguard.classes import CLASS_NAMES
 
@@ -129,6 +131,24 @@ def test_parallel_generation_equals_serial(tmp_path: Path) -> None:
         np.testing.assert_array_equal(load_rgb(job.out, record), load_rgb(parallel.out, record))
         assert record.raw_file_name is not None
         assert (job.out / record.raw_file_name).is_file()
+
+
+def test_raw_channels_read_back_as_the_simulator_made_them(tmp_path: Path) -> None:
+    job = GenerateJob(
+        preset=get_preset("bag"), seed=7, out=tmp_path / "set", width_px=80, height_px=64, raw=True
+    )
+    generate_dataset(job, n_images=2, workers=1)
+    for index, record in enumerate(read_dataset(job.out)):
+        expected = simulate(job.preset, seed=7, index=index, width_px=80, height_px=64)
+        np.testing.assert_array_equal(load_raw(job.out, record), expected.raw_uint16())
+    record = read_dataset(job.out)[0]
+    assert record.raw_file_name is not None
+    # An 8-bit file where the 16-bit planes belong, and a set written without them.
+    (job.out / record.raw_file_name).write_bytes((job.out / record.file_name).read_bytes())
+    with pytest.raises(DatasetError, match="not two 16-bit 80x64 planes"):
+        load_raw(job.out, record)
+    with pytest.raises(DatasetError, match="no raw channels"):
+        load_raw(job.out, dataclasses.replace(record, raw_file_name=None))
 
 
 def test_cli_generate_and_gallery(tmp_path: Path) -> None:
