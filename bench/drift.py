@@ -23,7 +23,8 @@ is tested in ``tests/retrain/test_retrain_loop.py``):
    frames plus a replay of base data, gate (base hold-out = the base set below), register.
 5. A candidate that passed the gate goes shadow -> canary (lane 2) -> active at the edge,
    with fresh drifted frames reviewed at each step and the outcomes fed to the rollback
-   monitor.
+   monitor. The edge's own rollback reaches the registry as the retrain consumer applies it
+   (``retrain.feedback``), and a candidate rolled back in canary is not promoted.
 6. Reported: false alarms on the decorations in ``--n-eval`` held-out drifted frames with
    the base model and with the model the edge serves at the end (goal: at least 80 % fewer),
    and mAP@0.5 (storage media) on ``--n-base`` plain ``cluttered`` frames (goal: changes by
@@ -60,6 +61,7 @@ from detector.datasets.generate import GenerateJob, generate_dataset
 from detector.sim.scenes import get_preset
 from leakguard.classes import DEFAULT_ALARM_THRESHOLD
 from retrain.cycle import RetrainConfig, Retrainer
+from retrain.feedback import apply_edge_rollback, is_rollback
 from retrain.keys import public_key_pem
 from retrain.registry import Registry
 from schemas.events import ModelUpdate, RolloutTarget, ScanFrame
@@ -132,11 +134,24 @@ def roll_out(
         f"canary {version} (lane {LANE_CANARY})",
     )
     steps.append({"state": "canary", **dataclasses.asdict(canary)})
-    registry.promote(version, mode="active", reason="drift bench: canary held")
-    edge.follow(updates)
+    if _feed_back_rollbacks(registry, edge):
+        steps.append({"state": "rolled back", "reason": edge.statuses[-1].error})
+    else:
+        registry.promote(version, mode="active", reason="drift bench: canary held")
+        edge.follow(updates)
     final = edge.serve(evaluation, guards, f"active {edge.manager.active_version}, held-out")
+    _feed_back_rollbacks(registry, edge)
     steps.append({"state": "active", "edge_active": edge.manager.active_version})
     return steps, final
+
+
+def _feed_back_rollbacks(registry: Registry, edge: Edge) -> bool:
+    """Apply the edge's rollbacks to the registry, as the retrain consumer does from
+    ``model.status`` (a report applied twice changes nothing); whether there was one."""
+    rollbacks = [status for status in edge.statuses if is_rollback(status)]
+    for status in rollbacks:
+        apply_edge_rollback(registry, status)
+    return bool(rollbacks)
 
 
 def _drop(before: int, after: int) -> float | None:

@@ -36,6 +36,7 @@ from schemas.rollback import (
     DEFAULT_MAX_FALSE_ALARM_INCREASE,
     DEFAULT_MAX_MISS_INCREASE,
     DEFAULT_MIN_OUTCOMES,
+    DEFAULT_ROLLBACK_CONFIDENCE,
     RollbackBounds,
 )
 from schemas.topics import Topics
@@ -164,6 +165,14 @@ def worker(
     max_miss_increase: Annotated[
         float, typer.Option("--max-miss-increase", help="Edge: rollback bound on misses.")
     ] = DEFAULT_MAX_MISS_INCREASE,
+    rollback_confidence: Annotated[
+        float,
+        typer.Option(
+            "--rollback-confidence",
+            help="Edge: one-sided confidence that a rate rose beyond its bound before a "
+            "rollback (docs/retrain.md).",
+        ),
+    ] = DEFAULT_ROLLBACK_CONFIDENCE,
     status_interval_s: Annotated[
         float, typer.Option("--status-interval", help="Edge: seconds between trial reports.")
     ] = 30.0,
@@ -194,6 +203,7 @@ def worker(
                 min_outcomes=rollback_min_outcomes,
                 max_false_alarm_increase=max_false_alarm_increase,
                 max_miss_increase=max_miss_increase,
+                confidence=rollback_confidence,
             ),
             status_interval_s=status_interval_s,
             topics=Topics().prefixed(topic_prefix),

@@ -11,9 +11,9 @@ import hashlib
 import uuid
 from pathlib import Path
 
-from schemas.events import Annotation, Box, ImageLink, LabeledBox
+from schemas.events import Annotation, Box, ImageLink, LabeledBox, Outcome, OutcomeKindName
 
-__all__ = ["annotation", "save_tiny"]
+__all__ = ["annotation", "outcomes", "save_tiny"]
 
 
 def save_tiny(path: Path, *, version: str, phone_bias: float, seed: int = 0) -> Path:
@@ -58,3 +58,22 @@ def annotation(index: int, image: bytes, *, others: bool = True, lane: str = "1"
         source="auto_label",
         provenance={"rule": "guard rejected"},
     )
+
+
+def outcomes(version: str, kind: OutcomeKindName, n: int) -> list[Outcome]:
+    """``n`` reviewed outcomes of one kind for ``version``, as the cloud's join emits them."""
+    return [
+        Outcome(
+            checkpoint="cp",
+            lane="1",
+            frame_id=f"f{i}",
+            outcome_id=uuid.uuid4(),
+            model_version=version,
+            object_id="o0",
+            kind=kind,
+            class_name="phone",
+            box=Box(x1=0, y1=0, x2=5, y2=5),
+            detection_event_id=uuid.uuid4(),
+        )
+        for i in range(n)
+    ]

@@ -16,11 +16,8 @@ from detector.artifacts import MODEL_FILE
 from detector.engine import InferenceEngine
 from retrain.registry import Registry
 from schemas.events import (
-    Box,
     ModelStatus,
     ModelUpdate,
-    Outcome,
-    OutcomeKindName,
     RolloutTarget,
     ScanFrame,
 )
@@ -31,6 +28,7 @@ from streams.exceptions import ModelRefusedError, StreamsConfigError
 from streams.rollout.config import RolloutConfig
 from streams.rollout.fetch import load_update, trusted_keys
 from streams.rollout.manager import ModelManager, rolled_back_memory
+from tests.retrain.retrain_helpers import outcomes
 from tests.streams.helpers import png
 
 torch.set_num_threads(1)
@@ -218,32 +216,12 @@ def test_a_version_that_is_no_name_cannot_place_files_outside_the_cache(
     assert all(Path(p).is_relative_to(cache) for p in after), after
 
 
-def _outcomes(version: str, kind: OutcomeKindName, n: int) -> list[Outcome]:
-    import uuid
-
-    return [
-        Outcome(
-            checkpoint="cp",
-            lane="1",
-            frame_id=f"f{i}",
-            outcome_id=uuid.uuid4(),
-            model_version=version,
-            object_id="o0",
-            kind=kind,
-            class_name="phone",
-            box=Box(x1=0, y1=0, x2=5, y2=5),
-            detection_event_id=uuid.uuid4(),
-        )
-        for i in range(n)
-    ]
-
-
 def test_a_worse_active_model_is_rolled_back_automatically(edge: Edge) -> None:
-    edge.manager.on_outcomes(_outcomes("v0001", "tp", 20))
+    edge.manager.on_outcomes(outcomes("v0001", "tp", 20))
     edge.manager.on_update(edge.registry.promote("v0002", mode="active"))
-    edge.manager.on_outcomes(_outcomes("v0002", "tp", 5) + _outcomes("v0002", "fn", 4))
+    edge.manager.on_outcomes(outcomes("v0002", "tp", 5) + outcomes("v0002", "fn", 4))
     assert edge.manager.active_version == "v0002"  # 9 outcomes: not judged yet
-    edge.manager.on_outcomes(_outcomes("v0002", "fn", 1))
+    edge.manager.on_outcomes(outcomes("v0002", "fn", 1))
     assert edge.manager.active_version == "v0001"
     status = edge.statuses[-1]
     assert (status.state, status.model_version, status.active_version) == (
@@ -265,9 +243,9 @@ def test_a_restarted_edge_never_serves_the_version_it_rolled_back(
         edge.registry.promote("v0002", mode="active"),
     ]
     edge.manager.catch_up(history[:1])
-    edge.manager.on_outcomes(_outcomes("v0001", "tp", 20))
+    edge.manager.on_outcomes(outcomes("v0001", "tp", 20))
     edge.manager.on_update(history[1])
-    edge.manager.on_outcomes(_outcomes("v0002", "fn", 10))
+    edge.manager.on_outcomes(outcomes("v0002", "fn", 10))
     assert edge.manager.active_version == "v0001"
     # A restart: fresh process state, the same cache directory, another model given at start;
     # the replayed history still announces v0002 as active.
