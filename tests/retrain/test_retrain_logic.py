@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any
@@ -20,11 +19,8 @@ from retrain.exceptions import RetrainConfigError
 from retrain.gate import gate
 from retrain.job import JobProgress, JobSpec
 from schemas.events import (
-    Box,
     LabelMapEntry,
     ModelUpdate,
-    Outcome,
-    OutcomeKindName,
     RolloutModeName,
     RolloutTarget,
 )
@@ -38,6 +34,7 @@ from schemas.rollback import (
     wilson_interval,
 )
 from streams.rollout.state import RolloutPlan, apply, fold, targets_match
+from tests.retrain.retrain_helpers import outcomes
 
 
 def _update(version: str, mode: RolloutModeName, *targets: RolloutTarget) -> ModelUpdate:
@@ -95,25 +92,10 @@ def test_targets_match_checkpoint_and_optional_lane() -> None:
     assert targets_match((), checkpoint="any", lane="1")
 
 
-def _outcome(version: str, kind: OutcomeKindName) -> Outcome:
-    return Outcome(
-        checkpoint="cp",
-        lane="1",
-        frame_id="f",
-        outcome_id=uuid.uuid4(),
-        model_version=version,
-        object_id="o0",
-        kind=kind,
-        class_name="phone",
-        box=Box(x1=0, y1=0, x2=1, y2=1),
-        detection_event_id=uuid.uuid4(),
-    )
-
-
 def test_windows_count_reviewed_outcomes_only_and_forget_the_oldest() -> None:
     windows = OutcomeWindows(window=4)
     for kind in ("fp", "fp", "unreviewed", "tp", "tp", "fn"):
-        windows.add(_outcome("v1", kind))
+        windows.add(outcomes("v1", kind, 1)[0])
     rates = windows.rates("v1")
     assert rates.reviewed == 4  # the first fp fell out of the window
     assert rates.false_alarm_rate == pytest.approx(1 / 3)
