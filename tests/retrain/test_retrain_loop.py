@@ -1,4 +1,5 @@
-"""Acceptance on the real broker: annotations in => a retrain in a child process
+"""Acceptance on the real broker: annotations in (among them the auto-labels of a review
+that corrected an alarm's class, which the training set keeps) => a retrain in a child process
 => a signed artifact => ModelUpdate => a real edge worker switches version without losing or
 double-processing a frame; tampered, wrongly signed and pickled models are refused while the
 old model serves; a deliberately worse model is rolled back by the edge itself."""
@@ -19,15 +20,20 @@ from confluent_kafka import Message, Producer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from detector.artifacts import MODEL_FILE
+from leakguard.classes import CLASS_IDS
+from retrain.annotation.auto_label import auto_annotation
 from retrain.consumer import RetrainConsumer
 from retrain.cycle import CycleResult, RetrainConfig, Retrainer
 from retrain.job import JobProgress
 from retrain.registry import Registry
+from retrain.trainset import FrozenSet, provenance_of
 from schemas import Codec
 from schemas.events import (
+    Annotation,
     Box,
     DeadLetter,
     Detection,
+    ImageLink,
     ModelStatus,
     ModelUpdate,
     Outcome,
@@ -37,14 +43,18 @@ from schemas.events import (
 from schemas.images import png_payload
 from schemas.topics import Topics
 from streams.frame_store import FrameStore
+from streams.logic.annotation import build_annotation_tasks
+from streams.logic.outcomes import match_outcomes
 from tests.kafka_kit import StreamTopics, decoded, read_topic
 from tests.retrain.retrain_helpers import annotation, save_tiny
 from tests.streams.conftest import Workers
-from tests.streams.helpers import png
+from tests.streams.helpers import detection, labeled, obj, png, verdict
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CODEC = Codec()
+#: Frame 0's alarm that the guard reclassified (laptop -> tablet).
+CORRECTED_BOX = (10.0, 10.0, 50.0, 40.0)
 
 
 def _frame(index: int) -> ScanFrame:
@@ -134,6 +144,31 @@ def _lanes_served(messages: list[Message], version: str) -> set[str]:
     return {d.lane for d in decoded(messages, Detection) if d.model_version == version}
 
 
+def _corrected_review_labels(image: ImageLink) -> list[Annotation]:
+    """The auto-labels of frame 0's review: the laptop alarm confirmed as a tablet, another
+    alarm rejected, a missed SD card; as the cloud worker and the annotation bridge make them."""
+    det = detection(
+        obj("o0", CORRECTED_BOX, class_name="laptop"),
+        obj("o1", (60, 60, 90, 90), class_name="hdd"),
+        frame_id="cp/1/000000",
+        image=image,
+    )
+    review = verdict(
+        det,
+        rejected=("o1",),
+        missed=(labeled((70, 10, 90, 30), "sdcard"),),
+        corrected=(("o0", "tablet"),),
+    )
+    tasks = build_annotation_tasks(det, review, match_outcomes(det, review), image=image)
+    return [auto_annotation(task) for task in tasks]
+
+
+def _classes_at(frozen: FrozenSet, box: tuple[float, float, float, float]) -> list[int]:
+    """The class ids the frozen training set holds for ``box``, over all its frames."""
+    samples = provenance_of(frozen)["samples"]
+    return [o["class_id"] for s in samples for o in s["objects"] if tuple(o["box"]) == box]
+
+
 def _sent_after(detections: list[Detection], first: int) -> list[Detection]:
     """Detections of the frames with index >= ``first``, in frame order."""
     picked = [d for d in detections if int(d.frame_id.rsplit("/", 1)[1]) >= first]
@@ -174,13 +209,21 @@ def test_the_whole_loop_on_the_real_broker(
         "--status-interval", "1",
     )  # fmt: skip
 
-    # annotations in => retrain in a child process => gate => signed candidate in shadow
+    # annotations in => retrain in a child process => gate => signed candidate in shadow;
+    # frame 0's are the auto-labels of a review that corrected a laptop alarm to a tablet
     store = FrameStore(str(tmp_path / "cloud-frames"))
     for i in range(12):
         image = png(96, 96, seed=100 + i)
         link = store.stage(image, checkpoint="cp", lane="1", frame_id=f"cp/1/{i:06d}")
-        event = dataclasses.replace(annotation(i, image), image=link)
-        out.produce(prefix + "annotations", key=event.frame_id.encode(), value=CODEC.encode(event))
+        events = (
+            _corrected_review_labels(link)
+            if i == 0
+            else [dataclasses.replace(annotation(i, image), image=link)]
+        )
+        for event in events:
+            out.produce(
+                prefix + "annotations", key=event.frame_id.encode(), value=CODEC.encode(event)
+            )
     out.produce(prefix + "annotations", key=b"bad", value=b"not an annotation")
     out.flush(30)
     retrainer = Retrainer(
@@ -202,7 +245,9 @@ def test_the_whole_loop_on_the_real_broker(
         deadline = time.monotonic() + 300
         consumer.run(should_stop=lambda: bool(results) or time.monotonic() > deadline)
         assert results, "no retrain cycle finished"
-        assert consumer.added == 12
+        assert consumer.added == 13  # frame 0: its fp and fn tasks' auto-labels
+        (trained_on,) = retrainer.store.sets()
+        assert _classes_at(trained_on, CORRECTED_BOX) == [CLASS_IDS["tablet"]]
         assert results[0].job.passed, results[0].job.reasons
         reported = JobProgress.read(Path(results[0].job.artifact_dir).parents[1])
         assert reported == JobProgress("gating", 40, 40, None)
