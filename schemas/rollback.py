@@ -164,12 +164,12 @@ def _rise(
 ) -> str | None:
     """Why the rate (bad, total) of the new model rose beyond ``bound``, or None."""
     low = rate_rise_lower_bound(*new, *old, confidence=confidence)
-    if low <= bound:
+    if low <= bound:  # always so where either total is 0: no evidence
         return None
     return (
-        f"{name} {_rate(new[0], new[1] - new[0]):.2f} ({new[0]} of {new[1]}) exceeds the "
-        f"previous model's {_rate(old[0], old[1] - old[0]):.2f} ({old[0]} of {old[1]}) by more "
-        f"than {bound:.2f} at {confidence:.0%} confidence (rise at least {low:.2f})"
+        f"{name} {new[0] / new[1]:.2f} ({new[0]} of {new[1]}) exceeds the previous model's "
+        f"{old[0] / old[1]:.2f} ({old[0]} of {old[1]}) by more than {bound:.2f} at "
+        f"{confidence:.0%} confidence (rise at least {low:.2f})"
     )
 
 
