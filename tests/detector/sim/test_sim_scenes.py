@@ -95,6 +95,20 @@ def test_class_frequencies_of_2000_layouts_match_preset(preset: str) -> None:
         assert counts[class_id] / total == pytest.approx(share, abs=SHARE_TOLERANCE), class_id
 
 
+def test_small_media_preset_is_cluttered_with_more_small_media() -> None:
+    """The training preset for the weakest classes: the same bags and clutter, at least twice
+    the share of pen-type USB and SD cards, and more media per scene."""
+    registry = default_registry()
+    cluttered, small = get_preset("cluttered"), get_preset("small-media")
+    base, boosted = (p.expected_class_shares(registry) for p in (cluttered, small))
+    for name in ("usb_pen", "sdcard"):
+        assert boosted[CLASS_IDS[name]] >= 2 * base[CLASS_IDS[name]], name
+    assert set(boosted) == set(base)
+    assert small.clutter_weights == cluttered.clutter_weights
+    assert small.container_weights == cluttered.container_weights
+    assert small.n_media[0] > cluttered.n_media[0]
+
+
 def _vape(rng: np.random.Generator) -> list[Part]:
     return [box("li_ion", 18, 60, 14.0), box("steel", 10, 10, 2.0, 0.0, -32.0)]
 
