@@ -138,6 +138,15 @@ SMALL_MEDIA_MIX: Final[dict[str, float]] = {
     **MEDIA_MIX, "usb_pen": 3.0, "sd_card": 1.8, "microsd": 1.5, "ssd_m2": 1.0,
 }  # fmt: skip
 
+_CLUTTERED: Final = ScenePreset(
+    name="cluttered",
+    media_weights=MEDIA_MIX,
+    n_media=(1, 3),
+    clutter_weights=CLUTTER_MIX,
+    n_clutter=(6, 14),
+    container_weights=BAGS,
+    in_tray_prob=0.5,
+)
 PRESETS: Final[Mapping[str, ScenePreset]] = {
     "alone": ScenePreset(
         name="alone", media_weights=MEDIA_MIX, n_media=(1, 4), avoid_overlap=True, tilt_prob=0.35
@@ -151,23 +160,9 @@ PRESETS: Final[Mapping[str, ScenePreset]] = {
         container_weights=BAGS,
         in_tray_prob=0.5,
     ),
-    "cluttered": ScenePreset(
-        name="cluttered",
-        media_weights=MEDIA_MIX,
-        n_media=(1, 3),
-        clutter_weights=CLUTTER_MIX,
-        n_clutter=(6, 14),
-        container_weights=BAGS,
-        in_tray_prob=0.5,
-    ),
-    "small-media": ScenePreset(
-        name="small-media",
-        media_weights=SMALL_MEDIA_MIX,
-        n_media=(2, 4),
-        clutter_weights=CLUTTER_MIX,
-        n_clutter=(6, 14),
-        container_weights=BAGS,
-        in_tray_prob=0.5,
+    "cluttered": _CLUTTERED,
+    "small-media": replace(
+        _CLUTTERED, name="small-media", media_weights=SMALL_MEDIA_MIX, n_media=(2, 4)
     ),
 }
 
