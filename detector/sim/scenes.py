@@ -131,7 +131,7 @@ CLUTTER_MIX: Final[dict[str, float]] = {
     "bag_decoration": 0.5, "buckle": 0.4, "zipper": 0.4,
 }  # fmt: skip
 BAGS: Final[dict[str, float]] = {"backpack": 1.0, "handbag": 0.8, "trolley": 0.6}
-#: The small flat media, three times as frequent (the M.2 SSD twice): pen-type USB, SD and
+#: The small media, three times as frequent (the M.2 SSD twice): pen-type USB, SD and
 #: microSD cards are the classes with the lowest AP, most of all under other objects, and a
 #: training image holds only a few of them in the checkpoint's own mix.
 SMALL_MEDIA_MIX: Final[dict[str, float]] = {
