@@ -156,11 +156,16 @@ def run_training(
         provenance["scene_mix"] = scene_mix.describe()
         provenance["scene_seed"] = str(scene_seed)
     best = _BestTracker(out_dir / BEST_DIR, preset=preset, version=version, config=config)
+    # The trainer always evaluates its final step; keeping that report spares the run a
+    # second pass over the evaluation set for the same weights.
+    latest: dict[int, EvaluationReport] = {}
 
     def evaluate(m: RetinaNet, step: int) -> Mapping[str, float]:
         if eval_data is None:
             return {}
-        metrics = evaluate_model(m, eval_data, device=device).flat_metrics()
+        latest.clear()
+        latest[step] = evaluate_model(m, eval_data, device=device, model_version=version)
+        metrics = latest[step].flat_metrics()
         if best.best is None:
             best.recall(trainer.history["eval"])
         best.offer(m, step, metrics, provenance)
@@ -181,7 +186,9 @@ def run_training(
     result = trainer.fit(resume=resume)
     report = None
     if eval_data is not None:
-        report = evaluate_model(result.model, eval_data, device=device, model_version=version)
+        report = latest.get(result.step) or evaluate_model(
+            result.model, eval_data, device=device, model_version=version
+        )
         write_report(report, out_dir / EVAL_DIR)
     card = save_artifact(
         out_dir / ARTIFACT_DIR,

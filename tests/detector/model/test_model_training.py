@@ -12,10 +12,12 @@ import torch
 from torchvision.models.detection.retinanet import RetinaNet
 
 from detector.artifacts import load_artifact, save_artifact
+from detector.evaluation.runner import evaluate_model
 from detector.exceptions import CheckpointError, DatasetError
 from detector.model import build_retinanet, get_preset
 from detector.model.builder import early_backbone_parameters
 from detector.training import CocoDetectionDirectory, TrainConfig, Trainer, dataset_fingerprint
+from detector.training import run as run_module
 from detector.training.run import run_training
 from detector.training.trainer import autocast_dtype
 
@@ -120,6 +122,34 @@ def test_run_writes_artifact_curves_and_report(dataset_dir: Path, tmp_path: Path
     assert "map50_media" in best.metrics
     assert best.training["steps"] in (2, 3)
     assert best.training["images_seen"] == 2 * best.training["steps"]
+
+
+def test_final_evaluation_reuses_the_last_periodic_one(
+    dataset_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    passes: list[str | None] = []
+
+    def counted(*args: object, **kwargs: object) -> object:
+        passes.append(kwargs.get("model_version"))  # type: ignore[arg-type]
+        return evaluate_model(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run_module, "evaluate_model", counted)
+    out = tmp_path / "run"
+    options = {
+        "preset": TINY,
+        "data_dirs": [dataset_dir],
+        "eval_dir": dataset_dir,
+        "out_dir": out,
+        "config": TrainConfig(steps=4, batch_size=2, warmup_steps=1, eval_every_steps=2),
+        "version": "test-2",
+    }
+    run_training(**options)  # type: ignore[arg-type]
+    assert passes == ["test-2", "test-2"]  # steps 2 and 4; the report is step 4's
+    report = json.loads((out / "eval" / "report.json").read_text())
+    assert report["model_version"] == "test-2"
+    passes.clear()
+    run_training(**options)  # type: ignore[arg-type]
+    assert passes == ["test-2"]  # resumed at its last step: nothing kept, so one pass
 
 
 def test_several_data_sets_train_as_one(dataset_dir: Path, tmp_path: Path) -> None:
