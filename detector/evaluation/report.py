@@ -81,8 +81,8 @@ class EvaluationReport:
             "bag_detection_rate": self.bags.detection_rate,
             "bag_false_alarm_rate": self.bags.false_alarm_rate,
             "bag_ppv": self.bags.ppv,
-            "media_miss_rate": self.alarms.miss_rate if self.alarms.media else None,
-            "alarm_false_rate": self.alarms.false_alarm_rate if self.alarms.alarms else None,
+            "media_miss_rate": _miss_rate(self.alarms),
+            "alarm_false_rate": _alarm_false_rate(self.alarms),
         }
         for cat, ap in self.coco.ap50.items():
             flat[f"ap50/{CLASS_NAMES[cat]}"] = ap
@@ -114,11 +114,22 @@ class EvaluationReport:
         }
 
 
+def _miss_rate(alarms: AlarmMistakes) -> float | None:
+    """The miss rate, ``None`` on a set without media (a clean-bag set misses nothing it
+    could have found; 0 would read as a perfect detector)."""
+    return alarms.miss_rate if alarms.media else None
+
+
+def _alarm_false_rate(alarms: AlarmMistakes) -> float | None:
+    """The share of alarms on no medium, ``None`` where nothing alarmed."""
+    return alarms.false_alarm_rate if alarms.alarms else None
+
+
 def _objects(alarms: AlarmMistakes) -> dict[str, Any]:
     return {
         **asdict(alarms),
-        "miss_rate": alarms.miss_rate,
-        "false_alarm_rate": alarms.false_alarm_rate,
+        "miss_rate": _miss_rate(alarms),
+        "false_alarm_rate": _alarm_false_rate(alarms),
     }
 
 
@@ -196,9 +207,9 @@ def render_markdown(report: EvaluationReport) -> str:
         f"- False-alarm rate: {_pct(b.false_alarm_rate)} "
         f"({b.alarmed_clean_bags} of {b.clean_bags} bags without media alarm)",
         f"- Positive predictive value: {_pct(b.ppv)}",
-        f"- Media missed, per object: {_pct(a.miss_rate)} "
+        f"- Media missed, per object: {_pct(_miss_rate(a))} "
         f"({a.misses} of {a.media} storage media no alarm covers)",
-        f"- Alarms on no medium: {_pct(a.false_alarm_rate)} ({a.false_alarms} of {a.alarms})",
+        f"- Alarms on no medium: {_pct(_alarm_false_rate(a))} ({a.false_alarms} of {a.alarms})",
         "",
     ]
     lines += [
@@ -210,7 +221,7 @@ def render_markdown(report: EvaluationReport) -> str:
         *(
             f"| {p.threshold:.2f} | {_pct(p.bags.detection_rate)} "
             f"| {_pct(p.bags.false_alarm_rate)} | {_pct(p.bags.ppv)} "
-            f"| {_pct(p.alarms.miss_rate)} | {_pct(p.alarms.false_alarm_rate)} |"
+            f"| {_pct(_miss_rate(p.alarms))} | {_pct(_alarm_false_rate(p.alarms))} |"
             for p in report.operating_curve
         ),
         "",

@@ -166,6 +166,27 @@ def test_ground_truth_as_detections_misses_nothing_and_no_detection_misses_every
     assert "alarm_false_rate" not in silent.flat_metrics()  # no alarm: no share to give
 
 
+def test_a_set_without_media_gives_no_miss_rate_and_counts_its_false_alarms(
+    tmp_path: Path,
+) -> None:
+    """A clean-bag set (the ``no-media`` preset) measures false alarms only: a miss rate of
+    0 there would read as a detector that misses nothing."""
+    truth = _gt()
+    truth["images"] = [im for im in truth["images"] if im["id"] in (3, 4)]
+    truth["annotations"] = [a for a in truth["annotations"] if a["image_id"] in (3, 4)]
+    detections = [d for d in DETECTIONS if d["image_id"] in (3, 4)]
+    report = build_report(truth, detections, thresholds=alarm_thresholds(0.5))
+    assert (report.bags.clean_bags, report.bags.alarmed_clean_bags) == (2, 1)
+    assert report.bags.detection_rate is None
+    doc = report.to_dict()
+    assert doc["operating_point"]["objects"]["miss_rate"] is None
+    assert {row["objects"]["miss_rate"] for row in doc["operating_curve"]} == {None}
+    assert "media_miss_rate" not in report.flat_metrics()
+    summary = write_report(report, tmp_path)["markdown"].read_text()
+    assert "- Media missed, per object: n/a (0 of 0" in summary
+    assert "| 0.50 | n/a | 50.00 % | 0.00 % | n/a | 100.00 % |" in summary
+
+
 def test_alarm_mistakes_count_alarms_on_no_medium_and_uncovered_media() -> None:
     truth = {
         "images": [{"id": 0}, {"id": 1}],
