@@ -13,7 +13,7 @@ from typing import Literal, TypeAlias
 __all__ = ["DriftName", "FaustLogLevel", "ModelPresetName", "OptimizerName", "ScenePresetName"]
 
 #: ``detector.sim.scenes.PRESETS``.
-ScenePresetName: TypeAlias = Literal["alone", "bag", "cluttered", "small-media"]
+ScenePresetName: TypeAlias = Literal["alone", "bag", "cluttered", "small-media", "no-media"]
 #: ``detector.sim.drift.DRIFTS``.
 DriftName: TypeAlias = Literal["phone-decoration"]
 #: ``detector.model.presets.PRESETS``.

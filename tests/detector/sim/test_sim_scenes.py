@@ -12,7 +12,7 @@ from detector.sim.objects import ObjectKind
 from detector.sim.scenes import PRESETS, default_registry, get_preset, sample_layout
 from detector.sim.shapes import Part, box, rasterise_part
 from detector.sim.simulate import scene_layout, simulate
-from leakguard.classes import CLASS_IDS
+from leakguard.classes import CLASS_IDS, is_storage_medium
 
 #: Absolute tolerance on a class share over 2,000 images (~4 sigma for the rarest classes).
 SHARE_TOLERANCE = 0.025
@@ -107,6 +107,20 @@ def test_small_media_preset_is_cluttered_with_more_small_media() -> None:
     assert small.clutter_weights == cluttered.clutter_weights
     assert small.container_weights == cluttered.container_weights
     assert small.n_media[0] > cluttered.n_media[0]
+
+
+def test_no_media_preset_holds_cluttered_bags_without_a_storage_medium() -> None:
+    """The false-alarm set: ``cluttered``'s bags and clutter, look-alikes but no medium."""
+    cluttered, clean = get_preset("cluttered"), get_preset("no-media")
+    assert clean.clutter_weights == cluttered.clutter_weights
+    assert clean.container_weights == cluttered.container_weights
+    labelled = Counter(
+        obj.class_id
+        for index in range(200)
+        for obj in scene_layout(clean, seed=7, index=index, width_px=320, height_px=320).labelled()
+    )
+    assert labelled[CLASS_IDS["others"]] > 100
+    assert not any(is_storage_medium(class_id) for class_id in labelled if class_id is not None)
 
 
 def _vape(rng: np.random.Generator) -> list[Part]:
