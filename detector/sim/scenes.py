@@ -140,7 +140,9 @@ SMALL_MEDIA_MIX: Final[dict[str, float]] = {
     **MEDIA_MIX, "usb_pen": 3.0, "sd_card": 1.8, "microsd": 1.5, "ssd_m2": 1.0,
 }  # fmt: skip
 #: The look-alikes of :data:`MEDIA_MIX` alone (labelled ``others``, never an alarm).
-LOOKALIKE_MIX: Final[dict[str, float]] = {"aux_battery": 0.8, "portable_fan": 0.5}
+LOOKALIKE_MIX: Final[dict[str, float]] = {
+    kind: MEDIA_MIX[kind] for kind in ("aux_battery", "portable_fan")
+}
 
 _CLUTTERED: Final = ScenePreset(
     name="cluttered",

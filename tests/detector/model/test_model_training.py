@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from torchvision.models.detection.retinanet import RetinaNet
 
 from detector.artifacts import load_artifact, save_artifact
+from detector.evaluation.report import EvaluationReport
 from detector.evaluation.runner import evaluate_model
 from detector.exceptions import CheckpointError, DatasetError
 from detector.model import build_retinanet, get_preset
@@ -129,26 +131,27 @@ def test_final_evaluation_reuses_the_last_periodic_one(
 ) -> None:
     passes: list[str | None] = []
 
-    def counted(*args: object, **kwargs: object) -> object:
-        passes.append(kwargs.get("model_version"))  # type: ignore[arg-type]
-        return evaluate_model(*args, **kwargs)  # type: ignore[arg-type]
+    def counted(*args: Any, **kwargs: Any) -> EvaluationReport:
+        passes.append(kwargs.get("model_version"))
+        return evaluate_model(*args, **kwargs)
+
+    def run() -> None:
+        run_training(
+            preset=TINY,
+            data_dirs=[dataset_dir],
+            eval_dir=dataset_dir,
+            out_dir=tmp_path / "run",
+            config=TrainConfig(steps=4, batch_size=2, warmup_steps=1, eval_every_steps=2),
+            version="test-2",
+        )
 
     monkeypatch.setattr(run_module, "evaluate_model", counted)
-    out = tmp_path / "run"
-    options = {
-        "preset": TINY,
-        "data_dirs": [dataset_dir],
-        "eval_dir": dataset_dir,
-        "out_dir": out,
-        "config": TrainConfig(steps=4, batch_size=2, warmup_steps=1, eval_every_steps=2),
-        "version": "test-2",
-    }
-    run_training(**options)  # type: ignore[arg-type]
+    run()
     assert passes == ["test-2", "test-2"]  # steps 2 and 4; the report is step 4's
-    report = json.loads((out / "eval" / "report.json").read_text())
+    report = json.loads((tmp_path / "run" / "eval" / "report.json").read_text())
     assert report["model_version"] == "test-2"
     passes.clear()
-    run_training(**options)  # type: ignore[arg-type]
+    run()
     assert passes == ["test-2"]  # resumed at its last step: nothing kept, so one pass
 
 
