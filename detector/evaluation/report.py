@@ -28,7 +28,7 @@ from detector.evaluation.bags import BagMetrics, bag_metrics
 from detector.evaluation.coco_ap import CocoMetrics, evaluate_coco
 from leakguard.classes import CLASS_NAMES, STORAGE_MEDIA_CLASS_IDS, alarm_thresholds
 
-__all__ = ["CurvePoint", "EvaluationReport", "build_report", "write_report"]
+__all__ = ["CurvePoint", "EvaluationReport", "build_report", "format_percent", "write_report"]
 
 REPORT_JSON: Final[str] = "report.json"
 SUMMARY_MD: Final[str] = "summary.md"
@@ -60,7 +60,8 @@ class CurvePoint:
 class EvaluationReport:
     """COCO metrics, bag metrics and per-object alarm decisions of one model on one data set
     at one operating point, the same at each of :data:`CURVE_THRESHOLDS`
-    (``operating_curve``), and the detections scored (COCO result rows)."""
+    (``operating_curve``), and the detections scored (COCO result rows). ``sets`` names the
+    data sets scored (several when their union is: :mod:`detector.evaluation.sets`)."""
 
     coco: CocoMetrics
     bags: BagMetrics
@@ -71,6 +72,7 @@ class EvaluationReport:
     operating_curve: tuple[CurvePoint, ...]
     model_version: str | None = None
     detections: tuple[Mapping[str, Any], ...] = ()
+    sets: tuple[str, ...] = ()
 
     def flat_metrics(self) -> dict[str, float]:
         """Scalar metrics only (``None`` dropped), for model cards and training curves."""
@@ -92,6 +94,7 @@ class EvaluationReport:
         """JSON form; per-class figures keyed by class name."""
         return {
             "model_version": self.model_version,
+            "sets": list(self.sets),
             "num_images": self.num_images,
             "num_annotations": self.num_annotations,
             "map50_media": self.coco.map50_media,
@@ -139,8 +142,10 @@ def build_report(
     *,
     thresholds: Mapping[int, float],
     model_version: str | None = None,
+    sets: Sequence[str] = (),
 ) -> EvaluationReport:
-    """Evaluate COCO result rows against a COCO ground truth at ``thresholds`` (class->score)."""
+    """Evaluate COCO result rows against a COCO ground truth at ``thresholds`` (class->score);
+    ``sets`` names the data sets the ground truth holds."""
     curve = []
     for threshold in CURVE_THRESHOLDS:
         at = alarm_thresholds(threshold)
@@ -161,10 +166,12 @@ def build_report(
         model_version=model_version,
         operating_curve=tuple(curve),
         detections=tuple(detections),
+        sets=tuple(sets),
     )
 
 
-def _pct(value: float | None) -> str:
+def format_percent(value: float | None) -> str:
+    """A rate as people read it in reports and the CLI: ``12.34 %``, ``n/a`` without a base."""
     return "n/a" if value is None else f"{100 * value:.2f} %"
 
 
@@ -172,15 +179,16 @@ def render_markdown(report: EvaluationReport) -> str:
     """Human summary: headline AP, per-class table, checkpoint-level figures."""
     c, b, a = report.coco, report.bags, report.alarms
     title = f" — model {report.model_version}" if report.model_version else ""
+    scored = f" of {', '.join(report.sets)}" if report.sets else ""
     lines = [
         f"# Detector evaluation{title}",
         "",
-        f"{report.num_images} images, {report.num_annotations} annotated objects.",
+        f"{report.num_images} images{scored}, {report.num_annotations} annotated objects.",
         "",
-        f"- **mAP@0.5, storage media**: {_pct(c.map50_media)} "
-        f"(original study: {_pct(PAPER_MAP50_MEDIA)})",
-        f"- mAP@0.5, all classes: {_pct(c.map50_all)}",
-        f"- AP@[.5:.95]: {_pct(c.ap50_95)}",
+        f"- **mAP@0.5, storage media**: {format_percent(c.map50_media)} "
+        f"(original study: {format_percent(PAPER_MAP50_MEDIA)})",
+        f"- mAP@0.5, all classes: {format_percent(c.map50_all)}",
+        f"- AP@[.5:.95]: {format_percent(c.ap50_95)}",
         "",
         "| class | id | AP@0.5 | AP@[.5:.95] | alarms |",
         "|---|---:|---:|---:|---|",
@@ -188,28 +196,29 @@ def render_markdown(report: EvaluationReport) -> str:
     for cat in sorted(c.ap50):
         alarms = "yes" if cat in STORAGE_MEDIA_CLASS_IDS else "never"
         lines.append(
-            f"| {CLASS_NAMES[cat]} | {cat} | {_pct(c.ap50[cat])} | "
-            f"{_pct(c.ap50_95_per_class[cat])} | {alarms} |"
+            f"| {CLASS_NAMES[cat]} | {cat} | {format_percent(c.ap50[cat])} | "
+            f"{format_percent(c.ap50_95_per_class[cat])} | {alarms} |"
         )
     thresholds = ", ".join(
         f"{CLASS_NAMES[k]} {v:.2f}" for k, v in sorted(report.thresholds.items())
     )
     lines += [
         "",
-        f"pen-type USB AP@0.5 in the original study: {_pct(PAPER_AP50_USB_PEN)}.",
+        f"pen-type USB AP@0.5 in the original study: {format_percent(PAPER_AP50_USB_PEN)}.",
         "",
         "## At the checkpoint",
         "",
         f"Operating thresholds: {thresholds}.",
         "",
-        f"- Bag detection rate: {_pct(b.detection_rate)} "
+        f"- Bag detection rate: {format_percent(b.detection_rate)} "
         f"({b.alarmed_media_bags} of {b.media_bags} bags with media alarm)",
-        f"- False-alarm rate: {_pct(b.false_alarm_rate)} "
+        f"- False-alarm rate: {format_percent(b.false_alarm_rate)} "
         f"({b.alarmed_clean_bags} of {b.clean_bags} bags without media alarm)",
-        f"- Positive predictive value: {_pct(b.ppv)}",
-        f"- Media missed, per object: {_pct(_miss_rate(a))} "
+        f"- Positive predictive value: {format_percent(b.ppv)}",
+        f"- Media missed, per object: {format_percent(_miss_rate(a))} "
         f"({a.misses} of {a.media} storage media no alarm covers)",
-        f"- Alarms on no medium: {_pct(_alarm_false_rate(a))} ({a.false_alarms} of {a.alarms})",
+        f"- Alarms on no medium: {format_percent(_alarm_false_rate(a))} "
+        f"({a.false_alarms} of {a.alarms})",
         "",
     ]
     lines += [
@@ -219,9 +228,10 @@ def render_markdown(report: EvaluationReport) -> str:
         "| alarms on no medium |",
         "|---:|---:|---:|---:|---:|---:|",
         *(
-            f"| {p.threshold:.2f} | {_pct(p.bags.detection_rate)} "
-            f"| {_pct(p.bags.false_alarm_rate)} | {_pct(p.bags.ppv)} "
-            f"| {_pct(_miss_rate(p.alarms))} | {_pct(_alarm_false_rate(p.alarms))} |"
+            f"| {p.threshold:.2f} | {format_percent(p.bags.detection_rate)} "
+            f"| {format_percent(p.bags.false_alarm_rate)} | {format_percent(p.bags.ppv)} "
+            f"| {format_percent(_miss_rate(p.alarms))} "
+            f"| {format_percent(_alarm_false_rate(p.alarms))} |"
             for p in report.operating_curve
         ),
         "",
@@ -239,7 +249,7 @@ def _plot_pr(report: EvaluationReport, out_dir: Path) -> list[Path]:
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("recall")
         ax.set_ylabel("precision")
-        ax.set_title(f"{CLASS_NAMES[cat]}: AP@0.5 {_pct(report.coco.ap50[cat])}")
+        ax.set_title(f"{CLASS_NAMES[cat]}: AP@0.5 {format_percent(report.coco.ap50[cat])}")
         fig.tight_layout()
         path = out_dir / f"pr_{cat}_{CLASS_NAMES[cat]}.png"
         fig.savefig(path, dpi=80)

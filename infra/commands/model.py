@@ -24,8 +24,8 @@ from rich.progress import (
 from torchvision.models.detection import RetinaNet
 
 from detector.artifacts import load_artifact
-from detector.evaluation.report import write_report
-from detector.evaluation.runner import evaluate_model
+from detector.evaluation.report import EvaluationReport, format_percent, write_report
+from detector.evaluation.runner import evaluate_sets
 from detector.exceptions import DetectorError, ModelConfigError
 from detector.model.builder import build_retinanet
 from detector.model.presets import DetectorPreset, get_preset
@@ -204,13 +204,20 @@ def _initial_model(init: Path, preset: DetectorPreset, device: str) -> RetinaNet
 def _print_summary(metrics: Mapping[str, float]) -> None:
     table = folding_table("metric", "value", title="evaluation")
     for name, value in metrics.items():
-        table.add_row(name, f"{100 * value:.2f} %")
+        table.add_row(name, format_percent(value))
     _console.print(table)
 
 
 def eval_command(
     model: Annotated[Path, typer.Option(help="Artifact folder (model.safetensors + card).")],
-    data: Annotated[Path, typer.Option(help="Data set: images/*.png + annotations.json.")],
+    data: Annotated[
+        list[Path],
+        typer.Option(
+            help="Data set: images/*.png + annotations.json. Repeat it to score several sets "
+            "as one (e.g. a cluttered set and a no-media set of clean bags for the bag "
+            "figures); each set's own report goes to OUT/<set folder name>/."
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("eval-report"),
     threshold: Annotated[
         float, typer.Option(help="Operating alarm threshold for every storage medium.")
@@ -223,24 +230,43 @@ def eval_command(
     try:
         chosen = resolve_device(device)
         loaded = load_artifact(model, device=chosen)
-        dataset = CocoDetectionDirectory(data)
+        sets = [CocoDetectionDirectory(root) for root in data]
         with _progress() as progress:
-            task = progress.add_task(f"eval {loaded.card.version}", total=len(dataset), info="")
-            report = evaluate_model(
+            total = sum(len(s) for s in sets)
+            task = progress.add_task(f"eval {loaded.card.version}", total=total, info="")
+            report = evaluate_sets(
                 loaded.model,
-                dataset,
+                sets,
                 thresholds=alarm_thresholds(threshold),
                 device=chosen,
                 batch_size=batch_size,
                 model_version=loaded.card.version,
-                on_batch=lambda done, total: progress.update(task, completed=done),
+                on_batch=lambda done, _total: progress.update(task, completed=done),
             )
-        written = write_report(report, out)
+        written = write_report(report.combined, out)
+        if len(sets) > 1:
+            for name, own in report.per_set.items():
+                write_report(own, out / name)
     except DetectorError as exc:
         _console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
-    _print_summary(report.flat_metrics())
+    _print_summary(report.combined.flat_metrics())
+    if len(sets) > 1:
+        _print_sets(report.per_set)
     _console.print(f"report: {written['json']}  summary: {written['markdown']}")
+
+
+def _print_sets(per_set: Mapping[str, EvaluationReport]) -> None:
+    table = folding_table("set", "images", "mAP@0.5 media", "bags detected", "clean bags alarmed")
+    for name, own in per_set.items():
+        table.add_row(
+            name,
+            str(own.num_images),
+            format_percent(own.coco.map50_media),
+            format_percent(own.bags.detection_rate),
+            format_percent(own.bags.false_alarm_rate),
+        )
+    _console.print(table)
 
 
 app = typer.Typer(help="Train and evaluate the RetinaNet detector.", no_args_is_help=True)
