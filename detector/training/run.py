@@ -129,6 +129,7 @@ def run_training(
     half_artifact: bool = False,
     scene_mix: SceneMix | None = None,
     scene_seed: int = 0,
+    parent: ModelCard | None = None,
 ) -> TrainingOutcome:
     """Train ``preset`` on ``data_dirs`` (one data set or several, concatenated) and/or on
     scenes rendered on the fly from ``scene_mix`` (one new scene per sample, from
@@ -136,10 +137,13 @@ def run_training(
 
     ``model`` may be injected (e.g. to fine-tune a loaded artifact); otherwise a fresh model
     is built (heads random, backbone from the preset's pinned weights if it names any).
-    ``half_artifact`` stores float16 weights (half the size). Each periodic evaluation that
-    beats the best so far on mAP@0.5 (media) also writes a float16 artifact to ``best/``,
-    so a long run's best weights survive whatever happens to it later. Call
-    :func:`seed_everything` first for deterministic kernels; the trainer seeds torch itself.
+    ``parent`` is the card of the artifact ``model`` was started from: the run's cards name
+    it (``init_version``, ``init_weights_sha256``), since their ``images_seen`` counts this
+    run's images only. ``half_artifact`` stores float16 weights (half the size). Each
+    periodic evaluation that beats the best so far on mAP@0.5 (media) also writes a float16
+    artifact to ``best/``, so a long run's best weights survive whatever happens to it later.
+    Call :func:`seed_everything` first for deterministic kernels; the trainer seeds torch
+    itself.
     """
     sources: list[Dataset[Sample]] = [CocoDetectionDirectory(root) for root in data_dirs]
     if scene_mix is not None:
@@ -155,6 +159,9 @@ def run_training(
     if scene_mix is not None:
         provenance["scene_mix"] = scene_mix.describe()
         provenance["scene_seed"] = str(scene_seed)
+    if parent is not None:
+        provenance["init_version"] = parent.version
+        provenance["init_weights_sha256"] = parent.weights_sha256
     best = _BestTracker(out_dir / BEST_DIR, preset=preset, version=version, config=config)
     # The trainer always evaluates its final step; keeping that report spares the run a
     # second pass over the evaluation set for the same weights.

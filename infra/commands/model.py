@@ -23,7 +23,7 @@ from rich.progress import (
 )
 from torchvision.models.detection import RetinaNet
 
-from detector.artifacts import load_artifact
+from detector.artifacts import LoadedArtifact, load_artifact
 from detector.evaluation.report import EvaluationReport, format_percent, write_report
 from detector.evaluation.runner import evaluate_sets
 from detector.exceptions import DetectorError, ModelConfigError
@@ -145,7 +145,11 @@ def train_command(
         chosen_preset = get_preset(preset)
         chosen = resolve_device(device)
         seed_everything(seed)
-        model = None if init is None else _initial_model(init, chosen_preset, chosen)
+        start: LoadedArtifact | None = None
+        model: RetinaNet | None = None
+        if init is not None:
+            start = load_artifact(init, device=chosen)
+            model = _initial_model(init, start, chosen_preset, chosen)
         with _progress() as progress:
             task = progress.add_task(f"train {preset} on {chosen}", total=steps, info="")
 
@@ -173,6 +177,7 @@ def train_command(
                 half_artifact=half,
                 scene_mix=scene_mix,
                 scene_seed=sim_seed,
+                parent=None if start is None else start.card,
             )
     except DetectorError as exc:
         _console.print(f"[red]error:[/red] {exc}")
@@ -182,10 +187,12 @@ def train_command(
         _print_summary(outcome.report.flat_metrics())
 
 
-def _initial_model(init: Path, preset: DetectorPreset, device: str) -> RetinaNet:
-    """The model a run starts from with ``--init``: the artifact's, or ``preset``'s with
-    every weight of the artifact whose shape still fits (another anchor set)."""
-    start = load_artifact(init, device=device)
+def _initial_model(
+    init: Path, start: LoadedArtifact, preset: DetectorPreset, device: str
+) -> RetinaNet:
+    """The model a run starts from with ``--init`` (``start``, loaded from ``init``): the
+    artifact's, or ``preset``'s with every weight of the artifact whose shape still fits
+    (another anchor set)."""
     if start.card.preset == preset:
         return start.model.train()
     if not differs_only_in_anchors(start.card.preset, preset):

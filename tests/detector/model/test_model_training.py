@@ -232,8 +232,12 @@ def test_cli_starts_a_run_from_an_artifact_of_the_same_preset(
     init = ["--init", str(tmp_path / "a" / "model"), "--lr", "1e-9", "--warmup-steps", "0"]
     second = runner.invoke(app, [*common, "--preset", "tiny", "--out", str(tmp_path / "b"), *init])
     assert second.exit_code == 0, second.output
-    continued = load_artifact(tmp_path / "b" / "model").model.state_dict()
-    assert all(torch.allclose(start[k], continued[k], atol=1e-4) for k in start)
+    continued = load_artifact(tmp_path / "b" / "model")
+    assert all(torch.allclose(start[k], continued.model.state_dict()[k], atol=1e-4) for k in start)
+    parent = load_artifact(tmp_path / "a" / "model").card
+    assert continued.card.training["init_version"] == parent.version
+    assert continued.card.training["init_weights_sha256"] == parent.weights_sha256
+    assert "init_version" not in parent.training  # a run from the preset names no parent
     other = runner.invoke(
         app, [*common, "--preset", "edge-resnet18", "--out", str(tmp_path / "c"), *init]
     )
